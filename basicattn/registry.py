@@ -1,0 +1,66 @@
+"""The registries of basicattn, children of mmengine's root registries.
+
+Every registry has the scope ``basicattn`` and names the package(s) that fill
+it in ``locations``; those packages are imported the first time a name is
+looked up, so ``import basicattn`` stays cheap.
+
+mmengine allows one child per scope under a root registry. MODELS (the
+training wrappers that the Runner builds) is that child of mmengine's MODELS;
+ARCHS and LOSSES are networks too, so they fall back to mmengine's MODELS for
+names they lack, but they are not entered as its children and always build
+from themselves, whatever the default scope is.
+"""
+from contextlib import contextmanager
+
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
+from mmengine.registry import METRICS as MMENGINE_METRICS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import DefaultScope, Registry
+
+SCOPE = 'basicattn'
+
+
+class OwnScopeRegistry(Registry):
+    """A registry that looks names up in itself first, then in ``parent``.
+
+    Unlike a child registry it is not entered in the parent's children, so
+    several of them can share the scope ``basicattn`` under one root.
+    """
+
+    def __init__(self, name, parent=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.parent = parent
+
+    @contextmanager
+    def switch_scope_and_registry(self, scope):
+        with DefaultScope.overwrite_default_scope(scope):
+            yield self
+
+
+MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE,
+                  locations=['basicattn.models'])
+ARCHS = OwnScopeRegistry('arch', parent=MMENGINE_MODELS, scope=SCOPE,
+                         locations=['basicattn.archs'])
+LOSSES = OwnScopeRegistry('loss', parent=MMENGINE_MODELS, scope=SCOPE,
+                          locations=['basicattn.losses'])
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE,
+                    locations=['basicattn.data'])
+DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS,
+                         scope=SCOPE, locations=['basicattn.data'])
+TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE,
+                      locations=['basicattn.data'])
+METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE,
+                   locations=['basicattn.metrics'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE,
+                 locations=['basicattn.engine'])
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=SCOPE,
+                 locations=['basicattn.engine'])
+CONVERTERS = Registry('converter', scope=SCOPE,
+                      locations=['basicattn.converters'])
+
+__all__ = ['ARCHS', 'LOSSES', 'MODELS', 'DATASETS', 'DATA_SAMPLERS',
+           'TRANSFORMS', 'METRICS', 'HOOKS', 'LOOPS', 'CONVERTERS', 'SCOPE']

@@ -1,0 +1,44 @@
+"""Install basicattn: ``pip install -e .`` (add ``[test]`` for the test suite)."""
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def read_version():
+    scope = {}
+    with open(osp.join(HERE, 'basicattn', 'version.py'), encoding='utf-8') as f:
+        exec(f.read(), scope)  # the file holds one assignment we wrote ourselves
+    return scope['__version__']
+
+
+setup(
+    name='basicattn',
+    version=read_version(),
+    description='Attention-based image and video super-resolution toolbox on mmengine',
+    long_description=open(osp.join(HERE, 'README.md'), encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.9',
+    packages=find_packages(include=['basicattn', 'basicattn.*']),
+    install_requires=[
+        'torch>=2.1',
+        'mmengine>=0.10.4,<0.11',
+        'lmdb',
+        'opencv-python-headless',
+        'addict',
+        'tensorboard',
+        'einops',
+        'PyYAML',
+        'numpy',
+        'tqdm',
+    ],
+    extras_require={
+        # scikit-image ships the photographs that the demo and tests use
+        'test': ['pytest>=7', 'scikit-image', 'scipy'],
+        'demo': ['scikit-image'],
+        'mmcv': ['mmcv>=2.0'],
+    },
+    zip_safe=False,
+)
