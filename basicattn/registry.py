@@ -62,5 +62,26 @@ LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=SCOPE,
 CONVERTERS = Registry('converter', scope=SCOPE,
                       locations=['basicattn.converters'])
 
+
+def _scoped_child(parent):
+    return Registry(parent.name, parent=parent, scope=SCOPE)
+
+
+# Children of the other roots the Runner builds from, so that building under
+# the default scope ``basicattn`` finds mmengine's classes without warnings.
+from mmengine import registry as _mm  # noqa: E402
+
+OPTIMIZERS = _scoped_child(_mm.OPTIMIZERS)
+OPTIM_WRAPPERS = _scoped_child(_mm.OPTIM_WRAPPERS)
+OPTIM_WRAPPER_CONSTRUCTORS = _scoped_child(_mm.OPTIM_WRAPPER_CONSTRUCTORS)
+PARAM_SCHEDULERS = _scoped_child(_mm.PARAM_SCHEDULERS)
+MODEL_WRAPPERS = _scoped_child(_mm.MODEL_WRAPPERS)
+EVALUATOR = _scoped_child(_mm.EVALUATOR)
+VISUALIZERS = _scoped_child(_mm.VISUALIZERS)
+VISBACKENDS = _scoped_child(_mm.VISBACKENDS)
+LOG_PROCESSORS = _scoped_child(_mm.LOG_PROCESSORS)
+FUNCTIONS = _scoped_child(_mm.FUNCTIONS)
+WEIGHT_INITIALIZERS = _scoped_child(_mm.WEIGHT_INITIALIZERS)
+
 __all__ = ['ARCHS', 'LOSSES', 'MODELS', 'DATASETS', 'DATA_SAMPLERS',
            'TRANSFORMS', 'METRICS', 'HOOKS', 'LOOPS', 'CONVERTERS', 'SCOPE']

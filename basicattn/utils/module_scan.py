@@ -8,13 +8,13 @@ import importlib
 import pkgutil
 
 
-def import_modules_with_suffix(package_name: str, package_path, suffix: str):
+def import_modules_with_suffix(package_name: str, package_path, suffix):
     """Import ``package_name.<module>`` for every module ending in ``suffix``.
 
     Args:
         package_name (str): Dotted name of the package, e.g. ``basicattn.archs``.
         package_path (list[str]): The package's ``__path__``.
-        suffix (str): Module-name suffix, e.g. ``'_arch'``.
+        suffix (str | tuple[str]): Module-name suffix(es), e.g. ``'_arch'``.
 
     Returns:
         list[module]: The imported modules, sorted by name.

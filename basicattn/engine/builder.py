@@ -1,0 +1,243 @@
+"""Turn validated options (BasicSR's shape) into an mmengine Runner.
+
+The mapping, in short: ``network_g`` + ``train.losses`` + test-time keys of
+``val`` become the model; ``datasets.train`` a resumable infinite loader;
+``datasets.val*`` (training) or ``datasets.test_*``/``val*`` (testing) the
+sets of a multi-set evaluation loop; ``train.optim_g``/``scheduler`` the
+optimizer wrapper and iteration-based schedulers; ``logger`` the logging,
+checkpoint and TensorBoard hooks; ``path`` pretrained weights and resume.
+"""
+import os.path as osp
+from copy import deepcopy
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from . import checkpoint_io
+from .dist_env import init_distributed, resolve_backend
+from .option_schema import LOADER_FIELDS
+from .yaml_io import dump_yaml
+
+
+def default_work_dir(opt, purpose):
+    """``path.experiments_root`` or ``experiments/<name>`` (``results/<name>`` for tests)."""
+    root = opt.get('path', {}).get('experiments_root')
+    if root:
+        return root
+    return osp.join('experiments' if purpose == 'train' else 'results', opt['name'])
+
+
+def dataset_sets(opt, purpose):
+    """Return ``[(set_name, block)]`` of the evaluation sets for a purpose."""
+    datasets = opt.get('datasets', {})
+    keys = [k for k in datasets if k.startswith('val')]
+    if purpose == 'test':
+        keys = [k for k in datasets if k.startswith('test')] + keys
+    return [(datasets[k].get('name') or k, datasets[k]) for k in keys]
+
+
+def _split_loader_keys(block):
+    block = deepcopy(block)
+    loader = {k: block.pop(k, spec.default) for k, spec in LOADER_FIELDS.items()}
+    return block, loader
+
+
+def _dataset_cfg(block):
+    from basicattn.registry import DATASETS
+    from .signature_check import explicit_parameters
+    params = explicit_parameters(DATASETS.get(block['type']))
+    if params is not None and 'name' not in params:
+        block.pop('name', None)
+    return block
+
+
+def train_dataloader_cfg(block):
+    """Loader config of the training set: infinite, resumable, stacked batches."""
+    dataset, loader = _split_loader_keys(block)
+    workers = loader['num_worker_per_gpu']
+    return dict(
+        dataset=_dataset_cfg(dataset),
+        sampler=dict(type='ResumableInfiniteSampler', shuffle=loader['use_shuffle']),
+        batch_size=loader['batch_size_per_gpu'],
+        num_workers=workers,
+        persistent_workers=bool(workers and loader['persistent_workers']),
+        pin_memory=loader['pin_memory'],
+        collate_fn=dict(type='default_collate'))
+
+
+def eval_dataloader_cfg(block):
+    """Loader config of an evaluation set: every image once, in order."""
+    dataset, loader = _split_loader_keys(block)
+    workers = loader['num_worker_per_gpu']
+    return dict(
+        dataset=_dataset_cfg(dataset),
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        batch_size=loader['batch_size_per_gpu'],
+        num_workers=workers,
+        persistent_workers=False,
+        pin_memory=loader['pin_memory'],
+        collate_fn=dict(type='default_collate'))
+
+
+def evaluator_cfg(opt, set_name):
+    """Metrics of ``val.metrics`` for one set, their names prefixed by the set."""
+    metrics = opt.get('val', {}).get('metrics') or {}
+    return [dict(block, prefix=set_name) for block in deepcopy(metrics).values()]
+
+
+def _eval_loop_cfg(opt, purpose):
+    sets = dataset_sets(opt, purpose)
+    if not sets:
+        return None, None, None
+    (first_name, first_block), rest = sets[0], sets[1:]
+    loop = dict(type='MultiSetTestLoop' if purpose == 'test' else 'MultiSetValLoop',
+                set_name=first_name,
+                extra_sets=[dict(name=name, dataloader=eval_dataloader_cfg(block),
+                                 evaluator=evaluator_cfg(opt, name)) for name, block in rest])
+    return eval_dataloader_cfg(first_block), loop, evaluator_cfg(opt, first_name)
+
+
+def best_metric_key(opt):
+    """The key checkpoints are ranked by: first validation set, first metric."""
+    sets = dataset_sets(opt, 'train')
+    metrics = opt.get('val', {}).get('metrics') or {}
+    if not sets or not metrics:
+        return None
+    from basicattn.registry import METRICS
+    block = deepcopy(next(iter(metrics.values())))
+    metric = METRICS.build(block)
+    name = getattr(metric, 'name', None)
+    return f'{sets[0][0]}/{name}' if isinstance(name, str) else None
+
+
+def model_cfg(opt, purpose):
+    """The model block: network, losses (training only) and test-time options."""
+    val = opt.get('val', {})
+    cfg = dict(type=opt.get('model_type', 'SRModel'), generator=deepcopy(opt['network_g']),
+               test_cfg=dict(self_ensemble=val.get('self_ensemble', False),
+                             tile=val.get('tile'), tile_overlap=val.get('tile_overlap', 8)))
+    if purpose == 'train':
+        cfg['losses'] = deepcopy(opt['train']['losses'])
+    return cfg
+
+
+def schedule_cfg(train):
+    """Warm-up and the main schedule as mmengine iteration-based schedulers."""
+    schedulers = []
+    warmup = train.get('warmup_iter', -1)
+    if warmup and warmup > 0:
+        schedulers.append(dict(type='LinearLR', start_factor=1.0 / warmup, by_epoch=False,
+                               begin=0, end=warmup))
+    if train.get('scheduler'):
+        schedulers.append(dict(deepcopy(train['scheduler']), by_epoch=False))
+    return schedulers or None
+
+
+def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at=None):
+    """Build the dict of Runner arguments (see module docstring).
+
+    Args:
+        opt (dict): Validated options (``read_options``).
+        purpose (str): 'train' or 'test'.
+        launcher (str): 'none', 'pytorch' or 'slurm'.
+        auto_resume (bool): Resume from the newest checkpoint in the work dir.
+        stop_at (int, optional): Checkpoint and stop after this iteration.
+
+    Returns:
+        dict: Keyword arguments of :class:`mmengine.runner.Runner`.
+    """
+    logger = opt.get('logger', {})
+    val = opt.get('val', {})
+    paths = opt.get('path', {})
+    dist = opt.get('dist_params', {})
+    backend = resolve_backend(dist.get('backend', 'auto'))
+    work_dir = default_work_dir(opt, purpose)
+    custom_hooks = [dict(type='RNGStateHook'), dict(type='PlainCheckpointHook'),
+                    dict(type='LatestCheckpointHook'),
+                    dict(type='SRVisualizationHook', save_img=val.get('save_img', False),
+                         num_tb_images=val.get('num_tb_images', 2))]
+    if paths.get('pretrain_network_g'):
+        custom_hooks.append(dict(type='GeneratorLoadHook', path=paths['pretrain_network_g'],
+                                 strict=paths.get('strict_load_g', True),
+                                 param_key=paths.get('param_key_g', 'state_dict')))
+    vis_backends = [dict(type='LocalVisBackend')]
+    if logger.get('use_tb_logger', True):
+        vis_backends.append(dict(type='TensorboardVisBackend'))
+    cfg = dict(
+        model=model_cfg(opt, purpose),
+        work_dir=work_dir,
+        experiment_name=opt['name'],
+        default_scope='basicattn',
+        randomness=dict(seed=opt.get('manual_seed', 0), diff_rank_seed=False),
+        launcher=launcher,
+        env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend=backend),
+                     mp_cfg=dict(mp_start_method='fork')),
+        log_processor=dict(by_epoch=False, window_size=logger.get('print_freq', 100)),
+        visualizer=dict(type='Visualizer', vis_backends=vis_backends),
+        default_hooks=dict(
+            runtime_info=dict(type='RuntimeInfoHook'),
+            timer=dict(type='IterTimerHook'),
+            sampler_seed=dict(type='DistSamplerSeedHook'),
+            logger=dict(type='LoggerHook', interval=logger.get('print_freq', 100)),
+            param_scheduler=dict(type='ParamSchedulerHook'),
+            checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                            interval=logger.get('save_checkpoint_freq', 5000),
+                            max_keep_ckpts=logger.get('max_keep_ckpts', -1), save_last=True,
+                            save_best=best_metric_key(opt) if purpose == 'train' else None,
+                            rule='greater')),
+        custom_hooks=custom_hooks,
+    )
+    if launcher != 'none' and not torch.cuda.is_available():
+        cfg['model_wrapper_cfg'] = dict(type='MMDistributedDataParallel', device_ids=None,
+                                        broadcast_buffers=False)
+    if purpose == 'train':
+        train = opt['train']
+        cfg['train_dataloader'] = train_dataloader_cfg(opt['datasets']['train'])
+        cfg['train_cfg'] = dict(type='ResumableIterBasedTrainLoop', max_iters=train['total_iter'],
+                                val_interval=val.get('val_freq', 5000))
+        clip = train.get('clip_grad_norm')
+        cfg['optim_wrapper'] = dict(type='OptimWrapper', optimizer=deepcopy(train['optim_g']),
+                                    clip_grad=dict(max_norm=clip) if clip else None)
+        cfg['param_scheduler'] = schedule_cfg(train)
+        loader, loop, evaluator = _eval_loop_cfg(opt, 'train')
+        if loader is not None:
+            cfg.update(val_dataloader=loader, val_cfg=loop, val_evaluator=evaluator)
+        if stop_at:
+            custom_hooks.append(dict(type='StopAtIterHook', stop_iter=stop_at))
+        if train.get('ema_decay'):
+            custom_hooks.append(dict(type='EMAHook', ema_type='ExponentialMovingAverage',
+                                     momentum=1.0 - float(train['ema_decay']),
+                                     update_buffers=True))
+        if paths.get('resume_state'):
+            cfg.update(resume=True, load_from=paths['resume_state'])
+        elif auto_resume:
+            cfg.update(resume=True, load_from=None)
+    else:
+        loader, loop, evaluator = _eval_loop_cfg(opt, 'test')
+        if loader is None:
+            raise ValueError(f"{opt.get('_source')}: datasets: no test_<name> or val set to test")
+        cfg.update(test_dataloader=loader, test_cfg=loop, test_evaluator=evaluator)
+    return cfg
+
+
+def build_runner(opt, purpose='train', launcher='none', auto_resume=False, stop_at=None):
+    """Build the Runner for validated options, after starting distribution.
+
+    Also writes the options (with defaults filled in) to the work dir as
+    ``options.yml`` on the main process.
+    """
+    checkpoint_io.install()
+    dist = opt.get('dist_params', {})
+    init_distributed(launcher, dist.get('backend', 'auto'), dist.get('port', 29500))
+    cfg = runner_cfg(opt, purpose, launcher, auto_resume, stop_at)
+    runner = Runner(**cfg, cfg=Config(deepcopy(cfg)))
+    _save_options(opt, runner.work_dir)
+    return runner
+
+
+def _save_options(opt, work_dir):
+    from mmengine.dist import is_main_process
+    if is_main_process():
+        text = dump_yaml({k: v for k, v in opt.items() if not k.startswith('_')})
+        checkpoint_io.atomic_write_bytes(text.encode('utf-8'), osp.join(work_dir, 'options.yml'))

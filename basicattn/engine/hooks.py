@@ -1,0 +1,276 @@
+"""Hooks basicattn adds to mmengine's Runner.
+
+* :class:`RNGStateHook`: random-number state in checkpoints, and a per-iteration
+  reseed so that training randomness is a function of (seed, iteration).
+* :class:`GeneratorLoadHook`: load pretrained network weights before training
+  (unless resuming) or testing.
+* :class:`SRVisualizationHook`: save super-resolved images and send a few to
+  TensorBoard.
+* :class:`PlainCheckpointHook`: store mmengine's logging state as plain data so
+  checkpoints load with ``weights_only=True``.
+* :class:`StopAtIterHook`: checkpoint and stop after a given iteration, as a
+  time-limited job would be stopped (``tools/train.py --stop-at``).
+* :class:`LatestCheckpointHook`: keep ``latest.pth`` pointing at the newest
+  checkpoint.
+"""
+import os
+import os.path as osp
+import random
+
+import numpy as np
+import torch
+from mmengine.dist import get_dist_info, is_main_process
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from basicattn.registry import HOOKS
+from .checkpoint_io import decode_plain, encode_plain, safe_load
+
+
+def _unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+@HOOKS.register_module()
+class RNGStateHook(Hook):
+    """Make training randomness resumable.
+
+    Before every training iteration the Python, numpy and torch generators are
+    reseeded from ``(seed, iteration, rank)``: what happens between iterations
+    (validation, building a data loader iterator, which draw from the global
+    generators) can then never shift the randomness of later iterations, and
+    a resumed run continues exactly like an uninterrupted one. The states are
+    also saved in every checkpoint and restored on resume, for anything that
+    draws outside the iterations.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, reseed_every_iter=True):
+        self.reseed_every_iter = reseed_every_iter
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if not self.reseed_every_iter:
+            return
+        rank, _ = get_dist_info()
+        seed = runner.seed if runner.seed is not None else 0
+        state = np.random.SeedSequence([seed, runner.iter, rank]).generate_state(2)
+        torch.manual_seed(int(state[0]))
+        np.random.seed(int(state[1]))
+        random.seed(int(state[0]) ^ int(state[1]))
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        checkpoint['rng_state'] = dict(
+            python=random.getstate(),
+            numpy=dict(kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
+                       has_gauss=int(has_gauss), cached_gaussian=float(cached)),
+            torch=torch.get_rng_state(),
+            cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
+
+    def after_load_checkpoint(self, runner, checkpoint):
+        state = checkpoint.get('rng_state')
+        if not state or not getattr(runner, '_resume', False):
+            return
+        python = state['python']
+        random.setstate((python[0], tuple(python[1]), python[2]))
+        nps = state['numpy']
+        np.random.set_state((nps['kind'], nps['keys'].numpy().astype(np.uint32), nps['pos'],
+                             nps['has_gauss'], nps['cached_gaussian']))
+        torch.set_rng_state(state['torch'])
+        if torch.cuda.is_available() and state['cuda']:
+            torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def extract_generator_state(checkpoint, param_key='state_dict', source=''):
+    """Return the network's state dict from a basicattn/mmengine checkpoint.
+
+    Accepts converted checkpoints (``{param_key: network weights}``) and training
+    checkpoints (keys prefixed ``generator.``); a ``module.`` prefix is removed.
+
+    Args:
+        checkpoint (dict): Loaded checkpoint.
+        param_key (str): Key holding the weights ('' for a bare state dict).
+        source (str): Path for error messages.
+
+    Returns:
+        dict: Weights of the network alone.
+    """
+    if param_key:
+        if param_key not in checkpoint:
+            raise KeyError(f'{source}: no {param_key!r} in checkpoint (keys: '
+                           f'{sorted(checkpoint)[:8]}); set path.param_key_g')
+        checkpoint = checkpoint[param_key]
+    state = dict(checkpoint)
+    for prefix in ('module.', 'generator.'):
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+@HOOKS.register_module()
+class GeneratorLoadHook(Hook):
+    """Load network weights before training starts (not on resume) or testing.
+
+    Args:
+        path (str): Checkpoint file.
+        strict (bool): Require matching keys.
+        param_key (str): Key of the weights in the file.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, path, strict=True, param_key='state_dict'):
+        self.path, self.strict, self.param_key = path, strict, param_key
+
+    def _load(self, runner):
+        state = extract_generator_state(safe_load(self.path), self.param_key, self.path)
+        generator = _unwrap(runner.model).generator
+        result = generator.load_state_dict(state, strict=self.strict)
+        print_log(f'Loaded network weights from {self.path} (strict={self.strict}); '
+                  f'missing: {len(result.missing_keys)}, unexpected: '
+                  f'{len(result.unexpected_keys)}', logger='current')
+
+    def before_train(self, runner):
+        if runner.iter == 0:
+            self._load(runner)
+
+    def before_test(self, runner):
+        self._load(runner)
+
+
+@HOOKS.register_module()
+class SRVisualizationHook(Hook):
+    """Save super-resolved images (PNG) and send a few to the visualizer.
+
+    Validation images go to ``<work_dir>/visualization/<set>/<key>_<iter>.png``,
+    test images to ``<work_dir>/results/<set>/<key>.png``.
+
+    Args:
+        save_img (bool): Write every output image.
+        num_tb_images (int): Images per set sent to the visualizer backends
+            (TensorBoard) at each validation.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, save_img=False, num_tb_images=2):
+        self.save_img = save_img
+        self.num_tb_images = num_tb_images
+        self._sent = {}
+
+    def before_val_epoch(self, runner):
+        self._sent = {}
+
+    def _handle(self, runner, outputs, phase):
+        from basicattn.utils.img_util import imwrite, tensor2img
+        loop = runner.val_loop if phase == 'val' else runner.test_loop
+        set_name = getattr(loop, 'current_set', None) or phase
+        for sample in outputs:
+            key = str(sample.get('key', 'img')).replace('/', '_')
+            image = None
+            if self.save_img:  # every rank saves the images of its own shard
+                image = tensor2img(sample['pred'])
+                folder = 'visualization' if phase == 'val' else 'results'
+                name = f'{key}_{runner.iter}.png' if phase == 'val' else f'{key}.png'
+                imwrite(osp.join(runner.work_dir, folder, set_name, name), image)
+            sent = self._sent.get(set_name, 0)
+            if phase == 'val' and sent < self.num_tb_images and is_main_process():
+                image = tensor2img(sample['pred']) if image is None else image
+                runner.visualizer.add_image(f'{set_name}/{key}', image, step=runner.iter)
+                self._sent[set_name] = sent + 1
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self._handle(runner, outputs or [], 'val')
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self._handle(runner, outputs or [], 'test')
+
+
+@HOOKS.register_module()
+class PlainCheckpointHook(Hook):
+    """Encode the message hub (HistoryBuffers, numpy values) as tensors and ints.
+
+    Runs last when saving (after every other hook added its entries) and
+    decodes on load before the Runner reads the message hub.
+    """
+
+    priority = 'LOWEST'
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        for key in ('message_hub', 'meta'):
+            if key in checkpoint:
+                checkpoint[key] = encode_plain(checkpoint[key])
+
+    def after_load_checkpoint(self, runner, checkpoint):
+        for key in ('message_hub', 'meta'):
+            if key in checkpoint:
+                checkpoint[key] = decode_plain(checkpoint[key])
+
+
+@HOOKS.register_module()
+class StopAtIterHook(Hook):
+    """Save a full resume checkpoint after iteration ``stop_iter`` and stop.
+
+    The schedule is untouched (``total_iter`` stays what the options say), so a
+    later ``--auto-resume`` continues exactly where this run stopped.
+    """
+
+    priority = 95  # after CheckpointHook (90), before LatestCheckpointHook
+
+    def __init__(self, stop_iter):
+        self.stop_iter = int(stop_iter)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        done = runner.iter + 1  # mmengine counts the finishing iteration after this hook
+        if done != self.stop_iter or done >= runner.max_iters:
+            return
+        name = f'iter_{done}.pth'
+        runner.save_checkpoint(runner.work_dir, name, save_optimizer=True,
+                               save_param_scheduler=True)
+        if is_main_process():
+            from mmengine.fileio import get_file_backend
+            backend = get_file_backend(runner.work_dir)
+            backend.put_text(backend.join_path(runner.work_dir, name),
+                             backend.join_path(runner.work_dir, 'last_checkpoint'))
+        print_log(f'Stopped after iteration {done} as asked (--stop-at); resume '
+                  'with --auto-resume.', logger='current')
+        runner.train_loop.stop_training = True
+
+
+@HOOKS.register_module()
+class LatestCheckpointHook(Hook):
+    """Keep ``<work_dir>/latest.pth`` a symbolic link to the newest checkpoint."""
+
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self._target = None
+
+    def _refresh(self, runner):
+        if not is_main_process():
+            return
+        pointer = osp.join(runner.work_dir, 'last_checkpoint')
+        if not osp.isfile(pointer):
+            return
+        with open(pointer, encoding='utf-8') as f:
+            target = osp.basename(f.read().strip())
+        if not target or target == self._target:
+            return
+        link = osp.join(runner.work_dir, 'latest.pth')
+        tmp = f'{link}.tmp-{os.getpid()}'
+        if osp.lexists(tmp):
+            os.remove(tmp)
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+        self._target = target
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self._refresh(runner)
+
+    def after_val_epoch(self, runner, metrics=None):
+        self._refresh(runner)
+
+    def after_train(self, runner):
+        self._refresh(runner)

@@ -1,0 +1,126 @@
+"""Training and evaluation loops.
+
+* :class:`ResumableIterBasedTrainLoop`: mmengine's iteration loop, except that a
+  resumed run moves the sampler to the right sample instead of replaying
+  every batch already trained on.
+* :class:`MultiSetValLoop` / :class:`MultiSetTestLoop`: evaluate several sets
+  (e.g. Set5, Set14, Urban100) in one pass, each with its own metrics whose
+  names carry the set's name (``Set5/psnr_y_crop4``).
+"""
+import logging
+
+import torch
+from mmengine.logging import print_log
+from mmengine.runner.loops import (BaseLoop, IterBasedTrainLoop,
+                                   _InfiniteDataloaderIterator)
+
+from basicattn.registry import LOOPS
+
+
+@LOOPS.register_module()
+class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
+    """Iteration-based training whose resume skips seen data in O(1).
+
+    When the train sampler has ``set_start`` (see ``ResumableInfiniteSampler``)
+    the loop starts it after ``iter * batch_size`` samples; with any other
+    sampler it falls back to mmengine's replay, with a warning.
+    """
+
+    def _skip_seen_batches(self):
+        sampler = self.dataloader.sampler
+        batch_sampler = getattr(self.dataloader, 'batch_sampler', None)
+        batch_size = self.dataloader.batch_size or getattr(batch_sampler, 'batch_size', None)
+        if hasattr(sampler, 'set_start') and batch_size:
+            sampler.set_start(self._iter * batch_size)
+            self.dataloader_iterator = _InfiniteDataloaderIterator(self.dataloader)
+            print_log(f'Resumed the data stream at iteration {self._iter} '
+                      f'({self._iter * batch_size} samples per rank) without replay.',
+                      logger='current')
+            return
+        print_log(f'{type(sampler).__name__} cannot jump ahead: replaying {self._iter} '
+                  'batches to reach the resumed position.', logger='current',
+                  level=logging.WARNING)
+        for _ in range(self._iter):
+            next(self.dataloader_iterator)
+
+    def run(self):
+        """Train until ``max_iters``, validating every ``val_interval``."""
+        self.runner.call_hook('before_train')
+        self.runner.call_hook('before_train_epoch')
+        if self._iter > 0:
+            self._skip_seen_batches()
+        while self._iter < self._max_iters and not self.stop_training:
+            self.runner.model.train()
+            self.run_iter(next(self.dataloader_iterator))
+            self._decide_current_val_interval()
+            due = self._iter % self.val_interval == 0 or self._iter == self._max_iters
+            if self.runner.val_loop is not None and self._iter >= self.val_begin and due:
+                self.runner.val_loop.run()
+        self.runner.call_hook('after_train_epoch')
+        self.runner.call_hook('after_train')
+        return self.runner.model
+
+
+class _MultiSetLoop(BaseLoop):
+    """Run several (name, dataloader, evaluator) sets as one evaluation epoch."""
+
+    phase = 'val'
+
+    def __init__(self, runner, dataloader, evaluator, set_name=None, extra_sets=(),
+                 fp16=False):
+        super().__init__(runner, dataloader)
+        self.sets = [(set_name or 'val', self.dataloader, self._build_evaluator(evaluator))]
+        for extra in extra_sets:
+            loader = runner.build_dataloader(extra['dataloader'], seed=runner.seed)
+            self.sets.append((extra['name'], loader, self._build_evaluator(extra['evaluator'])))
+        self.fp16 = fp16
+        self.current_set = None
+        self.per_set_metrics = {}
+
+    def _build_evaluator(self, evaluator):
+        return self.runner.build_evaluator(evaluator)
+
+    def run(self):
+        """Evaluate every set; return ``{'<set>/<metric>': value}``."""
+        hook = self.runner.call_hook
+        hook(f'before_{self.phase}')
+        hook(f'before_{self.phase}_epoch')
+        self.runner.model.eval()
+        merged, self.per_set_metrics = {}, {}
+        for name, loader, evaluator in self.sets:
+            self.current_set = name
+            for idx, data_batch in enumerate(loader):
+                self._run_iter(idx, data_batch, evaluator)
+            metrics = evaluator.evaluate(len(loader.dataset))
+            self.per_set_metrics[name] = {k.split('/', 1)[-1]: v for k, v in metrics.items()}
+            merged.update(metrics)
+        self.current_set = None
+        hook(f'after_{self.phase}_epoch', metrics=merged)
+        hook(f'after_{self.phase}')
+        return merged
+
+    @torch.no_grad()
+    def _run_iter(self, idx, data_batch, evaluator):
+        hook = self.runner.call_hook
+        hook(f'before_{self.phase}_iter', batch_idx=idx, data_batch=data_batch)
+        step = getattr(self.runner.model, f'{self.phase}_step')
+        with torch.autocast(device_type=_device_type(), enabled=self.fp16):
+            outputs = step(data_batch)
+        evaluator.process(data_samples=outputs, data_batch=data_batch)
+        hook(f'after_{self.phase}_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
+
+
+def _device_type():
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+@LOOPS.register_module()
+class MultiSetValLoop(_MultiSetLoop):
+    """Validation over one or more sets (see module docstring)."""
+    phase = 'val'
+
+
+@LOOPS.register_module()
+class MultiSetTestLoop(_MultiSetLoop):
+    """Testing over one or more sets (see module docstring)."""
+    phase = 'test'

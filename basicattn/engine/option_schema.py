@@ -1,0 +1,143 @@
+"""What an option file may contain: every key, its type, default and meaning.
+
+The validator (``options.py``) checks files against this table and
+``docs/options.md`` is written from it (``python tools/gen_option_docs.py``),
+so the two can never disagree. Blocks with a ``type:`` key are checked
+against the signature of the class their registry names, not here.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+NoneType = type(None)
+REQUIRED = object()
+
+
+@dataclass
+class Field:
+    """A plain value."""
+    types: Tuple[type, ...]
+    default: Any = REQUIRED
+    doc: str = ''
+    choices: Optional[Tuple[Any, ...]] = None
+
+
+@dataclass
+class Section:
+    """A mapping with fixed keys."""
+    fields: Dict[str, Any]
+    doc: str = ''
+    optional: bool = True
+
+
+@dataclass
+class Typed:
+    """A mapping with a ``type:`` naming a class in ``registry``; its other
+    keys are that class's keyword arguments (``injected`` ones are filled in by
+    basicattn and may not be given)."""
+    registry: str
+    doc: str = ''
+    injected: Tuple[str, ...] = ()
+    optional: bool = True
+
+
+@dataclass
+class MapOf:
+    """A mapping of user-chosen names to ``item`` blocks."""
+    item: Any
+    doc: str = ''
+    optional: bool = True
+
+
+@dataclass
+class DatasetBlock:
+    """A dataset: ``type`` (DATASETS), the loader keys below and the
+    dataset's own keyword arguments."""
+    doc: str = ''
+    loader_fields: Dict[str, Field] = field(default_factory=dict)
+
+
+LOADER_FIELDS = {
+    'batch_size_per_gpu': Field((int,), 1, 'Samples per process and iteration.'),
+    'num_worker_per_gpu': Field((int,), 0, 'DataLoader worker processes per process.'),
+    'use_shuffle': Field((bool,), True, 'Shuffle the training stream (train only).'),
+    'persistent_workers': Field((bool,), True, 'Keep workers alive between passes.'),
+    'pin_memory': Field((bool,), False, 'Pin host memory (GPU training).'),
+}
+
+DATASET_KEY_DOC = ('`train`, `val` or `val_<name>` (validated during training), '
+                   '`test_<name>` (evaluated by tools/test.py; `val*` sets too).')
+
+OPTION_SCHEMA = Section(doc='The top level of an option file.', fields={
+    'name': Field((str,), REQUIRED, 'Experiment name; outputs go to `experiments/<name>`.'),
+    'model_type': Field((str,), 'SRModel', 'Registered model (MODELS) wrapping the network.'),
+    'scale': Field((int,), REQUIRED, 'Upscaling factor; given to datasets and to the network '
+                   '(`upscale`/`scale`) when they do not set it.'),
+    'manual_seed': Field((int,), 0, 'Seed of every random number generator.'),
+    'custom_imports': Field((list, str), [], 'Python modules to import before anything is '
+                            'built (your own archs, losses ...); the option file\'s folder is '
+                            'searched first.'),
+    'datasets': MapOf(DatasetBlock(loader_fields=LOADER_FIELDS), doc=DATASET_KEY_DOC,
+                      optional=False),
+    'network_g': Typed('ARCHS', 'The network: a registered arch and its arguments.',
+                       optional=False),
+    'path': Section(doc='Where weights come from and where results go.', fields={
+        'pretrain_network_g': Field((str, NoneType), None, 'Weights loaded into the network '
+                                    'before training/testing (a basicattn checkpoint).'),
+        'strict_load_g': Field((bool,), True, 'Require an exact key match when loading them.'),
+        'param_key_g': Field((str,), 'state_dict', 'Key of the state dict in that file.'),
+        'resume_state': Field((str, NoneType), None, 'Training checkpoint to resume from '
+                              '(model, optimizer, schedulers, iteration, RNG, data position).'),
+        'experiments_root': Field((str, NoneType), None, 'Output folder '
+                                  '(default `experiments/<name>`).'),
+    }),
+    'train': Section(doc='Training (required by tools/train.py).', fields={
+        'optim_g': Typed('OPTIMIZERS', 'Optimizer (torch.optim name) and its arguments.',
+                         injected=('params',)),
+        'scheduler': Typed('PARAM_SCHEDULERS', 'Learning-rate schedule, in iterations '
+                           '(mmengine scheduler name, e.g. MultiStepLR, CosineRestartLR).',
+                           injected=('optimizer', 'param_name', 'by_epoch', 'begin', 'end', 'last_step',
+                                     'verbose', 'convert_to_iter_based')),
+        'total_iter': Field((int,), REQUIRED, 'Number of training iterations.'),
+        'warmup_iter': Field((int,), -1, 'Linear learning-rate warm-up length (-1: none).'),
+        'losses': MapOf(Typed('LOSSES', 'A loss and its arguments.'),
+                        'Named losses summed into the objective, e.g. `pixel: {type: L1Loss}`.',
+                        optional=False),
+        'ema_decay': Field((float, int), 0.0, 'Decay of the exponential moving average of '
+                           'the weights (0: off); validation and checkpoints use the average.'),
+        'clip_grad_norm': Field((float, int, NoneType), None, 'Clip the gradient norm to this.'),
+    }),
+    'val': Section(doc='Validation during training and evaluation in tools/test.py.', fields={
+        'val_freq': Field((int,), 5000, 'Validate every this many iterations.'),
+        'save_img': Field((bool,), False, 'Write the super-resolved images as PNG.'),
+        'num_tb_images': Field((int,), 2, 'Images per validation set sent to TensorBoard.'),
+        'self_ensemble': Field((bool,), False, 'Average the 8 flips/rotations at test time.'),
+        'tile': Field((int, NoneType), None, 'Tiled inference: LR tile size (None: whole image).'),
+        'tile_overlap': Field((int,), 8, 'Overlap of neighbouring tiles, LR pixels.'),
+        'metrics': MapOf(Typed('METRICS', 'A metric and its arguments.', injected=('prefix', 'collect_device')),
+                         'Named metrics, e.g. `psnr: {type: PSNR, crop_border: 4, '
+                         'test_y_channel: true}`.'),
+    }),
+    'logger': Section(doc='Logging and checkpoints.', fields={
+        'print_freq': Field((int,), 100, 'Progress line (losses, lr, ETA) every this many iterations.'),
+        'save_checkpoint_freq': Field((int,), 5000, 'Checkpoint every this many iterations.'),
+        'max_keep_ckpts': Field((int,), -1, 'Keep only the newest N periodic checkpoints (-1: all).'),
+        'use_tb_logger': Field((bool,), True, 'Write TensorBoard scalars and sample images.'),
+    }),
+    'dist_params': Section(doc='Distributed training (`--launcher pytorch|slurm`).', fields={
+        'backend': Field((str,), 'auto', 'nccl, gloo, or auto (nccl with CUDA, else gloo).',
+                         choices=('auto', 'nccl', 'gloo', 'mpi')),
+        'port': Field((int,), 29500, 'Master port for the slurm launcher.'),
+    }),
+})
+
+
+def iter_schema(section=OPTION_SCHEMA, prefix=''):
+    """Yield ``(key_path, spec)`` for every documented key, depth first."""
+    for key, spec in section.fields.items():
+        path = f'{prefix}{key}'
+        yield path, spec
+        if isinstance(spec, Section):
+            yield from iter_schema(spec, path + '.')
+        elif isinstance(spec, MapOf) and isinstance(spec.item, DatasetBlock):
+            for loader_key, loader_spec in spec.item.loader_fields.items():
+                yield f'{path}.<set>.{loader_key}', loader_spec

@@ -1,0 +1,327 @@
+"""Option files: read, override with ``--set``, fill defaults and validate.
+
+Everything here happens before any model, dataset or runner is built, so a
+typo costs a second, not a crashed job. Errors name the file, the key path
+and, for unknown names, the closest valid ones.
+"""
+import difflib
+import importlib
+import os
+import os.path as osp
+import re
+import sys
+from copy import deepcopy
+
+from . import option_schema as S
+from .signature_check import describe_expected, explicit_parameters, value_fits
+from .yaml_io import load_yaml_file, parse_yaml_scalar
+
+DATASET_KEY = re.compile(r'^(train|val|val_\w+|test_\w+)$')
+
+
+class OptionError(ValueError):
+    """One or more problems in an option file (each names file and key path)."""
+
+    def __init__(self, source, problems):
+        self.source = source
+        self.problems = list(problems)
+        lines = [f'{source}: {p}' for p in self.problems]
+        header = f'{len(self.problems)} problem(s) in option file {source}:\n  '
+        super().__init__(header + '\n  '.join(lines))
+
+
+def did_you_mean(name, candidates):
+    """Return ' Did you mean ...?' for close matches (or the valid list if short)."""
+    candidates = sorted(set(map(str, candidates)))
+    close = difflib.get_close_matches(str(name), candidates, n=3, cutoff=0.5)
+    if close:
+        return ' Did you mean ' + ' or '.join(repr(c) for c in close) + '?'
+    if candidates and len(candidates) <= 12:
+        return ' Valid: ' + ', '.join(candidates) + '.'
+    return ''
+
+
+def _registry(name):
+    """Return the registry that resolves ``type:`` names of a block kind."""
+    from mmengine.registry import OPTIMIZERS, PARAM_SCHEDULERS
+    import mmengine.optim  # noqa: F401  (registers torch optimizers/schedulers)
+    from basicattn import registry as R
+    table = {'ARCHS': R.ARCHS, 'LOSSES': R.LOSSES, 'MODELS': R.MODELS,
+             'DATASETS': R.DATASETS, 'METRICS': R.METRICS,
+             'OPTIMIZERS': OPTIMIZERS, 'PARAM_SCHEDULERS': PARAM_SCHEDULERS}
+    return table[name]
+
+
+def registered_names(registry):
+    """All names a registry can build (its own and its ancestors')."""
+    registry.import_from_location()
+    names, reg = set(), registry
+    while reg is not None:
+        names.update(reg.module_dict)
+        reg = reg.parent
+    return names
+
+
+def apply_overrides(opt, overrides, source='--set'):
+    """Apply ``a.b.c=value`` overrides (values parsed as YAML literals).
+
+    Args:
+        opt (dict): Options, changed in place.
+        overrides (list[str]): Override strings.
+        source (str): Shown in error messages.
+
+    Returns:
+        dict: ``opt``.
+    """
+    for item in overrides or []:
+        if '=' not in item:
+            raise OptionError(source, [f'{item!r}: expected KEY.PATH=VALUE'])
+        path, text = item.split('=', 1)
+        keys = [k for k in path.strip().split('.') if k]
+        if not keys:
+            raise OptionError(source, [f'{item!r}: empty key path'])
+        node = opt
+        for depth, key in enumerate(keys[:-1]):
+            if node.get(key) is None:
+                node[key] = {}
+            if not isinstance(node[key], dict):
+                where = '.'.join(keys[:depth + 1])
+                raise OptionError(source, [f'{where}: is a {type(node[key]).__name__}, '
+                                           f'cannot set {path} inside it'])
+            node = node[key]
+        node[keys[-1]] = parse_yaml_scalar(text)
+    return opt
+
+
+def import_custom_modules(modules, option_dir=None):
+    """Import the modules named by ``custom_imports`` (registering their classes).
+
+    The option file's folder and the current directory are searched first.
+    """
+    if isinstance(modules, str):
+        modules = [modules]
+    for folder in filter(None, [os.getcwd(), option_dir]):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise OptionError(option_dir or '<options>',
+                              [f'custom_imports: cannot import {name!r}: {err}']) from None
+
+
+class _Validator:
+    """Walks options and schema together, collecting problems."""
+
+    def __init__(self, source, purpose):
+        self.source = source
+        self.purpose = purpose
+        self.problems = []
+
+    def fail(self, path, message):
+        self.problems.append(f'{path}: {message}' if path else message)
+
+    # -- plain values and sections --------------------------------------
+    def check_field(self, path, spec, value):
+        if not isinstance(value, spec.types) or (isinstance(value, bool) and bool not in spec.types
+                                                  and int in spec.types):
+            names = ' or '.join('null' if t is S.NoneType else t.__name__ for t in spec.types)
+            self.fail(path, f'expected {names}, got {type(value).__name__} {value!r}')
+        elif spec.choices and value not in spec.choices:
+            self.fail(path, f'{value!r} is not one of {list(spec.choices)}')
+
+    def check_section(self, path, spec, node, fill=True):
+        if not isinstance(node, dict):
+            self.fail(path, f'expected a mapping, got {type(node).__name__}')
+            return node
+        prefix = f'{path}.' if path else ''
+        for key in node:
+            if key not in spec.fields:
+                where = self._where_else(key)
+                hint = f' It belongs under {where!r}.' if where else did_you_mean(key, spec.fields)
+                self.fail(f'{prefix}{key}', f'unknown key.{hint}')
+        for key, sub in spec.fields.items():
+            keypath = f'{prefix}{key}'
+            if key not in node:
+                if isinstance(sub, S.Field):
+                    if sub.default is S.REQUIRED:
+                        if self._required(keypath):
+                            self.fail(keypath, 'required key is missing')
+                    elif fill:
+                        node[key] = deepcopy(sub.default)
+                elif not sub.optional and self._required(keypath):
+                    self.fail(keypath, 'required section is missing')
+                continue
+            if node[key] is None and not isinstance(sub, S.Field) and sub.optional:
+                continue  # an optional block written as `key: ~` is simply off
+            self.check_any(keypath, sub, node[key])
+        return node
+
+    def _required(self, keypath):
+        if self.purpose == 'test' and keypath.startswith('train'):
+            return False
+        return True
+
+    @staticmethod
+    def _where_else(key):
+        """If ``key`` is valid in another section, name that section."""
+        for path, spec in S.iter_schema():
+            if path.rsplit('.', 1)[-1] == key and '.' in path and '<set>' not in path:
+                return path.rsplit('.', 1)[0]
+        return None
+
+    def check_any(self, path, spec, value):
+        if isinstance(spec, S.Field):
+            self.check_field(path, spec, value)
+        elif isinstance(spec, S.Section):
+            self.check_section(path, spec, value)
+        elif isinstance(spec, S.Typed):
+            self.check_typed(path, spec, value)
+        elif isinstance(spec, S.MapOf):
+            self.check_map(path, spec, value)
+
+    def check_map(self, path, spec, node):
+        if not isinstance(node, dict):
+            self.fail(path, f'expected a mapping of names to blocks, got {type(node).__name__}')
+            return
+        for name, block in node.items():
+            if isinstance(spec.item, S.DatasetBlock):
+                if not DATASET_KEY.match(str(name)):
+                    self.fail(f'{path}.{name}', 'unknown dataset key (use train, val, val_<name> '
+                              'or test_<name>).' + did_you_mean(name, ['train', 'val', 'test_1']))
+                    continue
+                self.check_dataset(f'{path}.{name}', spec.item, block)
+            else:
+                self.check_any(f'{path}.{name}', spec.item, block)
+
+    # -- registered blocks ----------------------------------------------
+    def resolve_type(self, path, registry_name, block):
+        if not isinstance(block, dict):
+            self.fail(path, f'expected a mapping with a `type:` key, got {type(block).__name__}')
+            return None
+        if 'type' not in block:
+            self.fail(f'{path}.type', 'missing: name a registered class')
+            return None
+        registry = _registry(registry_name)
+        type_name = block['type']
+        if not isinstance(type_name, str):
+            self.fail(f'{path}.type', f'expected a name, got {type_name!r}')
+            return None
+        target = registry.get(type_name)
+        if target is None:
+            self.fail(f'{path}.type', f'unknown {registry.name} {type_name!r}.'
+                      + did_you_mean(type_name, registered_names(registry)))
+        return target
+
+    def check_kwargs(self, path, target, kwargs, injected=(), extra_allowed=()):
+        params = explicit_parameters(target)
+        if params is None:
+            return
+        name = getattr(target, '__name__', str(target))
+        for key, value in kwargs.items():
+            if key in extra_allowed:
+                continue
+            if key in injected:
+                self.fail(f'{path}.{key}', f'set by basicattn; remove it')
+            elif key not in params:
+                self.fail(f'{path}.{key}', f'unknown argument of {name}.'
+                          + did_you_mean(key, [p for p in params if p not in injected]))
+            elif not value_fits(params[key], value):
+                self.fail(f'{path}.{key}', f'{name} expects {describe_expected(params[key])}, '
+                          f'got {type(value).__name__} {value!r}')
+        for pname, param in params.items():
+            if (param.default is param.empty and pname not in kwargs and pname not in injected
+                    and param.kind is not param.VAR_POSITIONAL):
+                self.fail(f'{path}.{pname}', f'required argument of {name} is missing')
+
+    def check_typed(self, path, spec, block, extra_allowed=()):
+        target = self.resolve_type(path, spec.registry, block)
+        if target is not None:
+            kwargs = {k: v for k, v in block.items() if k != 'type'}
+            self.check_kwargs(path, target, kwargs, spec.injected, extra_allowed)
+        return target
+
+    def check_dataset(self, path, spec, block):
+        target = self.resolve_type(path, 'DATASETS', block)
+        if target is None:
+            return
+        kwargs = {}
+        for key, value in block.items():
+            if key == 'type':
+                continue
+            if key in spec.loader_fields:
+                self.check_field(f'{path}.{key}', spec.loader_fields[key], value)
+            else:
+                kwargs[key] = value
+        params = explicit_parameters(target)
+        if params is not None and 'name' not in params:
+            kwargs.pop('name', None)  # the set's display name, used by the loops
+        self.check_kwargs(path, target, kwargs)
+
+
+def read_options(path, overrides=(), purpose='train'):
+    """Read, override, validate and complete an option file.
+
+    Args:
+        path (str): The YAML option file.
+        overrides (Sequence[str]): ``KEY.PATH=VALUE`` strings (``--set``).
+        purpose (str): ``'train'`` or ``'test'`` (test files need no `train`).
+
+    Returns:
+        dict: Options with defaults filled in and ``scale`` propagated.
+
+    Raises:
+        OptionError: Listing every problem found, each with its key path.
+    """
+    opt = load_yaml_file(path)
+    apply_overrides(opt, overrides)
+    return validate_options(opt, source=path, purpose=purpose)
+
+
+def validate_options(opt, source='<options>', purpose='train'):
+    """Validate an options dict in place (see :func:`read_options`)."""
+    option_dir = osp.dirname(osp.abspath(source)) if osp.isfile(str(source)) else None
+    if opt.get('custom_imports'):
+        import_custom_modules(opt['custom_imports'], option_dir)
+    checker = _Validator(source, purpose)
+    if purpose == 'train' and 'train' not in opt:
+        checker.fail('train', 'required section is missing (tools/train.py needs it)')
+    checker.check_section('', S.OPTION_SCHEMA, opt)
+    if not checker.problems:
+        _propagate_scale(opt, checker)
+        _check_registered_model(opt, checker)
+    if checker.problems:
+        raise OptionError(source, checker.problems)
+    opt['_source'] = str(source)
+    return opt
+
+
+def _accepts(target, key):
+    params = explicit_parameters(target)
+    return params is not None and key in params
+
+
+def _propagate_scale(opt, checker):
+    """Give ``scale`` to datasets and the network when they take it and lack it."""
+    scale = opt['scale']
+    arch = _registry('ARCHS').get(opt['network_g']['type'])
+    for key in ('upscale', 'scale'):
+        if _accepts(arch, key):
+            given = opt['network_g'].setdefault(key, scale)
+            if given != scale:
+                checker.fail(f'network_g.{key}', f'{given} differs from scale: {scale}')
+            break
+    for name, block in opt.get('datasets', {}).items():
+        dataset = _registry('DATASETS').get(block['type'])
+        if _accepts(dataset, 'scale'):
+            given = block.setdefault('scale', scale)
+            if given != scale:
+                checker.fail(f'datasets.{name}.scale', f'{given} differs from scale: {scale}')
+
+
+def _check_registered_model(opt, checker):
+    registry = _registry('MODELS')
+    if registry.get(opt['model_type']) is None:
+        checker.fail('model_type', f'unknown model {opt["model_type"]!r}.'
+                     + did_you_mean(opt['model_type'], registered_names(registry)))

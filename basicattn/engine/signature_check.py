@@ -1,0 +1,130 @@
+"""Check a ``type:`` block's keys and value types against its target's signature."""
+import inspect
+import types
+import typing
+from collections import abc
+
+_EMPTY = inspect.Parameter.empty
+
+
+def explicit_parameters(target):
+    """Return ``{name: Parameter}`` of ``target``'s keyword arguments, or None.
+
+    Classes are looked up along their MRO until an ``__init__`` that does not
+    forward ``*args, **kwargs`` (mmengine's LR schedulers wrap their real
+    signature in a mixin that does). None means "accepts any keyword".
+
+    Args:
+        target (type | callable): A registered class or function.
+
+    Returns:
+        dict | None: Parameters other than ``self``, or None.
+    """
+    candidates = []
+    if inspect.isclass(target):
+        for klass in target.__mro__:
+            if '__init__' in vars(klass) and klass is not object:
+                candidates.append(vars(klass)['__init__'])
+    else:
+        candidates.append(target)
+    for func in candidates:
+        try:
+            params = inspect.signature(func).parameters
+        except (TypeError, ValueError):
+            return None
+        kinds = {p.kind for p in params.values()}
+        if inspect.Parameter.VAR_KEYWORD in kinds and len(candidates) > 1:
+            continue  # forwards to a parent: look further down the MRO
+        if inspect.Parameter.VAR_KEYWORD in kinds:
+            return None
+        hints = _type_hints(func)
+        return {name: p.replace(annotation=hints.get(name, p.annotation))
+                for name, p in params.items()
+                if name != 'self' and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return None
+
+
+def _type_hints(func):
+    try:
+        return typing.get_type_hints(func)
+    except Exception:  # unresolved forward references: fall back to defaults
+        return {}
+
+
+def _matches_annotation(annotation, value):
+    """True/False when the annotation decides, None when it cannot."""
+    if annotation is _EMPTY or annotation is typing.Any:
+        return None
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        verdicts = [_matches_annotation(arg, value) for arg in typing.get_args(annotation)]
+        if any(v is True for v in verdicts):
+            return True
+        return None if any(v is None for v in verdicts) else False
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    target = origin or annotation
+    if target is type(None):
+        return value is None
+    if not isinstance(target, type):
+        return None
+    if target is bool:
+        return isinstance(value, bool)
+    if target is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if target is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if target is str:
+        return isinstance(value, str)
+    if issubclass(target, (tuple, list)) or target in (abc.Sequence, abc.Iterable):
+        return isinstance(value, (list, tuple)) or (target is abc.Iterable and None)
+    if issubclass(target, dict) or target is abc.Mapping:
+        return isinstance(value, dict)
+    return None
+
+
+def _matches_default(default, value):
+    if default is _EMPTY or default is None:
+        return None
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return None
+
+
+def describe_expected(param):
+    """Human-readable expected type of a parameter (for error messages)."""
+    if param.annotation is not _EMPTY:
+        text = getattr(param.annotation, '__name__', None) or str(param.annotation)
+        return text.replace('typing.', '')
+    if param.default is not _EMPTY and param.default is not None:
+        return type(param.default).__name__
+    return 'any'
+
+
+def value_fits(param, value):
+    """Whether ``value`` from YAML suits ``param`` (unknown counts as fitting).
+
+    Args:
+        param (inspect.Parameter): Parameter with annotation/default.
+        value: The option value.
+
+    Returns:
+        bool: False only when the annotation or the default's type rules it out.
+    """
+    if value is None:
+        if param.default is None:
+            return True
+        verdict = _matches_annotation(param.annotation, None)
+        return verdict is not False if param.annotation is not _EMPTY else param.default is _EMPTY
+    verdict = _matches_annotation(param.annotation, value)
+    if verdict is None:
+        verdict = _matches_default(param.default, value)
+    return verdict is not False

@@ -1,0 +1,74 @@
+"""Evaluate a model on every test set of an option file.
+
+    python tools/test.py -opt options/test/a2n_official_x2.yml [--checkpoint W.pth]
+        [--launcher none|pytorch] [--set val.self_ensemble=true ...]
+
+Prints a table (set x metric), saves SR images when ``val.save_img`` is true,
+and writes ``metrics.json`` ({set: {metric: mean}}), whose path is printed on
+the last line.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+import _bootstrap  # noqa: F401
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-opt', '--opt', required=True, help='YAML option file')
+    parser.add_argument('--checkpoint', help='weights to test (sets path.pretrain_network_g)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='override options, values parsed as YAML literals')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def format_table(per_set):
+    """Render ``{set: {metric: value}}`` as a fixed-width text table."""
+    metrics = []
+    for values in per_set.values():
+        metrics += [m for m in values if m not in metrics]
+    width = max([len('set')] + [len(s) for s in per_set])
+    header = 'set'.ljust(width) + ''.join(f'  {m:>16}' for m in metrics)
+    rows = [header, '-' * len(header)]
+    for name, values in per_set.items():
+        cells = ''.join(f'  {values[m]:>16.4f}' if m in values else f'  {"-":>16}'
+                        for m in metrics)
+        rows.append(name.ljust(width) + cells)
+    return '\n'.join(rows)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from basicattn.engine import OptionError, build_runner, read_options
+    overrides = list(args.set)
+    if args.checkpoint:
+        overrides.append(f'path.pretrain_network_g={args.checkpoint}')
+    try:
+        opt = read_options(args.opt, overrides, purpose='test')
+    except (OptionError, FileNotFoundError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    runner = build_runner(opt, purpose='test', launcher=args.launcher)
+    runner.test()
+    from mmengine.dist import is_main_process
+    if not is_main_process():
+        return 0
+    per_set = {name: {k: float(v) for k, v in values.items()}
+               for name, values in runner.test_loop.per_set_metrics.items()}
+    print(format_table(per_set))
+    from basicattn.engine.checkpoint_io import atomic_write_bytes
+    path = osp.abspath(osp.join(runner.work_dir, 'metrics.json'))
+    atomic_write_bytes(json.dumps(per_set, indent=2).encode('utf-8'), path)
+    print(f'metrics written to {path}', flush=True)
+    print(path, flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Train a model from one option file.
+
+    python tools/train.py -opt options/train/a2n_x4.yml [--auto-resume]
+        [--launcher none|pytorch|slurm] [--stop-at ITER] [--set train.total_iter=1000 ...]
+"""
+import argparse
+import sys
+
+import _bootstrap  # noqa: F401
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-opt', '--opt', required=True, help='YAML option file')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
+                        help='job launcher (pytorch = torchrun, see tools/dist_train.sh)')
+    parser.add_argument('--auto-resume', action='store_true',
+                        help='resume from the newest checkpoint of the experiment')
+    parser.add_argument('--stop-at', type=int, metavar='ITER',
+                        help='save a resume checkpoint after iteration ITER and exit '
+                             '(for time-limited jobs; continue with --auto-resume)')
+    parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='override options, values parsed as YAML literals')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from basicattn.engine import OptionError, build_runner, read_options
+    try:
+        opt = read_options(args.opt, args.set, purpose='train')
+    except (OptionError, FileNotFoundError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    runner = build_runner(opt, purpose='train', launcher=args.launcher,
+                          auto_resume=args.auto_resume, stop_at=args.stop_at)
+    runner.train()
+    from mmengine.dist import get_dist_info
+    rank, world_size = get_dist_info()
+    print(f'basicattn: rank {rank}/{world_size} finished training at iteration '
+          f'{runner.iter}; work dir {runner.work_dir}', flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
