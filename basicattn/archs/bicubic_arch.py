@@ -1,0 +1,48 @@
+"""The Bicubic baseline: MATLAB-exact bicubic upsampling as a network."""
+import math
+
+from torch import nn
+
+from basicattn.registry import ARCHS
+from basicattn.utils.matlab_imresize import imresize
+
+__all__ = ['Bicubic']
+
+
+@ARCHS.register_module()
+class Bicubic(nn.Module):
+    """Bicubic upsampling, the baseline every SR paper reports.
+
+    Upsamples with the MATLAB-exact ``imresize`` (cubic kernel ``a = -0.5``,
+    symmetric padding), so evaluating it on Set5 reproduces the "Bicubic" row
+    of SR papers. It has no parameters and does not clip its output.
+
+    Args:
+        scale (int | float): Upsampling factor (> 0). Defaults to 4.
+    """
+
+    def __init__(self, scale=4):
+        super().__init__()
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) \
+                or not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f'Bicubic: scale must be a positive number, got '
+                             f'{scale!r}')
+        self.scale = scale
+
+    def forward(self, x):
+        """Upsample a batch.
+
+        Args:
+            x (torch.Tensor): Float tensor ``(N, C, h, w)`` in [0, 1].
+
+        Returns:
+            torch.Tensor: ``(N, C, ceil(h * scale), ceil(w * scale))``, same
+            dtype and device, differentiable.
+        """
+        if x.dim() != 4:
+            raise ValueError(f'Bicubic: expected input (N, C, H, W), got '
+                             f'shape {tuple(x.shape)}')
+        return imresize(x, scale=self.scale)
+
+    def extra_repr(self):
+        return f'scale={self.scale}'

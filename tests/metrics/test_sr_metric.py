@@ -1,0 +1,67 @@
+"""The PSNR / SSIM mmengine metrics."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from basicattn.metrics.psnr_ssim import calculate_psnr, calculate_ssim
+from basicattn.registry import METRICS
+
+
+def _samples(n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        gt = torch.rand(3, 16, 16, generator=g)
+        pred = (gt + 0.05 * torch.randn(3, 16, 16, generator=g)).clamp(0, 1)
+        out.append(dict(pred=pred, gt=gt, key=f'img_{i:03d}'))
+    return out
+
+
+@pytest.mark.parametrize('name, fn', [('PSNR', calculate_psnr),
+                                      ('SSIM', calculate_ssim)])
+def test_metric_mean_and_per_image(name, fn):
+    metric = METRICS.build(dict(type=name, crop_border=2,
+                                test_y_channel=True))
+    assert type(metric).__name__ == name
+    samples = _samples()
+    metric.process({}, samples[:2])
+    metric.process({}, samples[2:])
+    res = metric.evaluate(len(samples))
+    key = f'{name.lower()}_y_crop2'
+    assert list(res) == [key]
+    expected = [fn(s['pred'], s['gt'], 2, True) for s in samples]
+    assert res[key] == pytest.approx(np.mean(expected))
+    assert [k for k, _ in metric.last_per_image] == \
+        ['img_000', 'img_001', 'img_002']
+    assert [v for _, v in metric.last_per_image] == pytest.approx(expected)
+    assert metric.results == []  # evaluate() clears them
+
+
+def test_prefix_and_rgb_name():
+    metric = METRICS.build(dict(type='PSNR', prefix='Set5'))
+    metric.process(None, _samples(1))
+    assert list(metric.evaluate(1)) == ['Set5/psnr_rgb_crop0']
+
+
+def test_identical_images_give_inf():
+    metric = METRICS.build(dict(type='PSNR'))
+    s = _samples(1)[0]
+    metric.process(None, [dict(pred=s['gt'], gt=s['gt'], key='same')])
+    assert math.isinf(metric.evaluate(1)['psnr_rgb_crop0'])
+
+
+def test_bad_samples_are_named():
+    metric = METRICS.build(dict(type='SSIM'))
+    s = _samples(1)[0]
+    with pytest.raises(KeyError, match="'gt'"):
+        metric.process(None, [dict(pred=s['pred'], key='a')])
+    with pytest.raises(ValueError, match=r"'img_x'.*\(16, 16, 3\).*"
+                                         r'\(8, 16, 3\)'):
+        metric.process(None, [dict(pred=s['pred'], gt=s['gt'][:, :8],
+                                   key='img_x')])
+    with pytest.raises(TypeError, match='dict'):
+        metric.process(None, [s['pred']])
+    with pytest.raises(ValueError, match='crop_border'):
+        METRICS.build(dict(type='PSNR', crop_border=-2))
