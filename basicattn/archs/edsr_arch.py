@@ -1,0 +1,154 @@
+"""EDSR baseline.
+
+Paper: Bee Lim, Sanghyun Son, Heewon Kim, Seungjun Nah, Kyoung Mu Lee,
+"Enhanced Deep Residual Networks for Single Image Super-Resolution",
+CVPR Workshops (NTIRE) 2017. https://arxiv.org/abs/1707.02921
+
+Differences from the authors' code (EDSR-PyTorch):
+
+* Images are RGB in [0, 1]; ``img_range`` rescales after the mean shift (the
+  authors work on [0, 255] with ``rgb_range=255``; ``img_range=255.`` gives
+  their arithmetic). The mean shift is a fixed buffer, not a frozen conv, so
+  it has no parameters.
+* ``global_skip='bicubic'`` is our option, not in EDSR: it adds a
+  MATLAB-exact bicubic upsampling of the input to the output, so the network
+  only learns the residual over bicubic. It makes tiny CPU demos beat bicubic
+  after a few iterations; with the default ``'none'`` the arch is the paper's.
+"""
+import torch
+from torch import nn
+
+from basicattn.registry import ARCHS
+
+_GLOBAL_SKIPS = ('none', 'bicubic')
+
+
+def conv3x3(in_ch, out_ch):
+    """A 3x3 convolution with 'same' zero padding and a bias."""
+    return nn.Conv2d(in_ch, out_ch, 3, 1, 1)
+
+
+class ResBlock(nn.Module):
+    """EDSR residual block, no batch norm.
+
+    ``x + res_scale * conv(relu(conv(x)))``.
+
+    Args:
+        num_feat (int): Channels. Default: 64.
+        res_scale (float): Multiplier of the residual branch. Default: 1.0.
+    """
+
+    def __init__(self, num_feat=64, res_scale=1.0):
+        super().__init__()
+        self.conv1 = conv3x3(num_feat, num_feat)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(num_feat, num_feat)
+        self.res_scale = res_scale
+
+    def forward(self, x):
+        return x + self.conv2(self.relu(self.conv1(x))) * self.res_scale
+
+
+class PixelShuffleUpsampler(nn.Sequential):
+    """Conv + pixel shuffle: one x2 or x3 stage, or log2(scale) x2 stages.
+
+    Args:
+        scale (int): 2, 3 or a power of two.
+        num_feat (int): Channels in and out.
+
+    Raises:
+        ValueError: For any other scale.
+    """
+
+    def __init__(self, scale, num_feat):
+        layers = []
+        if scale in (2, 3):
+            factors = [scale]
+        elif scale >= 2 and (scale & (scale - 1)) == 0:
+            factors = [2] * (scale.bit_length() - 1)
+        else:
+            raise ValueError(f'upscale={scale!r} is not supported; use 2, 3 '
+                             'or a power of two (4, 8, ...)')
+        for f in factors:
+            layers += [conv3x3(num_feat, num_feat * f * f), nn.PixelShuffle(f)]
+        super().__init__(*layers)
+
+
+@ARCHS.register_module()
+class EDSR(nn.Module):
+    """EDSR (Lim et al., CVPRW 2017), the baseline configuration by default.
+
+    Mean shift -> conv_first -> ``num_block`` ResBlocks -> conv -> long skip
+    -> pixel-shuffle upsampler -> conv_last -> add the mean back. The paper's
+    baseline is 64 features, 16 blocks, ``res_scale=1``: 1,369,859 parameters
+    at x2, 1,554,499 at x3, 1,517,571 at x4. The large EDSR is 256 features,
+    32 blocks, ``res_scale=0.1``.
+
+    Args:
+        num_in_ch (int): Input channels. Default: 3.
+        num_out_ch (int): Output channels. Default: 3.
+        num_feat (int): Feature channels. Default: 64.
+        num_block (int): Residual blocks in the body. Default: 16.
+        upscale (int): 2, 3 or a power of two. Default: 4.
+        res_scale (float): Residual scaling in the blocks. Default: 1.0.
+        img_range (float): Images are multiplied by this after the mean
+            shift. Default: 1.0.
+        rgb_mean (sequence[float]): Per-channel mean (DIV2K RGB mean) of
+            length ``num_in_ch``; it is subtracted from the input and added to
+            the output. Default: (0.4488, 0.4371, 0.4040).
+        global_skip (str): ``'none'`` (the paper) or ``'bicubic'``: add the
+            MATLAB-exact bicubic upsampling of the input to the output (not
+            in EDSR; needs ``num_in_ch == num_out_ch``). Default: ``'none'``.
+
+    Input: (N, num_in_ch, h, w) in [0, 1]. Output: (N, num_out_ch,
+    h * upscale, w * upscale).
+    """
+
+    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_block=16,
+                 upscale=4, res_scale=1.0, img_range=1.0,
+                 rgb_mean=(0.4488, 0.4371, 0.4040), global_skip='none'):
+        super().__init__()
+        if global_skip not in _GLOBAL_SKIPS:
+            raise ValueError(f'global_skip={global_skip!r} is not supported; '
+                             f'allowed values are {_GLOBAL_SKIPS}')
+        if global_skip == 'bicubic' and num_in_ch != num_out_ch:
+            raise ValueError("global_skip='bicubic' needs num_in_ch == "
+                             f'num_out_ch, got {num_in_ch} and {num_out_ch}')
+        if len(rgb_mean) != num_in_ch:
+            raise ValueError(f'rgb_mean has {len(rgb_mean)} values but '
+                             f'num_in_ch={num_in_ch}')
+        self.upscale = upscale
+        self.img_range = img_range
+        self.global_skip = global_skip
+        self.register_buffer(
+            'mean', torch.tensor(rgb_mean, dtype=torch.float32).view(
+                1, num_in_ch, 1, 1), persistent=False)
+        # The output mean: the input mean when the channels agree, else none.
+        self.add_mean_back = num_in_ch == num_out_ch
+
+        self.conv_first = conv3x3(num_in_ch, num_feat)
+        self.body = nn.Sequential(
+            *[ResBlock(num_feat, res_scale) for _ in range(num_block)])
+        self.conv_after_body = conv3x3(num_feat, num_feat)
+        self.upsample = PixelShuffleUpsampler(upscale, num_feat)
+        self.conv_last = conv3x3(num_feat, num_out_ch)
+
+    def forward(self, x):
+        """Super-resolve ``x``.
+
+        Args:
+            x (Tensor): (N, num_in_ch, h, w), values in [0, 1].
+
+        Returns:
+            Tensor: (N, num_out_ch, h * upscale, w * upscale).
+        """
+        mean = self.mean.to(x.dtype)
+        feat = self.conv_first((x - mean) * self.img_range)
+        feat = self.conv_after_body(self.body(feat)) + feat
+        out = self.conv_last(self.upsample(feat)) / self.img_range
+        if self.add_mean_back:
+            out = out + mean
+        if self.global_skip == 'bicubic':
+            from basicattn.utils.matlab_imresize import imresize
+            out = out + imresize(x, scale=self.upscale)
+        return out
