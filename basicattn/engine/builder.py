@@ -231,7 +231,8 @@ def build_runner(opt, purpose='train', launcher='none', auto_resume=False, stop_
     dist = opt.get('dist_params', {})
     init_distributed(launcher, dist.get('backend', 'auto'), dist.get('port', 29500))
     cfg = runner_cfg(opt, purpose, launcher, auto_resume, stop_at)
-    runner = Runner(**cfg, cfg=Config(deepcopy(cfg)))
+    kwargs = {k: v for k, v in cfg.items() if k != 'model_wrapper_cfg'}  # read from cfg
+    runner = Runner(**kwargs, cfg=Config(deepcopy(cfg)))
     _save_options(opt, runner.work_dir)
     return runner
 
