@@ -92,7 +92,7 @@ OPTION_SCHEMA = Section(doc='The top level of an option file.', fields={
     }),
     'train': Section(doc='Training (required by tools/train.py).', fields={
         'optim_g': Typed('OPTIMIZERS', 'Optimizer (torch.optim name) and its arguments.',
-                         injected=('params',)),
+                         injected=('params',), optional=False),
         'scheduler': Typed('PARAM_SCHEDULERS', 'Learning-rate schedule, in iterations '
                            '(mmengine scheduler name, e.g. MultiStepLR, CosineRestartLR).',
                            injected=('optimizer', 'param_name', 'by_epoch', 'begin', 'end', 'last_step',

@@ -143,6 +143,16 @@ class _Validator:
                 self.fail(f'{prefix}{key}', f'unknown key.{hint}')
         for key, sub in spec.fields.items():
             keypath = f'{prefix}{key}'
+            if isinstance(sub, S.Section) and node.get(key) is None and fill:
+                if key in node and not sub.optional and self._required(keypath):
+                    self.fail(keypath, 'required section is empty')
+                    continue
+                if key not in node and not sub.optional and self._required(keypath):
+                    self.fail(keypath, 'required section is missing')
+                    continue
+                if key == 'train' and self.purpose != 'train':
+                    continue  # testing needs no training section
+                node[key] = {}
             if key not in node:
                 if isinstance(sub, S.Field):
                     if sub.default is S.REQUIRED:
@@ -153,8 +163,11 @@ class _Validator:
                 elif not sub.optional and self._required(keypath):
                     self.fail(keypath, 'required section is missing')
                 continue
-            if node[key] is None and not isinstance(sub, S.Field) and sub.optional:
-                continue  # an optional block written as `key: ~` is simply off
+            if node[key] is None and not isinstance(sub, S.Field):
+                if sub.optional or not self._required(keypath):
+                    continue  # an optional block written as `key: ~` is simply off
+                self.fail(keypath, 'required block is empty')
+                continue
             self.check_any(keypath, sub, node[key])
         return node
 
@@ -214,7 +227,7 @@ class _Validator:
                       + did_you_mean(type_name, registered_names(registry)))
         return target
 
-    def check_kwargs(self, path, target, kwargs, injected=(), extra_allowed=()):
+    def check_kwargs(self, path, target, kwargs, injected=(), extra_allowed=(), also_valid=()):
         params = explicit_parameters(target)
         if params is None:
             return
@@ -226,7 +239,8 @@ class _Validator:
                 self.fail(f'{path}.{key}', f'set by basicattn; remove it')
             elif key not in params:
                 self.fail(f'{path}.{key}', f'unknown argument of {name}.'
-                          + did_you_mean(key, [p for p in params if p not in injected]))
+                          + did_you_mean(key, [p for p in params if p not in injected]
+                                         + list(also_valid)))
             elif not value_fits(params[key], value):
                 self.fail(f'{path}.{key}', f'{name} expects {describe_expected(params[key])}, '
                           f'got {type(value).__name__} {value!r}')
@@ -257,7 +271,7 @@ class _Validator:
         params = explicit_parameters(target)
         if params is not None and 'name' not in params:
             kwargs.pop('name', None)  # the set's display name, used by the loops
-        self.check_kwargs(path, target, kwargs)
+        self.check_kwargs(path, target, kwargs, also_valid=spec.loader_fields)
 
 
 def read_options(path, overrides=(), purpose='train'):
@@ -282,11 +296,17 @@ def read_options(path, overrides=(), purpose='train'):
 def validate_options(opt, source='<options>', purpose='train'):
     """Validate an options dict in place (see :func:`read_options`)."""
     option_dir = osp.dirname(osp.abspath(source)) if osp.isfile(str(source)) else None
-    if opt.get('custom_imports'):
-        import_custom_modules(opt['custom_imports'], option_dir)
+    modules = opt.get('custom_imports')
+    if modules:
+        names = [modules] if isinstance(modules, str) else modules
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise OptionError(source, [f'custom_imports: expected a module name or a list of '
+                                       f'module names, got {modules!r}'])
+        import_custom_modules(names, option_dir)
     checker = _Validator(source, purpose)
-    if purpose == 'train' and 'train' not in opt:
-        checker.fail('train', 'required section is missing (tools/train.py needs it)')
+    if purpose == 'train' and not opt.get('train'):
+        checker.fail('train', 'required section is missing or empty (tools/train.py needs it)')
+        opt.pop('train', None)
     checker.check_section('', S.OPTION_SCHEMA, opt)
     if not checker.problems:
         _propagate_scale(opt, checker)

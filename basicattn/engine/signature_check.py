@@ -120,10 +120,12 @@ def value_fits(param, value):
         bool: False only when the annotation or the default's type rules it out.
     """
     if value is None:
-        if param.default is None:
+        if param.default is None or param.annotation is typing.Any:
             return True
         verdict = _matches_annotation(param.annotation, None)
         return verdict is not False if param.annotation is not _EMPTY else param.default is _EMPTY
+    if param.annotation is typing.Any:
+        return True
     verdict = _matches_annotation(param.annotation, value)
     if verdict is None:
         verdict = _matches_default(param.default, value)
