@@ -1,0 +1,355 @@
+"""Reading LMDB image databases in BasicSR's layout.
+
+An image LMDB is a folder (by convention named ``*.lmdb``) holding LMDB's
+``data.mdb`` plus a ``meta_info.txt``. Each record maps a key to the PNG
+bytes of one image. The key is the image's path relative to the dataset root
+without its extension, with ``/`` separators, so keys never collide and may
+contain dots (``0801x2``, ``00001/0001/im4``, ``a.b/c.d``). Every line of
+``meta_info.txt`` reads ``<key>.png (h,w,c) <compress_level>``, which is the
+format BasicSR writes, so databases built by BasicSR can be read as they are.
+
+The same key convention is used for image folders on disk, so that the disk
+and LMDB backends of a dataset name their samples identically; the folder
+scan that produces those keys lives here too.
+"""
+import os
+import os.path as osp
+import re
+import threading
+import weakref
+
+import lmdb
+
+__all__ = [
+    'IMG_SUFFIXES', 'META_INFO_NAME', 'LmdbReader', 'check_unique_keys',
+    'is_lmdb', 'read_meta_info', 'scan_images'
+]
+
+#: Name of the text file, beside ``data.mdb``, that lists keys and shapes.
+META_INFO_NAME = 'meta_info.txt'
+
+#: File suffixes treated as images (compared case-insensitively).
+IMG_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+
+# "<name> (h,w,c) <level>"; the name may hold spaces, dots and slashes.
+_META_LINE = re.compile(
+    r'^(?P<name>\S.*?)\s+'
+    r'\(\s*(?P<h>\d+)\s*,\s*(?P<w>\d+)\s*,\s*(?P<c>\d+)\s*\)'
+    r'\s+(?P<level>-?\d+)$')
+
+
+def is_lmdb(path):
+    """Tell whether ``path`` names an LMDB database folder.
+
+    Args:
+        path (str | os.PathLike): A path, which need not exist.
+
+    Returns:
+        bool: True if the path ends in ``.lmdb`` (the naming convention) or is
+        a folder holding a ``data.mdb`` file.
+    """
+    path = os.fspath(path)
+    if path.rstrip('/\\').endswith('.lmdb'):
+        return True
+    return osp.isfile(osp.join(path, 'data.mdb'))
+
+
+def read_meta_info(path):
+    """Parse a BasicSR LMDB ``meta_info.txt``.
+
+    Each non-blank line must read ``<key>.png (h,w,c) <compress_level>``.
+    Only the final ``.png`` is removed from the name, so keys keep their inner
+    dots and slashes (``a.b/c.d.png`` gives the key ``a.b/c.d``).
+
+    Args:
+        path (str | os.PathLike): The ``meta_info.txt`` file, or the LMDB
+            folder that holds it.
+
+    Returns:
+        list[tuple[str, tuple[int, int, int], int]]: One
+        ``(key, (h, w, c), compress_level)`` per line, in file order.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If a line is malformed or a key appears twice; the
+            message names the file and the line number.
+    """
+    path = os.fspath(path)
+    if osp.isdir(path):
+        path = osp.join(path, META_INFO_NAME)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'LMDB meta info file not found: {path}')
+    entries = []
+    seen = {}
+    with open(path, encoding='utf-8') as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.strip()
+            if not line:
+                continue
+            match = _META_LINE.match(line)
+            if match is None:
+                raise ValueError(
+                    f'{path}, line {lineno}: malformed meta info line '
+                    f'{line!r}; expected "<key>.png (h,w,c) <compress_level>"')
+            name = match.group('name')
+            key = name[:-len('.png')] if name.endswith('.png') else name
+            if not key:
+                raise ValueError(
+                    f'{path}, line {lineno}: empty key in line {line!r}')
+            if key in seen:
+                raise ValueError(
+                    f'{path}, line {lineno}: key {key!r} already listed on '
+                    f'line {seen[key]}')
+            seen[key] = lineno
+            shape = (int(match.group('h')), int(match.group('w')),
+                     int(match.group('c')))
+            entries.append((key, shape, int(match.group('level'))))
+    return entries
+
+
+def scan_images(root, suffixes=IMG_SUFFIXES):
+    """List the images under a folder, recursively, with their keys.
+
+    The key of an image is its path relative to ``root`` without the
+    extension, with ``/`` separators. Folders and files are visited in sorted
+    order and the result is sorted by relative path, so it is
+    deterministic. Two files mapping to the same key
+    (``x.png`` and ``x.jpg``) are *not* detected here; see
+    :func:`check_unique_keys`.
+
+    Args:
+        root (str | os.PathLike): The folder to scan.
+        suffixes (Sequence[str]): File suffixes to keep, compared
+            case-insensitively. Defaults to :data:`IMG_SUFFIXES`.
+
+    Returns:
+        list[tuple[str, str]]: ``(key, path)`` pairs sorted by relative path.
+
+    Raises:
+        FileNotFoundError: If ``root`` is not an existing folder.
+    """
+    root = os.fspath(root)
+    if not osp.isdir(root):
+        raise FileNotFoundError(f'image folder not found: {root}')
+    suffixes = tuple(s.lower() for s in suffixes)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames.sort()
+        for filename in sorted(filenames):
+            stem, ext = osp.splitext(filename)
+            if not stem or ext.lower() not in suffixes:
+                continue
+            path = osp.join(dirpath, filename)
+            rel = osp.relpath(path, root).replace(os.sep, '/')
+            found.append((rel, osp.splitext(rel)[0], path))
+    # One global order of relative paths, whatever the folder nesting.
+    found.sort()
+    return [(key, path) for _, key, path in found]
+
+
+def check_unique_keys(items):
+    """Raise if two files of a scan map to the same key.
+
+    Args:
+        items (Iterable[tuple[str, str]]): ``(key, path)`` pairs, e.g. from
+            :func:`scan_images`.
+
+    Returns:
+        dict[str, str]: The mapping key -> path.
+
+    Raises:
+        ValueError: Naming both files of the first collision found.
+    """
+    mapping = {}
+    for key, path in items:
+        if key in mapping:
+            raise ValueError(
+                f'two files map to the same key {key!r}: {mapping[key]} and '
+                f'{path}; keys are paths without the extension, so keep '
+                'only one of them')
+        mapping[key] = path
+    return mapping
+
+
+# Environments opened by this process, by identity of their data file. py-lmdb
+# refuses to open the same environment twice in one process, so every reader
+# of one database shares one environment; it is closed when the last reader
+# drops it. Entries inherited through fork belong to the parent and are
+# closed in the child before it opens its own.
+_SHARED_ENVS = weakref.WeakValueDictionary()
+_SHARED_PIDS = {}
+_SHARED_LOCK = threading.RLock()
+
+
+def _open_shared_env(db_path):
+    """Open (or reuse) this process's read-only environment of ``db_path``."""
+    data_file = osp.join(db_path, 'data.mdb')
+    try:
+        st = os.stat(data_file)
+    except OSError:
+        raise FileNotFoundError(
+            f'LMDB database not found: {db_path} has no data.mdb') from None
+    ident = (st.st_dev, st.st_ino) if st.st_ino else osp.realpath(data_file)
+    pid = os.getpid()
+    with _SHARED_LOCK:
+        stale = [k for k, p in _SHARED_PIDS.items() if p != pid]
+        for k in stale:
+            env = _SHARED_ENVS.pop(k, None)
+            del _SHARED_PIDS[k]
+            if env is not None:
+                # Inherited through fork: closing only unmaps this process's
+                # view (lock=False, so there are no locks to release).
+                env.close()
+        env = _SHARED_ENVS.get(ident)
+        if env is None:
+            env = lmdb.open(
+                db_path,
+                readonly=True,
+                lock=False,
+                readahead=False,
+                meminit=False,
+                subdir=True)
+            _SHARED_ENVS[ident] = env
+            _SHARED_PIDS[ident] = pid
+            weakref.finalize(env, _forget_shared, ident, pid)
+        return env
+
+
+def _forget_shared(ident, pid):
+    with _SHARED_LOCK:
+        if _SHARED_PIDS.get(ident) == pid and ident not in _SHARED_ENVS:
+            del _SHARED_PIDS[ident]
+
+
+class LmdbReader:
+    """Read values from an LMDB database, opening it lazily per process.
+
+    The LMDB environment is opened on the first access (read-only, without
+    locking, readahead or meminit, as recommended for random reads of a
+    database nobody writes to) and opened again whenever the process id has
+    changed, so each DataLoader worker gets its own environment. Readers of
+    the same database in one process share one environment (py-lmdb refuses
+    to open it twice). The reader pickles without its environment, so it can
+    be sent to workers whatever the start method.
+
+    Args:
+        db_path (str | os.PathLike): The LMDB folder (holding ``data.mdb``).
+    """
+
+    def __init__(self, db_path):
+        self.db_path = os.fspath(db_path)
+        self._env = None
+        self._pid = None
+        self._keys = None
+
+    # -- environment -----------------------------------------------------
+    def _get_env(self):
+        pid = os.getpid()
+        if self._env is None or self._pid != pid:
+            self._env = None
+            self._env = _open_shared_env(self.db_path)
+            self._pid = pid
+        return self._env
+
+    def close(self):
+        """Release this reader's environment.
+
+        The environment is closed once no reader of this process uses it.
+
+        Returns:
+            None
+        """
+        self._env = None
+        self._pid = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state['_env'] = None
+        state['_pid'] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    # -- access ----------------------------------------------------------
+    @staticmethod
+    def _encode(key):
+        if isinstance(key, bytes):
+            return key
+        if not isinstance(key, str):
+            raise TypeError(f'LMDB key must be str or bytes, got {key!r}')
+        return key.encode('utf-8')
+
+    def get(self, key):
+        """Return the value stored under ``key``.
+
+        Args:
+            key (str | bytes): The record's key.
+
+        Returns:
+            bytes: The stored value (never None).
+
+        Raises:
+            KeyError: If the key is absent; the message names the key and
+                the database path.
+        """
+        env = self._get_env()
+        with env.begin(write=False, buffers=False) as txn:
+            value = txn.get(self._encode(key))
+        if value is None:
+            raise KeyError(f'key {key!r} not found in LMDB {self.db_path}')
+        return value
+
+    def __contains__(self, key):
+        try:
+            encoded = self._encode(key)
+        except TypeError:
+            return False
+        env = self._get_env()
+        with env.begin(write=False) as txn:
+            return txn.get(encoded) is not None
+
+    def keys(self):
+        """List the database's keys.
+
+        The keys come from ``meta_info.txt`` when it exists (in its order,
+        without opening the database), otherwise from a cursor scan (in
+        LMDB's byte order).
+
+        Returns:
+            list[str]: The keys.
+        """
+        if self._keys is None:
+            meta = osp.join(self.db_path, META_INFO_NAME)
+            if osp.isfile(meta):
+                self._keys = [key for key, _, _ in read_meta_info(meta)]
+            else:
+                self._keys = self.scan_keys()
+        return list(self._keys)
+
+    def scan_keys(self):
+        """List the keys actually stored, by a cursor scan of the database.
+
+        Returns:
+            list[str]: The keys in LMDB's byte order (decoded as UTF-8).
+
+        Raises:
+            ValueError: A key is not valid UTF-8 (names the database).
+        """
+        env = self._get_env()
+        keys = []
+        with env.begin(write=False) as txn:
+            for raw in txn.cursor().iternext(keys=True, values=False):
+                raw = bytes(raw)
+                try:
+                    keys.append(raw.decode('utf-8'))
+                except UnicodeDecodeError:
+                    raise ValueError(f'LMDB {self.db_path} holds a key that '
+                                     f'is not UTF-8: {raw!r}') from None
+        return keys
+
+    def __len__(self):
+        return len(self.keys())
+
+    def __repr__(self):
+        return f'{type(self).__name__}({self.db_path!r})'

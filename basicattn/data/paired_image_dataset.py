@@ -1,0 +1,310 @@
+"""Paired GT / LQ image dataset for single-image super-resolution."""
+import os
+import os.path as osp
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from basicattn.registry import DATASETS
+from basicattn.utils.img_util import imfrombytes, img2tensor, imread, mod_crop
+from basicattn.utils.matlab_imresize import imresize
+from .lmdb_io import (IMG_SUFFIXES, LmdbReader, check_unique_keys, is_lmdb,
+                      scan_images)
+from .transforms import augment, paired_random_crop
+
+__all__ = ['PairedImageDataset']
+
+SUPPORTED_DEGRADATIONS = ('BI', )
+SUPPORTED_BACKENDS = ('disk', 'lmdb')
+
+
+def _read_meta_info_list(meta_info_file):
+    """First token of every non-blank line of a BasicSR meta info file."""
+    if not osp.isfile(meta_info_file):
+        raise FileNotFoundError(f'meta_info_file not found: {meta_info_file}')
+    names = []
+    with open(meta_info_file, encoding='utf-8') as f:
+        for lineno, line in enumerate(f, start=1):
+            fields = line.split()
+            if fields:
+                names.append((fields[0], lineno))
+    return names
+
+
+def _is_positive_int(value):
+    return (isinstance(value, (int, np.integer))
+            and not isinstance(value, bool) and value >= 1)
+
+
+def _lq_key(gt_key, filename_tmpl):
+    """LQ key for a GT key: the template applied to the file's base name."""
+    head, base = gt_key.rsplit('/', 1) if '/' in gt_key else ('', gt_key)
+    name = filename_tmpl.format(base)
+    return f'{head}/{name}' if head else name
+
+
+@DATASETS.register_module()
+class PairedImageDataset(Dataset):
+    """GT images with their low-quality (LQ) counterparts.
+
+    Samples are named by *keys*: the GT image's path relative to
+    ``dataroot_gt`` without extension (``0801``, ``sub/0001``), the same as
+    the keys of an LMDB built from that folder, so the disk and LMDB backends
+    yield identical samples. The LQ image of a key is found by applying
+    ``filename_tmpl`` to its base name (``'{}x4'`` maps ``0801`` to
+    ``0801x4``). Without ``dataroot_lq`` the LQ image is made on the fly:
+    the GT is cropped to a multiple of ``scale`` and shrunk with the
+    MATLAB-exact bicubic ``imresize`` (BI degradation).
+
+    An item is either an index or a tuple ``(index, seed)``. With a seed,
+    every random choice (crop position, flips) is drawn from
+    ``np.random.default_rng(seed)``, so the sample is a pure function of
+    ``(index, seed)``; a plain index draws the seed from numpy's global RNG.
+
+    Args:
+        dataroot_gt (str): GT image folder, or LMDB folder with
+            ``io_backend='lmdb'``.
+        dataroot_lq (str, optional): LQ image folder or LMDB. None makes
+            the LQ images from the GT with ``degradation``.
+        scale (int): Upscaling factor. Defaults to 4.
+        io_backend (str | dict): ``'disk'`` or ``'lmdb'`` (a BasicSR-style
+            ``dict(type='lmdb')`` is accepted too). Defaults to ``'disk'``.
+        meta_info_file (str, optional): Disk backend only: a text file whose
+            lines start with GT paths relative to ``dataroot_gt``; only
+            those images are used, in that order.
+        filename_tmpl (str): Template giving the LQ name from the GT base
+            name. Defaults to ``'{}'``.
+        gt_size (int, optional): Side of the random training crop, in GT
+            pixels (a multiple of ``scale``). None uses whole images.
+        use_hflip (bool): Random horizontal flips. Defaults to False.
+        use_rot (bool): Random vertical flips and transposes (rotations by
+            multiples of 90 degrees). Defaults to False.
+        degradation (str): How LQ images are made when ``dataroot_lq`` is
+            None; only ``'BI'`` is supported. Defaults to ``'BI'``.
+        name (str, optional): Display name; defaults to the base name of
+            ``dataroot_gt``.
+        repeat (int): The dataset's length is ``repeat`` times the number of
+            images (for tiny training sets). Defaults to 1.
+    """
+
+    def __init__(self,
+                 dataroot_gt,
+                 dataroot_lq=None,
+                 scale=4,
+                 io_backend='disk',
+                 meta_info_file=None,
+                 filename_tmpl='{}',
+                 gt_size=None,
+                 use_hflip=False,
+                 use_rot=False,
+                 degradation='BI',
+                 name=None,
+                 repeat=1):
+        super().__init__()
+        if isinstance(io_backend, dict):
+            io_backend = io_backend.get('type')
+        if io_backend not in SUPPORTED_BACKENDS:
+            raise ValueError(
+                f'io_backend must be one of {SUPPORTED_BACKENDS}, '
+                f'got {io_backend!r}')
+        if degradation not in SUPPORTED_DEGRADATIONS:
+            raise ValueError(
+                f'degradation {degradation!r} is not supported; supported: '
+                f'{", ".join(SUPPORTED_DEGRADATIONS)}')
+        if not _is_positive_int(scale):
+            raise ValueError(
+                f'scale must be a positive integer, got {scale!r}')
+        if not _is_positive_int(repeat):
+            raise ValueError(
+                f'repeat must be a positive integer, got {repeat!r}')
+        if gt_size is not None and (not _is_positive_int(gt_size)
+                                    or gt_size % scale):
+            raise ValueError(f'gt_size must be a positive multiple of scale '
+                             f'{scale} or None, got {gt_size!r}')
+        if not isinstance(filename_tmpl, str) or '{}' not in filename_tmpl:
+            raise ValueError(f"filename_tmpl must be a string holding '{{}}', "
+                             f'got {filename_tmpl!r}')
+
+        self.dataroot_gt = os.fspath(dataroot_gt)
+        self.dataroot_lq = None if dataroot_lq is None else os.fspath(
+            dataroot_lq)
+        self.scale = int(scale)
+        self.io_backend = io_backend
+        self.meta_info_file = meta_info_file
+        self.filename_tmpl = filename_tmpl
+        self.gt_size = None if gt_size is None else int(gt_size)
+        self.use_hflip = bool(use_hflip)
+        self.use_rot = bool(use_rot)
+        self.degradation = degradation
+        self.repeat = int(repeat)
+        self.name = name or osp.basename(self.dataroot_gt.rstrip('/\\'))
+        self.metainfo = dict(name=self.name, scale=self.scale)
+
+        self._gt_reader = None
+        self._lq_reader = None
+        if io_backend == 'lmdb':
+            self.samples = self._init_lmdb()
+        else:
+            self.samples = self._init_disk()
+        if not self.samples:
+            raise ValueError(
+                f'dataset {self.name!r} is empty: no images found '
+                f'in {self.dataroot_gt}')
+
+    # -- indexing --------------------------------------------------------
+    def _init_disk(self):
+        for root in (self.dataroot_gt, self.dataroot_lq):
+            if root is not None and is_lmdb(root):
+                raise ValueError(f'{root} is an LMDB database; set '
+                                 "io_backend='lmdb' to read it")
+        if not osp.isdir(self.dataroot_gt):
+            raise FileNotFoundError(f'GT folder not found: {self.dataroot_gt}')
+        if self.meta_info_file is not None:
+            gt_items = []
+            for rel, lineno in _read_meta_info_list(self.meta_info_file):
+                path = self._find_image(self.dataroot_gt, rel)
+                if path is None:
+                    raise FileNotFoundError(
+                        f'{self.meta_info_file}, line {lineno}: GT image '
+                        f'{osp.join(self.dataroot_gt, rel)} not found')
+                stem, ext = osp.splitext(rel)
+                key = stem if ext.lower() in IMG_SUFFIXES else rel
+                gt_items.append((key.replace(os.sep, '/'), path))
+        else:
+            gt_items = scan_images(self.dataroot_gt)
+        check_unique_keys(gt_items)
+
+        if self.dataroot_lq is None:
+            return [(key, path, None) for key, path in gt_items]
+        if not osp.isdir(self.dataroot_lq):
+            raise FileNotFoundError(f'LQ folder not found: {self.dataroot_lq}')
+        samples = []
+        for key, gt_path in gt_items:
+            lq_key = _lq_key(key, self.filename_tmpl)
+            gt_ext = osp.splitext(gt_path)[1]
+            lq_path = self._find_image(self.dataroot_lq, lq_key, prefer=gt_ext)
+            if lq_path is None:
+                expected = osp.join(self.dataroot_lq, lq_key + gt_ext)
+                raise FileNotFoundError(
+                    f'LQ image for GT {gt_path} not found: expected '
+                    f'{expected} (or another image suffix; filename_tmpl '
+                    f'{self.filename_tmpl!r})')
+            samples.append((key, gt_path, lq_path))
+        return samples
+
+    @staticmethod
+    def _find_image(root, rel, prefer=None):
+        """Path of ``rel`` under ``root``, trying image suffixes if needed."""
+        path = osp.join(root, rel)
+        if osp.splitext(rel)[1].lower() in IMG_SUFFIXES and osp.isfile(path):
+            return path
+        suffixes = ([prefer] if prefer else []) + list(IMG_SUFFIXES)
+        for suffix in suffixes + [s.upper() for s in IMG_SUFFIXES]:
+            if osp.isfile(path + suffix):
+                return path + suffix
+        return None
+
+    def _init_lmdb(self):
+        if self.meta_info_file is not None:
+            raise ValueError(
+                'meta_info_file is for the disk backend; with the LMDB '
+                f'backend the keys come from {self.dataroot_gt}/meta_info.txt')
+        for root in (self.dataroot_gt, self.dataroot_lq):
+            if root is not None and not osp.isfile(osp.join(root, 'data.mdb')):
+                raise FileNotFoundError(
+                    f'LMDB database not found: {root} has no data.mdb')
+        self._gt_reader = LmdbReader(self.dataroot_gt)
+        keys = self._gt_reader.keys()
+        if self.dataroot_lq is None:
+            return [(key, key, None) for key in keys]
+        self._lq_reader = LmdbReader(self.dataroot_lq)
+        lq_keys = set(self._lq_reader.keys())
+        samples = []
+        for key in keys:
+            lq_key = _lq_key(key, self.filename_tmpl)
+            if lq_key not in lq_keys:
+                raise KeyError(
+                    f'LQ key {lq_key!r} for GT key {key!r} not found in LMDB '
+                    f'{self.dataroot_lq} (filename_tmpl '
+                    f'{self.filename_tmpl!r})')
+            samples.append((key, key, lq_key))
+        return samples
+
+    def __len__(self):
+        return len(self.samples) * self.repeat
+
+    # -- loading ---------------------------------------------------------
+    def _load(self, reader, loc):
+        if reader is None:
+            return imread(loc)
+        return imfrombytes(reader.get(loc), f'{reader.db_path}:{loc}')
+
+    def _display_path(self, reader, loc):
+        return loc if reader is None else f'{reader.db_path}/{loc}'
+
+    def __getitem__(self, item):
+        """Load one sample.
+
+        Args:
+            item (int | tuple[int, int]): An index, or ``(index, seed)`` to
+                draw every random choice from ``np.random.default_rng(seed)``.
+
+        Returns:
+            dict: ``lq`` (float32 tensor ``(3, h, w)`` in [0, 1]), ``gt``
+            (float32 tensor ``(3, H, W)``), ``key``, ``lq_path`` and
+            ``gt_path``.
+        """
+        if isinstance(item, (tuple, list)):
+            if len(item) != 2:
+                raise TypeError(f'item must be an index or (index, seed), '
+                                f'got {item!r}')
+            index, seed = item
+            rng = np.random.default_rng(int(seed))
+        else:
+            index = item
+            rng = np.random.default_rng(np.random.randint(2**31))
+        index = int(index)
+        length = len(self)
+        if not -length <= index < length:
+            raise IndexError(f'index {index} out of range for dataset '
+                             f'{self.name!r} of length {length}')
+        key, gt_loc, lq_loc = self.samples[index % len(self.samples)]
+
+        gt_path = self._display_path(self._gt_reader, gt_loc)
+        img_gt = self._load(self._gt_reader, gt_loc)
+        if lq_loc is None:
+            img_gt = mod_crop(img_gt, self.scale)
+            img_lq = imresize(img_gt, scale=1 / self.scale)
+            lq_path = f'{gt_path} ({self.degradation} x{self.scale})'
+        else:
+            lq_path = self._display_path(self._lq_reader, lq_loc)
+            img_lq = self._load(self._lq_reader, lq_loc)
+            expected = (img_lq.shape[0] * self.scale,
+                        img_lq.shape[1] * self.scale)
+            if img_gt.shape[:2] != expected:
+                raise ValueError(
+                    f'GT {gt_path} has shape {img_gt.shape} but LQ {lq_path} '
+                    f'has shape {img_lq.shape}; GT must be scale '
+                    f'{self.scale} x LQ')
+
+        if self.gt_size is not None:
+            img_gt, img_lq = paired_random_crop(img_gt, img_lq, self.gt_size,
+                                                self.scale, rng, gt_path)
+        if self.use_hflip or self.use_rot:
+            img_gt, img_lq = augment([img_gt, img_lq],
+                                     hflip=self.use_hflip,
+                                     rotation=self.use_rot,
+                                     rng=rng)
+        return dict(
+            lq=img2tensor(img_lq),
+            gt=img2tensor(img_gt),
+            key=key,
+            lq_path=lq_path,
+            gt_path=gt_path)
+
+    def __repr__(self):
+        lq = self.dataroot_lq or f'{self.degradation} from GT'
+        return (f'{type(self).__name__}(name={self.name!r}, '
+                f'num_images={len(self.samples)}, repeat={self.repeat}, '
+                f'scale={self.scale}, backend={self.io_backend!r}, '
+                f'gt={self.dataroot_gt!r}, lq={lq!r})')
