@@ -82,7 +82,7 @@ def test_train_tool_rejects_bad_options(tiny_experiment, tool):
 
 @pytest.mark.slow
 def test_two_process_training_on_cpu(tiny_experiment):
-    """tools/dist_train.sh 2 ...: both ranks finish (gloo) and the checkpoint loads."""
+    """dist_train.sh 2: both ranks finish (gloo), the checkpoint loads; dist_test.sh 2 works."""
     import subprocess
     import sys
     from conftest import REPO_ROOT
@@ -98,3 +98,12 @@ def test_two_process_training_on_cpu(tiny_experiment):
     net = ARCHS.build(dict(type='EDSR', num_feat=8, num_block=1, upscale=2))
     weights = {k[len('generator.'):]: v for k, v in checkpoint['state_dict'].items()}
     net.load_state_dict(weights, strict=True)
+    env['PORT'] = '29632'
+    test_out = subprocess.run(
+        ['bash', 'tools/dist_test.sh', '2', opt, '--checkpoint',
+         osp.join(tiny_experiment.root, 'dist', 'iter_6.pth'), '--set',
+         f'path.experiments_root={tiny_experiment.root}/dist_test'],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert test_out.returncode == 0, test_out.stderr[-3000:]
+    metrics = json.load(open(test_out.stdout.strip().splitlines()[-1]))
+    assert metrics['tinyval']['psnr_y_crop2'] > 0
