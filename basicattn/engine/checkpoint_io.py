@@ -16,13 +16,14 @@
 """
 import os
 import os.path as osp
-import tempfile
 
 import numpy as np
 import torch
 from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
+
+from basicattn.utils.atomic_file import atomic_write_bytes  # noqa: F401  (re-exported)
 
 
 def _numpy_globals():
@@ -37,10 +38,6 @@ def _numpy_globals():
 
 # numpy arrays/scalars written by other mmengine-based tools (read-only data types)
 SAFE_GLOBALS = _numpy_globals()
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 _BUFFER_TAG = '__basicattn_history_buffer__'
@@ -84,29 +81,6 @@ def decode_plain(obj):
     if isinstance(obj, (list, tuple)):
         return type(obj)(decode_plain(v) for v in obj)
     return obj
-
-
-def atomic_write_bytes(data, path):
-    """Write ``data`` to ``path`` through a temporary file and a rename.
-
-    Args:
-        data (bytes): Content.
-        path (str): Destination; its folder is created if needed.
-    """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 class AtomicLocalBackend(LocalBackend):

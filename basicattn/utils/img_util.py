@@ -5,9 +5,9 @@ returns); tensors are float32 ``(C, H, W)`` RGB in [0, 1].
 """
 import os
 import os.path as osp
-import uuid
 
 import numpy as np
+from .atomic_file import atomic_write_bytes
 
 __all__ = ['imread', 'imfrombytes', 'imwrite', 'imencode_png', 'img2tensor',
            'tensor2img', 'mod_crop']
@@ -163,22 +163,7 @@ def imwrite(path, img_rgb_uint8, compress_level=None):
         raise ValueError(f'imwrite: {path} has no file extension to choose '
                          'the image format')
     data = _encode(img_rgb_uint8, ext, compress_level, f'imwrite({path})')
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = osp.join(folder, f'.{osp.basename(path)}.{uuid.uuid4().hex}.tmp')
-    # os.open with mode 0o666 honours the umask (mkstemp would force 0o600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                 | getattr(os, 'O_BINARY', 0), 0o666)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write_bytes(data, path)
     return path
 
 
