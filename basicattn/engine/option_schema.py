@@ -113,6 +113,9 @@ OPTION_SCHEMA = Section(doc='The top level of an option file.', fields={
         'self_ensemble': Field((bool,), False, 'Average the 8 flips/rotations at test time.'),
         'tile': Field((int, NoneType), None, 'Tiled inference: LR tile size (None: whole image).'),
         'tile_overlap': Field((int,), 8, 'Overlap of neighbouring tiles, LR pixels.'),
+        'chop': Field((bool,), False, 'EDSR-PyTorch quadrant inference (`--chop` of many '
+                      'authors\' codes), to reproduce numbers measured that way.'),
+        'chop_shave': Field((int,), 10, 'Overlap of the chop quadrants past the middle, LR pixels.'),
         'metrics': MapOf(Typed('METRICS', 'A metric and its arguments.', injected=('prefix', 'collect_device')),
                          'Named metrics, e.g. `psnr: {type: PSNR, crop_border: 4, '
                          'test_y_channel: true}`.'),

@@ -9,16 +9,18 @@ implements the three modes mmengine's loops call:
 * ``'tensor'``: the raw generator output.
 
 Test-time options (``test_cfg``): x8 self-ensemble, tiled inference for
-images too large for memory, clamping to [0, 1].
+images too large for memory, EDSR-style quadrant "chop" inference (to
+reproduce papers measured that way), clamping to [0, 1].
 """
 import torch
 from mmengine.model import BaseModel
 from torch import nn
 
 from basicattn.registry import ARCHS, LOSSES, MODELS
+from .chop_inference import chop_forward
 
 _TEST_CFG_DEFAULTS = dict(self_ensemble=False, tile=None, tile_overlap=8,
-                          clamp=True)
+                          chop=False, chop_shave=10, clamp=True)
 
 
 def dihedral_transform(x, index):
@@ -97,7 +99,13 @@ def _check_test_cfg(test_cfg):
     if tile and overlap >= tile:
         raise ValueError(f'test_cfg.tile_overlap={overlap} must be smaller '
                          f'than test_cfg.tile={tile}')
-    for key in ('self_ensemble', 'clamp'):
+    if cfg['chop'] and tile:
+        raise ValueError('test_cfg.chop and test_cfg.tile are alternatives; '
+                         'set only one of them')
+    if not isinstance(cfg['chop_shave'], int) or cfg['chop_shave'] < 0:
+        raise ValueError(f'test_cfg.chop_shave must be an int >= 0, got '
+                         f'{cfg["chop_shave"]!r}')
+    for key in ('self_ensemble', 'clamp', 'chop'):
         if not isinstance(cfg[key], bool):
             raise ValueError(f'test_cfg.{key} must be true or false, got '
                              f'{cfg[key]!r}')
@@ -306,6 +314,8 @@ class SRModel(BaseModel):
         return out
 
     def _run_generator(self, lq):
+        if self.test_cfg['chop']:
+            return chop_forward(self.generator, lq, self.test_cfg['chop_shave'])
         if self.test_cfg['tile']:
             return self.tiled_forward(lq, self.test_cfg['tile'],
                                       self.test_cfg['tile_overlap'])

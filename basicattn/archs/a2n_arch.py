@@ -1,0 +1,316 @@
+"""A2N: Attention in Attention Network for image super-resolution.
+
+Reference:
+    Haoyu Chen, Jinjin Gu, Zhi Zhang. "Attention in Attention Network for
+    Image Super-Resolution". arXiv:2104.09497, 2021.
+    Authors' code: https://github.com/haoyuc/A2N (an EDSR-PyTorch fork).
+
+The network is a 3x3 conv, a chain of attention-in-attention blocks (A2B),
+a 3x3 trunk conv with a long skip, and a reconstruction module of
+nearest-neighbour upsampling, convolutions and pixel attention; a bilinear
+upsampling of the input is added to the output (paper eq. 2).
+
+Each A2B (paper Fig. 5, eq. 3-4) computes a 1x1 conv + LeakyReLU feature
+``x``, then mixes an attention branch and a non-attention branch on ``x``
+with two per-image weights that sum to one, produced by the attention
+dropout module (global average pool -> FC -> ReLU -> FC -> softmax).
+
+Differences from the paper and from the authors' code (all deliberate):
+
+* Input and output are RGB in [0, 1], as for every basicattn arch. The
+  authors trained on pixel values in [0, 255] (EDSR ``rgb_range=255``, no
+  mean shift). ``img_range`` multiplies the input by that value on the way
+  in and divides the output on the way out, so the official weights work
+  unchanged with ``img_range=255`` (the ``a2n_official`` converter sets it).
+  Folding the constant into the weights instead is possible (scale biases
+  by 1/255, the first FC of the dropout module, ``k1`` and the
+  pixel-attention convs by 255) but it changes the checkpoint tensors, so
+  we keep the plain multiply.
+* The paper only says "softmax"; the authors' code divides the logits by a
+  fixed temperature ``t = 30`` first (and its weights were trained so). It is
+  the ``temperature`` argument here, default 30.
+* The order in each upsampling stage follows the authors' code (upsample ->
+  conv -> pixel attention -> LeakyReLU -> conv -> LeakyReLU); for x4 there
+  are two nearest x2 stages, for x2 / x3 one stage. Other scales are
+  refused.
+* The paper says the attention dropout module squeezes the block input;
+  the authors' code pools the feature after the block's 1x1 conv and
+  LeakyReLU, which is what the official weights were trained with and
+  what we do.
+* The dropout weights depend on global statistics of the whole input, so
+  a tiled forward (the authors' ``--chop`` test mode, four overlapping
+  quadrants) gives slightly different outputs from a whole-image forward
+  (+0.002 dB on Set5 x2, +0.008 dB x3). Prefer whole images.
+* A2N-M (the paper's 1x1 non-attention branch, a commented-out line in the
+  authors' code) is ``non_attention='1x1'``; no separate registered name.
+* Without autograd recording (``torch.no_grad`` / ``inference_mode``) the
+  gates, the branch mixing and the residual sums run in place on tensors
+  the forward created: bit-identical outputs, fewer large temporaries. For
+  fast CPU inference also convert model and input to
+  ``torch.channels_last`` (see ``benchmarks/a2n_speed.py``).
+
+Submodule names follow the official state_dict so that the mapping is one
+rename per key (see ``basicattn/converters/a2n_converter.py``)::
+
+    conv_first                 <- conv_first
+    blocks.{i}.conv_in         <- AAB_trunk.{i}.conv_first
+    blocks.{i}.adm.fc1 / fc2   <- AAB_trunk.{i}.ADM.0 / ADM.2
+    blocks.{i}.attention.k1-4  <- AAB_trunk.{i}.attention.k1-4
+    blocks.{i}.non_attention   <- AAB_trunk.{i}.non_attention
+    blocks.{i}.conv_out        <- AAB_trunk.{i}.conv_last
+    conv_body                  <- trunk_conv
+    upsampler.{j}.up_conv      <- upconv{j+1}
+    upsampler.{j}.pa.conv      <- att{j+1}.conv
+    upsampler.{j}.hr_conv      <- HRconv{j+1}
+    conv_last                  <- conv_last
+"""
+from typing import List
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from basicattn.registry import ARCHS
+
+_NON_ATTENTION_KERNELS = {'3x3': 3, '1x1': 1}
+
+
+def _lrelu(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    return F.leaky_relu(x, negative_slope=0.2, inplace=inplace)
+
+
+def _inplace_ok() -> bool:
+    """Whether element-wise ops may overwrite fresh intermediates.
+
+    Without autograd recording (``torch.no_grad`` / ``inference_mode``) the
+    gates, mixing and residual sums are applied in place on tensors the
+    forward itself created. The values are bit-identical to the
+    out-of-place path (same kernels, same operands), but fewer full-size
+    temporaries are allocated, which matters on CPU.
+    """
+    return not torch.is_grad_enabled()
+
+
+class AttentionBranch(nn.Module):
+    """Channel-spatial attention branch of an A2B.
+
+    ``out = k4(k3(x) * sigmoid(k2(lrelu(k1(x)))))``: ``k1``, ``k3``, ``k4`` are
+    3x3 convs without bias, ``k2`` a 1x1 conv with bias.
+
+    Args:
+        num_feat (int): Channels of the feature.
+    """
+
+    def __init__(self, num_feat: int):
+        super().__init__()
+        self.k1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False)
+        self.k2 = nn.Conv2d(num_feat, num_feat, 1)
+        self.k3 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False)
+        self.k4 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inplace = _inplace_ok()
+        gate = self.k2(_lrelu(self.k1(x), inplace))
+        feat = self.k3(x)
+        if inplace:
+            feat = feat.mul_(gate.sigmoid_())
+        else:
+            feat = feat * torch.sigmoid(gate)
+        return self.k4(feat)
+
+
+class AttentionDropout(nn.Module):
+    """Attention dropout module: per-image weights of the two branches.
+
+    Global average pooling -> Linear(C, C // reduction) -> ReLU ->
+    Linear(C // reduction, 2) -> softmax(logits / temperature). Both linear
+    layers have no bias.
+
+    Args:
+        num_feat (int): Channels of the input feature.
+        reduction (int): Channel reduction of the hidden layer.
+        temperature (float): Softmax temperature.
+    """
+
+    def __init__(self, num_feat: int, reduction: int = 4,
+                 temperature: float = 30.0):
+        super().__init__()
+        if num_feat // reduction < 1:
+            raise ValueError(f'reduction={reduction} leaves no hidden unit '
+                             f'for num_feat={num_feat}')
+        self.temperature = float(temperature)
+        self.fc1 = nn.Linear(num_feat, num_feat // reduction, bias=False)
+        self.fc2 = nn.Linear(num_feat // reduction, 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return weights of shape (N, 2): [attention, non-attention]."""
+        logits = self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3)))))
+        return torch.softmax(logits / self.temperature, dim=1)
+
+
+class A2B(nn.Module):
+    """Attention in attention block (paper Fig. 5).
+
+    Args:
+        num_feat (int): Channels of the feature.
+        non_attention (str): Kernel of the non-attention conv, ``'3x3'``
+            (A2N) or ``'1x1'`` (A2N-M).
+        reduction (int): Hidden-layer reduction of the dropout module.
+        temperature (float): Softmax temperature of the dropout module.
+    """
+
+    def __init__(self, num_feat: int, non_attention: str = '3x3',
+                 reduction: int = 4, temperature: float = 30.0):
+        super().__init__()
+        k = _NON_ATTENTION_KERNELS[non_attention]
+        self.conv_in = nn.Conv2d(num_feat, num_feat, 1, bias=False)
+        self.adm = AttentionDropout(num_feat, reduction, temperature)
+        self.attention = AttentionBranch(num_feat)
+        self.non_attention = nn.Conv2d(num_feat, num_feat, k, 1, k // 2,
+                                       bias=False)
+        self.conv_out = nn.Conv2d(num_feat, num_feat, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inplace = _inplace_ok()
+        feat = _lrelu(self.conv_in(x), inplace)
+        weights = self.adm(feat)[:, :, None, None]  # (N, 2, 1, 1)
+        att, non_att = self.attention(feat), self.non_attention(feat)
+        if inplace:
+            mixed = att.mul_(weights[:, 0:1]).add_(
+                non_att.mul_(weights[:, 1:2]))
+        else:
+            mixed = att * weights[:, 0:1] + non_att * weights[:, 1:2]
+        out = self.conv_out(_lrelu(mixed, inplace))
+        return out.add_(x) if inplace else x + out
+
+
+class PixelAttention(nn.Module):
+    """``x * sigmoid(conv1x1(x))`` (PAN-style pixel attention, with bias)."""
+
+    def __init__(self, num_feat: int):
+        super().__init__()
+        self.conv = nn.Conv2d(num_feat, num_feat, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _inplace_ok():
+            return self.conv(x).sigmoid_().mul_(x)
+        return x * torch.sigmoid(self.conv(x))
+
+
+class UpStage(nn.Module):
+    """Nearest upsample -> 3x3 conv -> pixel attention -> LReLU -> 3x3 conv
+    -> LReLU.
+
+    Args:
+        in_ch (int): Input channels.
+        num_feat (int): Output channels (``unf``).
+        scale (int): Nearest-neighbour upsampling factor of this stage.
+    """
+
+    def __init__(self, in_ch: int, num_feat: int, scale: int):
+        super().__init__()
+        self.scale = scale
+        self.up_conv = nn.Conv2d(in_ch, num_feat, 3, 1, 1)
+        self.pa = PixelAttention(num_feat)
+        self.hr_conv = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inplace = _inplace_ok()
+        x = F.interpolate(x, scale_factor=self.scale, mode='nearest')
+        x = _lrelu(self.pa(self.up_conv(x)), inplace)
+        return _lrelu(self.hr_conv(x), inplace)
+
+
+@ARCHS.register_module()
+class A2N(nn.Module):
+    """Attention in Attention Network (A2N, Chen et al. 2021).
+
+    Input and output are RGB images in [0, 1], shape (N, C, H, W) ->
+    (N, C, H * upscale, W * upscale). See the module docstring for the
+    differences from the paper and the authors' code.
+
+    Parameter counts with the defaults: 1,036,443 (x2, x3) and 1,047,459
+    (x4); with ``non_attention='1x1'`` (A2N-M) 831,643 and 842,659.
+
+    Args:
+        num_in_ch (int): Input channels. Default: 3.
+        num_out_ch (int): Output channels. Default: 3.
+        num_feat (int): Trunk channels (paper nf). Default: 40.
+        unf (int): Channels of the upsampling module. Default: 24.
+        num_block (int): Number of A2B blocks. Default: 16.
+        upscale (int): 2, 3 or 4. Default: 4.
+        non_attention (str): ``'3x3'`` for A2N, ``'1x1'`` for A2N-M.
+            Default: ``'3x3'``.
+        reduction (int): Hidden-width reduction of the attention dropout
+            module (40 -> 10). Default: 4.
+        temperature (float): Softmax temperature of the attention dropout
+            module. Default: 30.
+        img_range (float): Pixel range the weights work in; the [0, 1] input
+            is multiplied by it and the output divided by it. 255.0 for the
+            official weights and for the authors' training recipe (the
+            dropout temperature was chosen for [0, 255] features; our
+            option files use it); 1.0 keeps features on the [0, 1] scale.
+            Default: 1.0.
+    """
+
+    def __init__(self,
+                 num_in_ch: int = 3,
+                 num_out_ch: int = 3,
+                 num_feat: int = 40,
+                 unf: int = 24,
+                 num_block: int = 16,
+                 upscale: int = 4,
+                 non_attention: str = '3x3',
+                 reduction: int = 4,
+                 temperature: float = 30.0,
+                 img_range: float = 1.0):
+        super().__init__()
+        if upscale not in (2, 3, 4):
+            raise ValueError(
+                f'A2N: upscale must be 2, 3 or 4, got {upscale!r}')
+        if non_attention not in _NON_ATTENTION_KERNELS:
+            raise ValueError(
+                f'A2N: non_attention must be one of '
+                f'{sorted(_NON_ATTENTION_KERNELS)}, got {non_attention!r}')
+        if num_in_ch != num_out_ch:
+            raise ValueError(
+                'A2N adds a bilinear upsampling of the input to the output, '
+                f'so num_in_ch ({num_in_ch}) must equal num_out_ch '
+                f'({num_out_ch})')
+        if img_range <= 0:
+            raise ValueError(f'A2N: img_range must be > 0, got {img_range!r}')
+        self.upscale = upscale
+        self.img_range = float(img_range)
+
+        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.blocks = nn.Sequential(*[
+            A2B(num_feat, non_attention, reduction, temperature)
+            for _ in range(num_block)
+        ])
+        self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        stage_scales: List[int] = [2, 2] if upscale == 4 else [upscale]
+        self.upsampler = nn.Sequential(*[
+            UpStage(num_feat if j == 0 else unf, unf, s)
+            for j, s in enumerate(stage_scales)
+        ])
+        self.conv_last = nn.Conv2d(unf, num_out_ch, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Super-resolve ``x`` (N, C, H, W) in [0, 1]."""
+        if x.dim() != 4:
+            raise ValueError(f'A2N expects a 4-D (N, C, H, W) input, got '
+                             f'shape {tuple(x.shape)}')
+        if self.img_range != 1.0:
+            x = x * self.img_range
+        inplace = _inplace_ok()
+        feat = self.conv_first(x)
+        body = self.conv_body(self.blocks(feat))
+        feat = body.add_(feat) if inplace else feat + body
+        out = self.conv_last(self.upsampler(feat))
+        skip = F.interpolate(x, scale_factor=self.upscale, mode='bilinear',
+                             align_corners=False)
+        out = out.add_(skip) if inplace else out + skip
+        if self.img_range != 1.0:
+            out = out.div_(self.img_range) if inplace else \
+                out / self.img_range
+        return out

@@ -1,0 +1,150 @@
+"""Converter for the A2N authors' weights (haoyuc/A2N, ``aan_x{2,3}.pt``).
+
+The official files are bare state_dicts of the authors' ``AAN`` model in
+the legacy torch format, trained on pixel values in [0, 255]. The
+conversion is a pure rename (see the table in
+``basicattn/archs/a2n_arch.py``); the pixel range is handled by the arch's
+``img_range=255`` argument, so tensors are copied unchanged.
+
+x2 and x3 weights have identical shapes (the upsampler's nearest factor has
+no parameters), hence ``scale`` must be given. x4 weights carry a second
+upsampling stage (``upconv2``/``att2``/``HRconv2``) and are checked for it.
+The widths, the number of blocks, the dropout reduction and the
+non-attention kernel (3x3: A2N, 1x1: A2N-M) are read from the shapes.
+"""
+from typing import Dict, Mapping, Optional, Tuple
+
+import torch
+
+from basicattn.registry import ARCHS, CONVERTERS
+from .base import ConversionError, check_state_dict_against, rename_state_dict
+
+SOURCE = 'a2n_official'
+
+#: Official key (full match) -> basicattn key.
+A2N_RULES = [
+    (r'conv_first\.(weight|bias)', r'conv_first.\1'),
+    (r'AAB_trunk\.(\d+)\.conv_first\.weight', r'blocks.\1.conv_in.weight'),
+    (r'AAB_trunk\.(\d+)\.ADM\.0\.weight', r'blocks.\1.adm.fc1.weight'),
+    (r'AAB_trunk\.(\d+)\.ADM\.2\.weight', r'blocks.\1.adm.fc2.weight'),
+    (r'AAB_trunk\.(\d+)\.attention\.(k[1-4])\.(weight|bias)',
+     r'blocks.\1.attention.\2.\3'),
+    (r'AAB_trunk\.(\d+)\.non_attention\.weight',
+     r'blocks.\1.non_attention.weight'),
+    (r'AAB_trunk\.(\d+)\.conv_last\.weight', r'blocks.\1.conv_out.weight'),
+    (r'trunk_conv\.(weight|bias)', r'conv_body.\1'),
+    (r'upconv1\.(weight|bias)', r'upsampler.0.up_conv.\1'),
+    (r'att1\.conv\.(weight|bias)', r'upsampler.0.pa.conv.\1'),
+    (r'HRconv1\.(weight|bias)', r'upsampler.0.hr_conv.\1'),
+    (r'upconv2\.(weight|bias)', r'upsampler.1.up_conv.\1'),
+    (r'att2\.conv\.(weight|bias)', r'upsampler.1.pa.conv.\1'),
+    (r'HRconv2\.(weight|bias)', r'upsampler.1.hr_conv.\1'),
+    (r'conv_last\.(weight|bias)', r'conv_last.\1'),
+]
+
+
+def _require(sd: Mapping[str, torch.Tensor], key: str, ndim: int):
+    if key not in sd:
+        raise ConversionError(f'{SOURCE}: required key {key!r} is missing')
+    if sd[key].dim() != ndim:
+        raise ConversionError(
+            f'{SOURCE}: {key!r} should be {ndim}-D, got shape '
+            f'{tuple(sd[key].shape)}')
+    return sd[key]
+
+
+def infer_a2n_kwargs(state_dict: Mapping[str, torch.Tensor],
+                     scale: Optional[int]) -> dict:
+    """Read the A2N arch config from the shapes of an official state_dict.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Official (``AAN``) state_dict.
+        scale (int): 2, 3 or 4.
+
+    Returns:
+        dict: ``type='A2N'`` and its keyword arguments.
+    """
+    if scale is None:
+        raise ConversionError(
+            f'{SOURCE}: the scale must be given (--scale): x2 and x3 '
+            'weights have identical shapes')
+    if scale not in (2, 3, 4):
+        raise ConversionError(f'{SOURCE}: scale must be 2, 3 or 4, got '
+                              f'{scale!r}')
+    has_stage2 = any(k.startswith(('upconv2.', 'att2.', 'HRconv2.'))
+                     for k in state_dict)
+    if scale == 4 and not has_stage2:
+        raise ConversionError(
+            f'{SOURCE}: scale 4 needs a second upsampling stage (upconv2.*, '
+            'att2.*, HRconv2.*) but the checkpoint has none: these are x2 '
+            'or x3 weights')
+    if scale != 4 and has_stage2:
+        raise ConversionError(
+            f'{SOURCE}: the checkpoint has a second upsampling stage '
+            f'(upconv2.*): these are x4 weights, not x{scale}')
+    conv_first = _require(state_dict, 'conv_first.weight', 4)
+    upconv1 = _require(state_dict, 'upconv1.weight', 4)
+    conv_last = _require(state_dict, 'conv_last.weight', 4)
+    fc1 = _require(state_dict, 'AAB_trunk.0.ADM.0.weight', 2)
+    non_att = _require(state_dict, 'AAB_trunk.0.non_attention.weight', 4)
+    blocks = {int(k.split('.')[1]) for k in state_dict
+              if k.startswith('AAB_trunk.') and k.split('.')[1].isdigit()}
+    num_block = len(blocks)
+    if blocks != set(range(num_block)):
+        raise ConversionError(
+            f'{SOURCE}: AAB_trunk block indices are not 0..n-1: '
+            f'{sorted(blocks)}')
+    num_feat = conv_first.shape[0]
+    if fc1.shape[0] == 0 or num_feat % fc1.shape[0] != 0:
+        raise ConversionError(
+            f'{SOURCE}: AAB_trunk.0.ADM.0.weight has shape '
+            f'{tuple(fc1.shape)}, not (num_feat // reduction, {num_feat})')
+    kernel = non_att.shape[-1]
+    if kernel not in (1, 3):
+        raise ConversionError(
+            f'{SOURCE}: AAB_trunk.0.non_attention.weight has kernel '
+            f'{tuple(non_att.shape[-2:])}, expected 3x3 (A2N) or 1x1 (A2N-M)')
+    return dict(
+        type='A2N',
+        num_in_ch=conv_first.shape[1],
+        num_out_ch=conv_last.shape[0],
+        num_feat=num_feat,
+        unf=upconv1.shape[0],
+        num_block=num_block,
+        upscale=scale,
+        non_attention=f'{kernel}x{kernel}',
+        reduction=num_feat // fc1.shape[0],
+        temperature=30.0,
+        img_range=255.0,
+    )
+
+
+@CONVERTERS.register_module(name=SOURCE)
+def convert_a2n_official(state_dict: Mapping[str, torch.Tensor],
+                         scale: Optional[int] = None
+                         ) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """A2N authors' weights (haoyuc/A2N aan_x*.pt, [0,255] range) -> A2N.
+
+    Every official key must map to exactly one A2N parameter with the same
+    shape; anything else raises :class:`ConversionError` naming the keys.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): The official state_dict, e.g. from
+            :func:`basicattn.converters.base.load_foreign_checkpoint`.
+        scale (int): Upscaling factor of the weights (2, 3 or 4).
+
+    Returns:
+        tuple[dict, dict]: The A2N state_dict and the arch config
+        (``type='A2N'``, ``img_range=255.0`` and the inferred widths).
+    """
+    renamed, origin = rename_state_dict(state_dict, A2N_RULES, source=SOURCE,
+                                        return_origin=True)
+    arch = infer_a2n_kwargs(state_dict, scale)
+    kwargs = {k: v for k, v in arch.items() if k != 'type'}
+    try:
+        model = ARCHS.get('A2N')(**kwargs)
+    except ValueError as err:
+        raise ConversionError(f'{SOURCE}: inferred arch {arch} is invalid: '
+                              f'{err}') from err
+    check_state_dict_against(renamed, model, source=SOURCE, origin=origin)
+    return renamed, arch

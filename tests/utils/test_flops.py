@@ -1,0 +1,158 @@
+"""Tests of basicattn.utils.flops and tools/get_flops.py.
+
+The A2N paper numbers (Table 5 "MultiAdds" at 1280x720 output) are checked
+from a trace of a 6x8 LR input, scaled by the pixel count: each conv's MACs
+are (its output pixels) x (a per-layer constant) and A2N's output pixels
+are fixed multiples of the LR pixels, so conv MACs are exactly
+proportional to the LR pixel count (checked below at two sizes); only the
+attention-dropout linears (6,720 MACs per image) do not scale. Tracing the
+full 720p input gives the same numbers (docs/models/a2n.md) but takes
+10-30 s on CPU.
+
+x3 720p input: 426x240 (floor(1280 / 3), output 1278x720) gives the paper's
+117.5G; 427x240 (output 1281x720) gives 117.8G, also within 1%.
+"""
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from basicattn.archs.a2n_arch import A2N
+from basicattn.utils.flops import count_flops, einsum_macs, format_count
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+@pytest.mark.parametrize('scale,lr_hw,paper', [
+    (2, (360, 640), 247.5e9),
+    (3, (240, 426), 117.5e9),
+    (3, (240, 427), 117.5e9),
+    (4, (180, 320), 72.4e9),
+])
+def test_a2n_paper_multiadds(scale, lr_hw, paper):
+    model = A2N(upscale=scale)
+    result = count_flops(model, (3, 6, 8))
+    assert result['unhandled'] == {}
+    assert result['output_shape'] == [1, 3, 6 * scale, 8 * scale]
+    assert set(result['macs_by_op']) == {'conv', 'linear'}
+    per_lr_pixel = result['macs_by_op']['conv'] / (6 * 8)
+    macs = per_lr_pixel * lr_hw[0] * lr_hw[1] + result['macs_by_op']['linear']
+    assert abs(macs - paper) / paper < 0.01, format_count(macs)
+
+
+@pytest.mark.parametrize('equation,shapes,macs', [
+    ('bij,bjk->bik', [(2, 3, 4), (2, 4, 5)], 2 * 3 * 4 * 5),
+    ('ij,jk', [(3, 4), (4, 5)], 3 * 4 * 5),
+    ('...ij,...jk->...ik', [(7, 3, 4), (4, 5)], 7 * 3 * 4 * 5),
+    ('ij,jk,kl->il', [(10, 100), (100, 5), (5, 50)],
+     10 * 100 * 5 + 10 * 5 * 50),
+    ('bchw->bhwc', [(1, 2, 3, 4)], 0),
+])
+def test_einsum_macs_exact(equation, shapes, macs):
+    assert einsum_macs(equation, shapes) == macs
+
+
+def test_a2n_macs_scale_with_pixels():
+    model = A2N(upscale=4, num_block=2)
+    a = count_flops(model, (3, 6, 10))
+    b = count_flops(model, (3, 12, 20))
+    assert b['macs_by_op']['conv'] == 4 * a['macs_by_op']['conv']
+    assert a['macs_by_op']['linear'] == b['macs_by_op']['linear'] == 2 * 420
+    assert a['params'] == sum(p.numel() for p in model.parameters())
+
+
+class _Ops(nn.Module):
+    """Exercises the extra handles and one op nobody counts (cumprod)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 8, 3, padding=1)  # 4*9*8 per pixel
+
+    def forward(self, x):
+        y = self.conv(x)                                    # 1, 8, 4, 4
+        y = F.pixel_shuffle(y, 2)                           # 1, 2, 8, 8
+        y = F.interpolate(y, scale_factor=2, mode='nearest')   # 1,2,16,16
+        y = F.interpolate(y, scale_factor=0.5, mode='bilinear')  # 1,2,8,8
+        q = y.flatten(2).transpose(1, 2)                    # 1, 64, 2
+        a = torch.matmul(q, q.transpose(1, 2))              # 64*2*64
+        a = torch.einsum('bij,bjk->bik', a, q)              # 64*64*2
+        s = F.scaled_dot_product_attention(q, q, q)         # 64*64*(2+2)
+        g = F.grid_sample(y, torch.zeros(1, 8, 8, 2), align_corners=False)
+        return torch.cumprod(a, dim=1).sum() + s.sigmoid().sum() + g.mean()
+
+
+def test_extra_handles_and_unhandled_report():
+    result = count_flops(_Ops(), (4, 4, 4))
+    by_op = result['macs_by_op']
+    assert by_op['conv'] == 16 * 4 * 9 * 8
+    assert by_op['matmul'] == 64 * 2 * 64
+    assert by_op['einsum'] == 64 * 64 * 2
+    assert by_op['scaled_dot_product_attention'] == 64 * 64 * 4
+    assert result['macs'] == sum(by_op.values())
+    other = result['other_ops']
+    assert other['upsample_bilinear2d'] == 4 * 2 * 8 * 8
+    assert other['grid_sampler'] == 4 * 2 * 8 * 8
+    assert other['sigmoid'] == 64 * 2
+    assert 'pixel_shuffle' not in result['unhandled']
+    assert 'upsample_nearest2d' not in result['unhandled']
+    assert result['unhandled'] == {'aten::cumprod': 1}
+
+
+class _Video(nn.Module):
+    def __init__(self, out_frames):
+        super().__init__()
+        self.out_frames = out_frames
+        self.conv = nn.Conv2d(3, 3, 1, bias=False)
+
+    def forward(self, x):  # N, T, C, H, W
+        n, t, c, h, w = x.shape
+        y = self.conv(x.reshape(n * t, c, h, w)).reshape(n, t, c, h, w)
+        return y if self.out_frames > 1 else y[:, t // 2]
+
+
+@pytest.mark.parametrize('out_frames,per_frame', [(5, 9 * 16), (1, 45 * 16)])
+def test_video_per_frame(out_frames, per_frame):
+    result = count_flops(_Video(out_frames), (5, 3, 4, 4))
+    assert result['macs'] == 5 * 9 * 16
+    assert result['frames'] == out_frames
+    assert result['macs_per_frame'] == per_frame
+
+
+def test_bad_input_shape():
+    with pytest.raises(ValueError, match=r'\(C, H, W\) or \(T, C, H, W\)'):
+        count_flops(A2N(upscale=2, num_block=1), (1, 3, 8, 8, 8))
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        'get_flops_tool', osp.join(REPO_ROOT, 'tools', 'get_flops.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_get_flops_tool(tmp_path, capsys):
+    tool = _tool()
+    assert tool.main(['--arch', 'A2N', '--arch-args',
+                      '{"upscale": 2, "num_block": 1}', '--input-shape', '3',
+                      '8', '8', '--json']) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result['arch'] == {'type': 'A2N', 'upscale': 2, 'num_block': 1}
+    assert result['unhandled'] == {}
+    assert result['macs'] == result['macs_by_op']['conv'] + 420
+
+    opt = tmp_path / 'a2n.yml'
+    opt.write_text('name: x\nnetwork_g:\n  type: A2N\n  upscale: 4\n'
+                   '  num_block: 1\n')
+    assert tool.main(['-opt', str(opt), '--input-shape', '3', '6', '6']) == 0
+    text = capsys.readouterr().out
+    assert 'multiply-adds (MACs)' in text and 'A2N(upscale=4' in text
+    assert 'not counted          : none' in text
+
+    assert tool.main(['--arch', 'NoSuchArch', '--input-shape', '3', '8',
+                      '8']) == 1
+    assert 'not registered' in capsys.readouterr().err
