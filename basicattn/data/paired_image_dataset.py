@@ -1,20 +1,21 @@
 """Paired GT / LQ image dataset for single-image super-resolution."""
 import os
 import os.path as osp
+from typing import Union
 
 import numpy as np
 from torch.utils.data import Dataset
 
 from basicattn.registry import DATASETS
 from basicattn.utils.img_util import imfrombytes, img2tensor, imread, mod_crop
-from basicattn.utils.matlab_imresize import imresize
+from .degradation_transform import DEGRADATION_NAMES, build_degradation
 from .lmdb_io import (IMG_SUFFIXES, LmdbReader, check_unique_keys, is_lmdb,
                       scan_images)
 from .transforms import augment, paired_random_crop
 
 __all__ = ['PairedImageDataset']
 
-SUPPORTED_DEGRADATIONS = ('BI', )
+SUPPORTED_DEGRADATIONS = tuple(DEGRADATION_NAMES)  # BI, BD, DN
 SUPPORTED_BACKENDS = ('disk', 'lmdb')
 
 
@@ -53,13 +54,17 @@ class PairedImageDataset(Dataset):
     yield identical samples. The LQ image of a key is found by applying
     ``filename_tmpl`` to its base name (``'{}x4'`` maps ``0801`` to
     ``0801x4``). Without ``dataroot_lq`` the LQ image is made on the fly:
-    the GT is cropped to a multiple of ``scale`` and shrunk with the
-    MATLAB-exact bicubic ``imresize`` (BI degradation).
+    the GT is cropped to a multiple of ``scale`` and degraded with
+    ``degradation`` (default BI, the MATLAB-exact bicubic ``imresize``;
+    see ``basicattn/data/degradation_transform.py`` for BI, BD and DN).
 
     An item is either an index or a tuple ``(index, seed)``. With a seed,
     every random choice (crop position, flips) is drawn from
     ``np.random.default_rng(seed)``, so the sample is a pure function of
     ``(index, seed)``; a plain index draws the seed from numpy's global RNG.
+    A random degradation (DN) draws its noise from that seed and the key
+    (``default_rng([seed, crc32(key)])``), unless it has a fixed ``seed`` of
+    its own.
 
     Args:
         dataroot_gt (str): GT image folder, or LMDB folder with
@@ -79,8 +84,12 @@ class PairedImageDataset(Dataset):
         use_hflip (bool): Random horizontal flips. Defaults to False.
         use_rot (bool): Random vertical flips and transposes (rotations by
             multiples of 90 degrees). Defaults to False.
-        degradation (str): How LQ images are made when ``dataroot_lq`` is
-            None; only ``'BI'`` is supported. Defaults to ``'BI'``.
+        degradation (str | dict): How LQ images are made when
+            ``dataroot_lq`` is None: ``'BI'``, ``'BD'``, ``'DN'`` (defaults
+            of :class:`BIDegradation` ...) or a config dict such as
+            ``{type: BDDegradation, sigma: 1.6}`` / ``{type: DN, seed: 0}``
+            naming a registered transform (``scale`` is filled in).
+            Defaults to ``'BI'``.
         name (str, optional): Display name; defaults to the base name of
             ``dataroot_gt``.
         repeat (int): The dataset's length is ``repeat`` times the number of
@@ -97,7 +106,7 @@ class PairedImageDataset(Dataset):
                  gt_size=None,
                  use_hflip=False,
                  use_rot=False,
-                 degradation='BI',
+                 degradation: Union[str, dict] = 'BI',
                  name=None,
                  repeat=1):
         super().__init__()
@@ -107,13 +116,10 @@ class PairedImageDataset(Dataset):
             raise ValueError(
                 f'io_backend must be one of {SUPPORTED_BACKENDS}, '
                 f'got {io_backend!r}')
-        if degradation not in SUPPORTED_DEGRADATIONS:
-            raise ValueError(
-                f'degradation {degradation!r} is not supported; supported: '
-                f'{", ".join(SUPPORTED_DEGRADATIONS)}')
         if not _is_positive_int(scale):
             raise ValueError(
                 f'scale must be a positive integer, got {scale!r}')
+        self._degradation = build_degradation(degradation, int(scale))
         if not _is_positive_int(repeat):
             raise ValueError(
                 f'repeat must be a positive integer, got {repeat!r}')
@@ -233,6 +239,11 @@ class PairedImageDataset(Dataset):
     def __len__(self):
         return len(self.samples) * self.repeat
 
+    @property
+    def _degradation_name(self):
+        deg = self._degradation
+        return getattr(deg, 'short_name', None) or type(deg).__name__
+
     # -- loading ---------------------------------------------------------
     def _load(self, reader, loc):
         if reader is None:
@@ -259,10 +270,11 @@ class PairedImageDataset(Dataset):
                 raise TypeError(f'item must be an index or (index, seed), '
                                 f'got {item!r}')
             index, seed = item
-            rng = np.random.default_rng(int(seed))
+            seed = int(seed)
         else:
             index = item
-            rng = np.random.default_rng(np.random.randint(2**31))
+            seed = np.random.randint(2**31)
+        rng = np.random.default_rng(seed)
         index = int(index)
         length = len(self)
         if not -length <= index < length:
@@ -274,8 +286,8 @@ class PairedImageDataset(Dataset):
         img_gt = self._load(self._gt_reader, gt_loc)
         if lq_loc is None:
             img_gt = mod_crop(img_gt, self.scale)
-            img_lq = imresize(img_gt, scale=1 / self.scale)
-            lq_path = f'{gt_path} ({self.degradation} x{self.scale})'
+            img_lq = self._degradation.degrade(img_gt, seed=seed, key=key)
+            lq_path = f'{gt_path} ({self._degradation_name} x{self.scale})'
         else:
             lq_path = self._display_path(self._lq_reader, lq_loc)
             img_lq = self._load(self._lq_reader, lq_loc)
@@ -303,7 +315,7 @@ class PairedImageDataset(Dataset):
             gt_path=gt_path)
 
     def __repr__(self):
-        lq = self.dataroot_lq or f'{self.degradation} from GT'
+        lq = self.dataroot_lq or f'{self._degradation_name} from GT'
         return (f'{type(self).__name__}(name={self.name!r}, '
                 f'num_images={len(self.samples)}, repeat={self.repeat}, '
                 f'scale={self.scale}, backend={self.io_backend!r}, '

@@ -7,6 +7,17 @@ Add a case when you register an arch; the test fails for an arch without one.
 """
 
 ARCH_CASES = {
+    # A2N (paper Table 5): x2/x3 1,036,443, x4 1,047,459; A2N-M (non_attention
+    # '1x1') 831,643 / 842,659; all six are checked in test_a2n_arch.py.
+    'A2N': dict(kwargs=dict(num_feat=8, unf=8, num_block=2, upscale=2),
+                input=(1, 3, 8, 8), output=(1, 3, 16, 16),
+                paper=(dict(upscale=2), 1_036_443)),
+    # DAN (paper: ~a quarter fewer than RCAN's 15.6M); default x3 model with
+    # 5 residual units per DAB, see docs/models/dan.md and test_dan_arch.py.
+    'DAN': dict(kwargs=dict(num_feat=8, num_block=3, num_res=1, reduction=4,
+                            distance=2, upscale=2),
+                input=(1, 3, 8, 8), output=(1, 3, 16, 16),
+                paper=(dict(upscale=3), 11_460_745)),
     'Bicubic': dict(kwargs=dict(scale=2), input=(1, 3, 8, 8),
                     output=(1, 3, 16, 16), paper=(dict(scale=4), 0)),
     # 'Name': dict(kwargs=dict(...), input=(1, 3, 8, 8), output=(1, 3, 16, 16),

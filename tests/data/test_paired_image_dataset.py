@@ -167,8 +167,8 @@ def test_registered():
 
 def test_errors(paired, tmp_path):
     hr, lr = paired['hr'], paired['lr']
-    with pytest.raises(ValueError, match="'BD'.*supported: BI"):
-        PairedImageDataset(hr, degradation='BD')
+    with pytest.raises(ValueError, match="'BX'.*supported: BI, BD, DN"):
+        PairedImageDataset(hr, degradation='BX')
     with pytest.raises(ValueError, match='io_backend'):
         PairedImageDataset(hr, io_backend='ceph')
     with pytest.raises(ValueError, match='gt_size'):

@@ -1,0 +1,436 @@
+"""DAN: efficient dual attention network (GCA + LEA) for image SR.
+
+Reference:
+    "Global Cross-Layer Attention and Local Enhanced Attention for Single
+    Image Super-Resolution" (efficient dual attention network, DAN), IEEE
+    Access. The text we work from is
+    ``shared/papers/dan_global_cross_layer_local_enhanced_attention_sisr.txt``.
+    No code or weights were released; everything below is built from the
+    paper's text (its Fig. 1, the block diagram, is not available to us).
+
+What the paper fixes (Sec. III, IV-A):
+
+* ``I_SR = H_R(H_U(H_D(H_S(I_LR))))`` (eq. 11-13): a shallow conv ``H_S``,
+  ``b = 30`` dual attention blocks (DAB) ``H_D``, a post-upsampling module
+  ``H_U`` and an output conv ``H_R``.
+* A DAB combines residual learning, local enhanced attention (LEA) and
+  global cross-layer attention (GCA).
+* GCA (eq. 6-7): ``s = sigmoid(W2 h(W1 x_n * W0 x_m))``, ``X~_n = s * X_n``,
+  with ``W0, W1: C -> C/r``, ``W2: C/r -> C`` instantiated as (1x1)
+  convolutions, ``h`` global average pooling, ``*`` the Hadamard product and
+  ``x_m`` the feature of the layer ``m = n - d`` (``d = 9``, ``r = 16``).
+* LEA (eq. 8-9): ``s = sigmoid(W_beta f_d(W_alpha X_m))``,
+  ``X^_m = s * X_m``, with ``W_alpha: C -> C/r``, ``W_beta: C/r -> 1`` and
+  ``f_d`` three successive atrous (dilated) 3x3 convolutions.
+* Variants (Sec. III-C, Tables 5 and 6): GCA-0 (``d = 0``), GCA-S
+  (position-wise GCA, eq. 10, ``W2: C/r -> 1`` and no pooling), LEA-C
+  (channel-wise LEA, "as RCAN"), LEA-then-GCA "in a sequential manner", the
+  backbone without GCA and LEA, and GCA or LEA alone. :data:`DAN_VARIANTS`
+  names them.
+
+Choices the paper leaves open, each an argument (defaults in brackets):
+
+* ``num_feat`` C [64]: never stated in the paper; 64 as in RCAN/RFANet.
+* ``num_res`` [5], the residual learning inside a DAB. With a single
+  conv-ReLU-conv branch per DAB (the literal RCAB-like reading), 30 blocks
+  of 64 channels have only 2.6M parameters, which contradicts three
+  statements of the paper: DAN has "almost a quarter less parameters" than
+  RCAN (15.6M), slightly more than RFANet (Fig. 3), and EDSR (43M) has
+  "more than 3 times" as many. So a DAB chains ``num_res`` residual units
+  (``y <- y + conv(relu(conv(y)))``, EDSR style) and its residual branch is
+  what the units added to the block input, ``R = U(x) - x`` (the sum of the
+  units' residuals; for ``num_res = 1`` exactly the conv-ReLU-conv branch of
+  RCAN's RCAB). With 5 units the x3 model has 11,460,745 parameters (26.5 %
+  fewer than RCAN's 15.6M), see docs/models/dan.md.
+* Order inside a DAB: LEA first, then GCA on the LEA output, then the
+  block's skip: ``out = x + GCA(LEA(R), x_m)`` ("LEA offers accurate
+  attention-aware features for GCA", "sequential manner [CBAM]"). With one
+  of them switched off the other acts on ``R`` directly.
+* ``cross_feature`` ['lea'], what a block keeps for the GCA of the block
+  ``d`` later: ``'lea'`` the LEA-refined residual feature ``X^_m`` (the
+  paper: "the highlighted features at layer m guide the following layer
+  n"; the plain residual feature when LEA is off) or ``'output'`` the
+  block's output (the input of block m + 1).
+* ``early_source`` ['shallow'], blocks ``n <= d`` (1-based; no block
+  ``n - d >= 1`` exists): ``'shallow'`` uses the earliest feature there is,
+  the shallow conv's output ``F_S`` (treated as "block 0", so block ``d``
+  uses it by the plain rule ``m = n - d = 0``); ``'self'`` uses the
+  block's own feature instead (GCA-0 for those blocks).
+* ``gca_act`` ['relu']: eq. 1 "omits the feature activation for
+  simplicity"; we put a ReLU where SE/RCAN put it, on the pooled vector
+  before ``W2`` (per position for GCA-S). ``'none'`` is eq. 6 literally.
+* ``lea_dilations`` [(1, 2, 4)]: the rates of the three atrous convs are
+  not given; (1, 2, 4) avoids gridding (hybrid dilated convolution rule)
+  and gives LEA a 15x15 receptive field. Each atrous conv keeps C/r
+  channels and is followed by a ReLU; ``W_alpha`` is linear.
+* LEA-C (``lea='channel'``) is RCAN's channel attention on the residual
+  feature: pool, 1x1 ``C -> C/r``, ReLU, 1x1 ``C/r -> C``, sigmoid (no atrous
+  convs: the paper notes it "does not enlarge the receptive field").
+* Hidden widths are ``num_feat // reduction`` (RCAN's rounding). Every
+  conv has a bias; weights keep PyTorch's default initialisation.
+* ``long_skip`` [False]: eq. 12-13 have no trunk conv or long skip from
+  ``F_S``; ``True`` adds RCAN/EDSR's ``conv(H_D(F_S)) + F_S``.
+* Upsampler: conv + pixel shuffle, one stage for x2/x3, two x2 stages for
+  x4 (the EDSR/RCAN module; the paper cites a post-upscaling module [43]).
+* ``rgb_mean`` / ``img_range``: the RCAN-family mean shift, which the paper
+  does not mention; images are RGB in [0, 1] as everywhere in basicattn.
+* ``global_skip`` ['none'] is basicattn's option, not the paper's: adding
+  the MATLAB bicubic upsampling of the input lets tiny CPU demos beat
+  bicubic within minutes.
+"""
+import typing
+from typing import Literal, Sequence
+
+import torch
+from torch import nn
+
+from basicattn.registry import ARCHS
+from .edsr_arch import PixelShuffleUpsampler
+
+__all__ = ['DAN', 'DAB', 'GlobalCrossLayerAttention',
+           'LocalEnhancedAttention', 'ChannelAttention', 'DAN_VARIANTS']
+
+GCAMode = Literal['channel', 'position', 'none']
+LEAMode = Literal['spatial', 'channel', 'none']
+CrossFeature = Literal['lea', 'output']
+EarlySource = Literal['shallow', 'self']
+Activation = Literal['relu', 'none']
+GlobalSkip = Literal['none', 'bicubic']
+
+#: The configurations of the paper's ablations (Tables 5 and 6) as DAN
+#: keyword arguments: ``DAN(**DAN_VARIANTS['GCA-S+LEA'])``.
+DAN_VARIANTS = {
+    'DAN': {},                                        # GCA + LEA, d = 9
+    'backbone': dict(gca='none', lea='none'),         # Table 5, row 1
+    'GCA': dict(lea='none'),                          # Table 5, GCA only
+    'LEA': dict(gca='none'),                          # Table 5, LEA only
+    'GCA-0': dict(distance=0, lea='none'),            # Table 6
+    'GCA-0+LEA': dict(distance=0),                    # Table 6, sequential
+    'GCA-S+LEA': dict(gca='position'),                # Table 6
+    'GCA+LEA-C': dict(lea='channel'),                 # Table 6
+    'GCA-S+LEA-C': dict(gca='position', lea='channel'),  # Table 6
+}
+
+
+def _check_choice(name, value, alias):
+    allowed = typing.get_args(alias)
+    if value not in allowed:
+        raise ValueError(f'DAN: {name}={value!r} is not supported; allowed '
+                         f'values are {allowed}')
+
+
+def _hidden(num_feat, reduction):
+    if isinstance(reduction, bool) or not isinstance(reduction, int) \
+            or reduction < 1:
+        raise ValueError(f'DAN: reduction must be a positive int, got '
+                         f'{reduction!r}')
+    hidden = num_feat // reduction
+    if hidden < 1:
+        raise ValueError(f'DAN: reduction={reduction} leaves no channel for '
+                         f'num_feat={num_feat} (num_feat // reduction = 0)')
+    return hidden
+
+
+def _act(kind):
+    return nn.ReLU(inplace=True) if kind == 'relu' else nn.Identity()
+
+
+class ResUnit(nn.Module):
+    """``x + conv(relu(conv(x)))`` with 3x3 convs, no normalisation."""
+
+    def __init__(self, num_feat):
+        super().__init__()
+        self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+
+    def forward(self, x):
+        return x + self.conv2(self.relu(self.conv1(x)))
+
+
+class LocalEnhancedAttention(nn.Module):
+    """LEA (eq. 8-9): a spatial map from atrous convolutions.
+
+    ``s = sigmoid(W_beta f_d(W_alpha X))``, output ``s * X``.
+
+    Args:
+        num_feat (int): Channels C.
+        reduction (int): r; the hidden width is ``C // r``.
+        dilations (sequence[int]): Rates of the successive 3x3 atrous
+            convs ``f_d`` (three in the paper), each followed by a ReLU.
+    """
+
+    def __init__(self, num_feat, reduction=16, dilations=(1, 2, 4)):
+        super().__init__()
+        hidden = _hidden(num_feat, reduction)
+        self.reduce = nn.Conv2d(num_feat, hidden, 1)            # W_alpha
+        layers = []
+        for rate in dilations:
+            layers += [nn.Conv2d(hidden, hidden, 3, 1, rate, dilation=rate),
+                       nn.ReLU(inplace=True)]
+        self.atrous = nn.Sequential(*layers)                      # f_d
+        self.expand = nn.Conv2d(hidden, 1, 1)                     # W_beta
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.expand(self.atrous(self.reduce(x))))
+
+
+class ChannelAttention(nn.Module):
+    """LEA-C: RCAN's channel attention, ``x * sigmoid(W_b relu(W_a h(x)))``.
+
+    Args:
+        num_feat (int): Channels C.
+        reduction (int): r; the hidden width is ``C // r``.
+    """
+
+    def __init__(self, num_feat, reduction=16):
+        super().__init__()
+        hidden = _hidden(num_feat, reduction)
+        self.reduce = nn.Conv2d(num_feat, hidden, 1)
+        self.relu = nn.ReLU(inplace=True)
+        self.expand = nn.Conv2d(hidden, num_feat, 1)
+
+    def forward(self, x):
+        z = x.mean(dim=(2, 3), keepdim=True)
+        return x * torch.sigmoid(self.expand(self.relu(self.reduce(z))))
+
+
+class GlobalCrossLayerAttention(nn.Module):
+    """GCA (eq. 6-7) and its position-wise variant GCA-S (eq. 10).
+
+    ``g = W1 x_n * W0 x_m`` (1x1 convs ``C -> C/r``, Hadamard product);
+    ``'channel'``: ``s = sigmoid(W2 act(h(g)))`` with ``W2: C/r -> C`` and
+    ``h`` global average pooling, one weight per channel;
+    ``'position'``: ``s = sigmoid(W2 act(g))`` with ``W2: C/r -> 1``, one
+    weight per position. The output is ``s * x_n``.
+
+    Args:
+        num_feat (int): Channels C.
+        reduction (int): r.
+        mode (str): ``'channel'`` (GCA) or ``'position'`` (GCA-S).
+        act (str): ``'relu'`` or ``'none'``, applied before ``W2``.
+    """
+
+    def __init__(self, num_feat, reduction=16, mode='channel', act='relu'):
+        super().__init__()
+        hidden = _hidden(num_feat, reduction)
+        self.mode = mode
+        self.proj_n = nn.Conv2d(num_feat, hidden, 1)              # W1
+        self.proj_m = nn.Conv2d(num_feat, hidden, 1)              # W0
+        self.act = _act(act)
+        self.expand = nn.Conv2d(                                  # W2
+            hidden, num_feat if mode == 'channel' else 1, 1)
+
+    def forward(self, x_n, x_m):
+        g = self.proj_n(x_n) * self.proj_m(x_m)
+        if self.mode == 'channel':
+            g = g.mean(dim=(2, 3), keepdim=True)
+        return x_n * torch.sigmoid(self.expand(self.act(g)))
+
+
+class DAB(nn.Module):
+    """Dual attention block: residual units, then LEA, then GCA, plus skip.
+
+    ``R = U(x) - x`` (what ``num_res`` chained residual units add),
+    ``X^ = LEA(R)``, ``out = x + GCA(X^, x_m)``; a missing attention is the
+    identity. ``x_m = None`` means GCA-0: ``x_m`` is the block's own
+    ``X^``.
+
+    Args:
+        num_feat, num_res, reduction, gca, lea, lea_dilations, gca_act:
+            as in :class:`DAN`.
+
+    Returns (forward):
+        tuple[Tensor, Tensor]: the block output and ``X^`` (the feature a
+        later block's GCA may use).
+    """
+
+    def __init__(self, num_feat=64, num_res=5, reduction=16, gca='channel',
+                 lea='spatial', lea_dilations=(1, 2, 4), gca_act='relu'):
+        super().__init__()
+        self.units = nn.Sequential(*[ResUnit(num_feat) for _ in range(num_res)])
+        if lea == 'spatial':
+            self.lea = LocalEnhancedAttention(num_feat, reduction,
+                                              lea_dilations)
+        elif lea == 'channel':
+            self.lea = ChannelAttention(num_feat, reduction)
+        else:
+            self.lea = None
+        self.gca = None if gca == 'none' else GlobalCrossLayerAttention(
+            num_feat, reduction, gca, gca_act)
+
+    def forward(self, x, x_m=None):
+        feat = self.units(x) - x
+        if self.lea is not None:
+            feat = self.lea(feat)
+        out = feat
+        if self.gca is not None:
+            out = self.gca(feat, feat if x_m is None else x_m)
+        return x + out, feat
+
+
+@ARCHS.register_module()
+class DAN(nn.Module):
+    """DAN: global cross-layer attention + local enhanced attention network.
+
+    Shallow 3x3 conv -> ``num_block`` DABs -> pixel-shuffle upsampler ->
+    3x3 output conv (see the module docstring for the paper and for every
+    choice it leaves open). The default model (``num_feat=64``,
+    ``num_block=30``, ``num_res=5``, ``reduction=16``, ``distance=9``) has
+    11,460,745 parameters at x3, 11,423,817 at x4 and 11,276,105 at x2.
+
+    Args:
+        num_in_ch (int): Input channels. Default: 3.
+        num_out_ch (int): Output channels. Default: 3.
+        num_feat (int): Feature channels C. Default: 64.
+        num_block (int): DABs, the paper's b. Default: 30.
+        num_res (int): Residual units per DAB (not given by the paper).
+            Default: 5.
+        upscale (int): 2, 3 or 4 (any power of two works). Default: 3.
+        reduction (int): The paper's r; attention hidden width
+            ``num_feat // reduction``. Default: 16.
+        distance (int): The paper's d = n - m, how many blocks back GCA
+            reaches; 0 is GCA-0. Default: 9.
+        gca (str): ``'channel'`` (GCA), ``'position'`` (GCA-S) or
+            ``'none'``. Default: ``'channel'``.
+        lea (str): ``'spatial'`` (LEA), ``'channel'`` (LEA-C) or ``'none'``.
+            Default: ``'spatial'``.
+        lea_dilations (sequence[int]): Rates of LEA's atrous 3x3 convs.
+            Default: (1, 2, 4).
+        gca_act (str): ``'relu'`` or ``'none'`` before GCA's ``W2``.
+            Default: ``'relu'``.
+        cross_feature (str): What block m hands to block m + d: ``'lea'``
+            (its LEA-refined residual feature) or ``'output'``.
+            Default: ``'lea'``.
+        early_source (str): ``x_m`` of the blocks n < d: ``'shallow'`` (the
+            shallow feature F_S, the earliest available) or ``'self'``
+            (the block's own feature). Default: ``'shallow'``.
+        long_skip (bool): Add a 3x3 conv after the blocks and a skip from
+            F_S (RCAN/EDSR; not in the paper). Default: False.
+        rgb_mean (sequence[float]): Mean subtracted from the input and added
+            to the output (DIV2K RGB mean). Default: (0.4488, 0.4371, 0.4040).
+        img_range (float): Multiplier after the mean shift. Default: 1.0.
+        global_skip (str): ``'none'`` (the paper) or ``'bicubic'`` (add the
+            MATLAB bicubic upsampling of the input). Default: ``'none'``.
+
+    Input: (N, num_in_ch, h, w) in [0, 1]. Output: (N, num_out_ch,
+    h * upscale, w * upscale).
+    """
+
+    def __init__(self,
+                 num_in_ch: int = 3,
+                 num_out_ch: int = 3,
+                 num_feat: int = 64,
+                 num_block: int = 30,
+                 num_res: int = 5,
+                 upscale: int = 3,
+                 reduction: int = 16,
+                 distance: int = 9,
+                 gca: GCAMode = 'channel',
+                 lea: LEAMode = 'spatial',
+                 lea_dilations: Sequence[int] = (1, 2, 4),
+                 gca_act: Activation = 'relu',
+                 cross_feature: CrossFeature = 'lea',
+                 early_source: EarlySource = 'shallow',
+                 long_skip: bool = False,
+                 rgb_mean: Sequence[float] = (0.4488, 0.4371, 0.4040),
+                 img_range: float = 1.0,
+                 global_skip: GlobalSkip = 'none'):
+        super().__init__()
+        for name, value, alias in (('gca', gca, GCAMode), ('lea', lea, LEAMode),
+                                   ('gca_act', gca_act, Activation),
+                                   ('cross_feature', cross_feature,
+                                    CrossFeature),
+                                   ('early_source', early_source, EarlySource),
+                                   ('global_skip', global_skip, GlobalSkip)):
+            _check_choice(name, value, alias)
+        for name, value, low in (('num_in_ch', num_in_ch, 1),
+                                 ('num_out_ch', num_out_ch, 1),
+                                 ('num_feat', num_feat, 1),
+                                 ('num_block', num_block, 1),
+                                 ('num_res', num_res, 1),
+                                 ('distance', distance, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or value < low:
+                raise ValueError(f'DAN: {name} must be an int >= {low}, got '
+                                 f'{value!r}')
+        lea_dilations = tuple(lea_dilations)
+        if not lea_dilations or not all(
+                isinstance(r, int) and not isinstance(r, bool) and r >= 1
+                for r in lea_dilations):
+            raise ValueError(f'DAN: lea_dilations must be a non-empty list of '
+                             f'ints >= 1, got {lea_dilations!r}')
+        _hidden(num_feat, reduction)
+        if len(rgb_mean) != num_in_ch:
+            raise ValueError(f'DAN: rgb_mean has {len(rgb_mean)} values but '
+                             f'num_in_ch={num_in_ch}')
+        if global_skip == 'bicubic' and num_in_ch != num_out_ch:
+            raise ValueError("DAN: global_skip='bicubic' needs num_in_ch == "
+                             f'num_out_ch, got {num_in_ch} and {num_out_ch}')
+        self.upscale = upscale
+        self.img_range = img_range
+        self.distance = distance
+        self.gca_mode = gca
+        self.cross_feature = cross_feature
+        self.early_source = early_source
+        self.global_skip = global_skip
+        self.register_buffer(
+            'mean', torch.tensor(rgb_mean, dtype=torch.float32).view(
+                1, num_in_ch, 1, 1), persistent=False)
+        self.add_mean_back = num_in_ch == num_out_ch
+
+        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)    # H_S
+        self.blocks = nn.ModuleList([                                 # H_D
+            DAB(num_feat, num_res, reduction, gca, lea, lea_dilations,
+                gca_act) for _ in range(num_block)])
+        self.conv_after_body = (nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+                                if long_skip else None)
+        self.upsample = PixelShuffleUpsampler(upscale, num_feat)     # H_U
+        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)    # H_R
+
+    def cross_layer_index(self, n):
+        """Index into the kept features of ``x_m`` for block ``n`` (1-based).
+
+        Index 0 is the shallow feature F_S, index k the feature kept by
+        block k. None means the block's own feature (GCA-0).
+        """
+        if self.distance == 0:
+            return None
+        m = n - self.distance
+        if m >= 0:
+            return m
+        return 0 if self.early_source == 'shallow' else None
+
+    def forward_features(self, x):
+        """Shallow conv and the DABs: F_D (before any long skip)."""
+        shallow = self.conv_first(x)
+        kept = [shallow]   # kept[k]: what block k hands on; kept[0] = F_S
+        feat = shallow
+        use_cross = self.gca_mode != 'none'
+        for n, block in enumerate(self.blocks, start=1):
+            index = self.cross_layer_index(n) if use_cross else None
+            feat, attended = block(feat, None if index is None else kept[index])
+            if use_cross:
+                kept.append(attended if self.cross_feature == 'lea' else feat)
+        return shallow, feat
+
+    def forward(self, x):
+        """Super-resolve ``x``.
+
+        Args:
+            x (Tensor): (N, num_in_ch, h, w), values in [0, 1].
+
+        Returns:
+            Tensor: (N, num_out_ch, h * upscale, w * upscale).
+        """
+        mean = self.mean.to(x.dtype)
+        shallow, feat = self.forward_features((x - mean) * self.img_range)
+        if self.conv_after_body is not None:
+            feat = self.conv_after_body(feat) + shallow
+        out = self.conv_last(self.upsample(feat)) / self.img_range
+        if self.add_mean_back:
+            out = out + mean
+        if self.global_skip == 'bicubic':
+            from basicattn.utils.matlab_imresize import imresize
+            out = out + imresize(x, scale=self.upscale)
+        return out

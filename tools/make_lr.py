@@ -1,0 +1,140 @@
+"""Write the LR images of a test (or training) set with BI, BD or DN.
+
+Examples::
+
+    python tools/make_lr.py datasets/benchmark/Set5/HR \\
+        datasets/benchmark/Set5/LR_BD/X3 --degradation BD --scale 3
+    python tools/make_lr.py datasets/benchmark/Set5/HR \\
+        datasets/benchmark/Set5/LR_DN/X3 --degradation DN --scale 3 --seed 0
+
+Every image under HR_DIR (any depth) is cropped to a multiple of the scale
+(MATLAB ``modcrop``), degraded and written as PNG under OUT_DIR with the
+same relative path (``--filename-tmpl '{}x3'`` writes ``babyx3.png`` for
+``baby.png``, the BasicSR naming that ``PairedImageDataset``'s
+``filename_tmpl`` reads). Pass
+``--hr-out DIR`` to also write the cropped HR images, so that HR and LR sizes
+match exactly. The degradations are those of
+``basicattn/data/degradation_transform.py``:
+
+* BI: MATLAB bicubic ``imresize(HR, 1/s)`` (``--padding``);
+* BD: ``imfilter(HR, fspecial('gaussian', 7, 1.6), 'replicate')``, then the
+  pixel at offset ``(s-1)//2`` of every s x s cell (RDN's convention);
+* DN: BI + Gaussian noise of level 30 (0-255 scale), rounded to uint8. The
+  noise of an image comes from ``numpy.random.default_rng([seed,
+  crc32(key)])`` (key: its relative path without extension), so a set is
+  reproducible and equals ``PairedImageDataset`` with
+  ``degradation: {type: DN, seed: SEED}``.
+
+Existing output files are never replaced without ``--overwrite``. The last
+line printed is OUT_DIR.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import _bootstrap  # noqa: F401
+
+EXIT_ERROR = 2
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Degrade every image of HR_DIR (BI, BD or DN) and write '
+        'the LR images to OUT_DIR as PNG, keeping relative paths.')
+    parser.add_argument('hr_dir', metavar='HR_DIR', help='folder of HR images')
+    parser.add_argument('out_dir', metavar='OUT_DIR', help='LR output folder')
+    parser.add_argument('--degradation', required=True,
+                        choices=('BI', 'BD', 'DN'), help='degradation model')
+    parser.add_argument('--scale', type=int, required=True,
+                        help='downscaling factor (e.g. 3)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='DN: noise seed (default: 0)')
+    parser.add_argument('--noise-level', type=float, default=30.0,
+                        help='DN: noise standard deviation, 0-255 scale '
+                        '(default: 30)')
+    parser.add_argument('--sigma', type=float, default=1.6,
+                        help='BD: Gaussian standard deviation (default: 1.6)')
+    parser.add_argument('--kernel-size', type=int, default=7,
+                        help='BD: Gaussian kernel side (default: 7)')
+    parser.add_argument('--padding', choices=('symmetric', 'replicate'),
+                        default='symmetric',
+                        help='BI/DN: bicubic border handling: symmetric '
+                        '(current MATLAB) or replicate (older MATLAB)')
+    parser.add_argument('--filename-tmpl', default='{}',
+                        help="LR name from the HR base name (default '{}')")
+    parser.add_argument('--hr-out', metavar='DIR',
+                        help='also write the cropped HR images here')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace existing output files')
+    args = parser.parse_args(argv)
+    if args.scale < 1:
+        parser.error(f'--scale must be >= 1, got {args.scale}')
+    if args.seed < 0:
+        parser.error(f'--seed must be >= 0, got {args.seed}')
+    if '{}' not in args.filename_tmpl:
+        parser.error(f"--filename-tmpl must contain '{{}}', got "
+                     f'{args.filename_tmpl!r}')
+    return args
+
+
+def degradation_cfg(args):
+    """The transform config the arguments describe."""
+    if args.degradation == 'BI':
+        return dict(type='BIDegradation', padding=args.padding)
+    if args.degradation == 'BD':
+        return dict(type='BDDegradation', kernel_size=args.kernel_size,
+                    sigma=args.sigma)
+    return dict(type='DNDegradation', noise_level=args.noise_level,
+                seed=args.seed, padding=args.padding)
+
+
+def _out_name(key, tmpl):
+    head, base = key.rsplit('/', 1) if '/' in key else ('', key)
+    name = tmpl.format(base) + '.png'
+    return osp.join(head, name) if head else name
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isdir(args.hr_dir):
+        print(f'error: HR folder not found: {args.hr_dir}', file=sys.stderr)
+        return EXIT_ERROR
+    from basicattn.data.degradation_transform import build_degradation
+    from basicattn.data.lmdb_io import check_unique_keys, scan_images
+    from basicattn.utils.img_util import imread, imwrite, mod_crop
+    try:
+        degradation = build_degradation(degradation_cfg(args), args.scale,
+                                        where='--degradation')
+        items = scan_images(args.hr_dir)
+        check_unique_keys(items)
+        if not items:
+            raise ValueError(f'no images found in {args.hr_dir}')
+        targets = []
+        for key, path in items:
+            lr_path = osp.join(args.out_dir, _out_name(key, args.filename_tmpl))
+            hr_path = (osp.join(args.hr_out, key + '.png') if args.hr_out
+                       else None)
+            targets.append((key, path, lr_path, hr_path))
+        if not args.overwrite:
+            taken = [p for t in targets for p in t[2:] if p and osp.exists(p)]
+            if taken:
+                raise FileExistsError(
+                    f'{len(taken)} output file(s) exist, e.g. {taken[0]}; '
+                    'pass --overwrite to replace them')
+        for key, path, lr_path, hr_path in targets:
+            hr = mod_crop(imread(path), args.scale)
+            lr = degradation.degrade(hr, key=key)
+            imwrite(lr_path, lr)
+            if hr_path:
+                imwrite(hr_path, hr)
+    except (OSError, ValueError, TypeError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return EXIT_ERROR
+    print(f'{degradation!r}: wrote {len(targets)} LR image(s)'
+          + (f' and the cropped HR to {args.hr_out}' if args.hr_out else ''))
+    print(args.out_dir)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
