@@ -1,0 +1,177 @@
+"""Whole test clips (Vid4, REDS4, Vimeo-90K test), one item per frame."""
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from basicattn.registry import DATASETS
+from basicattn.utils.img_util import img2tensor
+from .video_base import VideoFrameDataset
+from .video_clips import resolve_clip_names
+from .video_transforms import center_crop_frames, stack_frames
+from .video_window import PADDING_MODES, check_num_frame, frame_window
+
+__all__ = ['VideoTestDataset']
+
+
+@DATASETS.register_module()
+class VideoTestDataset(VideoFrameDataset):
+    """Every frame of every clip, in order, with its input window.
+
+    Layout ``<root>/<clip>/<frame>.png`` (Vid4 ``GT/calendar/...``, REDS
+    ``train_sharp/000/00000000.png``, Vimeo-90K ``sequences/00001/0001/
+    im1.png`` with ``sep_testlist.txt`` as ``meta_info_file``: 7-frame
+    clips) or the LMDBs of such roots. Item ``i`` is frame ``frame_idx`` of
+    clip ``clip``, in the order (clip, frame): the clips of the list file /
+    ``clips`` option in their order, or sorted naturally after a scan, and
+    the frames of a clip in natural order. Its input is the ``num_frame``
+    window around the frame, completed at the ends of the clip by
+    ``padding`` (default ``'reflection'``; ``'reflection_circle'`` is what
+    BasicSR's EDVR test options use).
+
+    Every item carries ``clip``, ``frame_idx`` and ``num_frames_in_clip``,
+    and :meth:`list_clips` / :meth:`clip_indices` give the clips and their
+    items, so that metrics can be averaged per clip and then over clips.
+    Samples are deterministic: no random crop or flip; ``gt_size`` takes
+    the centre patch (for quick validation on large frames); a random
+    degradation (DN) without a ``seed`` of its own uses seed 0 for a plain
+    index, so every frame has the same LQ in every window and every run.
+
+    Args:
+        dataroot_gt (str): GT root or LMDB.
+        dataroot_lq (str, optional): LQ root or LMDB of the same layout;
+            None makes LQ frames with ``degradation``.
+        meta_info_file (str, optional): Clip list (first token per line).
+        clips (str | Sequence[str], optional): Clip names, or a preset
+            (``'REDS4'``), instead of ``meta_info_file``.
+        scale (int): Upscaling factor. Defaults to 4.
+        num_frame (int): Window size, odd. Defaults to 5.
+        padding (str): Border policy (``reflection``, ``replicate``,
+            ``reflection_circle``, ``circle``). Defaults to
+            ``'reflection'``.
+        io_backend (str | dict): ``'disk'`` or ``'lmdb'``. Defaults to
+            ``'disk'``.
+        gt_size (int, optional): Centre crop side in GT pixels; None (the
+            default) keeps whole frames.
+        degradation (str | dict): How LQ frames are made without
+            ``dataroot_lq``. Defaults to ``'BI'``.
+        return_all_gt (bool): ``gt`` is ``(T, C, H, W)`` of the window.
+            Defaults to False.
+        name (str, optional): Display name.
+    """
+
+    def __init__(self,
+                 dataroot_gt: str,
+                 dataroot_lq: Optional[str] = None,
+                 meta_info_file: Optional[str] = None,
+                 clips: Union[str, Sequence[str], None] = None,
+                 scale: int = 4,
+                 num_frame: int = 5,
+                 padding: str = 'reflection',
+                 io_backend: Union[str, dict] = 'disk',
+                 gt_size: Optional[int] = None,
+                 degradation: Union[str, dict] = 'BI',
+                 return_all_gt: bool = False,
+                 name: Optional[str] = None):
+        super().__init__(dataroot_gt, dataroot_lq, scale, io_backend, gt_size,
+                         degradation, name)
+        check_num_frame(num_frame)
+        if padding not in PADDING_MODES:
+            raise ValueError(f'padding {padding!r} is not supported; choose '
+                             f'one of {", ".join(PADDING_MODES)}')
+        self.num_frame = num_frame
+        self.padding = padding
+        self.meta_info_file = meta_info_file
+        self.return_all_gt = bool(return_all_gt)
+        found = self.collect_clips(meta_info_file,
+                                   include=resolve_clip_names(clips, 'clips'),
+                                   num_frame=num_frame)
+        self.clip_names: List[str] = list(found)
+        self.clip_frames: List[List[str]] = list(found.values())
+        self._starts = np.cumsum([0] + [len(f) for f in self.clip_frames])
+        self.metainfo['clips'] = len(self.clip_names)
+
+    # -- clips -----------------------------------------------------------
+    def list_clips(self) -> List[Tuple[str, int]]:
+        """The clips in dataset order.
+
+        Returns:
+            list[tuple[str, int]]: ``(clip, number of frames)``.
+        """
+        return [(c, len(f)) for c, f in zip(self.clip_names,
+                                            self.clip_frames)]
+
+    def clip_indices(self, clip: str) -> range:
+        """The dataset indices of one clip's frames, in frame order.
+
+        Args:
+            clip (str): A clip name from :meth:`list_clips`.
+
+        Returns:
+            range: Consecutive indices.
+        """
+        try:
+            c = self.clip_names.index(clip)
+        except ValueError:
+            raise KeyError(f'clip {clip!r} is not in dataset '
+                           f'{self.name!r}') from None
+        return range(int(self._starts[c]), int(self._starts[c + 1]))
+
+    def locate(self, index: int) -> Tuple[str, int]:
+        """``(clip, frame_idx)`` of a dataset index."""
+        index = self._parse_item(index, default_seed=0)[0]
+        c = int(np.searchsorted(self._starts, index, side='right')) - 1
+        return self.clip_names[c], index - int(self._starts[c])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    # -- items -----------------------------------------------------------
+    def __getitem__(self, item) -> dict:
+        """Load the window of one frame.
+
+        Args:
+            item (int | tuple[int, int]): Index, or ``(index, seed)`` (the
+                seed only matters to a random degradation).
+
+        Returns:
+            dict: ``lq`` float32 ``(T, 3, h, w)``; ``gt`` float32
+            ``(3, H, W)`` of the frame (``(T, 3, H, W)`` with
+            ``return_all_gt``); ``key`` (``<clip>/<frame>``), ``clip``,
+            ``frame_idx`` (0-based), ``num_frames_in_clip``, ``border``
+            (True when the window reaches past an end of the clip),
+            ``neighbors`` (long ``(T,)``), ``gt_path``, ``lq_path``.
+        """
+        index, seed = self._parse_item(item, default_seed=0)
+        c = int(np.searchsorted(self._starts, index, side='right')) - 1
+        clip, frames = self.clip_names[c], self.clip_frames[c]
+        pos = index - int(self._starts[c])
+        indices = frame_window(pos, len(frames), self.num_frame, 1,
+                               self.padding)
+        center = self.num_frame // 2
+        window = self.load_window(clip, [frames[i] for i in indices], center,
+                                  self.return_all_gt, seed)
+        gts, lqs = window['gts'], window['lqs']
+        if self.gt_size is not None:
+            gts, lqs = center_crop_frames(gts, lqs, self.scale, self.gt_size,
+                                          window['gt_path'])
+        half = self.num_frame // 2
+        return dict(
+            lq=stack_frames(lqs, clip),
+            gt=stack_frames(gts, clip) if self.return_all_gt else
+            img2tensor(gts[0]),
+            key=f'{clip}/{frames[pos]}',
+            clip=clip,
+            frame_idx=pos,
+            num_frames_in_clip=len(frames),
+            border=bool(pos < half or pos >= len(frames) - half),
+            neighbors=self._neighbors(indices),
+            gt_path=window['gt_path'],
+            lq_path=window['lq_path'])
+
+    def __repr__(self) -> str:
+        lq = self.dataroot_lq or f'{self._degradation_name} from GT'
+        return (f'{type(self).__name__}(name={self.name!r}, '
+                f'num_clips={len(self.clip_names)}, num_frames={len(self)}, '
+                f'num_frame={self.num_frame}, padding={self.padding!r}, '
+                f'scale={self.scale}, backend={self.io_backend!r}, '
+                f'gt={self.dataroot_gt!r}, lq={lq!r})')
