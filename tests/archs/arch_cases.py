@@ -26,4 +26,10 @@ ARCH_CASES = {
     'EDSR': dict(kwargs=dict(num_feat=8, num_block=2, upscale=2),
                  input=(1, 3, 8, 8), output=(1, 3, 16, 16),
                  paper=(dict(upscale=4), 1_517_571)),
+    # DASAA (x4 video, 5 frames -> centre): 1,752,991 (paper: 1.8M; the
+    # authors' code: 1,841,419 incl. 73,856 unused); see test_dasaa_arch.py.
+    'DASAA': dict(kwargs=dict(num_feat=8, num_rdb=1, rdb_layers=2, growth=4,
+                              reduction=2, pab_hidden=4, attn_chunk=16),
+                  input=(1, 5, 3, 8, 8), output=(1, 3, 32, 32),
+                  paper=(dict(), 1_752_991)),
 }

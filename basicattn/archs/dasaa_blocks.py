@@ -1,0 +1,506 @@
+"""Building blocks of DASAA (see :mod:`basicattn.archs.dasaa_arch`).
+
+* :class:`ResidualDenseBlock`: RDN's residual dense block.
+* :class:`PositionAttention` (PAB) and :class:`ChannelAttention` (CAB).
+* :func:`chunked_attention` / :func:`attention_coverage`: softmax attention
+  over all ``HW`` positions of a frame, processed ``chunk_size`` queries at a
+  time so that no ``HW x HW`` matrix exists.
+* :class:`MorphologicalMask`: threshold + binary opening / closing, in torch.
+* :class:`SelfAttentionAlignment` (SAAM) and :class:`ConvLSTMCell`.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+__all__ = [
+    'ResidualDenseBlock', 'PositionAttention', 'ChannelAttention',
+    'chunked_attention', 'attention_coverage', 'disk', 'binary_dilation',
+    'binary_erosion', 'MorphologicalMask', 'SelfAttentionAlignment',
+    'ConvLSTMCell'
+]
+
+LSTMState = Tuple[torch.Tensor, torch.Tensor]
+
+
+def _conv(in_ch: int, out_ch: int, kernel_size: int) -> nn.Conv2d:
+    return nn.Conv2d(in_ch, out_ch, kernel_size, 1, kernel_size // 2)
+
+
+# --------------------------------------------------------------------------
+# Feature extraction
+# --------------------------------------------------------------------------
+class ResidualDenseBlock(nn.Module):
+    """RDB of RDN (Zhang et al., CVPR 2018).
+
+    ``num_layers`` densely connected 3x3 conv + ReLU layers (each adds
+    ``growth`` channels to the running concatenation), a 1x1 local feature
+    fusion back to ``num_feat`` channels and a local residual connection.
+
+    Args:
+        num_feat (int): Input / output channels. Default: 64.
+        num_layers (int): Dense layers. Default: 6.
+        growth (int): Channels added by each dense layer. Default: 32.
+    """
+
+    def __init__(self, num_feat: int = 64, num_layers: int = 6,
+                 growth: int = 32):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            _conv(num_feat + i * growth, growth, 3) for i in range(num_layers))
+        self.fusion = nn.Conv2d(num_feat + num_layers * growth, num_feat, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = [x]
+        for layer in self.layers:
+            feats.append(F.relu(layer(torch.cat(feats, dim=1))))
+        return x + self.fusion(torch.cat(feats, dim=1))
+
+
+# --------------------------------------------------------------------------
+# Dual attention: PAB and CAB
+# --------------------------------------------------------------------------
+class _MapResBlock(nn.Module):
+    """``m + conv(relu(conv(m)))`` on a one-channel map, ``hidden`` wide."""
+
+    def __init__(self, hidden: int, kernel_size: int):
+        super().__init__()
+        self.conv1 = _conv(1, hidden, kernel_size)
+        self.conv2 = _conv(hidden, 1, kernel_size)
+
+    def forward(self, m: torch.Tensor) -> torch.Tensor:
+        return m + self.conv2(F.relu(self.conv1(m)))
+
+
+class PositionAttention(nn.Module):
+    """PAB (paper Sec. 3.2, eq. 6): ``F_p = sigmoid(W(X_a; X_m)) * F_D``.
+
+    The average and the maximum over the channels of ``F_D`` give two
+    one-channel maps; both go through the *same* residual block (one set of
+    weights, applied to the two maps stacked along the batch axis), giving
+    ``X_a`` and ``X_m``; their concatenation goes through one conv ``W`` and a
+    sigmoid, and the resulting ``(N, 1, H, W)`` map multiplies ``F_D``.
+
+    Args:
+        hidden (int): Width of the residual block's hidden layer.
+            Default: 64.
+        kernel_size (int): Kernel of the residual block's convs and of ``W``.
+            Default: 3.
+    """
+
+    def __init__(self, hidden: int = 64, kernel_size: int = 3):
+        super().__init__()
+        self.res_block = _MapResBlock(hidden, kernel_size)
+        self.fuse = _conv(2, 1, kernel_size)
+
+    def attention_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``(N, 1, H, W)`` position attention map of ``x``."""
+        pooled = torch.cat([x.mean(dim=1, keepdim=True),
+                            x.amax(dim=1, keepdim=True)], dim=0)
+        x_a, x_m = self.res_block(pooled).chunk(2, dim=0)   # shared weights
+        return torch.sigmoid(self.fuse(torch.cat([x_a, x_m], dim=1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.attention_map(x)
+
+
+class ChannelAttention(nn.Module):
+    """CAB (paper Sec. 3.3, eq. 7): ``F_c = sigmoid(F_a + F_m) * F_D``.
+
+    Adaptive average and max pooling to ``1 x 1``, each through its own
+    1x1 conv ``C -> C/r``, ReLU, 1x1 conv ``C/r -> C`` (the paper: "different
+    convolution operations"), summed, sigmoid: one weight per channel.
+
+    Args:
+        num_feat (int): Channels C. Default: 64.
+        reduction (int): r; the hidden width is ``C // r``. Default: 16.
+    """
+
+    def __init__(self, num_feat: int = 64, reduction: int = 16):
+        super().__init__()
+        hidden = num_feat // reduction
+
+        def mlp():
+            return nn.Sequential(nn.Conv2d(num_feat, hidden, 1),
+                                 nn.ReLU(inplace=True),
+                                 nn.Conv2d(hidden, num_feat, 1))
+
+        self.mlp_avg = mlp()
+        self.mlp_max = mlp()
+
+    def attention_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``(N, C, 1, 1)`` channel attention weights of ``x``."""
+        f_a = self.mlp_avg(x.mean(dim=(2, 3), keepdim=True))
+        f_m = self.mlp_max(x.amax(dim=(2, 3), keepdim=True))
+        return torch.sigmoid(f_a + f_m)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.attention_map(x)
+
+
+# --------------------------------------------------------------------------
+# Attention over all positions, chunked over the queries
+# --------------------------------------------------------------------------
+def _check_qkv(query, key, value=None):
+    if query.dim() != 3 or key.dim() != 3:
+        raise ValueError(f'query and key must be (B, L, C), got shapes '
+                         f'{tuple(query.shape)} and {tuple(key.shape)}')
+    if query.shape[0] != key.shape[0] or query.shape[2] != key.shape[2]:
+        raise ValueError(f'query {tuple(query.shape)} and key '
+                         f'{tuple(key.shape)} need the same B and C')
+    if value is not None and (value.dim() != 3
+                              or value.shape[:2] != key.shape[:2]):
+        raise ValueError(f'value must be (B, L_key, C_v) with key '
+                         f'{tuple(key.shape)}, got {tuple(value.shape)}')
+
+
+def _chunks(length: int, chunk_size: Optional[int]):
+    if chunk_size is None:
+        return [(0, length)]
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) \
+            or chunk_size < 1:
+        raise ValueError(f'chunk_size must be a positive int or None, got '
+                         f'{chunk_size!r}')
+    return [(s, min(s + chunk_size, length))
+            for s in range(0, length, chunk_size)]
+
+
+def _attend(q, key, value):
+    return torch.softmax(q @ key.transpose(1, 2), dim=-1) @ value
+
+
+def chunked_attention(query: torch.Tensor, key: torch.Tensor,
+                      value: torch.Tensor, chunk_size: Optional[int] = 1024,
+                      use_checkpoint: bool = True) -> torch.Tensor:
+    """``softmax(Q K^T) V`` with the softmax of each query over all keys.
+
+    The softmax of a query row needs every key, but rows are independent,
+    so the queries are processed ``chunk_size`` at a time: the largest
+    temporary is ``B x chunk_size x L_key`` instead of ``B x L_q x L_key``.
+    When autograd records, each chunk runs under
+    :func:`torch.utils.checkpoint.checkpoint` (recomputed in the backward
+    pass), so training memory is bounded the same way. No ``1 / sqrt(C)``
+    scaling (as in the authors' code and PASSRnet).
+
+    Args:
+        query (Tensor): ``(B, L_q, C)``.
+        key (Tensor): ``(B, L_key, C)``.
+        value (Tensor): ``(B, L_key, C_v)``.
+        chunk_size (int | None): Queries per chunk; None processes all
+            queries at once (the dense ``L_q x L_key`` reference).
+            Default: 1024.
+        use_checkpoint (bool): Recompute chunks in the backward pass.
+            Default: True.
+
+    Returns:
+        Tensor: ``(B, L_q, C_v)``.
+    """
+    _check_qkv(query, key, value)
+    spans = _chunks(query.shape[1], chunk_size)
+    if len(spans) == 1:
+        return _attend(query, key, value)
+    recompute = use_checkpoint and torch.is_grad_enabled() and any(
+        t.requires_grad for t in (query, key, value))
+    outs = []
+    for s, e in spans:
+        if recompute:
+            outs.append(checkpoint(_attend, query[:, s:e], key, value,
+                                   use_reentrant=False))
+        else:
+            outs.append(_attend(query[:, s:e], key, value))
+    return torch.cat(outs, dim=1)
+
+
+@torch.no_grad()
+def attention_coverage(query: torch.Tensor, key: torch.Tensor,
+                       chunk_size: Optional[int] = 1024) -> torch.Tensor:
+    """How much attention every key receives: ``sum_q softmax(Q K^T)[q, k]``.
+
+    The column sums of the attention matrix (PASSRnet's validity check:
+    a key position that no query looks at is "occluded"). Every row sums
+    to one, so the mean over keys is ``L_q / L_key`` (1 for a square map).
+    Computed without gradient (it only feeds a thresholded mask), chunk by
+    chunk over the queries.
+
+    Args:
+        query (Tensor): ``(B, L_q, C)``.
+        key (Tensor): ``(B, L_key, C)``.
+        chunk_size (int | None): Queries per chunk; None: all at once.
+            Default: 1024.
+
+    Returns:
+        Tensor: ``(B, L_key)``.
+    """
+    _check_qkv(query, key)
+    total = query.new_zeros(key.shape[:2])
+    for s, e in _chunks(query.shape[1], chunk_size):
+        attn = torch.softmax(query[:, s:e] @ key.transpose(1, 2), dim=-1)
+        total += attn.sum(dim=1)
+    return total
+
+
+# --------------------------------------------------------------------------
+# Binary morphology on the model's device
+# --------------------------------------------------------------------------
+def disk(radius: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Disk structuring element, 1 where ``y^2 + x^2 <= r^2``.
+
+    Args:
+        radius (int): r >= 0.
+        device, dtype: Of the returned tensor.
+
+    Returns:
+        Tensor: ``(2r+1, 2r+1)``, 0/1 values.
+    """
+    offsets = torch.arange(-radius, radius + 1, device=device)
+    d2 = offsets[:, None] ** 2 + offsets[None, :] ** 2
+    return (d2 <= radius * radius).to(dtype)
+
+
+def _hits(mask: torch.Tensor, se: torch.Tensor, border: float):
+    """Per pixel, how many structuring-element taps fall on foreground."""
+    ry, rx = se.shape[0] // 2, se.shape[1] // 2
+    padded = F.pad(mask, (rx, rx, ry, ry), value=border)
+    return F.conv2d(padded, se[None, None].to(mask.dtype))
+
+
+def binary_dilation(mask: torch.Tensor, se: torch.Tensor) -> torch.Tensor:
+    """Binary dilation of a 0/1 ``(N, 1, H, W)`` mask (outside = 0).
+
+    Args:
+        mask (Tensor): 0/1 float ``(N, 1, H, W)``.
+        se (Tensor): 0/1 ``(kh, kw)`` structuring element, odd sides,
+            symmetric (a disk or a square).
+
+    Returns:
+        Tensor: 0/1 float, same shape.
+    """
+    return (_hits(mask, se, 0.0) > 0.5).to(mask.dtype)
+
+
+def binary_erosion(mask: torch.Tensor, se: torch.Tensor,
+                   border: float = 1.0) -> torch.Tensor:
+    """Binary erosion of a 0/1 ``(N, 1, H, W)`` mask.
+
+    Args:
+        mask (Tensor): 0/1 float ``(N, 1, H, W)``.
+        se (Tensor): 0/1 ``(kh, kw)`` structuring element, odd sides.
+        border (float): Value assumed outside the image: 1 (default) does
+            not erode from the frame border, 0 does.
+
+    Returns:
+        Tensor: 0/1 float, same shape.
+    """
+    return (_hits(mask, se, border) > se.sum() - 0.5).to(mask.dtype)
+
+
+class MorphologicalMask(nn.Module):
+    """Validity mask: threshold the attention coverage, clean by morphology.
+
+    ``valid = coverage > threshold``; the *invalid* (occluded) region is
+    then cleaned, as the authors do with skimage, but in torch on the
+    input's device: a binary opening with an ``open_size`` square removes
+    specks of invalid pixels (the authors remove invalid components of fewer
+    than 20 pixels), and a binary closing with a disk of ``close_radius``
+    (with zeros assumed outside the frame, as the authors' zero padding
+    before ``binary_closing(disk(3))``) fills gaps and holes inside invalid
+    regions (it fills every enclosed hole the disk does not fit in, which
+    covers the authors' ``remove_small_holes`` of fewer than 10 pixels).
+    The returned mask is 1 where valid.
+
+    The mask has no gradient: thresholding is a step function (derivative 0
+    almost everywhere, undefined at the threshold), so it is computed from
+    detached values and is a constant input to the layer that consumes it.
+
+    Args:
+        threshold (float): Coverage above which a position is valid.
+            Default: 0.1.
+        open_size (int): Side of the opening's square; 0 or 1 skips it.
+            Default: 3.
+        close_radius (int): Radius of the closing's disk; 0 skips it.
+            Default: 3.
+    """
+
+    def __init__(self, threshold: float = 0.1, open_size: int = 3,
+                 close_radius: int = 3):
+        super().__init__()
+        if open_size < 0 or (open_size > 1 and open_size % 2 == 0):
+            raise ValueError(f'open_size must be 0, 1 or an odd int, got '
+                             f'{open_size!r}')
+        if close_radius < 0:
+            raise ValueError(f'close_radius must be >= 0, got '
+                             f'{close_radius!r}')
+        self.threshold = threshold
+        self.open_size = open_size
+        self.close_radius = close_radius
+        # structuring elements as buffers: they follow the module's device
+        self.register_buffer('square', torch.ones(open_size, open_size),
+                             persistent=False)
+        self.register_buffer('disk', disk(close_radius), persistent=False)
+
+    @torch.no_grad()
+    def forward(self, coverage: torch.Tensor) -> torch.Tensor:
+        """Mask of a ``(N, 1, H, W)`` coverage map.
+
+        Returns:
+            Tensor: 0/1 float32 ``(N, 1, H, W)``, 1 = valid.
+        """
+        invalid = (coverage.float() <= self.threshold).float()
+        if self.open_size > 1:
+            invalid = binary_dilation(binary_erosion(invalid, self.square),
+                                      self.square)
+        r = self.close_radius
+        if r > 0:
+            padded = F.pad(invalid, (r, r, r, r), value=0.0)
+            closed = binary_erosion(binary_dilation(padded, self.disk),
+                                    self.disk)
+            invalid = closed[..., r:-r, r:-r]
+        return 1.0 - invalid
+
+
+# --------------------------------------------------------------------------
+# SAAM
+# --------------------------------------------------------------------------
+class SelfAttentionAlignment(nn.Module):
+    """SAAM (paper Sec. 3.5, Fig. 5): align and fuse ``F_p`` and ``F_c``.
+
+    Upper part: ``P = W_q F_p``, ``Q = W_k F_c``, ``M_pc = softmax(P^T Q)``
+    (a row per position of ``F_p``, softmax over all positions of ``F_c``),
+    ``S = W_v F_c``, ``R = M_pc S``. Lower part, ``F_p`` and ``F_c``
+    swapped: ``M_cp = softmax((W_q F_c)^T (W_k F_p))``; the attention each
+    ``F_p`` position receives, ``sum`` over the rows of ``M_cp``, is
+    thresholded and cleaned into the mask (:class:`MorphologicalMask`).
+    Output: ``conv1x1(cat(F_p, R, mask))``. ``W_q`` and ``W_k`` are shared
+    by the two parts (siamese, as in the authors' code and PASSRnet).
+
+    Both parts attend over all ``H x W`` positions (2-D), ``chunk_size``
+    queries at a time (:func:`chunked_attention`), never an ``HW x HW``
+    matrix unless ``chunk_size`` is None or at least ``HW``.
+
+    Args:
+        num_feat (int): Channels C. Default: 64.
+        use_mask (bool): Compute the mask and concatenate it; False drops
+            the lower part and the mask channel (Table IV, model 2).
+            Default: True.
+        mask_threshold, mask_open_size, mask_close_radius: See
+            :class:`MorphologicalMask`.
+        chunk_size (int | None): Queries per attention chunk. Default: 1024.
+    """
+
+    def __init__(self, num_feat: int = 64, use_mask: bool = True,
+                 mask_threshold: float = 0.1, mask_open_size: int = 3,
+                 mask_close_radius: int = 3,
+                 chunk_size: Optional[int] = 1024):
+        super().__init__()
+        _chunks(1, chunk_size)  # validates chunk_size
+        self.chunk_size = chunk_size
+        self.to_q = nn.Conv2d(num_feat, num_feat, 1)
+        self.to_k = nn.Conv2d(num_feat, num_feat, 1)
+        self.to_v = nn.Conv2d(num_feat, num_feat, 1)
+        self.mask = MorphologicalMask(mask_threshold, mask_open_size,
+                                      mask_close_radius) if use_mask else None
+        self.fuse = nn.Conv2d(2 * num_feat + int(use_mask), num_feat, 1)
+
+    @staticmethod
+    def _tokens(x: torch.Tensor) -> torch.Tensor:
+        return rearrange(x, 'b c h w -> b (h w) c')
+
+    def validity_mask(self, feat_p: torch.Tensor,
+                      feat_c: torch.Tensor) -> torch.Tensor:
+        """The lower part: ``(N, 1, H, W)`` 0/1 mask on the grid of ``F_p``.
+
+        Computed without gradient (see :class:`MorphologicalMask`).
+        """
+        if self.mask is None:
+            raise ValueError('SAAM: validity_mask needs use_mask=True')
+        h, w = feat_p.shape[-2:]
+        with torch.no_grad():
+            coverage = attention_coverage(self._tokens(self.to_q(feat_c)),
+                                          self._tokens(self.to_k(feat_p)),
+                                          self.chunk_size)
+        coverage = rearrange(coverage, 'b (h w) -> b 1 h w', h=h, w=w)
+        return self.mask(coverage)
+
+    def forward(self, feat_p: torch.Tensor,
+                feat_c: torch.Tensor) -> torch.Tensor:
+        if feat_p.shape != feat_c.shape:
+            raise ValueError(f'SAAM: F_p and F_c need the same shape, got '
+                             f'{tuple(feat_p.shape)} and '
+                             f'{tuple(feat_c.shape)}')
+        h, w = feat_p.shape[-2:]
+        ref = chunked_attention(self._tokens(self.to_q(feat_p)),
+                                self._tokens(self.to_k(feat_c)),
+                                self._tokens(self.to_v(feat_c)),
+                                self.chunk_size)
+        parts = [feat_p, rearrange(ref, 'b (h w) c -> b c h w', h=h, w=w)]
+        if self.mask is not None:
+            parts.append(self.validity_mask(feat_p, feat_c).to(feat_p.dtype))
+        return self.fuse(torch.cat(parts, dim=1))
+
+
+# --------------------------------------------------------------------------
+# ConvLSTM
+# --------------------------------------------------------------------------
+class ConvLSTMCell(nn.Module):
+    """Convolutional LSTM cell with an explicit state.
+
+    ``i, f, g, o = split(conv(cat(x, h)))``; ``c' = sigmoid(f) * c +
+    sigmoid(i) * tanh(g)``; ``h' = sigmoid(o) * tanh(c')``. One conv
+    computes the four gates (the same parameters as four separate convs).
+
+    Args:
+        in_ch (int): Input channels. Default: 64.
+        hidden_ch (int): Channels of ``h`` and ``c``. Default: 64.
+        kernel_size (int): Gate conv kernel. Default: 3.
+    """
+
+    def __init__(self, in_ch: int = 64, hidden_ch: int = 64,
+                 kernel_size: int = 3):
+        super().__init__()
+        self.hidden_ch = hidden_ch
+        self.gates = _conv(in_ch + hidden_ch, 4 * hidden_ch, kernel_size)
+
+    def init_state(self, x: torch.Tensor) -> LSTMState:
+        """Zero ``(h, c)`` for an input ``x`` of shape ``(N, in_ch, H, W)``."""
+        zeros = x.new_zeros(x.shape[0], self.hidden_ch, *x.shape[-2:])
+        return zeros, zeros
+
+    def _check_state(self, x, state):
+        if not isinstance(state, (tuple, list)) or len(state) != 2 \
+                or not all(torch.is_tensor(s) for s in state):
+            raise ValueError('ConvLSTM state must be a tuple (h, c) of two '
+                             f'tensors, got {type(state).__name__}')
+        expected = (x.shape[0], self.hidden_ch, *x.shape[-2:])
+        for name, s in zip(('h', 'c'), state):
+            if tuple(s.shape) != expected:
+                raise ValueError(
+                    f'ConvLSTM state {name} has shape {tuple(s.shape)}, '
+                    f'expected {expected} for an input of shape '
+                    f'{tuple(x.shape)} (was the state made for another '
+                    'batch or frame size?)')
+
+    def forward(self, x: torch.Tensor,
+                state: Optional[LSTMState] = None
+                ) -> Tuple[torch.Tensor, LSTMState]:
+        """One step.
+
+        Args:
+            x (Tensor): ``(N, in_ch, H, W)``.
+            state (tuple[Tensor, Tensor] | None): ``(h, c)``, each
+                ``(N, hidden_ch, H, W)``; None = zeros.
+
+        Returns:
+            tuple: ``h'`` and the new state ``(h', c')``.
+        """
+        if state is None:
+            state = self.init_state(x)
+        else:
+            self._check_state(x, state)
+        h, c = state
+        i, f, g, o = self.gates(torch.cat([x, h], dim=1)).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, (h, c)
