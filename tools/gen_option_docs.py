@@ -369,6 +369,8 @@ def describe_kind(spec):
         return text
     if isinstance(spec, S.Section):
         return 'section'
+    if isinstance(spec, S.ListOf):
+        return 'list of sections (`<i>` below)'
     if isinstance(spec, S.Typed):
         return f'type block (`{spec.registry}`)'
     if isinstance(spec, S.MapOf):

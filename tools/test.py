@@ -5,7 +5,9 @@
 
 Prints a table (set x metric), saves SR images when ``val.save_img`` is true,
 and writes ``metrics.json`` ({set: {metric: mean}}), whose path is printed on
-the last line.
+the last line. For video test sets (items with a clip name) it also prints a
+table per set (clip x metric; the set's value is the mean over clips) and
+writes it to ``metrics_per_clip.json`` ({set: {clip: {metric: mean}}}).
 """
 import argparse
 import json
@@ -28,13 +30,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def format_table(per_set):
+def format_table(per_set, first_column='set'):
     """Render ``{set: {metric: value}}`` as a fixed-width text table."""
     metrics = []
     for values in per_set.values():
         metrics += [m for m in values if m not in metrics]
-    width = max([len('set')] + [len(s) for s in per_set])
-    header = 'set'.ljust(width) + ''.join(f'  {m:>16}' for m in metrics)
+    width = max([len(first_column)] + [len(s) for s in per_set])
+    header = first_column.ljust(width) + ''.join(f'  {m:>16}' for m in metrics)
     rows = [header, '-' * len(header)]
     for name, values in per_set.items():
         cells = ''.join(f'  {values[m]:>16.4f}' if m in values else f'  {"-":>16}'
@@ -63,6 +65,15 @@ def main(argv=None):
                for name, values in runner.test_loop.per_set_metrics.items()}
     print(format_table(per_set))
     from basicattn.engine.checkpoint_io import atomic_write_bytes
+    per_clip = {name: {clip: {k: float(v) for k, v in values.items()}
+                       for clip, values in clips.items()}
+                for name, clips in runner.test_loop.per_set_clip_metrics.items()}
+    for name, clips in per_clip.items():
+        print(f'\n{name}, per clip (the set value is the mean over clips):')
+        print(format_table(clips, first_column='clip'))
+    if per_clip:
+        clip_path = osp.abspath(osp.join(runner.work_dir, 'metrics_per_clip.json'))
+        atomic_write_bytes(json.dumps(per_clip, indent=2).encode('utf-8'), clip_path)
     path = osp.abspath(osp.join(runner.work_dir, 'metrics.json'))
     atomic_write_bytes(json.dumps(per_set, indent=2).encode('utf-8'), path)
     print(f'metrics written to {path}', flush=True)

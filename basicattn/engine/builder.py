@@ -206,6 +206,12 @@ def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at
             cfg.update(val_dataloader=loader, val_cfg=loop, val_evaluator=evaluator)
         if stop_at:
             custom_hooks.append(dict(type='StopAtIterHook', stop_iter=stop_at))
+        if train.get('stages'):
+            custom_hooks.append(dict(type='MultiStageHook', stages=deepcopy(train['stages'])))
+            if launcher != 'none':  # frozen parameters get no gradient
+                wrapper = cfg.setdefault('model_wrapper_cfg', dict(
+                    type='MMDistributedDataParallel', broadcast_buffers=False))
+                wrapper['find_unused_parameters'] = True
         if train.get('ema_decay'):
             custom_hooks.append(dict(type='EMAHook', ema_type='ExponentialMovingAverage',
                                      momentum=1.0 - float(train['ema_decay']),

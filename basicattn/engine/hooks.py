@@ -227,7 +227,7 @@ class StopAtIterHook(Hook):
         if done != self.stop_iter or done >= runner.max_iters:
             return
         name = f'iter_{done}.pth'
-        runner.save_checkpoint(runner.work_dir, name, save_optimizer=True,
+        runner.save_checkpoint(runner.work_dir, name, by_epoch=False, save_optimizer=True,
                                save_param_scheduler=True)
         if is_main_process():
             from mmengine.fileio import get_file_backend

@@ -76,6 +76,7 @@ class _MultiSetLoop(BaseLoop):
         self.fp16 = fp16
         self.current_set = None
         self.per_set_metrics = {}
+        self.per_set_clip_metrics = {}
 
     def _build_evaluator(self, evaluator):
         return self.runner.build_evaluator(evaluator)
@@ -86,13 +87,16 @@ class _MultiSetLoop(BaseLoop):
         hook(f'before_{self.phase}')
         hook(f'before_{self.phase}_epoch')
         self.runner.model.eval()
-        merged, self.per_set_metrics = {}, {}
+        merged, self.per_set_metrics, self.per_set_clip_metrics = {}, {}, {}
         for name, loader, evaluator in self.sets:
             self.current_set = name
             for idx, data_batch in enumerate(loader):
                 self._run_iter(idx, data_batch, evaluator)
             metrics = evaluator.evaluate(len(loader.dataset))
             self.per_set_metrics[name] = {k.split('/', 1)[-1]: v for k, v in metrics.items()}
+            clips = _per_clip(evaluator)
+            if clips:
+                self.per_set_clip_metrics[name] = clips
             merged.update(metrics)
         self.current_set = None
         hook(f'after_{self.phase}_epoch', metrics=merged)
@@ -108,6 +112,15 @@ class _MultiSetLoop(BaseLoop):
             outputs = step(data_batch)
         evaluator.process(data_samples=outputs, data_batch=data_batch)
         hook(f'after_{self.phase}_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
+
+
+def _per_clip(evaluator):
+    """``{clip: {metric: mean}}`` from metrics that kept per-clip means."""
+    clips = {}
+    for metric in evaluator.metrics:
+        for clip, value in (getattr(metric, 'last_per_clip', None) or {}).items():
+            clips.setdefault(clip, {})[metric.name] = value
+    return clips
 
 
 def _device_type():

@@ -49,6 +49,14 @@ class MapOf:
 
 
 @dataclass
+class ListOf:
+    """A list of ``item`` sections (e.g. the stages of a schedule)."""
+    item: Section
+    doc: str = ''
+    optional: bool = True
+
+
+@dataclass
 class DatasetBlock:
     """A dataset: ``type`` (DATASETS), the loader keys below and the
     dataset's own keyword arguments."""
@@ -66,6 +74,21 @@ LOADER_FIELDS = {
 
 DATASET_KEY_DOC = ('`train`, `val` or `val_<name>` (validated during training), '
                    '`test_<name>` (evaluated by tools/test.py; `val*` sets too).')
+
+STAGE_SECTION = Section(doc='One stage of `train.stages`.', fields={
+    'name': Field((str, NoneType), None, 'Shown in the log.'),
+    'until_iter': Field((int,), REQUIRED, 'The stage runs while the iteration count is below '
+                        'this; increasing, the last one reaching `train.total_iter`.'),
+    'trainable': Field((list, NoneType), None, 'Shell-style patterns of the network\'s '
+                       'parameter names that train (None: all).'),
+    'frozen': Field((list,), [], 'Patterns frozen in this stage (taken out of `trainable`).'),
+    'losses': Field((list, NoneType), None, 'Names of `train.losses` summed in this stage '
+                    '(None: all).'),
+    'lr': Field((float, int, NoneType), None, 'Learning rate set at the stage start '
+                '(None: keep).'),
+    'reset_optimizer': Field((bool,), True, 'Clear the optimizer state at the stage start '
+                             '(a fresh optimizer).'),
+})
 
 OPTION_SCHEMA = Section(doc='The top level of an option file.', fields={
     'name': Field((str,), REQUIRED, 'Experiment name; outputs go to `experiments/<name>`.'),
@@ -105,6 +128,9 @@ OPTION_SCHEMA = Section(doc='The top level of an option file.', fields={
         'ema_decay': Field((float, int), 0.0, 'Decay of the exponential moving average of '
                            'the weights (0: off); validation and checkpoints use the average.'),
         'clip_grad_norm': Field((float, int, NoneType), None, 'Clip the gradient norm to this.'),
+        'stages': ListOf(STAGE_SECTION, 'Multi-stage schedule (MANA\'s three stages, frozen '
+                         'warm-ups): a list of stages, each set up at its first iteration by '
+                         '`MultiStageHook` (basicattn/engine/stage_hook.py); resumable.'),
     }),
     'val': Section(doc='Validation during training and evaluation in tools/test.py.', fields={
         'val_freq': Field((int,), 5000, 'Validate every this many iterations.'),
@@ -144,3 +170,5 @@ def iter_schema(section=OPTION_SCHEMA, prefix=''):
         elif isinstance(spec, MapOf) and isinstance(spec.item, DatasetBlock):
             for loader_key, loader_spec in spec.item.loader_fields.items():
                 yield f'{path}.<set>.{loader_key}', loader_spec
+        elif isinstance(spec, ListOf):
+            yield from iter_schema(spec.item, path + '.<i>.')

@@ -193,6 +193,15 @@ class _Validator:
             self.check_typed(path, spec, value)
         elif isinstance(spec, S.MapOf):
             self.check_map(path, spec, value)
+        elif isinstance(spec, S.ListOf):
+            self.check_list(path, spec, value)
+
+    def check_list(self, path, spec, node):
+        if not isinstance(node, list) or not node:
+            self.fail(path, f'expected a non-empty list, got {type(node).__name__} {node!r}')
+            return
+        for i, item in enumerate(node):
+            self.check_section(f'{path}.{i}', spec.item, item)
 
     def check_map(self, path, spec, node):
         if not isinstance(node, dict):
@@ -311,6 +320,7 @@ def validate_options(opt, source='<options>', purpose='train'):
     if not checker.problems:
         _propagate_scale(opt, checker)
         _check_registered_model(opt, checker)
+        _check_stages(opt, checker)
     if checker.problems:
         raise OptionError(source, checker.problems)
     opt['_source'] = str(source)
@@ -338,6 +348,19 @@ def _propagate_scale(opt, checker):
             given = block.setdefault('scale', scale)
             if given != scale:
                 checker.fail(f'datasets.{name}.scale', f'{given} differs from scale: {scale}')
+
+
+def _check_stages(opt, checker):
+    """Stage ends increase up to total_iter; stage losses exist."""
+    train = opt.get('train') or {}
+    if not train.get('stages'):
+        return
+    from .stage_hook import check_stages
+    for problem in check_stages(train['stages'], train.get('total_iter'),
+                                list(train.get('losses') or {})):
+        where, _, message = problem.partition(': ')
+        checker.fail(f'train.stages.{where}' if message else 'train.stages',
+                     message or problem)
 
 
 def _check_registered_model(opt, checker):

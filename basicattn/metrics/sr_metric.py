@@ -6,6 +6,12 @@ name). Values are computed per image on the uint8-rounded images (see
 :mod:`basicattn.metrics.psnr_ssim`) and averaged over the dataset. The result
 key names the space and crop, e.g. ``'psnr_y_crop4'``; a ``prefix`` is
 prepended by mmengine as ``'prefix/psnr_y_crop4'``.
+
+Video: when the samples carry a ``'clip'`` name (the video test datasets
+set it), the result is the mean over clips of each clip's mean over its
+frames, the convention of video SR papers (BasicSR, EDVR), and the per-clip
+means are kept in ``last_per_clip``. Without clips, it is the mean over
+images.
 """
 from collections.abc import Mapping
 
@@ -47,6 +53,7 @@ class _PerImageMetric(BaseMetric):
         self.crop_border = int(crop_border)
         self.test_y_channel = bool(test_y_channel)
         self.last_per_image = []
+        self.last_per_clip = {}
 
     @property
     def name(self):
@@ -85,22 +92,35 @@ class _PerImageMetric(BaseMetric):
                 cls = TypeError if isinstance(err, TypeError) else ValueError
                 raise cls(f'{type(self).__name__}: image {key!r}: {err}') \
                     from err
-            self.results.append(dict(key=key, value=value))
+            result = dict(key=key, value=value)
+            if sample.get('clip') is not None:
+                result['clip'] = str(sample['clip'])
+            self.results.append(result)
 
     def compute_metrics(self, results):
-        """Average the per-image values.
+        """Average the per-image values (per clip first, for video).
 
         Args:
-            results (list[dict]): ``dict(key, value)`` of every image,
+            results (list[dict]): ``dict(key, value[, clip])`` of every image,
                 collected from all ranks.
 
         Returns:
             dict: ``{self.name: mean}``; the per-image values are kept in
-            ``self.last_per_image`` as a list of ``(key, value)``.
+            ``self.last_per_image`` as a list of ``(key, value)`` and, for
+            video, the per-clip means in ``self.last_per_clip``
+            (``{clip: mean}``, in order of first appearance).
         """
         self.last_per_image = [(r['key'], r['value']) for r in results]
         if not results:
+            self.last_per_clip = {}
             return {self.name: float('nan')}
+        if any('clip' in r for r in results):
+            per_clip = {}
+            for r in results:
+                per_clip.setdefault(r.get('clip', ''), []).append(r['value'])
+            self.last_per_clip = {c: float(np.mean(v)) for c, v in per_clip.items()}
+            return {self.name: float(np.mean(list(self.last_per_clip.values())))}
+        self.last_per_clip = {}
         return {self.name: float(np.mean([r['value'] for r in results]))}
 
 

@@ -173,6 +173,9 @@ class SRModel(BaseModel):
                             f'got {type(generator).__name__}')
         self.losses = self._build_losses(losses)
         self.test_cfg = _check_test_cfg(test_cfg)
+        # Names of the losses summed in training (None: all of them); set by
+        # basicattn.engine.stage_hook.MultiStageHook per stage.
+        self.active_losses = None
 
     @staticmethod
     def _build_losses(losses):
@@ -232,10 +235,16 @@ class SRModel(BaseModel):
                          "'predict' or 'tensor'")
 
     def loss(self, lq, gt):
-        """Compute every configured loss between ``generator(lq)`` and ``gt``.
+        """Compute every active loss between ``generator(lq)`` and ``gt``.
+
+        Losses marked ``reads_generator_aux`` (:class:`AuxiliaryLoss`) take
+        the generator's own terms instead: the generator is then called as
+        ``generator(lq, return_aux=True)`` and returns ``(pred, aux)``. Only
+        the losses named in :attr:`active_losses` are computed (all when it
+        is None); a multi-stage schedule switches them per stage.
 
         Args:
-            lq (Tensor): (N, C, h, w).
+            lq (Tensor): (N, C, h, w), or (N, T, C, h, w) for video archs.
             gt (Tensor): (N, C, H, W), the generator output size.
 
         Returns:
@@ -247,13 +256,28 @@ class SRModel(BaseModel):
         if len(self.losses) == 0:
             raise ValueError('SRModel has no losses to train with: set '
                              "losses, e.g. {'pixel': {'type': 'L1Loss'}}")
+        active = {name: loss for name, loss in self.losses.items()
+                  if self.active_losses is None or name in self.active_losses}
+        if not active:
+            raise ValueError(f'no active loss: active_losses='
+                             f'{self.active_losses} but the losses are '
+                             f'{sorted(self.losses)}')
         gt = _as_batch(gt, 'gt')
-        pred = self.generator(lq)
+        if any(getattr(loss, 'reads_generator_aux', False)
+               for loss in active.values()):
+            pred, aux = self.generator(lq, return_aux=True)
+        else:
+            pred, aux = self.generator(lq), None
         if pred.shape != gt.shape:
             raise ValueError(f'generator output shape {tuple(pred.shape)} '
                              f'differs from gt shape {tuple(gt.shape)}')
-        return {f'loss_{name}': loss(pred, gt)
-                for name, loss in self.losses.items()}
+        results = {}
+        for name, loss in active.items():
+            if getattr(loss, 'reads_generator_aux', False):
+                results[f'loss_{name}'] = loss(aux)
+            else:
+                results[f'loss_{name}'] = loss(pred, gt)
+        return results
 
     def predict(self, lq, gt=None, **meta):
         """Run :meth:`inference` and split the batch into per-image results.

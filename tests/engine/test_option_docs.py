@@ -84,6 +84,8 @@ def test_example_sets_every_top_level_and_section_key(gen):
         if '<set>' in path:
             assert path.rsplit('.', 1)[-1] in example['datasets']['train'], path
             continue
+        if '<i>' in path or isinstance(spec, S.ListOf):
+            continue  # train.stages: its own example in tests/engine/test_stage_hook.py
         node = example
         for key in path.split('.'):
             assert key in node, path

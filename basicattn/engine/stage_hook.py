@@ -1,0 +1,196 @@
+"""Multi-stage training schedules as data: :class:`MultiStageHook`.
+
+Some methods train in stages: MANA first trains everything but its memory
+bank on L1, then only the memory bank on its quantisation loss, then all of
+it again; EDVR-style recipes freeze parts of the network for a warm-up. An
+option file states the stages under ``train.stages``::
+
+    train:
+      total_iter: 150000
+      losses:
+        pixel: {type: L1Loss}
+        quant: {type: AuxiliaryLoss, term: quant}
+      stages:
+        - {name: base,   until_iter: 90000,  frozen: ['memory.*'], losses: [pixel]}
+        - {name: memory, until_iter: 120000, trainable: ['memory.*'], losses: [quant]}
+        - {name: all,    until_iter: 150000, losses: [pixel], lr: 1.0e-5}
+
+A stage runs while the iteration count is below its ``until_iter``. At its
+first iteration the hook sets which generator parameters train
+(``trainable`` patterns, default all, minus ``frozen`` patterns; shell-style
+patterns on the generator's parameter names), which of ``train.losses`` are
+summed (``losses``, default all), the learning rate (``lr``, default: keep)
+and, with ``reset_optimizer`` (default true), clears the optimizer's state so
+that the stage starts with a fresh optimizer, as the papers do.
+
+Everything follows from the iteration count and from which stage was last
+set up, which is stored in every checkpoint, so a run resumed in the middle
+of a stage continues it (optimizer state kept) and a run resumed exactly at
+a boundary sets the next stage up as an uninterrupted run would.
+"""
+from fnmatch import fnmatchcase
+from typing import List, Optional, Sequence
+
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from basicattn.registry import HOOKS
+
+_STAGE_KEYS = ('name', 'until_iter', 'trainable', 'frozen', 'losses', 'lr',
+               'reset_optimizer')
+
+
+def _unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def check_stages(stages: Sequence[dict], total_iter: Optional[int] = None,
+                 loss_names: Optional[Sequence[str]] = None) -> List[str]:
+    """Return the problems of a stage list (empty when it is valid).
+
+    Args:
+        stages (Sequence[dict]): The stages.
+        total_iter (int, optional): ``train.total_iter``; the last stage must
+            reach it.
+        loss_names (Sequence[str], optional): Names in ``train.losses``.
+
+    Returns:
+        list[str]: ``'<index>.<key>: message'`` strings.
+    """
+    problems = []
+    if not isinstance(stages, (list, tuple)) or not stages:
+        return ['expected a non-empty list of stages']
+    previous = 0
+    for i, stage in enumerate(stages):
+        if not isinstance(stage, dict):
+            problems.append(f'{i}: expected a mapping, got {type(stage).__name__}')
+            continue
+        for key in stage:
+            if key not in _STAGE_KEYS:
+                problems.append(f'{i}.{key}: unknown stage key; allowed: '
+                                f'{", ".join(_STAGE_KEYS)}')
+        until = stage.get('until_iter')
+        if isinstance(until, bool) or not isinstance(until, int):
+            problems.append(f'{i}.until_iter: expected an int, got {until!r}')
+        elif until <= previous:
+            problems.append(f'{i}.until_iter: {until} must be larger than the '
+                            f'previous stage end {previous}')
+        else:
+            previous = until
+        for key in ('trainable', 'frozen', 'losses'):
+            value = stage.get(key)
+            if value is not None and (not isinstance(value, list) or not all(
+                    isinstance(v, str) for v in value)):
+                problems.append(f'{i}.{key}: expected a list of names, got {value!r}')
+        for name in stage.get('losses') or []:
+            if loss_names is not None and name not in loss_names:
+                problems.append(f'{i}.losses: {name!r} is not in train.losses '
+                                f'({", ".join(sorted(loss_names))})')
+        if stage.get('losses') == []:
+            problems.append(f'{i}.losses: a stage needs at least one loss')
+    if total_iter is not None and previous and previous < total_iter:
+        problems.append(f'{len(stages) - 1}.until_iter: the last stage ends at '
+                        f'{previous} but train.total_iter is {total_iter}')
+    return problems
+
+
+def trainable_mask(names: Sequence[str], trainable=None, frozen=None) -> List[bool]:
+    """Which parameter names train under ``trainable`` minus ``frozen``.
+
+    Args:
+        names (Sequence[str]): Parameter names.
+        trainable (list[str], optional): Patterns; None means every name.
+        frozen (list[str], optional): Patterns removed afterwards.
+
+    Returns:
+        list[bool]: One flag per name.
+
+    Raises:
+        ValueError: A pattern that matches no name (named, with examples).
+    """
+    for kind, patterns in (('trainable', trainable), ('frozen', frozen)):
+        for pattern in patterns or []:
+            if not any(fnmatchcase(n, pattern) for n in names):
+                examples = ', '.join(list(names)[:6])
+                raise ValueError(f'stage {kind} pattern {pattern!r} matches no '
+                                 f'parameter of the network (e.g. {examples})')
+    flags = []
+    for n in names:
+        on = trainable is None or any(fnmatchcase(n, p) for p in trainable)
+        flags.append(on and not any(fnmatchcase(n, p) for p in frozen or []))
+    return flags
+
+
+@HOOKS.register_module()
+class MultiStageHook(Hook):
+    """Apply ``train.stages`` from the iteration count (see module docstring).
+
+    Args:
+        stages (list[dict]): Each with ``until_iter`` and optionally
+            ``name``, ``trainable``, ``frozen``, ``losses``, ``lr`` and
+            ``reset_optimizer`` (default True).
+    """
+
+    priority = 'HIGH'
+
+    def __init__(self, stages: List[dict]):
+        problems = check_stages(stages)
+        if problems:
+            raise ValueError('MultiStageHook: ' + '; '.join(problems))
+        self.stages = [dict(stage) for stage in stages]
+        self.applied = None  # index of the stage last set up
+
+    def stage_index(self, iteration: int) -> int:
+        """The stage that iteration ``iteration`` (0-based) belongs to."""
+        for i, stage in enumerate(self.stages):
+            if iteration < stage['until_iter']:
+                return i
+        return len(self.stages) - 1
+
+    def before_train(self, runner):
+        target = self.stage_index(runner.iter)
+        if self.applied == target:  # resumed inside the stage
+            self._apply(runner, target, new_stage=False)
+        else:  # a fresh run, or resumed exactly at a stage boundary
+            self._apply(runner, target, new_stage=self.applied is not None)
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        target = self.stage_index(runner.iter)
+        if target != self.applied:
+            self._apply(runner, target, new_stage=True)
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        checkpoint['stage_hook'] = dict(applied=self.applied)
+
+    def after_load_checkpoint(self, runner, checkpoint):
+        if getattr(runner, '_resume', False):
+            self.applied = checkpoint.get('stage_hook', {}).get('applied')
+
+    def _apply(self, runner, index, new_stage):
+        """Set up stage ``index``; ``new_stage``: reset/lr as at its start."""
+        stage = self.stages[index]
+        model = _unwrap(runner.model)
+        params = list(model.generator.named_parameters())
+        flags = trainable_mask([n for n, _ in params], stage.get('trainable'),
+                               stage.get('frozen'))
+        for (_, param), flag in zip(params, flags):
+            param.requires_grad_(flag)
+        model.active_losses = (None if stage.get('losses') is None
+                               else list(stage['losses']))
+        optimizer = runner.optim_wrapper.optimizer
+        if new_stage and stage.get('reset_optimizer', True):
+            optimizer.state.clear()
+        if stage.get('lr') is not None and (new_stage or self.applied is None):
+            for group in optimizer.param_groups:
+                group['lr'] = float(stage['lr'])
+                group['initial_lr'] = float(stage['lr'])
+        self.applied = index
+        n_train = sum(p.numel() for (_, p), f in zip(params, flags) if f)
+        print_log(f'stage {index + 1}/{len(self.stages)} '
+                  f'{stage.get("name") or ""} from iteration {runner.iter} to '
+                  f'{stage["until_iter"]}: {n_train:,} trainable parameters, '
+                  f'losses {model.active_losses or "all"}, lr '
+                  f'{optimizer.param_groups[0]["lr"]:g}'
+                  + (', optimizer reset' if new_stage and stage.get(
+                      'reset_optimizer', True) else ''), logger='current')
