@@ -20,6 +20,13 @@ ARCH_CASES = {
                 paper=(dict(upscale=3), 11_460_745)),
     'Bicubic': dict(kwargs=dict(scale=2), input=(1, 3, 8, 8),
                     output=(1, 3, 16, 16), paper=(dict(scale=4), 0)),
+    # MANA (x4 video, 7 frames -> centre): 14,317,508 with the coded 256
+    # memory slots (paper's N = 512: +16,384); see test_mana_arch.py.
+    'MANA': dict(kwargs=dict(num_feat=8, num_frames=3, num_encoder_blocks=1,
+                             num_decoder_blocks=1, embed_dim=4, num_groups=4,
+                             num_slots=8, hr_feat=8),
+                 input=(1, 3, 3, 8, 8), output=(1, 3, 32, 32),
+                 paper=(dict(), 14_317_508)),
     # 'Name': dict(kwargs=dict(...), input=(1, 3, 8, 8), output=(1, 3, 16, 16),
     #              paper=(dict(...), 1_036_443)),
     # EDSR baseline (64 feats, 16 blocks): x4 1,517,571, x2 1,369,859.

@@ -1,0 +1,156 @@
+"""Converter for checkpoints of the MANA authors' code (jiy173/MANA).
+
+Their ``train.py`` saves ``model.module.state_dict()`` of ``models.mana``: a
+bare state_dict (a ``DataParallel`` ``module.`` prefix is also accepted).
+No weights were released; this converter is for checkpoints users trained
+with that code. The conversion is a rename (table in ``MANA_RULES``) except
+for ``nonloc_spatial.D``, the frozen matrix of squared pixel distances of
+the training grid (4096 x 4096 for 64 x 64 patches), which is dropped: our
+attention computes the distances for whatever frame size it gets.
+
+The widths, block counts, memory size and frame count are read from the
+shapes; GroupNorm's 32 groups are fixed in their code (not visible in the
+shapes).
+"""
+import re
+from typing import Dict, Mapping, Optional, Tuple
+
+import torch
+
+from basicattn.registry import ARCHS, CONVERTERS
+from .base import ConversionError, check_state_dict_against, rename_state_dict
+
+SOURCE = 'mana_official'
+
+#: The authors' key holding the frozen distance matrix (dropped).
+DISTANCE_KEY = 'nonloc_spatial.D'
+
+_P = r'(weight|bias)'
+
+#: Authors' key (full match) -> basicattn key.
+MANA_RULES = [
+    (rf'conv_first\.{_P}', r'conv_first.\1'),
+    (rf'(encoder|decoder)\.(\d+)\.(conv[12])\.{_P}', r'\1.\2.\3.\4'),
+    (rf'nonloc_spatial\.norm\.{_P}', r'attention.norm.\1'),
+    (rf'nonloc_spatial\.phi\.{_P}', r'attention.to_q.\1'),
+    (rf'nonloc_spatial\.theta\.{_P}', r'attention.to_k.\1'),
+    (rf'nonloc_spatial\.g\.{_P}', r'attention.to_v.\1'),
+    (rf'nonloc_spatial\.W_z\.{_P}', r'attention.conv_out.\1'),
+    (r'nonloc_spatial\.std', r'attention.sigma'),
+    (rf'nonloc_spatial\.W_z1\.{_P}', r'memory.conv_out.\1'),
+    (r'nonloc_spatial\.mb', r'memory.bank'),
+    (rf'(upconv1|upconv2|conv_hr|conv_last)\.{_P}', r'\1.\2'),
+]
+
+
+def _require(sd: Mapping[str, torch.Tensor], key: str, ndim: int):
+    if key not in sd:
+        raise ConversionError(f'{SOURCE}: required key {key!r} is missing')
+    if sd[key].dim() != ndim:
+        raise ConversionError(
+            f'{SOURCE}: {key!r} should be {ndim}-D, got shape '
+            f'{tuple(sd[key].shape)}')
+    return sd[key]
+
+
+def _count_blocks(sd: Mapping[str, torch.Tensor], prefix: str) -> int:
+    pattern = re.compile(rf'{prefix}\.(\d+)\.')
+    ids = {int(m.group(1)) for m in map(pattern.match, sd) if m}
+    if ids != set(range(len(ids))):
+        raise ConversionError(f'{SOURCE}: {prefix} block indices are not '
+                              f'0..n-1: {sorted(ids)}')
+    return len(ids)
+
+
+def strip_and_drop(state_dict: Mapping[str, torch.Tensor]
+                   ) -> Dict[str, torch.Tensor]:
+    """Remove a ``module.`` prefix (all keys) and the distance matrix.
+
+    Raises :class:`ConversionError` when the distance matrix is absent or not
+    a square 2-D tensor (then this is not a ``models.mana`` checkpoint).
+    """
+    sd = dict(state_dict)
+    if sd and all(k.startswith('module.') for k in sd):
+        sd = {k[len('module.'):]: v for k, v in sd.items()}
+    dist = sd.pop(DISTANCE_KEY, None)
+    if dist is None:
+        raise ConversionError(
+            f'{SOURCE}: no {DISTANCE_KEY!r} (the distance matrix every '
+            'models.mana checkpoint stores); is this a MANA checkpoint?')
+    if dist.dim() != 2 or dist.shape[0] != dist.shape[1]:
+        raise ConversionError(
+            f'{SOURCE}: {DISTANCE_KEY!r} should be a square (HW, HW) matrix, '
+            f'got shape {tuple(dist.shape)}')
+    return sd
+
+
+def infer_mana_kwargs(state_dict: Mapping[str, torch.Tensor]) -> dict:
+    """Read the MANA arch config from the shapes of an authors' state_dict.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Authors' state_dict without the
+            ``module.`` prefix (the distance matrix may be present).
+
+    Returns:
+        dict: ``type='MANA'`` and its keyword arguments.
+    """
+    conv_first = _require(state_dict, 'conv_first.weight', 4)
+    phi = _require(state_dict, 'nonloc_spatial.phi.weight', 4)
+    w_z = _require(state_dict, 'nonloc_spatial.W_z.weight', 4)
+    bank = _require(state_dict, 'nonloc_spatial.mb', 2)
+    conv_hr = _require(state_dict, 'conv_hr.weight', 4)
+    conv_last = _require(state_dict, 'conv_last.weight', 4)
+    embed_dim = phi.shape[0]
+    if w_z.shape[1] % embed_dim != 0:
+        raise ConversionError(
+            f'{SOURCE}: nonloc_spatial.W_z.weight has {w_z.shape[1]} input '
+            f'channels, not a multiple of the embedding dim {embed_dim} '
+            '(frames x embedding)')
+    return dict(
+        type='MANA',
+        num_in_ch=conv_first.shape[1],
+        num_out_ch=conv_last.shape[0],
+        num_feat=conv_first.shape[0],
+        num_frames=w_z.shape[1] // embed_dim,
+        num_encoder_blocks=_count_blocks(state_dict, 'encoder'),
+        num_decoder_blocks=_count_blocks(state_dict, 'decoder'),
+        embed_dim=embed_dim,
+        num_groups=32,
+        num_slots=bank.shape[1],
+        hr_feat=conv_hr.shape[0],
+    )
+
+
+@CONVERTERS.register_module(name=SOURCE)
+def convert_mana_official(state_dict: Mapping[str, torch.Tensor],
+                          scale: Optional[int] = None
+                          ) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """MANA authors' checkpoints (jiy173/MANA models.mana) -> MANA.
+
+    Every key except the dropped distance matrix must map to exactly one MANA
+    parameter with the same shape; anything else raises
+    :class:`ConversionError` naming the keys.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): The authors' state_dict, e.g. from
+            :func:`basicattn.converters.base.load_foreign_checkpoint`.
+        scale (int, optional): Must be None or 4 (MANA is x4 only).
+
+    Returns:
+        tuple[dict, dict]: The MANA state_dict and the arch config.
+    """
+    if scale not in (None, 4):
+        raise ConversionError(f'{SOURCE}: MANA is x4 only, got scale '
+                              f'{scale!r}')
+    sd = strip_and_drop(state_dict)
+    renamed, origin = rename_state_dict(sd, MANA_RULES, source=SOURCE,
+                                        return_origin=True)
+    arch = infer_mana_kwargs(sd)
+    kwargs = {k: v for k, v in arch.items() if k != 'type'}
+    try:
+        model = ARCHS.get('MANA')(**kwargs)
+    except ValueError as err:
+        raise ConversionError(f'{SOURCE}: inferred arch {arch} is invalid: '
+                              f'{err}') from err
+    check_state_dict_against(renamed, model, source=SOURCE, origin=origin)
+    return renamed, arch
