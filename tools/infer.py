@@ -1,0 +1,162 @@
+"""Super-resolve an image, an image folder, a frame folder or a video file.
+
+    python tools/infer.py INPUT OUTPUT --checkpoint W.pth [-opt X.yml | --arch NAME
+        --arch-args JSON] [--tile 128 --tile-overlap 16] [--self-ensemble]
+        [--mode auto|window|sequence] [--device cpu|cuda] [--fps 25] [--overwrite]
+
+The network comes from ``-opt`` (its ``network_g``), from ``--arch`` and
+``--arch-args``, or, when neither is given, from the arch config stored in a
+converted checkpoint (``meta['arch']``, see tools/convert_model.py).
+
+* Image archs (A2N, DAN, EDSR, Bicubic ...) super-resolve every image or frame
+  on its own.
+* Video archs (those with a ``num_frames`` attribute: MANA, DASAA, DKSAN)
+  see, for each frame, the window of ``num_frames`` frames around it (frame
+  order is the natural order of the file names, or the video's order; the
+  window is mirrored at the ends, ``--padding``). Only a window of frames is
+  held in memory, so long videos stream.
+* ``--mode sequence`` (the default for archs whose forward takes
+  ``return_state``, e.g. DASAA's ConvLSTM) carries the recurrent state from
+  each output frame to the next; ``--mode window`` restarts it every frame.
+
+OUTPUT is a folder (PNG files, named after the inputs or numbered) or a file
+ending in a video extension (.mp4 .avi .mkv .mov .webm), encoded with OpenCV
+at the input video's frame rate (or ``--fps``). Existing outputs are not
+replaced without ``--overwrite``; a video is written beside the target and
+moved into place only when complete. The last line printed is OUTPUT.
+"""
+import argparse
+import inspect
+import json
+import os.path as osp
+import sys
+
+import _bootstrap  # noqa: F401
+
+EXIT_ERROR = 2
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('input', help='image, image/frame folder, or video file')
+    parser.add_argument('output', help='output folder, or video file (.mp4 ...)')
+    parser.add_argument('--checkpoint', help='weights (basicattn or training checkpoint)')
+    parser.add_argument('-opt', '--opt', help='option file whose network_g to build')
+    parser.add_argument('--arch', help='registered arch name (instead of -opt)')
+    parser.add_argument('--arch-args', default='{}', help='JSON keyword arguments of --arch')
+    parser.add_argument('--param-key', default='state_dict',
+                        help="key of the weights in the checkpoint (default: state_dict; "
+                        "'ema_state_dict' for the EMA weights)")
+    parser.add_argument('--tile', type=int, default=None, help='LR tile size (tiled inference)')
+    parser.add_argument('--tile-overlap', type=int, default=16, help='LR overlap of tiles')
+    parser.add_argument('--self-ensemble', action='store_true', help='x8 flips/rotations')
+    parser.add_argument('--mode', choices=('auto', 'window', 'sequence'), default='auto',
+                        help='video archs: carry the recurrent state (sequence) or not')
+    parser.add_argument('--padding', default='reflection',
+                        help='border policy of the frame windows (default: reflection)')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1 ...')
+    parser.add_argument('--fps', type=float, default=None, help='frame rate of a video output')
+    parser.add_argument('--overwrite', action='store_true', help='replace existing outputs')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    return parser.parse_args(argv)
+
+
+def build_network(args):
+    """The arch from -opt, --arch or the checkpoint's meta, with its weights."""
+    import torch
+    from basicattn.engine.checkpoint_io import safe_load
+    from basicattn.engine.hooks import extract_generator_state
+    from basicattn.registry import ARCHS
+    checkpoint = safe_load(args.checkpoint) if args.checkpoint else None
+    if args.opt and args.arch:
+        raise ValueError('give either -opt or --arch, not both')
+    if args.opt:
+        from basicattn.engine import read_options
+        cfg = dict(read_options(args.opt, purpose='test')['network_g'])
+    elif args.arch:
+        try:
+            kwargs = json.loads(args.arch_args)
+        except json.JSONDecodeError as err:
+            raise ValueError(f'--arch-args is not valid JSON: {err}') from None
+        cfg = dict(type=args.arch, **kwargs)
+    else:
+        arch = ((checkpoint or {}).get('meta') or {}).get('arch')
+        if not isinstance(arch, dict) or 'type' not in arch:
+            raise ValueError('name the network with -opt or --arch: the checkpoint '
+                             f"{args.checkpoint} has no meta['arch']")
+        cfg = dict(arch)
+    net = ARCHS.build(cfg)
+    if checkpoint is not None:
+        state = extract_generator_state(checkpoint, args.param_key, args.checkpoint)
+        net.load_state_dict(state, strict=True)
+    elif any(True for _ in net.parameters()):
+        raise ValueError(f'{cfg["type"]} has parameters: pass --checkpoint')
+    return net.to(torch.device(args.device)).eval(), cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return EXIT_ERROR
+
+
+def run(args):
+    import torch
+    from tqdm import tqdm
+
+    from basicattn.models.sr_model import SRModel
+    from basicattn.utils.frame_io import FrameSink, FrameSource, sliding_windows
+    from basicattn.utils.img_util import img2tensor, tensor2img
+    source = FrameSource(args.input)
+    sink = FrameSink(args.output, fps=args.fps or source.fps or 25.0, overwrite=args.overwrite)
+    net, cfg = build_network(args)
+    num_frames = getattr(net, 'num_frames', None)
+    stateful = 'return_state' in inspect.signature(net.forward).parameters
+    mode = args.mode if args.mode != 'auto' else ('sequence' if stateful else 'window')
+    if mode == 'sequence' and not stateful:
+        raise ValueError(f'--mode sequence: {cfg["type"]} has no recurrent state '
+                         '(its forward takes no return_state)')
+    if mode == 'sequence' and (args.tile or args.self_ensemble):
+        raise ValueError('--mode sequence carries one state over whole frames; it cannot be '
+                         'combined with --tile or --self-ensemble (use --mode window)')
+    model = SRModel(net, test_cfg=dict(tile=args.tile, tile_overlap=args.tile_overlap,
+                                       self_ensemble=args.self_ensemble))
+    device = torch.device(args.device)
+    if num_frames:
+        items = sliding_windows(iter(source), num_frames, args.padding)
+    else:
+        items = enumerate([f] for f in source)
+    names = source.names
+    state = None
+    kind = f'{cfg["type"]} ({"video, " + mode if num_frames else "image"})'
+    bar = tqdm(desc=kind, unit='frame', disable=args.quiet,
+               total=len(names) if names else None)
+    try:
+        with torch.inference_mode():
+            for index, frames in items:
+                lq = torch.stack([img2tensor(f) for f in frames]).to(device)
+                lq = lq[None] if num_frames else lq  # (1, T, C, h, w) or (1, C, h, w)
+                if mode == 'sequence':
+                    out, state = net(lq, state, return_state=True)
+                    out = out.clamp(0, 1)
+                else:
+                    out = model.inference(lq)
+                sink.write(tensor2img(out[0].cpu()), names[index] if names else None)
+                bar.update(1)
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        bar.close()
+    sink.close()
+    print(f'{kind}: wrote {sink.count} frame(s) to {args.output}')
+    print(args.output)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
