@@ -2,12 +2,22 @@
 scikit-image and show that it beats bicubic on held-out photographs.
 
     python tools/demo.py [--set train.total_iter=200 ...]
+    python tools/demo.py --train-opt options/demo/demo_dan_x3.yml \
+        --baseline-opt options/demo/demo_bicubic_x3.yml --degradation BD
 
 Steps: (1) write HR/LR pairs (MATLAB-exact bicubic) and LMDBs to
-datasets/demo/; (2) train options/demo/demo_edsr_x2.yml with tools/train.py;
-(3) evaluate the trained network and the Bicubic baseline
-(options/demo/demo_bicubic_x2.yml) with tools/test.py; (4) print both and the
-gain. Exits with status 1 if the network does not beat bicubic.
+datasets/demo/; (2) train the training option file (default
+options/demo/demo_edsr_x2.yml) with tools/train.py; (3) evaluate the trained
+network and the Bicubic baseline (default options/demo/demo_bicubic_x2.yml)
+with tools/test.py; (4) print both and the gain. Exits with status 1 if the
+network does not beat bicubic.
+
+``--degradation BI|BD|DN`` (the DAN demo) first writes, with
+tools/make_lr.py, the photographs cropped to a multiple of the option file's
+scale and their LR images under ``datasets/demo/x<scale>_<DEG>/{train,heldout}``
+(DN noise seeded per image, as in RDN's stored test sets), and points every
+``dataroot`` of both option files that names ``x<scale>_BI`` at that
+degradation instead. The metric keys follow the files' scale (crop = scale).
 """
 import argparse
 import json
@@ -38,6 +48,12 @@ def main(argv=None):
     parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
                         help='overrides for the training options')
     parser.add_argument('--data-root', default='datasets/demo')
+    parser.add_argument('--train-opt', default=TRAIN_OPT,
+                        help=f'training option file (default {TRAIN_OPT})')
+    parser.add_argument('--baseline-opt', default=BICUBIC_OPT,
+                        help=f'baseline option file (default {BICUBIC_OPT})')
+    parser.add_argument('--degradation', choices=('BI', 'BD', 'DN'),
+                        help='set datasets.*.degradation in both option files')
     args = parser.parse_args(argv)
     root = osp.dirname(TOOLS)
 
@@ -47,28 +63,77 @@ def main(argv=None):
     prepare_demo_data(osp.join(root, args.data_root) if not osp.isabs(args.data_root)
                       else args.data_root)
 
-    print('[2/4] training', flush=True)
-    train_opt = osp.join(root, TRAIN_OPT)
-    _run([osp.join(TOOLS, 'train.py'), '-opt', train_opt, '--set'] + args.set
-         if args.set else [osp.join(TOOLS, 'train.py'), '-opt', train_opt])
     from basicattn.engine import read_options
     from basicattn.engine.builder import default_work_dir
-    work_dir = default_work_dir(read_options(train_opt, args.set), 'train')
+    train_opt = osp.join(root, args.train_opt)
+    baseline_opt = osp.join(root, args.baseline_opt)
+    train_set, baseline_set = list(args.set), []
+    if args.degradation:
+        scale = read_options(train_opt)['scale']
+        data_root = (args.data_root if osp.isabs(args.data_root)
+                     else osp.join(root, args.data_root))
+        _write_degraded_sets(data_root, scale, args.degradation)
+        suffix = args.degradation.lower()
+        train_set += _degradation_overrides(train_opt, scale, args.degradation)
+        baseline_set += _degradation_overrides(baseline_opt, scale, args.degradation, 'test')
+        # a work dir per degradation
+        train_dir = default_work_dir(read_options(train_opt), 'train')
+        base_dir = default_work_dir(read_options(baseline_opt, purpose='test'), 'test')
+        train_set.append(f'path.experiments_root={train_dir}_{suffix}')
+        baseline_set.append(f'path.experiments_root={base_dir}_{suffix}')
+    opt = read_options(train_opt, train_set)
+    scale, arch = opt['scale'], opt['network_g']['type']
+
+    print('[2/4] training', flush=True)
+    _run([osp.join(TOOLS, 'train.py'), '-opt', train_opt] + _set_args(train_set))
+    work_dir = default_work_dir(opt, 'train')
     checkpoint = osp.join(work_dir, 'latest.pth')
 
     print('[3/4] evaluating on the held-out photographs', flush=True)
-    ours = _run([osp.join(TOOLS, 'test.py'), '-opt', train_opt, '--checkpoint', checkpoint,
-                 '--set', f'path.experiments_root={work_dir}/test'])
-    bicubic = _run([osp.join(TOOLS, 'test.py'), '-opt', osp.join(root, BICUBIC_OPT)])
+    ours = _run([osp.join(TOOLS, 'test.py'), '-opt', train_opt, '--checkpoint', checkpoint]
+                + _set_args(train_set + [f'path.experiments_root={work_dir}/test']))
+    bicubic = _run([osp.join(TOOLS, 'test.py'), '-opt', baseline_opt] + _set_args(baseline_set))
     ours = json.load(open(ours))['skimage_heldout']
     bicubic = json.load(open(bicubic))['skimage_heldout']
 
-    gain = ours['psnr_y_crop2'] - bicubic['psnr_y_crop2']
-    print('[4/4] result on held-out photographs (x2, Y channel, crop 2)')
-    print(f'  bicubic : PSNR {bicubic["psnr_y_crop2"]:.2f} dB  SSIM {bicubic["ssim_y_crop2"]:.4f}')
-    print(f'  EDSR    : PSNR {ours["psnr_y_crop2"]:.2f} dB  SSIM {ours["ssim_y_crop2"]:.4f}')
+    psnr, ssim = f'psnr_y_crop{scale}', f'ssim_y_crop{scale}'
+    gain = ours[psnr] - bicubic[psnr]
+    deg = f', {args.degradation}' if args.degradation else ''
+    print(f'[4/4] result on held-out photographs (x{scale}{deg}, Y channel, crop {scale})')
+    print(f'  bicubic : PSNR {bicubic[psnr]:.2f} dB  SSIM {bicubic[ssim]:.4f}')
+    print(f'  {arch:<8s}: PSNR {ours[psnr]:.2f} dB  SSIM {ours[ssim]:.4f}')
     print(f'  gain    : {gain:+.2f} dB', flush=True)
     return 0 if gain > 0 else 1
+
+
+def _set_args(overrides):
+    return ['--set'] + list(overrides) if overrides else []
+
+
+def _write_degraded_sets(data_root, scale, degradation):
+    """HR cropped to a multiple of ``scale`` and its LR, with make_lr.py."""
+    for part in ('train', 'heldout'):
+        out = osp.join(data_root, f'x{scale}_{degradation}', part)
+        if osp.isdir(osp.join(out, 'LR')):
+            continue  # written by an earlier run
+        print(f'      writing {degradation} x{scale} LR images of {part} to {out}', flush=True)
+        _run([osp.join(TOOLS, 'make_lr.py'), osp.join(data_root, part, 'HR'),
+              osp.join(out, 'LR'), '--degradation', degradation, '--scale', str(scale),
+              '--hr-out', osp.join(out, 'HR')])
+
+
+def _degradation_overrides(opt_path, scale, degradation, purpose='train'):
+    """Point every ``dataroot_*`` naming ``x<scale>_BI`` at ``degradation``."""
+    from basicattn.engine import read_options
+    datasets = read_options(opt_path, purpose=purpose).get('datasets') or {}
+    overrides = []
+    for name, cfg in datasets.items():
+        for key in ('dataroot_gt', 'dataroot_lq'):
+            path = cfg.get(key)
+            if isinstance(path, str) and f'x{scale}_BI' in path:
+                new = path.replace(f'x{scale}_BI', f'x{scale}_{degradation}')
+                overrides.append(f'datasets.{name}.{key}={new}')
+    return overrides
 
 
 if __name__ == '__main__':

@@ -152,7 +152,7 @@ def _generic_matmul(inputs, outputs):
 
 _ELEMENTWISE = (
     'add', 'add_', 'sub', 'sub_', 'rsub', 'mul', 'mul_', 'div', 'div_',
-    'neg', 'abs', 'pow', 'sqrt', 'rsqrt', 'exp', 'log', 'reciprocal',
+    'neg', 'abs', 'pow', 'sqrt', 'rsqrt', 'exp', 'exp_', 'log', 'log_', 'reciprocal',
     'sigmoid', 'sigmoid_', 'tanh', 'tanh_', 'relu', 'relu_', 'relu6',
     'leaky_relu', 'leaky_relu_', 'elu', 'elu_', 'gelu', 'silu', 'silu_',
     'hardtanh', 'hardtanh_', 'hardswish', 'hardsigmoid', 'prelu', 'mish',
@@ -174,7 +174,7 @@ _FREE = (
     'channel_shuffle', 'im2col', 'col2im', 'unfold', 'fold', 'flip', 'repeat',
     'repeat_interleave', 'tile', 'pad', 'reflection_pad2d',
     'replication_pad2d', 'feature_dropout', 'alias', 'clone', 'linspace',
-    'meshgrid', 'rand', 'randn', 'expand_as', 'view_as', 'movedim',
+    'meshgrid', 'rand', 'randn', 'expand_as', 'view_as', 'movedim', 'unflatten',
     'argmax', 'argmin', 'lt', 'le', 'ne', 'fill_', 'zero_', 'triu', 'tril',
 )
 
