@@ -211,7 +211,7 @@ to be complete) and runs the test loop.
 | `datasets.train` | the resumable infinite training loader | ignored |
 | `datasets.val*` | validation sets | test sets, after the `test_*` sets |
 | `datasets.test_*` | ignored | test sets |
-| `train.optim_g`, `train.clip_grad_norm` | optimizer, gradient clipping | ignored |
+| `train.optim_g`, `train.clip_grad_norm`, `train.paramwise_cfg` | optimizer, gradient clipping, per-parameter lr | ignored |
 | `train.warmup_iter`, `train.scheduler` | a linear warm-up followed by the schedule, both counted in iterations | ignored |
 | `train.total_iter` | length of the iteration-based training loop | ignored |
 | `train.losses` | the named losses, summed | ignored |
@@ -287,6 +287,7 @@ train:
   warmup_iter: -1
   ema_decay: 0.999
   clip_grad_norm: ~
+  paramwise_cfg: ~
   losses:
     pixel: {type: L1Loss, loss_weight: 1.0, reduction: mean}
 

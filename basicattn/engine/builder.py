@@ -200,6 +200,8 @@ def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at
         clip = train.get('clip_grad_norm')
         cfg['optim_wrapper'] = dict(type='OptimWrapper', optimizer=deepcopy(train['optim_g']),
                                     clip_grad=dict(max_norm=clip) if clip else None)
+        if train.get('paramwise_cfg'):
+            cfg['optim_wrapper']['paramwise_cfg'] = deepcopy(train['paramwise_cfg'])
         cfg['param_scheduler'] = schedule_cfg(train)
         loader, loop, evaluator = _eval_loop_cfg(opt, 'train')
         if loader is not None:

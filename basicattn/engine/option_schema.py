@@ -128,6 +128,10 @@ OPTION_SCHEMA = Section(doc='The top level of an option file.', fields={
         'ema_decay': Field((float, int), 0.0, 'Decay of the exponential moving average of '
                            'the weights (0: off); validation and checkpoints use the average.'),
         'clip_grad_norm': Field((float, int, NoneType), None, 'Clip the gradient norm to this.'),
+        'paramwise_cfg': Field((dict, NoneType), None, 'Per-parameter optimizer settings '
+                               '(mmengine `paramwise_cfg`), e.g. EDVR\'s smaller lr for '
+                               'offset predictors: `{custom_keys: {conv_offset: {lr_mult: 0.25}}}` '
+                               '(keys match parameter names of the model, `generator.` first).'),
         'stages': ListOf(STAGE_SECTION, 'Multi-stage schedule (MANA\'s three stages, frozen '
                          'warm-ups): a list of stages, each set up at its first iteration by '
                          '`MultiStageHook` (basicattn/engine/stage_hook.py); resumable.'),

@@ -243,3 +243,24 @@ def test_null_optional_block_builds(tmp_path, block):
     opt = load(tmp_path, overrides=[f'{block}=null'])
     cfg = runner_cfg(opt, 'train')
     assert cfg['train_cfg']['type'] == 'ResumableIterBasedTrainLoop'
+
+
+def test_paramwise_cfg_gives_offset_layers_their_own_lr(tmp_path):
+    """EDVR-style recipe: a smaller lr for parameters whose name has a key."""
+    from mmengine.optim import build_optim_wrapper
+    from basicattn.engine import runner_cfg, validate_options
+    from basicattn.models.sr_model import SRModel
+    opt = validate_options({
+        'name': 'pw', 'scale': 2,
+        'datasets': {'train': {'type': 'PairedImageDataset', 'dataroot_gt': str(tmp_path)}},
+        'network_g': {'type': 'EDSR', 'num_feat': 8, 'num_block': 1},
+        'path': {'experiments_root': str(tmp_path / 'exp')},
+        'train': {'optim_g': {'type': 'Adam', 'lr': 4e-4}, 'total_iter': 2,
+                  'losses': {'pixel': {'type': 'L1Loss'}}, 'clip_grad_norm': 1.0,
+                  'paramwise_cfg': {'custom_keys': {'conv_last': {'lr_mult': 0.25}}}}})
+    cfg = runner_cfg(opt)['optim_wrapper']
+    assert cfg['paramwise_cfg'] == {'custom_keys': {'conv_last': {'lr_mult': 0.25}}}
+    model = SRModel(dict(type='EDSR', num_feat=8, num_block=1, upscale=2))
+    wrapper = build_optim_wrapper(model, cfg)
+    lrs = {g['lr'] for g in wrapper.optimizer.param_groups}
+    assert lrs == {4e-4, 1e-4}
