@@ -17,6 +17,10 @@ class Bicubic(nn.Module):
     symmetric padding), so evaluating it on Set5 reproduces the "Bicubic" row
     of SR papers. It has no parameters and does not clip its output.
 
+    Given a window of video frames ``(N, T, C, h, w)`` it upsamples the centre
+    frame ``T // 2``, so it is the baseline of sliding-window video models
+    too (``model_type: VideoSRModel``).
+
     Args:
         scale (int | float): Upsampling factor (> 0). Defaults to 4.
     """
@@ -33,15 +37,18 @@ class Bicubic(nn.Module):
         """Upsample a batch.
 
         Args:
-            x (torch.Tensor): Float tensor ``(N, C, h, w)`` in [0, 1].
+            x (torch.Tensor): Float tensor ``(N, C, h, w)`` in [0, 1], or a
+                window of frames ``(N, T, C, h, w)`` (the centre one is used).
 
         Returns:
             torch.Tensor: ``(N, C, ceil(h * scale), ceil(w * scale))``, same
             dtype and device, differentiable.
         """
+        if x.dim() == 5:
+            x = x[:, x.shape[1] // 2]
         if x.dim() != 4:
-            raise ValueError(f'Bicubic: expected input (N, C, H, W), got '
-                             f'shape {tuple(x.shape)}')
+            raise ValueError(f'Bicubic: expected input (N, C, H, W) or (N, T, '
+                             f'C, H, W), got shape {tuple(x.shape)}')
         return imresize(x, scale=self.scale)
 
     def extra_repr(self):
