@@ -219,7 +219,7 @@ to be complete) and runs the test loop.
 | `val.val_freq` | validation interval | ignored |
 | `val.metrics` | metrics of every set, named `<set>/<metric>`; the first metric of the first validation set ranks the best checkpoint | metrics of every set, printed as a table and written to `metrics.json` |
 | `val.save_img`, `val.num_tb_images` | images under `<work_dir>/visualization/<set>/`, a few sent to TensorBoard | images under `<work_dir>/results/<set>/` |
-| `val.self_ensemble`, `val.tile`, `val.tile_overlap`, `val.chop`, `val.chop_shave` | test-time behaviour during validation | test-time behaviour |
+| `val.self_ensemble`, `val.tile`, `val.tile_overlap`, `val.chop`, `val.chop_shave`, `val.sequence` | test-time behaviour during validation | test-time behaviour |
 | `logger` | progress lines, checkpoint interval and retention, TensorBoard | progress-line interval, TensorBoard switch |
 | `path.pretrain_network_g`, `strict_load_g`, `param_key_g` | weights loaded before training (not when resuming) | weights to test (`--checkpoint` overrides) |
 | `path.resume_state` | resume model, optimizer, schedulers, iteration, RNG and data position | ignored |
@@ -300,6 +300,7 @@ val:
   tile_overlap: 8
   chop: false
   chop_shave: 10
+  sequence: false
   metrics:
     psnr: {type: PSNR, crop_border: 2, test_y_channel: true}
     ssim: {type: SSIM, crop_border: 2, test_y_channel: true}

@@ -117,7 +117,8 @@ def model_cfg(opt, purpose):
     cfg = dict(type=opt.get('model_type', 'SRModel'), generator=deepcopy(opt['network_g']),
                test_cfg=dict(self_ensemble=val.get('self_ensemble', False),
                              tile=val.get('tile'), tile_overlap=val.get('tile_overlap', 8),
-                             chop=val.get('chop', False), chop_shave=val.get('chop_shave', 10)))
+                             chop=val.get('chop', False), chop_shave=val.get('chop_shave', 10),
+                             sequence=val.get('sequence', False)))
     if purpose == 'train':
         cfg['losses'] = deepcopy(opt['train']['losses'])
     return cfg

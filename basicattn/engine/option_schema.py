@@ -146,6 +146,8 @@ OPTION_SCHEMA = Section(doc='The top level of an option file.', fields={
         'chop': Field((bool,), False, 'EDSR-PyTorch quadrant inference (`--chop` of many '
                       'authors\' codes), to reproduce numbers measured that way.'),
         'chop_shave': Field((int,), 10, 'Overlap of the chop quadrants past the middle, LR pixels.'),
+        'sequence': Field((bool,), False, 'Video archs with a recurrent state (DASAA): carry '
+                          'it from each frame of a clip to the next (VideoSRModel).'),
         'metrics': MapOf(Typed('METRICS', 'A metric and its arguments.', injected=('prefix', 'collect_device')),
                          'Named metrics, e.g. `psnr: {type: PSNR, crop_border: 4, '
                          'test_y_channel: true}`.'),

@@ -20,7 +20,7 @@ from basicattn.registry import ARCHS, LOSSES, MODELS
 from .chop_inference import chop_forward
 
 _TEST_CFG_DEFAULTS = dict(self_ensemble=False, tile=None, tile_overlap=8,
-                          chop=False, chop_shave=10, clamp=True)
+                          chop=False, chop_shave=10, clamp=True, sequence=False)
 
 
 def dihedral_transform(x, index):
@@ -105,7 +105,11 @@ def _check_test_cfg(test_cfg):
     if not isinstance(cfg['chop_shave'], int) or cfg['chop_shave'] < 0:
         raise ValueError(f'test_cfg.chop_shave must be an int >= 0, got '
                          f'{cfg["chop_shave"]!r}')
-    for key in ('self_ensemble', 'clamp', 'chop'):
+    if cfg['sequence'] and (tile or cfg['chop'] or cfg['self_ensemble']):
+        raise ValueError('test_cfg.sequence carries a recurrent state over whole '
+                         'frames; it cannot be combined with tile, chop or '
+                         'self_ensemble')
+    for key in ('self_ensemble', 'clamp', 'chop', 'sequence'):
         if not isinstance(cfg[key], bool):
             raise ValueError(f'test_cfg.{key} must be true or false, got '
                              f'{cfg[key]!r}')
@@ -291,7 +295,12 @@ class SRModel(BaseModel):
         Returns:
             list[dict]: See :meth:`forward`.
         """
-        pred = self.inference(lq).float().cpu()
+        return self.split_results(self.inference(lq), gt, meta)
+
+    @staticmethod
+    def split_results(pred, gt, meta):
+        """One result dict per image of a predicted batch (see :meth:`predict`)."""
+        pred = pred.float().cpu()
         if gt is not None:
             gt = _as_batch(gt, 'gt').cpu()
         n = pred.shape[0]

@@ -9,7 +9,19 @@ schedules, self-ensemble, tiling and EMA are those of :class:`SRModel`,
 whose test-time transforms act on the last two axes and so on every frame of
 the window alike. Validation and ``tools/test.py`` use the video datasets'
 ``clip`` field: metrics are averaged per clip, then over clips.
+
+Sequence mode (``test_cfg.sequence``, option ``val.sequence``) is for archs
+with a recurrent state (DASAA's ConvLSTM: ``forward(x, state,
+return_state=True)``): the state of frame ``t`` of a clip is carried into
+frame ``t + 1`` when the frames arrive in order (``VideoTestDataset`` gives
+them so, with ``clip`` and ``frame_idx``), and starts from zeros at a clip's
+first frame or after any gap. It needs a single process: with several ranks
+each sees every other frame and the state would restart every frame.
 """
+import inspect
+
+import torch
+
 from basicattn.registry import MODELS
 from .sr_model import SRModel, _as_batch
 
@@ -30,3 +42,31 @@ class VideoSRModel(SRModel):
                              f'(N, T, C, h, w), got shape {tuple(lq.shape)}; '
                              'use SRModel for single images')
         return super().forward(lq, gt, mode, **meta)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sequence_key = None  # (clip, frame index) the state belongs to
+        self._sequence_state = None
+        if self.test_cfg['sequence'] and 'return_state' not in inspect.signature(
+                self.generator.forward).parameters:
+            raise ValueError(f'test_cfg.sequence: {type(self.generator).__name__} has no '
+                             'recurrent state (its forward takes no return_state)')
+
+    def predict(self, lq, gt=None, **meta):
+        """Per-frame results; in sequence mode the state flows frame to frame."""
+        if not self.test_cfg['sequence']:
+            return super().predict(lq, gt, **meta)
+        clips, frames = meta.get('clip'), meta.get('frame_idx')
+        if clips is None or frames is None:
+            raise ValueError("test_cfg.sequence needs the batch's 'clip' and 'frame_idx' "
+                             '(use VideoTestDataset)')
+        outputs = []
+        with torch.no_grad():
+            for i in range(lq.shape[0]):
+                clip, index = str(clips[i]), int(frames[i])
+                state = (self._sequence_state
+                         if self._sequence_key == (clip, index - 1) else None)
+                out, state = self.generator(lq[i:i + 1], state, return_state=True)
+                self._sequence_key, self._sequence_state = (clip, index), state
+                outputs.append(out.clamp(0, 1) if self.test_cfg['clamp'] else out)
+        return self.split_results(torch.cat(outputs), gt, meta)
