@@ -1,0 +1,123 @@
+"""Argument checks shared by the deformable operators."""
+from contextlib import contextmanager
+from typing import Iterator, Optional, Sequence, Tuple, Union
+
+import torch
+
+IntPair = Union[int, Sequence[int]]
+
+
+def to_pair(value: IntPair, name: str, minimum: int = 0) -> Tuple[int, int]:
+    """Return ``value`` as a ``(height, width)`` pair of ints.
+
+    Args:
+        value (int | Sequence[int]): One int for both sides, or two ints.
+        name (str): Argument name used in the error message.
+        minimum (int): Smallest accepted value. Defaults to 0.
+
+    Returns:
+        tuple[int, int]: ``(value_h, value_w)``.
+    """
+    bad = f'{name} must be an int or a pair of ints, got {value!r}'
+    if isinstance(value, bool):
+        raise ValueError(bad)
+    if isinstance(value, int):
+        pair = (value, value)
+    else:
+        try:
+            pair = tuple(int(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(bad) from None
+        if len(pair) != 2 or any(int(v) != v for v in value):
+            raise ValueError(bad)
+    if min(pair) < minimum:
+        raise ValueError(f'{name} must be >= {minimum}, got {value!r}')
+    return pair
+
+
+def conv_output_size(in_size: Tuple[int, int], kernel_size: Tuple[int, int],
+                     stride: Tuple[int, int], padding: Tuple[int, int],
+                     dilation: Tuple[int, int]) -> Tuple[int, int]:
+    """Spatial output size of a convolution (same formula as ``F.conv2d``).
+
+    Args:
+        in_size (tuple[int, int]): Input ``(H, W)``.
+        kernel_size, stride, padding, dilation (tuple[int, int]): Conv
+            geometry.
+
+    Returns:
+        tuple[int, int]: Output ``(Ho, Wo)``.
+    """
+    out = tuple((in_size[i] + 2 * padding[i] - dilation[i] *
+                 (kernel_size[i] - 1) - 1) // stride[i] + 1 for i in range(2))
+    if min(out) <= 0:
+        raise ValueError(
+            f'input of spatial size {tuple(in_size)} is too small for '
+            f'kernel_size={kernel_size}, padding={padding}, '
+            f'dilation={dilation}, stride={stride} (output would be {out})')
+    return out
+
+
+def check_input(input: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``input`` is a 4-D floating tensor."""
+    if not isinstance(input, torch.Tensor) or input.dim() != 4:
+        shape = tuple(getattr(input, 'shape', ())) or input
+        raise ValueError(
+            f'input must be a 4-D tensor (B, C, H, W), got {shape}')
+    if not input.is_floating_point():
+        raise ValueError(f'input must be a floating tensor, got {input.dtype}')
+
+
+def check_divisible(channels: int, groups: int, channels_name: str,
+                    groups_name: str) -> None:
+    """Raise ``ValueError`` unless ``groups`` >= 1 divides ``channels``."""
+    if groups < 1 or channels % groups != 0:
+        raise ValueError(f'{channels_name}={channels} must be divisible by '
+                         f'{groups_name}={groups} (>= 1)')
+
+
+def check_map(tensor: Optional[torch.Tensor], name: str,
+              expected: Tuple[int, ...], layout: str,
+              like: torch.Tensor) -> None:
+    """Check a per-pixel map (offset / mask / kernel offset).
+
+    Args:
+        tensor (Tensor | None): The map; ``None`` is accepted.
+        name (str): Argument name used in the error message.
+        expected (tuple[int, ...]): Expected shape.
+        layout (str): Human-readable layout, e.g.
+            ``'(B, 2*deform_groups*kh*kw, Ho, Wo)'``.
+        like (Tensor): The input; the map must be a floating tensor on its
+            device (dtypes are unified by the caller).
+    """
+    if tensor is None:
+        return
+    if tuple(tensor.shape) != tuple(expected):
+        raise ValueError(f'{name} must have shape {layout} = '
+                         f'{tuple(expected)}, got {tuple(tensor.shape)}')
+    if not tensor.is_floating_point() or tensor.device != like.device:
+        raise ValueError(
+            f'{name} must be a floating tensor on the device of input '
+            f'({like.device}), got {tensor.dtype} on {tensor.device}')
+
+
+def compute_dtype(input: torch.Tensor) -> torch.dtype:
+    """float32 / float64 inputs compute in their dtype, half types in float32
+    (sampling coordinates in half precision would be off by a fraction of a
+    pixel)."""
+    if input.dtype in (torch.float32, torch.float64):
+        return input.dtype
+    return torch.float32
+
+
+def cast(dtype: torch.dtype, *tensors: Optional[torch.Tensor]
+         ) -> Tuple[Optional[torch.Tensor], ...]:
+    """Cast each tensor (``None`` passes through) to ``dtype``."""
+    return tuple(None if t is None else t.to(dtype) for t in tensors)
+
+
+@contextmanager
+def no_autocast(device: torch.device) -> Iterator[None]:
+    """Run the body with autocast off (the ops pick their own dtype)."""
+    with torch.autocast(device_type=device.type, enabled=False):
+        yield
