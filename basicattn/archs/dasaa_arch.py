@@ -73,7 +73,10 @@ Choices the paper leaves open (paper silent; defaults in brackets):
   parameters as the authors' four convs).
 * ``global_skip`` ['none'] is basicattn's option, not the paper's: adding
   the MATLAB bicubic x4 of the centre frame lets tiny CPU demos beat
-  bicubic within minutes.
+  bicubic within minutes. With it, the reconstruction conv starts at zero,
+  so the untrained network is exactly bicubic upsampling (with a random
+  reconstruction conv a small network spends hundreds of iterations just
+  learning to cancel its initial residual).
 
 Differences from the authors' code (all deliberate): full 2-D attention
 (theirs attends along image rows only); the mask in torch on the device
@@ -213,7 +216,8 @@ class DASAA(nn.Module):
             Default: ``'both'``.
         global_skip (str): ``'none'`` (the paper) or ``'bicubic'``: add the
             MATLAB bicubic upsampling of the centre frame (basicattn's
-            option; needs ``num_in_ch == num_out_ch``). Default: ``'none'``.
+            option; needs ``num_in_ch == num_out_ch``; the last conv then
+            starts at zero). Default: ``'none'``.
 
     Sequence mode. ``forward(x)`` is one step from a zero ConvLSTM state
     (the authors' behaviour, what a sliding-window trainer wants). To carry
@@ -283,6 +287,9 @@ class DASAA(nn.Module):
         self.lstm = (ConvLSTMCell(num_feat, num_feat, lstm_kernel)
                      if use_lstm else None)
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+        if global_skip == 'bicubic':  # start as bicubic upsampling
+            nn.init.zeros_(self.conv_last.weight)
+            nn.init.zeros_(self.conv_last.bias)
 
     def _check_input(self, x: torch.Tensor):
         if x.dim() != 5:

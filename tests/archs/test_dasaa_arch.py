@@ -361,5 +361,8 @@ def test_global_skip_adds_bicubic_centre_frame():
     from basicattn.utils.matlab_imresize import imresize
     x = clip()
     plain, skip = tiny(), tiny(global_skip='bicubic')
+    # untrained, the skip model is exactly bicubic (its last conv starts at 0)
+    torch.testing.assert_close(skip(x), imresize(x[:, 2], scale=4), rtol=0, atol=0)
+    skip.load_state_dict(plain.state_dict())
     torch.testing.assert_close(skip(x) - plain(x), imresize(x[:, 2], scale=4),
                                rtol=0, atol=1e-5)
