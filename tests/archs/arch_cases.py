@@ -39,4 +39,12 @@ ARCH_CASES = {
                               reduction=2, pab_hidden=4, attn_chunk=16),
                   input=(1, 5, 3, 8, 8), output=(1, 3, 32, 32),
                   paper=(dict(), 1_752_991)),
+    # DKSAN (x16 video, 7 frames -> centre, four x2 levels): 30,297,600
+    # (paper: 29.5M; Table 3's 26.1M / 26.3M rows match); see
+    # test_dksan_arch.py and docs/models/dksan.md. Tiny case: x4, 3 frames.
+    'DKSAN': dict(kwargs=dict(num_feat=8, num_frames=3, upscale=4,
+                              num_extract_blocks=1, num_rcab=[1, 1],
+                              reduction=4, align_dkc=1, deform_groups=2),
+                  input=(1, 3, 3, 8, 8), output=(1, 3, 32, 32),
+                  paper=(dict(), 30_297_600)),
 }
