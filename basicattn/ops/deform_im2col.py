@@ -38,7 +38,8 @@ __all__ = ['deform_im2col']
 
 
 def _next_pow2(n: int) -> int:
-    return 1 << (n - 1).bit_length()
+    # int(): under torch.jit.trace (get_flops) shape entries are tensors
+    return 1 << (int(n) - 1).bit_length()
 
 
 @lru_cache(maxsize=32)

@@ -159,6 +159,7 @@ _ELEMENTWISE = (
     'softplus', 'clamp', 'clamp_', 'clamp_min', 'clamp_max', 'softmax',
     'log_softmax', '_softmax', 'where', 'lerp', 'addcmul', 'addcdiv',
     'square', 'sin', 'cos', 'atan2', 'sign', 'round', 'maximum', 'minimum',
+    'scatter_add', 'scatter_add_', 'index_add', 'index_add_',
 )
 _REDUCTIONS = (
     'mean', 'sum', 'prod', 'amax', 'amin', 'std', 'var', 'norm',
@@ -175,6 +176,7 @@ _FREE = (
     'repeat_interleave', 'tile', 'pad', 'reflection_pad2d',
     'replication_pad2d', 'feature_dropout', 'alias', 'clone', 'linspace',
     'meshgrid', 'rand', 'randn', 'expand_as', 'view_as', 'movedim', 'unflatten',
+    'lift_fresh',
     'argmax', 'argmin', 'lt', 'le', 'ne', 'fill_', 'zero_', 'triu', 'tril',
 )
 

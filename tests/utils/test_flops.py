@@ -156,3 +156,20 @@ def test_get_flops_tool(tmp_path, capsys):
     assert tool.main(['--arch', 'NoSuchArch', '--input-shape', '3', '8',
                       '8']) == 1
     assert 'not registered' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('name,kwargs,shape', [
+    ('DKSAN', dict(num_feat=16, num_frames=3, upscale=4, num_extract_blocks=1,
+                   num_rcab=(1, 1), dksa_layers=(1, 1), reduction=4, deform_groups=2),
+     (3, 3, 8, 8)),
+    ('MANA', dict(num_feat=8, num_frames=3, num_encoder_blocks=1, num_decoder_blocks=1,
+                  embed_dim=4, num_groups=4, num_slots=8, hr_feat=8), (3, 3, 8, 8)),
+    ('DASAA', dict(num_feat=8, num_rdb=1, rdb_layers=2, growth=4, reduction=2,
+                   pab_hidden=4, attn_chunk=16), (5, 3, 8, 8)),
+])
+def test_every_op_of_the_video_archs_is_counted(name, kwargs, shape):
+    """Deformable sampling, tiled attention, ConvLSTM: nothing left uncounted."""
+    from basicattn.registry import ARCHS
+    result = count_flops(ARCHS.build(dict(type=name, **kwargs)), shape)
+    assert result['macs'] > 0 and result['frames'] == 1
+    assert not result['unhandled'], result['unhandled']
