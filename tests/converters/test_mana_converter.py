@@ -114,21 +114,26 @@ def author_forward(sd, x):
 
 
 def test_converted_matches_author_forward():
-    sd = author_state_dict(grid=(6, 5))
+    # float64: with float32 the two summation orders differ by up to ~2e-5
+    # depending on the thread count; the tiled attention's window tolerance
+    # (1e-8 of max |V|) is far below the tolerance used here.
+    sd = {k: v.double() if v.is_floating_point() else v
+          for k, v in author_state_dict(grid=(6, 5)).items()}
     new_sd, arch = get_converter('mana_official')(sd)
     assert arch == dict(type='MANA', num_in_ch=3, num_out_ch=3, num_feat=C,
                         num_frames=T, num_encoder_blocks=ENC,
                         num_decoder_blocks=DEC, embed_dim=INTER,
                         num_groups=32, num_slots=SLOTS, hr_feat=64)
     assert 'nonloc_spatial.D' not in new_sd
-    model = ARCHS.build(arch).eval()
+    model = ARCHS.build(arch).double().eval()
     model.load_state_dict(new_sd, strict=True)
-    x = torch.rand(2, T, 3, 6, 5, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(2, T, 3, 6, 5, generator=torch.Generator().manual_seed(1),
+                   dtype=torch.float64)
     with torch.no_grad():
         ours, aux = model(x, return_aux=True)
         ref, ref_qloss = author_forward(sd, x)
     assert ours.shape == (2, 3, 24, 20)
-    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours, ref, rtol=1e-7, atol=1e-7)
     torch.testing.assert_close(aux['quant'], ref_qloss)
 
 
