@@ -17,7 +17,8 @@ from typing import Dict, Mapping, Optional, Tuple
 import torch
 
 from basicattn.registry import ARCHS, CONVERTERS
-from .base import ConversionError, check_state_dict_against, rename_state_dict
+from .base import (ConversionError, check_state_dict_against, rename_state_dict,
+                   require_tensor)
 
 SOURCE = 'a2n_official'
 
@@ -44,13 +45,7 @@ A2N_RULES = [
 
 
 def _require(sd: Mapping[str, torch.Tensor], key: str, ndim: int):
-    if key not in sd:
-        raise ConversionError(f'{SOURCE}: required key {key!r} is missing')
-    if sd[key].dim() != ndim:
-        raise ConversionError(
-            f'{SOURCE}: {key!r} should be {ndim}-D, got shape '
-            f'{tuple(sd[key].shape)}')
-    return sd[key]
+    return require_tensor(sd, key, ndim, SOURCE)
 
 
 def infer_a2n_kwargs(state_dict: Mapping[str, torch.Tensor],

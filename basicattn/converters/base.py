@@ -93,6 +93,22 @@ def load_foreign_checkpoint(path: str, key: Optional[str] = None
     return dict(obj)
 
 
+def require_tensor(state_dict: Mapping[str, torch.Tensor], key: str, ndim: int,
+                   source: str) -> torch.Tensor:
+    """``state_dict[key]``, checked to exist and to have ``ndim`` dimensions.
+
+    Raises:
+        ConversionError: Naming ``source`` (the converter), the key and the
+            shape found.
+    """
+    if key not in state_dict:
+        raise ConversionError(f'{source}: required key {key!r} is missing')
+    if state_dict[key].dim() != ndim:
+        raise ConversionError(f'{source}: {key!r} should be {ndim}-D, got shape '
+                              f'{tuple(state_dict[key].shape)}')
+    return state_dict[key]
+
+
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     """Return the SHA-256 hex digest of a file."""
     digest = hashlib.sha256()

@@ -18,7 +18,8 @@ from typing import Dict, Mapping, Optional, Tuple
 import torch
 
 from basicattn.registry import ARCHS, CONVERTERS
-from .base import ConversionError, check_state_dict_against, rename_state_dict
+from .base import (ConversionError, check_state_dict_against, rename_state_dict,
+                   require_tensor)
 
 SOURCE = 'mana_official'
 
@@ -44,13 +45,7 @@ MANA_RULES = [
 
 
 def _require(sd: Mapping[str, torch.Tensor], key: str, ndim: int):
-    if key not in sd:
-        raise ConversionError(f'{SOURCE}: required key {key!r} is missing')
-    if sd[key].dim() != ndim:
-        raise ConversionError(
-            f'{SOURCE}: {key!r} should be {ndim}-D, got shape '
-            f'{tuple(sd[key].shape)}')
-    return sd[key]
+    return require_tensor(sd, key, ndim, SOURCE)
 
 
 def _count_blocks(sd: Mapping[str, torch.Tensor], prefix: str) -> int:
