@@ -35,14 +35,6 @@ class VideoSRModel(SRModel):
     (``key``, ``clip``, ``frame_idx`` ...).
     """
 
-    def forward(self, lq, gt=None, mode='tensor', **meta):
-        lq = _as_batch(lq, 'lq')
-        if lq.dim() != 5:
-            raise ValueError(f'VideoSRModel: lq must be a window of frames '
-                             f'(N, T, C, h, w), got shape {tuple(lq.shape)}; '
-                             'use SRModel for single images')
-        return super().forward(lq, gt, mode, **meta)
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._sequence_key = None  # (clip, frame index) the state belongs to
@@ -51,6 +43,14 @@ class VideoSRModel(SRModel):
                 self.generator.forward).parameters:
             raise ValueError(f'test_cfg.sequence: {type(self.generator).__name__} has no '
                              'recurrent state (its forward takes no return_state)')
+
+    def forward(self, lq, gt=None, mode='tensor', **meta):
+        lq = _as_batch(lq, 'lq')
+        if lq.dim() != 5:
+            raise ValueError(f'VideoSRModel: lq must be a window of frames '
+                             f'(N, T, C, h, w), got shape {tuple(lq.shape)}; '
+                             'use SRModel for single images')
+        return super().forward(lq, gt, mode, **meta)
 
     def predict(self, lq, gt=None, **meta):
         """Per-frame results; in sequence mode the state flows frame to frame."""
