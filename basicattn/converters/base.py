@@ -18,14 +18,14 @@ keys, a check of names and shapes against a built arch, and an atomic
 checkpoint writer.
 """
 import hashlib
-import os
 import os.path as osp
 import re
-import tempfile
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+
+from basicattn.utils.atomic_file import atomic_open
 
 __all__ = [
     'ConversionError', 'load_foreign_checkpoint', 'sha256_file',
@@ -253,25 +253,13 @@ def save_basicattn_checkpoint(path: str,
     if osp.exists(path) and not overwrite:
         raise FileExistsError(f'{path} exists; pass overwrite=True '
                               '(--overwrite) to replace it')
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     payload = {
         'state_dict': {k: v.detach().cpu().contiguous()
                        for k, v in state_dict.items()},
         'meta': meta,
     }
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.',
-                               suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path) as f:
+        torch.save(payload, f)
 
 
 def load_basicattn_checkpoint(path: str
