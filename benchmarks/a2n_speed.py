@@ -38,7 +38,6 @@ Usage::
         [--no-malloc-tune] [--profile]
 """
 import argparse
-import ctypes
 import os.path as osp
 import sys
 import time
@@ -52,20 +51,9 @@ if REPO_ROOT not in sys.path:
 
 from basicattn.archs.a2n_arch import A2N  # noqa: E402
 from basicattn.utils.flops import count_flops, format_count  # noqa: E402
+from bench_utils import tune_malloc  # noqa: E402
 
 LR_H, LR_W, FEAT = 180, 320, 40
-
-
-def tune_malloc() -> bool:
-    """Keep large freed blocks in the heap (glibc ``mallopt``)."""
-    try:
-        libc = ctypes.CDLL('libc.so.6')
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    ok = libc.mallopt(m_mmap_threshold, 1 << 30)
-    ok &= libc.mallopt(m_trim_threshold, (1 << 31) - 1)
-    return bool(ok)
 
 
 def a2n_macs(model: nn.Module) -> int:

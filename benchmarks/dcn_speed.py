@@ -25,7 +25,6 @@ that freed column-sized blocks (38 MB at 64x64, 151 MB at 128x128) are
 reused rather than page-faulted in afresh on every call.
 """
 import argparse
-import ctypes
 import os.path as osp
 import statistics
 import sys
@@ -40,20 +39,7 @@ if REPO_ROOT not in sys.path:
 
 from basicattn.ops import (dcn_backend_status,  # noqa: E402
                            modulated_deform_conv2d)
-
-
-def tune_malloc() -> bool:
-    """Keep large freed blocks in the heap (glibc ``mallopt``), so that
-    column-sized temporaries reuse memory instead of page-faulting in fresh
-    ``mmap``s on every call (what jemalloc / tcmalloc do anyway)."""
-    try:
-        libc = ctypes.CDLL('libc.so.6')
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    ok = libc.mallopt(m_mmap_threshold, 1 << 30)
-    ok &= libc.mallopt(m_trim_threshold, (1 << 31) - 1)
-    return bool(ok)
+from bench_utils import tune_malloc  # noqa: E402
 
 
 def make_step(name, x, offset, mask, weight, bias, deform_groups):
