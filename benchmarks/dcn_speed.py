@@ -15,10 +15,16 @@ process CPU time instead, which other processes on a shared machine do not
 inflate (meaningful with ``--threads 1``; with more threads it also counts
 OpenMP threads spinning).
 
+``--components`` also times, in the same interleaved rounds, the parts no
+implementation on top of ATen can avoid: the bilinear sampling of the
+columns (``grid_sampler_2d``) forward and backward, and the three GEMMs of a
+convolution on those columns (``W @ cols``, ``W^T @ grad``,
+``grad @ cols^T``), each as a ratio to the dense conv.
+
 Usage::
 
     python benchmarks/dcn_speed.py [--sizes 64 128] [--repeat 5]
-        [--threads N] [--clock {wall,cpu}] [--malloc-tune]
+        [--threads N] [--clock {wall,cpu}] [--malloc-tune] [--components]
 
 ``--malloc-tune`` raises glibc's mmap / trim thresholds with ``mallopt`` so
 that freed column-sized blocks (38 MB at 64x64, 151 MB at 128x128) are
@@ -39,6 +45,8 @@ if REPO_ROOT not in sys.path:
 
 from basicattn.ops import (dcn_backend_status,  # noqa: E402
                            modulated_deform_conv2d)
+from basicattn.ops.deform_im2col import (sample_columns,  # noqa: E402
+                                         sampling_grid)
 from bench_utils import tune_malloc  # noqa: E402
 
 
@@ -61,6 +69,32 @@ def make_step(name, x, offset, mask, weight, bias, deform_groups):
     return step
 
 
+def component_steps(x, offset, weight, deform_groups):
+    """Closures timing the sampling (forward, backward) and the three GEMMs
+    of the same convolution on their own."""
+    b, c, h, w = x.shape
+    o, k = weight.shape[0], 9
+    grid = sampling_grid(x, offset, (3, 3), (1, 1), (1, 1), (1, 1),
+                         deform_groups, (h, w))
+    samples = sample_columns(grid)
+    grad_samples = torch.randn_like(samples)
+    cols = samples.view(b, c * k, h * w)
+    wm = weight.reshape(1, o, c * k).expand(b, -1, -1)
+    grad_out = torch.randn(b, o, h * w)
+
+    def gemms():
+        torch.bmm(wm, cols)
+        torch.bmm(wm.transpose(1, 2), grad_out)
+        torch.bmm(grad_out, cols.transpose(1, 2))
+
+    return {
+        'sampling fwd': lambda: sample_columns(grid),
+        'sampling bwd': lambda: torch.ops.aten.grid_sampler_2d_backward(
+            grad_samples, grid.input, grid.grid, 0, 0, False, [True, True]),
+        'gemms': gemms,
+    }
+
+
 def run(size, args):
     gen = torch.Generator().manual_seed(0)
     b, c, dg = args.batch, args.channels, args.deform_groups
@@ -73,6 +107,9 @@ def run(size, args):
     if dcn_backend_status('mmcv')[0]:
         names.append('mmcv')
     steps = {n: make_step(n, x, offset, mask, weight, bias, dg) for n in names}
+    if args.components:
+        steps.update(component_steps(x, offset, weight, dg))
+        names = list(steps)
     times = {n: [] for n in names}
     for n in names:  # warm-up
         steps[n]()
@@ -97,6 +134,8 @@ def main():
     parser.add_argument('--clock', choices=['wall', 'cpu'], default='wall')
     parser.add_argument('--malloc-tune', action='store_true',
                         help='raise glibc mmap/trim thresholds first')
+    parser.add_argument('--components', action='store_true',
+                        help='also time sampling and GEMMs on their own')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -122,6 +161,11 @@ def main():
             line += (f' {t["mmcv"] * 1e3:9.1f} '
                      f'{t["torch"] / t["mmcv"]:9.2f}')
         print(line, flush=True)
+        if args.components:
+            print('           ' + '  '.join(
+                f'{n} {t[n] * 1e3:.1f} ms ({t[n] / t["dense"]:.2f}x)'
+                for n in ('sampling fwd', 'sampling bwd', 'gemms')),
+                  flush=True)
 
 
 if __name__ == '__main__':

@@ -2,10 +2,12 @@
 
 The columns of a deformable convolution are the input sampled bilinearly at
 ``p0 + p_k + offset_k(p0)`` for every output pixel ``p0`` and every kernel
-tap ``k``. They are built here with a single
-:func:`torch.nn.functional.grid_sample` call (all deformable groups, taps and
-pixels at once), so there is no Python loop over taps or pixels and autograd
-gives the backward pass.
+tap ``k``. They are built with one ``grid_sample`` call over all deformable
+groups, taps and pixels (no Python loop over taps or pixels):
+:func:`deform_im2col` does it with autograd; :func:`sampling_grid`,
+:func:`sample_columns` and :func:`sample_columns_backward` are the same
+steps for callers with their own backward
+(:mod:`basicattn.ops.deform_conv_function`).
 
 Sampling follows mmcv / torchvision: a sample point is ``(y, x)`` in input
 pixel units; its four integer neighbours contribute with bilinear weights
@@ -29,12 +31,15 @@ Details that keep it exact and cheap:
   ``addcmul(base, offset, scale)``, written as coordinate planes.
 """
 from functools import lru_cache
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ['deform_im2col']
+__all__ = [
+    'deform_im2col', 'SamplingGrid', 'sampling_grid', 'sample_columns',
+    'sample_columns_backward'
+]
 
 
 def _next_pow2(n: int) -> int:
@@ -71,6 +76,104 @@ def _base_grid(kernel_size: Tuple[int, int], stride: Tuple[int, int],
     return torch.stack((y.expand(k, ho, wo), x.expand(k, ho, wo))).to(dtype)
 
 
+class SamplingGrid(NamedTuple):
+    """What :func:`sampling_grid` prepares for ``grid_sampler_2d``.
+
+    Attributes:
+        input (Tensor): (B*dg, C/dg, gw, gh): the input, zero-padded to
+            power-of-two sizes ``(gh, gw)`` and handed over transposed.
+        grid (Tensor): (B*dg, K*Ho, Wo, 2) normalised sample positions, a
+            permuted view of ``(B, dg, 2, K, Ho, Wo)`` coordinate planes.
+        scale (Tensor): (2, 1, 1) pixel-to-normalised factors ``2/gh, 2/gw``
+            of the ``(dy, dx)`` offsets.
+    """
+    input: torch.Tensor
+    grid: torch.Tensor
+    scale: torch.Tensor
+
+    def images(self, start: int, stop: int,
+               deform_groups: int) -> 'SamplingGrid':
+        """The part of the grid that samples images ``start:stop`` of the
+        batch."""
+        rows = slice(start * deform_groups, stop * deform_groups)
+        return SamplingGrid(self.input[rows], self.grid[rows], self.scale)
+
+
+def sampling_grid(input: torch.Tensor, offset: torch.Tensor,
+                  kernel_size: Tuple[int, int], stride: Tuple[int, int],
+                  padding: Tuple[int, int], dilation: Tuple[int, int],
+                  deform_groups: int,
+                  out_size: Tuple[int, int]) -> SamplingGrid:
+    """Prepare the input and the normalised grid of a deformable im2col.
+
+    Arguments as :func:`deform_im2col` (``offset`` must be given). Sampling
+    ``grid_sampler_2d(grid.input, grid.grid, 0, 0, False)`` (bilinear, zeros,
+    ``align_corners=False``) gives the columns as (B*dg, C/dg, K*Ho, Wo).
+    """
+    b, c, h, w = input.shape
+    ho, wo = out_size
+    k = kernel_size[0] * kernel_size[1]
+    dg = deform_groups
+    gh, gw = _next_pow2(h), _next_pow2(w)
+    if (gh, gw) != (h, w):
+        input = F.pad(input, (0, gw - w, 0, gh - h))
+    base = _base_grid(tuple(kernel_size), tuple(stride), tuple(padding),
+                      tuple(dilation), tuple(out_size), (gh, gw), input.dtype,
+                      input.device)
+    scale = torch.tensor([2.0 / gh, 2.0 / gw], dtype=input.dtype,
+                         device=input.device).view(2, 1, 1)  # exact
+    # Grid built as (b, dg, 2, K, Ho, Wo) planes (inner dims contiguous) and
+    # handed to grid_sample as a permuted (N, K*Ho, Wo, 2) view, a layout its
+    # CPU kernel reads directly.
+    off = offset.reshape(b, dg, k, 2, ho, wo).transpose(2, 3)
+    grid = torch.addcmul(base, off, scale.unsqueeze(-1)).view(
+        b * dg, 2, k * ho, wo).permute(0, 2, 3, 1)
+    # Transposed input: grid_sample's x runs along our H, matching (dy, dx).
+    return SamplingGrid(
+        input.reshape(b * dg, c // dg, gh, gw).transpose(2, 3), grid, scale)
+
+
+def sample_columns(grid: SamplingGrid) -> torch.Tensor:
+    """Bilinear samples (B*dg, C/dg, K*Ho, Wo) of a :class:`SamplingGrid`
+    (no autograd graph of its own when called inside an autograd function).
+    """
+    return torch.grid_sampler_2d(grid.input, grid.grid, 0, 0, False)
+
+
+def sample_columns_backward(grad: torch.Tensor, grid: SamplingGrid,
+                            grad_input: Optional[torch.Tensor] = None,
+                            grad_offset: Optional[torch.Tensor] = None
+                            ) -> None:
+    """Write the gradients of :func:`sample_columns` for the input and the
+    offsets into the given tensors.
+
+    Args:
+        grad (Tensor): (B*dg, C/dg, K*Ho, Wo), contiguous: gradient of the
+            samples.
+        grid (SamplingGrid): As used in the forward pass.
+        grad_input (Tensor | None): (B, C, H, W) to receive the input
+            gradient; None = not needed.
+        grad_offset (Tensor | None): (B, 2*dg*K, Ho, Wo), contiguous, to
+            receive the offset gradient; None = not needed.
+    """
+    n, _, kho, _ = grad.shape
+    grad_in, grad_grid = torch.ops.aten.grid_sampler_2d_backward(
+        grad, grid.input, grid.grid, 0, 0, False,
+        [grad_input is not None, grad_offset is not None])
+    if grad_input is not None:
+        b, c, h, w = grad_input.shape
+        gw, gh = grad_in.shape[-2:]
+        grad_input.copy_(
+            grad_in.view(b, c, gw, gh).transpose(2, 3)[:, :, :h, :w])
+    if grad_offset is not None:
+        b, _, ho, wo = grad_offset.shape
+        dg, k = n // b, kho // ho
+        # (N, K*Ho, Wo, 2) interleaved -> (b, dg, K, 2, Ho, Wo) offset layout
+        torch.mul(
+            grad_grid.view(b, dg, k, ho, wo, 2).permute(0, 1, 2, 5, 3, 4),
+            grid.scale, out=grad_offset.view(b, dg, k, 2, ho, wo))
+
+
 def deform_im2col(input: torch.Tensor, offset: Optional[torch.Tensor],
                   kernel_size: Tuple[int, int], stride: Tuple[int, int],
                   padding: Tuple[int, int], dilation: Tuple[int, int],
@@ -96,7 +199,7 @@ def deform_im2col(input: torch.Tensor, offset: Optional[torch.Tensor],
         index ``k = i*kw + j``; viewed as (B, C*K, Ho*Wo) these are the
         im2col columns in the order of ``weight.view(O, C*K)``.
     """
-    b, c, h, w = input.shape
+    b, c = input.shape[:2]
     ho, wo = out_size
     k = kernel_size[0] * kernel_size[1]
     dg = deform_groups
@@ -104,22 +207,8 @@ def deform_im2col(input: torch.Tensor, offset: Optional[torch.Tensor],
         cols = F.unfold(input, kernel_size, dilation=dilation, padding=padding,
                         stride=stride)
         return cols.view(b, dg, c // dg, k, ho * wo)
-    gh, gw = _next_pow2(h), _next_pow2(w)
-    if (gh, gw) != (h, w):
-        input = F.pad(input, (0, gw - w, 0, gh - h))
-    base = _base_grid(tuple(kernel_size), tuple(stride), tuple(padding),
-                      tuple(dilation), tuple(out_size), (gh, gw), input.dtype,
-                      input.device)
-    scale = torch.tensor([2.0 / gh, 2.0 / gw], dtype=input.dtype,
-                         device=input.device).view(2, 1, 1, 1)  # exact
-    # Grid built as (b, dg, 2, K, Ho, Wo) planes (inner dims contiguous) and
-    # handed to grid_sample as a permuted (N, K*Ho, Wo, 2) view, a layout its
-    # CPU kernel reads directly.
-    off = offset.reshape(b, dg, k, 2, ho, wo).transpose(2, 3)
-    grid = torch.addcmul(base, off, scale).view(b * dg, 2, k * ho,
-                                                wo).permute(0, 2, 3, 1)
-    # Transposed input: grid_sample's x runs along our H, matching (dy, dx).
-    cols = F.grid_sample(
-        input.reshape(b * dg, c // dg, gh, gw).transpose(2, 3), grid,
-        mode='bilinear', padding_mode='zeros', align_corners=False)
+    grid = sampling_grid(input, offset, kernel_size, stride, padding,
+                         dilation, deform_groups, out_size)
+    cols = F.grid_sample(grid.input, grid.grid, mode='bilinear',
+                         padding_mode='zeros', align_corners=False)
     return cols.view(b, dg, c // dg, k, ho * wo)

@@ -56,10 +56,12 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ._utils import (IntPair, cast, check_divisible, check_input, check_map,
                      compute_dtype, conv_output_size, no_autocast, to_pair)
-from .columns_matmul import columns_matmul, modulated_columns_matmul
+from .columns_matmul import columns_matmul
+from .deform_conv_function import deform_conv_columns
 from .deform_im2col import deform_im2col
 
 __all__ = [
@@ -259,17 +261,23 @@ def _deform_kernel_conv2d(input, weight, bias, offset, mask, kernel_offset,
     p = ho * wo
     k = kernel_size[0] * kernel_size[1]
     g = kernel_offset_groups
-    samples = deform_im2col(input, offset, kernel_size, stride, padding,
-                            dilation, deform_groups, out_size)
-    if mask is not None:
-        mask = mask.reshape(b, deform_groups, k, p)
     if kernel_offset is None:
         kernel = sample_scope_kernel(weight, kernel_size, tap_grid)
-        out = modulated_columns_matmul(samples, mask, kernel, groups, bias,
-                                       scratch=True)
-        return out.view(b, o, ho, wo)
-
-    cols = samples if mask is None else samples * mask.unsqueeze(2)
+        if offset is not None:
+            return deform_conv_columns(
+                input, offset, mask, kernel, bias,
+                (kernel_size, stride, padding, dilation, out_size), groups,
+                deform_groups)
+        if mask is None:
+            return F.conv2d(input, kernel, bias, stride, padding, dilation,
+                            groups)
+    samples = deform_im2col(input, offset, kernel_size, stride, padding,
+                            dilation, deform_groups, out_size)
+    cols = samples if mask is None else samples * mask.reshape(
+        b, deform_groups, 1, k, p)
+    if kernel_offset is None:  # regular grid with a mask
+        return columns_matmul(cols.reshape(b, c * k, p), kernel, groups,
+                              bias).view(b, o, ho, wo)
     cg = c // g
     s = sh * sw
     opts = dict(dtype=input.dtype, device=input.device)

@@ -24,9 +24,8 @@ import torch.nn as nn
 
 from ._utils import (IntPair, cast, check_divisible, check_input, check_map,
                      compute_dtype, conv_output_size, no_autocast, to_pair)
-from .columns_matmul import modulated_columns_matmul
 from .dcn_backends import get_dcn_backend_fn, resolve_dcn_backend
-from .deform_im2col import deform_im2col
+from .deform_conv_function import deform_conv_columns
 
 __all__ = [
     'modulated_deform_conv2d', 'ModulatedDeformConv2d',
@@ -49,9 +48,9 @@ def modulated_deform_conv2d(input: torch.Tensor,
 
     Forward and backward (input, offset, mask, weight, bias) are plain
     PyTorch ops: bilinear sampling by ``grid_sample``
-    (:mod:`basicattn.ops.deform_im2col`) and one grouped ``bmm``
-    (:mod:`basicattn.ops.columns_matmul`). Single backward only (no double
-    backward through the mask), as mmcv. Float16 / bfloat16 inputs are
+    (:mod:`basicattn.ops.deform_im2col`) and grouped ``bmm`` over chunks of
+    pixels (:mod:`basicattn.ops.deform_conv_function`). Single backward only
+    (no double backward), as mmcv. Float16 / bfloat16 inputs are
     computed in float32 (also under autocast) and the output is returned in
     the input's dtype.
 
@@ -109,15 +108,11 @@ def modulated_deform_conv2d(input: torch.Tensor,
         return fn(input, offset, mask, weight, bias, stride, padding,
                   dilation, groups, deform_groups)
     with no_autocast(input.device):
-        x, offset, mask, weight, bias = cast(compute_dtype(input), input,
-                                             offset, mask, weight, bias)
-        samples = deform_im2col(x, offset, (kh, kw), stride, padding,
-                                dilation, deform_groups, (ho, wo))
-        if mask is not None:
-            mask = mask.reshape(b, deform_groups, k, ho * wo)
-        out = modulated_columns_matmul(samples, mask, weight, groups, bias,
-                                       scratch=True)
-    return out.view(b, o, ho, wo).to(input.dtype)
+        out = deform_conv_columns(
+            *cast(compute_dtype(input), input, offset, mask, weight, bias),
+            ((kh, kw), stride, padding, dilation, (ho, wo)), groups,
+            deform_groups)
+    return out.to(input.dtype)
 
 
 class ModulatedDeformConv2d(nn.Module):
