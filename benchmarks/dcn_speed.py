@@ -151,7 +151,7 @@ def main():
           f'{args.repeat}')
     header = f'{"size":>9} {"ours ms":>9} {"dense ms":>9} {"ours/dense":>10}'
     if usable:
-        header += f' {"mmcv ms":>9} {"ours/mmcv":>9}'
+        header += f' {"mmcv ms":>9} {"mmcv/dense":>10} {"ours/mmcv":>9}'
     print(header)
     for size in args.sizes:
         t = run(size, args)
@@ -159,7 +159,8 @@ def main():
                 f'{t["dense"] * 1e3:9.1f} {t["torch"] / t["dense"]:10.2f}')
         if 'mmcv' in t:
             line += (f' {t["mmcv"] * 1e3:9.1f} '
-                     f'{t["torch"] / t["mmcv"]:9.2f}')
+                     f'{t["mmcv"] / t["dense"]:10.1f} '
+                     f'{t["torch"] / t["mmcv"]:9.3f}')
         print(line, flush=True)
         if args.components:
             print('           ' + '  '.join(
