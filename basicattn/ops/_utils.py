@@ -76,6 +76,50 @@ def check_divisible(channels: int, groups: int, channels_name: str,
                          f'{groups_name}={groups} (>= 1)')
 
 
+def check_grouped_weight(input: torch.Tensor, weight: torch.Tensor,
+                         bias: Optional[torch.Tensor], groups: int,
+                         deform_groups: int, layout: str) -> None:
+    """Check a conv weight, its bias and the channel groups against the
+    (already checked) input.
+
+    Args:
+        input (Tensor): (B, C, H, W).
+        weight (Tensor): (O, C/groups, ...), 4-D.
+        bias (Tensor | None): (O,).
+        groups, deform_groups (int): Must divide the channels.
+        layout (str): What the weight is, for the error message, e.g.
+            ``'tensor (O, C/groups, kh, kw)'``.
+    """
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
+        raise ValueError(f'weight must be a 4-D {layout}, got '
+                         f'{getattr(weight, "shape", weight)}')
+    c = input.shape[1]
+    o, c_per_group = weight.shape[:2]
+    check_divisible(c, groups, 'input channels', 'groups')
+    check_divisible(o, groups, 'weight.shape[0] (out channels)', 'groups')
+    check_divisible(c, deform_groups, 'input channels', 'deform_groups')
+    if c_per_group * groups != c:
+        raise ValueError(f'weight.shape[1]={c_per_group} must equal input '
+                         f'channels / groups = {c} / {groups}')
+    if bias is not None and tuple(bias.shape) != (o, ):
+        raise ValueError(f'bias must have shape ({o},), got '
+                         f'{tuple(bias.shape)}')
+
+
+def check_offset_and_mask(input: torch.Tensor,
+                          offset: Optional[torch.Tensor],
+                          mask: Optional[torch.Tensor], deform_groups: int,
+                          taps: int, out_size: Tuple[int, int]) -> None:
+    """Check the image-space offsets and the modulation mask (either may be
+    ``None``) of a deformable conv with ``taps`` kernel taps."""
+    b = input.shape[0]
+    ho, wo = out_size
+    check_map(offset, 'offset', (b, 2 * deform_groups * taps, ho, wo),
+              '(B, 2*deform_groups*kh*kw, Ho, Wo)', input)
+    check_map(mask, 'mask', (b, deform_groups * taps, ho, wo),
+              '(B, deform_groups*kh*kw, Ho, Wo)', input)
+
+
 def check_map(tensor: Optional[torch.Tensor], name: str,
               expected: Tuple[int, ...], layout: str,
               like: torch.Tensor) -> None:

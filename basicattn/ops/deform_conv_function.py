@@ -21,11 +21,12 @@ memory traffic and as allocations (glibc page-faults every allocation above
   ``grid_sampler_2d_backward`` then turns into the input and offset
   gradients of that block of images.
 
-So the only column-sized tensors are the samples (saved for backward), where autograd over the plain ops would keep two and allocate
-three more in backward. A second backward through the same graph
-(``retain_graph=True``) resamples the overwritten columns; there is no double
-backward (mmcv's op has none either). Without gradients the forward is the
-plain sequence ``grid_sample``, in-place mask, ``bmm`` (this is also what
+So the only column-sized tensors are the samples (saved for backward),
+where autograd over the plain ops would keep two and allocate three more in
+backward. A second backward through the same graph (``retain_graph=True``)
+resamples the overwritten columns; there is no double backward (mmcv's op
+has none either). Without gradients the forward is the plain sequence
+``grid_sample``, in-place mask, ``bmm`` (this is also what
 ``torch.jit.trace``, and so ``tools/get_flops.py``, sees).
 
 On CUDA a chunk is a whole image (no cache to fit; fewer launches).
@@ -36,6 +37,7 @@ import torch
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
+from .columns_matmul import columns_matmul
 from .deform_im2col import (SamplingGrid, sample_columns,
                             sample_columns_backward, sampling_grid)
 
@@ -64,6 +66,14 @@ def _chunk_pixels(values_per_pixel: int, itemsize: int, pixels: int,
     return max(1, min(pixels, n))
 
 
+def _sizes(input: torch.Tensor, weight: torch.Tensor, geometry: Geometry):
+    """``(B, C, O, K, P)``: batch, input channels, output channels, kernel
+    taps and output pixels."""
+    kernel_size, out_size = geometry[0], geometry[4]
+    return (*input.shape[:2], weight.shape[0], kernel_size[0] * kernel_size[1],
+            out_size[0] * out_size[1])
+
+
 def _image_blocks(batch: int, image_bytes: int):
     """``(start, stop)`` of the blocks of images sampled together."""
     per_block = max(1, SAMPLE_BLOCK_BYTES // max(1, image_bytes))
@@ -77,14 +87,9 @@ class _DeformConvColumns(Function):
     @staticmethod
     def forward(ctx, input, offset, mask, weight, bias, geometry, groups,
                 deform_groups):
-        kernel_size, stride, padding, dilation, out_size = geometry
-        b, c = input.shape[:2]
-        o = weight.shape[0]
-        k = kernel_size[0] * kernel_size[1]
-        p = out_size[0] * out_size[1]
+        b, c, o, k, p = _sizes(input, weight, geometry)
         dg = deform_groups
-        grid = sampling_grid(input, offset, kernel_size, stride, padding,
-                             dilation, dg, out_size)
+        grid = sampling_grid(input, offset, *geometry[:4], dg, geometry[4])
         m = None if mask is None else mask.view(b, dg, 1, k, p)
         w = weight.reshape(groups, o // groups, -1)
         out = input.new_empty(b, o, p)
@@ -113,14 +118,14 @@ class _DeformConvColumns(Function):
         ctx.save_for_backward(input, mask, weight)
         ctx.grid, ctx.samples, ctx.blocks = grid, samples, blocks
         ctx.meta = (geometry, groups, deform_groups, bias is not None)
-        return out.view(b, o, *out_size)
+        return out.view(b, o, *geometry[4])
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
         input, mask, weight = ctx.saved_tensors
         geometry, groups, dg, has_bias = ctx.meta
-        kernel_size, _, _, _, out_size = geometry
+        out_size = geometry[4]
         grid: SamplingGrid = ctx.grid
         samples = ctx.samples
         ctx.samples = None  # overwritten below; a second backward resamples
@@ -128,10 +133,7 @@ class _DeformConvColumns(Function):
             ctx.needs_input_grad[:5]
         need_sampling = need_input or need_offset
         need_cols_grad = need_sampling or need_mask
-        b, c = input.shape[:2]
-        o = weight.shape[0]
-        k = kernel_size[0] * kernel_size[1]
-        p = out_size[0] * out_size[1]
+        b, c, o, k, p = _sizes(input, weight, geometry)
         cg = c // dg
         m = None if mask is None else mask.view(b, dg, 1, k, p)
         go = grad_out.reshape(b, o, p).contiguous()
@@ -192,24 +194,14 @@ class _DeformConvColumns(Function):
 def _forward_no_grad(input, offset, mask, weight, bias, geometry, groups,
                      deform_groups) -> torch.Tensor:
     """The forward pass as plain ops, for when no gradient is needed."""
-    kernel_size, stride, padding, dilation, out_size = geometry
-    b, c = input.shape[:2]
-    o = weight.shape[0]
-    k = kernel_size[0] * kernel_size[1]
-    p = out_size[0] * out_size[1]
+    b, c, o, k, p = _sizes(input, weight, geometry)
     dg = deform_groups
-    grid = sampling_grid(input, offset, kernel_size, stride, padding,
-                         dilation, dg, out_size)
+    grid = sampling_grid(input, offset, *geometry[:4], dg, geometry[4])
     cols = sample_columns(grid).view(b, dg, c // dg, k, p)
     if mask is not None:
         cols.mul_(mask.reshape(b, dg, 1, k, p))
-    cols = cols.view(b * groups, c // groups * k, p)
-    w = weight.reshape(1, groups, o // groups, -1).expand(b, -1, -1, -1)
-    out = torch.bmm(w.reshape(b * groups, o // groups, -1), cols)
-    out = out.view(b, o, p)
-    if bias is not None:
-        out += bias.view(1, o, 1)
-    return out.view(b, o, *out_size)
+    out = columns_matmul(cols.view(b, c * k, p), weight, groups, bias)
+    return out.view(b, o, *geometry[4])
 
 
 def deform_conv_columns(input: torch.Tensor, offset: torch.Tensor,

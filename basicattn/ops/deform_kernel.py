@@ -58,7 +58,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._utils import (IntPair, cast, check_divisible, check_input, check_map,
+from ._utils import (IntPair, cast, check_divisible, check_grouped_weight,
+                     check_input, check_map, check_offset_and_mask,
                      compute_dtype, conv_output_size, no_autocast, to_pair)
 from .columns_matmul import columns_matmul
 from .deform_conv_function import deform_conv_columns
@@ -209,32 +210,19 @@ def deform_kernel_conv2d(input: torch.Tensor,
         Tensor: (B, O, Ho, Wo).
     """
     check_input(input)
-    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
-        raise ValueError('weight must be a 4-D scope tensor (O, C/groups, '
-                         f'Sh, Sw), got {getattr(weight, "shape", weight)}')
+    check_grouped_weight(input, weight, bias, groups, deform_groups,
+                         'scope tensor (O, C/groups, Sh, Sw)')
     kernel_size = to_pair(kernel_size, 'kernel_size', 1)
     stride = to_pair(stride, 'stride', 1)
     padding = to_pair(padding, 'padding', 0)
     dilation = to_pair(dilation, 'dilation', 1)
     b, c, h, w = input.shape
-    o, c_per_group, sh, sw = weight.shape
-    check_divisible(c, groups, 'input channels', 'groups')
-    check_divisible(o, groups, 'weight.shape[0] (out channels)', 'groups')
-    check_divisible(c, deform_groups, 'input channels', 'deform_groups')
+    sh, sw = weight.shape[2:]
     check_divisible(c, kernel_offset_groups, 'input channels',
                     'kernel_offset_groups')
-    if c_per_group * groups != c:
-        raise ValueError(f'weight.shape[1]={c_per_group} must equal input '
-                         f'channels / groups = {c} / {groups}')
-    if bias is not None and tuple(bias.shape) != (o, ):
-        raise ValueError(f'bias must have shape ({o},), got '
-                         f'{tuple(bias.shape)}')
     ho, wo = conv_output_size((h, w), kernel_size, stride, padding, dilation)
     k = kernel_size[0] * kernel_size[1]
-    check_map(offset, 'offset', (b, 2 * deform_groups * k, ho, wo),
-              '(B, 2*deform_groups*kh*kw, Ho, Wo)', input)
-    check_map(mask, 'mask', (b, deform_groups * k, ho, wo),
-              '(B, deform_groups*kh*kw, Ho, Wo)', input)
+    check_offset_and_mask(input, offset, mask, deform_groups, k, (ho, wo))
     g = kernel_offset_groups
     check_map(kernel_offset, 'kernel_offset', (b, 2 * g * k, ho, wo),
               '(B, 2*kernel_offset_groups*kh*kw, Ho, Wo)', input)

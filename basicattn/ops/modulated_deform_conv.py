@@ -22,8 +22,9 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from ._utils import (IntPair, cast, check_divisible, check_input, check_map,
-                     compute_dtype, conv_output_size, no_autocast, to_pair)
+from ._utils import (IntPair, cast, check_divisible, check_grouped_weight,
+                     check_input, check_offset_and_mask, compute_dtype,
+                     conv_output_size, no_autocast, to_pair)
 from .dcn_backends import get_dcn_backend_fn, resolve_dcn_backend
 from .deform_conv_function import deform_conv_columns
 
@@ -75,32 +76,19 @@ def modulated_deform_conv2d(input: torch.Tensor,
         Tensor: (B, O, Ho, Wo).
     """
     check_input(input)
-    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
-        raise ValueError('weight must be a 4-D tensor (O, C/groups, kh, kw), '
-                         f'got {getattr(weight, "shape", weight)}')
+    check_grouped_weight(input, weight, bias, groups, deform_groups,
+                         'tensor (O, C/groups, kh, kw)')
     stride = to_pair(stride, 'stride', 1)
     padding = to_pair(padding, 'padding', 0)
     dilation = to_pair(dilation, 'dilation', 1)
-    b, c, h, w = input.shape
-    o, c_per_group, kh, kw = weight.shape
-    check_divisible(c, groups, 'input channels', 'groups')
-    check_divisible(o, groups, 'weight.shape[0] (out channels)', 'groups')
-    check_divisible(c, deform_groups, 'input channels', 'deform_groups')
-    if c_per_group * groups != c:
-        raise ValueError(f'weight.shape[1]={c_per_group} must equal input '
-                         f'channels / groups = {c} / {groups}')
-    if bias is not None and tuple(bias.shape) != (o, ):
-        raise ValueError(f'bias must have shape ({o},), got '
-                         f'{tuple(bias.shape)}')
+    h, w = input.shape[2:]
+    kh, kw = weight.shape[2:]
     ho, wo = conv_output_size((h, w), (kh, kw), stride, padding, dilation)
-    k = kh * kw
     if offset is None:
         raise ValueError('offset must be a tensor (B, 2*deform_groups*kh*kw, '
                          'Ho, Wo), got None')
-    check_map(offset, 'offset', (b, 2 * deform_groups * k, ho, wo),
-              '(B, 2*deform_groups*kh*kw, Ho, Wo)', input)
-    check_map(mask, 'mask', (b, deform_groups * k, ho, wo),
-              '(B, deform_groups*kh*kw, Ho, Wo)', input)
+    check_offset_and_mask(input, offset, mask, deform_groups, kh * kw,
+                          (ho, wo))
 
     name = resolve_dcn_backend(backend, input.device)
     if name != 'torch':

@@ -2,8 +2,9 @@
 
 Several chunks of pixels with a partial last one, one image per sampling
 call, and every subset of inputs needing a gradient, must give the values and
-gradients of the single-chunk, whole-batch computation, which tests/ops/test_deform_conv.py checks against the slow
-reference and gradcheck.
+gradients of the single-chunk, whole-batch computation, which
+tests/ops/test_deform_conv.py checks against the slow reference and
+gradcheck.
 """
 import pytest
 import torch
