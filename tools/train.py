@@ -46,4 +46,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    exit_code = main()
+    from basicattn.engine.dist_env import finish_distributed
+    finish_distributed()
+    sys.exit(exit_code)

@@ -57,3 +57,16 @@ def init_distributed(launcher, backend='auto', port=29500):
         torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
     dist.init_process_group(backend=backend)
     return backend
+
+
+def finish_distributed():
+    """Tear the process group down once every rank is done.
+
+    Called by ``tools/train.py`` and ``tools/test.py`` before they exit: a
+    process that leaves with gloo's threads still running can abort at exit
+    (``terminate called without an active exception``), which fails the
+    whole torchrun job although the work finished.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
