@@ -19,6 +19,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
 from basicattn.converters.base import (  # noqa: E402
     ConversionError, build_from_checkpoint, get_converter, list_converters,
     load_foreign_checkpoint, save_basicattn_checkpoint, sha256_file)
@@ -41,6 +42,7 @@ def parse_args(argv=None):
                         help='replace an existing output file')
     parser.add_argument('--list', action='store_true',
                         help='list the registered converters and exit')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if not args.list:
         missing = [name for name in ('source', 'input', 'output')
@@ -52,23 +54,21 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
+    """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
+    return run_tool(_convert, argv)
+
+
+def _convert(argv) -> int:
     args = parse_args(argv)
     if args.list:
         for name, doc in list_converters().items():
             print(f'{name:20s} {doc}')
         return 0
     if osp.exists(args.output) and not args.overwrite:
-        print(f'error: {args.output} exists; pass --overwrite to replace it',
-              file=sys.stderr)
-        return 1
-    try:
-        convert = get_converter(args.source)
-        foreign = load_foreign_checkpoint(args.input, key=args.key)
-        state_dict, arch = convert(foreign, scale=args.scale)
-    except (ConversionError, KeyError, FileNotFoundError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f'error: {msg}', file=sys.stderr)
-        return 1
+        raise UserError(f'{args.output} exists; pass --overwrite to replace it')
+    convert = get_converter(args.source)
+    foreign = load_foreign_checkpoint(args.input, key=args.key)
+    state_dict, arch = convert(foreign, scale=args.scale)
     meta = dict(
         arch=arch,
         converted_from=f'{args.source}:{osp.basename(args.input)}',

@@ -23,7 +23,7 @@ try:
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-EXIT_ERROR = 2
+from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -62,6 +62,7 @@ def parse_args(argv=None):
         help='only verify an existing database')
     parser.add_argument(
         '--no-progress', action='store_true', help='do not show progress bars')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if args.verify_only:
         if args.src or args.dst:
@@ -94,13 +95,15 @@ def precheck(args):
 
 
 def main(argv=None):
+    """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
+    return run_tool(_create, argv)
+
+
+def _create(argv):
     args = parse_args(argv)
     message = precheck(args)
     if message is not None:
-        print(f'error: {message}', file=sys.stderr)
-        return EXIT_ERROR
-    import lmdb
-
+        raise UserError(message)
     from basicattn.data.lmdb_builder import build_lmdb_from_folder, verify_lmdb
     progress = not args.no_progress
     try:
@@ -116,22 +119,15 @@ def main(argv=None):
             compress_level=args.compress_level,
             num_workers=args.workers,
             progress=progress)
-        print(f'wrote {info["num_images"]} images, {info["num_bytes"]} bytes '
-              f'of PNG: {info["path"]}')
-        if args.verify:
-            info = verify_lmdb(args.dst, progress=progress)
-            print(f'verified {info["num_images"]} images, '
-                  f'{info["num_bytes"]} bytes: {info["path"]}')
-    except (OSError, ValueError, KeyError, lmdb.Error) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args \
-            else str(err)
-        print(f'error: {message}', file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
-        print(
-            'interrupted: nothing was written to the destination',
-            file=sys.stderr)
+        print('interrupted: nothing was written to the destination', file=sys.stderr)
         return 130
+    print(f'wrote {info["num_images"]} images, {info["num_bytes"]} bytes '
+          f'of PNG: {info["path"]}')
+    if args.verify:
+        info = verify_lmdb(args.dst, progress=progress)
+        print(f'verified {info["num_images"]} images, '
+              f'{info["num_bytes"]} bytes: {info["path"]}')
     return 0
 
 

@@ -26,6 +26,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
 from basicattn.utils.flops import count_flops, format_count  # noqa: E402
 
 
@@ -43,6 +44,7 @@ def parse_args(argv=None):
                         'without the batch dimension')
     parser.add_argument('--json', action='store_true',
                         help='print the result as JSON')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if len(args.input_shape) not in (3, 4):
         parser.error('--input-shape takes C H W or T C H W, got '
@@ -52,20 +54,15 @@ def parse_args(argv=None):
 
 def arch_config(args) -> dict:
     """The arch config (``type`` + kwargs) named on the command line."""
-    if args.opt:
-        import yaml
-        with open(args.opt, encoding='utf-8') as f:
-            opt = yaml.safe_load(f) or {}
-        cfg = opt.get('network_g') if isinstance(opt, dict) else None
-        if not isinstance(cfg, dict) or 'type' not in cfg:
-            raise ValueError(f'{args.opt}: no network_g block with a type')
-        return dict(cfg)
+    if args.opt:  # validated, with the file's scale given to the network
+        from basicattn.engine import read_options
+        return dict(read_options(args.opt, purpose='test')['network_g'])
     try:
         kwargs = json.loads(args.arch_args)
     except json.JSONDecodeError as err:
-        raise ValueError(f'--arch-args is not valid JSON: {err}') from err
+        raise UserError(f'--arch-args is not valid JSON: {err}') from None
     if not isinstance(kwargs, dict):
-        raise ValueError('--arch-args must be a JSON object, got '
+        raise UserError('--arch-args must be a JSON object, got '
                          f'{args.arch_args!r}')
     return dict(type=args.arch, **kwargs)
 
@@ -75,7 +72,7 @@ def build_arch(cfg: dict):
     ARCHS.import_from_location()
     if ARCHS.get(cfg['type']) is None:
         names = ', '.join(sorted(ARCHS.module_dict))
-        raise KeyError(f"arch {cfg['type']!r} is not registered; "
+        raise UserError(f"--arch: {cfg['type']!r} is not registered; "
                        f'registered: {names}')
     return ARCHS.build(cfg)
 
@@ -113,14 +110,14 @@ def report(cfg: dict, result: dict) -> str:
 
 
 def main(argv=None) -> int:
+    """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
+    return run_tool(_count, argv)
+
+
+def _count(argv) -> int:
     args = parse_args(argv)
-    try:
-        cfg = arch_config(args)
-        model = build_arch(cfg)
-    except (ValueError, KeyError, OSError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f'error: {msg}', file=sys.stderr)
-        return 1
+    cfg = arch_config(args)
+    model = build_arch(cfg)
     result = count_flops(model, args.input_shape)
     if args.json:
         print(json.dumps(dict(arch=cfg, **result), indent=2))

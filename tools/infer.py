@@ -32,8 +32,7 @@ import os.path as osp
 import sys
 
 import _bootstrap  # noqa: F401
-
-EXIT_ERROR = 2
+from basicattn.errors import UserError, add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
@@ -59,6 +58,7 @@ def parse_args(argv=None):
     parser.add_argument('--fps', type=float, default=None, help='frame rate of a video output')
     parser.add_argument('--overwrite', action='store_true', help='replace existing outputs')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -70,7 +70,7 @@ def build_network(args):
     from basicattn.registry import ARCHS
     checkpoint = safe_load(args.checkpoint) if args.checkpoint else None
     if args.opt and args.arch:
-        raise ValueError('give either -opt or --arch, not both')
+        raise UserError('give either -opt or --arch, not both')
     if args.opt:
         from basicattn.engine import read_options
         cfg = dict(read_options(args.opt, purpose='test')['network_g'])
@@ -78,12 +78,12 @@ def build_network(args):
         try:
             kwargs = json.loads(args.arch_args)
         except json.JSONDecodeError as err:
-            raise ValueError(f'--arch-args is not valid JSON: {err}') from None
+            raise UserError(f'--arch-args is not valid JSON: {err}') from None
         cfg = dict(type=args.arch, **kwargs)
     else:
         arch = ((checkpoint or {}).get('meta') or {}).get('arch')
         if not isinstance(arch, dict) or 'type' not in arch:
-            raise ValueError('name the network with -opt or --arch: the checkpoint '
+            raise UserError('name the network with -opt or --arch: the checkpoint '
                              f"{args.checkpoint} has no meta['arch']")
         cfg = dict(arch)
     net = ARCHS.build(cfg)
@@ -91,17 +91,13 @@ def build_network(args):
         state = extract_generator_state(checkpoint, args.param_key, args.checkpoint)
         net.load_state_dict(state, strict=True)
     elif any(True for _ in net.parameters()):
-        raise ValueError(f'{cfg["type"]} has parameters: pass --checkpoint')
+        raise UserError(f'{cfg["type"]} has parameters: pass --checkpoint')
     return net.to(torch.device(args.device)).eval(), cfg
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except (OSError, ValueError, KeyError, RuntimeError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return EXIT_ERROR
+    """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
+    return run_tool(lambda a: run(parse_args(a)), argv)
 
 
 def run(args):
@@ -118,10 +114,10 @@ def run(args):
     stateful = 'return_state' in inspect.signature(net.forward).parameters
     mode = args.mode if args.mode != 'auto' else ('sequence' if stateful else 'window')
     if mode == 'sequence' and not stateful:
-        raise ValueError(f'--mode sequence: {cfg["type"]} has no recurrent state '
+        raise UserError(f'--mode sequence: {cfg["type"]} has no recurrent state '
                          '(its forward takes no return_state)')
     if mode == 'sequence' and (args.tile or args.self_ensemble):
-        raise ValueError('--mode sequence carries one state over whole frames; it cannot be '
+        raise UserError('--mode sequence carries one state over whole frames; it cannot be '
                          'combined with --tile or --self-ensemble (use --mode window)')
     model = SRModel(net, test_cfg=dict(tile=args.tile, tile_overlap=args.tile_overlap,
                                        self_ensemble=args.self_ensemble))

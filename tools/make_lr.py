@@ -33,8 +33,7 @@ import os.path as osp
 import sys
 
 import _bootstrap  # noqa: F401
-
-EXIT_ERROR = 2
+from basicattn.errors import UserError, add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
@@ -66,6 +65,7 @@ def parse_args(argv=None):
                         help='also write the cropped HR images here')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing output files')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if args.scale < 1:
         parser.error(f'--scale must be >= 1, got {args.scale}')
@@ -95,41 +95,41 @@ def _out_name(key, tmpl):
 
 
 def main(argv=None):
+    """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
+    return run_tool(_make_lr, argv)
+
+
+def _make_lr(argv):
     args = parse_args(argv)
     if not osp.isdir(args.hr_dir):
-        print(f'error: HR folder not found: {args.hr_dir}', file=sys.stderr)
-        return EXIT_ERROR
+        raise UserError(f'HR folder not found: {args.hr_dir}')
     from basicattn.data.degradation_transform import build_degradation
     from basicattn.data.lmdb_io import check_unique_keys, scan_images
     from basicattn.utils.img_util import imread, imwrite, mod_crop
-    try:
-        degradation = build_degradation(degradation_cfg(args), args.scale,
-                                        where='--degradation')
-        items = scan_images(args.hr_dir)
-        check_unique_keys(items)
-        if not items:
-            raise ValueError(f'no images found in {args.hr_dir}')
-        targets = []
-        for key, path in items:
-            lr_path = osp.join(args.out_dir, _out_name(key, args.filename_tmpl))
-            hr_path = (osp.join(args.hr_out, key + '.png') if args.hr_out
-                       else None)
-            targets.append((key, path, lr_path, hr_path))
-        if not args.overwrite:
-            taken = [p for t in targets for p in t[2:] if p and osp.exists(p)]
-            if taken:
-                raise FileExistsError(
-                    f'{len(taken)} output file(s) exist, e.g. {taken[0]}; '
-                    'pass --overwrite to replace them')
-        for key, path, lr_path, hr_path in targets:
-            hr = mod_crop(imread(path), args.scale)
-            lr = degradation.degrade(hr, key=key)
-            imwrite(lr_path, lr)
-            if hr_path:
-                imwrite(hr_path, hr)
-    except (OSError, ValueError, TypeError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return EXIT_ERROR
+    degradation = build_degradation(degradation_cfg(args), args.scale,
+                                    where='--degradation')
+    items = scan_images(args.hr_dir)
+    check_unique_keys(items)
+    if not items:
+        raise UserError(f'no images found in {args.hr_dir}')
+    targets = []
+    for key, path in items:
+        lr_path = osp.join(args.out_dir, _out_name(key, args.filename_tmpl))
+        hr_path = (osp.join(args.hr_out, key + '.png') if args.hr_out
+                   else None)
+        targets.append((key, path, lr_path, hr_path))
+    if not args.overwrite:
+        taken = [p for t in targets for p in t[2:] if p and osp.exists(p)]
+        if taken:
+            raise UserError(
+                f'{len(taken)} output file(s) exist, e.g. {taken[0]}; '
+                'pass --overwrite to replace them')
+    for key, path, lr_path, hr_path in targets:
+        hr = mod_crop(imread(path), args.scale)
+        lr = degradation.degrade(hr, key=key)
+        imwrite(lr_path, lr)
+        if hr_path:
+            imwrite(hr_path, hr)
     print(f'{degradation!r}: wrote {len(targets)} LR image(s)'
           + (f' and the cropped HR to {args.hr_out}' if args.hr_out else ''))
     print(args.out_dir)

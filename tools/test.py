@@ -15,6 +15,7 @@ import os.path as osp
 import sys
 
 import _bootstrap  # noqa: F401
+from basicattn.errors import add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
@@ -27,6 +28,7 @@ def parse_args(argv=None):
                         help='override options, values parsed as YAML literals')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -46,16 +48,17 @@ def format_table(per_set, first_column='set'):
 
 
 def main(argv=None):
+    """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
+    return run_tool(_test, argv)
+
+
+def _test(argv):
     args = parse_args(argv)
-    from basicattn.engine import OptionError, build_runner, read_options
+    from basicattn.engine import build_runner, read_options
     overrides = list(args.set)
     if args.checkpoint:
         overrides.append(f'path.pretrain_network_g={args.checkpoint}')
-    try:
-        opt = read_options(args.opt, overrides, purpose='test')
-    except (OptionError, FileNotFoundError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    opt = read_options(args.opt, overrides, purpose='test')
     runner = build_runner(opt, purpose='test', launcher=args.launcher)
     runner.test()
     from mmengine.dist import is_main_process
@@ -84,5 +87,5 @@ def main(argv=None):
 if __name__ == '__main__':
     exit_code = main()
     from basicattn.engine.dist_env import finish_distributed
-    finish_distributed()
+    finish_distributed(wait_for_others=exit_code == 0)
     sys.exit(exit_code)

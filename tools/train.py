@@ -7,6 +7,7 @@ import argparse
 import sys
 
 import _bootstrap  # noqa: F401
+from basicattn.errors import add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
@@ -24,17 +25,19 @@ def parse_args(argv=None):
                         help='override options, values parsed as YAML literals')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
+    """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
+    return run_tool(_train, argv)
+
+
+def _train(argv):
     args = parse_args(argv)
-    from basicattn.engine import OptionError, build_runner, read_options
-    try:
-        opt = read_options(args.opt, args.set, purpose='train')
-    except (OptionError, FileNotFoundError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    from basicattn.engine import build_runner, read_options
+    opt = read_options(args.opt, args.set, purpose='train')
     runner = build_runner(opt, purpose='train', launcher=args.launcher,
                           auto_resume=args.auto_resume, stop_at=args.stop_at)
     runner.train()
@@ -48,5 +51,5 @@ def main(argv=None):
 if __name__ == '__main__':
     exit_code = main()
     from basicattn.engine.dist_env import finish_distributed
-    finish_distributed()
+    finish_distributed(wait_for_others=exit_code == 0)
     sys.exit(exit_code)

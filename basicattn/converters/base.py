@@ -25,6 +25,7 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from basicattn.errors import UserError
 from basicattn.utils.atomic_file import atomic_open
 
 __all__ = [
@@ -38,7 +39,7 @@ __all__ = [
 NESTED_KEYS = ('state_dict', 'params_ema', 'params', 'model')
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError, ValueError):
     """A foreign checkpoint does not match what the converter expects."""
 
 

@@ -59,8 +59,11 @@ def init_distributed(launcher, backend='auto', port=29500):
     return backend
 
 
-def finish_distributed():
+def finish_distributed(wait_for_others=True):
     """Tear the process group down once every rank is done.
+
+    A rank that failed (``wait_for_others=False``) leaves without the barrier,
+    which the others would never reach.
 
     Called by ``tools/train.py`` and ``tools/test.py`` before they exit: a
     process that leaves with gloo's threads still running can abort at exit
@@ -68,5 +71,6 @@ def finish_distributed():
     whole torchrun job although the work finished.
     """
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if wait_for_others:
+            dist.barrier()
         dist.destroy_process_group()

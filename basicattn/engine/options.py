@@ -12,6 +12,8 @@ import re
 import sys
 from copy import deepcopy
 
+from basicattn.errors import UserError
+
 from . import option_schema as S
 from .signature_check import describe_expected, explicit_parameters, value_fits
 from .yaml_io import load_yaml_file, parse_yaml_scalar
@@ -19,10 +21,17 @@ from .yaml_io import load_yaml_file, parse_yaml_scalar
 DATASET_KEY = re.compile(r'^(train|val|val_\w+|test_\w+)$')
 
 
-class OptionError(ValueError):
-    """One or more problems in an option file (each names file and key path)."""
+class OptionError(UserError, ValueError):
+    """One or more problems in an option file (each names file and key path).
 
-    def __init__(self, source, problems):
+    ``OptionError(message)`` with a single argument is a ready message.
+    """
+
+    def __init__(self, source, problems=None):
+        if problems is None:
+            self.source, self.problems = None, [str(source)]
+            super().__init__(str(source))
+            return
         self.source = source
         self.problems = list(problems)
         lines = [f'{source}: {p}' for p in self.problems]

@@ -10,6 +10,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from basicattn.errors import DataError
 from basicattn.data.lmdb_io import IMG_SUFFIXES
 from basicattn.data.video_clips import natural_key
 from basicattn.data.video_window import frame_window
@@ -30,7 +31,7 @@ def list_images(folder: str) -> List[str]:
     """Image files directly inside ``folder``, in natural order (2 < 10)."""
     names = [n for n in os.listdir(folder) if osp.splitext(n)[1].lower() in IMG_SUFFIXES]
     if not names:
-        raise ValueError(f'no images ({", ".join(IMG_SUFFIXES)}) in {folder}')
+        raise DataError(f'no images ({", ".join(IMG_SUFFIXES)}) in {folder}')
     return [osp.join(folder, n) for n in sorted(names, key=natural_key)]
 
 
@@ -56,7 +57,7 @@ class FrameSource:
             import cv2
             self._capture = cv2.VideoCapture(path)
             if not self._capture.isOpened():
-                raise ValueError(f'OpenCV cannot open the video {path}')
+                raise DataError(f'OpenCV cannot open the video {path}')
             fps = self._capture.get(cv2.CAP_PROP_FPS)
             self.fps = float(fps) if fps and fps > 0 else None
             self._files = None
@@ -80,7 +81,7 @@ class FrameSource:
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         self._capture.release()
         if index == 0:
-            raise ValueError(f'no frame could be decoded from {self.path}')
+            raise DataError(f'no frame could be decoded from {self.path}')
 
 
 def sliding_windows(frames: Iterator[np.ndarray], num_frame: int,
@@ -153,7 +154,7 @@ class FrameSink:
             self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*_FOURCC[ext]),
                                            self.fps, (w, h))
             if not self._writer.isOpened():
-                raise ValueError(f'OpenCV cannot encode {ext} video here ({self.path})')
+                raise DataError(f'OpenCV cannot encode {ext} video here ({self.path})')
         self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         return self.path
 

@@ -208,11 +208,11 @@ def test_convert_model_tool(tmp_path, capsys):
     args = ['--source', 'a2n_official', '--scale', '2', str(src), str(out)]
     assert tool.main(args) == 0
     assert 'strict=True: ok' in capsys.readouterr().out
-    assert tool.main(args) == 1  # refuses to overwrite
+    assert tool.main(args) == 2  # refuses to overwrite
     assert 'exists' in capsys.readouterr().err
     assert tool.main(args + ['--overwrite']) == 0
     assert tool.main(['--source', 'a2n_official', '--scale', '4', str(src),
-                      str(tmp_path / 'x4.pth')]) == 1
+                      str(tmp_path / "x4.pth")]) == 2
     assert 'upconv2' in capsys.readouterr().err
     assert not (tmp_path / 'x4.pth').exists()
     assert tool.main(['--list']) == 0

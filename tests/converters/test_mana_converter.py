@@ -209,5 +209,5 @@ def test_convert_model_tool(tmp_path, capsys):
     model = build_from_checkpoint(str(out))
     assert model.memory.bank.shape == (INTER, SLOTS)
     assert tool.main(['--source', 'mana_official', '--scale', '2', str(src),
-                      str(tmp_path / 'x2.pth')]) == 1
+                      str(tmp_path / 'x2.pth')]) == 2
     assert 'x4 only' in capsys.readouterr().err

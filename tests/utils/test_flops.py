@@ -145,16 +145,16 @@ def test_get_flops_tool(tmp_path, capsys):
     assert result['unhandled'] == {}
     assert result['macs'] == result['macs_by_op']['conv'] + 420
 
-    opt = tmp_path / 'a2n.yml'
-    opt.write_text('name: x\nnetwork_g:\n  type: A2N\n  upscale: 4\n'
-                   '  num_block: 1\n')
-    assert tool.main(['-opt', str(opt), '--input-shape', '3', '6', '6']) == 0
+    # -opt reads the file like train/test do: its `scale` reaches the network
+    opt = osp.join(REPO_ROOT, 'options', 'train', 'a2n_x2.yml')
+    assert tool.main(['-opt', opt, '--input-shape', '3', '6', '6']) == 0
     text = capsys.readouterr().out
-    assert 'multiply-adds (MACs)' in text and 'A2N(upscale=4' in text
+    assert 'multiply-adds (MACs)' in text and 'A2N(upscale=2' in text
+    assert '(1, 3, 6, 6) -> (1, 3, 12, 12)' in text
     assert 'not counted          : none' in text
 
     assert tool.main(['--arch', 'NoSuchArch', '--input-shape', '3', '8',
-                      '8']) == 1
+                      '8']) == 2
     assert 'not registered' in capsys.readouterr().err
 
 
