@@ -89,6 +89,11 @@ have) and checks:
   `float`, a YAML list for a tuple, `null` only where the default is `null` or
   the annotation allows `None`, and `Literal[...]` arguments take only the
   listed values;
+* numbers lie within the bounds the class gives them with
+  `typing.Annotated` (`gt_size: Optional[PositiveInt]` from
+  `basicattn.utils.bounds`): `datasets.train.gt_size: 0` is reported as
+  `datasets.train.gt_size: PairedImageDataset: must be >= 1, got 0`. The crop
+  sizes, frame counts, scales and repeats of the datasets are bounded this way;
 * arguments that basicattn fills in itself (the optimizer's `params`, the
   schedulers' `optimizer`/`begin`/`end`/`by_epoch`, the metrics' `prefix`, ...)
   are not given; the reference below lists them for each block.
@@ -158,6 +163,8 @@ python tools/train.py -opt options/train/edsr_x2.yml \\
   that is not a mapping is an error.
 * Overrides are applied before validation, so an overridden key is checked
   like any other (a misspelt path is reported with a suggestion).
+* A key path with an empty key (`train..total_iter`, `.train`, `train.`) is
+  an error naming the override, never read as the path without it.
 '''
 
 CUSTOM_IMPORTS_PROSE = '''\
@@ -190,7 +197,14 @@ network_g: {type: MyNet, num_feat: 48}   # upscale comes from `scale`
 
 Losses (`LOSSES`), metrics (`METRICS`), datasets (`DATASETS`) and models
 (`MODELS`) are registered the same way, from `basicattn.registry`. A module
-that cannot be imported is reported as an option error naming it.
+that cannot be found is reported as an option error naming it; one that
+raises while it is imported (a `SyntaxError`, an exception at its top level,
+a package it needs that is missing) is reported in one line with the option
+file, the module, the module's file and the exception's message:
+
+```text
+my.yml: custom_imports: importing 'my_arch' (/path/to/my_arch.py) failed: RuntimeError: boom (line 3); fix the module or remove it from custom_imports
+```
 '''
 
 TOOLS_PROSE = '''\
@@ -223,11 +237,22 @@ to be complete) and runs the test loop.
 | `logger` | progress lines, checkpoint interval and retention, TensorBoard | progress-line interval, TensorBoard switch |
 | `path.pretrain_network_g`, `strict_load_g`, `param_key_g` | weights loaded before training (not when resuming) | weights to test (`--checkpoint` overrides) |
 | `path.resume_state` | resume model, optimizer, schedulers, iteration, RNG and data position | ignored |
-| `dist_params` | backend and port for `--launcher pytorch` / `slurm` | the same |
+| `dist_params` | backend, port and collective timeout for `--launcher pytorch` / `slurm` | the same |
 
 `--auto-resume` continues from the newest checkpoint of the work dir, and
 `--stop-at ITER` saves a resume checkpoint after iteration `ITER` and exits
 (for time-limited jobs).
+
+With several processes, every collective operation (the gradient all-reduce,
+barriers, gathering metrics) waits at most `dist_params.timeout` seconds for
+the other processes. A process that stops answering (hung, stopped, stuck in
+its data loader) then makes the job fail instead of hanging: the ranks that
+timed out print one line naming the ranks that did not answer, e.g.
+`error: rank 0: a collective operation timed out after 600 s
+(dist_params.timeout); rank(s) that did not answer: 1 (of 2)`, and exit with
+code 2, after which torchrun stops the other processes. Raise the timeout if a
+rank legitimately works alone for longer (e.g. a long validation on rank 0
+only).
 '''
 
 EXAMPLE_TRAIN = '''\
@@ -314,6 +339,7 @@ logger:
 dist_params:
   backend: auto
   port: 29500
+  timeout: 600
 '''
 
 EXAMPLE_TEST = '''\
@@ -368,6 +394,8 @@ def describe_kind(spec):
         text = ' or '.join(f'`{_type_name(t)}`' for t in spec.types)
         if spec.choices:
             text += ', one of ' + ', '.join(f'`{c}`' for c in spec.choices)
+        if spec.bound is not None:
+            text += f', {spec.bound.describe()}'
         return text
     if isinstance(spec, S.Section):
         return 'section'

@@ -1,12 +1,13 @@
 """Paired GT / LQ image dataset for single-image super-resolution."""
 import os
 import os.path as osp
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 from torch.utils.data import Dataset
 
 from basicattn.registry import DATASETS
+from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import imfrombytes, img2tensor, imread, mod_crop
 from .degradation_transform import DEGRADATION_NAMES, build_degradation
 from .lmdb_io import (IMG_SUFFIXES, LmdbReader, check_unique_keys, is_lmdb,
@@ -99,16 +100,16 @@ class PairedImageDataset(Dataset):
     def __init__(self,
                  dataroot_gt,
                  dataroot_lq=None,
-                 scale=4,
+                 scale: PositiveInt = 4,
                  io_backend='disk',
                  meta_info_file=None,
                  filename_tmpl='{}',
-                 gt_size=None,
+                 gt_size: Optional[PositiveInt] = None,
                  use_hflip=False,
                  use_rot=False,
                  degradation: Union[str, dict] = 'BI',
                  name=None,
-                 repeat=1):
+                 repeat: PositiveInt = 1):
         super().__init__()
         if isinstance(io_backend, dict):
             io_backend = io_backend.get('type')

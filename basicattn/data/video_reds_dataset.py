@@ -4,6 +4,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 
 from basicattn.registry import DATASETS
+from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import img2tensor
 from .video_base import VideoFrameDataset, is_positive_int
 from .video_clips import resolve_clip_names
@@ -74,20 +75,20 @@ class REDSClipDataset(VideoFrameDataset):
                  dataroot_gt: str,
                  dataroot_lq: Optional[str] = None,
                  meta_info_file: Optional[str] = None,
-                 scale: int = 4,
-                 num_frame: int = 5,
+                 scale: PositiveInt = 4,
+                 num_frame: PositiveInt = 5,
                  interval_list: Sequence[int] = (1, ),
                  padding: str = 'reflection',
                  exclude_clips: Union[str, Sequence[str], None] = None,
                  io_backend: Union[str, dict] = 'disk',
-                 gt_size: Optional[int] = None,
+                 gt_size: Optional[PositiveInt] = None,
                  use_hflip: bool = False,
                  use_rot: bool = False,
                  random_reverse: bool = False,
                  degradation: Union[str, dict] = 'BI',
                  return_all_gt: bool = False,
                  name: Optional[str] = None,
-                 repeat: int = 1):
+                 repeat: PositiveInt = 1):
         super().__init__(dataroot_gt, dataroot_lq, scale, io_backend, gt_size,
                          degradation, name)
         check_num_frame(num_frame)

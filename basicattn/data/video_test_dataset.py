@@ -4,6 +4,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from basicattn.registry import DATASETS
+from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import img2tensor
 from .video_base import VideoFrameDataset
 from .video_clips import resolve_clip_names
@@ -64,11 +65,11 @@ class VideoTestDataset(VideoFrameDataset):
                  dataroot_lq: Optional[str] = None,
                  meta_info_file: Optional[str] = None,
                  clips: Union[str, Sequence[str], None] = None,
-                 scale: int = 4,
-                 num_frame: int = 5,
+                 scale: PositiveInt = 4,
+                 num_frame: PositiveInt = 5,
                  padding: str = 'reflection',
                  io_backend: Union[str, dict] = 'disk',
-                 gt_size: Optional[int] = None,
+                 gt_size: Optional[PositiveInt] = None,
                  degradation: Union[str, dict] = 'BI',
                  return_all_gt: bool = False,
                  name: Optional[str] = None):

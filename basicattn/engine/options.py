@@ -6,6 +6,7 @@ and, for unknown names, the closest valid ones.
 """
 import difflib
 import importlib
+import importlib.util
 import os
 import os.path as osp
 import re
@@ -15,7 +16,7 @@ from copy import deepcopy
 from basicattn.errors import UserError
 
 from . import option_schema as S
-from .signature_check import describe_expected, explicit_parameters, value_fits
+from .signature_check import bound_problem, describe_expected, explicit_parameters, value_fits
 from .yaml_io import load_yaml_file, parse_yaml_scalar
 
 DATASET_KEY = re.compile(r'^(train|val|val_\w+|test_\w+)$')
@@ -86,9 +87,7 @@ def apply_overrides(opt, overrides, source='--set'):
         if '=' not in item:
             raise OptionError(source, [f'{item!r}: expected KEY.PATH=VALUE'])
         path, text = item.split('=', 1)
-        keys = [k for k in path.strip().split('.') if k]
-        if not keys:
-            raise OptionError(source, [f'{item!r}: empty key path'])
+        keys = override_keys(item, path, source)
         node = opt
         for depth, key in enumerate(keys[:-1]):
             if node.get(key) is None:
@@ -102,22 +101,98 @@ def apply_overrides(opt, overrides, source='--set'):
     return opt
 
 
-def import_custom_modules(modules, option_dir=None):
+def override_keys(item, path, source='--set'):
+    """Split the key path of an override; an empty segment is an error.
+
+    ``train..total_iter``, ``.train`` and ``train.`` are refused rather than
+    guessed at (they are typos, and the guess may be wrong).
+    """
+    path = path.strip()
+    if not path:
+        raise OptionError(source, [f'{item!r}: empty key path (expected KEY.PATH=VALUE)'])
+    keys = [k.strip() for k in path.split('.')]
+    if not all(keys):
+        raise OptionError(source, [f'{item!r}: empty key in {path!r} (a leading, trailing or '
+                                   'doubled dot); write the keys joined by single dots, e.g. '
+                                   'train.total_iter=1000'])
+    return keys
+
+
+def import_custom_modules(modules, option_dir=None, source=None):
     """Import the modules named by ``custom_imports`` (registering their classes).
 
     The option file's folder and the current directory are searched first.
+
+    Args:
+        modules (str | list[str]): Module names.
+        option_dir (str, optional): Folder of the option file.
+        source (str, optional): The option file, named in errors.
+
+    Raises:
+        OptionError: A module is missing, or raised while being imported (the
+            message names the module, its file and the exception).
     """
     if isinstance(modules, str):
         modules = [modules]
+    source = source or option_dir or '<options>'
     for folder in filter(None, [os.getcwd(), option_dir]):
         if folder not in sys.path:
             sys.path.insert(0, folder)
     for name in modules:
         try:
             importlib.import_module(name)
-        except ImportError as err:
-            raise OptionError(option_dir or '<options>',
-                              [f'custom_imports: cannot import {name!r}: {err}']) from None
+        except Exception as err:  # noqa: BLE001  (any failure is the module's, not ours)
+            raise OptionError(source, [_import_problem(name, err)]) from None
+
+
+def _is_missing_module(name, err):
+    """True when ``err`` says that ``name`` itself (or a package above it) is not found."""
+    if not isinstance(err, ModuleNotFoundError) or not err.name:
+        return False
+    return name == err.name or name.startswith(err.name + '.')
+
+
+def _module_file(name):
+    """The file a module is loaded from, or None when it cannot be found."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception:  # noqa: BLE001  (a parent package that fails to import)
+        return None
+    origin = getattr(spec, 'origin', None)
+    return origin if origin and osp.isfile(origin) else None
+
+
+def _first_line(text, limit=300):
+    line = next((part for part in str(text).splitlines() if part.strip()), '')
+    return line if len(line) <= limit else line[:limit - 3] + '...'
+
+
+def _raised_at(err):
+    """``file:line`` of the innermost frame of the exception's traceback."""
+    if isinstance(err, SyntaxError) and err.filename:
+        return f'{err.filename}:{err.lineno}' if err.lineno else err.filename
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f'{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}' if tb is not None else None
+
+
+def _import_problem(name, err):
+    """One line on why ``custom_imports`` could not import ``name``."""
+    if _is_missing_module(name, err):
+        return f'custom_imports: cannot import {name!r}: {err}'
+    where = _module_file(name)
+    at = _raised_at(err)
+    text = f'custom_imports: importing {name!r}'
+    if where:
+        text += f' ({where})'
+    message = err.msg if isinstance(err, SyntaxError) and err.msg else _first_line(err)
+    text += f' failed: {type(err).__name__}: {message}'
+    if at and (not where or not at.startswith(where + ':')):
+        text += f' (raised at {at})'
+    elif at:
+        text += f' (line {at.rsplit(":", 1)[1]})'
+    return text + '; fix the module or remove it from custom_imports'
 
 
 class _Validator:
@@ -139,6 +214,8 @@ class _Validator:
             self.fail(path, f'expected {names}, got {type(value).__name__} {value!r}')
         elif spec.choices and value not in spec.choices:
             self.fail(path, f'{value!r} is not one of {list(spec.choices)}')
+        elif spec.bound is not None and spec.bound.problem(value):
+            self.fail(path, spec.bound.problem(value))
 
     def check_section(self, path, spec, node, fill=True):
         if not isinstance(node, dict):
@@ -262,6 +339,8 @@ class _Validator:
             elif not value_fits(params[key], value):
                 self.fail(f'{path}.{key}', f'{name} expects {describe_expected(params[key])}, '
                           f'got {type(value).__name__} {value!r}')
+            elif bound_problem(params[key], value):
+                self.fail(f'{path}.{key}', f'{name}: {bound_problem(params[key], value)}')
         for pname, param in params.items():
             if (param.default is param.empty and pname not in kwargs and pname not in injected
                     and param.kind is not param.VAR_POSITIONAL):
@@ -320,7 +399,7 @@ def validate_options(opt, source='<options>', purpose='train'):
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise OptionError(source, [f'custom_imports: expected a module name or a list of '
                                        f'module names, got {modules!r}'])
-        import_custom_modules(names, option_dir)
+        import_custom_modules(names, option_dir, source)
     checker = _Validator(source, purpose)
     if purpose == 'train' and not opt.get('train'):
         checker.fail('train', 'required section is missing or empty (tools/train.py needs it)')
@@ -330,6 +409,7 @@ def validate_options(opt, source='<options>', purpose='train'):
         _propagate_scale(opt, checker)
         _check_registered_model(opt, checker)
         _check_stages(opt, checker)
+        _check_tiles(opt, checker)
     if checker.problems:
         raise OptionError(source, checker.problems)
     opt['_source'] = str(source)
@@ -370,6 +450,14 @@ def _check_stages(opt, checker):
         where, _, message = problem.partition(': ')
         checker.fail(f'train.stages.{where}' if message else 'train.stages',
                      message or problem)
+
+
+def _check_tiles(opt, checker):
+    """Tiles must overlap by less than their size (else they never advance)."""
+    val = opt.get('val') or {}
+    tile, overlap = val.get('tile'), val.get('tile_overlap', 8)
+    if tile is not None and overlap >= tile:
+        checker.fail('val.tile_overlap', f'{overlap} must be smaller than val.tile ({tile})')
 
 
 def _check_registered_model(opt, checker):

@@ -4,6 +4,8 @@ import types
 import typing
 from collections import abc
 
+from basicattn.utils.bounds import bounds_of
+
 _EMPTY = inspect.Parameter.empty
 
 
@@ -46,7 +48,7 @@ def explicit_parameters(target):
 
 def _type_hints(func):
     try:
-        return typing.get_type_hints(func)
+        return typing.get_type_hints(func, include_extras=True)
     except Exception:  # unresolved forward references: fall back to defaults
         return {}
 
@@ -56,6 +58,8 @@ def _matches_annotation(annotation, value):
     if annotation is _EMPTY or annotation is typing.Any:
         return None
     origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:  # the type decides; bounds are checked apart
+        return _matches_annotation(typing.get_args(annotation)[0], value)
     if origin in (typing.Union, types.UnionType):
         verdicts = [_matches_annotation(arg, value) for arg in typing.get_args(annotation)]
         if any(v is True for v in verdicts):
@@ -99,11 +103,24 @@ def _matches_default(default, value):
     return None
 
 
+def _describe_annotation(annotation):
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        base, *extras = typing.get_args(annotation)
+        limits = ' and '.join(b.describe() for b in bounds_of(extras))
+        return _describe_annotation(base) + (f' {limits}' if limits else '')
+    if origin in (typing.Union, types.UnionType):
+        return ' or '.join('None' if a is type(None) else _describe_annotation(a)
+                           for a in typing.get_args(annotation))
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace('typing.', '')
+
+
 def describe_expected(param):
     """Human-readable expected type of a parameter (for error messages)."""
     if param.annotation is not _EMPTY:
-        text = getattr(param.annotation, '__name__', None) or str(param.annotation)
-        return text.replace('typing.', '')
+        return _describe_annotation(param.annotation)
     if param.default is not _EMPTY and param.default is not None:
         return type(param.default).__name__
     return 'any'
@@ -130,3 +147,46 @@ def value_fits(param, value):
     if verdict is None:
         verdict = _matches_default(param.default, value)
     return verdict is not False
+
+
+def _bounded_members(annotation, value):
+    """``[(type matches value, [Bound])]`` for each member of a (Union of) annotation."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = []
+        for arg in typing.get_args(annotation):
+            members += _bounded_members(arg, value)
+        return members
+    bounds = []
+    if origin is typing.Annotated:
+        base, *extras = typing.get_args(annotation)
+        bounds = bounds_of(extras)
+        annotation = base
+    return [(_matches_annotation(annotation, value) is not False, bounds)]
+
+
+def bound_problem(param, value):
+    """Why ``value`` is outside the bounds its annotation gives, or None.
+
+    Bounds come from ``typing.Annotated[int, AtLeast(1)]`` annotations (see
+    basicattn/utils/bounds.py); a value that some unbounded member of a Union
+    accepts, or one that fits every bound of a member, has no problem.
+
+    Args:
+        param (inspect.Parameter): Parameter with its annotation.
+        value: The option value (already known to fit the type).
+
+    Returns:
+        str | None: E.g. ``'must be >= 1, got 0'``.
+    """
+    if param.annotation is _EMPTY or value is None:
+        return None
+    problems = []
+    for fits_type, bounds in _bounded_members(param.annotation, value):
+        if not fits_type:
+            continue
+        failed = [b.problem(value) for b in bounds if b.problem(value)]
+        if not failed:
+            return None
+        problems.append(failed[0])
+    return problems[0] if problems else None

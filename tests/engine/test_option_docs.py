@@ -46,8 +46,10 @@ def test_section_docs_and_defaults_shown(docs_text):
         if spec.doc:
             assert spec.doc.split('`')[0] in docs_text, key
     assert "| `model_type` | `str` | `'SRModel'` |" in docs_text
-    assert '| `scale` | `int` | **required** |' in docs_text
-    assert '| `train.warmup_iter` | `int` | `-1` |' in docs_text
+    assert '| `scale` | `int`, >= 1 | **required** |' in docs_text
+    assert '| `train.warmup_iter` | `int`, >= -1 | `-1` |' in docs_text
+    assert '| `logger.max_keep_ckpts` | `int`, -1 or >= 1 | `-1` |' in docs_text
+    assert '| `dist_params.timeout` | `int`, >= 1 | `600` |' in docs_text
     assert '`params`' in docs_text  # injected arguments are listed
 
 

@@ -95,7 +95,7 @@ def test_present_sections_are_filled(tmp_path):
                              'max_keep_ckpts': -1, 'use_tb_logger': True}
     assert opt['path']['pretrain_network_g'] is None
     assert opt['path']['strict_load_g'] is True
-    assert opt['dist_params'] == {'backend': 'auto', 'port': 29500}
+    assert opt['dist_params'] == {'backend': 'auto', 'port': 29500, 'timeout': 600}
 
 
 def test_absent_optional_sections_are_accepted(tmp_path):
