@@ -60,7 +60,9 @@ def _test(argv):
         overrides.append(f'path.pretrain_network_g={args.checkpoint}')
     opt = read_options(args.opt, overrides, purpose='test')
     runner = build_runner(opt, purpose='test', launcher=args.launcher)
-    runner.test()
+    from basicattn.engine.dist_env import collective_timeout_report
+    with collective_timeout_report():
+        runner.test()
     from mmengine.dist import is_main_process
     if not is_main_process():
         return 0

@@ -40,7 +40,9 @@ def _train(argv):
     opt = read_options(args.opt, args.set, purpose='train')
     runner = build_runner(opt, purpose='train', launcher=args.launcher,
                           auto_resume=args.auto_resume, stop_at=args.stop_at)
-    runner.train()
+    from basicattn.engine.dist_env import collective_timeout_report
+    with collective_timeout_report():
+        runner.train()
     from mmengine.dist import get_dist_info
     rank, world_size = get_dist_info()
     print(f'basicattn: rank {rank}/{world_size} finished training at iteration '

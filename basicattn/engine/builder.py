@@ -15,7 +15,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from . import checkpoint_io
-from .dist_env import init_distributed, resolve_backend
+from .dist_env import DEFAULT_TIMEOUT_S, init_distributed, resolve_backend
 from .option_schema import LOADER_FIELDS
 from .yaml_io import dump_yaml
 
@@ -173,7 +173,9 @@ def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at
         default_scope='basicattn',
         randomness=dict(seed=opt.get('manual_seed', 0), diff_rank_seed=False),
         launcher=launcher,
-        env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend=backend),
+        env_cfg=dict(cudnn_benchmark=False,
+                     dist_cfg=dict(backend=backend,
+                                   timeout=dist.get('timeout', DEFAULT_TIMEOUT_S)),
                      mp_cfg=dict(mp_start_method='fork')),
         log_processor=dict(by_epoch=False, window_size=logger.get('print_freq', 100)),
         visualizer=dict(type='Visualizer', vis_backends=vis_backends),
@@ -239,7 +241,8 @@ def build_runner(opt, purpose='train', launcher='none', auto_resume=False, stop_
     """
     checkpoint_io.install()
     dist = opt.get('dist_params', {})
-    init_distributed(launcher, dist.get('backend', 'auto'), dist.get('port', 29500))
+    init_distributed(launcher, dist.get('backend', 'auto'), dist.get('port', 29500),
+                     dist.get('timeout', DEFAULT_TIMEOUT_S))
     cfg = runner_cfg(opt, purpose, launcher, auto_resume, stop_at)
     kwargs = {k: v for k, v in cfg.items() if k != 'model_wrapper_cfg'}  # read from cfg
     runner = Runner(**kwargs, cfg=Config(deepcopy(cfg)))

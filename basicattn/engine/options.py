@@ -458,6 +458,8 @@ def _check_tiles(opt, checker):
     tile, overlap = val.get('tile'), val.get('tile_overlap', 8)
     if tile is not None and overlap >= tile:
         checker.fail('val.tile_overlap', f'{overlap} must be smaller than val.tile ({tile})')
+    if tile is not None and val.get('chop'):
+        checker.fail('val.chop', 'val.chop and val.tile are alternatives; set only one of them')
 
 
 def _check_registered_model(opt, checker):

@@ -163,7 +163,7 @@ def test_optional_features(tmp_path):
         'train.warmup_iter=-1', 'train.scheduler=null', 'train.ema_decay=0',
         'train.clip_grad_norm=0.5', 'logger.use_tb_logger=false',
         f'path.pretrain_network_g={pretrained}', 'path.strict_load_g=false',
-        f'path.resume_state={tmp_path}/iter_3.pth', 'val.self_ensemble=true', 'val.tile=8'])
+        f'path.resume_state={tmp_path}/iter_3.pth', 'val.self_ensemble=true', 'val.tile=16'])
     cfg = runner_cfg(opt, 'train', stop_at=4)
     assert cfg['param_scheduler'] is None
     hooks = hooks_by_type(cfg)
@@ -174,7 +174,7 @@ def test_optional_features(tmp_path):
     assert cfg['optim_wrapper']['clip_grad'] == dict(max_norm=0.5)
     assert [b['type'] for b in cfg['visualizer']['vis_backends']] == ['LocalVisBackend']
     assert cfg['resume'] is True and cfg['load_from'] == f'{tmp_path}/iter_3.pth'
-    assert cfg['model']['test_cfg'] == dict(self_ensemble=True, tile=8, tile_overlap=8,
+    assert cfg['model']['test_cfg'] == dict(self_ensemble=True, tile=16, tile_overlap=8,
                                              chop=False, chop_shave=10, sequence=False)
 
 

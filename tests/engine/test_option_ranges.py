@@ -118,6 +118,12 @@ def test_tile_overlap_must_be_smaller_than_tile(base):
     assert problems_of(opt) == ['val.tile_overlap: 8 must be smaller than val.tile (8)']
 
 
+def test_chop_and_tile_are_alternatives(base):
+    opt = with_override(base, 'val.tile=32', 'val.chop=true')
+    assert problems_of(opt) == ['val.chop: val.chop and val.tile are alternatives; '
+                                'set only one of them']
+
+
 def test_several_bad_counts_reported_together(base):
     opt = with_override(base, 'train.total_iter=0', 'val.val_freq=0',
                         'datasets.train.batch_size_per_gpu=0')
