@@ -126,7 +126,9 @@ against its signature. Two keys get special treatment:
 * `name` is the display name of the set: metrics are logged as
   `<name>/<metric>` (e.g. `Set5/psnr_y_crop4`) and images saved under it.
   It defaults to the set key and is passed on only to datasets that take a
-  `name` argument.
+  `name` argument. It is always used as one folder name inside the work dir:
+  path separators become `_` and a name of dots only is replaced, so
+  `name: ../x` is the set `.._x` and `name: /abs/dir` the set `_abs_dir`.
 
 The training set is read through `ResumableInfiniteSampler`: an endless
 stream in which pass *k* is a seeded permutation of the dataset (or the plain

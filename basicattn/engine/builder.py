@@ -14,6 +14,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from basicattn.utils.path_util import safe_path_component
 from . import checkpoint_io
 from .dist_env import DEFAULT_TIMEOUT_S, init_distributed, resolve_backend
 from .option_schema import LOADER_FIELDS
@@ -29,12 +30,17 @@ def default_work_dir(opt, purpose):
 
 
 def dataset_sets(opt, purpose):
-    """Return ``[(set_name, block)]`` of the evaluation sets for a purpose."""
+    """Return ``[(set_name, block)]`` of the evaluation sets for a purpose.
+
+    The set name (``name:``, else the set key) names metrics and the folders
+    of saved images, so it is made a safe path component
+    (:func:`basicattn.utils.path_util.safe_path_component`).
+    """
     datasets = opt.get('datasets', {})
     keys = [k for k in datasets if k.startswith('val')]
     if purpose == 'test':
         keys = [k for k in datasets if k.startswith('test')] + keys
-    return [(datasets[k].get('name') or k, datasets[k]) for k in keys]
+    return [(safe_path_component(datasets[k].get('name') or k), datasets[k]) for k in keys]
 
 
 def _split_loader_keys(block):

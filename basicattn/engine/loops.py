@@ -15,6 +15,7 @@ from mmengine.runner.loops import (BaseLoop, IterBasedTrainLoop,
                                    _InfiniteDataloaderIterator)
 
 from basicattn.registry import LOOPS
+from basicattn.utils.path_util import safe_path_component
 
 
 @LOOPS.register_module()
@@ -69,10 +70,12 @@ class _MultiSetLoop(BaseLoop):
     def __init__(self, runner, dataloader, evaluator, set_name=None, extra_sets=(),
                  fp16=False):
         super().__init__(runner, dataloader)
-        self.sets = [(set_name or 'val', self.dataloader, self._build_evaluator(evaluator))]
+        first = safe_path_component(set_name or 'val')  # set names become folders
+        self.sets = [(first, self.dataloader, self._build_evaluator(evaluator))]
         for extra in extra_sets:
             loader = runner.build_dataloader(extra['dataloader'], seed=runner.seed)
-            self.sets.append((extra['name'], loader, self._build_evaluator(extra['evaluator'])))
+            self.sets.append((safe_path_component(extra['name']), loader,
+                              self._build_evaluator(extra['evaluator'])))
         self.fp16 = fp16
         self.current_set = None
         self.per_set_metrics = {}
