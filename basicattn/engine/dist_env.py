@@ -164,6 +164,8 @@ def silent_ranks(grace_s):
     rank, world = dist.get_rank(), dist.get_world_size()
     try:
         store = _default_store()
+        # an unreachable store must not block for the whole process-group timeout
+        store.set_timeout(datetime.timedelta(seconds=max(grace_s, 1.0)))
         store.set(_ROLL_CALL_KEY.format(rank=rank), str(os.getpid()))
         missing = [r for r in range(world) if r != rank]
         deadline = time.monotonic() + grace_s

@@ -396,7 +396,8 @@ def validate_options(opt, source='<options>', purpose='train'):
     modules = opt.get('custom_imports')
     if modules:
         names = [modules] if isinstance(modules, str) else modules
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        if not isinstance(names, list) or not all(isinstance(n, str) and n.strip()
+                                                  for n in names):
             raise OptionError(source, [f'custom_imports: expected a module name or a list of '
                                        f'module names, got {modules!r}'])
         import_custom_modules(names, option_dir, source)

@@ -96,3 +96,10 @@ def test_read_options_reports_the_option_file(module_dir):
     text = str(info.value)
     assert f"{module_dir / 'opt.yml'}: custom_imports: importing 'h3_custom_boom2'" in text
     assert 'RuntimeError: boom2' in text
+
+
+@pytest.mark.parametrize('value', [[''], ['ok_name', 3], ' '])
+def test_custom_imports_must_be_module_names(value):
+    from basicattn.engine.options import validate_options
+    with pytest.raises(OptionError, match='custom_imports: expected a module name'):
+        validate_options({'name': 'x', 'scale': 2, 'custom_imports': value}, source='x.yml')
