@@ -15,9 +15,10 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from basicattn.errors import DataError
 from basicattn.utils.img_util import imfrombytes, imread
-from .lmdb_io import (IMG_SUFFIXES, LmdbReader, check_unique_keys, is_lmdb,
-                      scan_images)
+from .lmdb_io import (IMG_SUFFIXES, LmdbKeyError, LmdbReader,
+                      check_unique_keys, is_lmdb, require_lmdb, scan_images)
 
 __all__ = ['CLIP_PRESETS', 'FrameStore', 'natural_key', 'read_clip_list',
            'resolve_clip_names', 'split_key']
@@ -73,12 +74,12 @@ def read_clip_list(path: str) -> List[Tuple[str, int, List[str]]]:
                 continue
             clip = tokens[0].replace('\\', '/').strip('/')
             if clip in seen:
-                raise ValueError(f'{path}, line {lineno}: clip {clip!r} is '
-                                 f'already listed on line {seen[clip]}')
+                raise DataError(f'{path}, line {lineno}: clip {clip!r} is '
+                                f'already listed on line {seen[clip]}')
             seen[clip] = lineno
             entries.append((clip, lineno, tokens[1:]))
     if not entries:
-        raise ValueError(f'clip list file {path} lists no clips')
+        raise DataError(f'clip list file {path} lists no clips')
     return entries
 
 
@@ -134,14 +135,12 @@ class FrameStore:
         self._frame_sets: Optional[Dict[str, set]] = None
         self.reader = None
         if backend == 'lmdb':
-            if not osp.isfile(osp.join(self.root, 'data.mdb')):
-                raise FileNotFoundError(f'{role} LMDB database not found: '
-                                        f'{self.root} has no data.mdb')
+            require_lmdb(self.root, f'{role} LMDB')
             self.reader = LmdbReader(self.root)
         elif backend == 'disk':
             if is_lmdb(self.root):
-                raise ValueError(f'{self.root} is an LMDB database; set '
-                                 "io_backend='lmdb' to read it")
+                raise DataError(f'{self.root} is an LMDB database; set '
+                                "io_backend='lmdb' to read it")
             if not osp.isdir(self.root):
                 raise FileNotFoundError(
                     f'{role} folder not found: {self.root}')
@@ -182,7 +181,7 @@ class FrameStore:
                 groups.setdefault(clip, []).append(frame)
         if '' in groups:
             frame = groups[''][0]
-            raise ValueError(
+            raise DataError(
                 f'{self.role} root {self.root} holds frames directly (e.g. '
                 f'{frame!r}); expected one folder per clip: '
                 '<root>/<clip>/<frame>.png')
@@ -269,9 +268,9 @@ class FrameStore:
                 value = self.reader.get(key)
             except KeyError:
                 clip, frame = split_key(key)
-                raise KeyError(f'{self.role} frame {frame!r} of clip {clip!r} '
-                               f'not found: no key {key!r} in LMDB '
-                               f'{self.root}') from None
+                raise LmdbKeyError(
+                    f'{self.role} frame {frame!r} of clip {clip!r} not found: '
+                    f'no key {key!r} in LMDB {self.root}') from None
             return imfrombytes(value, f'{self.root}:{key}')
         path = self._find(key)
         if path is None:

@@ -7,6 +7,8 @@ import os
 import os.path as osp
 
 import numpy as np
+
+from basicattn.errors import DataError
 from .atomic_file import atomic_write_bytes
 
 __all__ = ['imread', 'imfrombytes', 'imwrite', 'imencode_png', 'img2tensor',
@@ -27,9 +29,9 @@ def _decode(buf, source):
         # IMREAD_COLOR: 8 bit, 3 channels (gray expanded, alpha dropped).
         img = cv2.imdecode(arr, cv2.IMREAD_COLOR)
     if img is None:
-        raise ValueError(f'cannot decode image from {source} '
-                         f'({arr.size} bytes): not a supported image format '
-                         'or corrupted')
+        raise DataError(f'cannot decode image from {source} '
+                        f'({arr.size} bytes): not a supported image format '
+                        'or corrupted')
     return np.ascontiguousarray(img[..., ::-1])
 
 
@@ -112,9 +114,9 @@ def _encode(img_rgb, ext, compress_level, where):
     try:
         ok, buf = cv2.imencode(ext, img, params)
     except cv2.error as err:
-        raise ValueError(f'{where}: cannot encode as {ext!r}: {err}') from None
+        raise DataError(f'{where}: cannot encode as {ext!r}: {err}') from None
     if not ok:
-        raise ValueError(f'{where}: cannot encode as {ext!r}')
+        raise DataError(f'{where}: cannot encode as {ext!r}')
     return buf.tobytes()
 
 
@@ -160,8 +162,8 @@ def imwrite(path, img_rgb_uint8, compress_level=None):
     path = os.fspath(path)
     ext = osp.splitext(path)[1]
     if not ext:
-        raise ValueError(f'imwrite: {path} has no file extension to choose '
-                         'the image format')
+        raise DataError(f'imwrite: {path} has no file extension to choose '
+                        'the image format')
     data = _encode(img_rgb_uint8, ext, compress_level, f'imwrite({path})')
     atomic_write_bytes(data, path)
     return path
@@ -258,6 +260,6 @@ def mod_crop(img, scale):
                          f'{getattr(img, "shape", type(img).__name__)}')
     h, w = img.shape[:2]
     if h < scale or w < scale:
-        raise ValueError(f'mod_crop: image of shape {img.shape} is smaller '
-                         f'than scale {scale}')
+        raise DataError(f'mod_crop: image of shape {img.shape} is smaller '
+                        f'than scale {scale}')
     return img[:h - h % scale, :w - w % scale, ...]
