@@ -6,6 +6,7 @@ Frames are RGB uint8 arrays (H, W, 3), as everywhere in basicattn.
 """
 import os
 import os.path as osp
+import shutil
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -119,6 +120,12 @@ def sliding_windows(frames: Iterator[np.ndarray], num_frame: int,
 class FrameSink:
     """Write frames as PNG files into a folder, or encode a video file.
 
+    Nothing reaches ``path`` before every frame has been written: PNG files
+    go to a hidden folder beside it (``.<name>.part-<pid>``) and are moved
+    into ``path`` by :meth:`close`; a video is encoded into a hidden file
+    beside it and renamed over it. :meth:`abort` removes only these
+    temporary files, so whatever was in ``path`` before stays as it was.
+
     Args:
         path (str): A folder, or a file ending in a video extension.
         fps (float): Frame rate of a video output. Default: 25.
@@ -130,18 +137,34 @@ class FrameSink:
         self.is_video = is_video_file(path)
         self._writer = None
         self._tmp = None
+        self._part = None  # the temporary folder of PNG outputs
         self.count = 0
         if osp.exists(path) and self.is_video and not overwrite:
             raise FileExistsError(f'{path} exists; pass --overwrite to replace it')
 
+    def _part_folder(self) -> str:
+        if self._part is None:
+            parent, base = osp.split(osp.abspath(self.path))
+            part = osp.join(parent, f'.{base}.part-{os.getpid()}')
+            if osp.isdir(part):
+                shutil.rmtree(part)  # left by a dead run that had our pid
+            os.makedirs(part)
+            self._part = part
+        return self._part
+
     def write(self, frame: np.ndarray, name: Optional[str] = None) -> str:
-        """Write one RGB uint8 frame; returns where it went."""
+        """Write one RGB uint8 frame; returns where it will be once closed."""
         self.count += 1
         if not self.is_video:
-            target = osp.join(self.path, f'{name if name else f"{self.count - 1:08d}"}.png')
+            filename = f'{name if name else f"{self.count - 1:08d}"}.png'
+            target = osp.join(self.path, filename)
             if osp.exists(target) and not self.overwrite:
                 raise FileExistsError(f'{target} exists; pass --overwrite to replace it')
-            imwrite(target, frame)  # atomic (temporary file + rename)
+            staged = osp.join(self._part_folder(), filename)
+            if osp.exists(staged):
+                raise DataError(f'two inputs would both be written to {target}; '
+                                'give the input images distinct base names')
+            imwrite(staged, frame)
             return target
         import cv2
         if self._writer is None:
@@ -159,16 +182,28 @@ class FrameSink:
         return self.path
 
     def abort(self):
-        """Drop a half-written video file (the target is left untouched)."""
+        """Drop the temporary outputs; ``path`` is left as it was."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-            if self._tmp and osp.exists(self._tmp):
-                os.remove(self._tmp)
+        if self._tmp and osp.exists(self._tmp):
+            os.remove(self._tmp)
+        if self._part is not None:
+            shutil.rmtree(self._part, ignore_errors=True)
+            self._part = None
 
     def close(self):
-        """Finish a video file (moved into place only when complete)."""
+        """Move the finished outputs into place (each move is atomic)."""
         if self._writer is not None:
             self._writer.release()
             os.replace(self._tmp, self.path)
             self._writer = None
+        if self._part is not None:
+            if not osp.lexists(self.path):
+                os.rename(self._part, self.path)  # the whole folder at once
+            else:
+                for filename in sorted(os.listdir(self._part)):
+                    os.replace(osp.join(self._part, filename),
+                               osp.join(self.path, filename))
+                os.rmdir(self._part)
+            self._part = None

@@ -15,8 +15,23 @@ __all__ = ['imread', 'imfrombytes', 'imwrite', 'imencode_png', 'img2tensor',
            'tensor2img', 'mod_crop']
 
 
+_CV2_QUIET = []
+
+
 def _cv2():
+    """OpenCV, with its own log lines off unless ``OPENCV_LOG_LEVEL`` is set.
+
+    Every decode or encode failure raises an error naming the file here, so
+    OpenCV's ``[ERROR] ... readHeader`` lines would only repeat it.
+    """
     import cv2
+    if not _CV2_QUIET:
+        _CV2_QUIET.append(True)
+        if 'OPENCV_LOG_LEVEL' not in os.environ:
+            try:
+                cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
+            except AttributeError:  # pragma: no cover - builds without it
+                pass
     return cv2
 
 
