@@ -164,7 +164,7 @@ class _GrowingWriter:
                 meminit=False,
                 max_dbs=0)
         except lmdb.Error as err:
-            raise lmdb_failure(err, self.name) from err
+            raise lmdb_failure(err, self.name, writing=True) from err
         self.page_size = self.env.stat()['psize']
         self.map_size = self.env.info()['map_size']
         self.num_grows = 0
@@ -207,14 +207,14 @@ class _GrowingWriter:
                 self.num_retries += 1
                 self._grow_to(2 * self.map_size)
             except lmdb.Error as err:
-                raise lmdb_failure(err, self.name) from err
+                raise lmdb_failure(err, self.name, writing=True) from err
 
     def close(self):
         if self.env is not None:
             try:
                 self.env.sync(True)
             except lmdb.Error as err:
-                raise lmdb_failure(err, self.name) from err
+                raise lmdb_failure(err, self.name, writing=True) from err
             self.env.close()
             self.env = None
 
@@ -410,10 +410,13 @@ def build_lmdb_from_folder(src,
             pool.join()
             pool = None
         if bad:
+            first, reason = bad[0]
+            rest = (f'; the other {len(bad) - 1}:\n{_list_problems(bad[1:])}'
+                    if len(bad) > 1 else '')
             raise LmdbBuildError(
                 f'{len(bad)} of {len(items)} images under {src} could not be '
-                f'read; no database was written and {dst} was left '
-                f'untouched:\n{_list_problems(bad)}', bad)
+                f'read ({first}: {reason}); fix or remove them: no database '
+                f'was written and {dst} was left untouched{rest}', bad)
         writer.write(batch, _estimate)
         map_size = writer.map_size
         writer.close()

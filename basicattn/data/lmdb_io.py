@@ -199,24 +199,29 @@ _SHARED_PIDS = {}
 _SHARED_LOCK = threading.RLock()
 
 
-def lmdb_failure(err, db_path, key=None):
+def lmdb_failure(err, db_path, key=None, writing=False):
     """The error to raise for an ``lmdb.Error`` met while using ``db_path``.
 
-    A full disk becomes an ``OSError(ENOSPC)`` naming the database folder;
-    anything else (``MDB_CORRUPTED``, ``MDB_INVALID`` ...) a
-    :class:`~basicattn.errors.DataError` naming the folder, the key if one,
-    and telling to rebuild the database.
+    A full disk becomes an ``OSError(ENOSPC)`` naming the database folder,
+    as does any failure while ``writing`` (LMDB reports a full disk as an
+    I/O error on commit); anything else (``MDB_CORRUPTED``, ``MDB_INVALID``
+    ...) a :class:`~basicattn.errors.DataError` naming the folder, the key if
+    one, and telling to rebuild the database.
 
     Args:
         err (lmdb.Error): What py-lmdb raised.
         db_path (str): The LMDB folder.
         key (str | bytes, optional): The record being read.
+        writing (bool): The database was being written (built).
 
     Returns:
         Exception: To be raised ``from err``.
     """
     if isinstance(err, lmdb.DiskError):
         return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), db_path)
+    if writing:
+        return OSError(errno.EIO, f'cannot write the LMDB: {err} (is the disk '
+                       'full? see df)', db_path)
     where = f'LMDB {db_path}'
     if key is not None:
         if isinstance(key, bytes):

@@ -109,3 +109,17 @@ def test_real_full_disk(tiny_disk, rng):
     _assert_names(info.value, image)
     assert np.array_equal(imread(image), small)
     assert sorted(os.listdir(tiny_disk)) == ['metrics.json', 'sr.png']
+
+
+def test_lmdb_build_on_full_disk_names_database(tiny_disk, tmp_path, rng):
+    from basicattn.data.lmdb_builder import build_lmdb_from_folder
+    src = tmp_path / 'src'
+    for i in range(4):
+        imwrite(str(src / f'{i}.png'),
+                (rng.random((100, 100, 3)) * 255).astype(np.uint8))
+    dst = osp.join(tiny_disk, 'x.lmdb')
+    with pytest.raises(OSError) as info:
+        build_lmdb_from_folder(str(src), dst, progress=False, num_workers=0)
+    assert info.value.filename == dst
+    assert describe(info.value).startswith(f'{dst}: ')
+    assert os.listdir(tiny_disk) == []  # the temporary build is removed
