@@ -164,7 +164,12 @@ class FrameSink:
             if osp.exists(staged):
                 raise DataError(f'two inputs would both be written to {target}; '
                                 'give the input images distinct base names')
-            imwrite(staged, frame)
+            try:
+                imwrite(staged, frame)
+            except OSError as err:  # name the output, not its hidden copy
+                if err.errno is None or err.filename != staged:
+                    raise
+                raise OSError(err.errno, err.strerror, target) from err
             return target
         import cv2
         if self._writer is None:
