@@ -9,6 +9,7 @@ the previous file is left intact, and the ``OSError`` names the destination
 """
 import os
 import os.path as osp
+import shutil
 import uuid
 from contextlib import contextmanager
 
@@ -89,3 +90,83 @@ def atomic_write_bytes(data, path):
     with atomic_open(path) as f:
         f.write(data)
     return os.fspath(path)
+
+
+class StagedFolder:
+    """Files that appear in a folder all together, or not at all.
+
+    Outputs are written into a hidden folder beside ``path``
+    (``.<name>.part-<pid>``, see :meth:`stage`); :meth:`commit` moves them
+    into ``path`` (the whole folder in one rename when ``path`` does not
+    exist yet, else file by file, each move atomic, replacing files of the
+    same name) and :meth:`abort` removes only the hidden folder, so that a
+    run failing half-way leaves ``path`` exactly as it was.
+
+    Args:
+        path (str | os.PathLike): The destination folder.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        parent, base = osp.split(osp.abspath(self.path))
+        self.part = osp.join(parent, f'.{base}.part-{os.getpid()}')
+        self._started = False
+
+    def stage(self, rel):
+        """Where to write the output whose final path is ``path/rel``.
+
+        Args:
+            rel (str): Path relative to the destination folder.
+
+        Returns:
+            str: A path inside the hidden folder (its parents exist).
+        """
+        if not self._started:
+            if osp.isdir(self.part):
+                shutil.rmtree(self.part)  # left by a dead run that had our pid
+            os.makedirs(self.part)
+            self._started = True
+        staged = osp.join(self.part, rel)
+        os.makedirs(osp.dirname(staged), exist_ok=True)
+        return staged
+
+    def target(self, staged):
+        """The final path of a staged path."""
+        return osp.join(self.path, osp.relpath(staged, self.part))
+
+    @contextmanager
+    def writing(self, rel):
+        """Yield :meth:`stage` ``(rel)``; an OSError about it names ``path/rel``.
+
+        So that a full disk reads ``out/x.png: No space left on device``, not
+        the hidden staged path.
+        """
+        staged = self.stage(rel)
+        try:
+            yield staged
+        except OSError as err:
+            if err.errno is None or err.filename != staged:
+                raise
+            raise OSError(err.errno, err.strerror, self.target(staged)) from err
+
+    def commit(self):
+        """Move every staged file into the destination folder."""
+        if not self._started:
+            return
+        if not osp.lexists(self.path):
+            os.rename(self.part, self.path)
+        else:
+            for dirpath, dirnames, filenames in os.walk(self.part):
+                dirnames.sort()
+                dest = self.target(dirpath)
+                os.makedirs(dest, exist_ok=True)
+                for name in sorted(filenames):
+                    os.replace(osp.join(dirpath, name), osp.join(dest, name))
+            shutil.rmtree(self.part)
+        self._started = False
+
+    def abort(self):
+        """Remove the hidden folder; the destination is left untouched."""
+        if self._started:
+            shutil.rmtree(self.part, ignore_errors=True)
+            self._started = False

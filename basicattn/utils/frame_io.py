@@ -6,7 +6,6 @@ Frames are RGB uint8 arrays (H, W, 3), as everywhere in basicattn.
 """
 import os
 import os.path as osp
-import shutil
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -15,6 +14,7 @@ from basicattn.errors import DataError
 from basicattn.data.lmdb_io import IMG_SUFFIXES
 from basicattn.data.video_clips import natural_key
 from basicattn.data.video_window import frame_window
+from .atomic_file import StagedFolder
 from .img_util import imread, imwrite
 
 #: File extensions read and written as video (everything else: images).
@@ -137,20 +137,10 @@ class FrameSink:
         self.is_video = is_video_file(path)
         self._writer = None
         self._tmp = None
-        self._part = None  # the temporary folder of PNG outputs
+        self._staged = None if self.is_video else StagedFolder(path)
         self.count = 0
         if osp.exists(path) and self.is_video and not overwrite:
             raise FileExistsError(f'{path} exists; pass --overwrite to replace it')
-
-    def _part_folder(self) -> str:
-        if self._part is None:
-            parent, base = osp.split(osp.abspath(self.path))
-            part = osp.join(parent, f'.{base}.part-{os.getpid()}')
-            if osp.isdir(part):
-                shutil.rmtree(part)  # left by a dead run that had our pid
-            os.makedirs(part)
-            self._part = part
-        return self._part
 
     def write(self, frame: np.ndarray, name: Optional[str] = None) -> str:
         """Write one RGB uint8 frame; returns where it will be once closed."""
@@ -160,16 +150,11 @@ class FrameSink:
             target = osp.join(self.path, filename)
             if osp.exists(target) and not self.overwrite:
                 raise FileExistsError(f'{target} exists; pass --overwrite to replace it')
-            staged = osp.join(self._part_folder(), filename)
-            if osp.exists(staged):
-                raise DataError(f'two inputs would both be written to {target}; '
-                                'give the input images distinct base names')
-            try:
+            with self._staged.writing(filename) as staged:
+                if osp.exists(staged):
+                    raise DataError(f'two inputs would both be written to {target}; '
+                                    'give the input images distinct base names')
                 imwrite(staged, frame)
-            except OSError as err:  # name the output, not its hidden copy
-                if err.errno is None or err.filename != staged:
-                    raise
-                raise OSError(err.errno, err.strerror, target) from err
             return target
         import cv2
         if self._writer is None:
@@ -193,9 +178,8 @@ class FrameSink:
             self._writer = None
         if self._tmp and osp.exists(self._tmp):
             os.remove(self._tmp)
-        if self._part is not None:
-            shutil.rmtree(self._part, ignore_errors=True)
-            self._part = None
+        if self._staged is not None:
+            self._staged.abort()
 
     def close(self):
         """Move the finished outputs into place (each move is atomic)."""
@@ -203,12 +187,5 @@ class FrameSink:
             self._writer.release()
             os.replace(self._tmp, self.path)
             self._writer = None
-        if self._part is not None:
-            if not osp.lexists(self.path):
-                os.rename(self._part, self.path)  # the whole folder at once
-            else:
-                for filename in sorted(os.listdir(self._part)):
-                    os.replace(osp.join(self._part, filename),
-                               osp.join(self.path, filename))
-                os.rmdir(self._part)
-            self._part = None
+        if self._staged is not None:
+            self._staged.commit()
