@@ -219,6 +219,8 @@ def lmdb_failure(err, db_path, key=None, writing=False):
     """
     if isinstance(err, lmdb.DiskError):
         return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), db_path)
+    if isinstance(err, lmdb.ReadonlyError) and 'denied' in str(err).lower():
+        return OSError(errno.EACCES, os.strerror(errno.EACCES), db_path)
     if writing:
         return OSError(errno.EIO, f'cannot write the LMDB: {err} (is the disk '
                        'full? see df)', db_path)

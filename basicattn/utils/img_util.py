@@ -15,7 +15,7 @@ __all__ = ['imread', 'imfrombytes', 'imwrite', 'imencode_png', 'img2tensor',
            'tensor2img', 'mod_crop']
 
 
-_CV2_QUIET = []
+_cv2_quieted = False
 
 
 def _cv2():
@@ -24,9 +24,10 @@ def _cv2():
     Every decode or encode failure raises an error naming the file here, so
     OpenCV's ``[ERROR] ... readHeader`` lines would only repeat it.
     """
+    global _cv2_quieted
     import cv2
-    if not _CV2_QUIET:
-        _CV2_QUIET.append(True)
+    if not _cv2_quieted:
+        _cv2_quieted = True
         if 'OPENCV_LOG_LEVEL' not in os.environ:
             try:
                 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
@@ -36,7 +37,7 @@ def _cv2():
 
 
 def _decode(buf, source):
-    """Decode image bytes to uint8 HWC RGB; ValueError naming ``source``."""
+    """Decode image bytes to uint8 HWC RGB; DataError naming ``source``."""
     cv2 = _cv2()
     arr = np.frombuffer(buf, dtype=np.uint8)
     img = None
@@ -64,7 +65,8 @@ def imread(path):
 
     Raises:
         FileNotFoundError: ``path`` does not exist or is not a file.
-        ValueError: The file cannot be decoded (the message names ``path``).
+        DataError: The file cannot be decoded (a ValueError; the message
+            names ``path``).
     """
     path = os.fspath(path)
     if not osp.isfile(path):
@@ -87,8 +89,8 @@ def imfrombytes(buf, source='<bytes>'):
 
     Raises:
         TypeError: ``buf`` is not bytes-like.
-        ValueError: The bytes cannot be decoded (the message names
-            ``source``).
+        DataError: The bytes cannot be decoded (a ValueError; the message
+            names ``source``).
     """
     if not isinstance(buf, (bytes, bytearray, memoryview)):
         raise TypeError(f'imfrombytes: expected bytes for {source}, got '
@@ -171,8 +173,11 @@ def imwrite(path, img_rgb_uint8, compress_level=None):
         str: ``path``.
 
     Raises:
-        TypeError | ValueError: Bad image, unknown extension or compress level
-            (the message names ``path``).
+        TypeError | ValueError: Bad image or compress level; DataError (a
+            ValueError) for an unknown or missing extension (the message
+            names ``path``).
+        OSError: The file cannot be written (full disk ...); names ``path``,
+            and the previous file is left intact.
     """
     path = os.fspath(path)
     ext = osp.splitext(path)[1]
