@@ -271,8 +271,12 @@ def recover_interrupted_swap(dst, report=None):
         return lines
     with _DirLock(parent):
         stale = []
-        for kind, pid, path in _leftovers(dst):
-            host = _owner_elsewhere(path) if kind == 'tmp' else None
+        leftovers = _leftovers(dst)
+        # the owner file of X.tmp-<pid> also speaks for X.old-<pid>
+        hosts = {pid: _owner_elsewhere(path) for kind, pid, path in leftovers
+                 if kind == 'tmp'}
+        for kind, pid, path in leftovers:
+            host = hosts.get(pid)
             if host is not None:
                 say(f'{path} is being built (or was left) by process {pid} on '
                     f'{host}; left alone (delete it if that build is dead)')

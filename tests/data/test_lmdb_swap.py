@@ -138,9 +138,13 @@ def test_live_or_foreign_leftovers_are_reported_not_touched(tmp_path):
     os.makedirs(foreign)
     with open(osp.join(foreign, lmdb_swap.OWNER_FILE), 'w') as f:
         f.write('another-host 999999\n')
+    foreign_old = f'{dst}.old-999999'  # the same foreign run's old copy
+    os.makedirs(foreign_old)
+    os.rmdir(dst)  # as between the two renames of the fallback swap
     lines = recover_interrupted_swap(dst, report=lambda line: None)
-    assert osp.isdir(live) and osp.isdir(foreign)
-    assert len(lines) == 2
+    assert osp.isdir(live) and osp.isdir(foreign) and osp.isdir(foreign_old)
+    assert not osp.exists(dst)
+    assert len(lines) == 3
     assert any('running process' in line and live in line for line in lines)
     assert any('another-host' in line and foreign in line for line in lines)
 
