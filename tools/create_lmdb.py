@@ -12,9 +12,13 @@ Keys are image paths relative to SRC without extension (``0801``,
 ``00001/0001/im4``), so nested video layouts (Vimeo-90K, REDS) need no
 special handling. An existing DST is never damaged: without ``--overwrite``
 the command refuses, and with it the new database is built beside DST and
-swapped in only after it is complete.
+swapped in only after it is complete (in one atomic exchange where the OS
+allows it). A run killed at any point leaves DST, or a ``DST.old-<pid>`` /
+``DST.tmp-<pid>`` copy that the next run puts back in place (one line per
+action on stderr) before doing anything else.
 """
 import argparse
+import glob
 import os.path as osp
 import sys
 
@@ -94,6 +98,15 @@ def precheck(args):
     return None
 
 
+def recover_first(path):
+    """Repair an interrupted swap of ``path`` before anything looks at it."""
+    path = path.rstrip('/\\') or path
+    if glob.glob(glob.escape(path) + '.tmp-*') or glob.glob(
+            glob.escape(path) + '.old-*'):
+        from basicattn.data.lmdb_swap import recover_interrupted_swap
+        recover_interrupted_swap(path)
+
+
 def main(argv=None):
     """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
     return run_tool(_create, argv)
@@ -101,6 +114,7 @@ def main(argv=None):
 
 def _create(argv):
     args = parse_args(argv)
+    recover_first(args.verify_only or args.dst)
     message = precheck(args)
     if message is not None:
         raise UserError(message)

@@ -23,7 +23,10 @@ OUTPUT is a folder (PNG files, named after the inputs or numbered) or a file
 ending in a video extension (.mp4 .avi .mkv .mov .webm), encoded with OpenCV
 at the input video's frame rate (or ``--fps``). Existing outputs are not
 replaced without ``--overwrite``; a video is written beside the target and
-moved into place only when complete. The last line printed is OUTPUT.
+moved into place only when complete; PNG outputs likewise go to a hidden
+folder beside OUTPUT and are moved into it only once every frame succeeded, so
+a failure (an unreadable input frame ...) leaves OUTPUT as it was. The last
+line printed is OUTPUT.
 """
 import argparse
 import inspect
@@ -143,12 +146,12 @@ def run(args):
                     out = model.inference(lq)
                 sink.write(tensor2img(out[0].cpu()), names[index] if names else None)
                 bar.update(1)
+        sink.close()
     except BaseException:
-        sink.abort()
+        sink.abort()  # only the temporary outputs: OUTPUT stays as it was
         raise
     finally:
         bar.close()
-    sink.close()
     print(f'{kind}: wrote {sink.count} frame(s) to {args.output}')
     print(args.output)
     return 0

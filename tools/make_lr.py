@@ -105,6 +105,7 @@ def _make_lr(argv):
         raise UserError(f'HR folder not found: {args.hr_dir}')
     from basicattn.data.degradation_transform import build_degradation
     from basicattn.data.lmdb_io import check_unique_keys, scan_images
+    from basicattn.utils.atomic_file import StagedFolder
     from basicattn.utils.img_util import imread, imwrite, mod_crop
     degradation = build_degradation(degradation_cfg(args), args.scale,
                                     where='--degradation')
@@ -124,12 +125,24 @@ def _make_lr(argv):
             raise UserError(
                 f'{len(taken)} output file(s) exist, e.g. {taken[0]}; '
                 'pass --overwrite to replace them')
-    for key, path, lr_path, hr_path in targets:
-        hr = mod_crop(imread(path), args.scale)
-        lr = degradation.degrade(hr, key=key)
-        imwrite(lr_path, lr)
-        if hr_path:
-            imwrite(hr_path, hr)
+    # outputs reach OUT_DIR (and --hr-out) only once every image succeeded
+    folders = [StagedFolder(args.out_dir)] + (
+        [StagedFolder(args.hr_out)] if args.hr_out else [])
+    try:
+        for key, path, lr_path, hr_path in targets:
+            hr = mod_crop(imread(path), args.scale)
+            lr = degradation.degrade(hr, key=key)
+            with folders[0].writing(osp.relpath(lr_path, args.out_dir)) as staged:
+                imwrite(staged, lr)
+            if hr_path:
+                with folders[1].writing(osp.relpath(hr_path, args.hr_out)) as staged:
+                    imwrite(staged, hr)
+        for folder in folders:
+            folder.commit()
+    except BaseException:
+        for folder in folders:
+            folder.abort()
+        raise
     print(f'{degradation!r}: wrote {len(targets)} LR image(s)'
           + (f' and the cropped HR to {args.hr_out}' if args.hr_out else ''))
     print(args.out_dir)

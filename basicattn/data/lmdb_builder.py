@@ -17,9 +17,14 @@ import time
 
 import lmdb
 
+from basicattn.errors import DataError
 from basicattn.utils.img_util import imencode_png, imfrombytes
-from .lmdb_io import (IMG_SUFFIXES, META_INFO_NAME, LmdbReader,
-                      check_unique_keys, read_meta_info, scan_images)
+from .lmdb_io import (IMG_SUFFIXES, META_INFO_NAME, REBUILD_HINT, LmdbReader,
+                      check_unique_keys, lmdb_failure, read_meta_info,
+                      scan_images)
+from . import lmdb_swap
+from .lmdb_swap import (mark_complete, recover_interrupted_swap,
+                        swap_into_place, write_owner)
 
 __all__ = [
     'LmdbBuildError', 'LmdbVerifyError', 'build_lmdb_from_folder',
@@ -28,6 +33,8 @@ __all__ = [
 
 # How many bad paths / keys an error message spells out before summarising.
 _MAX_LISTED = 100
+# ... and how many further bad keys a verification error lists.
+_MAX_LISTED_VERIFY = 8
 # Buffered records are written in one transaction once they reach this size.
 _BATCH_BYTES = 64 * 1024 * 1024
 _BATCH_ITEMS = 1000
@@ -39,7 +46,7 @@ _MAX_KEY_BYTES = 511
 _MARGIN_PAGES = 64
 
 
-class LmdbBuildError(ValueError):
+class LmdbBuildError(DataError):
     """Some input images could not be read; nothing was written.
 
     Attributes:
@@ -47,12 +54,12 @@ class LmdbBuildError(ValueError):
             that failed.
     """
 
-    def __init__(self, message, bad_paths):
+    def __init__(self, message, bad_paths=()):
         super().__init__(message)
-        self.bad_paths = bad_paths
+        self.bad_paths = list(bad_paths)
 
 
-class LmdbVerifyError(ValueError):
+class LmdbVerifyError(DataError):
     """An LMDB database does not match its ``meta_info.txt``.
 
     Attributes:
@@ -60,9 +67,9 @@ class LmdbVerifyError(ValueError):
             record at fault.
     """
 
-    def __init__(self, message, bad_keys):
+    def __init__(self, message, bad_keys=()):
         super().__init__(message)
-        self.bad_keys = bad_keys
+        self.bad_keys = list(bad_keys)
 
 
 def _list_problems(items, limit=_MAX_LISTED):
@@ -146,14 +153,18 @@ def _entry_bytes(key, value, page_size):
 class _GrowingWriter:
     """Write record batches into an LMDB env, growing its map on demand."""
 
-    def __init__(self, path, map_size):
-        self.env = lmdb.open(
-            path,
-            map_size=max(int(map_size), 4096),
-            subdir=True,
-            readahead=False,
-            meminit=False,
-            max_dbs=0)
+    def __init__(self, path, map_size, name=None):
+        self.name = name or path  # the database being built, for messages
+        try:
+            self.env = lmdb.open(
+                path,
+                map_size=max(int(map_size), 4096),
+                subdir=True,
+                readahead=False,
+                meminit=False,
+                max_dbs=0)
+        except lmdb.Error as err:
+            raise lmdb_failure(err, self.name, writing=True) from err
         self.page_size = self.env.stat()['psize']
         self.map_size = self.env.info()['map_size']
         self.num_grows = 0
@@ -195,10 +206,15 @@ class _GrowingWriter:
                 # the map and write the whole batch again.
                 self.num_retries += 1
                 self._grow_to(2 * self.map_size)
+            except lmdb.Error as err:
+                raise lmdb_failure(err, self.name, writing=True) from err
 
     def close(self):
         if self.env is not None:
-            self.env.sync(True)
+            try:
+                self.env.sync(True)
+            except lmdb.Error as err:
+                raise lmdb_failure(err, self.name, writing=True) from err
             self.env.close()
             self.env = None
 
@@ -207,12 +223,12 @@ def _check_keys(items):
     """Refuse keys LMDB cannot store or meta_info.txt cannot list."""
     for key, path in items:
         if len(key.encode('utf-8')) > _MAX_KEY_BYTES:
-            raise ValueError(
+            raise DataError(
                 f'key {key!r} of {path} is longer than LMDB allows '
                 f'({_MAX_KEY_BYTES} bytes); shorten the folder or file names')
         if any(ch in key for ch in '\r\n'):
-            raise ValueError(f'key {key!r} of {path} holds a line break, '
-                             'which meta_info.txt cannot list')
+            raise DataError(f'key {key!r} of {path} holds a line break, '
+                            'which meta_info.txt cannot list')
 
 
 def _remove_tree(path):
@@ -223,6 +239,20 @@ def _remove_tree(path):
             os.remove(path)
 
 
+def _write_meta_info(folder, lines):
+    """Write and sync ``meta_info.txt``; an OSError names the file."""
+    path = osp.join(folder, META_INFO_NAME)
+    try:
+        with open(path, 'w', encoding='utf-8') as f:
+            f.writelines(lines)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        if err.filename is None:
+            err.filename = path
+        raise
+
+
 def _is_same_or_inside(inner, outer):
     inner = osp.realpath(inner)
     outer = osp.realpath(outer)
@@ -231,7 +261,7 @@ def _is_same_or_inside(inner, outer):
 
 def _check_destination(src, dst, overwrite):
     if _is_same_or_inside(src, dst):
-        raise ValueError(
+        raise DataError(
             f'destination {dst} is the source folder or contains it; choose '
             'another path for the LMDB')
     if not osp.lexists(dst):
@@ -252,22 +282,6 @@ def _check_destination(src, dst, overwrite):
         raise FileExistsError(
             f'destination {dst} exists and is not an LMDB database (no '
             'data.mdb); refusing to replace it even with --overwrite')
-
-
-def _swap_into_place(tmp, dst):
-    """Move ``tmp`` to ``dst``; an existing ``dst`` is removed only after."""
-    if not osp.lexists(dst):
-        os.rename(tmp, dst)
-        return
-    old = f'{dst}.old-{os.getpid()}'
-    _remove_tree(old)
-    os.rename(dst, old)
-    try:
-        os.rename(tmp, dst)
-    except BaseException:
-        os.rename(old, dst)  # put the previous database back
-        raise
-    _remove_tree(old)
 
 
 def build_lmdb_from_folder(src,
@@ -293,8 +307,12 @@ def build_lmdb_from_folder(src,
     The database is built in ``dst + '.tmp-<pid>'`` and moved to ``dst`` only
     when everything succeeded: an existing database is never damaged, and on
     any error (unreadable images, interruption) the temporary folder is
-    removed and ``dst`` is left as it was. The LMDB map grows as records are
-    written, so the build cannot fail with ``MDB_MAP_FULL``.
+    removed and ``dst`` is left as it was. An existing ``dst`` is replaced by
+    an atomic exchange where the OS allows it (see
+    :mod:`basicattn.data.lmdb_swap`); a run killed at any point leaves a
+    database at ``dst`` or in a leftover that the next run (or a dataset
+    opening ``dst``) puts back, reporting what it did. The LMDB map grows as
+    records are written, so the build cannot fail with ``MDB_MAP_FULL``.
 
     Args:
         src (str | os.PathLike): Folder of images.
@@ -317,9 +335,10 @@ def build_lmdb_from_folder(src,
         FileNotFoundError: ``src`` (or the parent of ``dst``) is missing.
         FileExistsError: ``dst`` exists and ``overwrite`` is False, or it is
             not an LMDB folder.
-        ValueError: No image found, two files share a key, or ``dst`` is the
+        DataError: No image found, two files share a key, or ``dst`` is the
             source folder or holds it.
         LmdbBuildError: Some images could not be read; lists them all.
+        OSError: The disk is full or not writable (names the path).
     """
     start = time.time()
     src = os.fspath(src)
@@ -331,13 +350,14 @@ def build_lmdb_from_folder(src,
             f'{compress_level!r}')
     if not osp.isdir(src):
         raise FileNotFoundError(f'source folder not found: {src}')
+    recover_interrupted_swap(dst)
     _check_destination(src, dst, overwrite)
 
     items = scan_images(src, suffixes)
     check_unique_keys(items)
     _check_keys(items)
     if not items:
-        raise ValueError(
+        raise DataError(
             f'no images with suffixes {", ".join(suffixes)} found under {src}')
 
     if num_workers is None:
@@ -350,8 +370,10 @@ def build_lmdb_from_folder(src,
     pool = None
     try:
         os.makedirs(tmp)
+        write_owner(tmp)
         writer = _GrowingWriter(
-            tmp, _initial_map_size if _initial_map_size else _DEFAULT_MAP_SIZE)
+            tmp, _initial_map_size if _initial_map_size else _DEFAULT_MAP_SIZE,
+            name=dst)
         tasks = [(path, compress_level) for _, path in items]
         if num_workers > 1:
             pool = _pool_context().Pool(num_workers, initializer=_worker_init)
@@ -388,19 +410,22 @@ def build_lmdb_from_folder(src,
             pool.join()
             pool = None
         if bad:
+            first, reason = bad[0]
+            rest = (f'; the other {len(bad) - 1}:\n{_list_problems(bad[1:])}'
+                    if len(bad) > 1 else '')
             raise LmdbBuildError(
                 f'{len(bad)} of {len(items)} images under {src} could not be '
-                f'read; no database was written and {dst} was left '
-                f'untouched:\n{_list_problems(bad)}', bad)
+                f'read ({first}: {reason}); fix or remove them: no database '
+                f'was written and {dst} was left untouched{rest}', bad)
         writer.write(batch, _estimate)
         map_size = writer.map_size
         writer.close()
         writer = None
-        with open(osp.join(tmp, META_INFO_NAME), 'w', encoding='utf-8') as f:
-            f.writelines(meta_lines)
-            f.flush()
-            os.fsync(f.fileno())
-        _swap_into_place(tmp, dst)
+        _write_meta_info(tmp, meta_lines)
+        lmdb_swap._step('built')
+        mark_complete(tmp)  # last: from here on the new database is whole
+        lmdb_swap._step('marked')
+        swap_into_place(tmp, dst)
     except BaseException:
         if pool is not None:
             pool.terminate()
@@ -437,9 +462,9 @@ def verify_lmdb(dst, progress=True):
         ``num_bytes`` (sum of the stored values' sizes).
 
     Raises:
-        FileNotFoundError: The folder, its ``data.mdb`` or its
-            ``meta_info.txt`` is missing.
-        ValueError: ``meta_info.txt`` is malformed.
+        FileNotFoundError: The folder or its ``data.mdb`` is missing.
+        DataError: ``meta_info.txt`` is missing or malformed, or LMDB reports
+            the database damaged (names the path and the key).
         LmdbVerifyError: Some records are missing, undecodable, of the wrong
             shape or not listed; the message lists their keys.
     """
@@ -447,6 +472,10 @@ def verify_lmdb(dst, progress=True):
     if not osp.isfile(osp.join(dst, 'data.mdb')):
         raise FileNotFoundError(
             f'LMDB database not found: {dst} has no data.mdb')
+    if not osp.isfile(osp.join(dst, META_INFO_NAME)):
+        raise DataError(
+            f'LMDB {dst} has no {META_INFO_NAME}, so its records cannot be '
+            f'checked; {REBUILD_HINT}')
     meta = read_meta_info(osp.join(dst, META_INFO_NAME))
     bad = []
     num_bytes = 0
@@ -478,8 +507,12 @@ def verify_lmdb(dst, progress=True):
     finally:
         reader.close()
     if bad:
+        key, reason = bad[0]
+        more = (f'; {len(bad) - 1} more bad key(s):\n'
+                f'{_list_problems(bad[1:], _MAX_LISTED_VERIFY)}'
+                if len(bad) > 1 else '')
         raise LmdbVerifyError(
-            f'LMDB {dst} failed verification, {len(bad)} bad keys:\n'
-            f'{_list_problems(bad)}', bad)
+            f'LMDB {dst} failed verification, key {key!r}: {reason}; '
+            f'{REBUILD_HINT}{more}', bad)
     return dict(
         path=osp.abspath(dst), num_images=len(meta), num_bytes=num_bytes)

@@ -12,6 +12,7 @@ The same key convention is used for image folders on disk, so that the disk
 and LMDB backends of a dataset name their samples identically; the folder
 scan that produces those keys lives here too.
 """
+import errno
 import os
 import os.path as osp
 import re
@@ -20,10 +21,27 @@ import weakref
 
 import lmdb
 
+from basicattn.errors import DataError
+
 __all__ = [
-    'IMG_SUFFIXES', 'META_INFO_NAME', 'LmdbReader', 'check_unique_keys',
-    'is_lmdb', 'read_meta_info', 'scan_images'
+    'IMG_SUFFIXES', 'META_INFO_NAME', 'LmdbKeyError', 'LmdbReader',
+    'check_unique_keys',
+    'is_lmdb', 'lmdb_failure', 'read_meta_info', 'require_lmdb', 'scan_images'
 ]
+
+class LmdbKeyError(DataError, KeyError):
+    """A record the data needs is not in the LMDB (the message names both).
+
+    A :class:`~basicattn.errors.DataError` for the tools, and a ``KeyError``
+    for code that looks records up.
+    """
+
+    __str__ = BaseException.__str__  # the message as is, not its repr
+
+
+#: What to tell the user about a damaged database.
+REBUILD_HINT = ('the database is damaged or not an LMDB; rebuild it with '
+                'tools/create_lmdb.py')
 
 #: Name of the text file, beside ``data.mdb``, that lists keys and shapes.
 META_INFO_NAME = 'meta_info.txt'
@@ -71,7 +89,7 @@ def read_meta_info(path):
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If a line is malformed or a key appears twice; the
+        DataError: If a line is malformed or a key appears twice; the
             message names the file and the line number.
     """
     path = os.fspath(path)
@@ -88,16 +106,16 @@ def read_meta_info(path):
                 continue
             match = _META_LINE.match(line)
             if match is None:
-                raise ValueError(
+                raise DataError(
                     f'{path}, line {lineno}: malformed meta info line '
                     f'{line!r}; expected "<key>.png (h,w,c) <compress_level>"')
             name = match.group('name')
             key = name[:-len('.png')] if name.endswith('.png') else name
             if not key:
-                raise ValueError(
+                raise DataError(
                     f'{path}, line {lineno}: empty key in line {line!r}')
             if key in seen:
-                raise ValueError(
+                raise DataError(
                     f'{path}, line {lineno}: key {key!r} already listed on '
                     f'line {seen[key]}')
             seen[key] = lineno
@@ -158,12 +176,12 @@ def check_unique_keys(items):
         dict[str, str]: The mapping key -> path.
 
     Raises:
-        ValueError: Naming both files of the first collision found.
+        DataError: Naming both files of the first collision found.
     """
     mapping = {}
     for key, path in items:
         if key in mapping:
-            raise ValueError(
+            raise DataError(
                 f'two files map to the same key {key!r}: {mapping[key]} and '
                 f'{path}; keys are paths without the extension, so keep '
                 'only one of them')
@@ -179,6 +197,71 @@ def check_unique_keys(items):
 _SHARED_ENVS = weakref.WeakValueDictionary()
 _SHARED_PIDS = {}
 _SHARED_LOCK = threading.RLock()
+
+
+def lmdb_failure(err, db_path, key=None, writing=False):
+    """The error to raise for an ``lmdb.Error`` met while using ``db_path``.
+
+    A full disk becomes an ``OSError(ENOSPC)`` naming the database folder,
+    as does any failure while ``writing`` (LMDB reports a full disk as an
+    I/O error on commit); anything else (``MDB_CORRUPTED``, ``MDB_INVALID``
+    ...) a :class:`~basicattn.errors.DataError` naming the folder, the key if
+    one, and telling to rebuild the database.
+
+    Args:
+        err (lmdb.Error): What py-lmdb raised.
+        db_path (str): The LMDB folder.
+        key (str | bytes, optional): The record being read.
+        writing (bool): The database was being written (built).
+
+    Returns:
+        Exception: To be raised ``from err``.
+    """
+    if isinstance(err, lmdb.DiskError):
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), db_path)
+    if isinstance(err, lmdb.ReadonlyError) and 'denied' in str(err).lower():
+        return OSError(errno.EACCES, os.strerror(errno.EACCES), db_path)
+    if writing:
+        return OSError(errno.EIO, f'cannot write the LMDB: {err} (is the disk '
+                       'full? see df)', db_path)
+    where = f'LMDB {db_path}'
+    if key is not None:
+        if isinstance(key, bytes):
+            key = key.decode('utf-8', 'replace')
+        where += f', key {key!r}'
+    text = str(err)
+    if text.startswith(f'{db_path}: '):
+        text = text[len(db_path) + 2:]
+    return DataError(f'{where}: {text}; {REBUILD_HINT}')
+
+
+def require_lmdb(db_path, role='LMDB'):
+    """Check that ``db_path`` is an LMDB folder, repairing an interrupted swap.
+
+    When ``data.mdb`` is missing, an overwrite of the database that was cut
+    short may have left it at ``db_path.old-<pid>`` / ``db_path.tmp-<pid>``;
+    :func:`~basicattn.data.lmdb_swap.recover_interrupted_swap` puts it back
+    (and says so) before giving up.
+
+    Args:
+        db_path (str | os.PathLike): The LMDB folder.
+        role (str): What the database is (``'GT LMDB'``), for the message.
+
+    Returns:
+        str: ``db_path``.
+
+    Raises:
+        FileNotFoundError: No ``data.mdb`` in ``db_path`` (names it).
+    """
+    db_path = os.fspath(db_path)
+    data_file = osp.join(db_path, 'data.mdb')
+    if not osp.isfile(data_file):
+        from .lmdb_swap import recover_interrupted_swap
+        recover_interrupted_swap(db_path)
+    if not osp.isfile(data_file):
+        raise FileNotFoundError(
+            f'{role} database not found: {db_path} has no data.mdb')
+    return db_path
 
 
 def _open_shared_env(db_path):
@@ -202,13 +285,16 @@ def _open_shared_env(db_path):
                 env.close()
         env = _SHARED_ENVS.get(ident)
         if env is None:
-            env = lmdb.open(
-                db_path,
-                readonly=True,
-                lock=False,
-                readahead=False,
-                meminit=False,
-                subdir=True)
+            try:
+                env = lmdb.open(
+                    db_path,
+                    readonly=True,
+                    lock=False,
+                    readahead=False,
+                    meminit=False,
+                    subdir=True)
+            except lmdb.Error as err:
+                raise lmdb_failure(err, db_path) from err
             _SHARED_ENVS[ident] = env
             _SHARED_PIDS[ident] = pid
             weakref.finalize(env, _forget_shared, ident, pid)
@@ -290,14 +376,18 @@ class LmdbReader:
             bytes: The stored value (never None).
 
         Raises:
-            KeyError: If the key is absent; the message names the key and
-                the database path.
+            LmdbKeyError: If the key is absent (a ``KeyError``); the message
+                names the key and the database path.
+            DataError: The database is damaged (names it and the key).
         """
         env = self._get_env()
-        with env.begin(write=False, buffers=False) as txn:
-            value = txn.get(self._encode(key))
+        try:
+            with env.begin(write=False, buffers=False) as txn:
+                value = txn.get(self._encode(key))
+        except lmdb.Error as err:
+            raise lmdb_failure(err, self.db_path, key) from err
         if value is None:
-            raise KeyError(f'key {key!r} not found in LMDB {self.db_path}')
+            raise LmdbKeyError(f'key {key!r} not found in LMDB {self.db_path}')
         return value
 
     def __contains__(self, key):
@@ -306,8 +396,11 @@ class LmdbReader:
         except TypeError:
             return False
         env = self._get_env()
-        with env.begin(write=False) as txn:
-            return txn.get(encoded) is not None
+        try:
+            with env.begin(write=False) as txn:
+                return txn.get(encoded) is not None
+        except lmdb.Error as err:
+            raise lmdb_failure(err, self.db_path, key) from err
 
     def keys(self):
         """List the database's keys.
@@ -334,19 +427,25 @@ class LmdbReader:
             list[str]: The keys in LMDB's byte order (decoded as UTF-8).
 
         Raises:
-            ValueError: A key is not valid UTF-8 (names the database).
+            DataError: A key is not valid UTF-8, or the database is damaged
+                (names the database).
         """
         env = self._get_env()
         keys = []
-        with env.begin(write=False) as txn:
-            for raw in txn.cursor().iternext(keys=True, values=False):
-                raw = bytes(raw)
-                try:
-                    keys.append(raw.decode('utf-8'))
-                except UnicodeDecodeError:
-                    raise ValueError(f'LMDB {self.db_path} holds a key that '
-                                     f'is not UTF-8: {raw!r}') from None
-        return keys
+        try:
+            with env.begin(write=False) as txn:
+                for raw in txn.cursor().iternext(keys=True, values=False):
+                    keys.append(bytes(raw))
+        except lmdb.Error as err:
+            raise lmdb_failure(err, self.db_path) from err
+        decoded = []
+        for raw in keys:
+            try:
+                decoded.append(raw.decode('utf-8'))
+            except UnicodeDecodeError:
+                raise DataError(f'LMDB {self.db_path} holds a key that is not '
+                                f'UTF-8: {raw!r}; {REBUILD_HINT}') from None
+        return decoded
 
     def __len__(self):
         return len(self.keys())

@@ -6,12 +6,13 @@ from typing import Optional, Union
 import numpy as np
 from torch.utils.data import Dataset
 
+from basicattn.errors import DataError
 from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import imfrombytes, img2tensor, imread, mod_crop
 from .degradation_transform import DEGRADATION_NAMES, build_degradation
-from .lmdb_io import (IMG_SUFFIXES, LmdbReader, check_unique_keys, is_lmdb,
-                      scan_images)
+from .lmdb_io import (IMG_SUFFIXES, LmdbKeyError, LmdbReader,
+                      check_unique_keys, is_lmdb, require_lmdb, scan_images)
 from .transforms import augment, paired_random_crop
 
 __all__ = ['PairedImageDataset']
@@ -154,7 +155,7 @@ class PairedImageDataset(Dataset):
         else:
             self.samples = self._init_disk()
         if not self.samples:
-            raise ValueError(
+            raise DataError(
                 f'dataset {self.name!r} is empty: no images found '
                 f'in {self.dataroot_gt}')
 
@@ -162,8 +163,8 @@ class PairedImageDataset(Dataset):
     def _init_disk(self):
         for root in (self.dataroot_gt, self.dataroot_lq):
             if root is not None and is_lmdb(root):
-                raise ValueError(f'{root} is an LMDB database; set '
-                                 "io_backend='lmdb' to read it")
+                raise DataError(f'{root} is an LMDB database; set '
+                                "io_backend='lmdb' to read it")
         if not osp.isdir(self.dataroot_gt):
             raise FileNotFoundError(f'GT folder not found: {self.dataroot_gt}')
         if self.meta_info_file is not None:
@@ -216,10 +217,9 @@ class PairedImageDataset(Dataset):
             raise ValueError(
                 'meta_info_file is for the disk backend; with the LMDB '
                 f'backend the keys come from {self.dataroot_gt}/meta_info.txt')
-        for root in (self.dataroot_gt, self.dataroot_lq):
-            if root is not None and not osp.isfile(osp.join(root, 'data.mdb')):
-                raise FileNotFoundError(
-                    f'LMDB database not found: {root} has no data.mdb')
+        for root, role in ((self.dataroot_gt, 'GT'), (self.dataroot_lq, 'LQ')):
+            if root is not None:
+                require_lmdb(root, f'{role} LMDB')
         self._gt_reader = LmdbReader(self.dataroot_gt)
         keys = self._gt_reader.keys()
         if self.dataroot_lq is None:
@@ -230,7 +230,7 @@ class PairedImageDataset(Dataset):
         for key in keys:
             lq_key = _lq_key(key, self.filename_tmpl)
             if lq_key not in lq_keys:
-                raise KeyError(
+                raise LmdbKeyError(
                     f'LQ key {lq_key!r} for GT key {key!r} not found in LMDB '
                     f'{self.dataroot_lq} (filename_tmpl '
                     f'{self.filename_tmpl!r})')
@@ -295,7 +295,7 @@ class PairedImageDataset(Dataset):
             expected = (img_lq.shape[0] * self.scale,
                         img_lq.shape[1] * self.scale)
             if img_gt.shape[:2] != expected:
-                raise ValueError(
+                raise DataError(
                     f'GT {gt_path} has shape {img_gt.shape} but LQ {lq_path} '
                     f'has shape {img_lq.shape}; GT must be scale '
                     f'{self.scale} x LQ')

@@ -5,6 +5,8 @@ caller that seeds the generator gets the same crop and flips every time.
 """
 import numpy as np
 
+from basicattn.errors import DataError
+
 __all__ = ['paired_random_crop', 'augment']
 
 
@@ -72,17 +74,17 @@ def paired_random_crop(img_gts,
     h_gt, w_gt = _hw(gts[0])
     for img in lqs[1:]:
         if _hw(img) != (h_lq, w_lq):
-            raise ValueError(f'LQ images of different sizes {(h_lq, w_lq)} '
-                             f'and {_hw(img)}{where}')
+            raise DataError(f'LQ images of different sizes {(h_lq, w_lq)} '
+                            f'and {_hw(img)}{where}')
     for img in gts[1:]:
         if _hw(img) != (h_gt, w_gt):
-            raise ValueError(f'GT images of different sizes {(h_gt, w_gt)} '
-                             f'and {_hw(img)}{where}')
+            raise DataError(f'GT images of different sizes {(h_gt, w_gt)} '
+                            f'and {_hw(img)}{where}')
     if (h_gt, w_gt) != (h_lq * scale, w_lq * scale):
-        raise ValueError(f'GT size {h_gt}x{w_gt} is not {scale} x the LQ size '
-                         f'{h_lq}x{w_lq}{where}')
+        raise DataError(f'GT size {h_gt}x{w_gt} is not {scale} x the LQ size '
+                        f'{h_lq}x{w_lq}{where}')
     if h_lq < lq_patch_size or w_lq < lq_patch_size:
-        raise ValueError(
+        raise DataError(
             f'LQ image {h_lq}x{w_lq} is smaller than the LQ patch '
             f'{lq_patch_size}x{lq_patch_size} (gt_size {gt_patch_size}, '
             f'scale {scale}){where}')

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from basicattn.errors import DataError
 from basicattn.utils.img_util import mod_crop
 from .degradation_transform import build_degradation
 from .video_clips import SUPPORTED_BACKENDS, FrameStore, read_clip_list
@@ -152,14 +153,14 @@ class VideoFrameDataset(Dataset):
             clips, where_of = {}, {}
             for clip, where, rest in listed:
                 if clip in clips:
-                    raise ValueError(f'{where}: clip {clip!r} is given twice')
+                    raise DataError(f'{where}: clip {clip!r} is given twice')
                 frames = self.gt_store.clip_frames(clip)
                 if not frames:
                     raise FileNotFoundError(
                         f'{where}: clip {clip!r} not found (or holds no '
                         f'frames) in GT {root}')
                 if rest and rest[0].isdigit() and int(rest[0]) != len(frames):
-                    raise ValueError(
+                    raise DataError(
                         f'{where}: clip {clip!r} is listed with {rest[0]} '
                         f'frames but GT {root} holds {len(frames)}')
                 clips[clip] = frames
@@ -167,16 +168,16 @@ class VideoFrameDataset(Dataset):
         for clip in exclude or ():
             if clip not in clips:
                 shown = ', '.join(list(clips)[:8])
-                raise ValueError(
+                raise DataError(
                     f'exclude_clips: clip {clip!r} is not among the clips of '
                     f'{root} ({shown}{" ..." if len(clips) > 8 else ""})')
             del clips[clip]
         if not clips:
-            raise ValueError(f'dataset {self.name!r} is empty: no clips in '
-                             f'{root}')
+            raise DataError(f'dataset {self.name!r} is empty: no clips in '
+                            f'{root}')
         for clip, frames in clips.items():
             if len(frames) < num_frame:
-                raise ValueError(
+                raise DataError(
                     f'num_frame {num_frame} is larger than clip {clip!r} '
                     f'({where_of[clip]}), which has {len(frames)} frames')
             if self.lq_store is not None:
@@ -237,7 +238,7 @@ class VideoFrameDataset(Dataset):
                 expected = (lq[k].shape[0] * self.scale,
                             lq[k].shape[1] * self.scale)
                 if img.shape[:2] != expected:
-                    raise ValueError(
+                    raise DataError(
                         f'GT frame {self.gt_store.describe(k)} has shape '
                         f'{img.shape} but LQ frame '
                         f'{self.lq_store.describe(k)} has shape '

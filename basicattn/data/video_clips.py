@@ -15,12 +15,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from basicattn.errors import DataError
 from basicattn.utils.img_util import imfrombytes, imread
-from .lmdb_io import (IMG_SUFFIXES, LmdbReader, check_unique_keys, is_lmdb,
-                      scan_images)
+from .lmdb_io import (IMG_SUFFIXES, LmdbKeyError, LmdbReader,
+                      check_unique_keys, is_lmdb, require_lmdb, scan_images)
 
-__all__ = ['CLIP_PRESETS', 'FrameStore', 'natural_key', 'read_clip_list',
-           'resolve_clip_names', 'split_key']
+__all__ = ['CLIP_PRESETS', 'FrameStore', 'check_frame_numbers', 'frame_number',
+           'natural_key', 'read_clip_list', 'resolve_clip_names', 'split_key']
 
 #: Named clip lists usable wherever clip names are expected.
 CLIP_PRESETS = {
@@ -38,6 +39,54 @@ def natural_key(name: str):
     """Sort key comparing digit runs as numbers (``im2`` < ``im10``)."""
     return [(0, int(tok), tok) if tok.isdigit() else (1, 0, tok)
             for tok in re.split(r'(\d+)', name) if tok]
+
+
+_LAST_NUMBER = re.compile(r'(\d+)\D*$')
+
+
+def frame_number(frame: str) -> Optional[int]:
+    """The number of a frame name: its last run of digits (``im4`` -> 4,
+    ``frame_0012`` -> 12, ``00000099`` -> 99), or None if it has none."""
+    match = _LAST_NUMBER.search(frame)
+    return None if match is None else int(match.group(1))
+
+
+def check_frame_numbers(clip: str, frames: Sequence[str], where: str) -> None:
+    """Refuse a clip whose frames are not numbered consecutively.
+
+    A clip with frames ``1, 2, 4, ...`` would give windows that jump over
+    the missing frame. Clips whose frame names carry no number are not
+    checked (their order is all there is).
+
+    Args:
+        clip (str): The clip's name.
+        frames (Sequence[str]): Its frame names.
+        where (str): Where the clip is (root, LMDB or list file line).
+
+    Raises:
+        DataError: Names the clip, the missing frame numbers and two repeated
+            ones (``f1`` and ``g1``), and how to allow gaps.
+    """
+    numbers = [frame_number(f) for f in frames]
+    if not numbers or any(n is None for n in numbers):
+        return
+    seen: Dict[int, str] = {}
+    for frame, number in zip(frames, numbers):
+        if number in seen:
+            raise DataError(
+                f'clip {clip!r} ({where}): frames {seen[number]!r} and '
+                f'{frame!r} both have number {number}; keep one frame per '
+                'number')
+        seen[number] = frame
+    missing = sorted(set(range(min(numbers), max(numbers) + 1)) - set(seen))
+    if missing:
+        shown = ', '.join(str(n) for n in missing[:10])
+        more = f' and {len(missing) - 10} more' if len(missing) > 10 else ''
+        raise DataError(
+            f'clip {clip!r} ({where}) lacks frame number(s) {shown}{more} '
+            f'between {min(numbers)} and {max(numbers)}: windows would jump '
+            'over them; restore the frames, or set allow_gaps: true if the '
+            'set really has gaps')
 
 
 def split_key(key: str) -> Tuple[str, str]:
@@ -73,12 +122,12 @@ def read_clip_list(path: str) -> List[Tuple[str, int, List[str]]]:
                 continue
             clip = tokens[0].replace('\\', '/').strip('/')
             if clip in seen:
-                raise ValueError(f'{path}, line {lineno}: clip {clip!r} is '
-                                 f'already listed on line {seen[clip]}')
+                raise DataError(f'{path}, line {lineno}: clip {clip!r} is '
+                                f'already listed on line {seen[clip]}')
             seen[clip] = lineno
             entries.append((clip, lineno, tokens[1:]))
     if not entries:
-        raise ValueError(f'clip list file {path} lists no clips')
+        raise DataError(f'clip list file {path} lists no clips')
     return entries
 
 
@@ -134,14 +183,12 @@ class FrameStore:
         self._frame_sets: Optional[Dict[str, set]] = None
         self.reader = None
         if backend == 'lmdb':
-            if not osp.isfile(osp.join(self.root, 'data.mdb')):
-                raise FileNotFoundError(f'{role} LMDB database not found: '
-                                        f'{self.root} has no data.mdb')
+            require_lmdb(self.root, f'{role} LMDB')
             self.reader = LmdbReader(self.root)
         elif backend == 'disk':
             if is_lmdb(self.root):
-                raise ValueError(f'{self.root} is an LMDB database; set '
-                                 "io_backend='lmdb' to read it")
+                raise DataError(f'{self.root} is an LMDB database; set '
+                                "io_backend='lmdb' to read it")
             if not osp.isdir(self.root):
                 raise FileNotFoundError(
                     f'{role} folder not found: {self.root}')
@@ -182,7 +229,7 @@ class FrameStore:
                 groups.setdefault(clip, []).append(frame)
         if '' in groups:
             frame = groups[''][0]
-            raise ValueError(
+            raise DataError(
                 f'{self.role} root {self.root} holds frames directly (e.g. '
                 f'{frame!r}); expected one folder per clip: '
                 '<root>/<clip>/<frame>.png')
@@ -269,9 +316,9 @@ class FrameStore:
                 value = self.reader.get(key)
             except KeyError:
                 clip, frame = split_key(key)
-                raise KeyError(f'{self.role} frame {frame!r} of clip {clip!r} '
-                               f'not found: no key {key!r} in LMDB '
-                               f'{self.root}') from None
+                raise LmdbKeyError(
+                    f'{self.role} frame {frame!r} of clip {clip!r} not found: '
+                    f'no key {key!r} in LMDB {self.root}') from None
             return imfrombytes(value, f'{self.root}:{key}')
         path = self._find(key)
         if path is None:

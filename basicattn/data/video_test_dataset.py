@@ -7,7 +7,7 @@ from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import img2tensor
 from .video_base import VideoFrameDataset
-from .video_clips import resolve_clip_names
+from .video_clips import check_frame_numbers, resolve_clip_names
 from .video_transforms import center_crop_frames, stack_frames
 from .video_window import PADDING_MODES, check_num_frame, frame_window
 
@@ -37,6 +37,14 @@ class VideoTestDataset(VideoFrameDataset):
     degradation (DN) without a ``seed`` of its own uses seed 0 for a plain
     index, so every frame has the same LQ in every window and every run.
 
+    The frames of a clip must be numbered consecutively (the last run of
+    digits in their names: ``00000000``, ``frame_0001``, ``im4``): a clip
+    with frames 1, 2, 4, ... is refused with a
+    :class:`~basicattn.errors.DataError` naming the clip and the missing
+    numbers, since its windows would silently jump over the gap. Set
+    ``allow_gaps=True`` for a set that really has gaps; the frames present
+    are then used in order.
+
     Args:
         dataroot_gt (str): GT root or LMDB.
         dataroot_lq (str, optional): LQ root or LMDB of the same layout;
@@ -58,6 +66,8 @@ class VideoTestDataset(VideoFrameDataset):
         return_all_gt (bool): ``gt`` is ``(T, C, H, W)`` of the window.
             Defaults to False.
         name (str, optional): Display name.
+        allow_gaps (bool): Accept clips whose frame numbers skip values.
+            Defaults to False (such a clip is an error).
     """
 
     def __init__(self,
@@ -72,7 +82,8 @@ class VideoTestDataset(VideoFrameDataset):
                  gt_size: Optional[PositiveInt] = None,
                  degradation: Union[str, dict] = 'BI',
                  return_all_gt: bool = False,
-                 name: Optional[str] = None):
+                 name: Optional[str] = None,
+                 allow_gaps: bool = False):
         super().__init__(dataroot_gt, dataroot_lq, scale, io_backend, gt_size,
                          degradation, name)
         check_num_frame(num_frame)
@@ -86,6 +97,11 @@ class VideoTestDataset(VideoFrameDataset):
         found = self.collect_clips(meta_info_file,
                                    include=resolve_clip_names(clips, 'clips'),
                                    num_frame=num_frame)
+        self.allow_gaps = bool(allow_gaps)
+        if not self.allow_gaps:
+            for clip, frames in found.items():
+                check_frame_numbers(clip, frames, f'{self.gt_store.role} '
+                                    f'{self.dataroot_gt}')
         self.clip_names: List[str] = list(found)
         self.clip_frames: List[List[str]] = list(found.values())
         self._starts = np.cumsum([0] + [len(f) for f in self.clip_frames])

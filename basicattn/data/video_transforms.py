@@ -10,6 +10,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 import torch
 
+from basicattn.errors import DataError
 from basicattn.utils.img_util import img2tensor
 from .transforms import augment, paired_random_crop
 
@@ -81,9 +82,9 @@ def center_crop_frames(gts: List[np.ndarray], lqs: List[np.ndarray],
     p = gt_size // scale
     h, w = lqs[0].shape[:2]
     if h < p or w < p:
-        raise ValueError(f'LQ frame {h}x{w} is smaller than the LQ patch '
-                         f'{p}x{p} (gt_size {gt_size}, scale {scale}) '
-                         f'({where})')
+        raise DataError(f'LQ frame {h}x{w} is smaller than the LQ patch '
+                        f'{p}x{p} (gt_size {gt_size}, scale {scale}) '
+                        f'({where})')
     top, left = (h - p) // 2, (w - p) // 2
     lqs = [np.ascontiguousarray(x[top:top + p, left:left + p]) for x in lqs]
     t, l_ = top * scale, left * scale
@@ -100,6 +101,6 @@ def stack_frames(frames: List[np.ndarray], where: str = '') -> torch.Tensor:
     """
     shapes = {f.shape for f in frames}
     if len(shapes) > 1:
-        raise ValueError(f'frames of different shapes {sorted(shapes)} in '
-                         f'{where}; all frames of a clip must share a size')
+        raise DataError(f'frames of different shapes {sorted(shapes)} in '
+                        f'{where}; all frames of a clip must share a size')
     return torch.stack([img2tensor(f) for f in frames])

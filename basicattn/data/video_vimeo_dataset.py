@@ -3,6 +3,7 @@ from typing import List, Optional, Union
 
 import numpy as np
 
+from basicattn.errors import DataError
 from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import img2tensor
@@ -148,8 +149,8 @@ class VimeoSeptupletDataset(VideoFrameDataset):
             return clips
         found = self.gt_store.scan_clips()
         if not found:
-            raise ValueError(f'dataset {self.name!r} is empty: no clips in '
-                             f'{self.dataroot_gt}')
+            raise DataError(f'dataset {self.name!r} is empty: no clips in '
+                            f'{self.dataroot_gt}')
         for clip, frames in found.items():
             missing = sorted(set(self._needed(self.gt_store)) - set(frames))
             if missing:

@@ -14,6 +14,7 @@ from basicattn.errors import DataError
 from basicattn.data.lmdb_io import IMG_SUFFIXES
 from basicattn.data.video_clips import natural_key
 from basicattn.data.video_window import frame_window
+from .atomic_file import StagedFolder
 from .img_util import imread, imwrite
 
 #: File extensions read and written as video (everything else: images).
@@ -119,6 +120,12 @@ def sliding_windows(frames: Iterator[np.ndarray], num_frame: int,
 class FrameSink:
     """Write frames as PNG files into a folder, or encode a video file.
 
+    Nothing reaches ``path`` before every frame has been written: PNG files
+    go to a hidden folder beside it (``.<name>.part-<pid>``) and are moved
+    into ``path`` by :meth:`close`; a video is encoded into a hidden file
+    beside it and renamed over it. :meth:`abort` removes only these
+    temporary files, so whatever was in ``path`` before stays as it was.
+
     Args:
         path (str): A folder, or a file ending in a video extension.
         fps (float): Frame rate of a video output. Default: 25.
@@ -130,18 +137,24 @@ class FrameSink:
         self.is_video = is_video_file(path)
         self._writer = None
         self._tmp = None
+        self._staged = None if self.is_video else StagedFolder(path)
         self.count = 0
         if osp.exists(path) and self.is_video and not overwrite:
             raise FileExistsError(f'{path} exists; pass --overwrite to replace it')
 
     def write(self, frame: np.ndarray, name: Optional[str] = None) -> str:
-        """Write one RGB uint8 frame; returns where it went."""
+        """Write one RGB uint8 frame; returns where it will be once closed."""
         self.count += 1
         if not self.is_video:
-            target = osp.join(self.path, f'{name if name else f"{self.count - 1:08d}"}.png')
+            filename = f'{name if name else f"{self.count - 1:08d}"}.png'
+            target = osp.join(self.path, filename)
             if osp.exists(target) and not self.overwrite:
                 raise FileExistsError(f'{target} exists; pass --overwrite to replace it')
-            imwrite(target, frame)  # atomic (temporary file + rename)
+            with self._staged.writing(filename) as staged:
+                if osp.exists(staged):
+                    raise DataError(f'two inputs would both be written to {target}; '
+                                    'give the input images distinct base names')
+                imwrite(staged, frame)
             return target
         import cv2
         if self._writer is None:
@@ -159,16 +172,20 @@ class FrameSink:
         return self.path
 
     def abort(self):
-        """Drop a half-written video file (the target is left untouched)."""
+        """Drop the temporary outputs; ``path`` is left as it was."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-            if self._tmp and osp.exists(self._tmp):
-                os.remove(self._tmp)
+        if self._tmp and osp.exists(self._tmp):
+            os.remove(self._tmp)
+        if self._staged is not None:
+            self._staged.abort()
 
     def close(self):
-        """Finish a video file (moved into place only when complete)."""
+        """Move the finished outputs into place (each move is atomic)."""
         if self._writer is not None:
             self._writer.release()
             os.replace(self._tmp, self.path)
             self._writer = None
+        if self._staged is not None:
+            self._staged.commit()

@@ -7,19 +7,37 @@ import os
 import os.path as osp
 
 import numpy as np
+
+from basicattn.errors import DataError
 from .atomic_file import atomic_write_bytes
 
 __all__ = ['imread', 'imfrombytes', 'imwrite', 'imencode_png', 'img2tensor',
            'tensor2img', 'mod_crop']
 
 
+_cv2_quieted = False
+
+
 def _cv2():
+    """OpenCV, with its own log lines off unless ``OPENCV_LOG_LEVEL`` is set.
+
+    Every decode or encode failure raises an error naming the file here, so
+    OpenCV's ``[ERROR] ... readHeader`` lines would only repeat it.
+    """
+    global _cv2_quieted
     import cv2
+    if not _cv2_quieted:
+        _cv2_quieted = True
+        if 'OPENCV_LOG_LEVEL' not in os.environ:
+            try:
+                cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
+            except AttributeError:  # pragma: no cover - builds without it
+                pass
     return cv2
 
 
 def _decode(buf, source):
-    """Decode image bytes to uint8 HWC RGB; ValueError naming ``source``."""
+    """Decode image bytes to uint8 HWC RGB; DataError naming ``source``."""
     cv2 = _cv2()
     arr = np.frombuffer(buf, dtype=np.uint8)
     img = None
@@ -27,9 +45,9 @@ def _decode(buf, source):
         # IMREAD_COLOR: 8 bit, 3 channels (gray expanded, alpha dropped).
         img = cv2.imdecode(arr, cv2.IMREAD_COLOR)
     if img is None:
-        raise ValueError(f'cannot decode image from {source} '
-                         f'({arr.size} bytes): not a supported image format '
-                         'or corrupted')
+        raise DataError(f'cannot decode image from {source} '
+                        f'({arr.size} bytes): not a supported image format '
+                        'or corrupted')
     return np.ascontiguousarray(img[..., ::-1])
 
 
@@ -47,7 +65,8 @@ def imread(path):
 
     Raises:
         FileNotFoundError: ``path`` does not exist or is not a file.
-        ValueError: The file cannot be decoded (the message names ``path``).
+        DataError: The file cannot be decoded (a ValueError; the message
+            names ``path``).
     """
     path = os.fspath(path)
     if not osp.isfile(path):
@@ -70,8 +89,8 @@ def imfrombytes(buf, source='<bytes>'):
 
     Raises:
         TypeError: ``buf`` is not bytes-like.
-        ValueError: The bytes cannot be decoded (the message names
-            ``source``).
+        DataError: The bytes cannot be decoded (a ValueError; the message
+            names ``source``).
     """
     if not isinstance(buf, (bytes, bytearray, memoryview)):
         raise TypeError(f'imfrombytes: expected bytes for {source}, got '
@@ -112,9 +131,9 @@ def _encode(img_rgb, ext, compress_level, where):
     try:
         ok, buf = cv2.imencode(ext, img, params)
     except cv2.error as err:
-        raise ValueError(f'{where}: cannot encode as {ext!r}: {err}') from None
+        raise DataError(f'{where}: cannot encode as {ext!r}: {err}') from None
     if not ok:
-        raise ValueError(f'{where}: cannot encode as {ext!r}')
+        raise DataError(f'{where}: cannot encode as {ext!r}')
     return buf.tobytes()
 
 
@@ -154,14 +173,17 @@ def imwrite(path, img_rgb_uint8, compress_level=None):
         str: ``path``.
 
     Raises:
-        TypeError | ValueError: Bad image, unknown extension or compress level
-            (the message names ``path``).
+        TypeError | ValueError: Bad image or compress level; DataError (a
+            ValueError) for an unknown or missing extension (the message
+            names ``path``).
+        OSError: The file cannot be written (full disk ...); names ``path``,
+            and the previous file is left intact.
     """
     path = os.fspath(path)
     ext = osp.splitext(path)[1]
     if not ext:
-        raise ValueError(f'imwrite: {path} has no file extension to choose '
-                         'the image format')
+        raise DataError(f'imwrite: {path} has no file extension to choose '
+                        'the image format')
     data = _encode(img_rgb_uint8, ext, compress_level, f'imwrite({path})')
     atomic_write_bytes(data, path)
     return path
@@ -258,6 +280,6 @@ def mod_crop(img, scale):
                          f'{getattr(img, "shape", type(img).__name__)}')
     h, w = img.shape[:2]
     if h < scale or w < scale:
-        raise ValueError(f'mod_crop: image of shape {img.shape} is smaller '
-                         f'than scale {scale}')
+        raise DataError(f'mod_crop: image of shape {img.shape} is smaller '
+                        f'than scale {scale}')
     return img[:h - h % scale, :w - w % scale, ...]

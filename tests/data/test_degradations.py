@@ -2,6 +2,7 @@
 tools/make_lr.py."""
 import importlib
 import math
+import os
 import os.path as osp
 import sys
 import zlib
@@ -328,3 +329,26 @@ def test_make_lr_tool(hr_folder, tmp_path, capsys):
                          '--scale', '3']) == 2
     with pytest.raises(SystemExit):
         make_lr.main([hr_folder, out, '--degradation', 'BX', '--scale', '3'])
+
+
+def test_make_lr_failure_leaves_outputs_untouched(tmp_path, capsys, rng):
+    make_lr = _make_lr()
+    src = tmp_path / 'HR'
+    for i in range(3):
+        imwrite(str(src / f'im{i}.png'),
+                (rng.random((12, 12, 3)) * 255).astype(np.uint8))
+    bad = str(src / 'im1.png')
+    with open(bad, 'wb') as f:
+        f.write(b'broken')
+    out = tmp_path / 'LR'
+    assert make_lr.main([str(src), str(out), '--degradation', 'BI',
+                         '--scale', '2', '--hr-out', str(tmp_path / 'HRc')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and bad in err
+    assert sorted(os.listdir(tmp_path)) == ['HR']  # nothing, not even temps
+    out.mkdir()
+    (out / 'keep.txt').write_text('mine')
+    assert make_lr.main([str(src), str(out), '--degradation', 'BI',
+                         '--scale', '2']) == 2
+    assert sorted(os.listdir(out)) == ['keep.txt']
+    assert sorted(os.listdir(tmp_path)) == ['HR', 'LR']

@@ -3,9 +3,11 @@ and video archs, window and sequence modes, and its refusals."""
 import json
 import os
 import os.path as osp
+import subprocess
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from basicattn.archs.bicubic_arch import Bicubic
@@ -117,3 +119,97 @@ def test_errors_name_the_problem(tmp_path, tool):
     empty.mkdir()
     none = tool('tools/infer.py', str(empty), str(tmp_path / 'o'), '--arch', 'Bicubic')
     assert none.returncode == 2 and 'no images' in none.stderr
+
+
+def _tree(folder):
+    """{relative path: bytes} of every file under ``folder`` (None if absent)."""
+    if not osp.exists(folder):
+        return None
+    found = {}
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            path = osp.join(dirpath, name)
+            with open(path, 'rb') as f:
+                found[osp.relpath(path, folder)] = f.read()
+    return found
+
+
+def _corrupt_middle(folder):
+    _frames(folder, count=5)
+    bad = osp.join(folder, 'f2.png')
+    with open(bad, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n truncated')
+    return bad
+
+
+def _assert_one_error_naming(result, path):
+    lines = [line for line in result.stderr.splitlines()
+             if line.strip() and not line.startswith('libpng')]
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
+    assert path in lines[0]
+
+
+def test_failed_frame_leaves_absent_output_absent(tmp_path, tool):
+    bad = _corrupt_middle(str(tmp_path / 'in'))
+    out = str(tmp_path / 'out')
+    result = tool('tools/infer.py', str(tmp_path / 'in'), out, '--arch', 'Bicubic',
+                  '--arch-args', json.dumps({'scale': 2}), '--quiet')
+    _assert_one_error_naming(result, bad)
+    assert not osp.exists(out)
+    assert sorted(os.listdir(tmp_path)) == ['in']  # no temporary folder left
+
+
+def test_failed_frame_leaves_existing_output_as_it_was(tmp_path, tool):
+    bad = _corrupt_middle(str(tmp_path / 'in'))
+    out = tmp_path / 'out'
+    out.mkdir()
+    imwrite(str(out / 'f0.png'), np.zeros((4, 4, 3), np.uint8))  # an earlier result
+    (out / 'notes.txt').write_text('mine')
+    before = _tree(str(out))
+    result = tool('tools/infer.py', str(tmp_path / 'in'), str(out), '--arch', 'Bicubic',
+                  '--arch-args', json.dumps({'scale': 2}), '--quiet', '--overwrite')
+    _assert_one_error_naming(result, bad)
+    assert _tree(str(out)) == before
+    assert sorted(os.listdir(tmp_path)) == ['in', 'out']
+    # once the input is fixed, --overwrite replaces f0.png and keeps the rest
+    _frames(str(tmp_path / 'in'), count=5)
+    result = tool('tools/infer.py', str(tmp_path / 'in'), str(out), '--arch', 'Bicubic',
+                  '--arch-args', json.dumps({'scale': 2}), '--quiet', '--overwrite')
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(os.listdir(out)) == ['f0.png', 'f1.png', 'f2.png', 'f3.png', 'f4.png',
+                                       'notes.txt']
+    assert imread(str(out / 'f0.png')).shape == (24, 32, 3)
+    assert sorted(os.listdir(tmp_path)) == ['in', 'out']
+
+
+def test_failed_frame_leaves_no_partial_video(tmp_path, tool):
+    bad = _corrupt_middle(str(tmp_path / 'in'))
+    out = str(tmp_path / 'out.avi')
+    result = tool('tools/infer.py', str(tmp_path / 'in'), out, '--arch', 'Bicubic',
+                  '--arch-args', json.dumps({'scale': 2}), '--quiet')
+    _assert_one_error_naming(result, bad)
+    assert sorted(os.listdir(tmp_path)) == ['in']
+
+
+def test_full_disk_names_the_output(tmp_path, tool):
+    disk = tmp_path / 'disk'
+    disk.mkdir()
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f'cannot mount a tmpfs here: {mounted.stderr.strip()}')
+    try:
+        rng = np.random.default_rng(0)
+        os.makedirs(tmp_path / 'in')
+        for i in range(2):  # noise: the x2 PNGs do not fit in 64 KiB
+            imwrite(str(tmp_path / 'in' / f'f{i}.png'),
+                    (rng.random((100, 100, 3)) * 255).astype(np.uint8))
+        out = str(disk / 'out')
+        result = tool('tools/infer.py', str(tmp_path / 'in'), out, '--arch', 'Bicubic',
+                      '--arch-args', json.dumps({'scale': 2}), '--quiet')
+        _assert_one_error_naming(result, osp.join(out, 'f0.png'))
+        assert 'No space left on device' in result.stderr
+        assert os.listdir(disk) == []
+    finally:
+        subprocess.run(['umount', str(disk)], check=False)
