@@ -68,7 +68,7 @@ def build_network(args):
     from basicattn.engine.checkpoint_io import safe_load
     from basicattn.engine.hooks import extract_generator_state
     from basicattn.registry import ARCHS
-    checkpoint = safe_load(args.checkpoint) if args.checkpoint else None
+    checkpoint = safe_load(args.checkpoint, option='--checkpoint') if args.checkpoint else None
     if args.opt and args.arch:
         raise UserError('give either -opt or --arch, not both')
     if args.opt:
