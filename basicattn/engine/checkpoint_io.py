@@ -248,11 +248,13 @@ def check_training_state(checkpoint, path, option='path.resume_state'):
             'path.pretrain_network_g to start a new run from these weights')
 
 
-def _load_local(filename, map_location):
+def load_from_local_weights_only(filename, map_location):
+    """mmengine's local scheme: :func:`safe_load` (mmengine logs the name after ``load_from_``)."""
     return safe_load(filename, map_location=map_location)
 
 
-def _refuse_scheme(filename, map_location=None):
+def load_from_url_refused(filename, map_location=None):
+    """Every other mmengine scheme: refused (the file is never fetched)."""
     refuse_url(str(filename), 'checkpoint')
     raise CheckpointError(f'checkpoint {filename}: refused (only local files are read)')
 
@@ -272,6 +274,6 @@ def install():
     global _INSTALLED
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')
     schemes = [p for p in CheckpointLoader._schemes if p != ''] + [ANY_SCHEME]
-    CheckpointLoader.register_scheme(prefixes=schemes, loader=_refuse_scheme, force=True)
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_local, force=True)
+    CheckpointLoader.register_scheme(prefixes=schemes, loader=load_from_url_refused, force=True)
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_weights_only, force=True)
     _INSTALLED = True

@@ -135,7 +135,7 @@ def test_every_mmengine_scheme_is_refused(url, restore_mmengine_io, monkeypatch)
     checkpoint_io.install()
     for prefix in CheckpointLoader._schemes:
         if prefix:
-            assert CheckpointLoader._schemes[prefix] is checkpoint_io._refuse_scheme, prefix
+            assert CheckpointLoader._schemes[prefix] is checkpoint_io.load_from_url_refused, prefix
     with pytest.raises(CheckpointError, match=re.escape(url)):
         CheckpointLoader.load_checkpoint(url)
     with pytest.raises(CheckpointError, match=re.escape(url)):
