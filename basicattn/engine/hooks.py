@@ -99,17 +99,45 @@ def extract_generator_state(checkpoint, param_key='state_dict', source=''):
 
     Returns:
         dict: Weights of the network alone.
+
+    Raises:
+        CheckpointError: The file holds no such weights (naming it).
     """
+    from basicattn.errors import CheckpointError
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f'{source}: not a checkpoint of network weights (it holds a '
+                              f'{type(checkpoint).__name__}, not a dict)')
     if param_key:
         if param_key not in checkpoint:
-            raise KeyError(f'{source}: no {param_key!r} in checkpoint (keys: '
-                           f'{sorted(checkpoint)[:8]}); set path.param_key_g')
+            raise CheckpointError(f'{source}: no {param_key!r} in checkpoint (keys: '
+                                  f'{sorted(map(str, checkpoint))[:8]}); set path.param_key_g '
+                                  "(--param-key), '' for a bare state dict")
         checkpoint = checkpoint[param_key]
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f'{source}: {param_key or "the file"} holds a '
+                              f'{type(checkpoint).__name__}, not network weights')
     state = dict(checkpoint)
     for prefix in ('module.', 'generator.'):
         if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix):]: v for k, v in state.items()}
     return state
+
+
+def load_network_weights(net, state, strict, source):
+    """``net.load_state_dict(state, strict)``; a mismatch is one CheckpointError line.
+
+    Returns:
+        The ``load_state_dict`` result (missing and unexpected keys).
+    """
+    from basicattn.errors import CheckpointError
+    try:
+        return net.load_state_dict(state, strict=strict)
+    except RuntimeError as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        detail = '; '.join(lines[1:4])
+        raise CheckpointError(f'{source}: these weights do not fit {type(net).__name__} '
+                              f'(strict={strict}): {detail[:400]}; check the arch options '
+                              'or the checkpoint') from err
 
 
 @HOOKS.register_module()
@@ -131,7 +159,7 @@ class GeneratorLoadHook(Hook):
         checkpoint = safe_load(self.path, option='path.pretrain_network_g')
         state = extract_generator_state(checkpoint, self.param_key, self.path)
         generator = _unwrap(runner.model).generator
-        result = generator.load_state_dict(state, strict=self.strict)
+        result = load_network_weights(generator, state, self.strict, self.path)
         print_log(f'Loaded network weights from {self.path} (strict={self.strict}); '
                   f'missing: {len(result.missing_keys)}, unexpected: '
                   f'{len(result.unexpected_keys)}', logger='current')

@@ -11,7 +11,8 @@ import torch
 from basicattn.engine import checkpoint_io, work_dir
 from basicattn.engine.checkpoint_io import (AtomicLocalBackend, check_training_state,
                                             confine_removals, is_url, safe_load)
-from basicattn.engine.hooks import rebase_runtime_paths
+from basicattn.engine.hooks import (extract_generator_state, load_network_weights,
+                                    rebase_runtime_paths)
 from basicattn.errors import CheckpointError, UserError
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -116,6 +117,21 @@ def test_weights_only_file_cannot_resume():
                          '/x/iter_3.pth')
     with pytest.raises(CheckpointError):
         check_training_state(torch.ones(1), '/x/tensor.pth')
+
+
+def test_wrong_content_is_a_checkpoint_error():
+    with pytest.raises(CheckpointError, match=r'w.pth: not a checkpoint .*Tensor'):
+        extract_generator_state(torch.ones(2), 'state_dict', 'w.pth')
+    with pytest.raises(CheckpointError, match=r"w.pth: no 'params' in checkpoint"):
+        extract_generator_state({'state_dict': {}}, 'params', 'w.pth')
+    with pytest.raises(CheckpointError, match=r'w.pth: state_dict holds a list'):
+        extract_generator_state({'state_dict': [1]}, 'state_dict', 'w.pth')
+    net = torch.nn.Linear(2, 2)
+    with pytest.raises(CheckpointError) as info:
+        load_network_weights(net, {'weight': torch.ones(3, 3)}, True, 'w.pth')
+    message = str(info.value)
+    assert message.startswith('w.pth: these weights do not fit Linear') and '\n' not in message
+    assert 'bias' in message
 
 
 # -- mmengine's loaders after install() ------------------------------------------

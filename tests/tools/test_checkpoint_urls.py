@@ -105,3 +105,18 @@ def test_local_malicious_checkpoint_everywhere(tiny_experiment, tool, tmp_path):
         assert str(evil) in lines[-1] and 'could run code' in lines[-1], (name, out.stderr)
     assert not marker.exists()
     assert not (tmp_path / 'converted.pth').exists()
+
+
+def test_truncated_checkpoint_is_one_line(tiny_experiment, tool, tmp_path):
+    import torch
+    path = tmp_path / 'cut.pth'
+    torch.save({'state_dict': {'w': torch.ones(64)}}, path)
+    path.write_bytes(path.read_bytes()[:200])
+    opt = tiny_experiment('cut')
+    for args in (('tools/test.py', '-opt', opt, '--checkpoint', str(path)),
+                 ('tools/train.py', '-opt', opt, '--set', f'path.resume_state={path}')):
+        out = tool(*args)
+        assert out.returncode == 2, out.stderr[-3000:]
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) < 10 and 'Traceback' not in out.stderr, out.stderr
+        assert str(path) in lines[-1] and 'truncated' in lines[-1], out.stderr
