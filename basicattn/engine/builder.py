@@ -286,18 +286,19 @@ def prepare_work_dir(opt, cfg, purpose):
     """Keep an earlier run's folder and confine removals to this run's folder.
 
     A run that does not resume (a fresh training run, any test run) never
-    writes into a folder that already holds files: the main process renames
-    it to ``<folder>_archived_<timestamp>`` (the other ranks wait). From then
+    writes into a folder that already holds an earlier run's files: the main
+    process renames it to ``<folder>_archived_<timestamp>`` (the other ranks
+    wait; see :func:`~basicattn.engine.work_dir.plan_fresh_run`). From then
     on the file backend removes nothing outside the work dir.
     """
     import torch.distributed as torch_dist
     from mmengine.dist import is_main_process
     folder = osp.abspath(cfg['work_dir'])
     if not cfg.get('resume'):
-        what = 'experiment folder' if purpose == 'train' else 'results folder'
         keep = [(opt.get('path') or {}).get('pretrain_network_g')]
-        experiment_folder.refuse_if_inputs_inside(folder, keep, what)
-        if is_main_process():
+        plan = experiment_folder.plan_fresh_run(folder, purpose, keep)  # same on every rank
+        if plan == 'archive' and is_main_process():
+            what = 'experiment folder' if purpose == 'train' else 'results folder'
             experiment_folder.archive_existing(folder, keep, what)
         if torch_dist.is_available() and torch_dist.is_initialized():
             torch_dist.barrier()

@@ -25,6 +25,7 @@
 * Removing: once :func:`confine_removals` named the run's work dir, the
   file backend refuses (and logs) any ``remove``/``rmtree`` outside it.
 """
+import logging
 import os
 import os.path as osp
 import pickle
@@ -125,7 +126,7 @@ def _removal_refused(path):
     from mmengine.logging import print_log
     print_log(f'basicattn: refused to remove {path}: it is outside the work dir '
               f'{_REMOVAL_ROOT} of this run (this run did not write it)',
-              logger='current', level=30)
+              logger='current', level=logging.WARNING)
     return True
 
 

@@ -2,7 +2,10 @@
 
 * A fresh run never writes into a folder that holds an earlier run's files:
   :func:`archive_existing` renames it to ``<folder>_archived_<timestamp>``
-  first (as BasicSR does).
+  first (as BasicSR does). A test run whose results folder is a training
+  experiment folder (``path.experiments_root`` of a training option file)
+  adds its results there instead, and is refused when earlier test results
+  would be overwritten (:func:`plan_fresh_run`).
 * ``last_checkpoint`` (the pointer ``--auto-resume`` follows) holds a path
   relative to the work dir (:func:`write_pointer`), and :func:`read_pointer`
   resolves it inside the current work dir whatever it holds, so a copied
@@ -103,6 +106,46 @@ def archive_name(folder, stamp=None):
         count += 1
         name = f'{base}_{count}'
     return name
+
+
+RESULT_FILES = ('metrics.json', 'metrics_per_clip.json')
+
+
+def is_training_folder(folder):
+    """True when ``folder`` holds a training run (``last_checkpoint`` or ``*.pth``)."""
+    return osp.isfile(osp.join(folder, POINTER)) or any(
+        entry.name.endswith('.pth') for entry in os.scandir(folder))
+
+
+def plan_fresh_run(folder, purpose, keep=()):
+    """What a run that does not resume does with its folder.
+
+    Args:
+        folder (str): The work dir.
+        purpose (str): 'train' or 'test'.
+        keep (Sequence[str]): Checkpoints the run reads.
+
+    Returns:
+        str: 'use' (missing, empty, or a training folder a test run adds its
+        results to) or 'archive' (rename it first, :func:`archive_existing`).
+
+    Raises:
+        UserError: Archiving would take an input away, or a test run would
+            overwrite the test results of a training folder.
+    """
+    what = 'experiment folder' if purpose == 'train' else 'results folder'
+    if not holds_files(folder):
+        return 'use'
+    if purpose == 'test' and is_training_folder(folder):
+        earlier = [n for n in RESULT_FILES if osp.exists(osp.join(folder, n))]
+        if earlier:
+            raise UserError(
+                f'results folder {folder} is a training experiment folder that already holds '
+                f'test results ({earlier[0]}); give this test run its own folder, e.g. '
+                f'--set path.experiments_root={osp.normpath(folder)}/test_<name>')
+        return 'use'
+    refuse_if_inputs_inside(folder, keep, what)
+    return 'archive'
 
 
 def refuse_if_inputs_inside(folder, keep, what='experiment folder'):

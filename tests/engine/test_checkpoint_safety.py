@@ -316,3 +316,22 @@ def test_every_checkpoint_load_goes_through_the_one_loader():
 def test_readme_claim():
     with open(osp.join(REPO_ROOT, 'README.md'), encoding='utf-8') as f:
         assert 'always loaded with `weights_only=True`' in f.read()
+
+
+def test_plan_fresh_run(tmp_path):
+    folder = tmp_path / 'exp'
+    assert work_dir.plan_fresh_run(str(folder), 'train') == 'use'
+    folder.mkdir()
+    (folder / 'options.yml').write_text('x')
+    assert work_dir.plan_fresh_run(str(folder), 'train') == 'archive'
+    assert work_dir.plan_fresh_run(str(folder), 'test') == 'archive'  # earlier test results
+    (folder / 'iter_3.pth').write_bytes(b'x')
+    # a test run in a training folder adds its results and renames nothing ...
+    assert work_dir.plan_fresh_run(str(folder), 'test', [str(folder / 'iter_3.pth')]) == 'use'
+    # ... unless it would overwrite earlier test results
+    (folder / 'metrics.json').write_text('{}')
+    with pytest.raises(UserError, match='already holds test results'):
+        work_dir.plan_fresh_run(str(folder), 'test')
+    # a fresh training run that reads its weights from the folder it would archive
+    with pytest.raises(UserError, match='reads .*iter_3.pth'):
+        work_dir.plan_fresh_run(str(folder), 'train', [str(folder / 'iter_3.pth')])
