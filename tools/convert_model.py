@@ -7,9 +7,17 @@ Examples::
         aan_x2.pt experiments/pretrained/a2n_official_x2.pth
 
 The output is ``{'state_dict': ..., 'meta': {'arch': {type + kwargs},
-'converted_from': ..., 'source_sha256': ...}}``, written atomically. After
-writing, the file is read back and loaded into the arch with
-``strict=True`` as a self-check.
+'scale': ..., 'scale_source': ..., 'converted_from': ..., 'source_sha256':
+...}}``, written atomically. After writing, the file is read back and loaded
+into the arch with ``strict=True`` as a self-check.
+
+The scale is checked where it can be known: x2 and x3 A2N weights have the
+same shapes, so a wrong ``--scale`` would convert cleanly and score wrong.
+When the input's file name (``aan_x2.pt``: ``x2`` as a token) or its own
+metadata states a scale, a different ``--scale`` is refused; without
+``--scale`` that scale is assumed. The scale and where it came from are
+printed and recorded in ``meta`` (and in ``meta['arch']`` as the arch's
+``upscale`` argument where it has one).
 """
 import argparse
 import os.path as osp
@@ -21,8 +29,8 @@ if REPO_ROOT not in sys.path:
 
 from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
 from basicattn.converters.base import (  # noqa: E402
-    ConversionError, build_from_checkpoint, get_converter, list_converters,
-    load_foreign_checkpoint, save_basicattn_checkpoint, sha256_file)
+    ConversionError, build_from_checkpoint, check_scale, get_converter, list_converters,
+    read_foreign_checkpoint, save_basicattn_checkpoint, scale_hints, sha256_file)
 
 
 def parse_args(argv=None):
@@ -67,10 +75,16 @@ def _convert(argv) -> int:
     if osp.exists(args.output) and not args.overwrite:
         raise UserError(f'{args.output} exists; pass --overwrite to replace it')
     convert = get_converter(args.source)
-    foreign = load_foreign_checkpoint(args.input, key=args.key)
-    state_dict, arch = convert(foreign, scale=args.scale)
+    foreign, raw = read_foreign_checkpoint(args.input, key=args.key)
+    hints = scale_hints(args.input, raw)
+    hinted = hints[0][0] if hints else None
+    state_dict, arch = convert(foreign, scale=args.scale if args.scale is not None else hinted)
+    scale, scale_source = check_scale(args.scale, hints, args.input)
+    scale, scale_source = _scale_of_arch(arch, convert, scale, scale_source)
     meta = dict(
         arch=arch,
+        scale=scale,
+        scale_source=scale_source,
         converted_from=f'{args.source}:{osp.basename(args.input)}',
         source_sha256=sha256_file(args.input),
     )
@@ -83,10 +97,26 @@ def _convert(argv) -> int:
     print(f'source        : {args.source} ({args.input})')
     print(f'source sha256 : {meta["source_sha256"]}')
     print(f'arch          : {arch["type"]}({arch_args})')
+    print(f'scale         : x{scale} (from {scale_source})' if scale else
+          f'scale         : not known ({scale_source})')
     print(f'tensors       : {len(foreign)} -> {len(state_dict)}')
     print(f'parameters    : {num_params:,}')
     print(f'written       : {args.output} (reloaded with strict=True: ok)')
     return 0
+
+
+def _scale_of_arch(arch, convert, scale, source):
+    """Reconcile the scale with the arch config the converter returned."""
+    in_arch = arch.get('upscale', arch.get('scale'))
+    fixed = getattr(convert, 'fixed_scale', None)
+    if scale is None and in_arch is not None:
+        return in_arch, f"the converted arch ({arch['type']} upscale={in_arch})"
+    if scale is None and fixed is not None:
+        return fixed, f'the converter ({arch["type"]} is x{fixed} only)'
+    if scale is not None and in_arch is not None and in_arch != scale:
+        raise ConversionError(f"{arch['type']} was built for x{in_arch}, but x{scale} "
+                              f'was assumed (from {source})')
+    return scale, source
 
 
 if __name__ == '__main__':

@@ -69,9 +69,9 @@ def build_network(args):
     """The arch from -opt, --arch or the checkpoint's meta, with its weights."""
     import torch
     from basicattn.engine.checkpoint_io import safe_load
-    from basicattn.engine.hooks import extract_generator_state
+    from basicattn.engine.hooks import extract_generator_state, load_network_weights
     from basicattn.registry import ARCHS
-    checkpoint = safe_load(args.checkpoint) if args.checkpoint else None
+    checkpoint = safe_load(args.checkpoint, option='--checkpoint') if args.checkpoint else None
     if args.opt and args.arch:
         raise UserError('give either -opt or --arch, not both')
     if args.opt:
@@ -92,7 +92,7 @@ def build_network(args):
     net = ARCHS.build(cfg)
     if checkpoint is not None:
         state = extract_generator_state(checkpoint, args.param_key, args.checkpoint)
-        net.load_state_dict(state, strict=True)
+        load_network_weights(net, state, True, args.checkpoint)
     elif any(True for _ in net.parameters()):
         raise UserError(f'{cfg["type"]} has parameters: pass --checkpoint')
     return net.to(torch.device(args.device)).eval(), cfg

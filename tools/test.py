@@ -57,6 +57,8 @@ def _test(argv):
     from basicattn.engine import build_runner, read_options
     overrides = list(args.set)
     if args.checkpoint:
+        from basicattn.engine.checkpoint_io import refuse_url
+        refuse_url(args.checkpoint, '--checkpoint (path.pretrain_network_g)')
         overrides.append(f'path.pretrain_network_g={args.checkpoint}')
     opt = read_options(args.opt, overrides, purpose='test')
     runner = build_runner(opt, purpose='test', launcher=args.launcher)

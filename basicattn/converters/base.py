@@ -25,11 +25,13 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from basicattn.engine.checkpoint_io import safe_load
 from basicattn.errors import UserError
 from basicattn.utils.atomic_file import atomic_open
 
 __all__ = [
-    'ConversionError', 'load_foreign_checkpoint', 'sha256_file',
+    'ConversionError', 'load_foreign_checkpoint', 'read_foreign_checkpoint',
+    'scale_hints', 'check_scale', 'sha256_file',
     'rename_state_dict', 'check_state_dict_against', 'get_converter',
     'list_converters', 'save_basicattn_checkpoint',
     'load_basicattn_checkpoint', 'build_from_checkpoint'
@@ -57,27 +59,17 @@ def _format_keys(keys: Iterable[str], limit: int = 20) -> str:
     return shown
 
 
-def load_foreign_checkpoint(path: str, key: Optional[str] = None
-                            ) -> Dict[str, torch.Tensor]:
-    """Load a foreign checkpoint safely and return its state_dict.
+def read_foreign_checkpoint(path: str, key: Optional[str] = None):
+    """Load a foreign checkpoint safely; return its state_dict and the whole file.
 
-    The file is read with ``torch.load(..., map_location='cpu',
-    weights_only=True)``: a checkpoint is untrusted input and no pickled
-    code runs. Bare state_dicts (also in the legacy, non-zip format) are
-    returned as they are; a dict that nests one under ``key`` (or, when
-    ``key`` is None, under one of ``state_dict``, ``params_ema``, ``params``,
-    ``model``) is unwrapped.
-
-    Args:
-        path (str): Checkpoint file.
-        key (str, optional): Key of the nested state_dict. Default: None.
+    Like :func:`load_foreign_checkpoint`, and also returns the loaded object
+    (for metadata such as a recorded scale, see :func:`scale_hints`).
 
     Returns:
-        dict[str, Tensor]: The state_dict.
+        tuple[dict[str, Tensor], object]: The state_dict and the raw file.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path} not found')
-    obj = torch.load(path, map_location='cpu', weights_only=True)
+    raw = safe_load(path, option='input')
+    obj = raw
     if key is not None:
         if not isinstance(obj, Mapping) or key not in obj:
             raise ConversionError(f'{path}: no key {key!r} in the checkpoint')
@@ -91,7 +83,117 @@ def load_foreign_checkpoint(path: str, key: Optional[str] = None
         raise ConversionError(
             f'{path}: expected a state_dict (str -> Tensor) or a dict nesting '
             f'one under {NESTED_KEYS}, got {type(obj).__name__}')
-    return dict(obj)
+    return dict(obj), raw
+
+
+def load_foreign_checkpoint(path: str, key: Optional[str] = None
+                            ) -> Dict[str, torch.Tensor]:
+    """Load a foreign checkpoint safely and return its state_dict.
+
+    The file is read with basicattn's one loader
+    (:func:`basicattn.engine.checkpoint_io.safe_load`: ``weights_only=True``,
+    local files only): a checkpoint is untrusted input and no pickled code
+    runs; a URL, a truncated file or pickled code is a
+    :class:`~basicattn.errors.CheckpointError` naming the path. Bare
+    state_dicts (also in the legacy, non-zip format) are returned as they
+    are; a dict that nests one under ``key`` (or, when ``key`` is None,
+    under one of ``state_dict``, ``params_ema``, ``params``, ``model``) is
+    unwrapped.
+
+    Args:
+        path (str): Checkpoint file.
+        key (str, optional): Key of the nested state_dict. Default: None.
+
+    Returns:
+        dict[str, Tensor]: The state_dict.
+    """
+    return read_foreign_checkpoint(path, key)[0]
+
+
+# ``x2``, ``_x3``, ``X4`` as a token of a file name (not ``x264``, not ``SRx4``)
+_SCALE_TOKEN = re.compile(r'(?:^|[^a-z0-9])x([1-9][0-9]?)(?![a-z0-9])', re.IGNORECASE)
+
+
+def scale_from_name(path: str) -> Optional[int]:
+    """The scale a file name states (``aan_x2.pt`` -> 2), or None.
+
+    Raises:
+        ConversionError: The name states two different scales.
+    """
+    stem = osp.splitext(osp.basename(path))[0]
+    found = sorted({int(s) for s in _SCALE_TOKEN.findall(stem)})
+    if len(found) > 1:
+        raise ConversionError(f'{path}: the file name states several scales '
+                              f'({", ".join(f"x{s}" for s in found)}); rename it')
+    return found[0] if found else None
+
+
+def scale_from_metadata(raw) -> Optional[Tuple[int, str]]:
+    """``(scale, where)`` recorded in a checkpoint's own metadata, or None.
+
+    Looks at ``meta['scale']``, ``meta['arch']['upscale'|'scale']`` and
+    top-level ``scale``/``upscale`` entries.
+    """
+    if not isinstance(raw, Mapping):
+        return None
+    meta = raw.get('meta') if isinstance(raw.get('meta'), Mapping) else {}
+    arch = meta.get('arch') if isinstance(meta.get('arch'), Mapping) else {}
+    places = [(meta, 'scale', "meta['scale']"),
+              (arch, 'upscale', "meta['arch']['upscale']"),
+              (arch, 'scale', "meta['arch']['scale']"),
+              (raw, 'scale', "'scale'"), (raw, 'upscale', "'upscale'")]
+    for table, key, where in places:
+        value = table.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value, f'metadata {where}'
+    return None
+
+
+def scale_hints(path: str, raw) -> list:
+    """What the input file itself says about its scale: ``[(scale, where)]``.
+
+    Raises:
+        ConversionError: The file name and the metadata disagree.
+    """
+    hints = []
+    named = scale_from_name(path)
+    if named is not None:
+        hints.append((named, f'file name {osp.basename(path)}'))
+    recorded = scale_from_metadata(raw)
+    if recorded is not None:
+        hints.append(recorded)
+    if len({s for s, _ in hints}) > 1:
+        raise ConversionError(f'{path}: ' + ' and '.join(f'the {w} (x{s})' for s, w in hints)
+                              + ' disagree on the scale; fix the name or the metadata')
+    return hints
+
+
+def check_scale(given: Optional[int], hints: Sequence[Tuple[int, str]], path: str):
+    """The scale to assume and where it came from, refusing contradictions.
+
+    Args:
+        given (int | None): ``--scale``.
+        hints (Sequence[tuple[int, str]]): From :func:`scale_hints`.
+        path (str): The input file, for messages.
+
+    Returns:
+        tuple[int | None, str]: The scale (None: unknown) and its source
+        (``'--scale'``, ``'file name aan_x2.pt'``, ``'metadata ...'``).
+
+    Raises:
+        ConversionError: ``given`` contradicts what the file says.
+    """
+    if given is None:
+        return (hints[0][0], hints[0][1]) if hints else (None, 'not known')
+    for scale, where in hints:
+        if scale != given:
+            raise ConversionError(
+                f'{path}: --scale {given} contradicts the {where} (x{scale}); x2 and x3 '
+                'weights have the same shapes, so a wrong scale converts without error '
+                f'and scores wrong. Pass --scale {scale}, or rename the file if its name '
+                'is wrong')
+    agree = ' and '.join(w for _, w in hints)
+    return given, '--scale' + (f' (agrees with the {agree})' if agree else '')
 
 
 def require_tensor(state_dict: Mapping[str, torch.Tensor], key: str, ndim: int,
@@ -270,7 +372,7 @@ def load_basicattn_checkpoint(path: str
     Returns:
         tuple[dict, dict]: ``(state_dict, meta)``.
     """
-    obj = torch.load(path, map_location='cpu', weights_only=True)
+    obj = safe_load(path)
     if not isinstance(obj, Mapping) or 'state_dict' not in obj:
         raise ConversionError(f'{path}: not a basicattn checkpoint (no '
                               "'state_dict' key)")

@@ -149,3 +149,7 @@ def convert_mana_official(state_dict: Mapping[str, torch.Tensor],
                               f'{err}') from err
     check_state_dict_against(renamed, model, source=SOURCE, origin=origin)
     return renamed, arch
+
+
+#: MANA weights are x4 only (recorded as the scale of converted files).
+convert_mana_official.fixed_scale = 4

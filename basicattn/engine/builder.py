@@ -15,7 +15,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from basicattn.utils.path_util import safe_path_component
-from . import checkpoint_io
+from . import checkpoint_io, work_dir as experiment_folder
 from .dist_env import DEFAULT_TIMEOUT_S, init_distributed, resolve_backend
 from .option_schema import LOADER_FIELDS
 from .yaml_io import dump_yaml
@@ -26,7 +26,8 @@ def default_work_dir(opt, purpose):
     root = opt.get('path', {}).get('experiments_root')
     if root:
         return root
-    return osp.join('experiments' if purpose == 'train' else 'results', opt['name'])
+    return osp.join('experiments' if purpose == 'train' else 'results',
+                    safe_path_component(opt['name']))
 
 
 def dataset_sets(opt, purpose):
@@ -142,6 +143,38 @@ def schedule_cfg(train):
     return schedulers or None
 
 
+def refuse_remote_checkpoints(opt):
+    """Refuse a URL in ``path.resume_state`` / ``path.pretrain_network_g`` up front."""
+    paths = opt.get('path') or {}
+    for key in ('resume_state', 'pretrain_network_g'):
+        if paths.get(key):
+            checkpoint_io.refuse_url(str(paths[key]), f'path.{key}')
+
+
+def resume_checkpoint(opt, work_dir, auto_resume):
+    """The checkpoint a training run resumes from, and the option that named it.
+
+    ``path.resume_state`` wins; with ``auto_resume`` the ``last_checkpoint``
+    pointer of the work dir is resolved inside it (a URL there is refused).
+    Without either, or when the pointer or its file is missing, the run
+    starts afresh (with one line saying so for ``auto_resume``).
+
+    Returns:
+        tuple[str | None, str | None]: ``(file, option)`` or ``(None, None)``.
+    """
+    paths = opt.get('path') or {}
+    if paths.get('resume_state'):
+        return paths['resume_state'], 'path.resume_state'
+    if not auto_resume:
+        return None, None
+    target, found = experiment_folder.read_pointer(work_dir)
+    from mmengine.dist import is_main_process
+    if is_main_process():
+        what = f'resuming from {target}' if target else 'nothing to resume, starting afresh'
+        print(f'basicattn: --auto-resume: {found}; {what}', flush=True)
+    return (target, f'--auto-resume ({experiment_folder.POINTER})') if target else (None, None)
+
+
 def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at=None):
     """Build the dict of Runner arguments (see module docstring).
 
@@ -160,8 +193,12 @@ def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at
     paths = opt.get('path', {})
     dist = opt.get('dist_params', {})
     backend = resolve_backend(dist.get('backend', 'auto'))
+    refuse_remote_checkpoints(opt)
     work_dir = default_work_dir(opt, purpose)
-    custom_hooks = [dict(type='RNGStateHook'), dict(type='PlainCheckpointHook'),
+    resume_from, resume_option = (resume_checkpoint(opt, work_dir, auto_resume)
+                                  if purpose == 'train' else (None, None))
+    custom_hooks = [dict(type='ExperimentFolderHook', resume_option=resume_option),
+                    dict(type='RNGStateHook'), dict(type='PlainCheckpointHook'),
                     dict(type='LatestCheckpointHook'),
                     dict(type='SRVisualizationHook', save_img=val.get('save_img', False),
                          num_tb_images=val.get('num_tb_images', 2))]
@@ -227,10 +264,8 @@ def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at
             custom_hooks.append(dict(type='EMAHook', ema_type='ExponentialMovingAverage',
                                      momentum=1.0 - float(train['ema_decay']),
                                      update_buffers=True))
-        if paths.get('resume_state'):
-            cfg.update(resume=True, load_from=paths['resume_state'])
-        elif auto_resume:
-            cfg.update(resume=True, load_from=None)
+        if resume_from:
+            cfg.update(resume=True, load_from=resume_from)
     else:
         loader, loop, evaluator = _eval_loop_cfg(opt, 'test')
         if loader is None:
@@ -250,10 +285,34 @@ def build_runner(opt, purpose='train', launcher='none', auto_resume=False, stop_
     init_distributed(launcher, dist.get('backend', 'auto'), dist.get('port', 29500),
                      dist.get('timeout', DEFAULT_TIMEOUT_S))
     cfg = runner_cfg(opt, purpose, launcher, auto_resume, stop_at)
+    prepare_work_dir(opt, cfg, purpose)
     kwargs = {k: v for k, v in cfg.items() if k != 'model_wrapper_cfg'}  # read from cfg
     runner = Runner(**kwargs, cfg=Config(deepcopy(cfg)))
     _save_options(opt, runner.work_dir)
     return runner
+
+
+def prepare_work_dir(opt, cfg, purpose):
+    """Keep an earlier run's folder and confine removals to this run's folder.
+
+    A run that does not resume (a fresh training run, any test run) never
+    writes into a folder that already holds an earlier run's files: the main
+    process renames it to ``<folder>_archived_<timestamp>`` (the other ranks
+    wait; see :func:`~basicattn.engine.work_dir.plan_fresh_run`). From then
+    on the file backend removes nothing outside the work dir.
+    """
+    import torch.distributed as torch_dist
+    from mmengine.dist import is_main_process
+    folder = osp.abspath(cfg['work_dir'])
+    if not cfg.get('resume'):
+        keep = [(opt.get('path') or {}).get('pretrain_network_g')]
+        plan = experiment_folder.plan_fresh_run(folder, purpose, keep)  # same on every rank
+        if plan == 'archive' and is_main_process():
+            what = 'experiment folder' if purpose == 'train' else 'results folder'
+            experiment_folder.archive_existing(folder, keep, what)
+        if torch_dist.is_available() and torch_dist.is_initialized():
+            torch_dist.barrier()
+    checkpoint_io.confine_removals(folder)
 
 
 def _save_options(opt, work_dir):

@@ -13,9 +13,24 @@
   their statistics methods through ``getattr``, which no allow-list should
   admit, so :func:`encode_plain` stores them as tagged tensors and
   :func:`decode_plain` rebuilds them (see ``PlainCheckpointHook``).
+* One loader: :func:`safe_load` is the only place in basicattn (package,
+  tools, benchmarks) that reads a checkpoint. It refuses URLs (``http://``,
+  mmengine's ``pavi://``, ``open-mmlab://``, ``s3://`` ..., any
+  ``scheme://``): a downloaded file is untrusted and mmengine's URL loaders
+  unpickle with ``weights_only=False``. :func:`install` also re-registers
+  every scheme mmengine's ``CheckpointLoader`` knows with a refusing loader,
+  so no mmengine code path reaches ``torch.hub`` or another unsafe loader.
+  Failures (truncated file, not a checkpoint, pickled code) become one
+  :class:`~basicattn.errors.CheckpointError` line naming the file.
+* Removing: once :func:`confine_removals` named the run's work dir, the
+  file backend refuses (and logs) any ``remove``/``rmtree`` outside it.
 """
+import logging
 import os
 import os.path as osp
+import pickle
+import re
+import warnings
 
 import numpy as np
 import torch
@@ -23,6 +38,7 @@ from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from basicattn.errors import CheckpointError
 from basicattn.utils.atomic_file import atomic_write_bytes  # noqa: F401  (re-exported)
 
 
@@ -83,8 +99,40 @@ def decode_plain(obj):
     return obj
 
 
+# the removal root of this process (see confine_removals); None: no limit
+_REMOVAL_ROOT = None
+
+
+def confine_removals(work_dir):
+    """Let the file backend remove files only inside ``work_dir`` (None: anywhere).
+
+    mmengine's CheckpointHook removes the previous best checkpoint and old
+    ``iter_*`` files by the paths it remembers; after a folder was copied those
+    can point into another run's folder. The run's own folder is the limit.
+    """
+    global _REMOVAL_ROOT
+    _REMOVAL_ROOT = None if work_dir is None else osp.realpath(str(work_dir))
+
+
+def is_inside(path, folder):
+    """True when ``path`` is ``folder`` or lies under it (symlinks resolved)."""
+    path, folder = osp.realpath(str(path)), osp.realpath(str(folder))
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _removal_refused(path):
+    if _REMOVAL_ROOT is None or is_inside(path, _REMOVAL_ROOT):
+        return False
+    from mmengine.logging import print_log
+    print_log(f'basicattn: refused to remove {path}: it is outside the work dir '
+              f'{_REMOVAL_ROOT} of this run (this run did not write it)',
+              logger='current', level=logging.WARNING)
+    return True
+
+
 class AtomicLocalBackend(LocalBackend):
-    """mmengine's local backend, with writes that never leave a torn file."""
+    """mmengine's local backend: writes never leave a torn file, removals stay
+    inside the run's work dir (:func:`confine_removals`)."""
 
     def put(self, obj, filepath):
         atomic_write_bytes(obj, str(filepath))
@@ -92,42 +140,141 @@ class AtomicLocalBackend(LocalBackend):
     def put_text(self, obj, filepath, encoding='utf-8'):
         atomic_write_bytes(obj.encode(encoding), str(filepath))
 
+    def remove(self, filepath):
+        if not _removal_refused(filepath):
+            super().remove(filepath)
 
-def safe_load(path, map_location='cpu'):
-    """``torch.load`` with ``weights_only=True`` and our small allow-list.
+    def rmtree(self, dir_path):
+        if not _removal_refused(dir_path):
+            super().rmtree(dir_path)
+
+
+# ``scheme://`` before any slash (also mmengine's ``open-mmlab:s3://``); as a
+# CheckpointLoader prefix it sorts before the local '' entry
+ANY_SCHEME = r'^[^/\\\s]*://'
+_URL = re.compile(ANY_SCHEME)
+
+
+def is_url(path):
+    """True when ``path`` is a URL (``http://``, ``s3://``, ``pavi://`` ...), not a file."""
+    return isinstance(path, str) and _URL.match(path.strip()) is not None
+
+
+def refuse_url(path, option='checkpoint'):
+    """Raise :class:`CheckpointError` when ``path`` is a URL.
 
     Args:
-        path (str | file-like): Checkpoint.
+        path (str): What the user gave.
+        option (str): The option or argument it came from, for the message.
+    """
+    if is_url(path):
+        raise CheckpointError(
+            f'{option}: {path} is a URL; basicattn reads checkpoints from local files only '
+            '(a downloaded checkpoint is untrusted input). Download the file, check it '
+            '(e.g. its sha256 against the publisher\'s) and give its local path.')
+
+
+_GLOBAL = re.compile(r'GLOBAL ([\w.]+)')
+
+
+def describe_load_failure(err):
+    """A short reason why ``torch.load(weights_only=True)`` failed."""
+    text = str(err)
+    found = _GLOBAL.search(text)
+    if found:
+        return (f'it holds a Python object ({found.group(1)}) that weights_only=True refuses '
+                '(loading it could run code); ask its publisher for a plain state_dict')
+    if 'Weights only load failed' in text or isinstance(err, pickle.UnpicklingError):
+        return ('weights_only=True refused its content: it is not a plain torch.save file of '
+                'tensors (pickled Python code, or not a checkpoint at all)')
+    if (isinstance(err, (EOFError, OSError)) or 'EOF' in text or 'central directory' in text
+            or 'corrupted' in text):
+        return 'the file is empty, truncated or corrupted (copy it again)'
+    if isinstance(err, (KeyError, ValueError)) or 'magic number' in text:
+        return 'it is not a PyTorch checkpoint (torch.save file)'
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return f'{type(err).__name__}: {first.split(". ")[0][:200]}'
+
+
+def safe_load(path, map_location='cpu', option=None):
+    """The one checkpoint loader: ``torch.load(weights_only=True)``, local files only.
+
+    numpy arrays and scalars (written by other mmengine-based tools) are
+    allowed for the duration of the load; nothing else beyond tensors and
+    plain data.
+
+    Args:
+        path (str | os.PathLike | file-like): Checkpoint.
         map_location: As for :func:`torch.load`.
+        option (str, optional): The option or argument the path came from
+            (e.g. ``'path.resume_state'``), named in error messages.
 
     Returns:
         object: The loaded checkpoint.
 
     Raises:
+        CheckpointError: ``path`` is a URL, or the file cannot be loaded
+            (truncated, not a checkpoint, pickled code), naming the path.
         FileNotFoundError: ``path`` does not exist.
-        RuntimeError: The file holds objects outside the allow-list (naming it).
     """
-    if isinstance(path, (str, os.PathLike)) and not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path} does not exist')
+    where = f'{option} {path}' if option else f'checkpoint {path}'
+    if isinstance(path, (str, os.PathLike)):
+        refuse_url(str(path), option or 'checkpoint')
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{where} does not exist'
+                                    + (' (or is a folder)' if osp.isdir(path) else ''))
     try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
+        with torch.serialization.safe_globals(SAFE_GLOBALS), warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='Detected pickle protocol')
             return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # unpickling errors come in several types
-        raise RuntimeError(f'cannot load checkpoint {path} with weights_only=True: {err}') from err
+    except Exception as err:  # noqa: BLE001  (torch raises many types for a bad file)
+        raise CheckpointError(f'cannot load {where}: {describe_load_failure(err)}') from err
 
 
-def _load_local(filename, map_location):
+def check_training_state(checkpoint, path, option='path.resume_state'):
+    """Raise unless ``checkpoint`` can resume training (not weights alone).
+
+    Args:
+        checkpoint (object): A loaded checkpoint.
+        path (str): Its file, for the message.
+        option (str): Where it was given.
+    """
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    complete = (isinstance(meta, dict) and 'iter' in meta and 'epoch' in meta
+                and 'message_hub' in checkpoint and 'state_dict' in checkpoint)
+    if not complete:
+        raise CheckpointError(
+            f'{option}: {path} holds network weights only (no iteration, optimizer or '
+            'logging state), so training cannot resume from it; give it as '
+            'path.pretrain_network_g to start a new run from these weights')
+
+
+def load_from_local_weights_only(filename, map_location):
+    """mmengine's local scheme: :func:`safe_load` (mmengine logs the name after ``load_from_``)."""
     return safe_load(filename, map_location=map_location)
+
+
+def load_from_url_refused(filename, map_location=None):
+    """Every other mmengine scheme: refused (the file is never fetched)."""
+    refuse_url(str(filename), 'checkpoint')
+    raise CheckpointError(f'checkpoint {filename}: refused (only local files are read)')
 
 
 _INSTALLED = False
 
 
 def install():
-    """Route mmengine's local checkpoint reads and file writes through here."""
+    """Route mmengine's checkpoint reads and local file writes through here.
+
+    Writes go through :class:`AtomicLocalBackend`; the local scheme loads with
+    :func:`safe_load`; every other scheme mmengine registered (http, pavi,
+    s3, modelzoo, open-mmlab, mmcls ...) and any ``scheme://`` are refused.
+    Called again after another library registered a scheme, it refuses that
+    one too.
+    """
     global _INSTALLED
-    if _INSTALLED:
-        return
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_local, force=True)
+    schemes = [p for p in CheckpointLoader._schemes if p != ''] + [ANY_SCHEME]
+    CheckpointLoader.register_scheme(prefixes=schemes, loader=load_from_url_refused, force=True)
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_weights_only, force=True)
     _INSTALLED = True

@@ -11,7 +11,9 @@
 * :class:`StopAtIterHook`: checkpoint and stop after a given iteration, as a
   time-limited job would be stopped (``tools/train.py --stop-at``).
 * :class:`LatestCheckpointHook`: keep ``latest.pth`` pointing at the newest
-  checkpoint.
+  checkpoint, and ``last_checkpoint`` relative to the work dir.
+* :class:`ExperimentFolderHook`: on resume, refuse a weights-only file and
+  move the checkpoint paths mmengine remembers into the current work dir.
 """
 import os
 import os.path as osp
@@ -25,7 +27,9 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from basicattn.registry import HOOKS
-from .checkpoint_io import decode_plain, encode_plain, safe_load
+from basicattn.utils.path_util import safe_path_component
+from . import work_dir as experiment_folder
+from .checkpoint_io import check_training_state, decode_plain, encode_plain, safe_load
 
 
 def _unwrap(model):
@@ -96,17 +100,45 @@ def extract_generator_state(checkpoint, param_key='state_dict', source=''):
 
     Returns:
         dict: Weights of the network alone.
+
+    Raises:
+        CheckpointError: The file holds no such weights (naming it).
     """
+    from basicattn.errors import CheckpointError
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f'{source}: not a checkpoint of network weights (it holds a '
+                              f'{type(checkpoint).__name__}, not a dict)')
     if param_key:
         if param_key not in checkpoint:
-            raise KeyError(f'{source}: no {param_key!r} in checkpoint (keys: '
-                           f'{sorted(checkpoint)[:8]}); set path.param_key_g')
+            raise CheckpointError(f'{source}: no {param_key!r} in checkpoint (keys: '
+                                  f'{sorted(map(str, checkpoint))[:8]}); set path.param_key_g '
+                                  "(--param-key), '' for a bare state dict")
         checkpoint = checkpoint[param_key]
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f'{source}: {param_key or "the file"} holds a '
+                              f'{type(checkpoint).__name__}, not network weights')
     state = dict(checkpoint)
     for prefix in ('module.', 'generator.'):
         if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix):]: v for k, v in state.items()}
     return state
+
+
+def load_network_weights(net, state, strict, source):
+    """``net.load_state_dict(state, strict)``; a mismatch is one CheckpointError line.
+
+    Returns:
+        The ``load_state_dict`` result (missing and unexpected keys).
+    """
+    from basicattn.errors import CheckpointError
+    try:
+        return net.load_state_dict(state, strict=strict)
+    except RuntimeError as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        detail = '; '.join(lines[1:4])
+        raise CheckpointError(f'{source}: these weights do not fit {type(net).__name__} '
+                              f'(strict={strict}): {detail[:400]}; check the arch options '
+                              'or the checkpoint') from err
 
 
 @HOOKS.register_module()
@@ -125,9 +157,10 @@ class GeneratorLoadHook(Hook):
         self.path, self.strict, self.param_key = path, strict, param_key
 
     def _load(self, runner):
-        state = extract_generator_state(safe_load(self.path), self.param_key, self.path)
+        checkpoint = safe_load(self.path, option='path.pretrain_network_g')
+        state = extract_generator_state(checkpoint, self.param_key, self.path)
         generator = _unwrap(runner.model).generator
-        result = generator.load_state_dict(state, strict=self.strict)
+        result = load_network_weights(generator, state, self.strict, self.path)
         print_log(f'Loaded network weights from {self.path} (strict={self.strict}); '
                   f'missing: {len(result.missing_keys)}, unexpected: '
                   f'{len(result.unexpected_keys)}', logger='current')
@@ -166,9 +199,9 @@ class SRVisualizationHook(Hook):
     def _handle(self, runner, outputs, phase):
         from basicattn.utils.img_util import imwrite, tensor2img
         loop = runner.val_loop if phase == 'val' else runner.test_loop
-        set_name = getattr(loop, 'current_set', None) or phase
+        set_name = safe_path_component(getattr(loop, 'current_set', None) or phase)
         for sample in outputs:
-            key = str(sample.get('key', 'img')).replace('/', '_')
+            key = safe_path_component(sample.get('key', 'img'))
             image = None
             if self.save_img:  # every rank saves the images of its own shard
                 image = tensor2img(sample['pred'])
@@ -230,10 +263,7 @@ class StopAtIterHook(Hook):
         runner.save_checkpoint(runner.work_dir, name, by_epoch=False, save_optimizer=True,
                                save_param_scheduler=True)
         if is_main_process():
-            from mmengine.fileio import get_file_backend
-            backend = get_file_backend(runner.work_dir)
-            backend.put_text(backend.join_path(runner.work_dir, name),
-                             backend.join_path(runner.work_dir, 'last_checkpoint'))
+            experiment_folder.write_pointer(runner.work_dir, name)
         print_log(f'Stopped after iteration {done} as asked (--stop-at); resume '
                   'with --auto-resume.', logger='current')
         runner.train_loop.stop_training = True
@@ -241,7 +271,12 @@ class StopAtIterHook(Hook):
 
 @HOOKS.register_module()
 class LatestCheckpointHook(Hook):
-    """Keep ``<work_dir>/latest.pth`` a symbolic link to the newest checkpoint."""
+    """Keep ``<work_dir>/latest.pth`` a symbolic link to the newest checkpoint.
+
+    mmengine's CheckpointHook (which runs just before) writes an absolute path
+    into ``last_checkpoint``; it is rewritten relative to the work dir, so a
+    copied or moved experiment folder resumes from its own files.
+    """
 
     priority = 'LOWEST'
 
@@ -251,12 +286,17 @@ class LatestCheckpointHook(Hook):
     def _refresh(self, runner):
         if not is_main_process():
             return
-        pointer = osp.join(runner.work_dir, 'last_checkpoint')
+        pointer = osp.join(runner.work_dir, experiment_folder.POINTER)
         if not osp.isfile(pointer):
             return
         with open(pointer, encoding='utf-8') as f:
-            target = osp.basename(f.read().strip())
-        if not target or target == self._target:
+            content = f.read().strip()
+        if not content:
+            return
+        target = experiment_folder.relative_to(content, runner.work_dir)
+        if content != target:
+            experiment_folder.write_pointer(runner.work_dir, target)
+        if target == self._target:
             return
         link = osp.join(runner.work_dir, 'latest.pth')
         tmp = f'{link}.tmp-{os.getpid()}'
@@ -274,3 +314,54 @@ class LatestCheckpointHook(Hook):
 
     def after_train(self, runner):
         self._refresh(runner)
+
+
+def rebase_runtime_paths(checkpoint, work_dir):
+    """Move the checkpoint paths in a checkpoint's message hub into ``work_dir``.
+
+    mmengine stores absolute paths (``best_ckpt``, ``best_ckpt_<metric>``,
+    ``last_ckpt``) in the runtime info and removes the previous best
+    checkpoint by that path; from a copied folder it would be the original's.
+
+    Returns:
+        dict: ``{key: (old, new)}`` of the paths that changed.
+    """
+    info = (checkpoint.get('message_hub') or {}).get('runtime_info') or {}
+    changed = {}
+    for key, value in list(info.items()):
+        if (key == 'last_ckpt' or key.startswith('best_ckpt')) and isinstance(value, str):
+            new = experiment_folder.rebase(value, work_dir)
+            if new != value:
+                info[key] = new
+                changed[key] = (value, new)
+    return changed
+
+
+@HOOKS.register_module()
+class ExperimentFolderHook(Hook):
+    """Check a resume checkpoint first and keep the run inside its work dir.
+
+    Runs before every other hook's ``after_load_checkpoint`` when resuming:
+    a file with network weights only (no iteration, optimizer, logging state)
+    is refused with a :class:`~basicattn.errors.CheckpointError` naming it,
+    and the paths mmengine remembers are rebased onto the current work dir
+    (:func:`rebase_runtime_paths`).
+
+    Args:
+        resume_option (str, optional): Where the resume checkpoint was named
+            (``path.resume_state`` or ``--auto-resume``), for messages.
+    """
+
+    priority = 'HIGHEST'
+
+    def __init__(self, resume_option=None):
+        self.resume_option = resume_option or 'path.resume_state'
+
+    def after_load_checkpoint(self, runner, checkpoint):
+        if not getattr(runner, '_resume', False):
+            return
+        check_training_state(checkpoint, getattr(runner, '_load_from', None),
+                             self.resume_option)
+        for key, (old, new) in rebase_runtime_paths(checkpoint, runner.work_dir).items():
+            print_log(f'{key}: {old} is taken as {new} (inside this work dir)',
+                      logger='current')

@@ -1,4 +1,6 @@
 """Options -> Runner keyword arguments (no Runner is built here)."""
+import os
+import os.path as osp
 import textwrap
 
 import pytest
@@ -179,8 +181,20 @@ def test_optional_features(tmp_path):
 
 
 def test_auto_resume(tmp_path):
-    cfg = runner_cfg(load(tmp_path), 'train', auto_resume=True)
-    assert cfg['resume'] is True and cfg['load_from'] is None
+    """The builder resolves last_checkpoint itself (mmengine trusted its content)."""
+    opt = load(tmp_path)
+    cfg = runner_cfg(opt, 'train', auto_resume=True)  # no pointer: a fresh start
+    assert not cfg.get('resume') and cfg.get('load_from') is None
+    work_dir = runner_cfg(opt, 'train')['work_dir']
+    os.makedirs(work_dir)
+    (tmp_path / 'exp' / 'iter_3.pth').write_bytes(b'x')
+    for content in ('iter_3.pth', '/elsewhere/old_run/iter_3.pth'):
+        (tmp_path / 'exp' / 'last_checkpoint').write_text(content)
+        cfg = runner_cfg(opt, 'train', auto_resume=True)
+        assert cfg['resume'] is True
+        assert cfg['load_from'] == osp.join(osp.abspath(work_dir), 'iter_3.pth')
+    (tmp_path / 'exp' / 'last_checkpoint').write_text('iter_9.pth')  # its file is missing
+    assert not runner_cfg(opt, 'train', auto_resume=True).get('resume')
 
 
 def test_no_validation_sets(tmp_path):

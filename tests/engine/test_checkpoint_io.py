@@ -100,9 +100,10 @@ def restore_mmengine_io(monkeypatch):
     (and imported by name elsewhere, so they are restored in place)."""
     from mmengine.fileio.backends import registry_utils
     from mmengine.runner.checkpoint import CheckpointLoader
-    tables = [registry_utils.backends, registry_utils.prefix_to_backends,
-              CheckpointLoader._schemes]
+    tables = [registry_utils.backends, registry_utils.prefix_to_backends]
     saved = [table.copy() for table in tables]
+    # register_scheme replaces the class attribute: restore it by setattr
+    monkeypatch.setattr(CheckpointLoader, '_schemes', CheckpointLoader._schemes.copy())
     monkeypatch.setattr(checkpoint_io, '_INSTALLED', False)
     yield
     for table, copy in zip(tables, saved):

@@ -1,0 +1,186 @@
+"""The experiment folder: what a run may overwrite, remove and resume from.
+
+* A fresh run never writes into a folder that holds an earlier run's files:
+  :func:`archive_existing` renames it to ``<folder>_archived_<timestamp>``
+  first (as BasicSR does). A test run whose results folder is a training
+  experiment folder (``path.experiments_root`` of a training option file)
+  adds its results there instead, and is refused when earlier test results
+  would be overwritten (:func:`plan_fresh_run`).
+* ``last_checkpoint`` (the pointer ``--auto-resume`` follows) holds a path
+  relative to the work dir (:func:`write_pointer`), and :func:`read_pointer`
+  resolves it inside the current work dir whatever it holds, so a copied
+  folder resumes from its own files; a URL is refused.
+* :func:`rebase` moves a path mmengine remembered (``best_ckpt``) into the
+  current work dir.
+"""
+import os
+import os.path as osp
+import time
+
+from basicattn.errors import CheckpointError, UserError
+from .checkpoint_io import atomic_write_bytes, is_inside, is_url
+
+POINTER = 'last_checkpoint'
+
+
+def rebase(path, work_dir):
+    """``path`` taken inside ``work_dir``.
+
+    A relative path is joined to ``work_dir``; an absolute path, or one that
+    leaves ``work_dir`` (``../x``), keeps only its file name.
+
+    Args:
+        path (str): A path read from a pointer or from a checkpoint.
+        work_dir (str): The current work dir.
+
+    Returns:
+        str: An absolute path inside ``work_dir``.
+    """
+    work_dir = osp.abspath(work_dir)
+    candidate = osp.normpath(osp.join(work_dir, path))
+    if osp.isabs(path) or not is_inside(candidate, work_dir):
+        candidate = osp.join(work_dir, osp.basename(osp.normpath(path)))
+    return candidate
+
+
+def relative_to(path, work_dir):
+    """``path`` relative to ``work_dir`` (its file name when it lies outside)."""
+    work_dir = osp.abspath(work_dir)
+    full = osp.abspath(osp.join(work_dir, path))
+    if is_inside(full, work_dir):
+        return osp.relpath(full, work_dir)
+    return osp.basename(full)
+
+
+def write_pointer(work_dir, checkpoint):
+    """Write ``<work_dir>/last_checkpoint`` (atomically) relative to ``work_dir``.
+
+    Returns:
+        str: What was written.
+    """
+    text = relative_to(checkpoint, work_dir)
+    atomic_write_bytes(text.encode('utf-8'), osp.join(work_dir, POINTER))
+    return text
+
+
+def read_pointer(work_dir):
+    """The checkpoint ``<work_dir>/last_checkpoint`` points to, inside ``work_dir``.
+
+    Returns:
+        tuple[str | None, str]: The resolved local file (None when there is
+        no pointer, it is empty or its file is missing) and a sentence
+        saying what was found, for the log.
+
+    Raises:
+        CheckpointError: The pointer holds a URL.
+    """
+    pointer = osp.join(work_dir, POINTER)
+    if not osp.isfile(pointer):
+        return None, f'no {pointer}'
+    with open(pointer, encoding='utf-8') as f:
+        content = f.read().strip()
+    if is_url(content):
+        raise CheckpointError(
+            f'{pointer} holds the URL {content}; --auto-resume only resumes from a local '
+            f'checkpoint in the work dir. Put the local file name there (or delete {POINTER} '
+            'to start afresh)')
+    if not content:
+        return None, f'{pointer} is empty'
+    target = rebase(content, work_dir)
+    if not osp.isfile(target):
+        return None, f'{pointer} names {content}, but {target} does not exist'
+    return target, f'{pointer} names {content}'
+
+
+def holds_files(folder):
+    """True when ``folder`` exists and is not empty."""
+    return osp.isdir(folder) and any(True for _ in os.scandir(folder))
+
+
+def archive_name(folder, stamp=None):
+    """``<folder>_archived_<YYYYmmdd_HHMMSS>``, with ``_2``, ``_3`` ... if taken."""
+    stamp = stamp or time.strftime('%Y%m%d_%H%M%S')
+    base = f'{osp.normpath(folder)}_archived_{stamp}'
+    name, count = base, 1
+    while osp.lexists(name):
+        count += 1
+        name = f'{base}_{count}'
+    return name
+
+
+RESULT_FILES = ('metrics.json', 'metrics_per_clip.json')
+
+
+def is_training_folder(folder):
+    """True when ``folder`` holds a training run (``last_checkpoint`` or ``*.pth``)."""
+    return osp.isfile(osp.join(folder, POINTER)) or any(
+        entry.name.endswith('.pth') for entry in os.scandir(folder))
+
+
+def plan_fresh_run(folder, purpose, keep=()):
+    """What a run that does not resume does with its folder.
+
+    Args:
+        folder (str): The work dir.
+        purpose (str): 'train' or 'test'.
+        keep (Sequence[str]): Checkpoints the run reads.
+
+    Returns:
+        str: 'use' (missing, empty, or a training folder a test run adds its
+        results to) or 'archive' (rename it first, :func:`archive_existing`).
+
+    Raises:
+        UserError: Archiving would take an input away, or a test run would
+            overwrite the test results of a training folder.
+    """
+    what = 'experiment folder' if purpose == 'train' else 'results folder'
+    if not holds_files(folder):
+        return 'use'
+    if purpose == 'test' and is_training_folder(folder):
+        earlier = [n for n in RESULT_FILES if osp.exists(osp.join(folder, n))]
+        if earlier:
+            raise UserError(
+                f'results folder {folder} is a training experiment folder that already holds '
+                f'test results ({earlier[0]}); give this test run its own folder, e.g. '
+                f'--set path.experiments_root={osp.normpath(folder)}/test_<name>')
+        return 'use'
+    refuse_if_inputs_inside(folder, keep, what)
+    return 'archive'
+
+
+def refuse_if_inputs_inside(folder, keep, what='experiment folder'):
+    """Raise :class:`UserError` when ``folder`` holds files and an input of the run.
+
+    Archiving ``folder`` would take the input (a checkpoint the run reads) away.
+    """
+    if not holds_files(folder):
+        return
+    inside = [str(p) for p in keep if p and not is_url(str(p)) and is_inside(p, folder)]
+    if inside:
+        raise UserError(
+            f'{what} {folder} already holds files, and this run reads {inside[0]} from it; '
+            'resume with --auto-resume or path.resume_state, or give the new run another '
+            'folder (name or path.experiments_root)')
+
+
+def archive_existing(folder, keep=(), what='experiment folder'):
+    """Rename ``folder`` out of the way when it already holds files.
+
+    Args:
+        folder (str): The work dir of a fresh run.
+        keep (Sequence[str]): Inputs of the run (checkpoints it reads): when
+            one lies inside ``folder``, renaming would take it away, so
+            nothing is renamed (see :func:`refuse_if_inputs_inside`).
+        what (str): How to call the folder in messages.
+
+    Returns:
+        str | None: The new name of the old folder, or None if nothing moved.
+    """
+    if not holds_files(folder):
+        return None
+    refuse_if_inputs_inside(folder, keep, what)
+    target = archive_name(folder)
+    os.rename(folder, target)
+    print(f'basicattn: {what} {folder} already held files; moved them to {target} '
+          '(nothing is overwritten)', flush=True)
+    return target
