@@ -44,6 +44,24 @@ class UserError(Exception):
     """Something the user gave (a file, key or value) is wrong; the message says what to do."""
 
 
+class OptionError(UserError, ValueError):
+    """One or more problems in an option file (each names file and key path).
+
+    ``OptionError(message)`` with a single argument is a ready message.
+    """
+
+    def __init__(self, source, problems=None):
+        if problems is None:
+            self.source, self.problems = None, [str(source)]
+            super().__init__(str(source))
+            return
+        self.source = source
+        self.problems = list(problems)
+        lines = [f'{source}: {p}' for p in self.problems]
+        header = f'{len(self.problems)} problem(s) in option file {source}:\n  '
+        super().__init__(header + '\n  '.join(lines))
+
+
 class CheckpointError(UserError, RuntimeError):
     """A checkpoint that cannot or must not be loaded (torn, unsafe, remote, wrong kind)."""
 

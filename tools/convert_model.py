@@ -78,7 +78,11 @@ def _convert(argv) -> int:
     foreign, raw = read_foreign_checkpoint(args.input, key=args.key)
     hints = scale_hints(args.input, raw)
     hinted = hints[0][0] if hints else None
-    state_dict, arch = convert(foreign, scale=args.scale if args.scale is not None else hinted)
+    try:
+        state_dict, arch = convert(foreign,
+                                   scale=args.scale if args.scale is not None else hinted)
+    except ConversionError as err:  # the converter sees tensors only: add the file
+        raise ConversionError(f'{args.input}: {err}') from None
     scale, scale_source = check_scale(args.scale, hints, args.input)
     scale, scale_source = _scale_of_arch(arch, convert, scale, scale_source)
     meta = dict(

@@ -26,7 +26,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from basicattn.errors import add_debug_argument, run_tool  # noqa: E402
 from basicattn.utils.flops import count_flops, format_count  # noqa: E402
 
 
@@ -57,24 +57,8 @@ def arch_config(args) -> dict:
     if args.opt:  # validated, with the file's scale given to the network
         from basicattn.engine import read_options
         return dict(read_options(args.opt, purpose='test')['network_g'])
-    try:
-        kwargs = json.loads(args.arch_args)
-    except json.JSONDecodeError as err:
-        raise UserError(f'--arch-args is not valid JSON: {err}') from None
-    if not isinstance(kwargs, dict):
-        raise UserError('--arch-args must be a JSON object, got '
-                         f'{args.arch_args!r}')
-    return dict(type=args.arch, **kwargs)
-
-
-def build_arch(cfg: dict):
-    from basicattn.registry import ARCHS
-    ARCHS.import_from_location()
-    if ARCHS.get(cfg['type']) is None:
-        names = ', '.join(sorted(ARCHS.module_dict))
-        raise UserError(f"--arch: {cfg['type']!r} is not registered; "
-                       f'registered: {names}')
-    return ARCHS.build(cfg)
+    from basicattn.engine.network import arch_config_from_arguments
+    return arch_config_from_arguments(args.arch, args.arch_args)
 
 
 def report(cfg: dict, result: dict) -> str:
@@ -117,7 +101,8 @@ def main(argv=None) -> int:
 def _count(argv) -> int:
     args = parse_args(argv)
     cfg = arch_config(args)
-    model = build_arch(cfg)
+    from basicattn.engine.network import build_network
+    model = build_network(cfg, 'network_g' if args.opt else '--arch/--arch-args')
     result = count_flops(model, args.input_shape)
     if args.json:
         print(json.dumps(dict(arch=cfg, **result), indent=2))

@@ -70,7 +70,7 @@ def build_network(args):
     import torch
     from basicattn.engine.checkpoint_io import safe_load
     from basicattn.engine.hooks import extract_generator_state, load_network_weights
-    from basicattn.registry import ARCHS
+    from basicattn.engine.network import arch_config_from_arguments, build_network
     checkpoint = safe_load(args.checkpoint, option='--checkpoint') if args.checkpoint else None
     if args.opt and args.arch:
         raise UserError('give either -opt or --arch, not both')
@@ -78,18 +78,16 @@ def build_network(args):
         from basicattn.engine import read_options
         cfg = dict(read_options(args.opt, purpose='test')['network_g'])
     elif args.arch:
-        try:
-            kwargs = json.loads(args.arch_args)
-        except json.JSONDecodeError as err:
-            raise UserError(f'--arch-args is not valid JSON: {err}') from None
-        cfg = dict(type=args.arch, **kwargs)
+        cfg = arch_config_from_arguments(args.arch, args.arch_args)
     else:
         arch = ((checkpoint or {}).get('meta') or {}).get('arch')
         if not isinstance(arch, dict) or 'type' not in arch:
             raise UserError('name the network with -opt or --arch: the checkpoint '
                              f"{args.checkpoint} has no meta['arch']")
         cfg = dict(arch)
-    net = ARCHS.build(cfg)
+    where = ('network_g' if args.opt else '--arch/--arch-args' if args.arch
+             else f"{args.checkpoint}: meta['arch']")
+    net = build_network(cfg, where)
     if checkpoint is not None:
         state = extract_generator_state(checkpoint, args.param_key, args.checkpoint)
         load_network_weights(net, state, True, args.checkpoint)

@@ -317,7 +317,7 @@ def get_converter(name: str):
     from basicattn.registry import CONVERTERS
     fn = CONVERTERS.get(name)
     if fn is None:
-        raise KeyError(f'unknown converter {name!r}; registered: '
+        raise ConversionError(f'--source: unknown converter {name!r}; registered: '
                        f'{", ".join(list_converters()) or "none"}')
     return fn
 
@@ -392,6 +392,7 @@ def build_from_checkpoint(path: str) -> nn.Module:
     if not isinstance(arch, Mapping) or 'type' not in arch:
         raise ConversionError(f"{path}: meta['arch'] with a 'type' is "
                               'missing; cannot tell which arch to build')
-    model = ARCHS.build(dict(arch))
+    from basicattn.engine.network import build_network
+    model = build_network(dict(arch), f"{path}: meta['arch']")
     model.load_state_dict(state_dict, strict=True)
     return model.eval()

@@ -13,31 +13,13 @@ import re
 import sys
 from copy import deepcopy
 
-from basicattn.errors import UserError
+from basicattn.errors import OptionError, UserError  # noqa: F401  (OptionError re-exported)
 
 from . import option_schema as S
 from .signature_check import bound_problem, describe_expected, explicit_parameters, value_fits
 from .yaml_io import load_yaml_file, parse_yaml_scalar
 
 DATASET_KEY = re.compile(r'^(train|val|val_\w+|test_\w+)$')
-
-
-class OptionError(UserError, ValueError):
-    """One or more problems in an option file (each names file and key path).
-
-    ``OptionError(message)`` with a single argument is a ready message.
-    """
-
-    def __init__(self, source, problems=None):
-        if problems is None:
-            self.source, self.problems = None, [str(source)]
-            super().__init__(str(source))
-            return
-        self.source = source
-        self.problems = list(problems)
-        lines = [f'{source}: {p}' for p in self.problems]
-        header = f'{len(self.problems)} problem(s) in option file {source}:\n  '
-        super().__init__(header + '\n  '.join(lines))
 
 
 def did_you_mean(name, candidates):

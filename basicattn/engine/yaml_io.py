@@ -9,6 +9,8 @@ import re
 
 import yaml
 
+from basicattn.errors import OptionError
+
 
 class OptionLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that reads ``1e-4``, ``5E3`` and ``.5`` as floats."""
@@ -48,11 +50,11 @@ def load_yaml_file(path):
         with open(path, encoding='utf-8') as f:
             data = yaml.load(f, Loader=OptionLoader)
     except yaml.YAMLError as err:
-        raise ValueError(f'{path}: not valid YAML: {err}') from None
+        raise OptionError(f'{path}: not valid YAML: {err}') from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f'{path}: the top level must be a mapping of option '
+        raise OptionError(f'{path}: the top level must be a mapping of option '
                          f'keys, got {type(data).__name__}')
     return data
 

@@ -16,7 +16,7 @@ import torch
 from mmengine.model import BaseModel
 from torch import nn
 
-from basicattn.registry import ARCHS, LOSSES, MODELS
+from basicattn.registry import LOSSES, MODELS
 from .chop_inference import chop_forward
 
 _TEST_CFG_DEFAULTS = dict(self_ensemble=False, tile=None, tile_overlap=8,
@@ -171,7 +171,8 @@ class SRModel(BaseModel):
         if isinstance(generator, nn.Module):
             self.generator = generator
         elif isinstance(generator, dict):
-            self.generator = ARCHS.build(generator)
+            from basicattn.engine.network import build_network
+            self.generator = build_network(generator, 'network_g')
         else:
             raise TypeError('generator must be a config dict or an nn.Module, '
                             f'got {type(generator).__name__}')
