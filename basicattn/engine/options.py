@@ -301,7 +301,8 @@ class _Validator:
         target = registry.get(type_name)
         if target is None:
             self.fail(f'{path}.type', f'unknown {registry.name} {type_name!r}.'
-                      + did_you_mean(type_name, registered_names(registry)))
+                      + (did_you_mean(type_name, registered_names(registry))
+                         or f' Registered: {", ".join(sorted(registry.module_dict))}.'))
         return target
 
     def check_kwargs(self, path, target, kwargs, injected=(), extra_allowed=(), also_valid=()):

@@ -159,7 +159,7 @@ def test_rename_collision_and_check_against():
 
 def test_registry_listing():
     assert 'a2n_official' in list_converters()
-    with pytest.raises(KeyError, match='unknown converter'):
+    with pytest.raises(ConversionError, match='unknown converter'):
         get_converter('no_such_format')
 
 

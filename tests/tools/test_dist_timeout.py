@@ -133,7 +133,11 @@ def _fake_scontrol(folder, body):
 @pytest.fixture
 def slurm_env(monkeypatch):
     for key in ('MASTER_ADDR', 'MASTER_PORT', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK'):
-        monkeypatch.delenv(key, raising=False)
+        # set first so that monkeypatch records the variable and removes what the
+        # code under test writes into os.environ (a leaked MASTER_ADDR would
+        # point later torchrun tests at a host that does not exist)
+        monkeypatch.setenv(key, '')
+        monkeypatch.delenv(key)
     monkeypatch.setenv('SLURM_PROCID', '3')
     monkeypatch.setenv('SLURM_NTASKS', '8')
     monkeypatch.setenv('SLURM_LOCALID', '1')
