@@ -80,3 +80,30 @@ def run_tool(*args, timeout=300, env=None):
 @pytest.fixture
 def tool():
     return run_tool
+
+
+class _Outcome:
+    """What a forked run returns: the fields of ``subprocess.CompletedProcess`` we read."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture(scope='session')
+def forked_tool(tmp_path_factory):
+    """Like ``tool``, but each run is forked from a process that has done the imports.
+
+    Each run is still a process of its own with its own stdout, stderr and exit
+    code (see ``fork_server.py``); it only skips the ~3 s of importing torch,
+    mmengine and basicattn. Tests that check a tool's start-up use ``tool``.
+    """
+    from fork_server import ForkServer
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
+    server = ForkServer(sys.executable, env, str(tmp_path_factory.mktemp('forked_runs')))
+
+    def run(*args, timeout=300, env=None):
+        return _Outcome(*server.run(args[0], *args[1:], cwd=REPO_ROOT, env=env,
+                                    timeout=timeout))
+
+    yield run
+    server.close()

@@ -44,7 +44,6 @@ import torch
 import yaml
 
 from conftest import REPO_ROOT, run_tool, tiny_options
-from fork_server import ForkServer
 
 URL = 'http://127.0.0.1:9/x.pth'  # the discard port: nothing ever answers
 OPTIONS_NAME = 'bad_options.yml'
@@ -900,29 +899,12 @@ def _log_result(case, returncode, lines, problems):
         f.write(json.dumps(record) + '\n')
 
 
-@dataclass
-class _Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 # the first case of every tool runs in a fresh interpreter, the rest are forked
 FRESH_PROCESS_CASES = {next(c.id for c in CASES if c.tool == t) for t in {c.tool for c in CASES}}
 
 
-@pytest.fixture(scope='module')
-def forked(tmp_path_factory):
-    """A fork server with the tools' imports done (see fork_server.py)."""
-    import sys
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
-    server = ForkServer(sys.executable, env, str(tmp_path_factory.mktemp('forked_runs')))
-    yield server
-    server.close()
-
-
 @pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])
-def test_bad_input_gives_one_clean_line(case, tmp_path, shared, forked):
+def test_bad_input_gives_one_clean_line(case, tmp_path, shared, forked_tool):
     ctx = Ctx(tmp_path, shared)
     args = case.build(ctx)
     before = _tree_digest(str(tmp_path))
@@ -930,13 +912,9 @@ def test_bad_input_gives_one_clean_line(case, tmp_path, shared, forked):
 
     env = {'PYTHONDONTWRITEBYTECODE': '1', 'BASICATTN_DEBUG': '', 'CUDA_VISIBLE_DEVICES': ''}
     script = osp.join('tools', case.tool)
-    if case.id in FRESH_PROCESS_CASES:
-        done = run_tool(script, *args, timeout=case.timeout, env=env)
-        returncode, stdout, stderr = done.returncode, done.stdout, done.stderr
-    else:
-        returncode, stdout, stderr = forked.run(script, *args, cwd=REPO_ROOT, env=env,
-                                                timeout=case.timeout)
-    out = _Outcome(returncode, stdout, stderr)
+    runner = run_tool if case.id in FRESH_PROCESS_CASES else forked_tool
+    out = runner(script, *args, timeout=case.timeout, env=env)
+    stderr = out.stderr
     shown = _blank(stderr, tmp_path, shared)
     lines = stderr.splitlines()
     summary = (f'{case.tool} exit {out.returncode}, {len(lines)} stderr line(s); first: '

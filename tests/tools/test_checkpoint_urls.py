@@ -40,29 +40,29 @@ def test_train_refuses_url_options(key, evil, tiny_experiment, tool):
     assert not osp.exists(osp.join(tiny_experiment.root, 'url'))  # no Runner was built
 
 
-def test_auto_resume_refuses_url_in_last_checkpoint(evil, tiny_experiment, tool):
+def test_auto_resume_refuses_url_in_last_checkpoint(evil, tiny_experiment, forked_tool):
     opt = tiny_experiment('pointer')
     work = osp.join(tiny_experiment.root, 'pointer')
     os.makedirs(work)
     with open(osp.join(work, 'last_checkpoint'), 'w') as f:
         f.write(evil.url)
-    out = tool('tools/train.py', '-opt', opt, '--auto-resume')
+    out = forked_tool('tools/train.py', '-opt', opt, '--auto-resume')
     _assert_refused(out, 'last_checkpoint', evil.url)
     assert sorted(os.listdir(work)) == ['last_checkpoint']
 
 
-def test_test_tool_refuses_url_checkpoint(evil, tiny_experiment, tool):
+def test_test_tool_refuses_url_checkpoint(evil, tiny_experiment, forked_tool):
     opt = tiny_experiment('urltest')
-    out = tool('tools/test.py', '-opt', opt, '--checkpoint', evil.url)
+    out = forked_tool('tools/test.py', '-opt', opt, '--checkpoint', evil.url)
     _assert_refused(out, '--checkpoint', evil.url)
     # the same URL written into the option itself
-    out = tool('tools/test.py', '-opt', opt, '--set', f'path.pretrain_network_g={evil.url}')
+    out = forked_tool('tools/test.py', '-opt', opt, '--set', f'path.pretrain_network_g={evil.url}')
     _assert_refused(out, 'path.pretrain_network_g', evil.url)
 
 
-def test_infer_refuses_url_checkpoint(evil, tiny_experiment, tool, tmp_path):
+def test_infer_refuses_url_checkpoint(evil, tiny_experiment, forked_tool, tmp_path):
     image = osp.join(tiny_experiment.root, 'val', 'im0.png')
-    out = tool('tools/infer.py', image, str(tmp_path / 'out'), '--checkpoint', evil.url,
+    out = forked_tool('tools/infer.py', image, str(tmp_path / 'out'), '--checkpoint', evil.url,
                '--arch', 'EDSR', '--arch-args', '{"num_feat": 8, "num_block": 1}')
     _assert_refused(out, '--checkpoint', evil.url)
     assert not (tmp_path / 'out').exists()
@@ -83,7 +83,7 @@ def test_loader_level_http_is_never_fetched(evil):
         mmengine.runner.load_checkpoint(torch.nn.Linear(1, 1), evil.url)
 
 
-def test_local_malicious_checkpoint_everywhere(tiny_experiment, tool, tmp_path):
+def test_local_malicious_checkpoint_everywhere(tiny_experiment, forked_tool, tmp_path):
     """The same payload as a local file: refused by name, the marker never appears."""
     marker = tmp_path / 'local_marker'
     evil = tmp_path / 'evil.pth'
@@ -98,7 +98,7 @@ def test_local_malicious_checkpoint_everywhere(tiny_experiment, tool, tmp_path):
                     str(evil), str(tmp_path / 'converted.pth')),
     }
     for name, args in runs.items():
-        out = tool(*args)
+        out = forked_tool(*args)
         assert out.returncode == 2, (name, out.stderr[-3000:])
         lines = out.stderr.strip().splitlines()
         assert len(lines) < 10 and 'Traceback' not in out.stderr, (name, out.stderr)
@@ -107,7 +107,7 @@ def test_local_malicious_checkpoint_everywhere(tiny_experiment, tool, tmp_path):
     assert not (tmp_path / 'converted.pth').exists()
 
 
-def test_truncated_checkpoint_is_one_line(tiny_experiment, tool, tmp_path):
+def test_truncated_checkpoint_is_one_line(tiny_experiment, forked_tool, tmp_path):
     import torch
     path = tmp_path / 'cut.pth'
     torch.save({'state_dict': {'w': torch.ones(64)}}, path)
@@ -115,7 +115,7 @@ def test_truncated_checkpoint_is_one_line(tiny_experiment, tool, tmp_path):
     opt = tiny_experiment('cut')
     for args in (('tools/test.py', '-opt', opt, '--checkpoint', str(path)),
                  ('tools/train.py', '-opt', opt, '--set', f'path.resume_state={path}')):
-        out = tool(*args)
+        out = forked_tool(*args)
         assert out.returncode == 2, out.stderr[-3000:]
         lines = out.stderr.strip().splitlines()
         assert len(lines) < 10 and 'Traceback' not in out.stderr, out.stderr

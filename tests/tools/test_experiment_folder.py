@@ -13,9 +13,16 @@ import os
 import os.path as osp
 import shutil
 
+import pytest
 import torch
 
 from basicattn.engine.checkpoint_io import safe_load
+
+
+@pytest.fixture
+def tool(forked_tool):
+    """These runs need no fresh interpreter: fork them (conftest.forked_tool)."""
+    return forked_tool
 
 
 def snapshot(folder):

@@ -17,11 +17,11 @@ BOOM = 'x = 1\nraise RuntimeError("boom at import")\n'
     (['custom_imports=[h3_boom_module]'], 'h3_boom_module.py) failed: RuntimeError: boom at '
                                           'import (line 2)'),
 ])
-def test_train_refuses_with_one_clear_error(tiny_experiment, tool, overrides, culprit):
+def test_train_refuses_with_one_clear_error(tiny_experiment, forked_tool, overrides, culprit):
     opt_path = tiny_experiment('bad')
     with open(osp.join(osp.dirname(opt_path), 'h3_boom_module.py'), 'w') as f:
         f.write(BOOM)
-    out = tool('tools/train.py', '-opt', opt_path, '--set', *overrides, timeout=120)
+    out = forked_tool('tools/train.py', '-opt', opt_path, '--set', *overrides, timeout=120)
     assert out.returncode == 2, out.stderr[-2000:]
     lines = out.stderr.strip().splitlines()
     assert len(lines) < 10 and 'Traceback' not in out.stderr, out.stderr

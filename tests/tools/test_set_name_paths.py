@@ -11,6 +11,13 @@ from basicattn.engine.builder import dataset_sets
 from basicattn.utils.path_util import safe_path_component
 
 
+
+@pytest.fixture
+def tool(forked_tool):
+    """These runs need no fresh interpreter: fork them (conftest.forked_tool)."""
+    return forked_tool
+
+
 @pytest.mark.parametrize('name,expected', [
     ('Set5', 'Set5'), ('../escape', '.._escape'), ('/tmp/abs', '_tmp_abs'),
     ('..', '__'), ('.', '_'), ('', '_'), ('a\\b', 'a_b'), ('a\0b', 'a_b'),
