@@ -6,15 +6,18 @@ from conftest import REPO_ROOT
 
 
 def test_import_is_cheap_and_imports_no_arch():
-    code = ('import sys, time; t = time.perf_counter(); import basicattn; '
-            'dt = time.perf_counter() - t; '
-            'print(dt, "torch" in sys.modules, any(m.startswith("basicattn.archs") '
-            'for m in sys.modules))')
+    """``import basicattn`` loads no torch, arch, op or model module (registries are lazy).
+
+    What keeps the import cheap is what it loads, so that is asserted; a wall-clock
+    bound would be noise on shared cores.
+    """
+    code = ('import sys; import basicattn; heavy = ("torch", "basicattn.archs", '
+            '"basicattn.ops", "basicattn.models", "basicattn.data", "mmengine.runner"); '
+            'print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "torch" '
+            'or any(m == h or m.startswith(h + ".") for h in heavy))))')
     out = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, capture_output=True,
                          text=True, check=True).stdout.split()
-    seconds, torch_loaded, archs_loaded = float(out[0]), out[1] == 'True', out[2] == 'True'
-    assert not torch_loaded and not archs_loaded
-    assert seconds < 0.5
+    assert out == []
 
 
 def test_registries_are_children_with_scope_basicattn():

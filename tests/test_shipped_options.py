@@ -1,0 +1,50 @@
+"""Every option file we ship validates and builds its network (tiny forward where cheap).
+
+One parametrised test over ``options/**/*.yml``: a new file is covered the day it
+is added. Files with a ``train`` section are read as tools/train.py reads them,
+the others as tools/test.py does. Datasets are not built (their data is the
+user's); the network is, with the file's ``scale`` propagated, and networks
+small enough get one forward on an 8x8 LR input (a window of frames for video
+archs) whose output must be ``scale`` times larger and finite.
+"""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+import yaml
+
+from conftest import REPO_ROOT
+
+OPTION_FILES = sorted(osp.relpath(p, REPO_ROOT) for p in
+                      glob.glob(osp.join(REPO_ROOT, 'options', '**', '*.yml'), recursive=True))
+FORWARD_MAX_PARAMS = 6_000_000  # MANA (14 M) and DKSAN (30 M) are only built
+
+
+def _purpose(path):
+    with open(osp.join(REPO_ROOT, path), encoding='utf-8') as f:
+        return 'train' if (yaml.safe_load(f) or {}).get('train') else 'test'
+
+
+def test_there_are_option_files():
+    assert len(OPTION_FILES) >= 30
+
+
+@pytest.mark.parametrize('path', OPTION_FILES)
+def test_option_file_validates_and_builds_its_network(path):
+    from basicattn.engine import read_options
+    from basicattn.engine.network import build_network
+    opt = read_options(osp.join(REPO_ROOT, path), purpose=_purpose(path))
+    torch.manual_seed(0)
+    net = build_network(opt['network_g'], f'{path}: network_g').eval()
+    params = sum(p.numel() for p in net.parameters())
+    if params > FORWARD_MAX_PARAMS:
+        return
+    frames = getattr(net, 'num_frames', None)
+    shape = (1, frames, 3, 8, 8) if frames else (1, 3, 8, 8)
+    with torch.no_grad():
+        out = net(torch.rand(shape))
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    scale = opt['scale']
+    assert tuple(out.shape[-2:]) == (8 * scale, 8 * scale), path
+    assert torch.isfinite(out).all(), path
