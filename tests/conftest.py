@@ -1,6 +1,7 @@
 """Shared fixtures: where the real test data lives, tiny images, a work dir."""
 import os
 import os.path as osp
+import subprocess
 
 import numpy as np
 import pytest
@@ -56,3 +57,27 @@ def tiny_image_folder(tmp_path, rng):
         cv2.imwrite(str(hr_dir / f'img_{i:03d}.png'), hr)
         cv2.imwrite(str(lr_dir / f'img_{i:03d}.png'), lr)
     return str(hr_dir), str(lr_dir)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Callable fixture: ``small_disk('64k')`` -> the path of a tmpfs of that size.
+
+    For real full-disk checks; skips where mounting is not allowed (it needs
+    root). Every disk made is unmounted at the end of the test.
+    """
+    mounted = []
+
+    def make(size='64k'):
+        folder = tmp_path / f'disk{len(mounted)}-{size}'
+        folder.mkdir()
+        result = subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs',
+                                 str(folder)], capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.skip(f'cannot mount a tmpfs here: {result.stderr.strip()}')
+        mounted.append(folder)
+        return str(folder)
+
+    yield make
+    for folder in mounted:
+        subprocess.run(['umount', str(folder)], check=False)

@@ -3,8 +3,6 @@ the previous file is intact and no temporary file is left."""
 import errno
 import os
 import os.path as osp
-import subprocess
-import uuid
 
 import numpy as np
 import pytest
@@ -78,18 +76,9 @@ def test_imwrite_full_disk_names_image(tmp_path, monkeypatch, rng):
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):
+def tiny_disk(small_disk):
     """A 64 KiB tmpfs (skipped where mounting is not allowed)."""
-    folder = tmp_path / f'disk-{uuid.uuid4().hex[:6]}'
-    folder.mkdir()
-    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs',
-                             str(folder)], capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f'cannot mount a tmpfs here: {result.stderr.strip()}')
-    try:
-        yield str(folder)
-    finally:
-        subprocess.run(['umount', str(folder)], check=False)
+    return small_disk('64k')
 
 
 def test_real_full_disk(tiny_disk, rng):
