@@ -30,8 +30,6 @@ line printed is OUTPUT.
 """
 import argparse
 import inspect
-import json
-import os.path as osp
 import sys
 
 import _bootstrap  # noqa: F401

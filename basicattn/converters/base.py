@@ -386,7 +386,6 @@ def build_from_checkpoint(path: str) -> nn.Module:
     Returns:
         nn.Module: The model, in eval mode.
     """
-    from basicattn.registry import ARCHS
     state_dict, meta = load_basicattn_checkpoint(path)
     arch = meta.get('arch')
     if not isinstance(arch, Mapping) or 'type' not in arch:

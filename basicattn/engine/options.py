@@ -13,7 +13,7 @@ import re
 import sys
 from copy import deepcopy
 
-from basicattn.errors import OptionError, UserError  # noqa: F401  (OptionError re-exported)
+from basicattn.errors import OptionError  # noqa: F401  (re-exported: engine.OptionError)
 
 from . import option_schema as S
 from .signature_check import bound_problem, describe_expected, explicit_parameters, value_fits

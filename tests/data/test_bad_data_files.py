@@ -1,6 +1,5 @@
 """Bad data files raise DataError / FileNotFoundError naming the path, from
 the library code that opens them."""
-import os
 import os.path as osp
 
 import numpy as np

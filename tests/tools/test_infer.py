@@ -6,7 +6,6 @@ import os.path as osp
 
 import cv2
 import numpy as np
-import pytest
 import torch
 
 from basicattn.archs.bicubic_arch import Bicubic
