@@ -1,4 +1,5 @@
 """Install basicattn: ``pip install -e .`` (add ``[test]`` for the test suite)."""
+
 import os.path as osp
 
 from setuptools import find_packages, setup
@@ -35,8 +36,9 @@ setup(
         'tqdm',
     ],
     extras_require={
-        # scikit-image ships the photographs that the demo and tests use
-        'test': ['pytest>=7', 'scikit-image', 'scipy'],
+        # scikit-image ships the photographs that the demo and tests use;
+        # ruff is pinned so that `ruff format --check` means the same everywhere
+        'test': ['pytest>=7', 'scikit-image', 'scipy', 'ruff==0.17.6'],
         'demo': ['scikit-image'],
         'mmcv': ['mmcv>=2.0'],
     },

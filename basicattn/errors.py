@@ -12,6 +12,7 @@ Raise the most specific subclass, with a message that names the file, key or
 value at fault and says what to do. Subclasses take a single message argument
 so that code which re-raises ``type(err)(message)`` keeps working.
 """
+
 import errno
 import os
 import sys
@@ -85,8 +86,13 @@ def first_line_of_worker_error(message):
 
 
 # raised by our own code with a ready message (no errno) when a path is wrong
-_PATH_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
-                NotADirectoryError)
+_PATH_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
 
 
 def describe_os_error(err):
@@ -126,8 +132,9 @@ def debug_requested(argv):
 
 def add_debug_argument(parser):
     """Give an argparse parser the ``--debug`` flag that :func:`run_tool` honours."""
-    parser.add_argument(DEBUG_FLAG, action='store_true',
-                        help='show the full traceback of any error')
+    parser.add_argument(
+        DEBUG_FLAG, action='store_true', help='show the full traceback of any error'
+    )
     return parser
 
 

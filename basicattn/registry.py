@@ -10,14 +10,15 @@ ARCHS and LOSSES are networks too, so they fall back to mmengine's MODELS for
 names they lack, but they are not entered as its children and always build
 from themselves, whatever the default scope is.
 """
+
 from contextlib import contextmanager
 
+from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
-from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import DefaultScope, Registry
 
@@ -41,26 +42,22 @@ class OwnScopeRegistry(Registry):
             yield self
 
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE,
-                  locations=['basicattn.models'])
-ARCHS = OwnScopeRegistry('arch', parent=MMENGINE_MODELS, scope=SCOPE,
-                         locations=['basicattn.archs'])
-LOSSES = OwnScopeRegistry('loss', parent=MMENGINE_MODELS, scope=SCOPE,
-                          locations=['basicattn.losses'])
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE,
-                    locations=['basicattn.data'])
-DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS,
-                         scope=SCOPE, locations=['basicattn.data'])
-TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE,
-                      locations=['basicattn.data'])
-METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE,
-                   locations=['basicattn.metrics'])
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE,
-                 locations=['basicattn.engine'])
-LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=SCOPE,
-                 locations=['basicattn.engine'])
-CONVERTERS = Registry('converter', scope=SCOPE,
-                      locations=['basicattn.converters'])
+MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE, locations=['basicattn.models'])
+ARCHS = OwnScopeRegistry('arch', parent=MMENGINE_MODELS, scope=SCOPE, locations=['basicattn.archs'])
+LOSSES = OwnScopeRegistry(
+    'loss', parent=MMENGINE_MODELS, scope=SCOPE, locations=['basicattn.losses']
+)
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE, locations=['basicattn.data'])
+DATA_SAMPLERS = Registry(
+    'data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=SCOPE, locations=['basicattn.data']
+)
+TRANSFORMS = Registry(
+    'transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE, locations=['basicattn.data']
+)
+METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE, locations=['basicattn.metrics'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE, locations=['basicattn.engine'])
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=SCOPE, locations=['basicattn.engine'])
+CONVERTERS = Registry('converter', scope=SCOPE, locations=['basicattn.converters'])
 
 
 def _scoped_child(parent):
@@ -83,5 +80,16 @@ LOG_PROCESSORS = _scoped_child(_mm.LOG_PROCESSORS)
 FUNCTIONS = _scoped_child(_mm.FUNCTIONS)
 WEIGHT_INITIALIZERS = _scoped_child(_mm.WEIGHT_INITIALIZERS)
 
-__all__ = ['ARCHS', 'LOSSES', 'MODELS', 'DATASETS', 'DATA_SAMPLERS',
-           'TRANSFORMS', 'METRICS', 'HOOKS', 'LOOPS', 'CONVERTERS', 'SCOPE']
+__all__ = [
+    'ARCHS',
+    'LOSSES',
+    'MODELS',
+    'DATASETS',
+    'DATA_SAMPLERS',
+    'TRANSFORMS',
+    'METRICS',
+    'HOOKS',
+    'LOOPS',
+    'CONVERTERS',
+    'SCOPE',
+]

@@ -37,6 +37,7 @@ Usage::
     python benchmarks/a2n_speed.py [--threads 1] [--repeat 5] [--compile]
         [--no-malloc-tune] [--profile]
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -49,9 +50,10 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from bench_utils import tune_malloc  # noqa: E402
+
 from basicattn.archs.a2n_arch import A2N  # noqa: E402
 from basicattn.utils.flops import count_flops, format_count  # noqa: E402
-from bench_utils import tune_malloc  # noqa: E402
 
 LR_H, LR_W, FEAT = 180, 320, 40
 
@@ -69,8 +71,7 @@ def conv_stack(total_macs: int):
     """3x3 40->40 convs on the LR grid with about ``total_macs`` MACs."""
     per_layer = 9 * FEAT * FEAT * LR_H * LR_W
     layers = max(1, round(total_macs / per_layer))
-    stack = nn.Sequential(
-        *[nn.Conv2d(FEAT, FEAT, 3, 1, 1) for _ in range(layers)])
+    stack = nn.Sequential(*[nn.Conv2d(FEAT, FEAT, 3, 1, 1) for _ in range(layers)])
     return stack.eval(), layers, layers * per_layer
 
 
@@ -91,6 +92,7 @@ def time_interleaved(runs: dict, repeat: int, cpu_clock: bool) -> dict:
 
 def compile_frozen(module: nn.Module, example: torch.Tensor):
     import torch._inductor.config as inductor_config
+
     inductor_config.freezing = True
     compiled = torch.compile(module)
     start = time.perf_counter()
@@ -100,17 +102,20 @@ def compile_frozen(module: nn.Module, example: torch.Tensor):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description='CPU speed of A2N x4 vs a plain 3x3 conv stack.')
-    parser.add_argument('--threads', type=int, default=1,
-                        help='torch threads (default 1: CPU-time clock)')
+    parser = argparse.ArgumentParser(description='CPU speed of A2N x4 vs a plain 3x3 conv stack.')
+    parser.add_argument(
+        '--threads', type=int, default=1, help='torch threads (default 1: CPU-time clock)'
+    )
     parser.add_argument('--repeat', type=int, default=5)
-    parser.add_argument('--compile', action='store_true',
-                        help='also time torch.compile (freezing) variants')
-    parser.add_argument('--no-malloc-tune', action='store_true',
-                        help='leave glibc malloc thresholds alone')
-    parser.add_argument('--profile', action='store_true',
-                        help='print where channels_last A2N spends its time')
+    parser.add_argument(
+        '--compile', action='store_true', help='also time torch.compile (freezing) variants'
+    )
+    parser.add_argument(
+        '--no-malloc-tune', action='store_true', help='leave glibc malloc thresholds alone'
+    )
+    parser.add_argument(
+        '--profile', action='store_true', help='print where channels_last A2N spends its time'
+    )
     args = parser.parse_args(argv)
     tuned = False if args.no_malloc_tune else tune_malloc()
     torch.set_num_threads(args.threads)
@@ -134,8 +139,7 @@ def main(argv=None):
     if args.compile:
         a2n_c, secs = compile_frozen(model_cl, x_cl)
         stack_c, secs_stack = compile_frozen(stack_cl, feat_cl)
-        print(f'torch.compile (freezing): A2N {secs:.0f} s, stack '
-              f'{secs_stack:.0f} s to compile')
+        print(f'torch.compile (freezing): A2N {secs:.0f} s, stack {secs_stack:.0f} s to compile')
         a2n_runs['compiled'] = (a2n_c, x_cl)
         ref_runs['compiled'] = (stack_c, feat_cl)
 
@@ -152,33 +156,44 @@ def main(argv=None):
     best = time_interleaved(runs, args.repeat, cpu_clock)
 
     clock = 'process CPU time' if cpu_clock else 'wall time'
-    print(f'threads {torch.get_num_threads()}, clock: {clock}, min of '
-          f'{args.repeat}; malloc tuned: {tuned}')
+    print(
+        f'threads {torch.get_num_threads()}, clock: {clock}, min of '
+        f'{args.repeat}; malloc tuned: {tuned}'
+    )
     print(f'A2N x4, input 1x3x{LR_H}x{LR_W}: {format_count(macs)} MACs')
     ref_name = min(ref_runs, key=lambda k: best[f'stack/{k}'])
     ref_rate = stack_macs / best[f'stack/{ref_name}']
-    print(f'reference: {layers} x conv3x3 {FEAT}->{FEAT}, '
-          f'{format_count(stack_macs)} MACs: ' + ', '.join(
-              f'{k} {best[f"stack/{k}"]:.3f} s' for k in ref_runs) +
-          f' -> {ref_rate / 1e9:.1f} GMAC/s ({ref_name})')
+    print(
+        f'reference: {layers} x conv3x3 {FEAT}->{FEAT}, '
+        f'{format_count(stack_macs)} MACs: '
+        + ', '.join(f'{k} {best[f"stack/{k}"]:.3f} s' for k in ref_runs)
+        + f' -> {ref_rate / 1e9:.1f} GMAC/s ({ref_name})'
+    )
     for name in a2n_runs:
         secs = best[f'a2n/{name}']
         rate = macs / secs
-        print(f'A2N {name:14s}: {secs:.3f} s, {rate / 1e9:5.1f} GMAC/s, '
-              f'ratio {rate / ref_rate:.2f}')
+        print(
+            f'A2N {name:14s}: {secs:.3f} s, {rate / 1e9:5.1f} GMAC/s, ratio {rate / ref_rate:.2f}'
+        )
     best_a2n = min(a2n_runs, key=lambda k: best[f'a2n/{k}'])
-    print(f'ratio (best A2N variant, {best_a2n}): '
-          f'{macs / best[f"a2n/{best_a2n}"] / ref_rate:.2f}')
+    print(f'ratio (best A2N variant, {best_a2n}): {macs / best[f"a2n/{best_a2n}"] / ref_rate:.2f}')
 
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
-        with torch.inference_mode(), profile(
-                activities=[ProfilerActivity.CPU],
-                record_shapes=True) as prof:
+
+        with (
+            torch.inference_mode(),
+            profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof,
+        ):
             model_cl(x_cl)
-        print(prof.key_averages(group_by_input_shape=True).table(
-            sort_by='self_cpu_time_total', row_limit=15,
-            max_name_column_width=30, max_shapes_column_width=50))
+        print(
+            prof.key_averages(group_by_input_shape=True).table(
+                sort_by='self_cpu_time_total',
+                row_limit=15,
+                max_name_column_width=30,
+                max_shapes_column_width=50,
+            )
+        )
 
 
 if __name__ == '__main__':

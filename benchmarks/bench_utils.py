@@ -1,4 +1,5 @@
 """Helpers shared by the benchmark scripts in this folder."""
+
 import ctypes
 
 

@@ -30,6 +30,7 @@ Usage::
 that freed column-sized blocks (38 MB at 64x64, 151 MB at 128x128) are
 reused rather than page-faulted in afresh on every call.
 """
+
 import argparse
 import os.path as osp
 import statistics
@@ -43,17 +44,15 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from basicattn.ops import (dcn_backend_status,  # noqa: E402
-                           modulated_deform_conv2d)
-from basicattn.ops.deform_im2col import (sample_columns,  # noqa: E402
-                                         sampling_grid)
 from bench_utils import tune_malloc  # noqa: E402
+
+from basicattn.ops import dcn_backend_status, modulated_deform_conv2d  # noqa: E402
+from basicattn.ops.deform_im2col import sample_columns, sampling_grid  # noqa: E402
 
 
 def make_step(name, x, offset, mask, weight, bias, deform_groups):
     """Return a closure running one forward + backward of op ``name``."""
-    leaves = [t.detach().clone().requires_grad_() for t in (x, offset, mask,
-                                                            weight, bias)]
+    leaves = [t.detach().clone().requires_grad_() for t in (x, offset, mask, weight, bias)]
     xs, offs, masks, ws, bs = leaves
 
     def step():
@@ -62,8 +61,9 @@ def make_step(name, x, offset, mask, weight, bias, deform_groups):
         if name == 'dense':
             out = F.conv2d(xs, ws, bs, padding=1)
         else:
-            out = modulated_deform_conv2d(xs, offs, masks, ws, bs, 1, 1, 1, 1,
-                                          deform_groups, backend=name)
+            out = modulated_deform_conv2d(
+                xs, offs, masks, ws, bs, 1, 1, 1, 1, deform_groups, backend=name
+            )
         out.backward(torch.ones_like(out))
 
     return step
@@ -74,8 +74,7 @@ def component_steps(x, offset, weight, deform_groups):
     of the same convolution on their own."""
     b, c, h, w = x.shape
     o, k = weight.shape[0], 9
-    grid = sampling_grid(x, offset, (3, 3), (1, 1), (1, 1), (1, 1),
-                         deform_groups, (h, w))
+    grid = sampling_grid(x, offset, (3, 3), (1, 1), (1, 1), (1, 1), deform_groups, (h, w))
     samples = sample_columns(grid)
     grad_samples = torch.randn_like(samples)
     cols = samples.view(b, c * k, h * w)
@@ -90,7 +89,8 @@ def component_steps(x, offset, weight, deform_groups):
     return {
         'sampling fwd': lambda: sample_columns(grid),
         'sampling bwd': lambda: torch.ops.aten.grid_sampler_2d_backward(
-            grad_samples, grid.input, grid.grid, 0, 0, False, [True, True]),
+            grad_samples, grid.input, grid.grid, 0, 0, False, [True, True]
+        ),
         'gemms': gemms,
     }
 
@@ -99,7 +99,7 @@ def run(size, args):
     gen = torch.Generator().manual_seed(0)
     b, c, dg = args.batch, args.channels, args.deform_groups
     x = torch.randn(b, c, size, size, generator=gen)
-    weight = torch.randn(c, c, 3, 3, generator=gen) / (c * 9)**0.5
+    weight = torch.randn(c, c, 3, 3, generator=gen) / (c * 9) ** 0.5
     bias = torch.zeros(c)
     offset = torch.randn(b, 2 * dg * 9, size, size, generator=gen) * 2
     mask = torch.rand(b, dg * 9, size, size, generator=gen)
@@ -129,13 +129,16 @@ def main():
     parser.add_argument('--channels', type=int, default=64)
     parser.add_argument('--deform-groups', type=int, default=8)
     parser.add_argument('--repeat', type=int, default=5)
-    parser.add_argument('--threads', type=int, default=None,
-                        help="torch threads (default: torch's default)")
+    parser.add_argument(
+        '--threads', type=int, default=None, help="torch threads (default: torch's default)"
+    )
     parser.add_argument('--clock', choices=['wall', 'cpu'], default='wall')
-    parser.add_argument('--malloc-tune', action='store_true',
-                        help='raise glibc mmap/trim thresholds first')
-    parser.add_argument('--components', action='store_true',
-                        help='also time sampling and GEMMs on their own')
+    parser.add_argument(
+        '--malloc-tune', action='store_true', help='raise glibc mmap/trim thresholds first'
+    )
+    parser.add_argument(
+        '--components', action='store_true', help='also time sampling and GEMMs on their own'
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -143,30 +146,42 @@ def main():
         print(f'glibc malloc tuned: {tune_malloc()}')
 
     usable, reason = dcn_backend_status('mmcv')
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads; '
-          f'mmcv: {"usable" if usable else "not usable (" + reason + ")"}')
-    print(f'forward+backward, batch {args.batch}, {args.channels}->'
-          f'{args.channels} channels, 3x3, deform_groups '
-          f'{args.deform_groups}, median {args.clock} time of '
-          f'{args.repeat}')
+    print(
+        f'torch {torch.__version__}, {torch.get_num_threads()} threads; '
+        f'mmcv: {"usable" if usable else "not usable (" + reason + ")"}'
+    )
+    print(
+        f'forward+backward, batch {args.batch}, {args.channels}->'
+        f'{args.channels} channels, 3x3, deform_groups '
+        f'{args.deform_groups}, median {args.clock} time of '
+        f'{args.repeat}'
+    )
     header = f'{"size":>9} {"ours ms":>9} {"dense ms":>9} {"ours/dense":>10}'
     if usable:
         header += f' {"mmcv ms":>9} {"mmcv/dense":>10} {"ours/mmcv":>9}'
     print(header)
     for size in args.sizes:
         t = run(size, args)
-        line = (f'{size:>4}x{size:<4} {t["torch"] * 1e3:9.1f} '
-                f'{t["dense"] * 1e3:9.1f} {t["torch"] / t["dense"]:10.2f}')
+        line = (
+            f'{size:>4}x{size:<4} {t["torch"] * 1e3:9.1f} '
+            f'{t["dense"] * 1e3:9.1f} {t["torch"] / t["dense"]:10.2f}'
+        )
         if 'mmcv' in t:
-            line += (f' {t["mmcv"] * 1e3:9.1f} '
-                     f'{t["mmcv"] / t["dense"]:10.1f} '
-                     f'{t["torch"] / t["mmcv"]:9.3f}')
+            line += (
+                f' {t["mmcv"] * 1e3:9.1f} '
+                f'{t["mmcv"] / t["dense"]:10.1f} '
+                f'{t["torch"] / t["mmcv"]:9.3f}'
+            )
         print(line, flush=True)
         if args.components:
-            print('           ' + '  '.join(
-                f'{n} {t[n] * 1e3:.1f} ms ({t[n] / t["dense"]:.2f}x)'
-                for n in ('sampling fwd', 'sampling bwd', 'gemms')),
-                  flush=True)
+            print(
+                '           '
+                + '  '.join(
+                    f'{n} {t[n] * 1e3:.1f} ms ({t[n] / t["dense"]:.2f}x)'
+                    for n in ('sampling fwd', 'sampling bwd', 'gemms')
+                ),
+                flush=True,
+            )
 
 
 if __name__ == '__main__':

@@ -35,6 +35,7 @@ Usage::
     python benchmarks/mana_memory.py [--threads 2] [--repeat 3]
         [--cases attn-tiled-64,attn-dense-64,...]
 """
+
 import argparse
 import gc
 import json
@@ -75,12 +76,13 @@ def _reset_peak() -> None:
 
 
 def dense_logits_bytes(h: int, w: int) -> int:
-    return FRAMES * (h * w)**2 * 4
+    return FRAMES * (h * w) ** 2 * 4
 
 
 def worker(name: str, threads: int, repeat: int) -> dict:
     """Run one case in this process; return its figures."""
     import torch
+
     sys.path.insert(0, REPO_ROOT)
     from basicattn.archs.mana_arch import MANA, CrossFrameAttention
 
@@ -109,21 +111,39 @@ def worker(name: str, threads: int, repeat: int) -> dict:
             out = out[0] if isinstance(out, tuple) else out
             assert torch.isfinite(out).all()
             del out
-    return dict(case=name, peak_mib=peak / 1024, time_s=min(times),
-                cpu_s=min(cpu_times), threads=threads, repeat=repeat)
+    return dict(
+        case=name,
+        peak_mib=peak / 1024,
+        time_s=min(times),
+        cpu_s=min(cpu_times),
+        threads=threads,
+        repeat=repeat,
+    )
 
 
 def run_case(name: str, threads: int, repeat: int) -> dict:
     what, mode, h, w = CASES[name]
     if mode == 'dense' and dense_logits_bytes(h, w) > DENSE_LIMIT:
-        return dict(case=name, skipped=(
-            f'not run: the dense logits alone are '
-            f'{dense_logits_bytes(h, w) / 1e9:.1f} GB ({FRAMES} x '
-            f'{h * w}^2 x 4 B)'))
+        return dict(
+            case=name,
+            skipped=(
+                f'not run: the dense logits alone are '
+                f'{dense_logits_bytes(h, w) / 1e9:.1f} GB ({FRAMES} x '
+                f'{h * w}^2 x 4 B)'
+            ),
+        )
     if h * w > 64 * 64:
         repeat = 1
-    cmd = [sys.executable, osp.abspath(__file__), '--worker', name,
-           '--threads', str(threads), '--repeat', str(repeat)]
+    cmd = [
+        sys.executable,
+        osp.abspath(__file__),
+        '--worker',
+        name,
+        '--threads',
+        str(threads),
+        '--repeat',
+        str(repeat),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return dict(case=name, skipped=f'failed: {proc.stderr.strip()[-300:]}')
@@ -144,10 +164,8 @@ def main(argv=None) -> int:
     unknown = [c for c in names if c not in CASES]
     if unknown:
         parser.error(f'unknown cases {unknown}; known: {list(CASES)}')
-    print(f'# threads={args.threads}, load average before: '
-          f'{os.getloadavg()}')
-    print('| case | LR size | peak extra RSS (MiB) | wall time (s) | '
-          'CPU time (s) |')
+    print(f'# threads={args.threads}, load average before: {os.getloadavg()}')
+    print('| case | LR size | peak extra RSS (MiB) | wall time (s) | CPU time (s) |')
     print('|---|---|---|---|---|')
     for name in names:
         res = run_case(name, args.threads, args.repeat)
@@ -155,8 +173,11 @@ def main(argv=None) -> int:
         if 'skipped' in res:
             print(f'| {name} | {size} | - | - | {res["skipped"]} |')
         else:
-            print(f'| {name} | {size} | {res["peak_mib"]:.0f} | '
-                  f'{res["time_s"]:.2f} | {res["cpu_s"]:.2f} |', flush=True)
+            print(
+                f'| {name} | {size} | {res["peak_mib"]:.0f} | '
+                f'{res["time_s"]:.2f} | {res["cpu_s"]:.2f} |',
+                flush=True,
+            )
     print(f'# load average after: {os.getloadavg()}')
     return 0
 

@@ -1,4 +1,5 @@
 """Shared fixtures: where the real test data lives, tiny images, a work dir."""
+
 import os
 import os.path as osp
 import subprocess
@@ -23,8 +24,7 @@ def require_testdata(*parts):
     """
     path = osp.join(testdata_root(), *parts)
     if not osp.exists(path):
-        reason = (f'test data {path} not found: set BASICATTN_TESTDATA to the '
-                  'shared data folder')
+        reason = f'test data {path} not found: set BASICATTN_TESTDATA to the shared data folder'
         if os.environ.get('CI', '').lower() == 'true':
             pytest.fail(reason)
         pytest.skip(reason)
@@ -46,6 +46,7 @@ def rng():
 def tiny_image_folder(tmp_path, rng):
     """Write 4 small random-ish RGB PNGs (HR 24x32) and their x2 LR; return paths."""
     import cv2
+
     hr_dir = tmp_path / 'HR'
     lr_dir = tmp_path / 'LR'
     hr_dir.mkdir()
@@ -71,8 +72,11 @@ def small_disk(tmp_path):
     def make(size='64k'):
         folder = tmp_path / f'disk{len(mounted)}-{size}'
         folder.mkdir()
-        result = subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs',
-                                 str(folder)], capture_output=True, text=True)
+        result = subprocess.run(
+            ['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(folder)],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             pytest.skip(f'cannot mount a tmpfs here: {result.stderr.strip()}')
         mounted.append(folder)

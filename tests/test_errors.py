@@ -1,26 +1,39 @@
 """basicattn.errors: user mistakes become one ``error:`` line, bugs keep their traceback."""
+
 import errno
 
 import pytest
 
-from basicattn.errors import (EXIT_INTERRUPTED, EXIT_USER_ERROR, CheckpointError, DataError,
-                              UserError, describe, first_line_of_worker_error, run_tool)
+from basicattn.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
+    CheckpointError,
+    DataError,
+    UserError,
+    describe,
+    first_line_of_worker_error,
+    run_tool,
+)
 
 
 def _raiser(err):
     def work(argv):
         raise err
+
     return work
 
 
-@pytest.mark.parametrize('err,expected', [
-    (UserError('train.total_iter: must be >= 1'), 'train.total_iter: must be >= 1'),
-    (DataError('clip calendar: frame 3 is missing'), 'clip calendar: frame 3 is missing'),
-    (CheckpointError('x.pth: not a checkpoint'), 'x.pth: not a checkpoint'),
-    (FileNotFoundError(errno.ENOENT, 'No such file or directory', 'data/HR'), 'data/HR'),
-    (OSError(errno.ENOSPC, 'No space left on device', 'exp/iter_4.pth'), 'exp/iter_4.pth'),
-    (PermissionError(errno.EACCES, 'Permission denied', '/root/x'), '/root/x'),
-])
+@pytest.mark.parametrize(
+    'err,expected',
+    [
+        (UserError('train.total_iter: must be >= 1'), 'train.total_iter: must be >= 1'),
+        (DataError('clip calendar: frame 3 is missing'), 'clip calendar: frame 3 is missing'),
+        (CheckpointError('x.pth: not a checkpoint'), 'x.pth: not a checkpoint'),
+        (FileNotFoundError(errno.ENOENT, 'No such file or directory', 'data/HR'), 'data/HR'),
+        (OSError(errno.ENOSPC, 'No space left on device', 'exp/iter_4.pth'), 'exp/iter_4.pth'),
+        (PermissionError(errno.EACCES, 'Permission denied', '/root/x'), '/root/x'),
+    ],
+)
 def test_user_errors_print_one_line(capsys, err, expected):
     assert run_tool(_raiser(err), []) == EXIT_USER_ERROR
     lines = capsys.readouterr().err.strip().splitlines()
@@ -32,8 +45,9 @@ def test_full_disk_says_what_to_do(capsys):
     assert 'free some space' in capsys.readouterr().err
 
 
-@pytest.mark.parametrize('err', [ZeroDivisionError('bug'), KeyError('epoch'), TypeError('x'),
-                                 OSError('no errno')])
+@pytest.mark.parametrize(
+    'err', [ZeroDivisionError('bug'), KeyError('epoch'), TypeError('x'), OSError('no errno')]
+)
 def test_bugs_keep_their_traceback(err):
     with pytest.raises(type(err)):
         run_tool(_raiser(err), [])
@@ -54,9 +68,11 @@ def test_interrupt(capsys):
 
 
 def test_error_from_a_dataloader_worker_keeps_only_its_message():
-    text = ('Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent '
-            'call last):\n  File "x.py", line 1, in f\nbasicattn.errors.DataError: a.png: '
-            'cannot decode\n')
+    text = (
+        'Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent '
+        'call last):\n  File "x.py", line 1, in f\nbasicattn.errors.DataError: a.png: '
+        'cannot decode\n'
+    )
     assert first_line_of_worker_error(text) == 'a.png: cannot decode'
     assert describe(DataError(text)) == 'a.png: cannot decode'
 

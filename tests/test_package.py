@@ -1,4 +1,5 @@
 """The package itself: a cheap import, registries with scope basicattn."""
+
 import subprocess
 import sys
 
@@ -11,20 +12,24 @@ def test_import_is_cheap_and_imports_no_arch():
     What keeps the import cheap is what it loads, so that is asserted; a wall-clock
     bound would be noise on shared cores.
     """
-    code = ('import sys; import basicattn; heavy = ("torch", "basicattn.archs", '
-            '"basicattn.ops", "basicattn.models", "basicattn.data", "mmengine.runner"); '
-            'print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "torch" '
-            'or any(m == h or m.startswith(h + ".") for h in heavy))))')
-    out = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, capture_output=True,
-                         text=True, check=True).stdout.split()
+    code = (
+        'import sys; import basicattn; heavy = ("torch", "basicattn.archs", '
+        '"basicattn.ops", "basicattn.models", "basicattn.data", "mmengine.runner"); '
+        'print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "torch" '
+        'or any(m == h or m.startswith(h + ".") for h in heavy))))'
+    )
+    out = subprocess.run(
+        [sys.executable, '-c', code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == []
 
 
 def test_registries_are_children_with_scope_basicattn():
     from mmengine.registry import MODELS as ROOT_MODELS
+
     from basicattn import registry as R
-    for reg in (R.ARCHS, R.LOSSES, R.MODELS, R.DATASETS, R.METRICS, R.HOOKS, R.TRANSFORMS,
-                R.LOOPS):
+
+    for reg in (R.ARCHS, R.LOSSES, R.MODELS, R.DATASETS, R.METRICS, R.HOOKS, R.TRANSFORMS, R.LOOPS):
         assert reg.scope == 'basicattn'
         assert reg.parent is not None and reg.parent.scope == 'mmengine'
     assert ROOT_MODELS.children['basicattn'] is R.MODELS

@@ -7,17 +7,19 @@ user's); the network is, with the file's ``scale`` propagated, and networks
 small enough get one forward on an 8x8 LR input (a window of frames for video
 archs) whose output must be ``scale`` times larger and finite.
 """
+
 import glob
 import os.path as osp
 
 import pytest
 import torch
 import yaml
-
 from conftest import REPO_ROOT
 
-OPTION_FILES = sorted(osp.relpath(p, REPO_ROOT) for p in
-                      glob.glob(osp.join(REPO_ROOT, 'options', '**', '*.yml'), recursive=True))
+OPTION_FILES = sorted(
+    osp.relpath(p, REPO_ROOT)
+    for p in glob.glob(osp.join(REPO_ROOT, 'options', '**', '*.yml'), recursive=True)
+)
 FORWARD_MAX_PARAMS = 6_000_000  # MANA (14 M) and DKSAN (30 M) are only built
 
 
@@ -34,6 +36,7 @@ def test_there_are_option_files():
 def test_option_file_validates_and_builds_its_network(path):
     from basicattn.engine import read_options
     from basicattn.engine.network import build_network
+
     opt = read_options(osp.join(REPO_ROOT, path), purpose=_purpose(path))
     torch.manual_seed(0)
     net = build_network(opt['network_g'], f'{path}: network_g').eval()

@@ -1,4 +1,5 @@
 """Let the tools run from a checkout without ``pip install -e .``."""
+
 import os.path as osp
 import sys
 

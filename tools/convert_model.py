@@ -19,6 +19,7 @@ metadata states a scale, a different ``--scale`` is refused; without
 printed and recorded in ``meta`` (and in ``meta['arch']`` as the arch's
 ``upscale`` argument where it has one).
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -27,37 +28,44 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
 from basicattn.converters.base import (  # noqa: E402
-    ConversionError, build_from_checkpoint, check_scale, get_converter, list_converters,
-    read_foreign_checkpoint, save_basicattn_checkpoint, scale_hints, sha256_file)
+    ConversionError,
+    build_from_checkpoint,
+    check_scale,
+    get_converter,
+    list_converters,
+    read_foreign_checkpoint,
+    save_basicattn_checkpoint,
+    scale_hints,
+    sha256_file,
+)
+from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Convert foreign weights to a basicattn checkpoint.')
+        description='Convert foreign weights to a basicattn checkpoint.'
+    )
     parser.add_argument('input', nargs='?', help='foreign checkpoint')
-    parser.add_argument('output', nargs='?', help='basicattn checkpoint to '
-                        'write (.pth)')
-    parser.add_argument('--source', help='registered converter name '
-                        '(see --list)')
-    parser.add_argument('--scale', type=int, default=None,
-                        help='upscaling factor of the weights, when the '
-                        'converter needs it')
-    parser.add_argument('--key', default=None,
-                        help='key of a nested state_dict in the input')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace an existing output file')
-    parser.add_argument('--list', action='store_true',
-                        help='list the registered converters and exit')
+    parser.add_argument('output', nargs='?', help='basicattn checkpoint to write (.pth)')
+    parser.add_argument('--source', help='registered converter name (see --list)')
+    parser.add_argument(
+        '--scale',
+        type=int,
+        default=None,
+        help='upscaling factor of the weights, when the converter needs it',
+    )
+    parser.add_argument('--key', default=None, help='key of a nested state_dict in the input')
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing output file')
+    parser.add_argument(
+        '--list', action='store_true', help='list the registered converters and exit'
+    )
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     if not args.list:
-        missing = [name for name in ('source', 'input', 'output')
-                   if getattr(args, name) is None]
+        missing = [name for name in ('source', 'input', 'output') if getattr(args, name) is None]
         if missing:
-            parser.error('missing ' + ', '.join(missing) +
-                         ' (or use --list)')
+            parser.error('missing ' + ', '.join(missing) + ' (or use --list)')
     return args
 
 
@@ -79,8 +87,7 @@ def _convert(argv) -> int:
     hints = scale_hints(args.input, raw)
     hinted = hints[0][0] if hints else None
     try:
-        state_dict, arch = convert(foreign,
-                                   scale=args.scale if args.scale is not None else hinted)
+        state_dict, arch = convert(foreign, scale=args.scale if args.scale is not None else hinted)
     except ConversionError as err:  # the converter sees tensors only: add the file
         raise ConversionError(f'{args.input}: {err}') from None
     scale, scale_source = check_scale(args.scale, hints, args.input)
@@ -92,17 +99,18 @@ def _convert(argv) -> int:
         converted_from=f'{args.source}:{osp.basename(args.input)}',
         source_sha256=sha256_file(args.input),
     )
-    save_basicattn_checkpoint(args.output, state_dict, meta,
-                              overwrite=args.overwrite)
+    save_basicattn_checkpoint(args.output, state_dict, meta, overwrite=args.overwrite)
     model = build_from_checkpoint(args.output)  # strict=True self-check
     num_params = sum(p.numel() for p in model.parameters())
-    arch_args = ', '.join(f'{k}={v!r}' for k, v in arch.items()
-                          if k != 'type')
+    arch_args = ', '.join(f'{k}={v!r}' for k, v in arch.items() if k != 'type')
     print(f'source        : {args.source} ({args.input})')
     print(f'source sha256 : {meta["source_sha256"]}')
     print(f'arch          : {arch["type"]}({arch_args})')
-    print(f'scale         : x{scale} (from {scale_source})' if scale else
-          f'scale         : not known ({scale_source})')
+    print(
+        f'scale         : x{scale} (from {scale_source})'
+        if scale
+        else f'scale         : not known ({scale_source})'
+    )
     print(f'tensors       : {len(foreign)} -> {len(state_dict)}')
     print(f'parameters    : {num_params:,}')
     print(f'written       : {args.output} (reloaded with strict=True: ok)')
@@ -114,12 +122,13 @@ def _scale_of_arch(arch, convert, scale, source):
     in_arch = arch.get('upscale', arch.get('scale'))
     fixed = getattr(convert, 'fixed_scale', None)
     if scale is None and in_arch is not None:
-        return in_arch, f"the converted arch ({arch['type']} upscale={in_arch})"
+        return in_arch, f'the converted arch ({arch["type"]} upscale={in_arch})'
     if scale is None and fixed is not None:
         return fixed, f'the converter ({arch["type"]} is x{fixed} only)'
     if scale is not None and in_arch is not None and in_arch != scale:
-        raise ConversionError(f"{arch['type']} was built for x{in_arch}, but x{scale} "
-                              f'was assumed (from {source})')
+        raise ConversionError(
+            f'{arch["type"]} was built for x{in_arch}, but x{scale} was assumed (from {source})'
+        )
     return scale, source
 
 

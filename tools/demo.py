@@ -19,6 +19,7 @@ scale and their LR images under ``datasets/demo/x<scale>_<DEG>/{train,heldout}``
 ``dataroot`` of both option files that names ``x<scale>_BI`` at that
 degradation instead. The metric keys follow the files' scale (crop = scale).
 """
+
 import argparse
 import json
 import os.path as osp
@@ -43,35 +44,51 @@ def _run(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
-                        help='overrides for the training options')
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        '--set',
+        nargs='+',
+        default=[],
+        metavar='KEY=VALUE',
+        help='overrides for the training options',
+    )
     parser.add_argument('--data-root', default='datasets/demo')
-    parser.add_argument('--train-opt', default=TRAIN_OPT,
-                        help=f'training option file (default {TRAIN_OPT})')
-    parser.add_argument('--baseline-opt', default=BICUBIC_OPT,
-                        help=f'baseline option file (default {BICUBIC_OPT})')
-    parser.add_argument('--degradation', choices=('BI', 'BD', 'DN'),
-                        help='set datasets.*.degradation in both option files')
+    parser.add_argument(
+        '--train-opt', default=TRAIN_OPT, help=f'training option file (default {TRAIN_OPT})'
+    )
+    parser.add_argument(
+        '--baseline-opt', default=BICUBIC_OPT, help=f'baseline option file (default {BICUBIC_OPT})'
+    )
+    parser.add_argument(
+        '--degradation',
+        choices=('BI', 'BD', 'DN'),
+        help='set datasets.*.degradation in both option files',
+    )
     args = parser.parse_args(argv)
     root = osp.dirname(TOOLS)
 
     from basicattn.data.demo_photos import HELDOUT_PHOTOS, TRAIN_PHOTOS, prepare_demo_data
-    print(f'[1/4] preparing data from scikit-image photographs: train {", ".join(TRAIN_PHOTOS)}; '
-          f'held out {", ".join(HELDOUT_PHOTOS)}', flush=True)
-    prepare_demo_data(osp.join(root, args.data_root) if not osp.isabs(args.data_root)
-                      else args.data_root)
+
+    print(
+        f'[1/4] preparing data from scikit-image photographs: train {", ".join(TRAIN_PHOTOS)}; '
+        f'held out {", ".join(HELDOUT_PHOTOS)}',
+        flush=True,
+    )
+    prepare_demo_data(
+        osp.join(root, args.data_root) if not osp.isabs(args.data_root) else args.data_root
+    )
 
     from basicattn.engine import read_options
     from basicattn.engine.builder import default_work_dir
+
     train_opt = osp.join(root, args.train_opt)
     baseline_opt = osp.join(root, args.baseline_opt)
     train_set, baseline_set = list(args.set), []
     if args.degradation:
         scale = read_options(train_opt)['scale']
-        data_root = (args.data_root if osp.isabs(args.data_root)
-                     else osp.join(root, args.data_root))
+        data_root = args.data_root if osp.isabs(args.data_root) else osp.join(root, args.data_root)
         _write_degraded_sets(data_root, scale, args.degradation)
         suffix = args.degradation.lower()
         train_set += _degradation_overrides(train_opt, scale, args.degradation)
@@ -90,8 +107,10 @@ def main(argv=None):
     checkpoint = osp.join(work_dir, 'latest.pth')
 
     print('[3/4] evaluating on the held-out photographs', flush=True)
-    ours = _run([osp.join(TOOLS, 'test.py'), '-opt', train_opt, '--checkpoint', checkpoint]
-                + _set_args(train_set + [f'path.experiments_root={work_dir}/test']))
+    ours = _run(
+        [osp.join(TOOLS, 'test.py'), '-opt', train_opt, '--checkpoint', checkpoint]
+        + _set_args(train_set + [f'path.experiments_root={work_dir}/test'])
+    )
     bicubic = _run([osp.join(TOOLS, 'test.py'), '-opt', baseline_opt] + _set_args(baseline_set))
     ours = json.load(open(ours))['skimage_heldout']
     bicubic = json.load(open(bicubic))['skimage_heldout']
@@ -117,14 +136,25 @@ def _write_degraded_sets(data_root, scale, degradation):
         if osp.isdir(osp.join(out, 'LR')):
             continue  # written by an earlier run
         print(f'      writing {degradation} x{scale} LR images of {part} to {out}', flush=True)
-        _run([osp.join(TOOLS, 'make_lr.py'), osp.join(data_root, part, 'HR'),
-              osp.join(out, 'LR'), '--degradation', degradation, '--scale', str(scale),
-              '--hr-out', osp.join(out, 'HR')])
+        _run(
+            [
+                osp.join(TOOLS, 'make_lr.py'),
+                osp.join(data_root, part, 'HR'),
+                osp.join(out, 'LR'),
+                '--degradation',
+                degradation,
+                '--scale',
+                str(scale),
+                '--hr-out',
+                osp.join(out, 'HR'),
+            ]
+        )
 
 
 def _degradation_overrides(opt_path, scale, degradation, purpose='train'):
     """Point every ``dataroot_*`` naming ``x<scale>_BI`` at ``degradation``."""
     from basicattn.engine import read_options
+
     datasets = read_options(opt_path, purpose=purpose).get('datasets') or {}
     overrides = []
     for name, cfg in datasets.items():

@@ -17,6 +17,7 @@ restored frame. See :mod:`basicattn.utils.flops`.
 The counts come from tracing one real forward pass, so large inputs take
 as long as a forward on this machine (A2N x2 at 640x360: about 30 s CPU).
 """
+
 import argparse
 import json
 import os.path as osp
@@ -31,24 +32,26 @@ from basicattn.utils.flops import count_flops, format_count  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Parameters and multiply-adds (MACs) of an arch.')
+    parser = argparse.ArgumentParser(description='Parameters and multiply-adds (MACs) of an arch.')
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument('--arch', help='registered arch name, e.g. A2N')
-    src.add_argument('-opt', '--opt', help='option file; its network_g '
-                     'block is built')
-    parser.add_argument('--arch-args', default='{}',
-                        help='JSON object of keyword arguments for --arch')
-    parser.add_argument('--input-shape', type=int, nargs='+', required=True,
-                        metavar='N', help='C H W (image) or T C H W (video), '
-                        'without the batch dimension')
-    parser.add_argument('--json', action='store_true',
-                        help='print the result as JSON')
+    src.add_argument('-opt', '--opt', help='option file; its network_g block is built')
+    parser.add_argument(
+        '--arch-args', default='{}', help='JSON object of keyword arguments for --arch'
+    )
+    parser.add_argument(
+        '--input-shape',
+        type=int,
+        nargs='+',
+        required=True,
+        metavar='N',
+        help='C H W (image) or T C H W (video), without the batch dimension',
+    )
+    parser.add_argument('--json', action='store_true', help='print the result as JSON')
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     if len(args.input_shape) not in (3, 4):
-        parser.error('--input-shape takes C H W or T C H W, got '
-                     f'{len(args.input_shape)} numbers')
+        parser.error(f'--input-shape takes C H W or T C H W, got {len(args.input_shape)} numbers')
     return args
 
 
@@ -56,31 +59,34 @@ def arch_config(args) -> dict:
     """The arch config (``type`` + kwargs) named on the command line."""
     if args.opt:  # validated, with the file's scale given to the network
         from basicattn.engine import read_options
+
         return dict(read_options(args.opt, purpose='test')['network_g'])
     from basicattn.engine.network import arch_config_from_arguments
+
     return arch_config_from_arguments(args.arch, args.arch_args)
 
 
 def report(cfg: dict, result: dict) -> str:
     args = ', '.join(f'{k}={v!r}' for k, v in cfg.items() if k != 'type')
     lines = [
-        f"arch                 : {cfg['type']}({args})",
-        f"input -> output      : {tuple(result['input_shape'])} -> "
-        f"{tuple(result['output_shape'])}",
-        f"parameters           : {result['params']:,} "
-        f"({format_count(result['params'])})",
-        f"multiply-adds (MACs) : {format_count(result['macs'])} "
-        f"({result['macs']:,})",
+        f'arch                 : {cfg["type"]}({args})',
+        f'input -> output      : {tuple(result["input_shape"])} -> {tuple(result["output_shape"])}',
+        f'parameters           : {result["params"]:,} ({format_count(result["params"])})',
+        f'multiply-adds (MACs) : {format_count(result["macs"])} ({result["macs"]:,})',
     ]
     for op, value in result['macs_by_op'].items():
         lines.append(f'    {op:32s} {format_count(value)}')
     if result['frames'] > 1 or len(result['input_shape']) == 5:
-        lines.append(f"MACs per frame       : "
-                     f"{format_count(result['macs_per_frame'])} "
-                     f"({result['frames']} restored frame(s) per forward)")
-    lines.append('other ops, not in the MACs (element-wise: 1 per output, '
-                 'reductions: 1 per input, bilinear: 4 per output): '
-                 f"{format_count(result['other_total'])}")
+        lines.append(
+            f'MACs per frame       : '
+            f'{format_count(result["macs_per_frame"])} '
+            f'({result["frames"]} restored frame(s) per forward)'
+        )
+    lines.append(
+        'other ops, not in the MACs (element-wise: 1 per output, '
+        'reductions: 1 per input, bilinear: 4 per output): '
+        f'{format_count(result["other_total"])}'
+    )
     for op, value in result['other_ops'].items():
         lines.append(f'    {op:32s} {format_count(value)}')
     if result['unhandled']:
@@ -88,8 +94,7 @@ def report(cfg: dict, result: dict) -> str:
         for op, calls in result['unhandled'].items():
             lines.append(f'    {op:32s} {calls}')
     else:
-        lines.append('not counted          : none (every traced op has a '
-                     'handle)')
+        lines.append('not counted          : none (every traced op has a handle)')
     return '\n'.join(lines)
 
 
@@ -102,6 +107,7 @@ def _count(argv) -> int:
     args = parse_args(argv)
     cfg = arch_config(args)
     from basicattn.engine.network import build_network
+
     model = build_network(cfg, 'network_g' if args.opt else '--arch/--arch-args')
     result = count_flops(model, args.input_shape)
     if args.json:

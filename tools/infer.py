@@ -28,33 +28,46 @@ folder beside OUTPUT and are moved into it only once every frame succeeded, so
 a failure (an unreadable input frame ...) leaves OUTPUT as it was. The last
 line printed is OUTPUT.
 """
+
 import argparse
 import inspect
 import sys
 
 import _bootstrap  # noqa: F401
+
 from basicattn.errors import UserError, add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('input', help='image, image/frame folder, or video file')
     parser.add_argument('output', help='output folder, or video file (.mp4 ...)')
     parser.add_argument('--checkpoint', help='weights (basicattn or training checkpoint)')
     parser.add_argument('-opt', '--opt', help='option file whose network_g to build')
     parser.add_argument('--arch', help='registered arch name (instead of -opt)')
     parser.add_argument('--arch-args', default='{}', help='JSON keyword arguments of --arch')
-    parser.add_argument('--param-key', default='state_dict',
-                        help="key of the weights in the checkpoint (default: state_dict; "
-                        "'ema_state_dict' for the EMA weights)")
+    parser.add_argument(
+        '--param-key',
+        default='state_dict',
+        help='key of the weights in the checkpoint (default: state_dict; '
+        "'ema_state_dict' for the EMA weights)",
+    )
     parser.add_argument('--tile', type=int, default=None, help='LR tile size (tiled inference)')
     parser.add_argument('--tile-overlap', type=int, default=16, help='LR overlap of tiles')
     parser.add_argument('--self-ensemble', action='store_true', help='x8 flips/rotations')
-    parser.add_argument('--mode', choices=('auto', 'window', 'sequence'), default='auto',
-                        help='video archs: carry the recurrent state (sequence) or not')
-    parser.add_argument('--padding', default='reflection',
-                        help='border policy of the frame windows (default: reflection)')
+    parser.add_argument(
+        '--mode',
+        choices=('auto', 'window', 'sequence'),
+        default='auto',
+        help='video archs: carry the recurrent state (sequence) or not',
+    )
+    parser.add_argument(
+        '--padding',
+        default='reflection',
+        help='border policy of the frame windows (default: reflection)',
+    )
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1 ...')
     parser.add_argument('--fps', type=float, default=None, help='frame rate of a video output')
     parser.add_argument('--overwrite', action='store_true', help='replace existing outputs')
@@ -66,25 +79,35 @@ def parse_args(argv=None):
 def build_network(args):
     """The arch from -opt, --arch or the checkpoint's meta, with its weights."""
     import torch
+
     from basicattn.engine.checkpoint_io import safe_load
     from basicattn.engine.hooks import extract_generator_state, load_network_weights
     from basicattn.engine.network import arch_config_from_arguments, build_network
+
     checkpoint = safe_load(args.checkpoint, option='--checkpoint') if args.checkpoint else None
     if args.opt and args.arch:
         raise UserError('give either -opt or --arch, not both')
     if args.opt:
         from basicattn.engine import read_options
+
         cfg = dict(read_options(args.opt, purpose='test')['network_g'])
     elif args.arch:
         cfg = arch_config_from_arguments(args.arch, args.arch_args)
     else:
         arch = ((checkpoint or {}).get('meta') or {}).get('arch')
         if not isinstance(arch, dict) or 'type' not in arch:
-            raise UserError('name the network with -opt or --arch: the checkpoint '
-                             f"{args.checkpoint} has no meta['arch']")
+            raise UserError(
+                'name the network with -opt or --arch: the checkpoint '
+                f"{args.checkpoint} has no meta['arch']"
+            )
         cfg = dict(arch)
-    where = ('network_g' if args.opt else '--arch/--arch-args' if args.arch
-             else f"{args.checkpoint}: meta['arch']")
+    where = (
+        'network_g'
+        if args.opt
+        else '--arch/--arch-args'
+        if args.arch
+        else f"{args.checkpoint}: meta['arch']"
+    )
     net = build_network(cfg, where)
     if checkpoint is not None:
         state = extract_generator_state(checkpoint, args.param_key, args.checkpoint)
@@ -106,6 +129,7 @@ def run(args):
     from basicattn.models.sr_model import SRModel
     from basicattn.utils.frame_io import FrameSink, FrameSource, sliding_windows
     from basicattn.utils.img_util import img2tensor, tensor2img
+
     source = FrameSource(args.input)
     sink = FrameSink(args.output, fps=args.fps or source.fps or 25.0, overwrite=args.overwrite)
     net, cfg = build_network(args)
@@ -113,13 +137,21 @@ def run(args):
     stateful = 'return_state' in inspect.signature(net.forward).parameters
     mode = args.mode if args.mode != 'auto' else ('sequence' if stateful else 'window')
     if mode == 'sequence' and not stateful:
-        raise UserError(f'--mode sequence: {cfg["type"]} has no recurrent state '
-                         '(its forward takes no return_state)')
+        raise UserError(
+            f'--mode sequence: {cfg["type"]} has no recurrent state '
+            '(its forward takes no return_state)'
+        )
     if mode == 'sequence' and (args.tile or args.self_ensemble):
-        raise UserError('--mode sequence carries one state over whole frames; it cannot be '
-                         'combined with --tile or --self-ensemble (use --mode window)')
-    model = SRModel(net, test_cfg=dict(tile=args.tile, tile_overlap=args.tile_overlap,
-                                       self_ensemble=args.self_ensemble))
+        raise UserError(
+            '--mode sequence carries one state over whole frames; it cannot be '
+            'combined with --tile or --self-ensemble (use --mode window)'
+        )
+    model = SRModel(
+        net,
+        test_cfg=dict(
+            tile=args.tile, tile_overlap=args.tile_overlap, self_ensemble=args.self_ensemble
+        ),
+    )
     device = torch.device(args.device)
     if num_frames:
         items = sliding_windows(iter(source), num_frames, args.padding)
@@ -128,8 +160,7 @@ def run(args):
     names = source.names
     state = None
     kind = f'{cfg["type"]} ({"video, " + mode if num_frames else "image"})'
-    bar = tqdm(desc=kind, unit='frame', disable=args.quiet,
-               total=len(names) if names else None)
+    bar = tqdm(desc=kind, unit='frame', disable=args.quiet, total=len(names) if names else None)
     try:
         with torch.inference_mode():
             for index, frames in items:

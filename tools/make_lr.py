@@ -28,43 +28,52 @@ match exactly. The degradations are those of
 Existing output files are never replaced without ``--overwrite``. The last
 line printed is OUT_DIR.
 """
+
 import argparse
 import os.path as osp
 import sys
 
 import _bootstrap  # noqa: F401
+
 from basicattn.errors import UserError, add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Degrade every image of HR_DIR (BI, BD or DN) and write '
-        'the LR images to OUT_DIR as PNG, keeping relative paths.')
+        'the LR images to OUT_DIR as PNG, keeping relative paths.'
+    )
     parser.add_argument('hr_dir', metavar='HR_DIR', help='folder of HR images')
     parser.add_argument('out_dir', metavar='OUT_DIR', help='LR output folder')
-    parser.add_argument('--degradation', required=True,
-                        choices=('BI', 'BD', 'DN'), help='degradation model')
-    parser.add_argument('--scale', type=int, required=True,
-                        help='downscaling factor (e.g. 3)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='DN: noise seed (default: 0)')
-    parser.add_argument('--noise-level', type=float, default=30.0,
-                        help='DN: noise standard deviation, 0-255 scale '
-                        '(default: 30)')
-    parser.add_argument('--sigma', type=float, default=1.6,
-                        help='BD: Gaussian standard deviation (default: 1.6)')
-    parser.add_argument('--kernel-size', type=int, default=7,
-                        help='BD: Gaussian kernel side (default: 7)')
-    parser.add_argument('--padding', choices=('symmetric', 'replicate'),
-                        default='symmetric',
-                        help='BI/DN: bicubic border handling: symmetric '
-                        '(current MATLAB) or replicate (older MATLAB)')
-    parser.add_argument('--filename-tmpl', default='{}',
-                        help="LR name from the HR base name (default '{}')")
-    parser.add_argument('--hr-out', metavar='DIR',
-                        help='also write the cropped HR images here')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace existing output files')
+    parser.add_argument(
+        '--degradation', required=True, choices=('BI', 'BD', 'DN'), help='degradation model'
+    )
+    parser.add_argument('--scale', type=int, required=True, help='downscaling factor (e.g. 3)')
+    parser.add_argument('--seed', type=int, default=0, help='DN: noise seed (default: 0)')
+    parser.add_argument(
+        '--noise-level',
+        type=float,
+        default=30.0,
+        help='DN: noise standard deviation, 0-255 scale (default: 30)',
+    )
+    parser.add_argument(
+        '--sigma', type=float, default=1.6, help='BD: Gaussian standard deviation (default: 1.6)'
+    )
+    parser.add_argument(
+        '--kernel-size', type=int, default=7, help='BD: Gaussian kernel side (default: 7)'
+    )
+    parser.add_argument(
+        '--padding',
+        choices=('symmetric', 'replicate'),
+        default='symmetric',
+        help='BI/DN: bicubic border handling: symmetric '
+        '(current MATLAB) or replicate (older MATLAB)',
+    )
+    parser.add_argument(
+        '--filename-tmpl', default='{}', help="LR name from the HR base name (default '{}')"
+    )
+    parser.add_argument('--hr-out', metavar='DIR', help='also write the cropped HR images here')
+    parser.add_argument('--overwrite', action='store_true', help='replace existing output files')
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     if args.scale < 1:
@@ -72,8 +81,7 @@ def parse_args(argv=None):
     if args.seed < 0:
         parser.error(f'--seed must be >= 0, got {args.seed}')
     if '{}' not in args.filename_tmpl:
-        parser.error(f"--filename-tmpl must contain '{{}}', got "
-                     f'{args.filename_tmpl!r}')
+        parser.error(f"--filename-tmpl must contain '{{}}', got {args.filename_tmpl!r}")
     return args
 
 
@@ -82,10 +90,10 @@ def degradation_cfg(args):
     if args.degradation == 'BI':
         return dict(type='BIDegradation', padding=args.padding)
     if args.degradation == 'BD':
-        return dict(type='BDDegradation', kernel_size=args.kernel_size,
-                    sigma=args.sigma)
-    return dict(type='DNDegradation', noise_level=args.noise_level,
-                seed=args.seed, padding=args.padding)
+        return dict(type='BDDegradation', kernel_size=args.kernel_size, sigma=args.sigma)
+    return dict(
+        type='DNDegradation', noise_level=args.noise_level, seed=args.seed, padding=args.padding
+    )
 
 
 def _out_name(key, tmpl):
@@ -107,8 +115,8 @@ def _make_lr(argv):
     from basicattn.data.lmdb_io import check_unique_keys, scan_images
     from basicattn.utils.atomic_file import StagedFolder
     from basicattn.utils.img_util import imread, imwrite, mod_crop
-    degradation = build_degradation(degradation_cfg(args), args.scale,
-                                    where='--degradation')
+
+    degradation = build_degradation(degradation_cfg(args), args.scale, where='--degradation')
     items = scan_images(args.hr_dir)
     check_unique_keys(items)
     if not items:
@@ -116,18 +124,17 @@ def _make_lr(argv):
     targets = []
     for key, path in items:
         lr_path = osp.join(args.out_dir, _out_name(key, args.filename_tmpl))
-        hr_path = (osp.join(args.hr_out, key + '.png') if args.hr_out
-                   else None)
+        hr_path = osp.join(args.hr_out, key + '.png') if args.hr_out else None
         targets.append((key, path, lr_path, hr_path))
     if not args.overwrite:
         taken = [p for t in targets for p in t[2:] if p and osp.exists(p)]
         if taken:
             raise UserError(
                 f'{len(taken)} output file(s) exist, e.g. {taken[0]}; '
-                'pass --overwrite to replace them')
+                'pass --overwrite to replace them'
+            )
     # outputs reach OUT_DIR (and --hr-out) only once every image succeeded
-    folders = [StagedFolder(args.out_dir)] + (
-        [StagedFolder(args.hr_out)] if args.hr_out else [])
+    folders = [StagedFolder(args.out_dir)] + ([StagedFolder(args.hr_out)] if args.hr_out else [])
     try:
         for key, path, lr_path, hr_path in targets:
             hr = mod_crop(imread(path), args.scale)
@@ -143,8 +150,10 @@ def _make_lr(argv):
         for folder in folders:
             folder.abort()
         raise
-    print(f'{degradation!r}: wrote {len(targets)} LR image(s)'
-          + (f' and the cropped HR to {args.hr_out}' if args.hr_out else ''))
+    print(
+        f'{degradation!r}: wrote {len(targets)} LR image(s)'
+        + (f' and the cropped HR to {args.hr_out}' if args.hr_out else '')
+    )
     print(args.out_dir)
     return 0
 

@@ -9,25 +9,32 @@ the last line. For video test sets (items with a clip name) it also prints a
 table per set (clip x metric; the set's value is the mean over clips) and
 writes it to ``metrics_per_clip.json`` ({set: {clip: {metric: mean}}}).
 """
+
 import argparse
 import json
 import os.path as osp
 import sys
 
 import _bootstrap  # noqa: F401
+
 from basicattn.errors import add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('-opt', '--opt', required=True, help='YAML option file')
     parser.add_argument('--checkpoint', help='weights to test (sets path.pretrain_network_g)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
-    parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
-                        help='override options, values parsed as YAML literals')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        '--set',
+        nargs='+',
+        default=[],
+        metavar='KEY=VALUE',
+        help='override options, values parsed as YAML literals',
+    )
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     add_debug_argument(parser)
     return parser.parse_args(argv)
 
@@ -41,8 +48,7 @@ def format_table(per_set, first_column='set'):
     header = first_column.ljust(width) + ''.join(f'  {m:>16}' for m in metrics)
     rows = [header, '-' * len(header)]
     for name, values in per_set.items():
-        cells = ''.join(f'  {values[m]:>16.4f}' if m in values else f'  {"-":>16}'
-                        for m in metrics)
+        cells = ''.join(f'  {values[m]:>16.4f}' if m in values else f'  {"-":>16}' for m in metrics)
         rows.append(name.ljust(width) + cells)
     return '\n'.join(rows)
 
@@ -55,26 +61,34 @@ def main(argv=None):
 def _test(argv):
     args = parse_args(argv)
     from basicattn.engine import build_runner, read_options
+
     overrides = list(args.set)
     if args.checkpoint:
         from basicattn.engine.checkpoint_io import refuse_url
+
         refuse_url(args.checkpoint, '--checkpoint (path.pretrain_network_g)')
         overrides.append(f'path.pretrain_network_g={args.checkpoint}')
     opt = read_options(args.opt, overrides, purpose='test')
     runner = build_runner(opt, purpose='test', launcher=args.launcher)
     from basicattn.engine.dist_env import collective_timeout_report
+
     with collective_timeout_report():
         runner.test()
     from mmengine.dist import is_main_process
+
     if not is_main_process():
         return 0
-    per_set = {name: {k: float(v) for k, v in values.items()}
-               for name, values in runner.test_loop.per_set_metrics.items()}
+    per_set = {
+        name: {k: float(v) for k, v in values.items()}
+        for name, values in runner.test_loop.per_set_metrics.items()
+    }
     print(format_table(per_set))
     from basicattn.engine.checkpoint_io import atomic_write_bytes
-    per_clip = {name: {clip: {k: float(v) for k, v in values.items()}
-                       for clip, values in clips.items()}
-                for name, clips in runner.test_loop.per_set_clip_metrics.items()}
+
+    per_clip = {
+        name: {clip: {k: float(v) for k, v in values.items()} for clip, values in clips.items()}
+        for name, clips in runner.test_loop.per_set_clip_metrics.items()
+    }
     for name, clips in per_clip.items():
         print(f'\n{name}, per clip (the set value is the mean over clips):')
         print(format_table(clips, first_column='clip'))
@@ -91,5 +105,6 @@ def _test(argv):
 if __name__ == '__main__':
     exit_code = main()
     from basicattn.engine.dist_env import finish_distributed
+
     finish_distributed(wait_for_others=exit_code == 0)
     sys.exit(exit_code)

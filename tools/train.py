@@ -1,30 +1,48 @@
 """Train a model from one option file.
 
-    python tools/train.py -opt options/train/a2n_x4.yml [--auto-resume]
-        [--launcher none|pytorch|slurm] [--stop-at ITER] [--set train.total_iter=1000 ...]
+python tools/train.py -opt options/train/a2n_x4.yml [--auto-resume]
+    [--launcher none|pytorch|slurm] [--stop-at ITER] [--set train.total_iter=1000 ...]
 """
+
 import argparse
 import sys
 
 import _bootstrap  # noqa: F401
+
 from basicattn.errors import add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('-opt', '--opt', required=True, help='YAML option file')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
-                        help='job launcher (pytorch = torchrun, see tools/dist_train.sh)')
-    parser.add_argument('--auto-resume', action='store_true',
-                        help='resume from the newest checkpoint of the experiment')
-    parser.add_argument('--stop-at', type=int, metavar='ITER',
-                        help='save a resume checkpoint after iteration ITER and exit '
-                             '(for time-limited jobs; continue with --auto-resume)')
-    parser.add_argument('--set', nargs='+', default=[], metavar='KEY=VALUE',
-                        help='override options, values parsed as YAML literals')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm'],
+        default='none',
+        help='job launcher (pytorch = torchrun, see tools/dist_train.sh)',
+    )
+    parser.add_argument(
+        '--auto-resume',
+        action='store_true',
+        help='resume from the newest checkpoint of the experiment',
+    )
+    parser.add_argument(
+        '--stop-at',
+        type=int,
+        metavar='ITER',
+        help='save a resume checkpoint after iteration ITER and exit '
+        '(for time-limited jobs; continue with --auto-resume)',
+    )
+    parser.add_argument(
+        '--set',
+        nargs='+',
+        default=[],
+        metavar='KEY=VALUE',
+        help='override options, values parsed as YAML literals',
+    )
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     add_debug_argument(parser)
     return parser.parse_args(argv)
 
@@ -37,21 +55,33 @@ def main(argv=None):
 def _train(argv):
     args = parse_args(argv)
     from basicattn.engine import build_runner, read_options
+
     opt = read_options(args.opt, args.set, purpose='train')
-    runner = build_runner(opt, purpose='train', launcher=args.launcher,
-                          auto_resume=args.auto_resume, stop_at=args.stop_at)
+    runner = build_runner(
+        opt,
+        purpose='train',
+        launcher=args.launcher,
+        auto_resume=args.auto_resume,
+        stop_at=args.stop_at,
+    )
     from basicattn.engine.dist_env import collective_timeout_report
+
     with collective_timeout_report():
         runner.train()
     from mmengine.dist import get_dist_info
+
     rank, world_size = get_dist_info()
-    print(f'basicattn: rank {rank}/{world_size} finished training at iteration '
-          f'{runner.iter}; work dir {runner.work_dir}', flush=True)
+    print(
+        f'basicattn: rank {rank}/{world_size} finished training at iteration '
+        f'{runner.iter}; work dir {runner.work_dir}',
+        flush=True,
+    )
     return 0
 
 
 if __name__ == '__main__':
     exit_code = main()
     from basicattn.engine.dist_env import finish_distributed
+
     finish_distributed(wait_for_others=exit_code == 0)
     sys.exit(exit_code)

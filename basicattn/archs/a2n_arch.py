@@ -64,6 +64,7 @@ rename per key (see ``basicattn/converters/a2n_converter.py``)::
     upsampler.{j}.hr_conv      <- HRconv{j+1}
     conv_last                  <- conv_last
 """
+
 from typing import List
 
 import torch
@@ -132,12 +133,10 @@ class AttentionDropout(nn.Module):
         temperature (float): Softmax temperature.
     """
 
-    def __init__(self, num_feat: int, reduction: int = 4,
-                 temperature: float = 30.0):
+    def __init__(self, num_feat: int, reduction: int = 4, temperature: float = 30.0):
         super().__init__()
         if num_feat // reduction < 1:
-            raise ValueError(f'reduction={reduction} leaves no hidden unit '
-                             f'for num_feat={num_feat}')
+            raise ValueError(f'reduction={reduction} leaves no hidden unit for num_feat={num_feat}')
         self.temperature = float(temperature)
         self.fc1 = nn.Linear(num_feat, num_feat // reduction, bias=False)
         self.fc2 = nn.Linear(num_feat // reduction, 2, bias=False)
@@ -159,15 +158,19 @@ class A2B(nn.Module):
         temperature (float): Softmax temperature of the dropout module.
     """
 
-    def __init__(self, num_feat: int, non_attention: str = '3x3',
-                 reduction: int = 4, temperature: float = 30.0):
+    def __init__(
+        self,
+        num_feat: int,
+        non_attention: str = '3x3',
+        reduction: int = 4,
+        temperature: float = 30.0,
+    ):
         super().__init__()
         k = _NON_ATTENTION_KERNELS[non_attention]
         self.conv_in = nn.Conv2d(num_feat, num_feat, 1, bias=False)
         self.adm = AttentionDropout(num_feat, reduction, temperature)
         self.attention = AttentionBranch(num_feat)
-        self.non_attention = nn.Conv2d(num_feat, num_feat, k, 1, k // 2,
-                                       bias=False)
+        self.non_attention = nn.Conv2d(num_feat, num_feat, k, 1, k // 2, bias=False)
         self.conv_out = nn.Conv2d(num_feat, num_feat, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -176,8 +179,7 @@ class A2B(nn.Module):
         weights = self.adm(feat)[:, :, None, None]  # (N, 2, 1, 1)
         att, non_att = self.attention(feat), self.non_attention(feat)
         if inplace:
-            mixed = att.mul_(weights[:, 0:1]).add_(
-                non_att.mul_(weights[:, 1:2]))
+            mixed = att.mul_(weights[:, 0:1]).add_(non_att.mul_(weights[:, 1:2]))
         else:
             mixed = att * weights[:, 0:1] + non_att * weights[:, 1:2]
         out = self.conv_out(_lrelu(mixed, inplace))
@@ -253,53 +255,53 @@ class A2N(nn.Module):
             Default: 1.0.
     """
 
-    def __init__(self,
-                 num_in_ch: int = 3,
-                 num_out_ch: int = 3,
-                 num_feat: int = 40,
-                 unf: int = 24,
-                 num_block: int = 16,
-                 upscale: int = 4,
-                 non_attention: str = '3x3',
-                 reduction: int = 4,
-                 temperature: float = 30.0,
-                 img_range: float = 1.0):
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        num_feat: int = 40,
+        unf: int = 24,
+        num_block: int = 16,
+        upscale: int = 4,
+        non_attention: str = '3x3',
+        reduction: int = 4,
+        temperature: float = 30.0,
+        img_range: float = 1.0,
+    ):
         super().__init__()
         if upscale not in (2, 3, 4):
-            raise ValueError(
-                f'A2N: upscale must be 2, 3 or 4, got {upscale!r}')
+            raise ValueError(f'A2N: upscale must be 2, 3 or 4, got {upscale!r}')
         if non_attention not in _NON_ATTENTION_KERNELS:
             raise ValueError(
                 f'A2N: non_attention must be one of '
-                f'{sorted(_NON_ATTENTION_KERNELS)}, got {non_attention!r}')
+                f'{sorted(_NON_ATTENTION_KERNELS)}, got {non_attention!r}'
+            )
         if num_in_ch != num_out_ch:
             raise ValueError(
                 'A2N adds a bilinear upsampling of the input to the output, '
                 f'so num_in_ch ({num_in_ch}) must equal num_out_ch '
-                f'({num_out_ch})')
+                f'({num_out_ch})'
+            )
         if img_range <= 0:
             raise ValueError(f'A2N: img_range must be > 0, got {img_range!r}')
         self.upscale = upscale
         self.img_range = float(img_range)
 
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
-        self.blocks = nn.Sequential(*[
-            A2B(num_feat, non_attention, reduction, temperature)
-            for _ in range(num_block)
-        ])
+        self.blocks = nn.Sequential(
+            *[A2B(num_feat, non_attention, reduction, temperature) for _ in range(num_block)]
+        )
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         stage_scales: List[int] = [2, 2] if upscale == 4 else [upscale]
-        self.upsampler = nn.Sequential(*[
-            UpStage(num_feat if j == 0 else unf, unf, s)
-            for j, s in enumerate(stage_scales)
-        ])
+        self.upsampler = nn.Sequential(
+            *[UpStage(num_feat if j == 0 else unf, unf, s) for j, s in enumerate(stage_scales)]
+        )
         self.conv_last = nn.Conv2d(unf, num_out_ch, 3, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Super-resolve ``x`` (N, C, H, W) in [0, 1]."""
         if x.dim() != 4:
-            raise ValueError(f'A2N expects a 4-D (N, C, H, W) input, got '
-                             f'shape {tuple(x.shape)}')
+            raise ValueError(f'A2N expects a 4-D (N, C, H, W) input, got shape {tuple(x.shape)}')
         if self.img_range != 1.0:
             x = x * self.img_range
         inplace = _inplace_ok()
@@ -307,10 +309,8 @@ class A2N(nn.Module):
         body = self.conv_body(self.blocks(feat))
         feat = body.add_(feat) if inplace else feat + body
         out = self.conv_last(self.upsampler(feat))
-        skip = F.interpolate(x, scale_factor=self.upscale, mode='bilinear',
-                             align_corners=False)
+        skip = F.interpolate(x, scale_factor=self.upscale, mode='bilinear', align_corners=False)
         out = out.add_(skip) if inplace else out + skip
         if self.img_range != 1.0:
-            out = out.div_(self.img_range) if inplace else \
-                out / self.img_range
+            out = out.div_(self.img_range) if inplace else out / self.img_range
         return out

@@ -1,4 +1,5 @@
 """The Bicubic baseline: MATLAB-exact bicubic upsampling as a network."""
+
 import math
 
 from torch import nn
@@ -27,10 +28,12 @@ class Bicubic(nn.Module):
 
     def __init__(self, scale=4):
         super().__init__()
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) \
-                or not (scale > 0 and math.isfinite(scale)):
-            raise ValueError(f'Bicubic: scale must be a positive number, got '
-                             f'{scale!r}')
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, (int, float))
+            or not (scale > 0 and math.isfinite(scale))
+        ):
+            raise ValueError(f'Bicubic: scale must be a positive number, got {scale!r}')
         self.scale = scale
 
     def forward(self, x):
@@ -47,8 +50,10 @@ class Bicubic(nn.Module):
         if x.dim() == 5:
             x = x[:, x.shape[1] // 2]
         if x.dim() != 4:
-            raise ValueError(f'Bicubic: expected input (N, C, H, W) or (N, T, '
-                             f'C, H, W), got shape {tuple(x.shape)}')
+            raise ValueError(
+                f'Bicubic: expected input (N, C, H, W) or (N, T, '
+                f'C, H, W), got shape {tuple(x.shape)}'
+            )
         return imresize(x, scale=self.scale)
 
     def extra_repr(self):

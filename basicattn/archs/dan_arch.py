@@ -78,6 +78,7 @@ Choices the paper leaves open, each an argument (defaults in brackets):
   the MATLAB bicubic upsampling of the input lets tiny CPU demos beat
   bicubic within minutes.
 """
+
 import typing
 from typing import Literal, Sequence
 
@@ -85,10 +86,17 @@ import torch
 from torch import nn
 
 from basicattn.registry import ARCHS
+
 from .edsr_arch import PixelShuffleUpsampler
 
-__all__ = ['DAN', 'DAB', 'GlobalCrossLayerAttention',
-           'LocalEnhancedAttention', 'ChannelAttention', 'DAN_VARIANTS']
+__all__ = [
+    'DAN',
+    'DAB',
+    'GlobalCrossLayerAttention',
+    'LocalEnhancedAttention',
+    'ChannelAttention',
+    'DAN_VARIANTS',
+]
 
 GCAMode = Literal['channel', 'position', 'none']
 LEAMode = Literal['spatial', 'channel', 'none']
@@ -100,14 +108,14 @@ GlobalSkip = Literal['none', 'bicubic']
 #: The configurations of the paper's ablations (Tables 5 and 6) as DAN
 #: keyword arguments: ``DAN(**DAN_VARIANTS['GCA-S+LEA'])``.
 DAN_VARIANTS = {
-    'DAN': {},                                        # GCA + LEA, d = 9
-    'backbone': dict(gca='none', lea='none'),         # Table 5, row 1
-    'GCA': dict(lea='none'),                          # Table 5, GCA only
-    'LEA': dict(gca='none'),                          # Table 5, LEA only
-    'GCA-0': dict(distance=0, lea='none'),            # Table 6
-    'GCA-0+LEA': dict(distance=0),                    # Table 6, sequential
-    'GCA-S+LEA': dict(gca='position'),                # Table 6
-    'GCA+LEA-C': dict(lea='channel'),                 # Table 6
+    'DAN': {},  # GCA + LEA, d = 9
+    'backbone': dict(gca='none', lea='none'),  # Table 5, row 1
+    'GCA': dict(lea='none'),  # Table 5, GCA only
+    'LEA': dict(gca='none'),  # Table 5, LEA only
+    'GCA-0': dict(distance=0, lea='none'),  # Table 6
+    'GCA-0+LEA': dict(distance=0),  # Table 6, sequential
+    'GCA-S+LEA': dict(gca='position'),  # Table 6
+    'GCA+LEA-C': dict(lea='channel'),  # Table 6
     'GCA-S+LEA-C': dict(gca='position', lea='channel'),  # Table 6
 }
 
@@ -115,19 +123,18 @@ DAN_VARIANTS = {
 def _check_choice(name, value, alias):
     allowed = typing.get_args(alias)
     if value not in allowed:
-        raise ValueError(f'DAN: {name}={value!r} is not supported; allowed '
-                         f'values are {allowed}')
+        raise ValueError(f'DAN: {name}={value!r} is not supported; allowed values are {allowed}')
 
 
 def _hidden(num_feat, reduction):
-    if isinstance(reduction, bool) or not isinstance(reduction, int) \
-            or reduction < 1:
-        raise ValueError(f'DAN: reduction must be a positive int, got '
-                         f'{reduction!r}')
+    if isinstance(reduction, bool) or not isinstance(reduction, int) or reduction < 1:
+        raise ValueError(f'DAN: reduction must be a positive int, got {reduction!r}')
     hidden = num_feat // reduction
     if hidden < 1:
-        raise ValueError(f'DAN: reduction={reduction} leaves no channel for '
-                         f'num_feat={num_feat} (num_feat // reduction = 0)')
+        raise ValueError(
+            f'DAN: reduction={reduction} leaves no channel for '
+            f'num_feat={num_feat} (num_feat // reduction = 0)'
+        )
     return hidden
 
 
@@ -163,13 +170,12 @@ class LocalEnhancedAttention(nn.Module):
     def __init__(self, num_feat, reduction=16, dilations=(1, 2, 4)):
         super().__init__()
         hidden = _hidden(num_feat, reduction)
-        self.reduce = nn.Conv2d(num_feat, hidden, 1)            # W_alpha
+        self.reduce = nn.Conv2d(num_feat, hidden, 1)  # W_alpha
         layers = []
         for rate in dilations:
-            layers += [nn.Conv2d(hidden, hidden, 3, 1, rate, dilation=rate),
-                       nn.ReLU(inplace=True)]
-        self.atrous = nn.Sequential(*layers)                      # f_d
-        self.expand = nn.Conv2d(hidden, 1, 1)                     # W_beta
+            layers += [nn.Conv2d(hidden, hidden, 3, 1, rate, dilation=rate), nn.ReLU(inplace=True)]
+        self.atrous = nn.Sequential(*layers)  # f_d
+        self.expand = nn.Conv2d(hidden, 1, 1)  # W_beta
 
     def forward(self, x):
         return x * torch.sigmoid(self.expand(self.atrous(self.reduce(x))))
@@ -215,11 +221,12 @@ class GlobalCrossLayerAttention(nn.Module):
         super().__init__()
         hidden = _hidden(num_feat, reduction)
         self.mode = mode
-        self.proj_n = nn.Conv2d(num_feat, hidden, 1)              # W1
-        self.proj_m = nn.Conv2d(num_feat, hidden, 1)              # W0
+        self.proj_n = nn.Conv2d(num_feat, hidden, 1)  # W1
+        self.proj_m = nn.Conv2d(num_feat, hidden, 1)  # W0
         self.act = _act(act)
-        self.expand = nn.Conv2d(                                  # W2
-            hidden, num_feat if mode == 'channel' else 1, 1)
+        self.expand = nn.Conv2d(  # W2
+            hidden, num_feat if mode == 'channel' else 1, 1
+        )
 
     def forward(self, x_n, x_m):
         g = self.proj_n(x_n) * self.proj_m(x_m)
@@ -245,19 +252,27 @@ class DAB(nn.Module):
         later block's GCA may use).
     """
 
-    def __init__(self, num_feat=64, num_res=5, reduction=16, gca='channel',
-                 lea='spatial', lea_dilations=(1, 2, 4), gca_act='relu'):
+    def __init__(
+        self,
+        num_feat=64,
+        num_res=5,
+        reduction=16,
+        gca='channel',
+        lea='spatial',
+        lea_dilations=(1, 2, 4),
+        gca_act='relu',
+    ):
         super().__init__()
         self.units = nn.Sequential(*[ResUnit(num_feat) for _ in range(num_res)])
         if lea == 'spatial':
-            self.lea = LocalEnhancedAttention(num_feat, reduction,
-                                              lea_dilations)
+            self.lea = LocalEnhancedAttention(num_feat, reduction, lea_dilations)
         elif lea == 'channel':
             self.lea = ChannelAttention(num_feat, reduction)
         else:
             self.lea = None
-        self.gca = None if gca == 'none' else GlobalCrossLayerAttention(
-            num_feat, reduction, gca, gca_act)
+        self.gca = (
+            None if gca == 'none' else GlobalCrossLayerAttention(num_feat, reduction, gca, gca_act)
+        )
 
     def forward(self, x, x_m=None):
         feat = self.units(x) - x
@@ -317,56 +332,62 @@ class DAN(nn.Module):
     h * upscale, w * upscale).
     """
 
-    def __init__(self,
-                 num_in_ch: int = 3,
-                 num_out_ch: int = 3,
-                 num_feat: int = 64,
-                 num_block: int = 30,
-                 num_res: int = 5,
-                 upscale: int = 3,
-                 reduction: int = 16,
-                 distance: int = 9,
-                 gca: GCAMode = 'channel',
-                 lea: LEAMode = 'spatial',
-                 lea_dilations: Sequence[int] = (1, 2, 4),
-                 gca_act: Activation = 'relu',
-                 cross_feature: CrossFeature = 'lea',
-                 early_source: EarlySource = 'shallow',
-                 long_skip: bool = False,
-                 rgb_mean: Sequence[float] = (0.4488, 0.4371, 0.4040),
-                 img_range: float = 1.0,
-                 global_skip: GlobalSkip = 'none'):
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        num_feat: int = 64,
+        num_block: int = 30,
+        num_res: int = 5,
+        upscale: int = 3,
+        reduction: int = 16,
+        distance: int = 9,
+        gca: GCAMode = 'channel',
+        lea: LEAMode = 'spatial',
+        lea_dilations: Sequence[int] = (1, 2, 4),
+        gca_act: Activation = 'relu',
+        cross_feature: CrossFeature = 'lea',
+        early_source: EarlySource = 'shallow',
+        long_skip: bool = False,
+        rgb_mean: Sequence[float] = (0.4488, 0.4371, 0.4040),
+        img_range: float = 1.0,
+        global_skip: GlobalSkip = 'none',
+    ):
         super().__init__()
-        for name, value, alias in (('gca', gca, GCAMode), ('lea', lea, LEAMode),
-                                   ('gca_act', gca_act, Activation),
-                                   ('cross_feature', cross_feature,
-                                    CrossFeature),
-                                   ('early_source', early_source, EarlySource),
-                                   ('global_skip', global_skip, GlobalSkip)):
+        for name, value, alias in (
+            ('gca', gca, GCAMode),
+            ('lea', lea, LEAMode),
+            ('gca_act', gca_act, Activation),
+            ('cross_feature', cross_feature, CrossFeature),
+            ('early_source', early_source, EarlySource),
+            ('global_skip', global_skip, GlobalSkip),
+        ):
             _check_choice(name, value, alias)
-        for name, value, low in (('num_in_ch', num_in_ch, 1),
-                                 ('num_out_ch', num_out_ch, 1),
-                                 ('num_feat', num_feat, 1),
-                                 ('num_block', num_block, 1),
-                                 ('num_res', num_res, 1),
-                                 ('distance', distance, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) \
-                    or value < low:
-                raise ValueError(f'DAN: {name} must be an int >= {low}, got '
-                                 f'{value!r}')
+        for name, value, low in (
+            ('num_in_ch', num_in_ch, 1),
+            ('num_out_ch', num_out_ch, 1),
+            ('num_feat', num_feat, 1),
+            ('num_block', num_block, 1),
+            ('num_res', num_res, 1),
+            ('distance', distance, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f'DAN: {name} must be an int >= {low}, got {value!r}')
         lea_dilations = tuple(lea_dilations)
         if not lea_dilations or not all(
-                isinstance(r, int) and not isinstance(r, bool) and r >= 1
-                for r in lea_dilations):
-            raise ValueError(f'DAN: lea_dilations must be a non-empty list of '
-                             f'ints >= 1, got {lea_dilations!r}')
+            isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in lea_dilations
+        ):
+            raise ValueError(
+                f'DAN: lea_dilations must be a non-empty list of ints >= 1, got {lea_dilations!r}'
+            )
         _hidden(num_feat, reduction)
         if len(rgb_mean) != num_in_ch:
-            raise ValueError(f'DAN: rgb_mean has {len(rgb_mean)} values but '
-                             f'num_in_ch={num_in_ch}')
+            raise ValueError(f'DAN: rgb_mean has {len(rgb_mean)} values but num_in_ch={num_in_ch}')
         if global_skip == 'bicubic' and num_in_ch != num_out_ch:
-            raise ValueError("DAN: global_skip='bicubic' needs num_in_ch == "
-                             f'num_out_ch, got {num_in_ch} and {num_out_ch}')
+            raise ValueError(
+                "DAN: global_skip='bicubic' needs num_in_ch == "
+                f'num_out_ch, got {num_in_ch} and {num_out_ch}'
+            )
         self.upscale = upscale
         self.img_range = img_range
         self.distance = distance
@@ -375,18 +396,22 @@ class DAN(nn.Module):
         self.early_source = early_source
         self.global_skip = global_skip
         self.register_buffer(
-            'mean', torch.tensor(rgb_mean, dtype=torch.float32).view(
-                1, num_in_ch, 1, 1), persistent=False)
+            'mean',
+            torch.tensor(rgb_mean, dtype=torch.float32).view(1, num_in_ch, 1, 1),
+            persistent=False,
+        )
         self.add_mean_back = num_in_ch == num_out_ch
 
-        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)    # H_S
-        self.blocks = nn.ModuleList([                                 # H_D
-            DAB(num_feat, num_res, reduction, gca, lea, lea_dilations,
-                gca_act) for _ in range(num_block)])
-        self.conv_after_body = (nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-                                if long_skip else None)
-        self.upsample = PixelShuffleUpsampler(upscale, num_feat)     # H_U
-        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)    # H_R
+        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)  # H_S
+        self.blocks = nn.ModuleList(
+            [  # H_D
+                DAB(num_feat, num_res, reduction, gca, lea, lea_dilations, gca_act)
+                for _ in range(num_block)
+            ]
+        )
+        self.conv_after_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1) if long_skip else None
+        self.upsample = PixelShuffleUpsampler(upscale, num_feat)  # H_U
+        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)  # H_R
 
     def cross_layer_index(self, n):
         """Index into the kept features of ``x_m`` for block ``n`` (1-based).
@@ -404,7 +429,7 @@ class DAN(nn.Module):
     def forward_features(self, x):
         """Shallow conv and the DABs: F_D (before any long skip)."""
         shallow = self.conv_first(x)
-        kept = [shallow]   # kept[k]: what block k hands on; kept[0] = F_S
+        kept = [shallow]  # kept[k]: what block k hands on; kept[0] = F_S
         feat = shallow
         use_cross = self.gca_mode != 'none'
         for n, block in enumerate(self.blocks, start=1):
@@ -432,5 +457,6 @@ class DAN(nn.Module):
             out = out + mean
         if self.global_skip == 'bicubic':
             from basicattn.utils.matlab_imresize import imresize
+
             out = out + imresize(x, scale=self.upscale)
         return out

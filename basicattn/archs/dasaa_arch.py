@@ -90,6 +90,7 @@ their 73,856 unused, minus 15,340 for the PAB's channel pooling, plus 768
 RDB biases); the paper says 1.8M. MACs per output frame at a 32 x 32 LR
 input (the authors' own profiling size): see ``docs/models/dasaa.md``.
 """
+
 import typing
 from typing import Literal, Optional, Tuple, Union
 
@@ -98,9 +99,15 @@ from einops import rearrange
 from torch import nn
 
 from basicattn.registry import ARCHS
-from .dasaa_blocks import (ChannelAttention, ConvLSTMCell, LSTMState,
-                           PositionAttention, ResidualDenseBlock,
-                           SelfAttentionAlignment)
+
+from .dasaa_blocks import (
+    ChannelAttention,
+    ConvLSTMCell,
+    LSTMState,
+    PositionAttention,
+    ResidualDenseBlock,
+    SelfAttentionAlignment,
+)
 
 __all__ = ['DASAA', 'DualAttentionModule', 'DASAA_VARIANTS']
 
@@ -111,11 +118,11 @@ GlobalSkip = Literal['none', 'bicubic']
 #: ``DASAA(**DASAA_VARIANTS['model4'])``.
 DASAA_VARIANTS = {
     'DASAA': {},
-    'model1': dict(use_rdb=False),      # without RDB
-    'model2': dict(use_mask=False),     # without the morphological mask
-    'model3': dict(use_lstm=False),     # without the LSTM
-    'model4': dict(branches='cab'),     # without PAB (CAB cloned)
-    'model5': dict(branches='pab'),     # without CAB (PAB cloned)
+    'model1': dict(use_rdb=False),  # without RDB
+    'model2': dict(use_mask=False),  # without the morphological mask
+    'model3': dict(use_lstm=False),  # without the LSTM
+    'model4': dict(branches='cab'),  # without PAB (CAB cloned)
+    'model5': dict(branches='pab'),  # without CAB (PAB cloned)
     'model6': dict(branches='swapped'),  # PAB and CAB positions exchanged
 }
 
@@ -123,15 +130,13 @@ DASAA_VARIANTS = {
 def _check_choice(name, value, alias):
     allowed = typing.get_args(alias)
     if value not in allowed:
-        raise ValueError(f'DASAA: {name}={value!r} is not supported; allowed '
-                         f'values are {allowed}')
+        raise ValueError(f'DASAA: {name}={value!r} is not supported; allowed values are {allowed}')
 
 
 def _check_positive(**kwargs):
     for name, value in kwargs.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f'DASAA: {name} must be a positive int, got '
-                             f'{value!r}')
+            raise ValueError(f'DASAA: {name} must be a positive int, got {value!r}')
 
 
 class DualAttentionModule(nn.Module):
@@ -149,22 +154,27 @@ class DualAttentionModule(nn.Module):
             as in :class:`DASAA`.
     """
 
-    def __init__(self, num_feat: int = 64, reduction: int = 16,
-                 pab_hidden: int = 64, pab_kernel: int = 3,
-                 branches: str = 'both', use_mask: bool = True,
-                 mask_threshold: float = 0.1, mask_open_size: int = 3,
-                 mask_close_radius: int = 3,
-                 attn_chunk: Optional[int] = 1024):
+    def __init__(
+        self,
+        num_feat: int = 64,
+        reduction: int = 16,
+        pab_hidden: int = 64,
+        pab_kernel: int = 3,
+        branches: str = 'both',
+        use_mask: bool = True,
+        mask_threshold: float = 0.1,
+        mask_open_size: int = 3,
+        mask_close_radius: int = 3,
+        attn_chunk: Optional[int] = 1024,
+    ):
         super().__init__()
         _check_choice('branches', branches, Branches)
         self.branches = branches
-        self.pab = (PositionAttention(pab_hidden, pab_kernel)
-                    if branches != 'cab' else None)
-        self.cab = (ChannelAttention(num_feat, reduction)
-                    if branches != 'pab' else None)
-        self.saam = SelfAttentionAlignment(num_feat, use_mask, mask_threshold,
-                                           mask_open_size, mask_close_radius,
-                                           attn_chunk)
+        self.pab = PositionAttention(pab_hidden, pab_kernel) if branches != 'cab' else None
+        self.cab = ChannelAttention(num_feat, reduction) if branches != 'pab' else None
+        self.saam = SelfAttentionAlignment(
+            num_feat, use_mask, mask_threshold, mask_open_size, mask_close_radius, attn_chunk
+        )
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         f_p = self.pab(feat) if self.pab is not None else None
@@ -236,36 +246,60 @@ class DASAA(nn.Module):
     the returned state is None and passing one is an error.
     """
 
-    def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3,
-                 num_frames: int = 5, num_feat: int = 64, num_rdb: int = 3,
-                 rdb_layers: int = 6, growth: int = 32, reduction: int = 16,
-                 pab_hidden: int = 64, pab_kernel: int = 3, upscale: int = 4,
-                 lstm_kernel: int = 3, attn_chunk: Optional[int] = 1024,
-                 mask_threshold: float = 0.1, mask_open_size: int = 3,
-                 mask_close_radius: int = 3, use_rdb: bool = True,
-                 use_mask: bool = True, use_lstm: bool = True,
-                 branches: str = 'both', global_skip: str = 'none'):
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        num_frames: int = 5,
+        num_feat: int = 64,
+        num_rdb: int = 3,
+        rdb_layers: int = 6,
+        growth: int = 32,
+        reduction: int = 16,
+        pab_hidden: int = 64,
+        pab_kernel: int = 3,
+        upscale: int = 4,
+        lstm_kernel: int = 3,
+        attn_chunk: Optional[int] = 1024,
+        mask_threshold: float = 0.1,
+        mask_open_size: int = 3,
+        mask_close_radius: int = 3,
+        use_rdb: bool = True,
+        use_mask: bool = True,
+        use_lstm: bool = True,
+        branches: str = 'both',
+        global_skip: str = 'none',
+    ):
         super().__init__()
-        _check_positive(num_in_ch=num_in_ch, num_out_ch=num_out_ch,
-                        num_frames=num_frames, num_feat=num_feat,
-                        num_rdb=num_rdb, rdb_layers=rdb_layers, growth=growth,
-                        reduction=reduction, pab_hidden=pab_hidden,
-                        upscale=upscale)
-        for name, k in (('pab_kernel', pab_kernel),
-                        ('lstm_kernel', lstm_kernel)):
+        _check_positive(
+            num_in_ch=num_in_ch,
+            num_out_ch=num_out_ch,
+            num_frames=num_frames,
+            num_feat=num_feat,
+            num_rdb=num_rdb,
+            rdb_layers=rdb_layers,
+            growth=growth,
+            reduction=reduction,
+            pab_hidden=pab_hidden,
+            upscale=upscale,
+        )
+        for name, k in (('pab_kernel', pab_kernel), ('lstm_kernel', lstm_kernel)):
             _check_positive(**{name: k})
             if k % 2 == 0:
                 raise ValueError(f'DASAA: {name} must be odd, got {k}')
         if num_feat // reduction < 1:
-            raise ValueError(f'DASAA: reduction={reduction} leaves no channel '
-                             f'for num_feat={num_feat}')
+            raise ValueError(
+                f'DASAA: reduction={reduction} leaves no channel for num_feat={num_feat}'
+            )
         if attn_chunk is not None:
             _check_positive(attn_chunk=attn_chunk)
         _check_choice('branches', branches, Branches)
         _check_choice('global_skip', global_skip, GlobalSkip)
         if global_skip == 'bicubic' and num_in_ch != num_out_ch:
-            raise ValueError("DASAA: global_skip='bicubic' needs num_in_ch == "
-                             f'num_out_ch, got {num_in_ch} and {num_out_ch}')
+            raise ValueError(
+                "DASAA: global_skip='bicubic' needs num_in_ch == "
+                f'num_out_ch, got {num_in_ch} and {num_out_ch}'
+            )
         self.num_in_ch = num_in_ch
         self.num_frames = num_frames
         self.upscale = upscale
@@ -273,19 +307,29 @@ class DASAA(nn.Module):
 
         self.conv_first = nn.Conv2d(num_frames * num_in_ch, num_feat, 3, 1, 1)
         self.conv_second = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.rdbs = nn.Sequential(*[
-            ResidualDenseBlock(num_feat, rdb_layers, growth)
-            for _ in range(num_rdb)
-        ]) if use_rdb else nn.Identity()
-        self.dam = DualAttentionModule(num_feat, reduction, pab_hidden,
-                                       pab_kernel, branches, use_mask,
-                                       mask_threshold, mask_open_size,
-                                       mask_close_radius, attn_chunk)
+        self.rdbs = (
+            nn.Sequential(
+                *[ResidualDenseBlock(num_feat, rdb_layers, growth) for _ in range(num_rdb)]
+            )
+            if use_rdb
+            else nn.Identity()
+        )
+        self.dam = DualAttentionModule(
+            num_feat,
+            reduction,
+            pab_hidden,
+            pab_kernel,
+            branches,
+            use_mask,
+            mask_threshold,
+            mask_open_size,
+            mask_close_radius,
+            attn_chunk,
+        )
         self.upsample = nn.Sequential(
-            nn.Conv2d(num_feat, num_feat * upscale * upscale, 3, 1, 1),
-            nn.PixelShuffle(upscale))
-        self.lstm = (ConvLSTMCell(num_feat, num_feat, lstm_kernel)
-                     if use_lstm else None)
+            nn.Conv2d(num_feat, num_feat * upscale * upscale, 3, 1, 1), nn.PixelShuffle(upscale)
+        )
+        self.lstm = ConvLSTMCell(num_feat, num_feat, lstm_kernel) if use_lstm else None
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
         if global_skip == 'bicubic':  # start as bicubic upsampling
             nn.init.zeros_(self.conv_last.weight)
@@ -293,18 +337,18 @@ class DASAA(nn.Module):
 
     def _check_input(self, x: torch.Tensor):
         if x.dim() != 5:
-            raise ValueError(f'DASAA expects a 5-D (N, T, C, H, W) input, got '
-                             f'shape {tuple(x.shape)}')
+            raise ValueError(
+                f'DASAA expects a 5-D (N, T, C, H, W) input, got shape {tuple(x.shape)}'
+            )
         if x.shape[1] != self.num_frames or x.shape[2] != self.num_in_ch:
             raise ValueError(
                 f'DASAA expects T={self.num_frames} frames of '
-                f'C={self.num_in_ch} channels, got shape {tuple(x.shape)}')
+                f'C={self.num_in_ch} channels, got shape {tuple(x.shape)}'
+            )
 
-    def forward(self, x: torch.Tensor,
-                state: Optional[LSTMState] = None,
-                return_state: bool = False
-                ) -> Union[torch.Tensor, Tuple[torch.Tensor,
-                                               Optional[LSTMState]]]:
+    def forward(
+        self, x: torch.Tensor, state: Optional[LSTMState] = None, return_state: bool = False
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, Optional[LSTMState]]]:
         """Super-resolve the centre frame of one window.
 
         Args:
@@ -320,24 +364,24 @@ class DASAA(nn.Module):
             None without LSTM).
         """
         self._check_input(x)
-        feat = self.conv_second(self.conv_first(
-            rearrange(x, 'n t c h w -> n (t c) h w')))
+        feat = self.conv_second(self.conv_first(rearrange(x, 'n t c h w -> n (t c) h w')))
         feat = self.upsample(self.dam(self.rdbs(feat)))
         if self.lstm is not None:
             feat, state = self.lstm(feat, state)
         elif state is not None:
-            raise ValueError('DASAA: a ConvLSTM state was passed but the '
-                             'model has no LSTM (use_lstm=False)')
+            raise ValueError(
+                'DASAA: a ConvLSTM state was passed but the model has no LSTM (use_lstm=False)'
+            )
         out = self.conv_last(feat)
         if self.global_skip == 'bicubic':
             from basicattn.utils.matlab_imresize import imresize
-            out = out + imresize(x[:, self.num_frames // 2],
-                                 scale=self.upscale)
+
+            out = out + imresize(x[:, self.num_frames // 2], scale=self.upscale)
         return (out, state) if return_state else out
 
-    def forward_sequence(self, windows: torch.Tensor,
-                         state: Optional[LSTMState] = None,
-                         return_state: bool = False):
+    def forward_sequence(
+        self, windows: torch.Tensor, state: Optional[LSTMState] = None, return_state: bool = False
+    ):
         """Super-resolve consecutive output frames, carrying the state.
 
         Args:
@@ -352,8 +396,10 @@ class DASAA(nn.Module):
             and the final state when ``return_state``.
         """
         if windows.dim() != 6:
-            raise ValueError('DASAA.forward_sequence expects (N, L, T, C, H, '
-                             f'W) windows, got shape {tuple(windows.shape)}')
+            raise ValueError(
+                'DASAA.forward_sequence expects (N, L, T, C, H, '
+                f'W) windows, got shape {tuple(windows.shape)}'
+            )
         outs = []
         for t in range(windows.shape[1]):
             out, state = self(windows[:, t], state, return_state=True)

@@ -8,6 +8,7 @@
 * :class:`MorphologicalMask`: threshold + binary opening / closing, in torch.
 * :class:`SelfAttentionAlignment` (SAAM) and :class:`ConvLSTMCell`.
 """
+
 from typing import Optional, Tuple
 
 import torch
@@ -17,10 +18,17 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 __all__ = [
-    'ResidualDenseBlock', 'PositionAttention', 'ChannelAttention',
-    'chunked_attention', 'attention_coverage', 'disk', 'binary_dilation',
-    'binary_erosion', 'MorphologicalMask', 'SelfAttentionAlignment',
-    'ConvLSTMCell'
+    'ResidualDenseBlock',
+    'PositionAttention',
+    'ChannelAttention',
+    'chunked_attention',
+    'attention_coverage',
+    'disk',
+    'binary_dilation',
+    'binary_erosion',
+    'MorphologicalMask',
+    'SelfAttentionAlignment',
+    'ConvLSTMCell',
 ]
 
 LSTMState = Tuple[torch.Tensor, torch.Tensor]
@@ -46,11 +54,11 @@ class ResidualDenseBlock(nn.Module):
         growth (int): Channels added by each dense layer. Default: 32.
     """
 
-    def __init__(self, num_feat: int = 64, num_layers: int = 6,
-                 growth: int = 32):
+    def __init__(self, num_feat: int = 64, num_layers: int = 6, growth: int = 32):
         super().__init__()
         self.layers = nn.ModuleList(
-            _conv(num_feat + i * growth, growth, 3) for i in range(num_layers))
+            _conv(num_feat + i * growth, growth, 3) for i in range(num_layers)
+        )
         self.fusion = nn.Conv2d(num_feat + num_layers * growth, num_feat, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -98,9 +106,8 @@ class PositionAttention(nn.Module):
 
     def attention_map(self, x: torch.Tensor) -> torch.Tensor:
         """The ``(N, 1, H, W)`` position attention map of ``x``."""
-        pooled = torch.cat([x.mean(dim=1, keepdim=True),
-                            x.amax(dim=1, keepdim=True)], dim=0)
-        x_a, x_m = self.res_block(pooled).chunk(2, dim=0)   # shared weights
+        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=0)
+        x_a, x_m = self.res_block(pooled).chunk(2, dim=0)  # shared weights
         return torch.sigmoid(self.fuse(torch.cat([x_a, x_m], dim=1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,9 +131,11 @@ class ChannelAttention(nn.Module):
         hidden = num_feat // reduction
 
         def mlp():
-            return nn.Sequential(nn.Conv2d(num_feat, hidden, 1),
-                                 nn.ReLU(inplace=True),
-                                 nn.Conv2d(hidden, num_feat, 1))
+            return nn.Sequential(
+                nn.Conv2d(num_feat, hidden, 1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(hidden, num_feat, 1),
+            )
 
         self.mlp_avg = mlp()
         self.mlp_max = mlp()
@@ -146,35 +155,39 @@ class ChannelAttention(nn.Module):
 # --------------------------------------------------------------------------
 def _check_qkv(query, key, value=None):
     if query.dim() != 3 or key.dim() != 3:
-        raise ValueError(f'query and key must be (B, L, C), got shapes '
-                         f'{tuple(query.shape)} and {tuple(key.shape)}')
+        raise ValueError(
+            f'query and key must be (B, L, C), got shapes '
+            f'{tuple(query.shape)} and {tuple(key.shape)}'
+        )
     if query.shape[0] != key.shape[0] or query.shape[2] != key.shape[2]:
-        raise ValueError(f'query {tuple(query.shape)} and key '
-                         f'{tuple(key.shape)} need the same B and C')
-    if value is not None and (value.dim() != 3
-                              or value.shape[:2] != key.shape[:2]):
-        raise ValueError(f'value must be (B, L_key, C_v) with key '
-                         f'{tuple(key.shape)}, got {tuple(value.shape)}')
+        raise ValueError(
+            f'query {tuple(query.shape)} and key {tuple(key.shape)} need the same B and C'
+        )
+    if value is not None and (value.dim() != 3 or value.shape[:2] != key.shape[:2]):
+        raise ValueError(
+            f'value must be (B, L_key, C_v) with key {tuple(key.shape)}, got {tuple(value.shape)}'
+        )
 
 
 def _chunks(length: int, chunk_size: Optional[int]):
     if chunk_size is None:
         return [(0, length)]
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) \
-            or chunk_size < 1:
-        raise ValueError(f'chunk_size must be a positive int or None, got '
-                         f'{chunk_size!r}')
-    return [(s, min(s + chunk_size, length))
-            for s in range(0, length, chunk_size)]
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f'chunk_size must be a positive int or None, got {chunk_size!r}')
+    return [(s, min(s + chunk_size, length)) for s in range(0, length, chunk_size)]
 
 
 def _attend(q, key, value):
     return torch.softmax(q @ key.transpose(1, 2), dim=-1) @ value
 
 
-def chunked_attention(query: torch.Tensor, key: torch.Tensor,
-                      value: torch.Tensor, chunk_size: Optional[int] = 1024,
-                      use_checkpoint: bool = True) -> torch.Tensor:
+def chunked_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    chunk_size: Optional[int] = 1024,
+    use_checkpoint: bool = True,
+) -> torch.Tensor:
     """``softmax(Q K^T) V`` with the softmax of each query over all keys.
 
     The softmax of a query row needs every key, but rows are independent,
@@ -202,21 +215,24 @@ def chunked_attention(query: torch.Tensor, key: torch.Tensor,
     spans = _chunks(query.shape[1], chunk_size)
     if len(spans) == 1:
         return _attend(query, key, value)
-    recompute = use_checkpoint and torch.is_grad_enabled() and any(
-        t.requires_grad for t in (query, key, value))
+    recompute = (
+        use_checkpoint
+        and torch.is_grad_enabled()
+        and any(t.requires_grad for t in (query, key, value))
+    )
     outs = []
     for s, e in spans:
         if recompute:
-            outs.append(checkpoint(_attend, query[:, s:e], key, value,
-                                   use_reentrant=False))
+            outs.append(checkpoint(_attend, query[:, s:e], key, value, use_reentrant=False))
         else:
             outs.append(_attend(query[:, s:e], key, value))
     return torch.cat(outs, dim=1)
 
 
 @torch.no_grad()
-def attention_coverage(query: torch.Tensor, key: torch.Tensor,
-                       chunk_size: Optional[int] = 1024) -> torch.Tensor:
+def attention_coverage(
+    query: torch.Tensor, key: torch.Tensor, chunk_size: Optional[int] = 1024
+) -> torch.Tensor:
     """How much attention every key receives: ``sum_q softmax(Q K^T)[q, k]``.
 
     The column sums of the attention matrix (PASSRnet's validity check:
@@ -281,8 +297,7 @@ def binary_dilation(mask: torch.Tensor, se: torch.Tensor) -> torch.Tensor:
     return (_hits(mask, se, 0.0) > 0.5).to(mask.dtype)
 
 
-def binary_erosion(mask: torch.Tensor, se: torch.Tensor,
-                   border: float = 1.0) -> torch.Tensor:
+def binary_erosion(mask: torch.Tensor, se: torch.Tensor, border: float = 1.0) -> torch.Tensor:
     """Binary erosion of a 0/1 ``(N, 1, H, W)`` mask.
 
     Args:
@@ -324,21 +339,17 @@ class MorphologicalMask(nn.Module):
             Default: 3.
     """
 
-    def __init__(self, threshold: float = 0.1, open_size: int = 3,
-                 close_radius: int = 3):
+    def __init__(self, threshold: float = 0.1, open_size: int = 3, close_radius: int = 3):
         super().__init__()
         if open_size < 0 or (open_size > 1 and open_size % 2 == 0):
-            raise ValueError(f'open_size must be 0, 1 or an odd int, got '
-                             f'{open_size!r}')
+            raise ValueError(f'open_size must be 0, 1 or an odd int, got {open_size!r}')
         if close_radius < 0:
-            raise ValueError(f'close_radius must be >= 0, got '
-                             f'{close_radius!r}')
+            raise ValueError(f'close_radius must be >= 0, got {close_radius!r}')
         self.threshold = threshold
         self.open_size = open_size
         self.close_radius = close_radius
         # structuring elements as buffers: they follow the module's device
-        self.register_buffer('square', torch.ones(open_size, open_size),
-                             persistent=False)
+        self.register_buffer('square', torch.ones(open_size, open_size), persistent=False)
         self.register_buffer('disk', disk(close_radius), persistent=False)
 
     @torch.no_grad()
@@ -350,13 +361,11 @@ class MorphologicalMask(nn.Module):
         """
         invalid = (coverage.float() <= self.threshold).float()
         if self.open_size > 1:
-            invalid = binary_dilation(binary_erosion(invalid, self.square),
-                                      self.square)
+            invalid = binary_dilation(binary_erosion(invalid, self.square), self.square)
         r = self.close_radius
         if r > 0:
             padded = F.pad(invalid, (r, r, r, r), value=0.0)
-            closed = binary_erosion(binary_dilation(padded, self.disk),
-                                    self.disk)
+            closed = binary_erosion(binary_dilation(padded, self.disk), self.disk)
             invalid = closed[..., r:-r, r:-r]
         return 1.0 - invalid
 
@@ -390,26 +399,33 @@ class SelfAttentionAlignment(nn.Module):
         chunk_size (int | None): Queries per attention chunk. Default: 1024.
     """
 
-    def __init__(self, num_feat: int = 64, use_mask: bool = True,
-                 mask_threshold: float = 0.1, mask_open_size: int = 3,
-                 mask_close_radius: int = 3,
-                 chunk_size: Optional[int] = 1024):
+    def __init__(
+        self,
+        num_feat: int = 64,
+        use_mask: bool = True,
+        mask_threshold: float = 0.1,
+        mask_open_size: int = 3,
+        mask_close_radius: int = 3,
+        chunk_size: Optional[int] = 1024,
+    ):
         super().__init__()
         _chunks(1, chunk_size)  # validates chunk_size
         self.chunk_size = chunk_size
         self.to_q = nn.Conv2d(num_feat, num_feat, 1)
         self.to_k = nn.Conv2d(num_feat, num_feat, 1)
         self.to_v = nn.Conv2d(num_feat, num_feat, 1)
-        self.mask = MorphologicalMask(mask_threshold, mask_open_size,
-                                      mask_close_radius) if use_mask else None
+        self.mask = (
+            MorphologicalMask(mask_threshold, mask_open_size, mask_close_radius)
+            if use_mask
+            else None
+        )
         self.fuse = nn.Conv2d(2 * num_feat + int(use_mask), num_feat, 1)
 
     @staticmethod
     def _tokens(x: torch.Tensor) -> torch.Tensor:
         return rearrange(x, 'b c h w -> b (h w) c')
 
-    def validity_mask(self, feat_p: torch.Tensor,
-                      feat_c: torch.Tensor) -> torch.Tensor:
+    def validity_mask(self, feat_p: torch.Tensor, feat_c: torch.Tensor) -> torch.Tensor:
         """The lower part: ``(N, 1, H, W)`` 0/1 mask on the grid of ``F_p``.
 
         Computed without gradient (see :class:`MorphologicalMask`).
@@ -418,23 +434,26 @@ class SelfAttentionAlignment(nn.Module):
             raise ValueError('SAAM: validity_mask needs use_mask=True')
         h, w = feat_p.shape[-2:]
         with torch.no_grad():
-            coverage = attention_coverage(self._tokens(self.to_q(feat_c)),
-                                          self._tokens(self.to_k(feat_p)),
-                                          self.chunk_size)
+            coverage = attention_coverage(
+                self._tokens(self.to_q(feat_c)), self._tokens(self.to_k(feat_p)), self.chunk_size
+            )
         coverage = rearrange(coverage, 'b (h w) -> b 1 h w', h=h, w=w)
         return self.mask(coverage)
 
-    def forward(self, feat_p: torch.Tensor,
-                feat_c: torch.Tensor) -> torch.Tensor:
+    def forward(self, feat_p: torch.Tensor, feat_c: torch.Tensor) -> torch.Tensor:
         if feat_p.shape != feat_c.shape:
-            raise ValueError(f'SAAM: F_p and F_c need the same shape, got '
-                             f'{tuple(feat_p.shape)} and '
-                             f'{tuple(feat_c.shape)}')
+            raise ValueError(
+                f'SAAM: F_p and F_c need the same shape, got '
+                f'{tuple(feat_p.shape)} and '
+                f'{tuple(feat_c.shape)}'
+            )
         h, w = feat_p.shape[-2:]
-        ref = chunked_attention(self._tokens(self.to_q(feat_p)),
-                                self._tokens(self.to_k(feat_c)),
-                                self._tokens(self.to_v(feat_c)),
-                                self.chunk_size)
+        ref = chunked_attention(
+            self._tokens(self.to_q(feat_p)),
+            self._tokens(self.to_k(feat_c)),
+            self._tokens(self.to_v(feat_c)),
+            self.chunk_size,
+        )
         parts = [feat_p, rearrange(ref, 'b (h w) c -> b c h w', h=h, w=w)]
         if self.mask is not None:
             parts.append(self.validity_mask(feat_p, feat_c).to(feat_p.dtype))
@@ -457,8 +476,7 @@ class ConvLSTMCell(nn.Module):
         kernel_size (int): Gate conv kernel. Default: 3.
     """
 
-    def __init__(self, in_ch: int = 64, hidden_ch: int = 64,
-                 kernel_size: int = 3):
+    def __init__(self, in_ch: int = 64, hidden_ch: int = 64, kernel_size: int = 3):
         super().__init__()
         self.hidden_ch = hidden_ch
         self.gates = _conv(in_ch + hidden_ch, 4 * hidden_ch, kernel_size)
@@ -469,10 +487,14 @@ class ConvLSTMCell(nn.Module):
         return zeros, zeros
 
     def _check_state(self, x, state):
-        if not isinstance(state, (tuple, list)) or len(state) != 2 \
-                or not all(torch.is_tensor(s) for s in state):
-            raise ValueError('ConvLSTM state must be a tuple (h, c) of two '
-                             f'tensors, got {type(state).__name__}')
+        if (
+            not isinstance(state, (tuple, list))
+            or len(state) != 2
+            or not all(torch.is_tensor(s) for s in state)
+        ):
+            raise ValueError(
+                f'ConvLSTM state must be a tuple (h, c) of two tensors, got {type(state).__name__}'
+            )
         expected = (x.shape[0], self.hidden_ch, *x.shape[-2:])
         for name, s in zip(('h', 'c'), state):
             if tuple(s.shape) != expected:
@@ -480,11 +502,12 @@ class ConvLSTMCell(nn.Module):
                     f'ConvLSTM state {name} has shape {tuple(s.shape)}, '
                     f'expected {expected} for an input of shape '
                     f'{tuple(x.shape)} (was the state made for another '
-                    'batch or frame size?)')
+                    'batch or frame size?)'
+                )
 
-    def forward(self, x: torch.Tensor,
-                state: Optional[LSTMState] = None
-                ) -> Tuple[torch.Tensor, LSTMState]:
+    def forward(
+        self, x: torch.Tensor, state: Optional[LSTMState] = None
+    ) -> Tuple[torch.Tensor, LSTMState]:
         """One step.
 
         Args:

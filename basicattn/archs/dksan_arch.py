@@ -82,6 +82,7 @@ backbone and "w/o alignment & DKSA" models match its 26.1M / 26.3M to the
 rounding; the difference is in DKC Align and DKSA, whose layer counts and
 offset predictors the paper does not give (``docs/models/dksan.md``).
 """
+
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -91,7 +92,8 @@ from einops import rearrange
 from basicattn.archs.edsr_arch import ResBlock
 from basicattn.registry import ARCHS
 from basicattn.utils.matlab_imresize import imresize
-from .dksan_blocks import RCAB, DKCAlign, DKSA, UpscaleX2, conv3x3, lrelu
+
+from .dksan_blocks import DKSA, RCAB, DKCAlign, UpscaleX2, conv3x3, lrelu
 
 __all__ = ['DKSAN', 'CascadeLevel', 'DKSAN_VARIANTS']
 
@@ -102,8 +104,7 @@ PAPER_DKSA_LAYERS = (1, 2, 2, 2)  # the light DKSA of level 1 has one DKC
 #: Table 3 of the paper as DKSAN keyword arguments:
 #: ``DKSAN(**DKSAN_VARIANTS['wo_dksa'])``.
 DKSAN_VARIANTS = {
-    'backbone': dict(use_align=False, use_dksa=False,
-                     channel_attention=False),  # only resblocks
+    'backbone': dict(use_align=False, use_dksa=False, channel_attention=False),  # only resblocks
     'wo_align_dksa': dict(use_align=False, use_dksa=False),
     'wo_dksa': dict(use_dksa=False),
     'DKSAN': dict(),
@@ -114,22 +115,27 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _per_level(name: str, value: Optional[Sequence[int]],
-               paper: Sequence[int], levels: int,
-               minimum: int) -> List[int]:
+def _per_level(
+    name: str, value: Optional[Sequence[int]], paper: Sequence[int], levels: int, minimum: int
+) -> List[int]:
     """A per-level list: the given one (checked) or the paper's, truncated."""
     if value is None:
         if levels > len(paper):
             raise ValueError(
                 f'{name}: the paper gives {len(paper)} levels (x16); an '
                 f'upscale with {levels} levels needs {name} as a list of '
-                f'{levels} integers')
+                f'{levels} integers'
+            )
         return list(paper[:levels])
-    if (not isinstance(value, (list, tuple)) or len(value) != levels
-            or not all(_is_int(v) and v >= minimum for v in value)):
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != levels
+        or not all(_is_int(v) and v >= minimum for v in value)
+    ):
         raise ValueError(
             f'{name} must be a list of {levels} integers >= {minimum} (one '
-            f'per x2 level of the upscale), got {value!r}')
+            f'per x2 level of the upscale), got {value!r}'
+        )
     return list(value)
 
 
@@ -150,21 +156,26 @@ class CascadeLevel(nn.Module):
         **dkc_kwargs: Of :func:`~basicattn.archs.dksan_blocks.dkc_layer`.
     """
 
-    def __init__(self, num_feat: int, num_rcab: int, dksa_layers: int,
-                 first: bool, num_ch: int = 3, reduction: int = 16,
-                 channel_attention: bool = True, **dkc_kwargs):
+    def __init__(
+        self,
+        num_feat: int,
+        num_rcab: int,
+        dksa_layers: int,
+        first: bool,
+        num_ch: int = 3,
+        reduction: int = 16,
+        channel_attention: bool = True,
+        **dkc_kwargs,
+    ):
         super().__init__()
-        self.entry = None if first else conv3x3(num_ch, num_feat)   # E_k
-        self.rcabs = nn.Sequential(*[
-            RCAB(num_feat, reduction, channel_attention)
-            for _ in range(num_rcab)
-        ])
-        self.dksa = (DKSA(num_feat, dksa_layers, **dkc_kwargs)
-                     if dksa_layers else None)
+        self.entry = None if first else conv3x3(num_ch, num_feat)  # E_k
+        self.rcabs = nn.Sequential(
+            *[RCAB(num_feat, reduction, channel_attention) for _ in range(num_rcab)]
+        )
+        self.dksa = DKSA(num_feat, dksa_layers, **dkc_kwargs) if dksa_layers else None
         self.upscale = UpscaleX2(num_feat, num_ch)
 
-    def forward(self, prev: torch.Tensor,
-                feat: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, prev: torch.Tensor, feat: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Super-resolve ``prev`` by 2.
 
         Args:
@@ -176,8 +187,9 @@ class CascadeLevel(nn.Module):
             Tensor: ``Y_k`` (B, num_ch, 2h, 2w).
         """
         if (feat is None) != (self.entry is not None):
-            raise ValueError('level 1 takes the fused features, later levels '
-                             'only the previous output')
+            raise ValueError(
+                'level 1 takes the fused features, later levels only the previous output'
+            )
         x = feat if feat is not None else self.entry(prev)
         rec = self.rcabs(x)
         if self.dksa is not None:
@@ -225,72 +237,85 @@ class DKSAN(nn.Module):
     (N, num_in_ch, upscale * h, upscale * w), the centre frame, not clipped.
     """
 
-    def __init__(self,
-                 num_in_ch: int = 3,
-                 num_feat: int = 128,
-                 num_frames: int = 7,
-                 upscale: int = 16,
-                 num_extract_blocks: int = 5,
-                 num_rcab: Optional[Sequence[int]] = None,
-                 dksa_layers: Optional[Sequence[int]] = None,
-                 reduction: int = 16,
-                 align_dkc: int = 2,
-                 deform_groups: int = 8,
-                 scope_size: int = 4,
-                 kernel_offsets: bool = True,
-                 dkc_image_offsets: bool = True,
-                 use_align: bool = True,
-                 use_dksa: bool = True,
-                 channel_attention: bool = True):
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_feat: int = 128,
+        num_frames: int = 7,
+        upscale: int = 16,
+        num_extract_blocks: int = 5,
+        num_rcab: Optional[Sequence[int]] = None,
+        dksa_layers: Optional[Sequence[int]] = None,
+        reduction: int = 16,
+        align_dkc: int = 2,
+        deform_groups: int = 8,
+        scope_size: int = 4,
+        kernel_offsets: bool = True,
+        dkc_image_offsets: bool = True,
+        use_align: bool = True,
+        use_dksa: bool = True,
+        channel_attention: bool = True,
+    ):
         super().__init__()
-        for name, value, low in (('num_in_ch', num_in_ch, 1),
-                                 ('num_feat', num_feat, 1),
-                                 ('num_frames', num_frames, 1),
-                                 ('num_extract_blocks', num_extract_blocks, 0),
-                                 ('reduction', reduction, 1),
-                                 ('align_dkc', align_dkc, 0),
-                                 ('deform_groups', deform_groups, 1),
-                                 ('scope_size', scope_size, 3)):
+        for name, value, low in (
+            ('num_in_ch', num_in_ch, 1),
+            ('num_feat', num_feat, 1),
+            ('num_frames', num_frames, 1),
+            ('num_extract_blocks', num_extract_blocks, 0),
+            ('reduction', reduction, 1),
+            ('align_dkc', align_dkc, 0),
+            ('deform_groups', deform_groups, 1),
+            ('scope_size', scope_size, 3),
+        ):
             if not _is_int(value) or value < low:
-                raise ValueError(f'{name} must be an integer >= {low}, got '
-                                 f'{value!r}')
+                raise ValueError(f'{name} must be an integer >= {low}, got {value!r}')
         if num_frames % 2 == 0:
-            raise ValueError(f'num_frames must be odd (a centre reference '
-                             f'frame), got {num_frames}')
+            raise ValueError(f'num_frames must be odd (a centre reference frame), got {num_frames}')
         if not _is_int(upscale) or upscale < 2 or upscale & (upscale - 1):
-            raise ValueError(f'upscale must be a power of two >= 2 (a cascade '
-                             f'of x2 levels), got {upscale!r}')
+            raise ValueError(
+                f'upscale must be a power of two >= 2 (a cascade of x2 levels), got {upscale!r}'
+            )
         if num_feat // reduction < 1 and channel_attention:
-            raise ValueError(f'reduction={reduction} leaves no hidden channel '
-                             f'for num_feat={num_feat}')
+            raise ValueError(
+                f'reduction={reduction} leaves no hidden channel for num_feat={num_feat}'
+            )
         if use_align and num_feat % deform_groups:
-            raise ValueError(f'num_feat={num_feat} must be divisible by '
-                             f'deform_groups={deform_groups}')
+            raise ValueError(
+                f'num_feat={num_feat} must be divisible by deform_groups={deform_groups}'
+            )
         levels = upscale.bit_length() - 1
         num_rcab = _per_level('num_rcab', num_rcab, PAPER_NUM_RCAB, levels, 0)
-        dksa_layers = _per_level('dksa_layers', dksa_layers,
-                                 PAPER_DKSA_LAYERS, levels, 1)
+        dksa_layers = _per_level('dksa_layers', dksa_layers, PAPER_DKSA_LAYERS, levels, 1)
         self.num_frames = num_frames
         self.upscale = upscale
         self.use_align = use_align
         self.use_dksa = use_dksa
-        dkc = dict(scope_size=scope_size, kernel_offsets=kernel_offsets,
-                   image_offsets=dkc_image_offsets)
+        dkc = dict(
+            scope_size=scope_size, kernel_offsets=kernel_offsets, image_offsets=dkc_image_offsets
+        )
 
         # E_res (eq. 2)
         self.conv_first = conv3x3(num_in_ch, num_feat)
         self.feature_extraction = nn.Sequential(
-            *[ResBlock(num_feat) for _ in range(num_extract_blocks)])
+            *[ResBlock(num_feat) for _ in range(num_extract_blocks)]
+        )
         # DKC Align and W_E (eq. 3-4)
-        self.align = (DKCAlign(num_feat, align_dkc, deform_groups, **dkc)
-                      if use_align else None)
+        self.align = DKCAlign(num_feat, align_dkc, deform_groups, **dkc) if use_align else None
         self.fusion = nn.Conv2d(num_frames * num_feat, num_feat, 1)
         # the cascade (eq. 5-8)
         self.levels = nn.ModuleList(
-            CascadeLevel(num_feat, n, d if use_dksa else 0, first=k == 0,
-                         num_ch=num_in_ch, reduction=reduction,
-                         channel_attention=channel_attention, **dkc)
-            for k, (n, d) in enumerate(zip(num_rcab, dksa_layers)))
+            CascadeLevel(
+                num_feat,
+                n,
+                d if use_dksa else 0,
+                first=k == 0,
+                num_ch=num_in_ch,
+                reduction=reduction,
+                channel_attention=channel_attention,
+                **dkc,
+            )
+            for k, (n, d) in enumerate(zip(num_rcab, dksa_layers))
+        )
 
     def fuse(self, x: torch.Tensor) -> torch.Tensor:
         """Eq. 2-4: per-frame features, alignment, 1x1 fusion.
@@ -303,19 +328,20 @@ class DKSAN(nn.Module):
         """
         t = x.shape[1]
         feats = self.feature_extraction(
-            lrelu(self.conv_first(rearrange(x, 'n t c h w -> (n t) c h w'))))
+            lrelu(self.conv_first(rearrange(x, 'n t c h w -> (n t) c h w')))
+        )
         feats = rearrange(feats, '(n t) c h w -> n t c h w', t=t)
         if self.align is not None:
             r = t // 2
             ref = feats[:, r]
-            nbrs = torch.cat((feats[:, :r], feats[:, r + 1:]), dim=1)
+            nbrs = torch.cat((feats[:, :r], feats[:, r + 1 :]), dim=1)
             aligned = self.align(nbrs, ref)
-            feats = torch.cat((aligned[:, :r], ref[:, None], aligned[:, r:]),
-                              dim=1)
+            feats = torch.cat((aligned[:, :r], ref[:, None], aligned[:, r:]), dim=1)
         return self.fusion(rearrange(feats, 'n t c h w -> n (t c) h w'))
 
-    def forward(self, x: torch.Tensor, return_levels: bool = False
-                ) -> Union[torch.Tensor, List[torch.Tensor]]:
+    def forward(
+        self, x: torch.Tensor, return_levels: bool = False
+    ) -> Union[torch.Tensor, List[torch.Tensor]]:
         """Super-resolve the centre frame of a window.
 
         Args:
@@ -328,11 +354,13 @@ class DKSAN(nn.Module):
             list of level outputs.
         """
         if x.dim() != 5:
-            raise ValueError(f'DKSAN: expected a window of frames (N, T, C, '
-                             f'H, W), got shape {tuple(x.shape)}')
+            raise ValueError(
+                f'DKSAN: expected a window of frames (N, T, C, H, W), got shape {tuple(x.shape)}'
+            )
         if x.shape[1] != self.num_frames:
-            raise ValueError(f'DKSAN: built for T={self.num_frames} frames, '
-                             f'got a window of {x.shape[1]}')
+            raise ValueError(
+                f'DKSAN: built for T={self.num_frames} frames, got a window of {x.shape[1]}'
+            )
         feat = self.fuse(x)
         out = x[:, self.num_frames // 2]
         outputs = []

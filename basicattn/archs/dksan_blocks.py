@@ -11,6 +11,7 @@
 * :class:`DKSA`: deformable kernel spatial attention (Sec. 3.3, Fig. 3b/c).
 * :class:`UpscaleX2`: the x2 upscale module of a cascade level (Fig. 4).
 """
+
 from typing import Tuple
 
 import torch
@@ -21,8 +22,7 @@ from einops import rearrange, repeat
 from basicattn.ops.deform_kernel import DeformableKernelConv2d
 from basicattn.ops.modulated_deform_conv import ModulatedDeformConv2d
 
-__all__ = ['ChannelAttention', 'RCAB', 'dkc_layer', 'DKCAlign', 'DKSA',
-           'UpscaleX2', 'lrelu']
+__all__ = ['ChannelAttention', 'RCAB', 'dkc_layer', 'DKCAlign', 'DKSA', 'UpscaleX2', 'lrelu']
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -66,21 +66,19 @@ class RCAB(nn.Module):
         channel_attention (bool): Use the channel attention. Default: True.
     """
 
-    def __init__(self, num_feat: int, reduction: int = 16,
-                 channel_attention: bool = True):
+    def __init__(self, num_feat: int, reduction: int = 16, channel_attention: bool = True):
         super().__init__()
         self.conv1 = conv3x3(num_feat, num_feat)
         self.conv2 = conv3x3(num_feat, num_feat)
-        self.ca = (ChannelAttention(num_feat, reduction)
-                   if channel_attention else nn.Identity())
+        self.ca = ChannelAttention(num_feat, reduction) if channel_attention else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.ca(self.conv2(F.relu(self.conv1(x))))
 
 
-def dkc_layer(num_feat: int, scope_size: int = 4,
-              kernel_offsets: bool = True,
-              image_offsets: bool = True) -> DeformableKernelConv2d:
+def dkc_layer(
+    num_feat: int, scope_size: int = 4, kernel_offsets: bool = True, image_offsets: bool = True
+) -> DeformableKernelConv2d:
     """One DKC layer (eq. 11): 3x3 taps read from a learned scope kernel.
 
     ``y(p) = sum_k W(t_k + dk_k(p)) x(p + p_k + dp_k(p))``: a dense
@@ -101,8 +99,13 @@ def dkc_layer(num_feat: int, scope_size: int = 4,
         DeformableKernelConv2d: The layer.
     """
     return DeformableKernelConv2d(
-        num_feat, num_feat, kernel_size=3, scope_size=scope_size,
-        image_offsets=image_offsets, kernel_offsets=kernel_offsets)
+        num_feat,
+        num_feat,
+        kernel_size=3,
+        scope_size=scope_size,
+        image_offsets=image_offsets,
+        kernel_offsets=kernel_offsets,
+    )
 
 
 class DKCStack(nn.Sequential):
@@ -113,8 +116,7 @@ class DKCStack(nn.Sequential):
     """
 
     def __init__(self, num_feat: int, num_layers: int, **dkc_kwargs):
-        super().__init__(*[dkc_layer(num_feat, **dkc_kwargs)
-                           for _ in range(num_layers)])
+        super().__init__(*[dkc_layer(num_feat, **dkc_kwargs) for _ in range(num_layers)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self):
@@ -147,20 +149,20 @@ class DKCAlign(nn.Module):
             of :func:`dkc_layer`.
     """
 
-    def __init__(self, num_feat: int = 128, num_dkc: int = 2,
-                 deform_groups: int = 8, **dkc_kwargs):
+    def __init__(self, num_feat: int = 128, num_dkc: int = 2, deform_groups: int = 8, **dkc_kwargs):
         super().__init__()
         self.fuse = nn.Conv2d(2 * num_feat, num_feat, 3, 1, 1)
         self.dkc = DKCStack(num_feat, num_dkc, **dkc_kwargs)
-        self.conv_offset = nn.Conv2d(num_feat, 3 * deform_groups * 9, 3, 1,
-                                     1)
+        self.conv_offset = nn.Conv2d(num_feat, 3 * deform_groups * 9, 3, 1, 1)
         nn.init.zeros_(self.conv_offset.weight)
         nn.init.zeros_(self.conv_offset.bias)
-        self.dcn = ModulatedDeformConv2d(num_feat, num_feat, 3, padding=1,
-                                         deform_groups=deform_groups)
+        self.dcn = ModulatedDeformConv2d(
+            num_feat, num_feat, 3, padding=1, deform_groups=deform_groups
+        )
 
-    def offset_and_mask(self, nbr: torch.Tensor, ref: torch.Tensor
-                        ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def offset_and_mask(
+        self, nbr: torch.Tensor, ref: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Eq. 10: ``dP, dM`` from neighbour and reference features.
 
         Args:
@@ -213,8 +215,7 @@ class DKSA(nn.Module):
     def __init__(self, num_feat: int = 128, num_dkc: int = 2, **dkc_kwargs):
         super().__init__()
         if num_dkc < 1:
-            raise ValueError(f'DKSA needs at least one DKC layer, got '
-                             f'num_dkc={num_dkc}')
+            raise ValueError(f'DKSA needs at least one DKC layer, got num_dkc={num_dkc}')
         self.conv = conv3x3(num_feat, num_feat)
         self.dkc = DKCStack(num_feat, num_dkc, **dkc_kwargs)
 
@@ -238,6 +239,9 @@ class UpscaleX2(nn.Sequential):
     """
 
     def __init__(self, num_feat: int = 128, num_out_ch: int = 3):
-        super().__init__(conv3x3(num_feat, 4 * num_feat), nn.PixelShuffle(2),
-                         nn.LeakyReLU(0.1, inplace=True),
-                         conv3x3(num_feat, num_out_ch))
+        super().__init__(
+            conv3x3(num_feat, 4 * num_feat),
+            nn.PixelShuffle(2),
+            nn.LeakyReLU(0.1, inplace=True),
+            conv3x3(num_feat, num_out_ch),
+        )

@@ -15,6 +15,7 @@ Differences from the authors' code (EDSR-PyTorch):
   only learns the residual over bicubic. It makes tiny CPU demos beat bicubic
   after a few iterations; with the default ``'none'`` the arch is the paper's.
 """
+
 import torch
 from torch import nn
 
@@ -67,8 +68,9 @@ class PixelShuffleUpsampler(nn.Sequential):
         elif scale >= 2 and (scale & (scale - 1)) == 0:
             factors = [2] * (scale.bit_length() - 1)
         else:
-            raise ValueError(f'upscale={scale!r} is not supported; use 2, 3 '
-                             'or a power of two (4, 8, ...)')
+            raise ValueError(
+                f'upscale={scale!r} is not supported; use 2, 3 or a power of two (4, 8, ...)'
+            )
         for f in factors:
             layers += [conv3x3(num_feat, num_feat * f * f), nn.PixelShuffle(f)]
         super().__init__(*layers)
@@ -104,31 +106,43 @@ class EDSR(nn.Module):
     h * upscale, w * upscale).
     """
 
-    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_block=16,
-                 upscale=4, res_scale=1.0, img_range=1.0,
-                 rgb_mean=(0.4488, 0.4371, 0.4040), global_skip='none'):
+    def __init__(
+        self,
+        num_in_ch=3,
+        num_out_ch=3,
+        num_feat=64,
+        num_block=16,
+        upscale=4,
+        res_scale=1.0,
+        img_range=1.0,
+        rgb_mean=(0.4488, 0.4371, 0.4040),
+        global_skip='none',
+    ):
         super().__init__()
         if global_skip not in _GLOBAL_SKIPS:
-            raise ValueError(f'global_skip={global_skip!r} is not supported; '
-                             f'allowed values are {_GLOBAL_SKIPS}')
+            raise ValueError(
+                f'global_skip={global_skip!r} is not supported; allowed values are {_GLOBAL_SKIPS}'
+            )
         if global_skip == 'bicubic' and num_in_ch != num_out_ch:
-            raise ValueError("global_skip='bicubic' needs num_in_ch == "
-                             f'num_out_ch, got {num_in_ch} and {num_out_ch}')
+            raise ValueError(
+                "global_skip='bicubic' needs num_in_ch == "
+                f'num_out_ch, got {num_in_ch} and {num_out_ch}'
+            )
         if len(rgb_mean) != num_in_ch:
-            raise ValueError(f'rgb_mean has {len(rgb_mean)} values but '
-                             f'num_in_ch={num_in_ch}')
+            raise ValueError(f'rgb_mean has {len(rgb_mean)} values but num_in_ch={num_in_ch}')
         self.upscale = upscale
         self.img_range = img_range
         self.global_skip = global_skip
         self.register_buffer(
-            'mean', torch.tensor(rgb_mean, dtype=torch.float32).view(
-                1, num_in_ch, 1, 1), persistent=False)
+            'mean',
+            torch.tensor(rgb_mean, dtype=torch.float32).view(1, num_in_ch, 1, 1),
+            persistent=False,
+        )
         # The output mean: the input mean when the channels agree, else none.
         self.add_mean_back = num_in_ch == num_out_ch
 
         self.conv_first = conv3x3(num_in_ch, num_feat)
-        self.body = nn.Sequential(
-            *[ResBlock(num_feat, res_scale) for _ in range(num_block)])
+        self.body = nn.Sequential(*[ResBlock(num_feat, res_scale) for _ in range(num_block)])
         self.conv_after_body = conv3x3(num_feat, num_feat)
         self.upsample = PixelShuffleUpsampler(upscale, num_feat)
         self.conv_last = conv3x3(num_feat, num_out_ch)
@@ -150,5 +164,6 @@ class EDSR(nn.Module):
             out = out + mean
         if self.global_skip == 'bicubic':
             from basicattn.utils.matlab_imresize import imresize
+
             out = out + imresize(x, scale=self.upscale)
         return out

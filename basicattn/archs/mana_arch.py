@@ -56,6 +56,7 @@ memory read-out, so only the bank and the layers before the query (if
 trainable) receive its gradient -- in the second stage ``memory.conv_out``
 is trainable in the code but gets no gradient from that loss.
 """
+
 from typing import Tuple, Union
 
 import torch
@@ -65,7 +66,9 @@ from einops import rearrange
 
 from basicattn.archs.edsr_arch import ResBlock
 from basicattn.ops.nonlocal_attention import (
-    gaussian_nonlocal_attention, gaussian_nonlocal_attention_dense)
+    gaussian_nonlocal_attention,
+    gaussian_nonlocal_attention_dense,
+)
 from basicattn.registry import ARCHS
 
 _ATTENTION_MODES = ('tiled', 'dense')
@@ -105,14 +108,20 @@ class CrossFrameAttention(nn.Module):
             Default: 1e-8.
     """
 
-    def __init__(self, num_feat: int = 128, num_frames: int = 7,
-                 embed_dim: int = 64, num_groups: int = 32,
-                 sigma: float = 4.0, mode: str = 'tiled',
-                 tile_size: int = 16, tol: float = 1e-8):
+    def __init__(
+        self,
+        num_feat: int = 128,
+        num_frames: int = 7,
+        embed_dim: int = 64,
+        num_groups: int = 32,
+        sigma: float = 4.0,
+        mode: str = 'tiled',
+        tile_size: int = 16,
+        tol: float = 1e-8,
+    ):
         super().__init__()
         if mode not in _ATTENTION_MODES:
-            raise ValueError(f'attention mode must be one of '
-                             f'{_ATTENTION_MODES}, got {mode!r}')
+            raise ValueError(f'attention mode must be one of {_ATTENTION_MODES}, got {mode!r}')
         self.mode = mode
         self.tile_size = tile_size
         self.tol = tol
@@ -121,10 +130,9 @@ class CrossFrameAttention(nn.Module):
         self.to_k = nn.Conv2d(num_feat, embed_dim, 1)
         self.to_v = nn.Conv2d(num_feat, embed_dim, 1)
         self.conv_out = _zero_conv1x1(embed_dim * num_frames, num_feat)
-        self.sigma = nn.Parameter(torch.full((1, ), float(sigma)))
+        self.sigma = nn.Parameter(torch.full((1,), float(sigma)))
 
-    def forward(self, feats: torch.Tensor
-                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Attend from the centre frame to every frame.
 
         Args:
@@ -144,9 +152,9 @@ class CrossFrameAttention(nn.Module):
         if self.mode == 'dense':
             out = gaussian_nonlocal_attention_dense(q, key, value, self.sigma)
         else:
-            out = gaussian_nonlocal_attention(q, key, value, self.sigma,
-                                              tile_size=self.tile_size,
-                                              tol=self.tol)
+            out = gaussian_nonlocal_attention(
+                q, key, value, self.sigma, tile_size=self.tile_size, tol=self.tol
+            )
         out = rearrange(out, 'b t h w e -> b (t e) h w')
         return self.conv_out(out), query
 
@@ -164,21 +172,18 @@ class MemoryAttention(nn.Module):
         num_feat (int): Output channels. Default: 128.
     """
 
-    def __init__(self, embed_dim: int = 64, num_slots: int = 256,
-                 num_feat: int = 128):
+    def __init__(self, embed_dim: int = 64, num_slots: int = 256, num_feat: int = 128):
         super().__init__()
         self.bank = nn.Parameter(torch.randn(embed_dim, num_slots))
         self.conv_out = _zero_conv1x1(embed_dim, num_feat)
 
-    def read(self, query: torch.Tensor
-             ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def read(self, query: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Return the read-out ``Y`` and ``Q``, both ``(B, HW, d)``."""
         q = rearrange(query, 'b e h w -> b (h w) e')
-        attn = torch.softmax(q @ self.bank * q.shape[-1]**-0.5, dim=-1)
+        attn = torch.softmax(q @ self.bank * q.shape[-1] ** -0.5, dim=-1)
         return attn @ self.bank.t(), q
 
-    def forward(self, query: torch.Tensor
-                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, query: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Read the bank with ``query`` ``(B, d, H, W)``.
 
         Returns:
@@ -228,36 +233,41 @@ class MANA(nn.Module):
             attention skips keys. Default: 1e-8.
     """
 
-    def __init__(self,
-                 num_in_ch: int = 3,
-                 num_out_ch: int = 3,
-                 num_feat: int = 128,
-                 num_frames: int = 7,
-                 num_encoder_blocks: int = 5,
-                 num_decoder_blocks: int = 40,
-                 embed_dim: int = 64,
-                 num_groups: int = 32,
-                 num_slots: int = 256,
-                 sigma: float = 4.0,
-                 hr_feat: int = 64,
-                 attention_mode: str = 'tiled',
-                 attention_tile: int = 16,
-                 attention_tol: float = 1e-8):
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        num_feat: int = 128,
+        num_frames: int = 7,
+        num_encoder_blocks: int = 5,
+        num_decoder_blocks: int = 40,
+        embed_dim: int = 64,
+        num_groups: int = 32,
+        num_slots: int = 256,
+        sigma: float = 4.0,
+        hr_feat: int = 64,
+        attention_mode: str = 'tiled',
+        attention_tile: int = 16,
+        attention_tol: float = 1e-8,
+    ):
         super().__init__()
         if num_in_ch != num_out_ch:
             raise ValueError(
                 'MANA adds a bilinear upsampling of the centre frame to the '
                 f'output, so num_in_ch ({num_in_ch}) must equal num_out_ch '
-                f'({num_out_ch})')
+                f'({num_out_ch})'
+            )
         if num_frames < 1 or num_frames % 2 == 0:
-            raise ValueError(f'MANA: num_frames must be odd (the centre frame '
-                             f'is super-resolved), got {num_frames!r}')
+            raise ValueError(
+                f'MANA: num_frames must be odd (the centre frame '
+                f'is super-resolved), got {num_frames!r}'
+            )
         if num_feat % num_groups != 0:
-            raise ValueError(f'MANA: num_feat ({num_feat}) must be divisible '
-                             f'by num_groups ({num_groups})')
+            raise ValueError(
+                f'MANA: num_feat ({num_feat}) must be divisible by num_groups ({num_groups})'
+            )
         if num_slots < 1:
-            raise ValueError(f'MANA: num_slots must be >= 1, got '
-                             f'{num_slots!r}')
+            raise ValueError(f'MANA: num_slots must be >= 1, got {num_slots!r}')
         if sigma == 0:
             raise ValueError('MANA: sigma must be non-zero')
         self.num_frames = num_frames
@@ -265,25 +275,30 @@ class MANA(nn.Module):
         self.upscale = 4
 
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
-        self.encoder = nn.Sequential(
-            *[ResBlock(num_feat) for _ in range(num_encoder_blocks)])
+        self.encoder = nn.Sequential(*[ResBlock(num_feat) for _ in range(num_encoder_blocks)])
         self.attention = CrossFrameAttention(
-            num_feat, num_frames, embed_dim, num_groups, sigma,
-            attention_mode, attention_tile, attention_tol)
+            num_feat,
+            num_frames,
+            embed_dim,
+            num_groups,
+            sigma,
+            attention_mode,
+            attention_tile,
+            attention_tol,
+        )
         self.memory = MemoryAttention(embed_dim, num_slots, num_feat)
-        self.decoder = nn.Sequential(
-            *[ResBlock(num_feat) for _ in range(num_decoder_blocks)])
+        self.decoder = nn.Sequential(*[ResBlock(num_feat) for _ in range(num_decoder_blocks)])
         self.upconv1 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
         self.upconv2 = nn.Conv2d(num_feat, hr_feat * 4, 3, 1, 1)
         self.conv_hr = nn.Conv2d(hr_feat, hr_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(hr_feat, num_out_ch, 3, 1, 1)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.dim() != 5 or x.shape[1] != self.num_frames \
-                or x.shape[2] != self.num_in_ch:
+        if x.dim() != 5 or x.shape[1] != self.num_frames or x.shape[2] != self.num_in_ch:
             raise ValueError(
                 f'MANA expects (N, T={self.num_frames}, '
-                f'C={self.num_in_ch}, H, W), got shape {tuple(x.shape)}')
+                f'C={self.num_in_ch}, H, W), got shape {tuple(x.shape)}'
+            )
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """Shared frame encoder: ``(M, C_in, H, W) -> (M, C, H, W)``."""
@@ -295,8 +310,9 @@ class MANA(nn.Module):
         out = _lrelu(F.pixel_shuffle(self.upconv2(out), 2))
         return self.conv_last(_lrelu(self.conv_hr(out)))
 
-    def forward(self, x: torch.Tensor, return_aux: bool = False
-                ) -> Union[torch.Tensor, Tuple[torch.Tensor, dict]]:
+    def forward(
+        self, x: torch.Tensor, return_aux: bool = False
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, dict]]:
         """Super-resolve the centre frame of ``x``.
 
         Args:
@@ -317,8 +333,7 @@ class MANA(nn.Module):
         mem, quant_loss = self.memory(query)
         feat = feats[:, t // 2] + att + mem
         out = self.upsample(self.decoder(feat))
-        out = out + F.interpolate(centre, scale_factor=4, mode='bilinear',
-                                  align_corners=False)
+        out = out + F.interpolate(centre, scale_factor=4, mode='bilinear', align_corners=False)
         return (out, {'quant': quant_loss}) if return_aux else out
 
     def quant_loss(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,13 +12,14 @@ upsampling stage (``upconv2``/``att2``/``HRconv2``) and are checked for it.
 The widths, the number of blocks, the dropout reduction and the
 non-attention kernel (3x3: A2N, 1x1: A2N-M) are read from the shapes.
 """
+
 from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 
 from basicattn.registry import ARCHS, CONVERTERS
-from .base import (ConversionError, check_state_dict_against, rename_state_dict,
-                   require_tensor)
+
+from .base import ConversionError, check_state_dict_against, rename_state_dict, require_tensor
 
 SOURCE = 'a2n_official'
 
@@ -28,10 +29,8 @@ A2N_RULES = [
     (r'AAB_trunk\.(\d+)\.conv_first\.weight', r'blocks.\1.conv_in.weight'),
     (r'AAB_trunk\.(\d+)\.ADM\.0\.weight', r'blocks.\1.adm.fc1.weight'),
     (r'AAB_trunk\.(\d+)\.ADM\.2\.weight', r'blocks.\1.adm.fc2.weight'),
-    (r'AAB_trunk\.(\d+)\.attention\.(k[1-4])\.(weight|bias)',
-     r'blocks.\1.attention.\2.\3'),
-    (r'AAB_trunk\.(\d+)\.non_attention\.weight',
-     r'blocks.\1.non_attention.weight'),
+    (r'AAB_trunk\.(\d+)\.attention\.(k[1-4])\.(weight|bias)', r'blocks.\1.attention.\2.\3'),
+    (r'AAB_trunk\.(\d+)\.non_attention\.weight', r'blocks.\1.non_attention.weight'),
     (r'AAB_trunk\.(\d+)\.conv_last\.weight', r'blocks.\1.conv_out.weight'),
     (r'trunk_conv\.(weight|bias)', r'conv_body.\1'),
     (r'upconv1\.(weight|bias)', r'upsampler.0.up_conv.\1'),
@@ -48,8 +47,7 @@ def _require(sd: Mapping[str, torch.Tensor], key: str, ndim: int):
     return require_tensor(sd, key, ndim, SOURCE)
 
 
-def infer_a2n_kwargs(state_dict: Mapping[str, torch.Tensor],
-                     scale: Optional[int]) -> dict:
+def infer_a2n_kwargs(state_dict: Mapping[str, torch.Tensor], scale: Optional[int]) -> dict:
     """Read the A2N arch config from the shapes of an official state_dict.
 
     Args:
@@ -61,44 +59,47 @@ def infer_a2n_kwargs(state_dict: Mapping[str, torch.Tensor],
     """
     if scale is None:
         raise ConversionError(
-            f'{SOURCE}: the scale must be given (--scale): x2 and x3 '
-            'weights have identical shapes')
+            f'{SOURCE}: the scale must be given (--scale): x2 and x3 weights have identical shapes'
+        )
     if scale not in (2, 3, 4):
-        raise ConversionError(f'{SOURCE}: scale must be 2, 3 or 4, got '
-                              f'{scale!r}')
-    has_stage2 = any(k.startswith(('upconv2.', 'att2.', 'HRconv2.'))
-                     for k in state_dict)
+        raise ConversionError(f'{SOURCE}: scale must be 2, 3 or 4, got {scale!r}')
+    has_stage2 = any(k.startswith(('upconv2.', 'att2.', 'HRconv2.')) for k in state_dict)
     if scale == 4 and not has_stage2:
         raise ConversionError(
             f'{SOURCE}: scale 4 needs a second upsampling stage (upconv2.*, '
             'att2.*, HRconv2.*) but the checkpoint has none: these are x2 '
-            'or x3 weights')
+            'or x3 weights'
+        )
     if scale != 4 and has_stage2:
         raise ConversionError(
             f'{SOURCE}: the checkpoint has a second upsampling stage '
-            f'(upconv2.*): these are x4 weights, not x{scale}')
+            f'(upconv2.*): these are x4 weights, not x{scale}'
+        )
     conv_first = _require(state_dict, 'conv_first.weight', 4)
     upconv1 = _require(state_dict, 'upconv1.weight', 4)
     conv_last = _require(state_dict, 'conv_last.weight', 4)
     fc1 = _require(state_dict, 'AAB_trunk.0.ADM.0.weight', 2)
     non_att = _require(state_dict, 'AAB_trunk.0.non_attention.weight', 4)
-    blocks = {int(k.split('.')[1]) for k in state_dict
-              if k.startswith('AAB_trunk.') and k.split('.')[1].isdigit()}
+    blocks = {
+        int(k.split('.')[1])
+        for k in state_dict
+        if k.startswith('AAB_trunk.') and k.split('.')[1].isdigit()
+    }
     num_block = len(blocks)
     if blocks != set(range(num_block)):
-        raise ConversionError(
-            f'{SOURCE}: AAB_trunk block indices are not 0..n-1: '
-            f'{sorted(blocks)}')
+        raise ConversionError(f'{SOURCE}: AAB_trunk block indices are not 0..n-1: {sorted(blocks)}')
     num_feat = conv_first.shape[0]
     if fc1.shape[0] == 0 or num_feat % fc1.shape[0] != 0:
         raise ConversionError(
             f'{SOURCE}: AAB_trunk.0.ADM.0.weight has shape '
-            f'{tuple(fc1.shape)}, not (num_feat // reduction, {num_feat})')
+            f'{tuple(fc1.shape)}, not (num_feat // reduction, {num_feat})'
+        )
     kernel = non_att.shape[-1]
     if kernel not in (1, 3):
         raise ConversionError(
             f'{SOURCE}: AAB_trunk.0.non_attention.weight has kernel '
-            f'{tuple(non_att.shape[-2:])}, expected 3x3 (A2N) or 1x1 (A2N-M)')
+            f'{tuple(non_att.shape[-2:])}, expected 3x3 (A2N) or 1x1 (A2N-M)'
+        )
     return dict(
         type='A2N',
         num_in_ch=conv_first.shape[1],
@@ -115,9 +116,9 @@ def infer_a2n_kwargs(state_dict: Mapping[str, torch.Tensor],
 
 
 @CONVERTERS.register_module(name=SOURCE)
-def convert_a2n_official(state_dict: Mapping[str, torch.Tensor],
-                         scale: Optional[int] = None
-                         ) -> Tuple[Dict[str, torch.Tensor], dict]:
+def convert_a2n_official(
+    state_dict: Mapping[str, torch.Tensor], scale: Optional[int] = None
+) -> Tuple[Dict[str, torch.Tensor], dict]:
     """A2N authors' weights (haoyuc/A2N aan_x*.pt, [0,255] range) -> A2N.
 
     Every official key must map to exactly one A2N parameter with the same
@@ -132,14 +133,12 @@ def convert_a2n_official(state_dict: Mapping[str, torch.Tensor],
         tuple[dict, dict]: The A2N state_dict and the arch config
         (``type='A2N'``, ``img_range=255.0`` and the inferred widths).
     """
-    renamed, origin = rename_state_dict(state_dict, A2N_RULES, source=SOURCE,
-                                        return_origin=True)
+    renamed, origin = rename_state_dict(state_dict, A2N_RULES, source=SOURCE, return_origin=True)
     arch = infer_a2n_kwargs(state_dict, scale)
     kwargs = {k: v for k, v in arch.items() if k != 'type'}
     try:
         model = ARCHS.get('A2N')(**kwargs)
     except ValueError as err:
-        raise ConversionError(f'{SOURCE}: inferred arch {arch} is invalid: '
-                              f'{err}') from err
+        raise ConversionError(f'{SOURCE}: inferred arch {arch} is invalid: {err}') from err
     check_state_dict_against(renamed, model, source=SOURCE, origin=origin)
     return renamed, arch

@@ -17,6 +17,7 @@ Helpers here: safe loading, a strict regex renamer that refuses unmapped
 keys, a check of names and shapes against a built arch, and an atomic
 checkpoint writer.
 """
+
 import hashlib
 import os.path as osp
 import re
@@ -30,11 +31,19 @@ from basicattn.errors import UserError
 from basicattn.utils.atomic_file import atomic_open
 
 __all__ = [
-    'ConversionError', 'load_foreign_checkpoint', 'read_foreign_checkpoint',
-    'scale_hints', 'check_scale', 'sha256_file',
-    'rename_state_dict', 'check_state_dict_against', 'get_converter',
-    'list_converters', 'save_basicattn_checkpoint',
-    'load_basicattn_checkpoint', 'build_from_checkpoint'
+    'ConversionError',
+    'load_foreign_checkpoint',
+    'read_foreign_checkpoint',
+    'scale_hints',
+    'check_scale',
+    'sha256_file',
+    'rename_state_dict',
+    'check_state_dict_against',
+    'get_converter',
+    'list_converters',
+    'save_basicattn_checkpoint',
+    'load_basicattn_checkpoint',
+    'build_from_checkpoint',
 ]
 
 #: Keys under which common training frameworks nest the state_dict.
@@ -46,9 +55,11 @@ class ConversionError(UserError, ValueError):
 
 
 def _is_state_dict(obj) -> bool:
-    return isinstance(obj, Mapping) and len(obj) > 0 and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor)
-        for k, v in obj.items())
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    )
 
 
 def _format_keys(keys: Iterable[str], limit: int = 20) -> str:
@@ -82,12 +93,12 @@ def read_foreign_checkpoint(path: str, key: Optional[str] = None):
     if not _is_state_dict(obj):
         raise ConversionError(
             f'{path}: expected a state_dict (str -> Tensor) or a dict nesting '
-            f'one under {NESTED_KEYS}, got {type(obj).__name__}')
+            f'one under {NESTED_KEYS}, got {type(obj).__name__}'
+        )
     return dict(obj), raw
 
 
-def load_foreign_checkpoint(path: str, key: Optional[str] = None
-                            ) -> Dict[str, torch.Tensor]:
+def load_foreign_checkpoint(path: str, key: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """Load a foreign checkpoint safely and return its state_dict.
 
     The file is read with basicattn's one loader
@@ -123,8 +134,10 @@ def scale_from_name(path: str) -> Optional[int]:
     stem = osp.splitext(osp.basename(path))[0]
     found = sorted({int(s) for s in _SCALE_TOKEN.findall(stem)})
     if len(found) > 1:
-        raise ConversionError(f'{path}: the file name states several scales '
-                              f'({", ".join(f"x{s}" for s in found)}); rename it')
+        raise ConversionError(
+            f'{path}: the file name states several scales '
+            f'({", ".join(f"x{s}" for s in found)}); rename it'
+        )
     return found[0] if found else None
 
 
@@ -138,10 +151,13 @@ def scale_from_metadata(raw) -> Optional[Tuple[int, str]]:
         return None
     meta = raw.get('meta') if isinstance(raw.get('meta'), Mapping) else {}
     arch = meta.get('arch') if isinstance(meta.get('arch'), Mapping) else {}
-    places = [(meta, 'scale', "meta['scale']"),
-              (arch, 'upscale', "meta['arch']['upscale']"),
-              (arch, 'scale', "meta['arch']['scale']"),
-              (raw, 'scale', "'scale'"), (raw, 'upscale', "'upscale'")]
+    places = [
+        (meta, 'scale', "meta['scale']"),
+        (arch, 'upscale', "meta['arch']['upscale']"),
+        (arch, 'scale', "meta['arch']['scale']"),
+        (raw, 'scale', "'scale'"),
+        (raw, 'upscale', "'upscale'"),
+    ]
     for table, key, where in places:
         value = table.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -163,8 +179,11 @@ def scale_hints(path: str, raw) -> list:
     if recorded is not None:
         hints.append(recorded)
     if len({s for s, _ in hints}) > 1:
-        raise ConversionError(f'{path}: ' + ' and '.join(f'the {w} (x{s})' for s, w in hints)
-                              + ' disagree on the scale; fix the name or the metadata')
+        raise ConversionError(
+            f'{path}: '
+            + ' and '.join(f'the {w} (x{s})' for s, w in hints)
+            + ' disagree on the scale; fix the name or the metadata'
+        )
     return hints
 
 
@@ -191,13 +210,15 @@ def check_scale(given: Optional[int], hints: Sequence[Tuple[int, str]], path: st
                 f'{path}: --scale {given} contradicts the {where} (x{scale}); x2 and x3 '
                 'weights have the same shapes, so a wrong scale converts without error '
                 f'and scores wrong. Pass --scale {scale}, or rename the file if its name '
-                'is wrong')
+                'is wrong'
+            )
     agree = ' and '.join(w for _, w in hints)
     return given, '--scale' + (f' (agrees with the {agree})' if agree else '')
 
 
-def require_tensor(state_dict: Mapping[str, torch.Tensor], key: str, ndim: int,
-                   source: str) -> torch.Tensor:
+def require_tensor(
+    state_dict: Mapping[str, torch.Tensor], key: str, ndim: int, source: str
+) -> torch.Tensor:
     """``state_dict[key]``, checked to exist and to have ``ndim`` dimensions.
 
     Raises:
@@ -207,8 +228,9 @@ def require_tensor(state_dict: Mapping[str, torch.Tensor], key: str, ndim: int,
     if key not in state_dict:
         raise ConversionError(f'{source}: required key {key!r} is missing')
     if state_dict[key].dim() != ndim:
-        raise ConversionError(f'{source}: {key!r} should be {ndim}-D, got shape '
-                              f'{tuple(state_dict[key].shape)}')
+        raise ConversionError(
+            f'{source}: {key!r} should be {ndim}-D, got shape {tuple(state_dict[key].shape)}'
+        )
     return state_dict[key]
 
 
@@ -221,10 +243,12 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def rename_state_dict(state_dict: Mapping[str, torch.Tensor],
-                      rules: Sequence[Tuple[str, str]],
-                      source: str = 'checkpoint',
-                      return_origin: bool = False):
+def rename_state_dict(
+    state_dict: Mapping[str, torch.Tensor],
+    rules: Sequence[Tuple[str, str]],
+    source: str = 'checkpoint',
+    return_origin: bool = False,
+):
     """Rename every key with the first matching ``(pattern, replacement)``.
 
     Patterns are full-match regular expressions (:func:`re.fullmatch`);
@@ -257,22 +281,24 @@ def rename_state_dict(state_dict: Mapping[str, torch.Tensor],
             continue
         if new_key in out:
             raise ConversionError(
-                f'{source}: keys {origin[new_key]!r} and {key!r} both map to '
-                f'{new_key!r}')
+                f'{source}: keys {origin[new_key]!r} and {key!r} both map to {new_key!r}'
+            )
         out[new_key] = value
         origin[new_key] = key
     if unmapped:
         raise ConversionError(
             f'{source}: {len(unmapped)} key(s) do not map to any basicattn '
-            f'parameter: {_format_keys(unmapped)}')
+            f'parameter: {_format_keys(unmapped)}'
+        )
     return (out, origin) if return_origin else out
 
 
-def check_state_dict_against(state_dict: Mapping[str, torch.Tensor],
-                             model: nn.Module,
-                             source: str = 'checkpoint',
-                             origin: Optional[Mapping[str, str]] = None
-                             ) -> None:
+def check_state_dict_against(
+    state_dict: Mapping[str, torch.Tensor],
+    model: nn.Module,
+    source: str = 'checkpoint',
+    origin: Optional[Mapping[str, str]] = None,
+) -> None:
     """Raise unless ``state_dict`` has exactly the model's names and shapes.
 
     Args:
@@ -294,38 +320,41 @@ def check_state_dict_against(state_dict: Mapping[str, torch.Tensor],
     if missing:
         problems.append(f'missing keys: {_format_keys(missing)}')
     if unexpected:
-        problems.append('unexpected keys: ' +
-                        _format_keys(name(k) for k in unexpected))
+        problems.append('unexpected keys: ' + _format_keys(name(k) for k in unexpected))
     shapes = [
-        f'{name(k)}: checkpoint {tuple(state_dict[k].shape)} vs model '
-        f'{tuple(expected[k].shape)}'
+        f'{name(k)}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}'
         for k in sorted(set(expected) & set(state_dict))
         if state_dict[k].shape != expected[k].shape
     ]
     if shapes:
-        problems.append('shape mismatch: ' + '; '.join(shapes[:20]) +
-                        (f'; ... ({len(shapes) - 20} more)'
-                         if len(shapes) > 20 else ''))
+        problems.append(
+            'shape mismatch: '
+            + '; '.join(shapes[:20])
+            + (f'; ... ({len(shapes) - 20} more)' if len(shapes) > 20 else '')
+        )
     if problems:
-        raise ConversionError(f'{source} does not fit '
-                              f'{type(model).__name__}: ' +
-                              ' | '.join(problems))
+        raise ConversionError(
+            f'{source} does not fit {type(model).__name__}: ' + ' | '.join(problems)
+        )
 
 
 def get_converter(name: str):
     """Return the converter function registered under ``name``."""
     from basicattn.registry import CONVERTERS
+
     fn = CONVERTERS.get(name)
     if fn is None:
-        raise ConversionError(f'--source: unknown converter {name!r}; registered: '
-                       f'{", ".join(list_converters()) or "none"}')
+        raise ConversionError(
+            f'--source: unknown converter {name!r}; registered: '
+            f'{", ".join(list_converters()) or "none"}'
+        )
     return fn
 
 
 def list_converters() -> Dict[str, str]:
-    """Return ``{name: first docstring line}`` of every registered converter.
-    """
+    """Return ``{name: first docstring line}`` of every registered converter."""
     from basicattn.registry import CONVERTERS
+
     CONVERTERS.import_from_location()
     out = {}
     for name, fn in sorted(CONVERTERS.module_dict.items()):
@@ -334,10 +363,9 @@ def list_converters() -> Dict[str, str]:
     return out
 
 
-def save_basicattn_checkpoint(path: str,
-                              state_dict: Mapping[str, torch.Tensor],
-                              meta: dict,
-                              overwrite: bool = False) -> None:
+def save_basicattn_checkpoint(
+    path: str, state_dict: Mapping[str, torch.Tensor], meta: dict, overwrite: bool = False
+) -> None:
     """Write ``{'state_dict': ..., 'meta': meta}`` atomically.
 
     The file is written to a temporary file in the same folder, flushed to
@@ -354,19 +382,16 @@ def save_basicattn_checkpoint(path: str,
         overwrite (bool): Replace an existing file. Default: False.
     """
     if osp.exists(path) and not overwrite:
-        raise FileExistsError(f'{path} exists; pass overwrite=True '
-                              '(--overwrite) to replace it')
+        raise FileExistsError(f'{path} exists; pass overwrite=True (--overwrite) to replace it')
     payload = {
-        'state_dict': {k: v.detach().cpu().contiguous()
-                       for k, v in state_dict.items()},
+        'state_dict': {k: v.detach().cpu().contiguous() for k, v in state_dict.items()},
         'meta': meta,
     }
     with atomic_open(path) as f:
         torch.save(payload, f)
 
 
-def load_basicattn_checkpoint(path: str
-                              ) -> Tuple[Dict[str, torch.Tensor], dict]:
+def load_basicattn_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     """Read a checkpoint written by :func:`save_basicattn_checkpoint`.
 
     Returns:
@@ -374,8 +399,7 @@ def load_basicattn_checkpoint(path: str
     """
     obj = safe_load(path)
     if not isinstance(obj, Mapping) or 'state_dict' not in obj:
-        raise ConversionError(f'{path}: not a basicattn checkpoint (no '
-                              "'state_dict' key)")
+        raise ConversionError(f"{path}: not a basicattn checkpoint (no 'state_dict' key)")
     return dict(obj['state_dict']), dict(obj.get('meta') or {})
 
 
@@ -389,9 +413,11 @@ def build_from_checkpoint(path: str) -> nn.Module:
     state_dict, meta = load_basicattn_checkpoint(path)
     arch = meta.get('arch')
     if not isinstance(arch, Mapping) or 'type' not in arch:
-        raise ConversionError(f"{path}: meta['arch'] with a 'type' is "
-                              'missing; cannot tell which arch to build')
+        raise ConversionError(
+            f"{path}: meta['arch'] with a 'type' is missing; cannot tell which arch to build"
+        )
     from basicattn.engine.network import build_network
+
     model = build_network(dict(arch), f"{path}: meta['arch']")
     model.load_state_dict(state_dict, strict=True)
     return model.eval()

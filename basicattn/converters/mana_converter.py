@@ -12,14 +12,15 @@ The widths, block counts, memory size and frame count are read from the
 shapes; GroupNorm's 32 groups are fixed in their code (not visible in the
 shapes).
 """
+
 import re
 from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 
 from basicattn.registry import ARCHS, CONVERTERS
-from .base import (ConversionError, check_state_dict_against, rename_state_dict,
-                   require_tensor)
+
+from .base import ConversionError, check_state_dict_against, rename_state_dict, require_tensor
 
 SOURCE = 'mana_official'
 
@@ -52,13 +53,11 @@ def _count_blocks(sd: Mapping[str, torch.Tensor], prefix: str) -> int:
     pattern = re.compile(rf'{prefix}\.(\d+)\.')
     ids = {int(m.group(1)) for m in map(pattern.match, sd) if m}
     if ids != set(range(len(ids))):
-        raise ConversionError(f'{SOURCE}: {prefix} block indices are not '
-                              f'0..n-1: {sorted(ids)}')
+        raise ConversionError(f'{SOURCE}: {prefix} block indices are not 0..n-1: {sorted(ids)}')
     return len(ids)
 
 
-def strip_and_drop(state_dict: Mapping[str, torch.Tensor]
-                   ) -> Dict[str, torch.Tensor]:
+def strip_and_drop(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Remove a ``module.`` prefix (all keys) and the distance matrix.
 
     Raises :class:`ConversionError` when the distance matrix is absent or not
@@ -66,16 +65,18 @@ def strip_and_drop(state_dict: Mapping[str, torch.Tensor]
     """
     sd = dict(state_dict)
     if sd and all(k.startswith('module.') for k in sd):
-        sd = {k[len('module.'):]: v for k, v in sd.items()}
+        sd = {k[len('module.') :]: v for k, v in sd.items()}
     dist = sd.pop(DISTANCE_KEY, None)
     if dist is None:
         raise ConversionError(
             f'{SOURCE}: no {DISTANCE_KEY!r} (the distance matrix every '
-            'models.mana checkpoint stores); is this a MANA checkpoint?')
+            'models.mana checkpoint stores); is this a MANA checkpoint?'
+        )
     if dist.dim() != 2 or dist.shape[0] != dist.shape[1]:
         raise ConversionError(
             f'{SOURCE}: {DISTANCE_KEY!r} should be a square (HW, HW) matrix, '
-            f'got shape {tuple(dist.shape)}')
+            f'got shape {tuple(dist.shape)}'
+        )
     return sd
 
 
@@ -100,7 +101,8 @@ def infer_mana_kwargs(state_dict: Mapping[str, torch.Tensor]) -> dict:
         raise ConversionError(
             f'{SOURCE}: nonloc_spatial.W_z.weight has {w_z.shape[1]} input '
             f'channels, not a multiple of the embedding dim {embed_dim} '
-            '(frames x embedding)')
+            '(frames x embedding)'
+        )
     return dict(
         type='MANA',
         num_in_ch=conv_first.shape[1],
@@ -117,9 +119,9 @@ def infer_mana_kwargs(state_dict: Mapping[str, torch.Tensor]) -> dict:
 
 
 @CONVERTERS.register_module(name=SOURCE)
-def convert_mana_official(state_dict: Mapping[str, torch.Tensor],
-                          scale: Optional[int] = None
-                          ) -> Tuple[Dict[str, torch.Tensor], dict]:
+def convert_mana_official(
+    state_dict: Mapping[str, torch.Tensor], scale: Optional[int] = None
+) -> Tuple[Dict[str, torch.Tensor], dict]:
     """MANA authors' checkpoints (jiy173/MANA models.mana) -> MANA.
 
     Every key except the dropped distance matrix must map to exactly one MANA
@@ -135,18 +137,15 @@ def convert_mana_official(state_dict: Mapping[str, torch.Tensor],
         tuple[dict, dict]: The MANA state_dict and the arch config.
     """
     if scale not in (None, 4):
-        raise ConversionError(f'{SOURCE}: MANA is x4 only, got scale '
-                              f'{scale!r}')
+        raise ConversionError(f'{SOURCE}: MANA is x4 only, got scale {scale!r}')
     sd = strip_and_drop(state_dict)
-    renamed, origin = rename_state_dict(sd, MANA_RULES, source=SOURCE,
-                                        return_origin=True)
+    renamed, origin = rename_state_dict(sd, MANA_RULES, source=SOURCE, return_origin=True)
     arch = infer_mana_kwargs(sd)
     kwargs = {k: v for k, v in arch.items() if k != 'type'}
     try:
         model = ARCHS.get('MANA')(**kwargs)
     except ValueError as err:
-        raise ConversionError(f'{SOURCE}: inferred arch {arch} is invalid: '
-                              f'{err}') from err
+        raise ConversionError(f'{SOURCE}: inferred arch {arch} is invalid: {err}') from err
     check_state_dict_against(renamed, model, source=SOURCE, origin=origin)
     return renamed, arch
 

@@ -1,5 +1,7 @@
 """Importing this package registers every dataset, sampler and transform module in it."""
+
 from basicattn.utils.module_scan import import_modules_with_suffix
 
 _registered_modules = import_modules_with_suffix(
-    __name__, __path__, ('_dataset', '_sampler', '_transform'))
+    __name__, __path__, ('_dataset', '_sampler', '_transform')
+)

@@ -43,6 +43,7 @@ Usage: ``deg.degrade(img, seed=None, key=None)`` on an array, or
 which adds ``lq``, as OpenMMLab pipelines do. :func:`build_degradation`
 turns ``'BI'``/``'BD'``/``'DN'`` or a config dict into a transform.
 """
+
 import difflib
 import inspect
 import math
@@ -53,13 +54,20 @@ import numpy as np
 from basicattn.registry import TRANSFORMS
 from basicattn.utils.matlab_imresize import imresize
 
-__all__ = ['Degradation', 'BIDegradation', 'BDDegradation', 'DNDegradation',
-           'build_degradation', 'gaussian_kernel', 'imfilter_replicate',
-           'noise_generator', 'DEGRADATION_NAMES']
+__all__ = [
+    'Degradation',
+    'BIDegradation',
+    'BDDegradation',
+    'DNDegradation',
+    'build_degradation',
+    'gaussian_kernel',
+    'imfilter_replicate',
+    'noise_generator',
+    'DEGRADATION_NAMES',
+]
 
 #: The short names accepted wherever a degradation is named by a string.
-DEGRADATION_NAMES = {'BI': 'BIDegradation', 'BD': 'BDDegradation',
-                     'DN': 'DNDegradation'}
+DEGRADATION_NAMES = {'BI': 'BIDegradation', 'BD': 'BDDegradation', 'DN': 'DNDegradation'}
 _PADDINGS = ('symmetric', 'replicate')
 
 
@@ -87,12 +95,13 @@ def gaussian_kernel(size=7, sigma=1.6):
         np.ndarray: float64 ``(size, size)``.
     """
     if not _is_int(size) or size < 1:
-        raise ValueError(f'gaussian_kernel: size must be an int >= 1, got '
-                         f'{size!r}')
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) \
-            or not (sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f'gaussian_kernel: sigma must be a positive number, '
-                         f'got {sigma!r}')
+        raise ValueError(f'gaussian_kernel: size must be an int >= 1, got {size!r}')
+    if (
+        isinstance(sigma, bool)
+        or not isinstance(sigma, (int, float))
+        or not (sigma > 0 and math.isfinite(sigma))
+    ):
+        raise ValueError(f'gaussian_kernel: sigma must be a positive number, got {sigma!r}')
     half = (size - 1) / 2.0
     x = np.arange(size, dtype=np.float64) - half
     h = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2.0 * sigma * sigma))
@@ -103,7 +112,7 @@ def gaussian_kernel(size=7, sigma=1.6):
 def _correlate_axis(img, weights, axis):
     """1-D correlation along ``axis`` with replicated borders, same size."""
     n = len(weights)
-    before, after = (n - 1) // 2, n // 2   # MATLAB's centre floor((n+1)/2)
+    before, after = (n - 1) // 2, n // 2  # MATLAB's centre floor((n+1)/2)
     pad = [(0, 0)] * img.ndim
     pad[axis] = (before, after)
     padded = np.pad(img, pad, mode='edge')
@@ -132,13 +141,11 @@ def imfilter_replicate(img, kernel):
     """
     kernel = np.asarray(kernel, dtype=np.float64)
     if kernel.ndim != 2:
-        raise ValueError(f'imfilter_replicate: kernel must be 2-D, got shape '
-                         f'{kernel.shape}')
+        raise ValueError(f'imfilter_replicate: kernel must be 2-D, got shape {kernel.shape}')
     res = img.astype(np.float64)
     col, row = kernel.sum(axis=1), kernel.sum(axis=0)
     total = kernel.sum()
-    if total != 0 and np.allclose(kernel, np.outer(col, row) / total,
-                                  rtol=1e-12, atol=0):
+    if total != 0 and np.allclose(kernel, np.outer(col, row) / total, rtol=1e-12, atol=0):
         res = _correlate_axis(res, col / total, 0)
         res = _correlate_axis(res, row, 1)
     else:
@@ -151,7 +158,7 @@ def imfilter_replicate(img, kernel):
         for i in range(kh):
             for j in range(kw):
                 if kernel[i, j]:
-                    res += kernel[i, j] * padded[i:i + h, j:j + w]
+                    res += kernel[i, j] * padded[i : i + h, j : j + w]
     return _round_uint8(res) if img.dtype == np.uint8 else res
 
 
@@ -168,8 +175,7 @@ def noise_generator(seed=None, key=None):
     if seed is None:
         return np.random.default_rng()
     if not _is_int(seed) or seed < 0:
-        raise ValueError(f'seed must be a non-negative int or None, got '
-                         f'{seed!r}')
+        raise ValueError(f'seed must be a non-negative int or None, got {seed!r}')
     tag = zlib.crc32(key.encode('utf-8')) if key else 0
     return np.random.default_rng([int(seed), tag])
 
@@ -189,8 +195,7 @@ class Degradation:
 
     def __init__(self, scale=3):
         if not _is_int(scale) or scale < 1:
-            raise ValueError(f'{type(self).__name__}: scale must be an int '
-                             f'>= 1, got {scale!r}')
+            raise ValueError(f'{type(self).__name__}: scale must be an int >= 1, got {scale!r}')
         self.scale = int(scale)
 
     def degrade(self, img, seed=None, key=None):
@@ -211,17 +216,16 @@ class Degradation:
         name = type(self).__name__
         if not isinstance(img, np.ndarray) or img.ndim not in (2, 3):
             got = getattr(img, 'shape', type(img).__name__)
-            raise ValueError(f'{name}: expected an HW or HWC numpy image, got '
-                             f'{got}')
+            raise ValueError(f'{name}: expected an HW or HWC numpy image, got {got}')
         if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
-            raise TypeError(f'{name}: expected a uint8 or float image, got '
-                            f'dtype {img.dtype}')
+            raise TypeError(f'{name}: expected a uint8 or float image, got dtype {img.dtype}')
         h, w = img.shape[:2]
         if h % self.scale or w % self.scale or h == 0 or w == 0:
             raise ValueError(
                 f'{name}: image size {h}x{w} is not a positive multiple of '
                 f'scale {self.scale}; crop it first (basicattn.utils.img_util.'
-                'mod_crop)')
+                'mod_crop)'
+            )
         return self._degrade(img, seed, key)
 
     def _degrade(self, img, seed, key):
@@ -230,10 +234,11 @@ class Degradation:
     def __call__(self, results):
         """Dict interface: ``results['lq'] = degrade(results['gt'], ...)``."""
         if not isinstance(results, dict) or 'gt' not in results:
-            raise TypeError(f'{type(self).__name__} expects a dict with a '
-                            f"'gt' image; use .degrade(img) for an array")
-        results['lq'] = self.degrade(results['gt'], results.get('seed'),
-                                     results.get('key'))
+            raise TypeError(
+                f'{type(self).__name__} expects a dict with a '
+                f"'gt' image; use .degrade(img) for an array"
+            )
+        results['lq'] = self.degrade(results['gt'], results.get('seed'), results.get('key'))
         return results
 
     def _args(self):
@@ -246,8 +251,7 @@ class Degradation:
 
 def _check_padding(owner, padding):
     if padding not in _PADDINGS:
-        raise ValueError(f'{owner}: padding must be one of {_PADDINGS}, got '
-                         f'{padding!r}')
+        raise ValueError(f'{owner}: padding must be one of {_PADDINGS}, got {padding!r}')
     return padding
 
 
@@ -305,8 +309,7 @@ class BDDegradation(Degradation):
         return np.ascontiguousarray(blurred[off::s, off::s])
 
     def _args(self):
-        return dict(scale=self.scale, kernel_size=self.kernel_size,
-                    sigma=self.sigma)
+        return dict(scale=self.scale, kernel_size=self.kernel_size, sigma=self.sigma)
 
 
 @TRANSFORMS.register_module()
@@ -327,33 +330,39 @@ class DNDegradation(Degradation):
 
     short_name = 'DN'
 
-    def __init__(self, scale=3, noise_level=30.0, seed=None,
-                 padding='symmetric'):
+    def __init__(self, scale=3, noise_level=30.0, seed=None, padding='symmetric'):
         super().__init__(scale)
-        if isinstance(noise_level, bool) or not isinstance(
-                noise_level, (int, float)) or not (
-                    noise_level >= 0 and math.isfinite(noise_level)):
-            raise ValueError(f'DNDegradation: noise_level must be a number '
-                             f'>= 0, got {noise_level!r}')
+        if (
+            isinstance(noise_level, bool)
+            or not isinstance(noise_level, (int, float))
+            or not (noise_level >= 0 and math.isfinite(noise_level))
+        ):
+            raise ValueError(
+                f'DNDegradation: noise_level must be a number >= 0, got {noise_level!r}'
+            )
         if seed is not None and (not _is_int(seed) or seed < 0):
-            raise ValueError(f'DNDegradation: seed must be a non-negative int '
-                             f'or None, got {seed!r}')
+            raise ValueError(
+                f'DNDegradation: seed must be a non-negative int or None, got {seed!r}'
+            )
         self.noise_level = float(noise_level)
         self.seed = seed
         self.bicubic = BIDegradation(scale, padding)
 
     def _degrade(self, img, seed, key):
         lr = self.bicubic.degrade(img)
-        rng = noise_generator(self.seed if self.seed is not None else seed,
-                              key)
+        rng = noise_generator(self.seed if self.seed is not None else seed, key)
         noise = rng.standard_normal(lr.shape)
         if lr.dtype == np.uint8:
             return _round_uint8(lr + self.noise_level * noise)
         return lr + (self.noise_level / 255.0) * noise
 
     def _args(self):
-        return dict(scale=self.scale, noise_level=self.noise_level,
-                    seed=self.seed, padding=self.bicubic.padding)
+        return dict(
+            scale=self.scale,
+            noise_level=self.noise_level,
+            seed=self.seed,
+            padding=self.bicubic.padding,
+        )
 
 
 def _registered_names():
@@ -383,50 +392,58 @@ def build_degradation(cfg, scale=None, where='degradation'):
     supported = ', '.join(DEGRADATION_NAMES)
     if isinstance(cfg, str):
         if cfg not in DEGRADATION_NAMES:
-            close = difflib.get_close_matches(cfg.upper(), DEGRADATION_NAMES,
-                                              n=1)
+            close = difflib.get_close_matches(cfg.upper(), DEGRADATION_NAMES, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ''
             raise ValueError(
                 f'{where} {cfg!r} is not supported; supported: {supported} '
-                f'(or a dict {{type: <registered transform>, ...}}).{hint}')
+                f'(or a dict {{type: <registered transform>, ...}}).{hint}'
+            )
         cfg = dict(type=DEGRADATION_NAMES[cfg])
     if isinstance(cfg, dict):
         cfg = dict(cfg)
         if 'type' not in cfg:
-            raise ValueError(f"{where}: a dict needs a 'type' key naming a "
-                             f'degradation (e.g. BDDegradation), got {cfg}')
+            raise ValueError(
+                f"{where}: a dict needs a 'type' key naming a "
+                f'degradation (e.g. BDDegradation), got {cfg}'
+            )
         type_name = cfg.pop('type')
         type_name = DEGRADATION_NAMES.get(type_name, type_name)
         cls = TRANSFORMS.get(type_name) if isinstance(type_name, str) else None
         if cls is None or not hasattr(cls, 'degrade'):
-            names = [n for n in _registered_names()
-                     if hasattr(TRANSFORMS.get(n), 'degrade')]
+            names = [n for n in _registered_names() if hasattr(TRANSFORMS.get(n), 'degrade')]
             close = difflib.get_close_matches(str(type_name), names, n=2)
-            hint = (' Did you mean ' + ' or '.join(f"'{c}'" for c in close)
-                    + '?') if close else ''
-            raise ValueError(f'{where}.type: {type_name!r} is not a registered '
-                             f'degradation; registered: {", ".join(names)}.'
-                             f'{hint}')
+            hint = (' Did you mean ' + ' or '.join(f"'{c}'" for c in close) + '?') if close else ''
+            raise ValueError(
+                f'{where}.type: {type_name!r} is not a registered '
+                f'degradation; registered: {", ".join(names)}.'
+                f'{hint}'
+            )
         params = inspect.signature(cls.__init__).parameters
         allowed = [p for p in params if p != 'self']
         for key in cfg:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f" Did you mean '{close[0]}'?" if close else ''
-                raise ValueError(f'{where}.{key}: unknown argument of '
-                                 f'{type_name}; allowed: '
-                                 f'{", ".join(allowed)}.{hint}')
+                raise ValueError(
+                    f'{where}.{key}: unknown argument of '
+                    f'{type_name}; allowed: '
+                    f'{", ".join(allowed)}.{hint}'
+                )
         if scale is not None:
             if cfg.get('scale', scale) != scale:
-                raise ValueError(f'{where}.scale={cfg["scale"]!r} differs from '
-                                 f'the dataset scale {scale}')
+                raise ValueError(
+                    f'{where}.scale={cfg["scale"]!r} differs from the dataset scale {scale}'
+                )
             cfg['scale'] = scale
         return cls(**cfg)
     if hasattr(cfg, 'degrade'):
         own = getattr(cfg, 'scale', None)
         if scale is not None and own is not None and own != scale:
-            raise ValueError(f'{where}: the transform has scale {own} but the '
-                             f'dataset scale is {scale}')
+            raise ValueError(
+                f'{where}: the transform has scale {own} but the dataset scale is {scale}'
+            )
         return cfg
-    raise TypeError(f'{where} must be one of {supported}, a config dict or a '
-                    f'degradation transform, got {type(cfg).__name__}')
+    raise TypeError(
+        f'{where} must be one of {supported}, a config dict or a '
+        f'degradation transform, got {type(cfg).__name__}'
+    )

@@ -8,6 +8,7 @@ a temporary sibling folder and only swaps it into place once every image has
 been read and stored. :func:`verify_lmdb` decodes every record and checks it
 against ``meta_info.txt``.
 """
+
 import math
 import multiprocessing
 import os
@@ -19,17 +20,21 @@ import lmdb
 
 from basicattn.errors import DataError
 from basicattn.utils.img_util import imencode_png, imfrombytes
-from .lmdb_io import (IMG_SUFFIXES, META_INFO_NAME, REBUILD_HINT, LmdbReader,
-                      check_unique_keys, lmdb_failure, read_meta_info,
-                      scan_images)
-from . import lmdb_swap
-from .lmdb_swap import (mark_complete, recover_interrupted_swap,
-                        swap_into_place, write_owner)
 
-__all__ = [
-    'LmdbBuildError', 'LmdbVerifyError', 'build_lmdb_from_folder',
-    'verify_lmdb'
-]
+from . import lmdb_swap
+from .lmdb_io import (
+    IMG_SUFFIXES,
+    META_INFO_NAME,
+    REBUILD_HINT,
+    LmdbReader,
+    check_unique_keys,
+    lmdb_failure,
+    read_meta_info,
+    scan_images,
+)
+from .lmdb_swap import mark_complete, recover_interrupted_swap, swap_into_place, write_owner
+
+__all__ = ['LmdbBuildError', 'LmdbVerifyError', 'build_lmdb_from_folder', 'verify_lmdb']
 
 # How many bad paths / keys an error message spells out before summarising.
 _MAX_LISTED = 100
@@ -81,12 +86,8 @@ def _list_problems(items, limit=_MAX_LISTED):
 
 def _progress_bar(total, desc, enabled):
     from tqdm import tqdm
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit='img',
-        disable=not enabled,
-        dynamic_ncols=True)
+
+    return tqdm(total=total, desc=desc, unit='img', disable=not enabled, dynamic_ncols=True)
 
 
 def _worker_init():
@@ -94,6 +95,7 @@ def _worker_init():
     # starting a thread pool per process on top of that.
     try:
         import cv2
+
         cv2.setNumThreads(1)
     except Exception:  # pragma: no cover - cv2 is a dependency
         pass
@@ -133,8 +135,7 @@ def _load_and_encode(task):
         if img.ndim == 2:
             img = img[:, :, None]
         h, w, c = img.shape
-        return imencode_png(
-            img, compress_level=compress_level), (h, w, c), None
+        return imencode_png(img, compress_level=compress_level), (h, w, c), None
     except Exception as err:  # noqa: BLE001 - reported with the path
         return None, None, f'{type(err).__name__}: {err}'
 
@@ -162,7 +163,8 @@ class _GrowingWriter:
                 subdir=True,
                 readahead=False,
                 meminit=False,
-                max_dbs=0)
+                max_dbs=0,
+            )
         except lmdb.Error as err:
             raise lmdb_failure(err, self.name, writing=True) from err
         self.page_size = self.env.stat()['psize']
@@ -190,9 +192,7 @@ class _GrowingWriter:
         batch_bytes = sum(estimate(k, v, self.page_size) for k, v in batch)
         # Copy-on-write: pages touched by the txn are copied, and pages freed
         # in a txn are not reused before it commits; keep plenty of margin.
-        needed = (
-            self._used_bytes() + 2 * batch_bytes +
-            _MARGIN_PAGES * self.page_size)
+        needed = self._used_bytes() + 2 * batch_bytes + _MARGIN_PAGES * self.page_size
         if needed > self.map_size:
             self._grow_to(needed + needed // 2)
         while True:
@@ -225,10 +225,12 @@ def _check_keys(items):
         if len(key.encode('utf-8')) > _MAX_KEY_BYTES:
             raise DataError(
                 f'key {key!r} of {path} is longer than LMDB allows '
-                f'({_MAX_KEY_BYTES} bytes); shorten the folder or file names')
+                f'({_MAX_KEY_BYTES} bytes); shorten the folder or file names'
+            )
         if any(ch in key for ch in '\r\n'):
-            raise DataError(f'key {key!r} of {path} holds a line break, '
-                            'which meta_info.txt cannot list')
+            raise DataError(
+                f'key {key!r} of {path} holds a line break, which meta_info.txt cannot list'
+            )
 
 
 def _remove_tree(path):
@@ -263,37 +265,41 @@ def _check_destination(src, dst, overwrite):
     if _is_same_or_inside(src, dst):
         raise DataError(
             f'destination {dst} is the source folder or contains it; choose '
-            'another path for the LMDB')
+            'another path for the LMDB'
+        )
     if not osp.lexists(dst):
         parent = osp.dirname(osp.abspath(dst))
         if not osp.isdir(parent):
-            raise FileNotFoundError(
-                f'parent folder of the destination does not exist: {parent}')
+            raise FileNotFoundError(f'parent folder of the destination does not exist: {parent}')
         return
     if not overwrite:
         raise FileExistsError(
-            f'destination {dst} already exists; pass --overwrite '
-            '(overwrite=True) to replace it')
+            f'destination {dst} already exists; pass --overwrite (overwrite=True) to replace it'
+        )
     if not osp.isdir(dst) or osp.islink(dst):
         raise FileExistsError(
             f'destination {dst} exists and is not a folder; refusing to '
-            'replace it even with --overwrite')
+            'replace it even with --overwrite'
+        )
     if os.listdir(dst) and not osp.isfile(osp.join(dst, 'data.mdb')):
         raise FileExistsError(
             f'destination {dst} exists and is not an LMDB database (no '
-            'data.mdb); refusing to replace it even with --overwrite')
+            'data.mdb); refusing to replace it even with --overwrite'
+        )
 
 
-def build_lmdb_from_folder(src,
-                           dst,
-                           *,
-                           overwrite=False,
-                           compress_level=1,
-                           num_workers=None,
-                           suffixes=IMG_SUFFIXES,
-                           progress=True,
-                           _initial_map_size=None,
-                           _estimate=None):
+def build_lmdb_from_folder(
+    src,
+    dst,
+    *,
+    overwrite=False,
+    compress_level=1,
+    num_workers=None,
+    suffixes=IMG_SUFFIXES,
+    progress=True,
+    _initial_map_size=None,
+    _estimate=None,
+):
     """Pack every image under ``src`` into an LMDB database at ``dst``.
 
     Images are found recursively (sorted, so the result is deterministic);
@@ -343,11 +349,12 @@ def build_lmdb_from_folder(src,
     start = time.time()
     src = os.fspath(src)
     dst = os.fspath(dst).rstrip('/\\') or os.fspath(dst)
-    if (isinstance(compress_level, bool) or not isinstance(compress_level, int)
-            or not 0 <= compress_level <= 9):
-        raise ValueError(
-            'compress_level must be an integer in [0, 9], got '
-            f'{compress_level!r}')
+    if (
+        isinstance(compress_level, bool)
+        or not isinstance(compress_level, int)
+        or not 0 <= compress_level <= 9
+    ):
+        raise ValueError(f'compress_level must be an integer in [0, 9], got {compress_level!r}')
     if not osp.isdir(src):
         raise FileNotFoundError(f'source folder not found: {src}')
     recover_interrupted_swap(dst)
@@ -357,8 +364,7 @@ def build_lmdb_from_folder(src,
     check_unique_keys(items)
     _check_keys(items)
     if not items:
-        raise DataError(
-            f'no images with suffixes {", ".join(suffixes)} found under {src}')
+        raise DataError(f'no images with suffixes {", ".join(suffixes)} found under {src}')
 
     if num_workers is None:
         num_workers = min(8, os.cpu_count() or 1)
@@ -372,8 +378,8 @@ def build_lmdb_from_folder(src,
         os.makedirs(tmp)
         write_owner(tmp)
         writer = _GrowingWriter(
-            tmp, _initial_map_size if _initial_map_size else _DEFAULT_MAP_SIZE,
-            name=dst)
+            tmp, _initial_map_size if _initial_map_size else _DEFAULT_MAP_SIZE, name=dst
+        )
         tasks = [(path, compress_level) for _, path in items]
         if num_workers > 1:
             pool = _pool_context().Pool(num_workers, initializer=_worker_init)
@@ -387,8 +393,7 @@ def build_lmdb_from_folder(src,
         batch = []
         batch_bytes = 0
         total_bytes = 0
-        with _progress_bar(len(tasks), f'LMDB {osp.basename(dst)}',
-                           progress) as bar:
+        with _progress_bar(len(tasks), f'LMDB {osp.basename(dst)}', progress) as bar:
             for (key, path), (value, shape, reason) in zip(items, results):
                 bar.update(1)
                 if reason is not None:
@@ -397,8 +402,7 @@ def build_lmdb_from_folder(src,
                 if bad:
                     continue  # keep reading only to report every bad file
                 h, w, c = shape
-                meta_lines.append(
-                    f'{key}.png ({h},{w},{c}) {compress_level}\n')
+                meta_lines.append(f'{key}.png ({h},{w},{c}) {compress_level}\n')
                 batch.append((key.encode('utf-8'), value))
                 batch_bytes += len(value)
                 total_bytes += len(value)
@@ -411,12 +415,13 @@ def build_lmdb_from_folder(src,
             pool = None
         if bad:
             first, reason = bad[0]
-            rest = (f'; the other {len(bad) - 1}:\n{_list_problems(bad[1:])}'
-                    if len(bad) > 1 else '')
+            rest = f'; the other {len(bad) - 1}:\n{_list_problems(bad[1:])}' if len(bad) > 1 else ''
             raise LmdbBuildError(
                 f'{len(bad)} of {len(items)} images under {src} could not be '
                 f'read ({first}: {reason}); fix or remove them: no database '
-                f'was written and {dst} was left untouched{rest}', bad)
+                f'was written and {dst} was left untouched{rest}',
+                bad,
+            )
         writer.write(batch, _estimate)
         map_size = writer.map_size
         writer.close()
@@ -443,7 +448,8 @@ def build_lmdb_from_folder(src,
         num_bytes=total_bytes,
         map_size=map_size,
         compress_level=compress_level,
-        seconds=time.time() - start)
+        seconds=time.time() - start,
+    )
 
 
 def verify_lmdb(dst, progress=True):
@@ -470,19 +476,17 @@ def verify_lmdb(dst, progress=True):
     """
     dst = os.fspath(dst)
     if not osp.isfile(osp.join(dst, 'data.mdb')):
-        raise FileNotFoundError(
-            f'LMDB database not found: {dst} has no data.mdb')
+        raise FileNotFoundError(f'LMDB database not found: {dst} has no data.mdb')
     if not osp.isfile(osp.join(dst, META_INFO_NAME)):
         raise DataError(
-            f'LMDB {dst} has no {META_INFO_NAME}, so its records cannot be '
-            f'checked; {REBUILD_HINT}')
+            f'LMDB {dst} has no {META_INFO_NAME}, so its records cannot be checked; {REBUILD_HINT}'
+        )
     meta = read_meta_info(osp.join(dst, META_INFO_NAME))
     bad = []
     num_bytes = 0
     reader = LmdbReader(dst)
     try:
-        with _progress_bar(len(meta), f'verify {osp.basename(dst)}',
-                           progress) as bar:
+        with _progress_bar(len(meta), f'verify {osp.basename(dst)}', progress) as bar:
             for key, shape, _ in meta:
                 bar.update(1)
                 try:
@@ -496,10 +500,9 @@ def verify_lmdb(dst, progress=True):
                 except Exception as err:  # noqa: BLE001 - reported with key
                     bad.append((key, f'cannot decode: {err}'))
                     continue
-                got = img.shape if img.ndim == 3 else img.shape + (1, )
+                got = img.shape if img.ndim == 3 else img.shape + (1,)
                 if tuple(got) != tuple(shape):
-                    bad.append((key, f'shape {tuple(got)} but meta_info.txt '
-                                f'says {tuple(shape)}'))
+                    bad.append((key, f'shape {tuple(got)} but meta_info.txt says {tuple(shape)}'))
         listed = {key for key, _, _ in meta}
         for key in reader.scan_keys():
             if key not in listed:
@@ -508,11 +511,12 @@ def verify_lmdb(dst, progress=True):
         reader.close()
     if bad:
         key, reason = bad[0]
-        more = (f'; {len(bad) - 1} more bad key(s):\n'
-                f'{_list_problems(bad[1:], _MAX_LISTED_VERIFY)}'
-                if len(bad) > 1 else '')
+        more = (
+            f'; {len(bad) - 1} more bad key(s):\n{_list_problems(bad[1:], _MAX_LISTED_VERIFY)}'
+            if len(bad) > 1
+            else ''
+        )
         raise LmdbVerifyError(
-            f'LMDB {dst} failed verification, key {key!r}: {reason}; '
-            f'{REBUILD_HINT}{more}', bad)
-    return dict(
-        path=osp.abspath(dst), num_images=len(meta), num_bytes=num_bytes)
+            f'LMDB {dst} failed verification, key {key!r}: {reason}; {REBUILD_HINT}{more}', bad
+        )
+    return dict(path=osp.abspath(dst), num_images=len(meta), num_bytes=num_bytes)

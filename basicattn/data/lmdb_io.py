@@ -12,6 +12,7 @@ The same key convention is used for image folders on disk, so that the disk
 and LMDB backends of a dataset name their samples identically; the folder
 scan that produces those keys lives here too.
 """
+
 import errno
 import os
 import os.path as osp
@@ -24,10 +25,18 @@ import lmdb
 from basicattn.errors import DataError
 
 __all__ = [
-    'IMG_SUFFIXES', 'META_INFO_NAME', 'LmdbKeyError', 'LmdbReader',
+    'IMG_SUFFIXES',
+    'META_INFO_NAME',
+    'LmdbKeyError',
+    'LmdbReader',
     'check_unique_keys',
-    'is_lmdb', 'lmdb_failure', 'read_meta_info', 'require_lmdb', 'scan_images'
+    'is_lmdb',
+    'lmdb_failure',
+    'read_meta_info',
+    'require_lmdb',
+    'scan_images',
 ]
+
 
 class LmdbKeyError(DataError, KeyError):
     """A record the data needs is not in the LMDB (the message names both).
@@ -40,8 +49,7 @@ class LmdbKeyError(DataError, KeyError):
 
 
 #: What to tell the user about a damaged database.
-REBUILD_HINT = ('the database is damaged or not an LMDB; rebuild it with '
-                'tools/create_lmdb.py')
+REBUILD_HINT = 'the database is damaged or not an LMDB; rebuild it with tools/create_lmdb.py'
 
 #: Name of the text file, beside ``data.mdb``, that lists keys and shapes.
 META_INFO_NAME = 'meta_info.txt'
@@ -53,7 +61,8 @@ IMG_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 _META_LINE = re.compile(
     r'^(?P<name>\S.*?)\s+'
     r'\(\s*(?P<h>\d+)\s*,\s*(?P<w>\d+)\s*,\s*(?P<c>\d+)\s*\)'
-    r'\s+(?P<level>-?\d+)$')
+    r'\s+(?P<level>-?\d+)$'
+)
 
 
 def is_lmdb(path):
@@ -108,19 +117,18 @@ def read_meta_info(path):
             if match is None:
                 raise DataError(
                     f'{path}, line {lineno}: malformed meta info line '
-                    f'{line!r}; expected "<key>.png (h,w,c) <compress_level>"')
+                    f'{line!r}; expected "<key>.png (h,w,c) <compress_level>"'
+                )
             name = match.group('name')
-            key = name[:-len('.png')] if name.endswith('.png') else name
+            key = name[: -len('.png')] if name.endswith('.png') else name
             if not key:
-                raise DataError(
-                    f'{path}, line {lineno}: empty key in line {line!r}')
+                raise DataError(f'{path}, line {lineno}: empty key in line {line!r}')
             if key in seen:
                 raise DataError(
-                    f'{path}, line {lineno}: key {key!r} already listed on '
-                    f'line {seen[key]}')
+                    f'{path}, line {lineno}: key {key!r} already listed on line {seen[key]}'
+                )
             seen[key] = lineno
-            shape = (int(match.group('h')), int(match.group('w')),
-                     int(match.group('c')))
+            shape = (int(match.group('h')), int(match.group('w')), int(match.group('c')))
             entries.append((key, shape, int(match.group('level'))))
     return entries
 
@@ -184,7 +192,8 @@ def check_unique_keys(items):
             raise DataError(
                 f'two files map to the same key {key!r}: {mapping[key]} and '
                 f'{path}; keys are paths without the extension, so keep '
-                'only one of them')
+                'only one of them'
+            )
         mapping[key] = path
     return mapping
 
@@ -222,8 +231,9 @@ def lmdb_failure(err, db_path, key=None, writing=False):
     if isinstance(err, lmdb.ReadonlyError) and 'denied' in str(err).lower():
         return OSError(errno.EACCES, os.strerror(errno.EACCES), db_path)
     if writing:
-        return OSError(errno.EIO, f'cannot write the LMDB: {err} (is the disk '
-                       'full? see df)', db_path)
+        return OSError(
+            errno.EIO, f'cannot write the LMDB: {err} (is the disk full? see df)', db_path
+        )
     where = f'LMDB {db_path}'
     if key is not None:
         if isinstance(key, bytes):
@@ -231,7 +241,7 @@ def lmdb_failure(err, db_path, key=None, writing=False):
         where += f', key {key!r}'
     text = str(err)
     if text.startswith(f'{db_path}: '):
-        text = text[len(db_path) + 2:]
+        text = text[len(db_path) + 2 :]
     return DataError(f'{where}: {text}; {REBUILD_HINT}')
 
 
@@ -257,10 +267,10 @@ def require_lmdb(db_path, role='LMDB'):
     data_file = osp.join(db_path, 'data.mdb')
     if not osp.isfile(data_file):
         from .lmdb_swap import recover_interrupted_swap
+
         recover_interrupted_swap(db_path)
     if not osp.isfile(data_file):
-        raise FileNotFoundError(
-            f'{role} database not found: {db_path} has no data.mdb')
+        raise FileNotFoundError(f'{role} database not found: {db_path} has no data.mdb')
     return db_path
 
 
@@ -270,8 +280,7 @@ def _open_shared_env(db_path):
     try:
         st = os.stat(data_file)
     except OSError:
-        raise FileNotFoundError(
-            f'LMDB database not found: {db_path} has no data.mdb') from None
+        raise FileNotFoundError(f'LMDB database not found: {db_path} has no data.mdb') from None
     ident = (st.st_dev, st.st_ino) if st.st_ino else osp.realpath(data_file)
     pid = os.getpid()
     with _SHARED_LOCK:
@@ -287,12 +296,8 @@ def _open_shared_env(db_path):
         if env is None:
             try:
                 env = lmdb.open(
-                    db_path,
-                    readonly=True,
-                    lock=False,
-                    readahead=False,
-                    meminit=False,
-                    subdir=True)
+                    db_path, readonly=True, lock=False, readahead=False, meminit=False, subdir=True
+                )
             except lmdb.Error as err:
                 raise lmdb_failure(err, db_path) from err
             _SHARED_ENVS[ident] = env
@@ -443,8 +448,9 @@ class LmdbReader:
             try:
                 decoded.append(raw.decode('utf-8'))
             except UnicodeDecodeError:
-                raise DataError(f'LMDB {self.db_path} holds a key that is not '
-                                f'UTF-8: {raw!r}; {REBUILD_HINT}') from None
+                raise DataError(
+                    f'LMDB {self.db_path} holds a key that is not UTF-8: {raw!r}; {REBUILD_HINT}'
+                ) from None
         return decoded
 
     def __len__(self):

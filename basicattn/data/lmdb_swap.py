@@ -19,6 +19,7 @@ that are no longer alive it puts a database back at ``X`` (the complete new
 one, else the old one), removes what is safe to remove, and reports each
 action in one line.
 """
+
 import ctypes
 import errno
 import glob
@@ -29,8 +30,15 @@ import shutil
 import socket
 import sys
 
-__all__ = ['COMPLETE_MARKER', 'OWNER_FILE', 'exchange_paths', 'mark_complete',
-           'recover_interrupted_swap', 'swap_into_place', 'write_owner']
+__all__ = [
+    'COMPLETE_MARKER',
+    'OWNER_FILE',
+    'exchange_paths',
+    'mark_complete',
+    'recover_interrupted_swap',
+    'swap_into_place',
+    'write_owner',
+]
 
 #: Written into ``X.tmp-<pid>`` last, once the database there is complete.
 COMPLETE_MARKER = '.basicattn-complete'
@@ -39,8 +47,7 @@ OWNER_FILE = '.basicattn-owner'
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
-_NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP,
-                errno.EXDEV}
+_NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV}
 _LEFTOVER = re.compile(r'\.(?P<kind>tmp|old)-(?P<pid>\d+)$')
 
 
@@ -70,8 +77,7 @@ def _write_synced(path, text):
 
 def write_owner(folder):
     """Record this host and process as the builder of ``folder``."""
-    _write_synced(osp.join(folder, OWNER_FILE),
-                  f'{socket.gethostname()} {os.getpid()}\n')
+    _write_synced(osp.join(folder, OWNER_FILE), f'{socket.gethostname()} {os.getpid()}\n')
 
 
 def mark_complete(folder):
@@ -105,11 +111,15 @@ def exchange_paths(a, b):
         renameat2 = libc.renameat2
     except (OSError, AttributeError):
         return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
-                          ctypes.c_char_p, ctypes.c_uint]
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
     renameat2.restype = ctypes.c_int
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b),
-                 _RENAME_EXCHANGE) == 0:
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
     err = ctypes.get_errno()
     if err in _NO_EXCHANGE:
@@ -203,8 +213,8 @@ def _owner_elsewhere(folder):
 def _leftovers(dst):
     found = []
     for path in sorted(glob.glob(glob.escape(dst) + '.*-*')):
-        match = _LEFTOVER.search(path[len(dst):])
-        if match is not None and path[len(dst):] == match.group(0):
+        match = _LEFTOVER.search(path[len(dst) :])
+        if match is not None and path[len(dst) :] == match.group(0):
             found.append((match.group('kind'), int(match.group('pid')), path))
     return found
 
@@ -219,6 +229,7 @@ class _DirLock:
     def __enter__(self):
         try:
             import fcntl
+
             self.fd = os.open(self.folder, os.O_RDONLY)
             fcntl.flock(self.fd, fcntl.LOCK_EX)
         except (ImportError, OSError):
@@ -273,13 +284,14 @@ def recover_interrupted_swap(dst, report=None):
         stale = []
         leftovers = _leftovers(dst)
         # the owner file of X.tmp-<pid> also speaks for X.old-<pid>
-        hosts = {pid: _owner_elsewhere(path) for kind, pid, path in leftovers
-                 if kind == 'tmp'}
+        hosts = {pid: _owner_elsewhere(path) for kind, pid, path in leftovers if kind == 'tmp'}
         for kind, pid, path in leftovers:
             host = hosts.get(pid)
             if host is not None:
-                say(f'{path} is being built (or was left) by process {pid} on '
-                    f'{host}; left alone (delete it if that build is dead)')
+                say(
+                    f'{path} is being built (or was left) by process {pid} on '
+                    f'{host}; left alone (delete it if that build is dead)'
+                )
             elif _pid_alive(pid):
                 say(f'{path} belongs to running process {pid}; left alone')
             else:
@@ -298,40 +310,50 @@ def _settle_leftover(dst, kind, pid, path, say):
     """Remove (or keep and report) one leftover of a dead process."""
     if kind == 'tmp' and _is_complete(path) and osp.isdir(dst):
         swap_into_place(path, dst)
-        say(f'completed the interrupted swap of process {pid}: its finished '
-            f'database {path} replaced {dst}')
+        say(
+            f'completed the interrupted swap of process {pid}: its finished '
+            f'database {path} replaced {dst}'
+        )
     elif kind == 'tmp' and _is_complete(path):
-        say(f'{path} holds a complete database built by process {pid}, but '
-            f'{dst} is not a folder; kept both for you to sort out')
+        say(
+            f'{path} holds a complete database built by process {pid}, but '
+            f'{dst} is not a folder; kept both for you to sort out'
+        )
     elif kind == 'tmp':
         _remove_tree(path)
-        say(f'removed {path}, left by dead process {pid} (not a finished new '
-            'database)')
+        say(f'removed {path}, left by dead process {pid} (not a finished new database)')
     elif osp.lexists(dst):
         _remove_tree(path)
-        say(f'removed {path}, the database replaced by dead process {pid}; '
-            f'{dst} is in place')
+        say(f'removed {path}, the database replaced by dead process {pid}; {dst} is in place')
     else:
-        say(f'{path}, left by dead process {pid}, is not a usable database '
-            f'and {dst} is missing; kept it for you to inspect')
+        say(
+            f'{path}, left by dead process {pid}, is not a usable database '
+            f'and {dst} is missing; kept it for you to inspect'
+        )
 
 
 def _restore(dst, stale, say):
     """Put a database back at the missing ``dst`` from ``stale`` leftovers."""
-    complete = [(p, path) for kind, p, path in stale
-                if kind == 'tmp' and _is_complete(path)]
-    olds = [(p, path) for kind, p, path in stale
-            if kind == 'old' and osp.isfile(osp.join(path, 'data.mdb'))]
+    complete = [(p, path) for kind, p, path in stale if kind == 'tmp' and _is_complete(path)]
+    olds = [
+        (p, path)
+        for kind, p, path in stale
+        if kind == 'old' and osp.isfile(osp.join(path, 'data.mdb'))
+    ]
     if complete:
         pid, path = complete[0]
         os.rename(path, dst)
-        say(f'{dst} was missing: completed the interrupted swap of process '
-            f'{pid} (moved its finished database {path} into place)')
+        say(
+            f'{dst} was missing: completed the interrupted swap of process '
+            f'{pid} (moved its finished database {path} into place)'
+        )
     elif olds:
         pid, path = olds[0]
         os.rename(path, dst)
-        say(f'{dst} was missing: restored the previous database from {path} '
-            f'(the rebuild by process {pid} had not finished)')
+        say(
+            f'{dst} was missing: restored the previous database from {path} '
+            f'(the rebuild by process {pid} had not finished)'
+        )
     else:
         return
     _fsync_dir(osp.dirname(osp.abspath(dst)))

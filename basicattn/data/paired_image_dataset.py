@@ -1,4 +1,5 @@
 """Paired GT / LQ image dataset for single-image super-resolution."""
+
 import os
 import os.path as osp
 from typing import Optional, Union
@@ -10,9 +11,17 @@ from basicattn.errors import DataError
 from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import imfrombytes, img2tensor, imread, mod_crop
+
 from .degradation_transform import DEGRADATION_NAMES, build_degradation
-from .lmdb_io import (IMG_SUFFIXES, LmdbKeyError, LmdbReader,
-                      check_unique_keys, is_lmdb, require_lmdb, scan_images)
+from .lmdb_io import (
+    IMG_SUFFIXES,
+    LmdbKeyError,
+    LmdbReader,
+    check_unique_keys,
+    is_lmdb,
+    require_lmdb,
+    scan_images,
+)
 from .transforms import augment, paired_random_crop
 
 __all__ = ['PairedImageDataset']
@@ -35,8 +44,7 @@ def _read_meta_info_list(meta_info_file):
 
 
 def _is_positive_int(value):
-    return (isinstance(value, (int, np.integer))
-            and not isinstance(value, bool) and value >= 1)
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
 
 
 def _lq_key(gt_key, filename_tmpl):
@@ -98,44 +106,42 @@ class PairedImageDataset(Dataset):
             images (for tiny training sets). Defaults to 1.
     """
 
-    def __init__(self,
-                 dataroot_gt,
-                 dataroot_lq=None,
-                 scale: PositiveInt = 4,
-                 io_backend='disk',
-                 meta_info_file=None,
-                 filename_tmpl='{}',
-                 gt_size: Optional[PositiveInt] = None,
-                 use_hflip=False,
-                 use_rot=False,
-                 degradation: Union[str, dict] = 'BI',
-                 name=None,
-                 repeat: PositiveInt = 1):
+    def __init__(
+        self,
+        dataroot_gt,
+        dataroot_lq=None,
+        scale: PositiveInt = 4,
+        io_backend='disk',
+        meta_info_file=None,
+        filename_tmpl='{}',
+        gt_size: Optional[PositiveInt] = None,
+        use_hflip=False,
+        use_rot=False,
+        degradation: Union[str, dict] = 'BI',
+        name=None,
+        repeat: PositiveInt = 1,
+    ):
         super().__init__()
         if isinstance(io_backend, dict):
             io_backend = io_backend.get('type')
         if io_backend not in SUPPORTED_BACKENDS:
-            raise ValueError(
-                f'io_backend must be one of {SUPPORTED_BACKENDS}, '
-                f'got {io_backend!r}')
+            raise ValueError(f'io_backend must be one of {SUPPORTED_BACKENDS}, got {io_backend!r}')
         if not _is_positive_int(scale):
-            raise ValueError(
-                f'scale must be a positive integer, got {scale!r}')
+            raise ValueError(f'scale must be a positive integer, got {scale!r}')
         self._degradation = build_degradation(degradation, int(scale))
         if not _is_positive_int(repeat):
+            raise ValueError(f'repeat must be a positive integer, got {repeat!r}')
+        if gt_size is not None and (not _is_positive_int(gt_size) or gt_size % scale):
             raise ValueError(
-                f'repeat must be a positive integer, got {repeat!r}')
-        if gt_size is not None and (not _is_positive_int(gt_size)
-                                    or gt_size % scale):
-            raise ValueError(f'gt_size must be a positive multiple of scale '
-                             f'{scale} or None, got {gt_size!r}')
+                f'gt_size must be a positive multiple of scale {scale} or None, got {gt_size!r}'
+            )
         if not isinstance(filename_tmpl, str) or '{}' not in filename_tmpl:
-            raise ValueError(f"filename_tmpl must be a string holding '{{}}', "
-                             f'got {filename_tmpl!r}')
+            raise ValueError(
+                f"filename_tmpl must be a string holding '{{}}', got {filename_tmpl!r}"
+            )
 
         self.dataroot_gt = os.fspath(dataroot_gt)
-        self.dataroot_lq = None if dataroot_lq is None else os.fspath(
-            dataroot_lq)
+        self.dataroot_lq = None if dataroot_lq is None else os.fspath(dataroot_lq)
         self.scale = int(scale)
         self.io_backend = io_backend
         self.meta_info_file = meta_info_file
@@ -156,15 +162,14 @@ class PairedImageDataset(Dataset):
             self.samples = self._init_disk()
         if not self.samples:
             raise DataError(
-                f'dataset {self.name!r} is empty: no images found '
-                f'in {self.dataroot_gt}')
+                f'dataset {self.name!r} is empty: no images found in {self.dataroot_gt}'
+            )
 
     # -- indexing --------------------------------------------------------
     def _init_disk(self):
         for root in (self.dataroot_gt, self.dataroot_lq):
             if root is not None and is_lmdb(root):
-                raise DataError(f'{root} is an LMDB database; set '
-                                "io_backend='lmdb' to read it")
+                raise DataError(f"{root} is an LMDB database; set io_backend='lmdb' to read it")
         if not osp.isdir(self.dataroot_gt):
             raise FileNotFoundError(f'GT folder not found: {self.dataroot_gt}')
         if self.meta_info_file is not None:
@@ -174,7 +179,8 @@ class PairedImageDataset(Dataset):
                 if path is None:
                     raise FileNotFoundError(
                         f'{self.meta_info_file}, line {lineno}: GT image '
-                        f'{osp.join(self.dataroot_gt, rel)} not found')
+                        f'{osp.join(self.dataroot_gt, rel)} not found'
+                    )
                 stem, ext = osp.splitext(rel)
                 key = stem if ext.lower() in IMG_SUFFIXES else rel
                 gt_items.append((key.replace(os.sep, '/'), path))
@@ -196,7 +202,8 @@ class PairedImageDataset(Dataset):
                 raise FileNotFoundError(
                     f'LQ image for GT {gt_path} not found: expected '
                     f'{expected} (or another image suffix; filename_tmpl '
-                    f'{self.filename_tmpl!r})')
+                    f'{self.filename_tmpl!r})'
+                )
             samples.append((key, gt_path, lq_path))
         return samples
 
@@ -216,7 +223,8 @@ class PairedImageDataset(Dataset):
         if self.meta_info_file is not None:
             raise ValueError(
                 'meta_info_file is for the disk backend; with the LMDB '
-                f'backend the keys come from {self.dataroot_gt}/meta_info.txt')
+                f'backend the keys come from {self.dataroot_gt}/meta_info.txt'
+            )
         for root, role in ((self.dataroot_gt, 'GT'), (self.dataroot_lq, 'LQ')):
             if root is not None:
                 require_lmdb(root, f'{role} LMDB')
@@ -233,7 +241,8 @@ class PairedImageDataset(Dataset):
                 raise LmdbKeyError(
                     f'LQ key {lq_key!r} for GT key {key!r} not found in LMDB '
                     f'{self.dataroot_lq} (filename_tmpl '
-                    f'{self.filename_tmpl!r})')
+                    f'{self.filename_tmpl!r})'
+                )
             samples.append((key, key, lq_key))
         return samples
 
@@ -268,8 +277,7 @@ class PairedImageDataset(Dataset):
         """
         if isinstance(item, (tuple, list)):
             if len(item) != 2:
-                raise TypeError(f'item must be an index or (index, seed), '
-                                f'got {item!r}')
+                raise TypeError(f'item must be an index or (index, seed), got {item!r}')
             index, seed = item
             seed = int(seed)
         else:
@@ -279,8 +287,9 @@ class PairedImageDataset(Dataset):
         index = int(index)
         length = len(self)
         if not -length <= index < length:
-            raise IndexError(f'index {index} out of range for dataset '
-                             f'{self.name!r} of length {length}')
+            raise IndexError(
+                f'index {index} out of range for dataset {self.name!r} of length {length}'
+            )
         key, gt_loc, lq_loc = self.samples[index % len(self.samples)]
 
         gt_path = self._display_path(self._gt_reader, gt_loc)
@@ -292,32 +301,31 @@ class PairedImageDataset(Dataset):
         else:
             lq_path = self._display_path(self._lq_reader, lq_loc)
             img_lq = self._load(self._lq_reader, lq_loc)
-            expected = (img_lq.shape[0] * self.scale,
-                        img_lq.shape[1] * self.scale)
+            expected = (img_lq.shape[0] * self.scale, img_lq.shape[1] * self.scale)
             if img_gt.shape[:2] != expected:
                 raise DataError(
                     f'GT {gt_path} has shape {img_gt.shape} but LQ {lq_path} '
                     f'has shape {img_lq.shape}; GT must be scale '
-                    f'{self.scale} x LQ')
+                    f'{self.scale} x LQ'
+                )
 
         if self.gt_size is not None:
-            img_gt, img_lq = paired_random_crop(img_gt, img_lq, self.gt_size,
-                                                self.scale, rng, gt_path)
+            img_gt, img_lq = paired_random_crop(
+                img_gt, img_lq, self.gt_size, self.scale, rng, gt_path
+            )
         if self.use_hflip or self.use_rot:
-            img_gt, img_lq = augment([img_gt, img_lq],
-                                     hflip=self.use_hflip,
-                                     rotation=self.use_rot,
-                                     rng=rng)
+            img_gt, img_lq = augment(
+                [img_gt, img_lq], hflip=self.use_hflip, rotation=self.use_rot, rng=rng
+            )
         return dict(
-            lq=img2tensor(img_lq),
-            gt=img2tensor(img_gt),
-            key=key,
-            lq_path=lq_path,
-            gt_path=gt_path)
+            lq=img2tensor(img_lq), gt=img2tensor(img_gt), key=key, lq_path=lq_path, gt_path=gt_path
+        )
 
     def __repr__(self):
         lq = self.dataroot_lq or f'{self._degradation_name} from GT'
-        return (f'{type(self).__name__}(name={self.name!r}, '
-                f'num_images={len(self.samples)}, repeat={self.repeat}, '
-                f'scale={self.scale}, backend={self.io_backend!r}, '
-                f'gt={self.dataroot_gt!r}, lq={lq!r})')
+        return (
+            f'{type(self).__name__}(name={self.name!r}, '
+            f'num_images={len(self.samples)}, repeat={self.repeat}, '
+            f'scale={self.scale}, backend={self.io_backend!r}, '
+            f'gt={self.dataroot_gt!r}, lq={lq!r})'
+        )

@@ -9,6 +9,7 @@ position (:meth:`set_start`), and a resumed run sees exactly the samples,
 crops and flips that an uninterrupted one would have seen, whatever the
 number of DataLoader workers.
 """
+
 import numpy as np
 import torch
 from mmengine.dist import get_dist_info, sync_random_seed
@@ -55,7 +56,7 @@ class ResumableInfiniteSampler(Sampler):
 
     def sample_seed(self, position):
         """Augmentation seed of the sample at global stream ``position``."""
-        return (self.seed % (2 ** 31)) * (2 ** 32) + position
+        return (self.seed % (2**31)) * (2**32) + position
 
     def __iter__(self):
         position = self.start * self.world_size + self.rank

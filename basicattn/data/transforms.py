@@ -3,6 +3,7 @@
 All randomness comes from the ``numpy.random.Generator`` passed in, so a
 caller that seeds the generator gets the same crop and flips every time.
 """
+
 import numpy as np
 
 from basicattn.errors import DataError
@@ -23,12 +24,7 @@ def _hw(img):
     return img.shape[0], img.shape[1]
 
 
-def paired_random_crop(img_gts,
-                       img_lqs,
-                       gt_patch_size,
-                       scale,
-                       rng,
-                       gt_path=''):
+def paired_random_crop(img_gts, img_lqs, gt_patch_size, scale, rng, gt_path=''):
     """Crop corresponding random patches from GT and LQ images.
 
     The LQ patch (``gt_patch_size // scale`` pixels square) starts at a
@@ -61,45 +57,43 @@ def paired_random_crop(img_gts,
     lqs, lq_is_list = _as_list(img_lqs)
     where = f' ({gt_path})' if gt_path else ''
     if not gts or not lqs:
-        raise ValueError(f'paired_random_crop needs at least one GT and one '
-                         f'LQ image{where}')
+        raise ValueError(f'paired_random_crop needs at least one GT and one LQ image{where}')
     scale = int(scale)
     gt_patch_size = int(gt_patch_size)
     if scale < 1 or gt_patch_size < 1 or gt_patch_size % scale:
         raise ValueError(
-            f'gt_patch_size {gt_patch_size} must be a positive multiple of '
-            f'scale {scale}{where}')
+            f'gt_patch_size {gt_patch_size} must be a positive multiple of scale {scale}{where}'
+        )
     lq_patch_size = gt_patch_size // scale
     h_lq, w_lq = _hw(lqs[0])
     h_gt, w_gt = _hw(gts[0])
     for img in lqs[1:]:
         if _hw(img) != (h_lq, w_lq):
-            raise DataError(f'LQ images of different sizes {(h_lq, w_lq)} '
-                            f'and {_hw(img)}{where}')
+            raise DataError(f'LQ images of different sizes {(h_lq, w_lq)} and {_hw(img)}{where}')
     for img in gts[1:]:
         if _hw(img) != (h_gt, w_gt):
-            raise DataError(f'GT images of different sizes {(h_gt, w_gt)} '
-                            f'and {_hw(img)}{where}')
+            raise DataError(f'GT images of different sizes {(h_gt, w_gt)} and {_hw(img)}{where}')
     if (h_gt, w_gt) != (h_lq * scale, w_lq * scale):
-        raise DataError(f'GT size {h_gt}x{w_gt} is not {scale} x the LQ size '
-                        f'{h_lq}x{w_lq}{where}')
+        raise DataError(f'GT size {h_gt}x{w_gt} is not {scale} x the LQ size {h_lq}x{w_lq}{where}')
     if h_lq < lq_patch_size or w_lq < lq_patch_size:
         raise DataError(
             f'LQ image {h_lq}x{w_lq} is smaller than the LQ patch '
             f'{lq_patch_size}x{lq_patch_size} (gt_size {gt_patch_size}, '
-            f'scale {scale}){where}')
+            f'scale {scale}){where}'
+        )
     if rng is None:
         rng = np.random.default_rng()
     top = int(rng.integers(0, h_lq - lq_patch_size + 1))
     left = int(rng.integers(0, w_lq - lq_patch_size + 1))
     lqs = [
-        np.ascontiguousarray(img[top:top + lq_patch_size,
-                                 left:left + lq_patch_size]) for img in lqs
+        np.ascontiguousarray(img[top : top + lq_patch_size, left : left + lq_patch_size])
+        for img in lqs
     ]
     top_gt, left_gt = top * scale, left * scale
     gts = [
-        np.ascontiguousarray(img[top_gt:top_gt + gt_patch_size,
-                                 left_gt:left_gt + gt_patch_size])
+        np.ascontiguousarray(
+            img[top_gt : top_gt + gt_patch_size, left_gt : left_gt + gt_patch_size]
+        )
         for img in gts
     ]
     return (gts if gt_is_list else gts[0]), (lqs if lq_is_list else lqs[0])

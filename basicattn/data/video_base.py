@@ -8,6 +8,7 @@ from the GT frames with the degradation. Each distinct frame is read and
 degraded once per sample, so a frame repeated by the border padding is
 identical wherever it appears.
 """
+
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Tuple, Union
@@ -18,6 +19,7 @@ from torch.utils.data import Dataset
 
 from basicattn.errors import DataError
 from basicattn.utils.img_util import mod_crop
+
 from .degradation_transform import build_degradation
 from .video_clips import SUPPORTED_BACKENDS, FrameStore, read_clip_list
 
@@ -26,8 +28,7 @@ __all__ = ['VideoFrameDataset', 'is_positive_int']
 
 def is_positive_int(value) -> bool:
     """True for an int (not bool) >= 1."""
-    return (isinstance(value, (int, np.integer))
-            and not isinstance(value, bool) and value >= 1)
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
 
 
 class VideoFrameDataset(Dataset):
@@ -47,38 +48,38 @@ class VideoFrameDataset(Dataset):
             name.
     """
 
-    def __init__(self,
-                 dataroot_gt: str,
-                 dataroot_lq: Optional[str],
-                 scale: int,
-                 io_backend: Union[str, dict],
-                 gt_size: Optional[int],
-                 degradation: Union[str, dict],
-                 name: Optional[str]):
+    def __init__(
+        self,
+        dataroot_gt: str,
+        dataroot_lq: Optional[str],
+        scale: int,
+        io_backend: Union[str, dict],
+        gt_size: Optional[int],
+        degradation: Union[str, dict],
+        name: Optional[str],
+    ):
         super().__init__()
         if isinstance(io_backend, dict):
             io_backend = io_backend.get('type')
         if io_backend not in SUPPORTED_BACKENDS:
-            raise ValueError(f'io_backend must be one of '
-                             f'{SUPPORTED_BACKENDS}, got {io_backend!r}')
+            raise ValueError(f'io_backend must be one of {SUPPORTED_BACKENDS}, got {io_backend!r}')
         if not is_positive_int(scale):
+            raise ValueError(f'scale must be a positive integer, got {scale!r}')
+        if gt_size is not None and (not is_positive_int(gt_size) or gt_size % scale):
             raise ValueError(
-                f'scale must be a positive integer, got {scale!r}')
-        if gt_size is not None and (not is_positive_int(gt_size)
-                                    or gt_size % scale):
-            raise ValueError(f'gt_size must be a positive multiple of scale '
-                             f'{scale} or None, got {gt_size!r}')
+                f'gt_size must be a positive multiple of scale {scale} or None, got {gt_size!r}'
+            )
         self.scale = int(scale)
         self.io_backend = io_backend
         self.gt_size = None if gt_size is None else int(gt_size)
         self.degradation = degradation
         self._degradation = build_degradation(degradation, self.scale)
         self.dataroot_gt = os.fspath(dataroot_gt)
-        self.dataroot_lq = (None if dataroot_lq is None else
-                            os.fspath(dataroot_lq))
+        self.dataroot_lq = None if dataroot_lq is None else os.fspath(dataroot_lq)
         self.gt_store = FrameStore(self.dataroot_gt, io_backend, 'GT')
-        self.lq_store = (None if self.dataroot_lq is None else FrameStore(
-            self.dataroot_lq, io_backend, 'LQ'))
+        self.lq_store = (
+            None if self.dataroot_lq is None else FrameStore(self.dataroot_lq, io_backend, 'LQ')
+        )
         self.name = name or osp.basename(self.dataroot_gt.rstrip('/\\'))
         self.metainfo = dict(name=self.name, scale=self.scale)
 
@@ -96,25 +97,26 @@ class VideoFrameDataset(Dataset):
         """
         if isinstance(item, (tuple, list)):
             if len(item) != 2:
-                raise TypeError(f'item must be an index or (index, seed), '
-                                f'got {item!r}')
+                raise TypeError(f'item must be an index or (index, seed), got {item!r}')
             index, seed = int(item[0]), int(item[1])
         else:
             index = int(item)
-            seed = (np.random.randint(2**31) if default_seed is None else
-                    int(default_seed))
+            seed = np.random.randint(2**31) if default_seed is None else int(default_seed)
         length = len(self)
         if not -length <= index < length:
-            raise IndexError(f'index {index} out of range for dataset '
-                             f'{self.name!r} of length {length}')
+            raise IndexError(
+                f'index {index} out of range for dataset {self.name!r} of length {length}'
+            )
         return index % length, seed
 
     # -- clips -----------------------------------------------------------
-    def collect_clips(self,
-                      meta_info_file: Optional[str] = None,
-                      include: Optional[List[str]] = None,
-                      exclude: Optional[List[str]] = None,
-                      num_frame: int = 1) -> Dict[str, List[str]]:
+    def collect_clips(
+        self,
+        meta_info_file: Optional[str] = None,
+        include: Optional[List[str]] = None,
+        exclude: Optional[List[str]] = None,
+        num_frame: int = 1,
+    ) -> Dict[str, List[str]]:
         """Find the clips of ``<root>/<clip>/<frame>`` layouts and check them.
 
         Args:
@@ -140,8 +142,10 @@ class VideoFrameDataset(Dataset):
         if meta_info_file is not None and include is not None:
             raise ValueError('give either meta_info_file or clips, not both')
         if meta_info_file is not None:
-            listed = [(c, f'{meta_info_file}, line {n}', rest)
-                      for c, n, rest in read_clip_list(meta_info_file)]
+            listed = [
+                (c, f'{meta_info_file}, line {n}', rest)
+                for c, n, rest in read_clip_list(meta_info_file)
+            ]
         elif include is not None:
             listed = [(c, 'clips', []) for c in include]
         else:
@@ -157,12 +161,13 @@ class VideoFrameDataset(Dataset):
                 frames = self.gt_store.clip_frames(clip)
                 if not frames:
                     raise FileNotFoundError(
-                        f'{where}: clip {clip!r} not found (or holds no '
-                        f'frames) in GT {root}')
+                        f'{where}: clip {clip!r} not found (or holds no frames) in GT {root}'
+                    )
                 if rest and rest[0].isdigit() and int(rest[0]) != len(frames):
                     raise DataError(
                         f'{where}: clip {clip!r} is listed with {rest[0]} '
-                        f'frames but GT {root} holds {len(frames)}')
+                        f'frames but GT {root} holds {len(frames)}'
+                    )
                 clips[clip] = frames
                 where_of[clip] = where
         for clip in exclude or ():
@@ -170,39 +175,40 @@ class VideoFrameDataset(Dataset):
                 shown = ', '.join(list(clips)[:8])
                 raise DataError(
                     f'exclude_clips: clip {clip!r} is not among the clips of '
-                    f'{root} ({shown}{" ..." if len(clips) > 8 else ""})')
+                    f'{root} ({shown}{" ..." if len(clips) > 8 else ""})'
+                )
             del clips[clip]
         if not clips:
-            raise DataError(f'dataset {self.name!r} is empty: no clips in '
-                            f'{root}')
+            raise DataError(f'dataset {self.name!r} is empty: no clips in {root}')
         for clip, frames in clips.items():
             if len(frames) < num_frame:
                 raise DataError(
                     f'num_frame {num_frame} is larger than clip {clip!r} '
-                    f'({where_of[clip]}), which has {len(frames)} frames')
+                    f'({where_of[clip]}), which has {len(frames)} frames'
+                )
             if self.lq_store is not None:
                 self._check_lq_clip(clip, frames, where_of[clip])
         return clips
 
     # -- frames ----------------------------------------------------------
-    def _check_lq_clip(self, clip: str, frames: List[str],
-                       where: str) -> None:
+    def _check_lq_clip(self, clip: str, frames: List[str], where: str) -> None:
         """Raise unless the LQ root has every listed frame of ``clip``."""
         lq_frames = self.lq_store.clip_frames(clip)
         if lq_frames is None:
             raise FileNotFoundError(
-                f'{where}: clip {clip!r} has no LQ folder / keys in '
-                f'{self.dataroot_lq}')
+                f'{where}: clip {clip!r} has no LQ folder / keys in {self.dataroot_lq}'
+            )
         missing = sorted(set(frames) - set(lq_frames))
         if missing:
-            shown = ', '.join(missing[:5]) + (' ...' if len(missing) > 5
-                                              else '')
+            shown = ', '.join(missing[:5]) + (' ...' if len(missing) > 5 else '')
             raise FileNotFoundError(
                 f'{where}: clip {clip!r} lacks {len(missing)} LQ frame(s) '
-                f'in {self.dataroot_lq}: {shown}')
+                f'in {self.dataroot_lq}: {shown}'
+            )
 
-    def load_window(self, clip: str, frames: List[str], center: int,
-                    all_gt: bool, seed: int) -> Dict[str, object]:
+    def load_window(
+        self, clip: str, frames: List[str], center: int, all_gt: bool, seed: int
+    ) -> Dict[str, object]:
         """Read (or make) the frames of one window.
 
         Args:
@@ -225,26 +231,28 @@ class VideoFrameDataset(Dataset):
         target = keys[center]
         gt_path = self.gt_store.describe(target)
         if self.lq_store is None:
-            hr = {k: mod_crop(self.gt_store.load(k), self.scale)
-                  for k in dict.fromkeys(keys)}
-            lq = {k: self._degradation.degrade(img, seed=seed, key=k)
-                  for k, img in hr.items()}
+            hr = {k: mod_crop(self.gt_store.load(k), self.scale) for k in dict.fromkeys(keys)}
+            lq = {k: self._degradation.degrade(img, seed=seed, key=k) for k, img in hr.items()}
             lq_path = f'{gt_path} ({self._degradation_name} x{self.scale})'
         else:
             lq = {k: self.lq_store.load(k) for k in dict.fromkeys(keys)}
             hr = {k: self.gt_store.load(k) for k in dict.fromkeys(gt_keys)}
             lq_path = self.lq_store.describe(target)
             for k, img in hr.items():
-                expected = (lq[k].shape[0] * self.scale,
-                            lq[k].shape[1] * self.scale)
+                expected = (lq[k].shape[0] * self.scale, lq[k].shape[1] * self.scale)
                 if img.shape[:2] != expected:
                     raise DataError(
                         f'GT frame {self.gt_store.describe(k)} has shape '
                         f'{img.shape} but LQ frame '
                         f'{self.lq_store.describe(k)} has shape '
-                        f'{lq[k].shape}; GT must be scale {self.scale} x LQ')
-        return dict(gts=[hr[k] for k in gt_keys], lqs=[lq[k] for k in keys],
-                    gt_path=gt_path, lq_path=lq_path)
+                        f'{lq[k].shape}; GT must be scale {self.scale} x LQ'
+                    )
+        return dict(
+            gts=[hr[k] for k in gt_keys],
+            lqs=[lq[k] for k in keys],
+            gt_path=gt_path,
+            lq_path=lq_path,
+        )
 
     @staticmethod
     def _neighbors(indices: List[int]) -> torch.Tensor:

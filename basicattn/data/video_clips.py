@@ -8,6 +8,7 @@ built from that root by ``tools/create_lmdb.py``, so a dataset reads the
 same frames from the folder and from its LMDB. A clip is a folder that holds
 frames directly; its frames are ordered naturally (``im2`` before ``im10``).
 """
+
 import os
 import os.path as osp
 import re
@@ -17,11 +18,27 @@ import numpy as np
 
 from basicattn.errors import DataError
 from basicattn.utils.img_util import imfrombytes, imread
-from .lmdb_io import (IMG_SUFFIXES, LmdbKeyError, LmdbReader,
-                      check_unique_keys, is_lmdb, require_lmdb, scan_images)
 
-__all__ = ['CLIP_PRESETS', 'FrameStore', 'check_frame_numbers', 'frame_number',
-           'natural_key', 'read_clip_list', 'resolve_clip_names', 'split_key']
+from .lmdb_io import (
+    IMG_SUFFIXES,
+    LmdbKeyError,
+    LmdbReader,
+    check_unique_keys,
+    is_lmdb,
+    require_lmdb,
+    scan_images,
+)
+
+__all__ = [
+    'CLIP_PRESETS',
+    'FrameStore',
+    'check_frame_numbers',
+    'frame_number',
+    'natural_key',
+    'read_clip_list',
+    'resolve_clip_names',
+    'split_key',
+]
 
 #: Named clip lists usable wherever clip names are expected.
 CLIP_PRESETS = {
@@ -37,8 +54,11 @@ SUPPORTED_BACKENDS = ('disk', 'lmdb')
 
 def natural_key(name: str):
     """Sort key comparing digit runs as numbers (``im2`` < ``im10``)."""
-    return [(0, int(tok), tok) if tok.isdigit() else (1, 0, tok)
-            for tok in re.split(r'(\d+)', name) if tok]
+    return [
+        (0, int(tok), tok) if tok.isdigit() else (1, 0, tok)
+        for tok in re.split(r'(\d+)', name)
+        if tok
+    ]
 
 
 _LAST_NUMBER = re.compile(r'(\d+)\D*$')
@@ -76,7 +96,8 @@ def check_frame_numbers(clip: str, frames: Sequence[str], where: str) -> None:
             raise DataError(
                 f'clip {clip!r} ({where}): frames {seen[number]!r} and '
                 f'{frame!r} both have number {number}; keep one frame per '
-                'number')
+                'number'
+            )
         seen[number] = frame
     missing = sorted(set(range(min(numbers), max(numbers) + 1)) - set(seen))
     if missing:
@@ -86,7 +107,8 @@ def check_frame_numbers(clip: str, frames: Sequence[str], where: str) -> None:
             f'clip {clip!r} ({where}) lacks frame number(s) {shown}{more} '
             f'between {min(numbers)} and {max(numbers)}: windows would jump '
             'over them; restore the frames, or set allow_gaps: true if the '
-            'set really has gaps')
+            'set really has gaps'
+        )
 
 
 def split_key(key: str) -> Tuple[str, str]:
@@ -122,8 +144,9 @@ def read_clip_list(path: str) -> List[Tuple[str, int, List[str]]]:
                 continue
             clip = tokens[0].replace('\\', '/').strip('/')
             if clip in seen:
-                raise DataError(f'{path}, line {lineno}: clip {clip!r} is '
-                                f'already listed on line {seen[clip]}')
+                raise DataError(
+                    f'{path}, line {lineno}: clip {clip!r} is already listed on line {seen[clip]}'
+                )
             seen[clip] = lineno
             entries.append((clip, lineno, tokens[1:]))
     if not entries:
@@ -131,8 +154,7 @@ def read_clip_list(path: str) -> List[Tuple[str, int, List[str]]]:
     return entries
 
 
-def resolve_clip_names(value: Union[str, Sequence[str], None],
-                       where: str) -> Optional[List[str]]:
+def resolve_clip_names(value: Union[str, Sequence[str], None], where: str) -> Optional[List[str]]:
     """Turn a preset name or a list of clip names into a list of names.
 
     Args:
@@ -147,17 +169,20 @@ def resolve_clip_names(value: Union[str, Sequence[str], None],
     if value is None:
         return None
     if isinstance(value, str):
-        return list(CLIP_PRESETS.get(value, (value, )))
+        return list(CLIP_PRESETS.get(value, (value,)))
     if not isinstance(value, (list, tuple)):
-        raise TypeError(f'{where} must be a preset name '
-                        f'({", ".join(CLIP_PRESETS)}) or a list of clip '
-                        f'names, got {type(value).__name__}')
+        raise TypeError(
+            f'{where} must be a preset name '
+            f'({", ".join(CLIP_PRESETS)}) or a list of clip '
+            f'names, got {type(value).__name__}'
+        )
     names = []
     for name in value:
         if not isinstance(name, str):
-            raise TypeError(f'{where}: clip names must be strings (quote '
-                            f"them in YAML: '000'), got {name!r}")
-        names.extend(CLIP_PRESETS.get(name, (name, )))
+            raise TypeError(
+                f"{where}: clip names must be strings (quote them in YAML: '000'), got {name!r}"
+            )
+        names.extend(CLIP_PRESETS.get(name, (name,)))
     return names
 
 
@@ -187,14 +212,13 @@ class FrameStore:
             self.reader = LmdbReader(self.root)
         elif backend == 'disk':
             if is_lmdb(self.root):
-                raise DataError(f'{self.root} is an LMDB database; set '
-                                "io_backend='lmdb' to read it")
+                raise DataError(
+                    f"{self.root} is an LMDB database; set io_backend='lmdb' to read it"
+                )
             if not osp.isdir(self.root):
-                raise FileNotFoundError(
-                    f'{role} folder not found: {self.root}')
+                raise FileNotFoundError(f'{role} folder not found: {self.root}')
         else:
-            raise ValueError(f'io_backend must be one of '
-                             f'{SUPPORTED_BACKENDS}, got {backend!r}')
+            raise ValueError(f'io_backend must be one of {SUPPORTED_BACKENDS}, got {backend!r}')
 
     # -- clips -------------------------------------------------------------
     def _lmdb_groups(self) -> Dict[str, List[str]]:
@@ -232,9 +256,11 @@ class FrameStore:
             raise DataError(
                 f'{self.role} root {self.root} holds frames directly (e.g. '
                 f'{frame!r}); expected one folder per clip: '
-                '<root>/<clip>/<frame>.png')
-        return {clip: sorted(groups[clip], key=natural_key)
-                for clip in sorted(groups, key=natural_key)}
+                '<root>/<clip>/<frame>.png'
+            )
+        return {
+            clip: sorted(groups[clip], key=natural_key) for clip in sorted(groups, key=natural_key)
+        }
 
     def clip_frames(self, clip: str) -> Optional[List[str]]:
         """Frames of one clip in natural order, or None if it does not exist.
@@ -276,8 +302,7 @@ class FrameStore:
 
     def _lmdb_frame_sets(self):
         if self._frame_sets is None:
-            self._frame_sets = {c: set(f)
-                                for c, f in self._lmdb_groups().items()}
+            self._frame_sets = {c: set(f) for c, f in self._lmdb_groups().items()}
         return self._frame_sets
 
     # -- frames ------------------------------------------------------------
@@ -318,7 +343,8 @@ class FrameStore:
                 clip, frame = split_key(key)
                 raise LmdbKeyError(
                     f'{self.role} frame {frame!r} of clip {clip!r} not found: '
-                    f'no key {key!r} in LMDB {self.root}') from None
+                    f'no key {key!r} in LMDB {self.root}'
+                ) from None
             return imfrombytes(value, f'{self.root}:{key}')
         path = self._find(key)
         if path is None:
@@ -326,5 +352,6 @@ class FrameStore:
             raise FileNotFoundError(
                 f'{self.role} frame {frame!r} of clip {clip!r} not found: '
                 f'expected {osp.join(self.root, key)}.png (or another image '
-                'suffix)')
+                'suffix)'
+            )
         return imread(path)

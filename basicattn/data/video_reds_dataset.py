@@ -1,4 +1,5 @@
 """REDS-style clips (``<clip>/<frame>.png``) for sliding-window training."""
+
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -6,6 +7,7 @@ import numpy as np
 from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import img2tensor
+
 from .video_base import VideoFrameDataset, is_positive_int
 from .video_clips import resolve_clip_names
 from .video_transforms import random_crop_augment_frames, stack_frames
@@ -71,62 +73,67 @@ class REDSClipDataset(VideoFrameDataset):
             Defaults to 1.
     """
 
-    def __init__(self,
-                 dataroot_gt: str,
-                 dataroot_lq: Optional[str] = None,
-                 meta_info_file: Optional[str] = None,
-                 scale: PositiveInt = 4,
-                 num_frame: PositiveInt = 5,
-                 interval_list: Sequence[int] = (1, ),
-                 padding: str = 'reflection',
-                 exclude_clips: Union[str, Sequence[str], None] = None,
-                 io_backend: Union[str, dict] = 'disk',
-                 gt_size: Optional[PositiveInt] = None,
-                 use_hflip: bool = False,
-                 use_rot: bool = False,
-                 random_reverse: bool = False,
-                 degradation: Union[str, dict] = 'BI',
-                 return_all_gt: bool = False,
-                 name: Optional[str] = None,
-                 repeat: PositiveInt = 1):
-        super().__init__(dataroot_gt, dataroot_lq, scale, io_backend, gt_size,
-                         degradation, name)
+    def __init__(
+        self,
+        dataroot_gt: str,
+        dataroot_lq: Optional[str] = None,
+        meta_info_file: Optional[str] = None,
+        scale: PositiveInt = 4,
+        num_frame: PositiveInt = 5,
+        interval_list: Sequence[int] = (1,),
+        padding: str = 'reflection',
+        exclude_clips: Union[str, Sequence[str], None] = None,
+        io_backend: Union[str, dict] = 'disk',
+        gt_size: Optional[PositiveInt] = None,
+        use_hflip: bool = False,
+        use_rot: bool = False,
+        random_reverse: bool = False,
+        degradation: Union[str, dict] = 'BI',
+        return_all_gt: bool = False,
+        name: Optional[str] = None,
+        repeat: PositiveInt = 1,
+    ):
+        super().__init__(dataroot_gt, dataroot_lq, scale, io_backend, gt_size, degradation, name)
         check_num_frame(num_frame)
-        if (not isinstance(interval_list, (list, tuple)) or not interval_list
-                or not all(is_positive_int(i) for i in interval_list)):
-            raise ValueError(f'interval_list must be a non-empty list of '
-                             f'positive integers, got {interval_list!r}')
-        if padding not in PADDING_MODES:
-            raise ValueError(f'padding {padding!r} is not supported; choose '
-                             f'one of {", ".join(PADDING_MODES)}')
-        if padding in ('reflection_circle', 'circle') and \
-                any(i != 1 for i in interval_list):
-            raise ValueError(f'padding {padding!r} needs interval_list [1], '
-                             f'got {list(interval_list)}')
-        if not is_positive_int(repeat):
+        if (
+            not isinstance(interval_list, (list, tuple))
+            or not interval_list
+            or not all(is_positive_int(i) for i in interval_list)
+        ):
             raise ValueError(
-                f'repeat must be a positive integer, got {repeat!r}')
+                f'interval_list must be a non-empty list of '
+                f'positive integers, got {interval_list!r}'
+            )
+        if padding not in PADDING_MODES:
+            raise ValueError(
+                f'padding {padding!r} is not supported; choose one of {", ".join(PADDING_MODES)}'
+            )
+        if padding in ('reflection_circle', 'circle') and any(i != 1 for i in interval_list):
+            raise ValueError(
+                f'padding {padding!r} needs interval_list [1], got {list(interval_list)}'
+            )
+        if not is_positive_int(repeat):
+            raise ValueError(f'repeat must be a positive integer, got {repeat!r}')
         self.num_frame = num_frame
         self.interval_list = [int(i) for i in interval_list]
         self.padding = padding
         self.meta_info_file = meta_info_file
-        self.exclude_clips = resolve_clip_names(exclude_clips,
-                                                'exclude_clips')
+        self.exclude_clips = resolve_clip_names(exclude_clips, 'exclude_clips')
         self.use_hflip = bool(use_hflip)
         self.use_rot = bool(use_rot)
         self.random_reverse = bool(random_reverse)
         self.return_all_gt = bool(return_all_gt)
         self.repeat = int(repeat)
-        clips = self.collect_clips(meta_info_file, exclude=self.exclude_clips,
-                                   num_frame=num_frame)
+        clips = self.collect_clips(meta_info_file, exclude=self.exclude_clips, num_frame=num_frame)
         self.clip_names: List[str] = list(clips)
         self.clip_frames: List[List[str]] = list(clips.values())
         # Item i (before repeat) is frame _frame_pos[i] of clip _clip_of[i].
-        self._clip_of = np.concatenate([
-            np.full(len(f), c, dtype=np.int64)
-            for c, f in enumerate(self.clip_frames)])
+        self._clip_of = np.concatenate(
+            [np.full(len(f), c, dtype=np.int64) for c, f in enumerate(self.clip_frames)]
+        )
         self._frame_pos = np.concatenate(
-            [np.arange(len(f), dtype=np.int64) for f in self.clip_frames])
+            [np.arange(len(f), dtype=np.int64) for f in self.clip_frames]
+        )
         self.metainfo['clips'] = len(self.clip_names)
 
     def __len__(self) -> int:
@@ -153,38 +160,45 @@ class REDSClipDataset(VideoFrameDataset):
         clip_idx = int(self._clip_of[base])
         pos = int(self._frame_pos[base])
         clip, frames = self.clip_names[clip_idx], self.clip_frames[clip_idx]
-        interval = self.interval_list[int(
-            rng.integers(len(self.interval_list)))]
-        indices = frame_window(pos, len(frames), self.num_frame, interval,
-                               self.padding)
+        interval = self.interval_list[int(rng.integers(len(self.interval_list)))]
+        indices = frame_window(pos, len(frames), self.num_frame, interval, self.padding)
         center = self.num_frame // 2
-        window = self.load_window(clip, [frames[i] for i in indices], center,
-                                  self.return_all_gt, seed)
+        window = self.load_window(
+            clip, [frames[i] for i in indices], center, self.return_all_gt, seed
+        )
         gts, lqs, reversed_ = random_crop_augment_frames(
-            window['gts'], window['lqs'], self.scale, self.gt_size,
-            self.use_hflip, self.use_rot, self.random_reverse, rng,
-            window['gt_path'])
+            window['gts'],
+            window['lqs'],
+            self.scale,
+            self.gt_size,
+            self.use_hflip,
+            self.use_rot,
+            self.random_reverse,
+            rng,
+            window['gt_path'],
+        )
         return dict(
             lq=stack_frames(lqs, clip),
-            gt=stack_frames(gts, clip) if self.return_all_gt else
-            img2tensor(gts[0]),
+            gt=stack_frames(gts, clip) if self.return_all_gt else img2tensor(gts[0]),
             key=f'{clip}/{frames[pos]}',
             clip=clip,
             frame_idx=pos,
             num_frames_in_clip=len(frames),
             interval=interval,
-            neighbors=self._neighbors(indices[::-1] if reversed_ else
-                                      indices),
+            neighbors=self._neighbors(indices[::-1] if reversed_ else indices),
             gt_path=window['gt_path'],
-            lq_path=window['lq_path'])
+            lq_path=window['lq_path'],
+        )
 
     def __repr__(self) -> str:
         lq = self.dataroot_lq or f'{self._degradation_name} from GT'
-        return (f'{type(self).__name__}(name={self.name!r}, '
-                f'num_clips={len(self.clip_names)}, '
-                f'num_frames={len(self._clip_of)}, '
-                f'num_frame={self.num_frame}, '
-                f'interval_list={self.interval_list}, '
-                f'padding={self.padding!r}, repeat={self.repeat}, '
-                f'scale={self.scale}, backend={self.io_backend!r}, '
-                f'gt={self.dataroot_gt!r}, lq={lq!r})')
+        return (
+            f'{type(self).__name__}(name={self.name!r}, '
+            f'num_clips={len(self.clip_names)}, '
+            f'num_frames={len(self._clip_of)}, '
+            f'num_frame={self.num_frame}, '
+            f'interval_list={self.interval_list}, '
+            f'padding={self.padding!r}, repeat={self.repeat}, '
+            f'scale={self.scale}, backend={self.io_backend!r}, '
+            f'gt={self.dataroot_gt!r}, lq={lq!r})'
+        )

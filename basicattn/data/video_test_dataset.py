@@ -1,4 +1,5 @@
 """Whole test clips (Vid4, REDS4, Vimeo-90K test), one item per frame."""
+
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -6,6 +7,7 @@ import numpy as np
 from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import img2tensor
+
 from .video_base import VideoFrameDataset
 from .video_clips import check_frame_numbers, resolve_clip_names
 from .video_transforms import center_crop_frames, stack_frames
@@ -70,38 +72,39 @@ class VideoTestDataset(VideoFrameDataset):
             Defaults to False (such a clip is an error).
     """
 
-    def __init__(self,
-                 dataroot_gt: str,
-                 dataroot_lq: Optional[str] = None,
-                 meta_info_file: Optional[str] = None,
-                 clips: Union[str, Sequence[str], None] = None,
-                 scale: PositiveInt = 4,
-                 num_frame: PositiveInt = 5,
-                 padding: str = 'reflection',
-                 io_backend: Union[str, dict] = 'disk',
-                 gt_size: Optional[PositiveInt] = None,
-                 degradation: Union[str, dict] = 'BI',
-                 return_all_gt: bool = False,
-                 name: Optional[str] = None,
-                 allow_gaps: bool = False):
-        super().__init__(dataroot_gt, dataroot_lq, scale, io_backend, gt_size,
-                         degradation, name)
+    def __init__(
+        self,
+        dataroot_gt: str,
+        dataroot_lq: Optional[str] = None,
+        meta_info_file: Optional[str] = None,
+        clips: Union[str, Sequence[str], None] = None,
+        scale: PositiveInt = 4,
+        num_frame: PositiveInt = 5,
+        padding: str = 'reflection',
+        io_backend: Union[str, dict] = 'disk',
+        gt_size: Optional[PositiveInt] = None,
+        degradation: Union[str, dict] = 'BI',
+        return_all_gt: bool = False,
+        name: Optional[str] = None,
+        allow_gaps: bool = False,
+    ):
+        super().__init__(dataroot_gt, dataroot_lq, scale, io_backend, gt_size, degradation, name)
         check_num_frame(num_frame)
         if padding not in PADDING_MODES:
-            raise ValueError(f'padding {padding!r} is not supported; choose '
-                             f'one of {", ".join(PADDING_MODES)}')
+            raise ValueError(
+                f'padding {padding!r} is not supported; choose one of {", ".join(PADDING_MODES)}'
+            )
         self.num_frame = num_frame
         self.padding = padding
         self.meta_info_file = meta_info_file
         self.return_all_gt = bool(return_all_gt)
-        found = self.collect_clips(meta_info_file,
-                                   include=resolve_clip_names(clips, 'clips'),
-                                   num_frame=num_frame)
+        found = self.collect_clips(
+            meta_info_file, include=resolve_clip_names(clips, 'clips'), num_frame=num_frame
+        )
         self.allow_gaps = bool(allow_gaps)
         if not self.allow_gaps:
             for clip, frames in found.items():
-                check_frame_numbers(clip, frames, f'{self.gt_store.role} '
-                                    f'{self.dataroot_gt}')
+                check_frame_numbers(clip, frames, f'{self.gt_store.role} {self.dataroot_gt}')
         self.clip_names: List[str] = list(found)
         self.clip_frames: List[List[str]] = list(found.values())
         self._starts = np.cumsum([0] + [len(f) for f in self.clip_frames])
@@ -114,8 +117,7 @@ class VideoTestDataset(VideoFrameDataset):
         Returns:
             list[tuple[str, int]]: ``(clip, number of frames)``.
         """
-        return [(c, len(f)) for c, f in zip(self.clip_names,
-                                            self.clip_frames)]
+        return [(c, len(f)) for c, f in zip(self.clip_names, self.clip_frames)]
 
     def clip_indices(self, clip: str) -> range:
         """The dataset indices of one clip's frames, in frame order.
@@ -129,8 +131,7 @@ class VideoTestDataset(VideoFrameDataset):
         try:
             c = self.clip_names.index(clip)
         except ValueError:
-            raise KeyError(f'clip {clip!r} is not in dataset '
-                           f'{self.name!r}') from None
+            raise KeyError(f'clip {clip!r} is not in dataset {self.name!r}') from None
         return range(int(self._starts[c]), int(self._starts[c + 1]))
 
     def locate(self, index: int) -> Tuple[str, int]:
@@ -162,20 +163,18 @@ class VideoTestDataset(VideoFrameDataset):
         c = int(np.searchsorted(self._starts, index, side='right')) - 1
         clip, frames = self.clip_names[c], self.clip_frames[c]
         pos = index - int(self._starts[c])
-        indices = frame_window(pos, len(frames), self.num_frame, 1,
-                               self.padding)
+        indices = frame_window(pos, len(frames), self.num_frame, 1, self.padding)
         center = self.num_frame // 2
-        window = self.load_window(clip, [frames[i] for i in indices], center,
-                                  self.return_all_gt, seed)
+        window = self.load_window(
+            clip, [frames[i] for i in indices], center, self.return_all_gt, seed
+        )
         gts, lqs = window['gts'], window['lqs']
         if self.gt_size is not None:
-            gts, lqs = center_crop_frames(gts, lqs, self.scale, self.gt_size,
-                                          window['gt_path'])
+            gts, lqs = center_crop_frames(gts, lqs, self.scale, self.gt_size, window['gt_path'])
         half = self.num_frame // 2
         return dict(
             lq=stack_frames(lqs, clip),
-            gt=stack_frames(gts, clip) if self.return_all_gt else
-            img2tensor(gts[0]),
+            gt=stack_frames(gts, clip) if self.return_all_gt else img2tensor(gts[0]),
             key=f'{clip}/{frames[pos]}',
             clip=clip,
             frame_idx=pos,
@@ -183,12 +182,15 @@ class VideoTestDataset(VideoFrameDataset):
             border=bool(pos < half or pos >= len(frames) - half),
             neighbors=self._neighbors(indices),
             gt_path=window['gt_path'],
-            lq_path=window['lq_path'])
+            lq_path=window['lq_path'],
+        )
 
     def __repr__(self) -> str:
         lq = self.dataroot_lq or f'{self._degradation_name} from GT'
-        return (f'{type(self).__name__}(name={self.name!r}, '
-                f'num_clips={len(self.clip_names)}, num_frames={len(self)}, '
-                f'num_frame={self.num_frame}, padding={self.padding!r}, '
-                f'scale={self.scale}, backend={self.io_backend!r}, '
-                f'gt={self.dataroot_gt!r}, lq={lq!r})')
+        return (
+            f'{type(self).__name__}(name={self.name!r}, '
+            f'num_clips={len(self.clip_names)}, num_frames={len(self)}, '
+            f'num_frame={self.num_frame}, padding={self.padding!r}, '
+            f'scale={self.scale}, backend={self.io_backend!r}, '
+            f'gt={self.dataroot_gt!r}, lq={lq!r})'
+        )

@@ -5,6 +5,7 @@ one draw to a whole list of images; this module fixes the order of the draws
 for video samples and adds the deterministic test-time crop and the stacking
 into ``(T, C, H, W)`` tensors.
 """
+
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -12,21 +13,23 @@ import torch
 
 from basicattn.errors import DataError
 from basicattn.utils.img_util import img2tensor
+
 from .transforms import augment, paired_random_crop
 
-__all__ = ['center_crop_frames', 'random_crop_augment_frames',
-           'stack_frames']
+__all__ = ['center_crop_frames', 'random_crop_augment_frames', 'stack_frames']
 
 
-def random_crop_augment_frames(gts: List[np.ndarray],
-                               lqs: List[np.ndarray],
-                               scale: int,
-                               gt_size: Optional[int],
-                               use_hflip: bool,
-                               use_rot: bool,
-                               random_reverse: bool,
-                               rng: np.random.Generator,
-                               where: str = '') -> Tuple[list, list, bool]:
+def random_crop_augment_frames(
+    gts: List[np.ndarray],
+    lqs: List[np.ndarray],
+    scale: int,
+    gt_size: Optional[int],
+    use_hflip: bool,
+    use_rot: bool,
+    random_reverse: bool,
+    rng: np.random.Generator,
+    where: str = '',
+) -> Tuple[list, list, bool]:
     """One random crop, one dihedral transform and maybe a time reversal.
 
     The draws from ``rng`` come in a fixed order: crop position (2 draws,
@@ -52,18 +55,17 @@ def random_crop_augment_frames(gts: List[np.ndarray],
     if gt_size is not None:
         gts, lqs = paired_random_crop(gts, lqs, gt_size, scale, rng, where)
     if use_hflip or use_rot:
-        out = augment(list(gts) + list(lqs), hflip=use_hflip,
-                      rotation=use_rot, rng=rng)
-        gts, lqs = out[:len(gts)], out[len(gts):]
+        out = augment(list(gts) + list(lqs), hflip=use_hflip, rotation=use_rot, rng=rng)
+        gts, lqs = out[: len(gts)], out[len(gts) :]
     reversed_ = bool(random_reverse and rng.random() < 0.5)
     if reversed_:
         gts, lqs = gts[::-1], lqs[::-1]
     return list(gts), list(lqs), reversed_
 
 
-def center_crop_frames(gts: List[np.ndarray], lqs: List[np.ndarray],
-                       scale: int, gt_size: int,
-                       where: str = '') -> Tuple[list, list]:
+def center_crop_frames(
+    gts: List[np.ndarray], lqs: List[np.ndarray], scale: int, gt_size: int, where: str = ''
+) -> Tuple[list, list]:
     """Crop the centre ``gt_size`` GT patch and its LQ patch of every frame.
 
     The LQ patch starts at ``((h - p) // 2, (w - p) // 2)`` with ``p =
@@ -82,14 +84,15 @@ def center_crop_frames(gts: List[np.ndarray], lqs: List[np.ndarray],
     p = gt_size // scale
     h, w = lqs[0].shape[:2]
     if h < p or w < p:
-        raise DataError(f'LQ frame {h}x{w} is smaller than the LQ patch '
-                        f'{p}x{p} (gt_size {gt_size}, scale {scale}) '
-                        f'({where})')
+        raise DataError(
+            f'LQ frame {h}x{w} is smaller than the LQ patch '
+            f'{p}x{p} (gt_size {gt_size}, scale {scale}) '
+            f'({where})'
+        )
     top, left = (h - p) // 2, (w - p) // 2
-    lqs = [np.ascontiguousarray(x[top:top + p, left:left + p]) for x in lqs]
+    lqs = [np.ascontiguousarray(x[top : top + p, left : left + p]) for x in lqs]
     t, l_ = top * scale, left * scale
-    gts = [np.ascontiguousarray(x[t:t + gt_size, l_:l_ + gt_size])
-           for x in gts]
+    gts = [np.ascontiguousarray(x[t : t + gt_size, l_ : l_ + gt_size]) for x in gts]
     return gts, lqs
 
 
@@ -101,6 +104,8 @@ def stack_frames(frames: List[np.ndarray], where: str = '') -> torch.Tensor:
     """
     shapes = {f.shape for f in frames}
     if len(shapes) > 1:
-        raise DataError(f'frames of different shapes {sorted(shapes)} in '
-                        f'{where}; all frames of a clip must share a size')
+        raise DataError(
+            f'frames of different shapes {sorted(shapes)} in '
+            f'{where}; all frames of a clip must share a size'
+        )
     return torch.stack([img2tensor(f) for f in frames])

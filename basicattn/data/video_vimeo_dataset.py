@@ -1,4 +1,5 @@
 """Vimeo-90K septuplets for sliding-window video super-resolution."""
+
 from typing import List, Optional, Union
 
 import numpy as np
@@ -7,6 +8,7 @@ from basicattn.errors import DataError
 from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import img2tensor
+
 from .video_base import VideoFrameDataset, is_positive_int
 from .video_clips import read_clip_list
 from .video_transforms import random_crop_augment_frames, stack_frames
@@ -75,30 +77,31 @@ class VimeoSeptupletDataset(VideoFrameDataset):
             Defaults to 1.
     """
 
-    def __init__(self,
-                 dataroot_gt: str,
-                 dataroot_lq: Optional[str] = None,
-                 meta_info_file: Optional[str] = None,
-                 scale: PositiveInt = 4,
-                 num_frame: PositiveInt = 7,
-                 io_backend: Union[str, dict] = 'disk',
-                 gt_size: Optional[PositiveInt] = None,
-                 use_hflip: bool = False,
-                 use_rot: bool = False,
-                 random_reverse: bool = False,
-                 degradation: Union[str, dict] = 'BI',
-                 return_all_gt: bool = False,
-                 name: Optional[str] = None,
-                 repeat: PositiveInt = 1):
-        super().__init__(dataroot_gt, dataroot_lq, scale, io_backend, gt_size,
-                         degradation, name)
+    def __init__(
+        self,
+        dataroot_gt: str,
+        dataroot_lq: Optional[str] = None,
+        meta_info_file: Optional[str] = None,
+        scale: PositiveInt = 4,
+        num_frame: PositiveInt = 7,
+        io_backend: Union[str, dict] = 'disk',
+        gt_size: Optional[PositiveInt] = None,
+        use_hflip: bool = False,
+        use_rot: bool = False,
+        random_reverse: bool = False,
+        degradation: Union[str, dict] = 'BI',
+        return_all_gt: bool = False,
+        name: Optional[str] = None,
+        repeat: PositiveInt = 1,
+    ):
+        super().__init__(dataroot_gt, dataroot_lq, scale, io_backend, gt_size, degradation, name)
         check_num_frame(num_frame)
         if num_frame > SEPTUPLET:
-            raise ValueError(f'num_frame {num_frame} exceeds the {SEPTUPLET} '
-                             'frames of a Vimeo-90K septuplet')
-        if not is_positive_int(repeat):
             raise ValueError(
-                f'repeat must be a positive integer, got {repeat!r}')
+                f'num_frame {num_frame} exceeds the {SEPTUPLET} frames of a Vimeo-90K septuplet'
+            )
+        if not is_positive_int(repeat):
+            raise ValueError(f'repeat must be a positive integer, got {repeat!r}')
         self.num_frame = num_frame
         self.meta_info_file = meta_info_file
         self.use_hflip = bool(use_hflip)
@@ -116,14 +119,12 @@ class VimeoSeptupletDataset(VideoFrameDataset):
         """Frames a store must hold: the GT of the target only, when the LQ
         frames are given and ``return_all_gt`` is off (so BasicSR's
         GT-only-``im4`` LMDBs work), else every input frame."""
-        if store is self.gt_store and self.lq_store is not None \
-                and not self.return_all_gt:
+        if store is self.gt_store and self.lq_store is not None and not self.return_all_gt:
             return [self.frame_names[self.num_frame // 2]]
         return self.frame_names
 
     def _missing(self, store, clip: str) -> List[str]:
-        return [f for f in self._needed(store)
-                if not store.has_frame(f'{clip}/{f}')]
+        return [f for f in self._needed(store) if not store.has_frame(f'{clip}/{f}')]
 
     def _find_clips(self) -> List[str]:
         stores = [self.gt_store] + ([self.lq_store] if self.lq_store else [])
@@ -134,33 +135,32 @@ class VimeoSeptupletDataset(VideoFrameDataset):
                 for store in stores:
                     if not store.has_clip(clip):
                         raise FileNotFoundError(
-                            f'{where}: clip {clip!r} not found in '
-                            f'{store.role} {store.root}')
+                            f'{where}: clip {clip!r} not found in {store.role} {store.root}'
+                        )
                     # LMDB keys are in memory: check frames now. On disk the
                     # frames are checked when read (one stat per frame).
-                    missing = (self._missing(store, clip)
-                               if store.backend == 'lmdb' else [])
+                    missing = self._missing(store, clip) if store.backend == 'lmdb' else []
                     if missing:
                         raise FileNotFoundError(
                             f'{where}: clip {clip!r} lacks frame(s) '
                             f'{", ".join(missing)} in {store.role} LMDB '
-                            f'{store.root}')
+                            f'{store.root}'
+                        )
                 clips.append(clip)
             return clips
         found = self.gt_store.scan_clips()
         if not found:
-            raise DataError(f'dataset {self.name!r} is empty: no clips in '
-                            f'{self.dataroot_gt}')
+            raise DataError(f'dataset {self.name!r} is empty: no clips in {self.dataroot_gt}')
         for clip, frames in found.items():
             missing = sorted(set(self._needed(self.gt_store)) - set(frames))
             if missing:
                 raise FileNotFoundError(
                     f'clip {clip!r} in GT {self.dataroot_gt} lacks frame(s) '
                     f'{", ".join(missing)} (a septuplet has im1..im7; '
-                    'give a list file to select clips)')
+                    'give a list file to select clips)'
+                )
             if self.lq_store is not None:
-                self._check_lq_clip(clip, self.frame_names,
-                                    f'GT {self.dataroot_gt}')
+                self._check_lq_clip(clip, self.frame_names, f'GT {self.dataroot_gt}')
         return list(found)
 
     def __len__(self) -> int:
@@ -184,31 +184,38 @@ class VimeoSeptupletDataset(VideoFrameDataset):
         rng = np.random.default_rng(seed)
         clip = self.clips[index % len(self.clips)]
         center = self.num_frame // 2
-        window = self.load_window(clip, self.frame_names, center,
-                                  self.return_all_gt, seed)
+        window = self.load_window(clip, self.frame_names, center, self.return_all_gt, seed)
         gts, lqs, reversed_ = random_crop_augment_frames(
-            window['gts'], window['lqs'], self.scale, self.gt_size,
-            self.use_hflip, self.use_rot, self.random_reverse, rng,
-            window['gt_path'])
-        neighbors = self.frame_indices[::-1] if reversed_ else \
-            self.frame_indices
+            window['gts'],
+            window['lqs'],
+            self.scale,
+            self.gt_size,
+            self.use_hflip,
+            self.use_rot,
+            self.random_reverse,
+            rng,
+            window['gt_path'],
+        )
+        neighbors = self.frame_indices[::-1] if reversed_ else self.frame_indices
         target = f'{clip}/{self.frame_names[center]}'
         return dict(
             lq=stack_frames(lqs, clip),
-            gt=stack_frames(gts, clip) if self.return_all_gt else
-            img2tensor(gts[0]),
+            gt=stack_frames(gts, clip) if self.return_all_gt else img2tensor(gts[0]),
             key=target,
             clip=clip,
             frame_idx=SEPTUPLET // 2,
             num_frames_in_clip=SEPTUPLET,
             neighbors=self._neighbors(neighbors),
             gt_path=window['gt_path'],
-            lq_path=window['lq_path'])
+            lq_path=window['lq_path'],
+        )
 
     def __repr__(self) -> str:
         lq = self.dataroot_lq or f'{self._degradation_name} from GT'
-        return (f'{type(self).__name__}(name={self.name!r}, '
-                f'num_clips={len(self.clips)}, num_frame={self.num_frame}, '
-                f'repeat={self.repeat}, scale={self.scale}, '
-                f'backend={self.io_backend!r}, gt={self.dataroot_gt!r}, '
-                f'lq={lq!r})')
+        return (
+            f'{type(self).__name__}(name={self.name!r}, '
+            f'num_clips={len(self.clips)}, num_frame={self.num_frame}, '
+            f'repeat={self.repeat}, scale={self.scale}, '
+            f'backend={self.io_backend!r}, gt={self.dataroot_gt!r}, '
+            f'lq={lq!r})'
+        )

@@ -17,6 +17,7 @@ the *padding* (border policy) maps them back inside:
   for ``c=0, num_frame=5``. They are defined for ``interval = 1`` only and
   need a window that fits in the clip.
 """
+
 from typing import List
 
 __all__ = ['PADDING_MODES', 'check_num_frame', 'frame_window']
@@ -43,9 +44,11 @@ def check_num_frame(num_frame, where: str = 'num_frame') -> int:
         ValueError: Not an int, not positive or even.
     """
     if not _is_int(num_frame) or num_frame < 1 or num_frame % 2 == 0:
-        raise ValueError(f'{where} must be an odd positive integer (the '
-                         f'target frame is the centre of the window), got '
-                         f'{num_frame!r}')
+        raise ValueError(
+            f'{where} must be an odd positive integer (the '
+            f'target frame is the centre of the window), got '
+            f'{num_frame!r}'
+        )
     return num_frame
 
 
@@ -57,11 +60,13 @@ def _mirror(i: int, n: int) -> int:
     return i if i < n else period - i
 
 
-def frame_window(center: int,
-                 num_frames_in_clip: int,
-                 num_frame: int,
-                 interval: int = 1,
-                 padding: str = 'reflection') -> List[int]:
+def frame_window(
+    center: int,
+    num_frames_in_clip: int,
+    num_frame: int,
+    interval: int = 1,
+    padding: str = 'reflection',
+) -> List[int]:
     """Frame indices of the window centred on ``center``.
 
     Args:
@@ -84,17 +89,15 @@ def frame_window(center: int,
     n = num_frames_in_clip
     check_num_frame(num_frame)
     if not _is_int(n) or n < 1:
-        raise ValueError(f'num_frames_in_clip must be a positive integer, '
-                         f'got {n!r}')
+        raise ValueError(f'num_frames_in_clip must be a positive integer, got {n!r}')
     if not _is_int(center) or not 0 <= center < n:
-        raise ValueError(f'center {center!r} is outside the clip of {n} '
-                         'frames')
+        raise ValueError(f'center {center!r} is outside the clip of {n} frames')
     if not _is_int(interval) or interval < 1:
-        raise ValueError(f'interval must be a positive integer, got '
-                         f'{interval!r}')
+        raise ValueError(f'interval must be a positive integer, got {interval!r}')
     if padding not in PADDING_MODES:
-        raise ValueError(f'padding {padding!r} is not supported; choose one '
-                         f'of {", ".join(PADDING_MODES)}')
+        raise ValueError(
+            f'padding {padding!r} is not supported; choose one of {", ".join(PADDING_MODES)}'
+        )
     half = num_frame // 2
     raw = [center + (k - half) * interval for k in range(num_frame)]
     if padding == 'reflection':
@@ -102,8 +105,9 @@ def frame_window(center: int,
     if padding == 'replicate':
         return [min(max(i, 0), n - 1) for i in raw]
     if interval != 1:
-        raise ValueError(f"padding {padding!r} is defined for interval 1 "
-                         f'only, got interval {interval}')
+        raise ValueError(
+            f'padding {padding!r} is defined for interval 1 only, got interval {interval}'
+        )
     out = []
     last = n - 1
     for i in raw:
@@ -117,6 +121,7 @@ def frame_window(center: int,
             raise ValueError(
                 f'padding {padding!r} cannot fill a window of {num_frame} '
                 f'frames around frame {center} of a clip of {n} frames; use '
-                "'reflection' or 'replicate'")
+                "'reflection' or 'replicate'"
+            )
         out.append(j)
     return out

@@ -7,6 +7,7 @@ sets of a multi-set evaluation loop; ``train.optim_g``/``scheduler`` the
 optimizer wrapper and iteration-based schedulers; ``logger`` the logging,
 checkpoint and TensorBoard hooks; ``path`` pretrained weights and resume.
 """
+
 import os.path as osp
 from copy import deepcopy
 
@@ -15,7 +16,9 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from basicattn.utils.path_util import safe_path_component
-from . import checkpoint_io, work_dir as experiment_folder
+
+from . import checkpoint_io
+from . import work_dir as experiment_folder
 from .dist_env import DEFAULT_TIMEOUT_S, init_distributed, resolve_backend
 from .option_schema import LOADER_FIELDS
 from .yaml_io import dump_yaml
@@ -26,8 +29,9 @@ def default_work_dir(opt, purpose):
     root = opt.get('path', {}).get('experiments_root')
     if root:
         return root
-    return osp.join('experiments' if purpose == 'train' else 'results',
-                    safe_path_component(opt['name']))
+    return osp.join(
+        'experiments' if purpose == 'train' else 'results', safe_path_component(opt['name'])
+    )
 
 
 def dataset_sets(opt, purpose):
@@ -52,7 +56,9 @@ def _split_loader_keys(block):
 
 def _dataset_cfg(block):
     from basicattn.registry import DATASETS
+
     from .signature_check import explicit_parameters
+
     params = explicit_parameters(DATASETS.get(block['type']))
     if params is not None and 'name' not in params:
         block.pop('name', None)
@@ -70,7 +76,8 @@ def train_dataloader_cfg(block):
         num_workers=workers,
         persistent_workers=bool(workers and loader['persistent_workers']),
         pin_memory=loader['pin_memory'],
-        collate_fn=dict(type='default_collate'))
+        collate_fn=dict(type='default_collate'),
+    )
 
 
 def eval_dataloader_cfg(block):
@@ -84,7 +91,8 @@ def eval_dataloader_cfg(block):
         num_workers=workers,
         persistent_workers=False,
         pin_memory=loader['pin_memory'],
-        collate_fn=dict(type='default_collate'))
+        collate_fn=dict(type='default_collate'),
+    )
 
 
 def evaluator_cfg(opt, set_name):
@@ -98,10 +106,16 @@ def _eval_loop_cfg(opt, purpose):
     if not sets:
         return None, None, None
     (first_name, first_block), rest = sets[0], sets[1:]
-    loop = dict(type='MultiSetTestLoop' if purpose == 'test' else 'MultiSetValLoop',
-                set_name=first_name,
-                extra_sets=[dict(name=name, dataloader=eval_dataloader_cfg(block),
-                                 evaluator=evaluator_cfg(opt, name)) for name, block in rest])
+    loop = dict(
+        type='MultiSetTestLoop' if purpose == 'test' else 'MultiSetValLoop',
+        set_name=first_name,
+        extra_sets=[
+            dict(
+                name=name, dataloader=eval_dataloader_cfg(block), evaluator=evaluator_cfg(opt, name)
+            )
+            for name, block in rest
+        ],
+    )
     return eval_dataloader_cfg(first_block), loop, evaluator_cfg(opt, first_name)
 
 
@@ -112,6 +126,7 @@ def best_metric_key(opt):
     if not sets or not metrics:
         return None
     from basicattn.registry import METRICS
+
     block = deepcopy(next(iter(metrics.values())))
     metric = METRICS.build(block)
     name = getattr(metric, 'name', None)
@@ -121,11 +136,18 @@ def best_metric_key(opt):
 def model_cfg(opt, purpose):
     """The model block: network, losses (training only) and test-time options."""
     val = opt.get('val', {})
-    cfg = dict(type=opt.get('model_type', 'SRModel'), generator=deepcopy(opt['network_g']),
-               test_cfg=dict(self_ensemble=val.get('self_ensemble', False),
-                             tile=val.get('tile'), tile_overlap=val.get('tile_overlap', 8),
-                             chop=val.get('chop', False), chop_shave=val.get('chop_shave', 10),
-                             sequence=val.get('sequence', False)))
+    cfg = dict(
+        type=opt.get('model_type', 'SRModel'),
+        generator=deepcopy(opt['network_g']),
+        test_cfg=dict(
+            self_ensemble=val.get('self_ensemble', False),
+            tile=val.get('tile'),
+            tile_overlap=val.get('tile_overlap', 8),
+            chop=val.get('chop', False),
+            chop_shave=val.get('chop_shave', 10),
+            sequence=val.get('sequence', False),
+        ),
+    )
     if purpose == 'train':
         cfg['losses'] = deepcopy(opt['train']['losses'])
     return cfg
@@ -136,8 +158,9 @@ def schedule_cfg(train):
     schedulers = []
     warmup = train.get('warmup_iter', -1)
     if warmup and warmup > 0:
-        schedulers.append(dict(type='LinearLR', start_factor=1.0 / warmup, by_epoch=False,
-                               begin=0, end=warmup))
+        schedulers.append(
+            dict(type='LinearLR', start_factor=1.0 / warmup, by_epoch=False, begin=0, end=warmup)
+        )
     if train.get('scheduler'):
         schedulers.append(dict(deepcopy(train['scheduler']), by_epoch=False))
     return schedulers or None
@@ -169,6 +192,7 @@ def resume_checkpoint(opt, work_dir, auto_resume):
         return None, None
     target, found = experiment_folder.read_pointer(work_dir)
     from mmengine.dist import is_main_process
+
     if is_main_process():
         what = f'resuming from {target}' if target else 'nothing to resume, starting afresh'
         print(f'basicattn: --auto-resume: {found}; {what}', flush=True)
@@ -195,17 +219,29 @@ def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at
     backend = resolve_backend(dist.get('backend', 'auto'))
     refuse_remote_checkpoints(opt)
     work_dir = default_work_dir(opt, purpose)
-    resume_from, resume_option = (resume_checkpoint(opt, work_dir, auto_resume)
-                                  if purpose == 'train' else (None, None))
-    custom_hooks = [dict(type='ExperimentFolderHook', resume_option=resume_option),
-                    dict(type='RNGStateHook'), dict(type='PlainCheckpointHook'),
-                    dict(type='LatestCheckpointHook'),
-                    dict(type='SRVisualizationHook', save_img=val.get('save_img', False),
-                         num_tb_images=val.get('num_tb_images', 2))]
+    resume_from, resume_option = (
+        resume_checkpoint(opt, work_dir, auto_resume) if purpose == 'train' else (None, None)
+    )
+    custom_hooks = [
+        dict(type='ExperimentFolderHook', resume_option=resume_option),
+        dict(type='RNGStateHook'),
+        dict(type='PlainCheckpointHook'),
+        dict(type='LatestCheckpointHook'),
+        dict(
+            type='SRVisualizationHook',
+            save_img=val.get('save_img', False),
+            num_tb_images=val.get('num_tb_images', 2),
+        ),
+    ]
     if paths.get('pretrain_network_g'):
-        custom_hooks.append(dict(type='GeneratorLoadHook', path=paths['pretrain_network_g'],
-                                 strict=paths.get('strict_load_g', True),
-                                 param_key=paths.get('param_key_g', 'state_dict')))
+        custom_hooks.append(
+            dict(
+                type='GeneratorLoadHook',
+                path=paths['pretrain_network_g'],
+                strict=paths.get('strict_load_g', True),
+                param_key=paths.get('param_key_g', 'state_dict'),
+            )
+        )
     vis_backends = [dict(type='LocalVisBackend')]
     if logger.get('use_tb_logger', True):
         vis_backends.append(dict(type='TensorboardVisBackend'))
@@ -216,10 +252,11 @@ def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at
         default_scope='basicattn',
         randomness=dict(seed=opt.get('manual_seed', 0), diff_rank_seed=False),
         launcher=launcher,
-        env_cfg=dict(cudnn_benchmark=False,
-                     dist_cfg=dict(backend=backend,
-                                   timeout=dist.get('timeout', DEFAULT_TIMEOUT_S)),
-                     mp_cfg=dict(mp_start_method='fork')),
+        env_cfg=dict(
+            cudnn_benchmark=False,
+            dist_cfg=dict(backend=backend, timeout=dist.get('timeout', DEFAULT_TIMEOUT_S)),
+            mp_cfg=dict(mp_start_method='fork'),
+        ),
         log_processor=dict(by_epoch=False, window_size=logger.get('print_freq', 100)),
         visualizer=dict(type='Visualizer', vis_backends=vis_backends),
         default_hooks=dict(
@@ -228,24 +265,36 @@ def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at
             sampler_seed=dict(type='DistSamplerSeedHook'),
             logger=dict(type='LoggerHook', interval=logger.get('print_freq', 100)),
             param_scheduler=dict(type='ParamSchedulerHook'),
-            checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                            interval=logger.get('save_checkpoint_freq', 5000),
-                            max_keep_ckpts=logger.get('max_keep_ckpts', -1), save_last=True,
-                            save_best=best_metric_key(opt) if purpose == 'train' else None,
-                            rule='greater')),
+            checkpoint=dict(
+                type='CheckpointHook',
+                by_epoch=False,
+                interval=logger.get('save_checkpoint_freq', 5000),
+                max_keep_ckpts=logger.get('max_keep_ckpts', -1),
+                save_last=True,
+                save_best=best_metric_key(opt) if purpose == 'train' else None,
+                rule='greater',
+            ),
+        ),
         custom_hooks=custom_hooks,
     )
     if launcher != 'none' and not torch.cuda.is_available():
-        cfg['model_wrapper_cfg'] = dict(type='MMDistributedDataParallel', device_ids=None,
-                                        broadcast_buffers=False)
+        cfg['model_wrapper_cfg'] = dict(
+            type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False
+        )
     if purpose == 'train':
         train = opt['train']
         cfg['train_dataloader'] = train_dataloader_cfg(opt['datasets']['train'])
-        cfg['train_cfg'] = dict(type='ResumableIterBasedTrainLoop', max_iters=train['total_iter'],
-                                val_interval=val.get('val_freq', 5000))
+        cfg['train_cfg'] = dict(
+            type='ResumableIterBasedTrainLoop',
+            max_iters=train['total_iter'],
+            val_interval=val.get('val_freq', 5000),
+        )
         clip = train.get('clip_grad_norm')
-        cfg['optim_wrapper'] = dict(type='OptimWrapper', optimizer=deepcopy(train['optim_g']),
-                                    clip_grad=dict(max_norm=clip) if clip else None)
+        cfg['optim_wrapper'] = dict(
+            type='OptimWrapper',
+            optimizer=deepcopy(train['optim_g']),
+            clip_grad=dict(max_norm=clip) if clip else None,
+        )
         if train.get('paramwise_cfg'):
             cfg['optim_wrapper']['paramwise_cfg'] = deepcopy(train['paramwise_cfg'])
         cfg['param_scheduler'] = schedule_cfg(train)
@@ -257,19 +306,26 @@ def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at
         if train.get('stages'):
             custom_hooks.append(dict(type='MultiStageHook', stages=deepcopy(train['stages'])))
             if launcher != 'none':  # frozen parameters get no gradient
-                wrapper = cfg.setdefault('model_wrapper_cfg', dict(
-                    type='MMDistributedDataParallel', broadcast_buffers=False))
+                wrapper = cfg.setdefault(
+                    'model_wrapper_cfg',
+                    dict(type='MMDistributedDataParallel', broadcast_buffers=False),
+                )
                 wrapper['find_unused_parameters'] = True
         if train.get('ema_decay'):
-            custom_hooks.append(dict(type='EMAHook', ema_type='ExponentialMovingAverage',
-                                     momentum=1.0 - float(train['ema_decay']),
-                                     update_buffers=True))
+            custom_hooks.append(
+                dict(
+                    type='EMAHook',
+                    ema_type='ExponentialMovingAverage',
+                    momentum=1.0 - float(train['ema_decay']),
+                    update_buffers=True,
+                )
+            )
         if resume_from:
             cfg.update(resume=True, load_from=resume_from)
     else:
         loader, loop, evaluator = _eval_loop_cfg(opt, 'test')
         if loader is None:
-            raise ValueError(f"{opt.get('_source')}: datasets: no test_<name> or val set to test")
+            raise ValueError(f'{opt.get("_source")}: datasets: no test_<name> or val set to test')
         cfg.update(test_dataloader=loader, test_cfg=loop, test_evaluator=evaluator)
     return cfg
 
@@ -282,8 +338,12 @@ def build_runner(opt, purpose='train', launcher='none', auto_resume=False, stop_
     """
     checkpoint_io.install()
     dist = opt.get('dist_params', {})
-    init_distributed(launcher, dist.get('backend', 'auto'), dist.get('port', 29500),
-                     dist.get('timeout', DEFAULT_TIMEOUT_S))
+    init_distributed(
+        launcher,
+        dist.get('backend', 'auto'),
+        dist.get('port', 29500),
+        dist.get('timeout', DEFAULT_TIMEOUT_S),
+    )
     cfg = runner_cfg(opt, purpose, launcher, auto_resume, stop_at)
     prepare_work_dir(opt, cfg, purpose)
     kwargs = {k: v for k, v in cfg.items() if k != 'model_wrapper_cfg'}  # read from cfg
@@ -303,6 +363,7 @@ def prepare_work_dir(opt, cfg, purpose):
     """
     import torch.distributed as torch_dist
     from mmengine.dist import is_main_process
+
     folder = osp.abspath(cfg['work_dir'])
     if not cfg.get('resume'):
         keep = [(opt.get('path') or {}).get('pretrain_network_g')]
@@ -317,6 +378,7 @@ def prepare_work_dir(opt, cfg, purpose):
 
 def _save_options(opt, work_dir):
     from mmengine.dist import is_main_process
+
     if is_main_process():
         text = dump_yaml({k: v for k, v in opt.items() if not k.startswith('_')})
         checkpoint_io.atomic_write_bytes(text.encode('utf-8'), osp.join(work_dir, 'options.yml'))

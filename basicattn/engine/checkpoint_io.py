@@ -25,6 +25,7 @@
 * Removing: once :func:`confine_removals` named the run's work dir, the
   file backend refuses (and logs) any ``remove``/``rmtree`` outside it.
 """
+
 import logging
 import os
 import os.path as osp
@@ -72,9 +73,12 @@ def encode_plain(obj):
     """
     if isinstance(obj, HistoryBuffer):
         logs, counts = obj.data
-        return {_BUFFER_TAG: True, 'log': torch.from_numpy(np.asarray(logs, np.float64)),
-                'count': torch.from_numpy(np.asarray(counts, np.float64)),
-                'max_length': int(obj.max_length)}
+        return {
+            _BUFFER_TAG: True,
+            'log': torch.from_numpy(np.asarray(logs, np.float64)),
+            'count': torch.from_numpy(np.asarray(counts, np.float64)),
+            'max_length': int(obj.max_length),
+        }
     if isinstance(obj, np.ndarray):
         return {_ARRAY_TAG: True, 'data': torch.from_numpy(np.ascontiguousarray(obj))}
     if isinstance(obj, np.generic):
@@ -124,9 +128,13 @@ def _removal_refused(path):
     if _REMOVAL_ROOT is None or is_inside(path, _REMOVAL_ROOT):
         return False
     from mmengine.logging import print_log
-    print_log(f'basicattn: refused to remove {path}: it is outside the work dir '
-              f'{_REMOVAL_ROOT} of this run (this run did not write it)',
-              logger='current', level=logging.WARNING)
+
+    print_log(
+        f'basicattn: refused to remove {path}: it is outside the work dir '
+        f'{_REMOVAL_ROOT} of this run (this run did not write it)',
+        logger='current',
+        level=logging.WARNING,
+    )
     return True
 
 
@@ -171,7 +179,8 @@ def refuse_url(path, option='checkpoint'):
         raise CheckpointError(
             f'{option}: {path} is a URL; basicattn reads checkpoints from local files only '
             '(a downloaded checkpoint is untrusted input). Download the file, check it '
-            '(e.g. its sha256 against the publisher\'s) and give its local path.')
+            "(e.g. its sha256 against the publisher's) and give its local path."
+        )
 
 
 _GLOBAL = re.compile(r'GLOBAL ([\w.]+)')
@@ -182,13 +191,21 @@ def describe_load_failure(err):
     text = str(err)
     found = _GLOBAL.search(text)
     if found:
-        return (f'it holds a Python object ({found.group(1)}) that weights_only=True refuses '
-                '(loading it could run code); ask its publisher for a plain state_dict')
+        return (
+            f'it holds a Python object ({found.group(1)}) that weights_only=True refuses '
+            '(loading it could run code); ask its publisher for a plain state_dict'
+        )
     if 'Weights only load failed' in text or isinstance(err, pickle.UnpicklingError):
-        return ('weights_only=True refused its content: it is not a plain torch.save file of '
-                'tensors (pickled Python code, or not a checkpoint at all)')
-    if (isinstance(err, (EOFError, OSError)) or 'EOF' in text or 'central directory' in text
-            or 'corrupted' in text):
+        return (
+            'weights_only=True refused its content: it is not a plain torch.save file of '
+            'tensors (pickled Python code, or not a checkpoint at all)'
+        )
+    if (
+        isinstance(err, (EOFError, OSError))
+        or 'EOF' in text
+        or 'central directory' in text
+        or 'corrupted' in text
+    ):
         return 'the file is empty, truncated or corrupted (copy it again)'
     if isinstance(err, (KeyError, ValueError)) or 'magic number' in text:
         return 'it is not a PyTorch checkpoint (torch.save file)'
@@ -221,8 +238,9 @@ def safe_load(path, map_location='cpu', option=None):
     if isinstance(path, (str, os.PathLike)):
         refuse_url(str(path), option or 'checkpoint')
         if not osp.isfile(path):
-            raise FileNotFoundError(f'{where} does not exist'
-                                    + (' (or is a folder)' if osp.isdir(path) else ''))
+            raise FileNotFoundError(
+                f'{where} does not exist' + (' (or is a folder)' if osp.isdir(path) else '')
+            )
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS), warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='Detected pickle protocol')
@@ -240,13 +258,19 @@ def check_training_state(checkpoint, path, option='path.resume_state'):
         option (str): Where it was given.
     """
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
-    complete = (isinstance(meta, dict) and 'iter' in meta and 'epoch' in meta
-                and 'message_hub' in checkpoint and 'state_dict' in checkpoint)
+    complete = (
+        isinstance(meta, dict)
+        and 'iter' in meta
+        and 'epoch' in meta
+        and 'message_hub' in checkpoint
+        and 'state_dict' in checkpoint
+    )
     if not complete:
         raise CheckpointError(
             f'{option}: {path} holds network weights only (no iteration, optimizer or '
             'logging state), so training cannot resume from it; give it as '
-            'path.pretrain_network_g to start a new run from these weights')
+            'path.pretrain_network_g to start a new run from these weights'
+        )
 
 
 def load_from_local_weights_only(filename, map_location):

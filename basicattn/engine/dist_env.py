@@ -11,6 +11,7 @@ store, which of them are still alive, and fails with one line naming the
 ranks that did not answer: gloo's own message says only "Timed out waiting
 5000ms for recv operation to complete".
 """
+
 import contextlib
 import datetime
 import os
@@ -55,22 +56,26 @@ def first_slurm_host(node_list):
         DistributedError: ``scontrol`` is missing, fails or prints nothing.
     """
     try:
-        proc = subprocess.run(['scontrol', 'show', 'hostname', node_list],
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            ['scontrol', 'show', 'hostname', node_list], capture_output=True, text=True, check=False
+        )
     except FileNotFoundError:
         raise DistributedError(
             '--launcher slurm: the scontrol command is not found; run inside a SLURM '
             'allocation (tools/slurm_train.sh) or set MASTER_ADDR to the first '
-            'node\'s address') from None
+            "node's address"
+        ) from None
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         raise DistributedError(
             f'--launcher slurm: scontrol show hostname {node_list!r} failed '
-            f'(exit code {proc.returncode}){": " + detail[0] if detail else ""}')
+            f'(exit code {proc.returncode}){": " + detail[0] if detail else ""}'
+        )
     hosts = [line.strip() for line in proc.stdout.splitlines() if line.strip()]
     if not hosts:
-        raise DistributedError(f'--launcher slurm: scontrol show hostname {node_list!r} '
-                               'printed no host name')
+        raise DistributedError(
+            f'--launcher slurm: scontrol show hostname {node_list!r} printed no host name'
+        )
     return hosts[0]
 
 
@@ -81,8 +86,10 @@ def _slurm_environment(port):
         ntasks = int(os.environ['SLURM_NTASKS'])
         node_list = os.environ['SLURM_NODELIST']
     except KeyError as err:
-        raise DistributedError(f'--launcher slurm: {err.args[0]} is not set; start the job '
-                               'with srun (tools/slurm_train.sh)') from None
+        raise DistributedError(
+            f'--launcher slurm: {err.args[0]} is not set; start the job '
+            'with srun (tools/slurm_train.sh)'
+        ) from None
     os.environ.setdefault('MASTER_PORT', str(port))
     if 'MASTER_ADDR' not in os.environ:
         os.environ['MASTER_ADDR'] = first_slurm_host(node_list)
@@ -149,6 +156,7 @@ def is_collective_timeout(err):
 
 def _default_store():
     from torch.distributed import distributed_c10d
+
     return distributed_c10d._get_default_store()
 
 
@@ -183,18 +191,21 @@ def describe_timeout(err, missing, rank, world, timeout_s):
     """The one line reported for a timed-out collective."""
     first = next((line for line in str(err).splitlines() if line.strip()), '')
     first = re.sub(r'^\[[^\]]*\]\s*', '', first)  # drop gloo's "[/path/file.cc:78]"
-    text = (f'rank {rank}: a collective operation timed out after {timeout_s} s '
-            f'(dist_params.timeout); ')
+    text = (
+        f'rank {rank}: a collective operation timed out after {timeout_s} s (dist_params.timeout); '
+    )
     if missing is None:
         text += 'the other ranks could not be asked which of them is stuck'
     elif missing:
-        text += (f'rank(s) that did not answer: {", ".join(map(str, missing))} (of {world}); '
-                 'look at their log for where they stopped')
+        text += (
+            f'rank(s) that did not answer: {", ".join(map(str, missing))} (of {world}); '
+            'look at their log for where they stopped'
+        )
     else:
-        text += ('every rank answered, so they wait in different collectives '
-                 '(the ranks are out of step)')
-    text += (f'. Raise dist_params.timeout if a rank legitimately works alone for longer '
-             f'({first})')
+        text += (
+            'every rank answered, so they wait in different collectives (the ranks are out of step)'
+        )
+    text += f'. Raise dist_params.timeout if a rank legitimately works alone for longer ({first})'
     return text
 
 
@@ -218,5 +229,6 @@ def collective_timeout_report(grace_s=None):
         timeout_s = _state['timeout_s']
         grace = min(float(timeout_s), 10.0) if grace_s is None else grace_s
         missing = silent_ranks(grace)
-        raise CollectiveTimeout(describe_timeout(err, missing, dist.get_rank(),
-                                                 dist.get_world_size(), timeout_s)) from err
+        raise CollectiveTimeout(
+            describe_timeout(err, missing, dist.get_rank(), dist.get_world_size(), timeout_s)
+        ) from err

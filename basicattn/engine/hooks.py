@@ -15,6 +15,7 @@
 * :class:`ExperimentFolderHook`: on resume, refuse a weights-only file and
   move the checkpoint paths mmengine remembers into the current work dir.
 """
+
 import os
 import os.path as osp
 import random
@@ -28,6 +29,7 @@ from mmengine.model import is_model_wrapper
 
 from basicattn.registry import HOOKS
 from basicattn.utils.path_util import safe_path_component
+
 from . import work_dir as experiment_folder
 from .checkpoint_io import check_training_state, decode_plain, encode_plain, safe_load
 
@@ -68,10 +70,16 @@ class RNGStateHook(Hook):
         kind, keys, pos, has_gauss, cached = np.random.get_state()
         checkpoint['rng_state'] = dict(
             python=random.getstate(),
-            numpy=dict(kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
-                       has_gauss=int(has_gauss), cached_gaussian=float(cached)),
+            numpy=dict(
+                kind=kind,
+                keys=torch.from_numpy(keys.astype(np.int64)),
+                pos=int(pos),
+                has_gauss=int(has_gauss),
+                cached_gaussian=float(cached),
+            ),
             torch=torch.get_rng_state(),
-            cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
+            cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        )
 
     def after_load_checkpoint(self, runner, checkpoint):
         state = checkpoint.get('rng_state')
@@ -80,8 +88,15 @@ class RNGStateHook(Hook):
         python = state['python']
         random.setstate((python[0], tuple(python[1]), python[2]))
         nps = state['numpy']
-        np.random.set_state((nps['kind'], nps['keys'].numpy().astype(np.uint32), nps['pos'],
-                             nps['has_gauss'], nps['cached_gaussian']))
+        np.random.set_state(
+            (
+                nps['kind'],
+                nps['keys'].numpy().astype(np.uint32),
+                nps['pos'],
+                nps['has_gauss'],
+                nps['cached_gaussian'],
+            )
+        )
         torch.set_rng_state(state['torch'])
         if torch.cuda.is_available() and state['cuda']:
             torch.cuda.set_rng_state_all(state['cuda'])
@@ -105,22 +120,29 @@ def extract_generator_state(checkpoint, param_key='state_dict', source=''):
         CheckpointError: The file holds no such weights (naming it).
     """
     from basicattn.errors import CheckpointError
+
     if not isinstance(checkpoint, dict):
-        raise CheckpointError(f'{source}: not a checkpoint of network weights (it holds a '
-                              f'{type(checkpoint).__name__}, not a dict)')
+        raise CheckpointError(
+            f'{source}: not a checkpoint of network weights (it holds a '
+            f'{type(checkpoint).__name__}, not a dict)'
+        )
     if param_key:
         if param_key not in checkpoint:
-            raise CheckpointError(f'{source}: no {param_key!r} in checkpoint (keys: '
-                                  f'{sorted(map(str, checkpoint))[:8]}); set path.param_key_g '
-                                  "(--param-key), '' for a bare state dict")
+            raise CheckpointError(
+                f'{source}: no {param_key!r} in checkpoint (keys: '
+                f'{sorted(map(str, checkpoint))[:8]}); set path.param_key_g '
+                "(--param-key), '' for a bare state dict"
+            )
         checkpoint = checkpoint[param_key]
     if not isinstance(checkpoint, dict):
-        raise CheckpointError(f'{source}: {param_key or "the file"} holds a '
-                              f'{type(checkpoint).__name__}, not network weights')
+        raise CheckpointError(
+            f'{source}: {param_key or "the file"} holds a '
+            f'{type(checkpoint).__name__}, not network weights'
+        )
     state = dict(checkpoint)
     for prefix in ('module.', 'generator.'):
         if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
@@ -131,14 +153,17 @@ def load_network_weights(net, state, strict, source):
         The ``load_state_dict`` result (missing and unexpected keys).
     """
     from basicattn.errors import CheckpointError
+
     try:
         return net.load_state_dict(state, strict=strict)
     except RuntimeError as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         detail = '; '.join(lines[1:4])
-        raise CheckpointError(f'{source}: these weights do not fit {type(net).__name__} '
-                              f'(strict={strict}): {detail[:400]}; check the arch options '
-                              'or the checkpoint') from err
+        raise CheckpointError(
+            f'{source}: these weights do not fit {type(net).__name__} '
+            f'(strict={strict}): {detail[:400]}; check the arch options '
+            'or the checkpoint'
+        ) from err
 
 
 @HOOKS.register_module()
@@ -161,9 +186,12 @@ class GeneratorLoadHook(Hook):
         state = extract_generator_state(checkpoint, self.param_key, self.path)
         generator = _unwrap(runner.model).generator
         result = load_network_weights(generator, state, self.strict, self.path)
-        print_log(f'Loaded network weights from {self.path} (strict={self.strict}); '
-                  f'missing: {len(result.missing_keys)}, unexpected: '
-                  f'{len(result.unexpected_keys)}', logger='current')
+        print_log(
+            f'Loaded network weights from {self.path} (strict={self.strict}); '
+            f'missing: {len(result.missing_keys)}, unexpected: '
+            f'{len(result.unexpected_keys)}',
+            logger='current',
+        )
 
     def before_train(self, runner):
         if runner.iter == 0:
@@ -198,6 +226,7 @@ class SRVisualizationHook(Hook):
 
     def _handle(self, runner, outputs, phase):
         from basicattn.utils.img_util import imwrite, tensor2img
+
         loop = runner.val_loop if phase == 'val' else runner.test_loop
         set_name = safe_path_component(getattr(loop, 'current_set', None) or phase)
         for sample in outputs:
@@ -260,12 +289,15 @@ class StopAtIterHook(Hook):
         if done != self.stop_iter or done >= runner.max_iters:
             return
         name = f'iter_{done}.pth'
-        runner.save_checkpoint(runner.work_dir, name, by_epoch=False, save_optimizer=True,
-                               save_param_scheduler=True)
+        runner.save_checkpoint(
+            runner.work_dir, name, by_epoch=False, save_optimizer=True, save_param_scheduler=True
+        )
         if is_main_process():
             experiment_folder.write_pointer(runner.work_dir, name)
-        print_log(f'Stopped after iteration {done} as asked (--stop-at); resume '
-                  'with --auto-resume.', logger='current')
+        print_log(
+            f'Stopped after iteration {done} as asked (--stop-at); resume with --auto-resume.',
+            logger='current',
+        )
         runner.train_loop.stop_training = True
 
 
@@ -360,8 +392,6 @@ class ExperimentFolderHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint):
         if not getattr(runner, '_resume', False):
             return
-        check_training_state(checkpoint, getattr(runner, '_load_from', None),
-                             self.resume_option)
+        check_training_state(checkpoint, getattr(runner, '_load_from', None), self.resume_option)
         for key, (old, new) in rebase_runtime_paths(checkpoint, runner.work_dir).items():
-            print_log(f'{key}: {old} is taken as {new} (inside this work dir)',
-                      logger='current')
+            print_log(f'{key}: {old} is taken as {new} (inside this work dir)', logger='current')

@@ -7,12 +7,12 @@
   (e.g. Set5, Set14, Urban100) in one pass, each with its own metrics whose
   names carry the set's name (``Set5/psnr_y_crop4``).
 """
+
 import logging
 
 import torch
 from mmengine.logging import print_log
-from mmengine.runner.loops import (BaseLoop, IterBasedTrainLoop,
-                                   _InfiniteDataloaderIterator)
+from mmengine.runner.loops import BaseLoop, IterBasedTrainLoop, _InfiniteDataloaderIterator
 
 from basicattn.registry import LOOPS
 from basicattn.utils.path_util import safe_path_component
@@ -34,13 +34,18 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
         if hasattr(sampler, 'set_start') and batch_size:
             sampler.set_start(self._iter * batch_size)
             self.dataloader_iterator = _InfiniteDataloaderIterator(self.dataloader)
-            print_log(f'Resumed the data stream at iteration {self._iter} '
-                      f'({self._iter * batch_size} samples per rank) without replay.',
-                      logger='current')
+            print_log(
+                f'Resumed the data stream at iteration {self._iter} '
+                f'({self._iter * batch_size} samples per rank) without replay.',
+                logger='current',
+            )
             return
-        print_log(f'{type(sampler).__name__} cannot jump ahead: replaying {self._iter} '
-                  'batches to reach the resumed position.', logger='current',
-                  level=logging.WARNING)
+        print_log(
+            f'{type(sampler).__name__} cannot jump ahead: replaying {self._iter} '
+            'batches to reach the resumed position.',
+            logger='current',
+            level=logging.WARNING,
+        )
         for _ in range(self._iter):
             next(self.dataloader_iterator)
 
@@ -67,15 +72,19 @@ class _MultiSetLoop(BaseLoop):
 
     phase = 'val'
 
-    def __init__(self, runner, dataloader, evaluator, set_name=None, extra_sets=(),
-                 fp16=False):
+    def __init__(self, runner, dataloader, evaluator, set_name=None, extra_sets=(), fp16=False):
         super().__init__(runner, dataloader)
         first = safe_path_component(set_name or 'val')  # set names become folders
         self.sets = [(first, self.dataloader, self._build_evaluator(evaluator))]
         for extra in extra_sets:
             loader = runner.build_dataloader(extra['dataloader'], seed=runner.seed)
-            self.sets.append((safe_path_component(extra['name']), loader,
-                              self._build_evaluator(extra['evaluator'])))
+            self.sets.append(
+                (
+                    safe_path_component(extra['name']),
+                    loader,
+                    self._build_evaluator(extra['evaluator']),
+                )
+            )
         self.fp16 = fp16
         self.current_set = None
         self.per_set_metrics = {}
@@ -133,10 +142,12 @@ def _device_type():
 @LOOPS.register_module()
 class MultiSetValLoop(_MultiSetLoop):
     """Validation over one or more sets (see module docstring)."""
+
     phase = 'val'
 
 
 @LOOPS.register_module()
 class MultiSetTestLoop(_MultiSetLoop):
     """Testing over one or more sets (see module docstring)."""
+
     phase = 'test'

@@ -8,6 +8,7 @@ be 2, 3 or 4``) becomes an :class:`~basicattn.engine.options.OptionError`
 that names ``where`` (``network_g``, ``--arch-args``, a checkpoint's
 ``meta['arch']``), so a user's mistake is one line, not a traceback.
 """
+
 import json
 
 from basicattn.errors import UserError
@@ -24,8 +25,9 @@ def check_network_config(cfg, where='network_g'):
         where (str): What the config came from, for the message.
     """
     if not isinstance(cfg, dict):
-        raise OptionError(f'{where}: expected a mapping with a `type:` key, '
-                          f'got {type(cfg).__name__} {cfg!r}')
+        raise OptionError(
+            f'{where}: expected a mapping with a `type:` key, got {type(cfg).__name__} {cfg!r}'
+        )
     checker = _Validator(where, 'test')
     checker.check_typed('', S.OPTION_SCHEMA.fields['network_g'], cfg)
     if checker.problems:
@@ -39,6 +41,7 @@ def build_network(cfg, where='network_g'):
         torch.nn.Module: The network, freshly initialised.
     """
     from basicattn.registry import ARCHS
+
     check_network_config(cfg, where)
     try:
         return ARCHS.build(dict(cfg))
@@ -55,8 +58,9 @@ def arch_config_from_arguments(arch, arch_args='{}'):
     except json.JSONDecodeError as err:
         raise OptionError(f'--arch-args is not valid JSON: {err}') from None
     if not isinstance(kwargs, dict):
-        raise OptionError(f'--arch-args must be a JSON object of keyword arguments, '
-                          f'got {arch_args!r}')
+        raise OptionError(
+            f'--arch-args must be a JSON object of keyword arguments, got {arch_args!r}'
+        )
     if 'type' in kwargs:
         raise OptionError('--arch-args: give the arch with --arch, not as "type"')
     return dict(type=arch, **kwargs)

@@ -5,6 +5,7 @@ The validator (``options.py``) checks files against this table and
 so the two can never disagree. Blocks with a ``type:`` key are checked
 against the signature of the class their registry names, not here.
 """
+
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
@@ -17,6 +18,7 @@ REQUIRED = object()
 @dataclass
 class Field:
     """A plain value; ``bound`` limits a number (see basicattn/utils/bounds.py)."""
+
     types: Tuple[type, ...]
     default: Any = REQUIRED
     doc: str = ''
@@ -27,6 +29,7 @@ class Field:
 @dataclass
 class Section:
     """A mapping with fixed keys."""
+
     fields: Dict[str, Any]
     doc: str = ''
     optional: bool = True
@@ -37,6 +40,7 @@ class Typed:
     """A mapping with a ``type:`` naming a class in ``registry``; its other
     keys are that class's keyword arguments (``injected`` ones are filled in by
     basicattn and may not be given)."""
+
     registry: str
     doc: str = ''
     injected: Tuple[str, ...] = ()
@@ -46,6 +50,7 @@ class Typed:
 @dataclass
 class MapOf:
     """A mapping of user-chosen names to ``item`` blocks."""
+
     item: Any
     doc: str = ''
     optional: bool = True
@@ -54,6 +59,7 @@ class MapOf:
 @dataclass
 class ListOf:
     """A list of ``item`` sections (e.g. the stages of a schedule)."""
+
     item: Section
     doc: str = ''
     optional: bool = True
@@ -63,131 +69,281 @@ class ListOf:
 class DatasetBlock:
     """A dataset: ``type`` (DATASETS), the loader keys below and the
     dataset's own keyword arguments."""
+
     doc: str = ''
     loader_fields: Dict[str, Field] = field(default_factory=dict)
 
 
 LOADER_FIELDS = {
-    'batch_size_per_gpu': Field((int,), 1, 'Samples per process and iteration.',
-                                bound=AtLeast(1)),
-    'num_worker_per_gpu': Field((int,), 0, 'DataLoader worker processes per process '
-                                '(0: load in the main process).', bound=AtLeast(0)),
+    'batch_size_per_gpu': Field((int,), 1, 'Samples per process and iteration.', bound=AtLeast(1)),
+    'num_worker_per_gpu': Field(
+        (int,),
+        0,
+        'DataLoader worker processes per process (0: load in the main process).',
+        bound=AtLeast(0),
+    ),
     'use_shuffle': Field((bool,), True, 'Shuffle the training stream (train only).'),
     'persistent_workers': Field((bool,), True, 'Keep workers alive between passes.'),
     'pin_memory': Field((bool,), False, 'Pin host memory (GPU training).'),
 }
 
-DATASET_KEY_DOC = ('`train`, `val` or `val_<name>` (validated during training), '
-                   '`test_<name>` (evaluated by tools/test.py; `val*` sets too).')
+DATASET_KEY_DOC = (
+    '`train`, `val` or `val_<name>` (validated during training), '
+    '`test_<name>` (evaluated by tools/test.py; `val*` sets too).'
+)
 
-STAGE_SECTION = Section(doc='One stage of `train.stages`.', fields={
-    'name': Field((str, NoneType), None, 'Shown in the log.'),
-    'until_iter': Field((int,), REQUIRED, 'The stage runs while the iteration count is below '
-                        'this; increasing, the last one reaching `train.total_iter`.',
-                        bound=AtLeast(1)),
-    'trainable': Field((list, NoneType), None, 'Shell-style patterns of the network\'s '
-                       'parameter names that train (None: all).'),
-    'frozen': Field((list,), [], 'Patterns frozen in this stage (taken out of `trainable`).'),
-    'losses': Field((list, NoneType), None, 'Names of `train.losses` summed in this stage '
-                    '(None: all).'),
-    'lr': Field((float, int, NoneType), None, 'Learning rate set at the stage start '
-                '(None: keep).', bound=AtLeast(0)),
-    'reset_optimizer': Field((bool,), True, 'Clear the optimizer state at the stage start '
-                             '(a fresh optimizer).'),
-})
+STAGE_SECTION = Section(
+    doc='One stage of `train.stages`.',
+    fields={
+        'name': Field((str, NoneType), None, 'Shown in the log.'),
+        'until_iter': Field(
+            (int,),
+            REQUIRED,
+            'The stage runs while the iteration count is below '
+            'this; increasing, the last one reaching `train.total_iter`.',
+            bound=AtLeast(1),
+        ),
+        'trainable': Field(
+            (list, NoneType),
+            None,
+            "Shell-style patterns of the network's parameter names that train (None: all).",
+        ),
+        'frozen': Field((list,), [], 'Patterns frozen in this stage (taken out of `trainable`).'),
+        'losses': Field(
+            (list, NoneType), None, 'Names of `train.losses` summed in this stage (None: all).'
+        ),
+        'lr': Field(
+            (float, int, NoneType),
+            None,
+            'Learning rate set at the stage start (None: keep).',
+            bound=AtLeast(0),
+        ),
+        'reset_optimizer': Field(
+            (bool,), True, 'Clear the optimizer state at the stage start (a fresh optimizer).'
+        ),
+    },
+)
 
-OPTION_SCHEMA = Section(doc='The top level of an option file.', fields={
-    'name': Field((str,), REQUIRED, 'Experiment name; outputs go to `experiments/<name>`.'),
-    'model_type': Field((str,), 'SRModel', 'Registered model (MODELS) wrapping the network.'),
-    'scale': Field((int,), REQUIRED, 'Upscaling factor; given to datasets and to the network '
-                   '(`upscale`/`scale`) when they do not set it.', bound=AtLeast(1)),
-    'manual_seed': Field((int,), 0, 'Seed of every random number generator.',
-                         bound=Between(0, 2**32 - 1)),
-    'custom_imports': Field((list, str), [], 'Python modules to import before anything is '
-                            'built (your own archs, losses ...); the option file\'s folder is '
-                            'searched first.'),
-    'datasets': MapOf(DatasetBlock(loader_fields=LOADER_FIELDS), doc=DATASET_KEY_DOC,
-                      optional=False),
-    'network_g': Typed('ARCHS', 'The network: a registered arch and its arguments.',
-                       optional=False),
-    'path': Section(doc='Where weights come from and where results go.', fields={
-        'pretrain_network_g': Field((str, NoneType), None, 'Weights loaded into the network '
-                                    'before training/testing (a basicattn checkpoint).'),
-        'strict_load_g': Field((bool,), True, 'Require an exact key match when loading them.'),
-        'param_key_g': Field((str,), 'state_dict', 'Key of the state dict in that file.'),
-        'resume_state': Field((str, NoneType), None, 'Training checkpoint to resume from '
-                              '(model, optimizer, schedulers, iteration, RNG, data position).'),
-        'experiments_root': Field((str, NoneType), None, 'Output folder '
-                                  '(default `experiments/<name>`).'),
-    }),
-    'train': Section(doc='Training (required by tools/train.py).', fields={
-        'optim_g': Typed('OPTIMIZERS', 'Optimizer (torch.optim name) and its arguments.',
-                         injected=('params',), optional=False),
-        'scheduler': Typed('PARAM_SCHEDULERS', 'Learning-rate schedule, in iterations '
-                           '(mmengine scheduler name, e.g. MultiStepLR, CosineRestartLR).',
-                           injected=('optimizer', 'param_name', 'by_epoch', 'begin', 'end', 'last_step',
-                                     'verbose', 'convert_to_iter_based')),
-        'total_iter': Field((int,), REQUIRED, 'Number of training iterations.',
-                            bound=AtLeast(1)),
-        'warmup_iter': Field((int,), -1, 'Linear learning-rate warm-up length in iterations '
-                             '(-1 or 0: none).', bound=AtLeast(-1)),
-        'losses': MapOf(Typed('LOSSES', 'A loss and its arguments.'),
-                        'Named losses summed into the objective, e.g. `pixel: {type: L1Loss}`.',
-                        optional=False),
-        'ema_decay': Field((float, int), 0.0, 'Decay of the exponential moving average of '
-                           'the weights (0: off); validation and checkpoints use the average.',
-                           bound=Between(0, 1, max_exclusive=True)),
-        'clip_grad_norm': Field((float, int, NoneType), None, 'Clip the gradient norm to this '
-                                '(null or 0: no clipping).', bound=AtLeast(0)),
-        'paramwise_cfg': Field((dict, NoneType), None, 'Per-parameter optimizer settings '
-                               '(mmengine `paramwise_cfg`), e.g. EDVR\'s smaller lr for '
-                               'offset predictors: `{custom_keys: {conv_offset: {lr_mult: 0.25}}}` '
-                               '(keys match parameter names of the model, `generator.` first).'),
-        'stages': ListOf(STAGE_SECTION, 'Multi-stage schedule (MANA\'s three stages, frozen '
-                         'warm-ups): a list of stages, each set up at its first iteration by '
-                         '`MultiStageHook` (basicattn/engine/stage_hook.py); resumable.'),
-    }),
-    'val': Section(doc='Validation during training and evaluation in tools/test.py.', fields={
-        'val_freq': Field((int,), 5000, 'Validate every this many iterations.',
-                          bound=AtLeast(1)),
-        'save_img': Field((bool,), False, 'Write the super-resolved images as PNG.'),
-        'num_tb_images': Field((int,), 2, 'Images per validation set sent to TensorBoard.',
-                               bound=AtLeast(0)),
-        'self_ensemble': Field((bool,), False, 'Average the 8 flips/rotations at test time.'),
-        'tile': Field((int, NoneType), None, 'Tiled inference: LR tile size (None: whole image).',
-                      bound=AtLeast(1)),
-        'tile_overlap': Field((int,), 8, 'Overlap of neighbouring tiles, LR pixels (smaller '
-                              'than `tile`).', bound=AtLeast(0)),
-        'chop': Field((bool,), False, 'EDSR-PyTorch quadrant inference (`--chop` of many '
-                      'authors\' codes), to reproduce numbers measured that way.'),
-        'chop_shave': Field((int,), 10, 'Overlap of the chop quadrants past the middle, LR pixels.',
-                            bound=AtLeast(0)),
-        'sequence': Field((bool,), False, 'Video archs with a recurrent state (DASAA): carry '
-                          'it from each frame of a clip to the next (VideoSRModel).'),
-        'metrics': MapOf(Typed('METRICS', 'A metric and its arguments.', injected=('prefix', 'collect_device')),
-                         'Named metrics, e.g. `psnr: {type: PSNR, crop_border: 4, '
-                         'test_y_channel: true}`.'),
-    }),
-    'logger': Section(doc='Logging and checkpoints.', fields={
-        'print_freq': Field((int,), 100, 'Progress line (losses, lr, ETA) every this many '
-                            'iterations.', bound=AtLeast(1)),
-        'save_checkpoint_freq': Field((int,), 5000, 'Checkpoint every this many iterations.',
-                                      bound=AtLeast(1)),
-        'max_keep_ckpts': Field((int,), -1, 'Keep only the newest N periodic checkpoints (-1: all).',
-                                bound=AtLeast(1, also=(-1,))),
-        'use_tb_logger': Field((bool,), True, 'Write TensorBoard scalars and sample images.'),
-    }),
-    'dist_params': Section(doc='Distributed training (`--launcher pytorch|slurm`).', fields={
-        'backend': Field((str,), 'auto', 'nccl, gloo, or auto (nccl with CUDA, else gloo).',
-                         choices=('auto', 'nccl', 'gloo', 'mpi')),
-        'port': Field((int,), 29500, 'Master port for the slurm launcher.',
-                      bound=Between(1, 65535)),
-        'timeout': Field((int,), 600, 'Seconds a collective operation (gradient all-reduce, '
-                         'barrier, metric gathering) may wait for the other processes before '
-                         'the job fails, naming the ranks that did not answer.',
-                         bound=AtLeast(1)),
-    }),
-})
+OPTION_SCHEMA = Section(
+    doc='The top level of an option file.',
+    fields={
+        'name': Field((str,), REQUIRED, 'Experiment name; outputs go to `experiments/<name>`.'),
+        'model_type': Field((str,), 'SRModel', 'Registered model (MODELS) wrapping the network.'),
+        'scale': Field(
+            (int,),
+            REQUIRED,
+            'Upscaling factor; given to datasets and to the network '
+            '(`upscale`/`scale`) when they do not set it.',
+            bound=AtLeast(1),
+        ),
+        'manual_seed': Field(
+            (int,), 0, 'Seed of every random number generator.', bound=Between(0, 2**32 - 1)
+        ),
+        'custom_imports': Field(
+            (list, str),
+            [],
+            'Python modules to import before anything is '
+            "built (your own archs, losses ...); the option file's folder is "
+            'searched first.',
+        ),
+        'datasets': MapOf(
+            DatasetBlock(loader_fields=LOADER_FIELDS), doc=DATASET_KEY_DOC, optional=False
+        ),
+        'network_g': Typed(
+            'ARCHS', 'The network: a registered arch and its arguments.', optional=False
+        ),
+        'path': Section(
+            doc='Where weights come from and where results go.',
+            fields={
+                'pretrain_network_g': Field(
+                    (str, NoneType),
+                    None,
+                    'Weights loaded into the network '
+                    'before training/testing (a basicattn checkpoint).',
+                ),
+                'strict_load_g': Field(
+                    (bool,), True, 'Require an exact key match when loading them.'
+                ),
+                'param_key_g': Field((str,), 'state_dict', 'Key of the state dict in that file.'),
+                'resume_state': Field(
+                    (str, NoneType),
+                    None,
+                    'Training checkpoint to resume from '
+                    '(model, optimizer, schedulers, iteration, RNG, data position).',
+                ),
+                'experiments_root': Field(
+                    (str, NoneType), None, 'Output folder (default `experiments/<name>`).'
+                ),
+            },
+        ),
+        'train': Section(
+            doc='Training (required by tools/train.py).',
+            fields={
+                'optim_g': Typed(
+                    'OPTIMIZERS',
+                    'Optimizer (torch.optim name) and its arguments.',
+                    injected=('params',),
+                    optional=False,
+                ),
+                'scheduler': Typed(
+                    'PARAM_SCHEDULERS',
+                    'Learning-rate schedule, in iterations '
+                    '(mmengine scheduler name, e.g. MultiStepLR, CosineRestartLR).',
+                    injected=(
+                        'optimizer',
+                        'param_name',
+                        'by_epoch',
+                        'begin',
+                        'end',
+                        'last_step',
+                        'verbose',
+                        'convert_to_iter_based',
+                    ),
+                ),
+                'total_iter': Field(
+                    (int,), REQUIRED, 'Number of training iterations.', bound=AtLeast(1)
+                ),
+                'warmup_iter': Field(
+                    (int,),
+                    -1,
+                    'Linear learning-rate warm-up length in iterations (-1 or 0: none).',
+                    bound=AtLeast(-1),
+                ),
+                'losses': MapOf(
+                    Typed('LOSSES', 'A loss and its arguments.'),
+                    'Named losses summed into the objective, e.g. `pixel: {type: L1Loss}`.',
+                    optional=False,
+                ),
+                'ema_decay': Field(
+                    (float, int),
+                    0.0,
+                    'Decay of the exponential moving average of '
+                    'the weights (0: off); validation and checkpoints use the average.',
+                    bound=Between(0, 1, max_exclusive=True),
+                ),
+                'clip_grad_norm': Field(
+                    (float, int, NoneType),
+                    None,
+                    'Clip the gradient norm to this (null or 0: no clipping).',
+                    bound=AtLeast(0),
+                ),
+                'paramwise_cfg': Field(
+                    (dict, NoneType),
+                    None,
+                    'Per-parameter optimizer settings '
+                    "(mmengine `paramwise_cfg`), e.g. EDVR's smaller lr for "
+                    'offset predictors: `{custom_keys: {conv_offset: {lr_mult: 0.25}}}` '
+                    '(keys match parameter names of the model, `generator.` first).',
+                ),
+                'stages': ListOf(
+                    STAGE_SECTION,
+                    "Multi-stage schedule (MANA's three stages, frozen "
+                    'warm-ups): a list of stages, each set up at its first iteration by '
+                    '`MultiStageHook` (basicattn/engine/stage_hook.py); resumable.',
+                ),
+            },
+        ),
+        'val': Section(
+            doc='Validation during training and evaluation in tools/test.py.',
+            fields={
+                'val_freq': Field(
+                    (int,), 5000, 'Validate every this many iterations.', bound=AtLeast(1)
+                ),
+                'save_img': Field((bool,), False, 'Write the super-resolved images as PNG.'),
+                'num_tb_images': Field(
+                    (int,), 2, 'Images per validation set sent to TensorBoard.', bound=AtLeast(0)
+                ),
+                'self_ensemble': Field(
+                    (bool,), False, 'Average the 8 flips/rotations at test time.'
+                ),
+                'tile': Field(
+                    (int, NoneType),
+                    None,
+                    'Tiled inference: LR tile size (None: whole image).',
+                    bound=AtLeast(1),
+                ),
+                'tile_overlap': Field(
+                    (int,),
+                    8,
+                    'Overlap of neighbouring tiles, LR pixels (smaller than `tile`).',
+                    bound=AtLeast(0),
+                ),
+                'chop': Field(
+                    (bool,),
+                    False,
+                    'EDSR-PyTorch quadrant inference (`--chop` of many '
+                    "authors' codes), to reproduce numbers measured that way.",
+                ),
+                'chop_shave': Field(
+                    (int,),
+                    10,
+                    'Overlap of the chop quadrants past the middle, LR pixels.',
+                    bound=AtLeast(0),
+                ),
+                'sequence': Field(
+                    (bool,),
+                    False,
+                    'Video archs with a recurrent state (DASAA): carry '
+                    'it from each frame of a clip to the next (VideoSRModel).',
+                ),
+                'metrics': MapOf(
+                    Typed(
+                        'METRICS',
+                        'A metric and its arguments.',
+                        injected=('prefix', 'collect_device'),
+                    ),
+                    'Named metrics, e.g. `psnr: {type: PSNR, crop_border: 4, '
+                    'test_y_channel: true}`.',
+                ),
+            },
+        ),
+        'logger': Section(
+            doc='Logging and checkpoints.',
+            fields={
+                'print_freq': Field(
+                    (int,),
+                    100,
+                    'Progress line (losses, lr, ETA) every this many iterations.',
+                    bound=AtLeast(1),
+                ),
+                'save_checkpoint_freq': Field(
+                    (int,), 5000, 'Checkpoint every this many iterations.', bound=AtLeast(1)
+                ),
+                'max_keep_ckpts': Field(
+                    (int,),
+                    -1,
+                    'Keep only the newest N periodic checkpoints (-1: all).',
+                    bound=AtLeast(1, also=(-1,)),
+                ),
+                'use_tb_logger': Field(
+                    (bool,), True, 'Write TensorBoard scalars and sample images.'
+                ),
+            },
+        ),
+        'dist_params': Section(
+            doc='Distributed training (`--launcher pytorch|slurm`).',
+            fields={
+                'backend': Field(
+                    (str,),
+                    'auto',
+                    'nccl, gloo, or auto (nccl with CUDA, else gloo).',
+                    choices=('auto', 'nccl', 'gloo', 'mpi'),
+                ),
+                'port': Field(
+                    (int,), 29500, 'Master port for the slurm launcher.', bound=Between(1, 65535)
+                ),
+                'timeout': Field(
+                    (int,),
+                    600,
+                    'Seconds a collective operation (gradient all-reduce, '
+                    'barrier, metric gathering) may wait for the other processes before '
+                    'the job fails, naming the ranks that did not answer.',
+                    bound=AtLeast(1),
+                ),
+            },
+        ),
+    },
+)
 
 
 def iter_schema(section=OPTION_SCHEMA, prefix=''):

@@ -4,6 +4,7 @@ Everything here happens before any model, dataset or runner is built, so a
 typo costs a second, not a crashed job. Errors name the file, the key path
 and, for unknown names, the closest valid ones.
 """
+
 import difflib
 import importlib
 import importlib.util
@@ -35,12 +36,20 @@ def did_you_mean(name, candidates):
 
 def _registry(name):
     """Return the registry that resolves ``type:`` names of a block kind."""
-    from mmengine.registry import OPTIMIZERS, PARAM_SCHEDULERS
     import mmengine.optim  # noqa: F401  (registers torch optimizers/schedulers)
+    from mmengine.registry import OPTIMIZERS, PARAM_SCHEDULERS
+
     from basicattn import registry as R
-    table = {'ARCHS': R.ARCHS, 'LOSSES': R.LOSSES, 'MODELS': R.MODELS,
-             'DATASETS': R.DATASETS, 'METRICS': R.METRICS,
-             'OPTIMIZERS': OPTIMIZERS, 'PARAM_SCHEDULERS': PARAM_SCHEDULERS}
+
+    table = {
+        'ARCHS': R.ARCHS,
+        'LOSSES': R.LOSSES,
+        'MODELS': R.MODELS,
+        'DATASETS': R.DATASETS,
+        'METRICS': R.METRICS,
+        'OPTIMIZERS': OPTIMIZERS,
+        'PARAM_SCHEDULERS': PARAM_SCHEDULERS,
+    }
     return table[name]
 
 
@@ -75,9 +84,11 @@ def apply_overrides(opt, overrides, source='--set'):
             if node.get(key) is None:
                 node[key] = {}
             if not isinstance(node[key], dict):
-                where = '.'.join(keys[:depth + 1])
-                raise OptionError(source, [f'{where}: is a {type(node[key]).__name__}, '
-                                           f'cannot set {path} inside it'])
+                where = '.'.join(keys[: depth + 1])
+                raise OptionError(
+                    source,
+                    [f'{where}: is a {type(node[key]).__name__}, cannot set {path} inside it'],
+                )
             node = node[key]
         node[keys[-1]] = parse_yaml_scalar(text)
     return opt
@@ -94,9 +105,14 @@ def override_keys(item, path, source='--set'):
         raise OptionError(source, [f'{item!r}: empty key path (expected KEY.PATH=VALUE)'])
     keys = [k.strip() for k in path.split('.')]
     if not all(keys):
-        raise OptionError(source, [f'{item!r}: empty key in {path!r} (a leading, trailing or '
-                                   'doubled dot); write the keys joined by single dots, e.g. '
-                                   'train.total_iter=1000'])
+        raise OptionError(
+            source,
+            [
+                f'{item!r}: empty key in {path!r} (a leading, trailing or '
+                'doubled dot); write the keys joined by single dots, e.g. '
+                'train.total_iter=1000'
+            ],
+        )
     return keys
 
 
@@ -146,7 +162,7 @@ def _module_file(name):
 
 def _first_line(text, limit=300):
     line = next((part for part in str(text).splitlines() if part.strip()), '')
-    return line if len(line) <= limit else line[:limit - 3] + '...'
+    return line if len(line) <= limit else line[: limit - 3] + '...'
 
 
 def _raised_at(err):
@@ -190,8 +206,9 @@ class _Validator:
 
     # -- plain values and sections --------------------------------------
     def check_field(self, path, spec, value):
-        if not isinstance(value, spec.types) or (isinstance(value, bool) and bool not in spec.types
-                                                  and int in spec.types):
+        if not isinstance(value, spec.types) or (
+            isinstance(value, bool) and bool not in spec.types and int in spec.types
+        ):
             names = ' or '.join('null' if t is S.NoneType else t.__name__ for t in spec.types)
             self.fail(path, f'expected {names}, got {type(value).__name__} {value!r}')
         elif spec.choices and value not in spec.choices:
@@ -247,7 +264,7 @@ class _Validator:
     @staticmethod
     def _where_else(key):
         """If ``key`` is valid in another section, name that section."""
-        for path, spec in S.iter_schema():
+        for path, _spec in S.iter_schema():
             if path.rsplit('.', 1)[-1] == key and '.' in path and '<set>' not in path:
                 return path.rsplit('.', 1)[0]
         return None
@@ -278,8 +295,11 @@ class _Validator:
         for name, block in node.items():
             if isinstance(spec.item, S.DatasetBlock):
                 if not DATASET_KEY.match(str(name)):
-                    self.fail(f'{path}.{name}', 'unknown dataset key (use train, val, val_<name> '
-                              'or test_<name>).' + did_you_mean(name, ['train', 'val', 'test_1']))
+                    self.fail(
+                        f'{path}.{name}',
+                        'unknown dataset key (use train, val, val_<name> '
+                        'or test_<name>).' + did_you_mean(name, ['train', 'val', 'test_1']),
+                    )
                     continue
                 self.check_dataset(f'{path}.{name}', spec.item, block)
             else:
@@ -300,9 +320,14 @@ class _Validator:
             return None
         target = registry.get(type_name)
         if target is None:
-            self.fail(f'{path}.type', f'unknown {registry.name} {type_name!r}.'
-                      + (did_you_mean(type_name, registered_names(registry))
-                         or f' Registered: {", ".join(sorted(registry.module_dict))}.'))
+            self.fail(
+                f'{path}.type',
+                f'unknown {registry.name} {type_name!r}.'
+                + (
+                    did_you_mean(type_name, registered_names(registry))
+                    or f' Registered: {", ".join(sorted(registry.module_dict))}.'
+                ),
+            )
         return target
 
     def check_kwargs(self, path, target, kwargs, injected=(), extra_allowed=(), also_valid=()):
@@ -314,19 +339,30 @@ class _Validator:
             if key in extra_allowed:
                 continue
             if key in injected:
-                self.fail(f'{path}.{key}', f'set by basicattn; remove it')
+                self.fail(f'{path}.{key}', 'set by basicattn; remove it')
             elif key not in params:
-                self.fail(f'{path}.{key}', f'unknown argument of {name}.'
-                          + did_you_mean(key, [p for p in params if p not in injected]
-                                         + list(also_valid)))
+                self.fail(
+                    f'{path}.{key}',
+                    f'unknown argument of {name}.'
+                    + did_you_mean(
+                        key, [p for p in params if p not in injected] + list(also_valid)
+                    ),
+                )
             elif not value_fits(params[key], value):
-                self.fail(f'{path}.{key}', f'{name} expects {describe_expected(params[key])}, '
-                          f'got {type(value).__name__} {value!r}')
+                self.fail(
+                    f'{path}.{key}',
+                    f'{name} expects {describe_expected(params[key])}, '
+                    f'got {type(value).__name__} {value!r}',
+                )
             elif bound_problem(params[key], value):
                 self.fail(f'{path}.{key}', f'{name}: {bound_problem(params[key], value)}')
         for pname, param in params.items():
-            if (param.default is param.empty and pname not in kwargs and pname not in injected
-                    and param.kind is not param.VAR_POSITIONAL):
+            if (
+                param.default is param.empty
+                and pname not in kwargs
+                and pname not in injected
+                and param.kind is not param.VAR_POSITIONAL
+            ):
                 self.fail(f'{path}.{pname}', f'required argument of {name} is missing')
 
     def check_typed(self, path, spec, block, extra_allowed=()):
@@ -379,10 +415,14 @@ def validate_options(opt, source='<options>', purpose='train'):
     modules = opt.get('custom_imports')
     if modules:
         names = [modules] if isinstance(modules, str) else modules
-        if not isinstance(names, list) or not all(isinstance(n, str) and n.strip()
-                                                  for n in names):
-            raise OptionError(source, [f'custom_imports: expected a module name or a list of '
-                                       f'module names, got {modules!r}'])
+        if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+            raise OptionError(
+                source,
+                [
+                    f'custom_imports: expected a module name or a list of '
+                    f'module names, got {modules!r}'
+                ],
+            )
         import_custom_modules(names, option_dir, source)
     checker = _Validator(source, purpose)
     if purpose == 'train' and not opt.get('train'):
@@ -429,11 +469,12 @@ def _check_stages(opt, checker):
     if not train.get('stages'):
         return
     from .stage_hook import check_stages
-    for problem in check_stages(train['stages'], train.get('total_iter'),
-                                list(train.get('losses') or {})):
+
+    for problem in check_stages(
+        train['stages'], train.get('total_iter'), list(train.get('losses') or {})
+    ):
         where, _, message = problem.partition(': ')
-        checker.fail(f'train.stages.{where}' if message else 'train.stages',
-                     message or problem)
+        checker.fail(f'train.stages.{where}' if message else 'train.stages', message or problem)
 
 
 def _check_tiles(opt, checker):
@@ -449,5 +490,8 @@ def _check_tiles(opt, checker):
 def _check_registered_model(opt, checker):
     registry = _registry('MODELS')
     if registry.get(opt['model_type']) is None:
-        checker.fail('model_type', f'unknown model {opt["model_type"]!r}.'
-                     + did_you_mean(opt['model_type'], registered_names(registry)))
+        checker.fail(
+            'model_type',
+            f'unknown model {opt["model_type"]!r}.'
+            + did_you_mean(opt['model_type'], registered_names(registry)),
+        )

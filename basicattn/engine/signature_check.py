@@ -1,4 +1,5 @@
 """Check a ``type:`` block's keys and value types against its target's signature."""
+
 import inspect
 import types
 import typing
@@ -40,9 +41,11 @@ def explicit_parameters(target):
         if inspect.Parameter.VAR_KEYWORD in kinds:
             return None
         hints = _type_hints(func)
-        return {name: p.replace(annotation=hints.get(name, p.annotation))
-                for name, p in params.items()
-                if name != 'self' and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        return {
+            name: p.replace(annotation=hints.get(name, p.annotation))
+            for name, p in params.items()
+            if name != 'self' and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
     return None
 
 
@@ -110,8 +113,10 @@ def _describe_annotation(annotation):
         limits = ' and '.join(b.describe() for b in bounds_of(extras))
         return _describe_annotation(base) + (f' {limits}' if limits else '')
     if origin in (typing.Union, types.UnionType):
-        return ' or '.join('None' if a is type(None) else _describe_annotation(a)
-                           for a in typing.get_args(annotation))
+        return ' or '.join(
+            'None' if a is type(None) else _describe_annotation(a)
+            for a in typing.get_args(annotation)
+        )
     if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace('typing.', '')

@@ -28,6 +28,7 @@ set up, which is stored in every checkpoint, so a run resumed in the middle
 of a stage continues it (optimizer state kept) and a run resumed exactly at
 a boundary sets the next stage up as an uninterrupted run would.
 """
+
 from fnmatch import fnmatchcase
 from typing import List, Optional, Sequence
 
@@ -37,16 +38,18 @@ from mmengine.model import is_model_wrapper
 
 from basicattn.registry import HOOKS
 
-_STAGE_KEYS = ('name', 'until_iter', 'trainable', 'frozen', 'losses', 'lr',
-               'reset_optimizer')
+_STAGE_KEYS = ('name', 'until_iter', 'trainable', 'frozen', 'losses', 'lr', 'reset_optimizer')
 
 
 def _unwrap(model):
     return model.module if is_model_wrapper(model) else model
 
 
-def check_stages(stages: Sequence[dict], total_iter: Optional[int] = None,
-                 loss_names: Optional[Sequence[str]] = None) -> List[str]:
+def check_stages(
+    stages: Sequence[dict],
+    total_iter: Optional[int] = None,
+    loss_names: Optional[Sequence[str]] = None,
+) -> List[str]:
     """Return the problems of a stage list (empty when it is valid).
 
     Args:
@@ -68,30 +71,34 @@ def check_stages(stages: Sequence[dict], total_iter: Optional[int] = None,
             continue
         for key in stage:
             if key not in _STAGE_KEYS:
-                problems.append(f'{i}.{key}: unknown stage key; allowed: '
-                                f'{", ".join(_STAGE_KEYS)}')
+                problems.append(f'{i}.{key}: unknown stage key; allowed: {", ".join(_STAGE_KEYS)}')
         until = stage.get('until_iter')
         if isinstance(until, bool) or not isinstance(until, int):
             problems.append(f'{i}.until_iter: expected an int, got {until!r}')
         elif until <= previous:
-            problems.append(f'{i}.until_iter: {until} must be larger than the '
-                            f'previous stage end {previous}')
+            problems.append(
+                f'{i}.until_iter: {until} must be larger than the previous stage end {previous}'
+            )
         else:
             previous = until
         for key in ('trainable', 'frozen', 'losses'):
             value = stage.get(key)
-            if value is not None and (not isinstance(value, list) or not all(
-                    isinstance(v, str) for v in value)):
+            if value is not None and (
+                not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+            ):
                 problems.append(f'{i}.{key}: expected a list of names, got {value!r}')
         for name in stage.get('losses') or []:
             if loss_names is not None and name not in loss_names:
-                problems.append(f'{i}.losses: {name!r} is not in train.losses '
-                                f'({", ".join(sorted(loss_names))})')
+                problems.append(
+                    f'{i}.losses: {name!r} is not in train.losses ({", ".join(sorted(loss_names))})'
+                )
         if stage.get('losses') == []:
             problems.append(f'{i}.losses: a stage needs at least one loss')
     if total_iter is not None and previous and previous < total_iter:
-        problems.append(f'{len(stages) - 1}.until_iter: the last stage ends at '
-                        f'{previous} but train.total_iter is {total_iter}')
+        problems.append(
+            f'{len(stages) - 1}.until_iter: the last stage ends at '
+            f'{previous} but train.total_iter is {total_iter}'
+        )
     return problems
 
 
@@ -113,8 +120,10 @@ def trainable_mask(names: Sequence[str], trainable=None, frozen=None) -> List[bo
         for pattern in patterns or []:
             if not any(fnmatchcase(n, pattern) for n in names):
                 examples = ', '.join(list(names)[:6])
-                raise ValueError(f'stage {kind} pattern {pattern!r} matches no '
-                                 f'parameter of the network (e.g. {examples})')
+                raise ValueError(
+                    f'stage {kind} pattern {pattern!r} matches no '
+                    f'parameter of the network (e.g. {examples})'
+                )
     flags = []
     for n in names:
         on = trainable is None or any(fnmatchcase(n, p) for p in trainable)
@@ -172,12 +181,10 @@ class MultiStageHook(Hook):
         stage = self.stages[index]
         model = _unwrap(runner.model)
         params = list(model.generator.named_parameters())
-        flags = trainable_mask([n for n, _ in params], stage.get('trainable'),
-                               stage.get('frozen'))
+        flags = trainable_mask([n for n, _ in params], stage.get('trainable'), stage.get('frozen'))
         for (_, param), flag in zip(params, flags):
             param.requires_grad_(flag)
-        model.active_losses = (None if stage.get('losses') is None
-                               else list(stage['losses']))
+        model.active_losses = None if stage.get('losses') is None else list(stage['losses'])
         optimizer = runner.optim_wrapper.optimizer
         if new_stage and stage.get('reset_optimizer', True):
             optimizer.state.clear()
@@ -187,10 +194,12 @@ class MultiStageHook(Hook):
                 group['initial_lr'] = float(stage['lr'])
         self.applied = index
         n_train = sum(p.numel() for (_, p), f in zip(params, flags) if f)
-        print_log(f'stage {index + 1}/{len(self.stages)} '
-                  f'{stage.get("name") or ""} from iteration {runner.iter} to '
-                  f'{stage["until_iter"]}: {n_train:,} trainable parameters, '
-                  f'losses {model.active_losses or "all"}, lr '
-                  f'{optimizer.param_groups[0]["lr"]:g}'
-                  + (', optimizer reset' if new_stage and stage.get(
-                      'reset_optimizer', True) else ''), logger='current')
+        print_log(
+            f'stage {index + 1}/{len(self.stages)} '
+            f'{stage.get("name") or ""} from iteration {runner.iter} to '
+            f'{stage["until_iter"]}: {n_train:,} trainable parameters, '
+            f'losses {model.active_losses or "all"}, lr '
+            f'{optimizer.param_groups[0]["lr"]:g}'
+            + (', optimizer reset' if new_stage and stage.get('reset_optimizer', True) else ''),
+            logger='current',
+        )

@@ -13,11 +13,13 @@
 * :func:`rebase` moves a path mmengine remembered (``best_ckpt``) into the
   current work dir.
 """
+
 import os
 import os.path as osp
 import time
 
 from basicattn.errors import CheckpointError, UserError
+
 from .checkpoint_io import atomic_write_bytes, is_inside, is_url
 
 POINTER = 'last_checkpoint'
@@ -83,7 +85,8 @@ def read_pointer(work_dir):
         raise CheckpointError(
             f'{pointer} holds the URL {content}; --auto-resume only resumes from a local '
             f'checkpoint in the work dir. Put the local file name there (or delete {POINTER} '
-            'to start afresh)')
+            'to start afresh)'
+        )
     if not content:
         return None, f'{pointer} is empty'
     target = rebase(content, work_dir)
@@ -114,7 +117,8 @@ RESULT_FILES = ('metrics.json', 'metrics_per_clip.json')
 def is_training_folder(folder):
     """True when ``folder`` holds a training run (``last_checkpoint`` or ``*.pth``)."""
     return osp.isfile(osp.join(folder, POINTER)) or any(
-        entry.name.endswith('.pth') for entry in os.scandir(folder))
+        entry.name.endswith('.pth') for entry in os.scandir(folder)
+    )
 
 
 def plan_fresh_run(folder, purpose, keep=()):
@@ -142,7 +146,8 @@ def plan_fresh_run(folder, purpose, keep=()):
             raise UserError(
                 f'results folder {folder} is a training experiment folder that already holds '
                 f'test results ({earlier[0]}); give this test run its own folder, e.g. '
-                f'--set path.experiments_root={osp.normpath(folder)}/test_<name>')
+                f'--set path.experiments_root={osp.normpath(folder)}/test_<name>'
+            )
         return 'use'
     refuse_if_inputs_inside(folder, keep, what)
     return 'archive'
@@ -160,7 +165,8 @@ def refuse_if_inputs_inside(folder, keep, what='experiment folder'):
         raise UserError(
             f'{what} {folder} already holds files, and this run reads {inside[0]} from it; '
             'resume with --auto-resume or path.resume_state, or give the new run another '
-            'folder (name or path.experiments_root)')
+            'folder (name or path.experiments_root)'
+        )
 
 
 def archive_existing(folder, keep=(), what='experiment folder'):
@@ -181,6 +187,9 @@ def archive_existing(folder, keep=(), what='experiment folder'):
     refuse_if_inputs_inside(folder, keep, what)
     target = archive_name(folder)
     os.rename(folder, target)
-    print(f'basicattn: {what} {folder} already held files; moved them to {target} '
-          '(nothing is overwritten)', flush=True)
+    print(
+        f'basicattn: {what} {folder} already held files; moved them to {target} '
+        '(nothing is overwritten)',
+        flush=True,
+    )
     return target

@@ -5,6 +5,7 @@ string. Option files are full of learning rates written that way, so the
 loader here resolves every YAML 1.2 float form as a float. Nothing is ever
 evaluated: only plain scalars, lists and mappings come out.
 """
+
 import re
 
 import yaml
@@ -17,20 +18,20 @@ class OptionLoader(yaml.SafeLoader):
 
 
 _FLOAT_PATTERN = re.compile(
-    r'''^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
         |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
         |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
         |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$''', re.X)
+        |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
 
 # Replace the float resolver for the characters a float can start with.
 OptionLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers
-          if tag != 'tag:yaml.org,2002:float']
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != 'tag:yaml.org,2002:float']
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-OptionLoader.add_implicit_resolver('tag:yaml.org,2002:float', _FLOAT_PATTERN,
-                                   list('-+0123456789.'))
+OptionLoader.add_implicit_resolver('tag:yaml.org,2002:float', _FLOAT_PATTERN, list('-+0123456789.'))
 
 
 def load_yaml_file(path):
@@ -54,8 +55,9 @@ def load_yaml_file(path):
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise OptionError(f'{path}: the top level must be a mapping of option '
-                         f'keys, got {type(data).__name__}')
+        raise OptionError(
+            f'{path}: the top level must be a mapping of option keys, got {type(data).__name__}'
+        )
     return data
 
 

@@ -10,6 +10,7 @@ active, so plain archs need nothing.
       pixel: {type: L1Loss}
       quant: {type: AuxiliaryLoss, term: quant}   # MANA's memory quantisation
 """
+
 import torch
 from torch import nn
 
@@ -30,8 +31,7 @@ class AuxiliaryLoss(nn.Module):
     def __init__(self, term: str, loss_weight: float = 1.0):
         super().__init__()
         if not isinstance(term, str) or not term:
-            raise ValueError(f'AuxiliaryLoss: term must be a non-empty name, '
-                             f'got {term!r}')
+            raise ValueError(f'AuxiliaryLoss: term must be a non-empty name, got {term!r}')
         self.term = term
         self.loss_weight = float(loss_weight)
 
@@ -45,6 +45,8 @@ class AuxiliaryLoss(nn.Module):
             Tensor: The weighted scalar.
         """
         if self.term not in aux:
-            raise KeyError(f'AuxiliaryLoss: the generator returned no term '
-                           f'{self.term!r}; it returned {sorted(aux)}')
+            raise KeyError(
+                f'AuxiliaryLoss: the generator returned no term '
+                f'{self.term!r}; it returned {sorted(aux)}'
+            )
         return self.loss_weight * aux[self.term]

@@ -12,6 +12,7 @@ and the same reduction rules:
 
 ``loss_weight`` multiplies the reduced loss.
 """
+
 import torch
 from torch import nn
 
@@ -23,8 +24,10 @@ _REDUCTIONS = ('none', 'mean', 'sum')
 def _check_reduction(reduction):
     """Raise a ``ValueError`` naming the allowed values for a bad reduction."""
     if reduction not in _REDUCTIONS:
-        raise ValueError(f'reduction={reduction!r} is not supported; allowed '
-                         f'values are {", ".join(map(repr, _REDUCTIONS))}')
+        raise ValueError(
+            f'reduction={reduction!r} is not supported; allowed '
+            f'values are {", ".join(map(repr, _REDUCTIONS))}'
+        )
 
 
 def weighted_reduce(loss, weight=None, reduction='mean'):
@@ -46,9 +49,11 @@ def weighted_reduce(loss, weight=None, reduction='mean'):
         try:
             weight = torch.broadcast_to(weight.to(loss.dtype), loss.shape)
         except RuntimeError as err:
-            raise ValueError(f'weight of shape {tuple(weight.shape)} does not '
-                             f'broadcast to the loss shape '
-                             f'{tuple(loss.shape)}') from err
+            raise ValueError(
+                f'weight of shape {tuple(weight.shape)} does not '
+                f'broadcast to the loss shape '
+                f'{tuple(loss.shape)}'
+            ) from err
         loss = loss * weight
     if reduction == 'none':
         return loss
@@ -62,8 +67,10 @@ def weighted_reduce(loss, weight=None, reduction='mean'):
 
 def _check_shapes(pred, target, name):
     if pred.shape != target.shape:
-        raise ValueError(f'{name}: pred shape {tuple(pred.shape)} differs '
-                         f'from target shape {tuple(target.shape)}')
+        raise ValueError(
+            f'{name}: pred shape {tuple(pred.shape)} differs '
+            f'from target shape {tuple(target.shape)}'
+        )
 
 
 class _PixelLoss(nn.Module):
@@ -150,8 +157,10 @@ class CharbonnierLoss(_PixelLoss):
     def __init__(self, loss_weight=1.0, reduction='mean', eps=1e-12):
         super().__init__(loss_weight, reduction)
         if not eps > 0:
-            raise ValueError('eps must be > 0 (the gradient at pred == '
-                             f'target is 0/0 otherwise), got eps={eps!r}')
+            raise ValueError(
+                'eps must be > 0 (the gradient at pred == '
+                f'target is 0/0 otherwise), got eps={eps!r}'
+            )
         self.eps = float(eps)
 
     def elementwise(self, pred, target):
@@ -159,7 +168,7 @@ class CharbonnierLoss(_PixelLoss):
         if diff.dtype in (torch.float16, torch.bfloat16):
             # eps ** 2 = 1e-24 underflows in half precision (AMP): use fp32.
             diff = diff.float()
-        return torch.sqrt(diff ** 2 + self.eps ** 2)
+        return torch.sqrt(diff**2 + self.eps**2)
 
     def extra_repr(self):
         return super().extra_repr() + f', eps={self.eps}'

@@ -10,6 +10,7 @@ SSIM uses an 11x11 Gaussian window (sigma 1.5) without padding ('valid'),
 ``C1 = (0.01 * 255) ** 2``, ``C2 = (0.03 * 255) ** 2``, averaged over the
 map and then over the channels.
 """
+
 import math
 
 import numpy as np
@@ -35,8 +36,7 @@ def metric_name(kind, test_y_channel, crop_border):
         str: ``f'{kind}_{"y" or "rgb"}_crop{crop_border}'``.
     """
     if kind not in ('psnr', 'ssim'):
-        raise ValueError(f"metric_name: kind must be 'psnr' or 'ssim', got "
-                         f'{kind!r}')
+        raise ValueError(f"metric_name: kind must be 'psnr' or 'ssim', got {kind!r}")
     space = 'y' if test_y_channel else 'rgb'
     return f'{kind}_{space}_crop{int(crop_border)}'
 
@@ -50,16 +50,15 @@ def _to_float_hwc(img, name):
     if torch is not None and isinstance(img, torch.Tensor):
         img = tensor2img(img)
     if not isinstance(img, np.ndarray):
-        raise TypeError(f'{name}: expected a numpy array or a torch tensor, '
-                        f'got {type(img).__name__}')
+        raise TypeError(
+            f'{name}: expected a numpy array or a torch tensor, got {type(img).__name__}'
+        )
     if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
-        raise TypeError(f'{name}: expected uint8 or float [0, 255] values, '
-                        f'got dtype {img.dtype}')
+        raise TypeError(f'{name}: expected uint8 or float [0, 255] values, got dtype {img.dtype}')
     if img.ndim == 2:
         img = img[:, :, None]
     if img.ndim != 3:
-        raise ValueError(f'{name}: expected an HW or HWC image, got shape '
-                         f'{img.shape}')
+        raise ValueError(f'{name}: expected an HW or HWC image, got shape {img.shape}')
     return img.astype(np.float64)
 
 
@@ -68,17 +67,18 @@ def _prepare(img, img2, crop_border, test_y_channel, where):
     a = _to_float_hwc(img, f'{where}: img')
     b = _to_float_hwc(img2, f'{where}: img2')
     if a.shape != b.shape:
-        raise ValueError(f'{where}: image shapes differ: img {a.shape} vs '
-                         f'img2 {b.shape}')
-    if (isinstance(crop_border, bool)
-            or not isinstance(crop_border, (int, np.integer))
-            or crop_border < 0):
-        raise ValueError(f'{where}: crop_border must be an int >= 0, got '
-                         f'{crop_border!r}')
+        raise ValueError(f'{where}: image shapes differ: img {a.shape} vs img2 {b.shape}')
+    if (
+        isinstance(crop_border, bool)
+        or not isinstance(crop_border, (int, np.integer))
+        or crop_border < 0
+    ):
+        raise ValueError(f'{where}: crop_border must be an int >= 0, got {crop_border!r}')
     h, w = a.shape[:2]
     if 2 * crop_border >= min(h, w):
-        raise ValueError(f'{where}: crop_border={crop_border} leaves nothing '
-                         f'of an image of shape {a.shape}')
+        raise ValueError(
+            f'{where}: crop_border={crop_border} leaves nothing of an image of shape {a.shape}'
+        )
     if crop_border:
         a = a[crop_border:-crop_border, crop_border:-crop_border]
         b = b[crop_border:-crop_border, crop_border:-crop_border]
@@ -93,8 +93,7 @@ def _y255(img, where):
     if img.shape[2] == 1:  # already a single channel (gray / Y): keep it
         return img
     if img.shape[2] != 3:
-        raise ValueError(f'{where}: test_y_channel needs 3 (RGB) channels, '
-                         f'got shape {img.shape}')
+        raise ValueError(f'{where}: test_y_channel needs 3 (RGB) channels, got shape {img.shape}')
     return (rgb2ycbcr(img / 255.0, y_only=True) * 255.0)[:, :, None]
 
 
@@ -123,12 +122,12 @@ def calculate_psnr(img, img2, crop_border=0, test_y_channel=False):
     mse = float(np.mean((a - b) ** 2))
     if mse == 0:
         return float('inf')
-    return 10.0 * math.log10(255.0 ** 2 / mse)
+    return 10.0 * math.log10(255.0**2 / mse)
 
 
 def _gaussian_window():
     x = np.arange(_SSIM_WIN, dtype=np.float64) - (_SSIM_WIN - 1) / 2.0
-    g = np.exp(-(x ** 2) / (2.0 * _SSIM_SIGMA ** 2))
+    g = np.exp(-(x**2) / (2.0 * _SSIM_SIGMA**2))
     g /= g.sum()
     return np.outer(g, g)
 
@@ -136,6 +135,7 @@ def _gaussian_window():
 def _filter_valid(img, window):
     """2-D correlation of an HW float64 array, 'valid' region only."""
     import cv2
+
     r = _SSIM_WIN // 2
     return cv2.filter2D(np.ascontiguousarray(img), -1, window)[r:-r, r:-r]
 
@@ -149,8 +149,7 @@ def _ssim_channel(a, b, window):
     var_a = _filter_valid(a * a, window) - mu_a2
     var_b = _filter_valid(b * b, window) - mu_b2
     cov = _filter_valid(a * b, window) - mu_ab
-    ssim_map = ((2 * mu_ab + c1) * (2 * cov + c2)) / (
-        (mu_a2 + mu_b2 + c1) * (var_a + var_b + c2))
+    ssim_map = ((2 * mu_ab + c1) * (2 * cov + c2)) / ((mu_a2 + mu_b2 + c1) * (var_a + var_b + c2))
     return float(ssim_map.mean())
 
 
@@ -179,10 +178,11 @@ def calculate_ssim(img, img2, crop_border=0, test_y_channel=False):
     """
     a, b = _prepare(img, img2, crop_border, test_y_channel, 'calculate_ssim')
     if min(a.shape[:2]) < _SSIM_WIN:
-        raise ValueError(f'calculate_ssim: images of shape {a.shape} (after '
-                         f'cropping {crop_border} px) are smaller than the '
-                         f'{_SSIM_WIN}x{_SSIM_WIN} window')
+        raise ValueError(
+            f'calculate_ssim: images of shape {a.shape} (after '
+            f'cropping {crop_border} px) are smaller than the '
+            f'{_SSIM_WIN}x{_SSIM_WIN} window'
+        )
     window = _gaussian_window()
-    vals = [_ssim_channel(a[:, :, c], b[:, :, c], window)
-            for c in range(a.shape[2])]
+    vals = [_ssim_channel(a[:, :, c], b[:, :, c], window) for c in range(a.shape[2])]
     return float(np.mean(vals))

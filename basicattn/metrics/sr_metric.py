@@ -13,6 +13,7 @@ frames, the convention of video SR papers (BasicSR, EDVR), and the per-clip
 means are kept in ``last_per_clip``. Without clips, it is the mean over
 images.
 """
+
 from collections.abc import Mapping
 
 import numpy as np
@@ -42,14 +43,16 @@ class _PerImageMetric(BaseMetric):
     default_prefix = ''
     kind = None  # 'psnr' or 'ssim'
 
-    def __init__(self, crop_border=0, test_y_channel=False,
-                 collect_device='cpu', prefix=None):
+    def __init__(self, crop_border=0, test_y_channel=False, collect_device='cpu', prefix=None):
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if (isinstance(crop_border, bool)
-                or not isinstance(crop_border, (int, np.integer))
-                or crop_border < 0):
-            raise ValueError(f'{type(self).__name__}: crop_border must be an '
-                             f'int >= 0, got {crop_border!r}')
+        if (
+            isinstance(crop_border, bool)
+            or not isinstance(crop_border, (int, np.integer))
+            or crop_border < 0
+        ):
+            raise ValueError(
+                f'{type(self).__name__}: crop_border must be an int >= 0, got {crop_border!r}'
+            )
         self.crop_border = int(crop_border)
         self.test_y_channel = bool(test_y_channel)
         self.last_per_image = []
@@ -77,21 +80,24 @@ class _PerImageMetric(BaseMetric):
         """
         for i, sample in enumerate(data_samples):
             if not isinstance(sample, Mapping):
-                raise TypeError(f'{type(self).__name__}.process: data sample '
-                                f'#{i} must be a dict with pred/gt/key, got '
-                                f'{type(sample).__name__}')
+                raise TypeError(
+                    f'{type(self).__name__}.process: data sample '
+                    f'#{i} must be a dict with pred/gt/key, got '
+                    f'{type(sample).__name__}'
+                )
             for field in ('pred', 'gt', 'key'):
                 if field not in sample:
-                    raise KeyError(f'{type(self).__name__}.process: data '
-                                   f'sample #{i} has no {field!r} (keys: '
-                                   f'{sorted(sample)})')
+                    raise KeyError(
+                        f'{type(self).__name__}.process: data '
+                        f'sample #{i} has no {field!r} (keys: '
+                        f'{sorted(sample)})'
+                    )
             key = str(sample['key'])
             try:
                 value = self._compute_one(sample['pred'], sample['gt'])
             except (TypeError, ValueError) as err:
                 cls = TypeError if isinstance(err, TypeError) else ValueError
-                raise cls(f'{type(self).__name__}: image {key!r}: {err}') \
-                    from err
+                raise cls(f'{type(self).__name__}: image {key!r}: {err}') from err
             result = dict(key=key, value=value)
             if sample.get('clip') is not None:
                 result['clip'] = str(sample['clip'])
@@ -140,8 +146,9 @@ class PSNR(_PerImageMetric):
     kind = 'psnr'
 
     def _compute_one(self, pred, gt):
-        return calculate_psnr(pred, gt, crop_border=self.crop_border,
-                              test_y_channel=self.test_y_channel)
+        return calculate_psnr(
+            pred, gt, crop_border=self.crop_border, test_y_channel=self.test_y_channel
+        )
 
 
 @METRICS.register_module()
@@ -160,5 +167,6 @@ class SSIM(_PerImageMetric):
     kind = 'ssim'
 
     def _compute_one(self, pred, gt):
-        return calculate_ssim(pred, gt, crop_border=self.crop_border,
-                              test_y_channel=self.test_y_channel)
+        return calculate_ssim(
+            pred, gt, crop_border=self.crop_border, test_y_channel=self.test_y_channel
+        )

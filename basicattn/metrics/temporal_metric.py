@@ -18,6 +18,7 @@ any order and from any rank. The same report also gives ``tmad_sr`` /
 ``tmad_gt``, the mean absolute frame-to-frame change of the output and of the
 ground truth, so that a smoothed output is visible too.
 """
+
 from collections.abc import Mapping
 
 import numpy as np
@@ -46,8 +47,9 @@ class TemporalConsistency(BaseMetric):
     def __init__(self, crop_border=0, test_y_channel=True, collect_device='cpu', prefix=None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
-            raise ValueError(f'TemporalConsistency: crop_border must be an int >= 0, got '
-                             f'{crop_border!r}')
+            raise ValueError(
+                f'TemporalConsistency: crop_border must be an int >= 0, got {crop_border!r}'
+            )
         self.crop_border = crop_border
         self.test_y_channel = bool(test_y_channel)
         self.last_per_clip = {}
@@ -62,19 +64,27 @@ class TemporalConsistency(BaseMetric):
         if self.test_y_channel:
             img = rgb2ycbcr(img / 255.0, y_only=True).astype(np.float32) * 255.0
         c = self.crop_border
-        return img[c:img.shape[0] - c, c:img.shape[1] - c] if c else img
+        return img[c : img.shape[0] - c, c : img.shape[1] - c] if c else img
 
     def process(self, data_batch, data_samples):
         """Keep each frame (uint8-rounded, cropped) by clip and frame index."""
         for i, sample in enumerate(data_samples):
             if not isinstance(sample, Mapping) or not all(
-                    k in sample for k in ('pred', 'gt', 'clip', 'frame_idx')):
+                k in sample for k in ('pred', 'gt', 'clip', 'frame_idx')
+            ):
                 keys = sorted(sample) if isinstance(sample, Mapping) else type(sample).__name__
-                raise KeyError(f'TemporalConsistency: data sample #{i} needs pred, gt, clip '
-                               f'and frame_idx (a video test dataset); it has {keys}')
-            self.results.append(dict(clip=str(sample['clip']), frame=int(sample['frame_idx']),
-                                     pred=self._prepare(sample['pred']),
-                                     gt=self._prepare(sample['gt'])))
+                raise KeyError(
+                    f'TemporalConsistency: data sample #{i} needs pred, gt, clip '
+                    f'and frame_idx (a video test dataset); it has {keys}'
+                )
+            self.results.append(
+                dict(
+                    clip=str(sample['clip']),
+                    frame=int(sample['frame_idx']),
+                    pred=self._prepare(sample['pred']),
+                    gt=self._prepare(sample['gt']),
+                )
+            )
 
     def compute_metrics(self, results):
         """Mean over clips of the per-clip mean over consecutive pairs."""
@@ -100,5 +110,8 @@ class TemporalConsistency(BaseMetric):
         self.last_per_clip = per_clip
         if not per_clip:
             return {self.name: float('nan')}
-        return {self.name: float(np.mean(list(per_clip.values()))),
-                'tmad_sr': float(np.mean(mad_sr)), 'tmad_gt': float(np.mean(mad_gt))}
+        return {
+            self.name: float(np.mean(list(per_clip.values()))),
+            'tmad_sr': float(np.mean(mad_sr)),
+            'tmad_gt': float(np.mean(mad_gt)),
+        }

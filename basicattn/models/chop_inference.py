@@ -28,7 +28,7 @@ def chop_forward(network, lq, shave=10, min_size=160000):
     half_h, half_w = h // 2, w // 2
     size_h, size_w = min(half_h + shave, h), min(half_w + shave, w)
     corners = [(0, 0), (0, w - size_w), (h - size_h, 0), (h - size_h, w - size_w)]
-    patches = [lq[..., top:top + size_h, left:left + size_w] for top, left in corners]
+    patches = [lq[..., top : top + size_h, left : left + size_w] for top, left in corners]
     # Split again only while that still shrinks the patch (a shave of half
     # the size or more would recurse for ever).
     if size_h * size_w < min_size or size_h * size_w >= h * w:
@@ -41,6 +41,7 @@ def chop_forward(network, lq, shave=10, min_size=160000):
     cols = [(0, half_w), (half_w, w)]
     for index, (top, left) in enumerate(corners):
         (r0, r1), (c0, c1) = rows[index // 2], cols[index % 2]
-        out[..., r0 * scale:r1 * scale, c0 * scale:c1 * scale] = outputs[index][
-            ..., (r0 - top) * scale:(r1 - top) * scale, (c0 - left) * scale:(c1 - left) * scale]
+        out[..., r0 * scale : r1 * scale, c0 * scale : c1 * scale] = outputs[index][
+            ..., (r0 - top) * scale : (r1 - top) * scale, (c0 - left) * scale : (c1 - left) * scale
+        ]
     return out

@@ -12,15 +12,24 @@ Test-time options (``test_cfg``): x8 self-ensemble, tiled inference for
 images too large for memory, EDSR-style quadrant "chop" inference (to
 reproduce papers measured that way), clamping to [0, 1].
 """
+
 import torch
 from mmengine.model import BaseModel
 from torch import nn
 
 from basicattn.registry import LOSSES, MODELS
+
 from .chop_inference import chop_forward
 
-_TEST_CFG_DEFAULTS = dict(self_ensemble=False, tile=None, tile_overlap=8,
-                          chop=False, chop_shave=10, clamp=True, sequence=False)
+_TEST_CFG_DEFAULTS = dict(
+    self_ensemble=False,
+    tile=None,
+    tile_overlap=8,
+    chop=False,
+    chop_shave=10,
+    clamp=True,
+    sequence=False,
+)
 
 
 def dihedral_transform(x, index):
@@ -82,37 +91,37 @@ def _check_test_cfg(test_cfg):
     if test_cfg is None:
         test_cfg = {}
     if not isinstance(test_cfg, dict):
-        raise TypeError(f'test_cfg must be a dict or None, got '
-                        f'{type(test_cfg).__name__}')
+        raise TypeError(f'test_cfg must be a dict or None, got {type(test_cfg).__name__}')
     for key in test_cfg:
         if key not in _TEST_CFG_DEFAULTS:
-            raise ValueError(f'unknown test_cfg key {key!r}; allowed keys are '
-                             f'{sorted(_TEST_CFG_DEFAULTS)}')
+            raise ValueError(
+                f'unknown test_cfg key {key!r}; allowed keys are {sorted(_TEST_CFG_DEFAULTS)}'
+            )
     cfg = dict(_TEST_CFG_DEFAULTS, **test_cfg)
     tile, overlap = cfg['tile'], cfg['tile_overlap']
     if tile is not None and (not isinstance(tile, int) or tile < 0):
-        raise ValueError(f'test_cfg.tile must be an int >= 0 (0 or None '
-                         f'turns tiling off), got {tile!r}')
+        raise ValueError(
+            f'test_cfg.tile must be an int >= 0 (0 or None turns tiling off), got {tile!r}'
+        )
     if not isinstance(overlap, int) or overlap < 0:
-        raise ValueError(f'test_cfg.tile_overlap must be an int >= 0, got '
-                         f'{overlap!r}')
+        raise ValueError(f'test_cfg.tile_overlap must be an int >= 0, got {overlap!r}')
     if tile and overlap >= tile:
-        raise ValueError(f'test_cfg.tile_overlap={overlap} must be smaller '
-                         f'than test_cfg.tile={tile}')
+        raise ValueError(
+            f'test_cfg.tile_overlap={overlap} must be smaller than test_cfg.tile={tile}'
+        )
     if cfg['chop'] and tile:
-        raise ValueError('test_cfg.chop and test_cfg.tile are alternatives; '
-                         'set only one of them')
+        raise ValueError('test_cfg.chop and test_cfg.tile are alternatives; set only one of them')
     if not isinstance(cfg['chop_shave'], int) or cfg['chop_shave'] < 0:
-        raise ValueError(f'test_cfg.chop_shave must be an int >= 0, got '
-                         f'{cfg["chop_shave"]!r}')
+        raise ValueError(f'test_cfg.chop_shave must be an int >= 0, got {cfg["chop_shave"]!r}')
     if cfg['sequence'] and (tile or cfg['chop'] or cfg['self_ensemble']):
-        raise ValueError('test_cfg.sequence carries a recurrent state over whole '
-                         'frames; it cannot be combined with tile, chop or '
-                         'self_ensemble')
+        raise ValueError(
+            'test_cfg.sequence carries a recurrent state over whole '
+            'frames; it cannot be combined with tile, chop or '
+            'self_ensemble'
+        )
     for key in ('self_ensemble', 'clamp', 'chop', 'sequence'):
         if not isinstance(cfg[key], bool):
-            raise ValueError(f'test_cfg.{key} must be true or false, got '
-                             f'{cfg[key]!r}')
+            raise ValueError(f'test_cfg.{key} must be true or false, got {cfg[key]!r}')
     return cfg
 
 
@@ -121,12 +130,14 @@ def _as_batch(x, name):
     if isinstance(x, (list, tuple)):
         shapes = {tuple(t.shape) for t in x}
         if len(shapes) != 1:
-            raise ValueError(f'{name}: cannot stack tensors of different '
-                             f'shapes {sorted(shapes)} into a batch')
+            raise ValueError(
+                f'{name}: cannot stack tensors of different shapes {sorted(shapes)} into a batch'
+            )
         x = torch.stack(list(x))
     if not torch.is_tensor(x) or x.dim() < 4:
-        raise ValueError(f'{name} must be an (N, C, H, W) tensor, got '
-                         f'{getattr(x, "shape", type(x).__name__)}')
+        raise ValueError(
+            f'{name} must be an (N, C, H, W) tensor, got {getattr(x, "shape", type(x).__name__)}'
+        )
     return x
 
 
@@ -164,18 +175,20 @@ class SRModel(BaseModel):
     such as ``key``, ``lq_path``, ``gt_path`` (lists of str).
     """
 
-    def __init__(self, generator, losses=None, test_cfg=None,
-                 data_preprocessor=None, init_cfg=None):
-        super().__init__(data_preprocessor=data_preprocessor,
-                         init_cfg=init_cfg)
+    def __init__(
+        self, generator, losses=None, test_cfg=None, data_preprocessor=None, init_cfg=None
+    ):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if isinstance(generator, nn.Module):
             self.generator = generator
         elif isinstance(generator, dict):
             from basicattn.engine.network import build_network
+
             self.generator = build_network(generator, 'network_g')
         else:
-            raise TypeError('generator must be a config dict or an nn.Module, '
-                            f'got {type(generator).__name__}')
+            raise TypeError(
+                f'generator must be a config dict or an nn.Module, got {type(generator).__name__}'
+            )
         self.losses = self._build_losses(losses)
         self.test_cfg = _check_test_cfg(test_cfg)
         # Names of the losses summed in training (None: all of them); set by
@@ -189,24 +202,25 @@ class SRModel(BaseModel):
         if isinstance(losses, (list, tuple)):
             losses = {str(i): cfg for i, cfg in enumerate(losses)}
         elif not isinstance(losses, dict):
-            raise TypeError('losses must be a dict of name -> loss config, a '
-                            f'list of configs or None, got '
-                            f'{type(losses).__name__}')
+            raise TypeError(
+                'losses must be a dict of name -> loss config, a '
+                f'list of configs or None, got '
+                f'{type(losses).__name__}'
+            )
         built = nn.ModuleDict()
         for name, cfg in losses.items():
             if not isinstance(name, str) or not name or '.' in name:
-                raise ValueError(f'loss name {name!r} must be a non-empty '
-                                 'string without dots')
+                raise ValueError(f'loss name {name!r} must be a non-empty string without dots')
             if isinstance(cfg, nn.Module):
                 built[name] = cfg
             elif isinstance(cfg, dict):
                 if 'type' not in cfg:
-                    raise ValueError(f"losses.{name} has no 'type' key: "
-                                     f'{dict(cfg)}')
+                    raise ValueError(f"losses.{name} has no 'type' key: {dict(cfg)}")
                 built[name] = LOSSES.build(cfg)
             else:
-                raise TypeError(f'losses.{name} must be a config dict or an '
-                                f'nn.Module, got {type(cfg).__name__}')
+                raise TypeError(
+                    f'losses.{name} must be a config dict or an nn.Module, got {type(cfg).__name__}'
+                )
         return built
 
     def forward(self, lq, gt=None, mode='tensor', **meta):
@@ -236,8 +250,7 @@ class SRModel(BaseModel):
             return self.predict(lq, gt, **meta)
         if mode == 'tensor':
             return self.generator(lq)
-        raise ValueError(f"mode={mode!r} is not supported; use 'loss', "
-                         "'predict' or 'tensor'")
+        raise ValueError(f"mode={mode!r} is not supported; use 'loss', 'predict' or 'tensor'")
 
     def loss(self, lq, gt):
         """Compute every active loss between ``generator(lq)`` and ``gt``.
@@ -256,26 +269,33 @@ class SRModel(BaseModel):
             dict[str, Tensor]: ``{'loss_<name>': scalar tensor}``.
         """
         if gt is None:
-            raise ValueError("mode='loss' needs the ground truth: the batch "
-                             "has no 'gt' entry")
+            raise ValueError("mode='loss' needs the ground truth: the batch has no 'gt' entry")
         if len(self.losses) == 0:
-            raise ValueError('SRModel has no losses to train with: set '
-                             "losses, e.g. {'pixel': {'type': 'L1Loss'}}")
-        active = {name: loss for name, loss in self.losses.items()
-                  if self.active_losses is None or name in self.active_losses}
+            raise ValueError(
+                'SRModel has no losses to train with: set '
+                "losses, e.g. {'pixel': {'type': 'L1Loss'}}"
+            )
+        active = {
+            name: loss
+            for name, loss in self.losses.items()
+            if self.active_losses is None or name in self.active_losses
+        }
         if not active:
-            raise ValueError(f'no active loss: active_losses='
-                             f'{self.active_losses} but the losses are '
-                             f'{sorted(self.losses)}')
+            raise ValueError(
+                f'no active loss: active_losses='
+                f'{self.active_losses} but the losses are '
+                f'{sorted(self.losses)}'
+            )
         gt = _as_batch(gt, 'gt')
-        if any(getattr(loss, 'reads_generator_aux', False)
-               for loss in active.values()):
+        if any(getattr(loss, 'reads_generator_aux', False) for loss in active.values()):
             pred, aux = self.generator(lq, return_aux=True)
         else:
             pred, aux = self.generator(lq), None
         if pred.shape != gt.shape:
-            raise ValueError(f'generator output shape {tuple(pred.shape)} '
-                             f'differs from gt shape {tuple(gt.shape)}')
+            raise ValueError(
+                f'generator output shape {tuple(pred.shape)} '
+                f'differs from gt shape {tuple(gt.shape)}'
+            )
         results = {}
         for name, loss in active.items():
             if getattr(loss, 'reads_generator_aux', False):
@@ -315,8 +335,7 @@ class SRModel(BaseModel):
                     item[key] = value
                 elif isinstance(value, (list, tuple)) and len(value) == n:
                     item[key] = value[i]
-                elif torch.is_tensor(value) and value.dim() > 0 \
-                        and value.shape[0] == n:
+                elif torch.is_tensor(value) and value.dim() > 0 and value.shape[0] == n:
                     item[key] = value[i].cpu()
             results.append(item)
         return results
@@ -351,8 +370,7 @@ class SRModel(BaseModel):
         if self.test_cfg['chop']:
             return chop_forward(self.generator, lq, self.test_cfg['chop_shave'])
         if self.test_cfg['tile']:
-            return self.tiled_forward(lq, self.test_cfg['tile'],
-                                      self.test_cfg['tile_overlap'])
+            return self.tiled_forward(lq, self.test_cfg['tile'], self.test_cfg['tile_overlap'])
         return self.generator(lq)
 
     def tiled_forward(self, lq, tile, overlap=8):
@@ -381,8 +399,7 @@ class SRModel(BaseModel):
             Tensor: (N, C_out, h * scale, w * scale).
         """
         if not 0 <= overlap < tile:
-            raise ValueError(f'tile_overlap={overlap} must be >= 0 and '
-                             f'smaller than tile={tile}')
+            raise ValueError(f'tile_overlap={overlap} must be >= 0 and smaller than tile={tile}')
         h, w = lq.shape[-2:]
         ys, th = _tile_starts(h, tile, overlap)
         xs, tw = _tile_starts(w, tile, overlap)
@@ -393,7 +410,7 @@ class SRModel(BaseModel):
         s = None
         for y in ys:
             for x in xs:
-                res = self.generator(lq[..., y:y + th, x:x + tw])
+                res = self.generator(lq[..., y : y + th, x : x + tw])
                 if s is None:
                     s = res.shape[-2] // th
                     out = res.new_zeros(*res.shape[:-2], h * s, w * s)
@@ -402,13 +419,15 @@ class SRModel(BaseModel):
                     raise ValueError(
                         'tiled inference needs an integer scale equal in H '
                         f'and W; the generator mapped a {th}x{tw} tile to '
-                        f'{res.shape[-2]}x{res.shape[-1]}')
+                        f'{res.shape[-2]}x{res.shape[-1]}'
+                    )
                 # The kept LR region [y0, y1) x [x0, x1) of this tile.
                 y0 = y + lo if y > 0 else y
                 y1 = y + th - hi if y + th < h else y + th
                 x0 = x + lo if x > 0 else x
                 x1 = x + tw - hi if x + tw < w else x + tw
-                out[..., y0 * s:y1 * s, x0 * s:x1 * s] += res[
-                    ..., (y0 - y) * s:(y1 - y) * s, (x0 - x) * s:(x1 - x) * s]
-                weight[..., y0 * s:y1 * s, x0 * s:x1 * s] += 1
+                out[..., y0 * s : y1 * s, x0 * s : x1 * s] += res[
+                    ..., (y0 - y) * s : (y1 - y) * s, (x0 - x) * s : (x1 - x) * s
+                ]
+                weight[..., y0 * s : y1 * s, x0 * s : x1 * s] += 1
         return out / weight

@@ -18,11 +18,13 @@ them so, with ``clip`` and ``frame_idx``), and starts from zeros at a clip's
 first frame or after any gap. It needs a single process: with several ranks
 each sees every other frame and the state would restart every frame.
 """
+
 import inspect
 
 import torch
 
 from basicattn.registry import MODELS
+
 from .sr_model import SRModel, _as_batch
 
 
@@ -39,17 +41,23 @@ class VideoSRModel(SRModel):
         super().__init__(*args, **kwargs)
         self._sequence_key = None  # (clip, frame index) the state belongs to
         self._sequence_state = None
-        if self.test_cfg['sequence'] and 'return_state' not in inspect.signature(
-                self.generator.forward).parameters:
-            raise ValueError(f'test_cfg.sequence: {type(self.generator).__name__} has no '
-                             'recurrent state (its forward takes no return_state)')
+        if (
+            self.test_cfg['sequence']
+            and 'return_state' not in inspect.signature(self.generator.forward).parameters
+        ):
+            raise ValueError(
+                f'test_cfg.sequence: {type(self.generator).__name__} has no '
+                'recurrent state (its forward takes no return_state)'
+            )
 
     def forward(self, lq, gt=None, mode='tensor', **meta):
         lq = _as_batch(lq, 'lq')
         if lq.dim() != 5:
-            raise ValueError(f'VideoSRModel: lq must be a window of frames '
-                             f'(N, T, C, h, w), got shape {tuple(lq.shape)}; '
-                             'use SRModel for single images')
+            raise ValueError(
+                f'VideoSRModel: lq must be a window of frames '
+                f'(N, T, C, h, w), got shape {tuple(lq.shape)}; '
+                'use SRModel for single images'
+            )
         return super().forward(lq, gt, mode, **meta)
 
     def predict(self, lq, gt=None, **meta):
@@ -58,15 +66,15 @@ class VideoSRModel(SRModel):
             return super().predict(lq, gt, **meta)
         clips, frames = meta.get('clip'), meta.get('frame_idx')
         if clips is None or frames is None:
-            raise ValueError("test_cfg.sequence needs the batch's 'clip' and 'frame_idx' "
-                             '(use VideoTestDataset)')
+            raise ValueError(
+                "test_cfg.sequence needs the batch's 'clip' and 'frame_idx' (use VideoTestDataset)"
+            )
         outputs = []
         with torch.no_grad():
             for i in range(lq.shape[0]):
                 clip, index = str(clips[i]), int(frames[i])
-                state = (self._sequence_state
-                         if self._sequence_key == (clip, index - 1) else None)
-                out, state = self.generator(lq[i:i + 1], state, return_state=True)
+                state = self._sequence_state if self._sequence_key == (clip, index - 1) else None
+                out, state = self.generator(lq[i : i + 1], state, return_state=True)
                 self._sequence_key, self._sequence_state = (clip, index), state
                 outputs.append(out.clamp(0, 1) if self.test_cfg['clamp'] else out)
         return self.split_results(torch.cat(outputs), gt, meta)

@@ -1,4 +1,5 @@
 """Argument checks shared by the deformable operators."""
+
 from contextlib import contextmanager
 from typing import Iterator, Optional, Sequence, Tuple, Union
 
@@ -35,9 +36,13 @@ def to_pair(value: IntPair, name: str, minimum: int = 0) -> Tuple[int, int]:
     return pair
 
 
-def conv_output_size(in_size: Tuple[int, int], kernel_size: Tuple[int, int],
-                     stride: Tuple[int, int], padding: Tuple[int, int],
-                     dilation: Tuple[int, int]) -> Tuple[int, int]:
+def conv_output_size(
+    in_size: Tuple[int, int],
+    kernel_size: Tuple[int, int],
+    stride: Tuple[int, int],
+    padding: Tuple[int, int],
+    dilation: Tuple[int, int],
+) -> Tuple[int, int]:
     """Spatial output size of a convolution (same formula as ``F.conv2d``).
 
     Args:
@@ -48,13 +53,16 @@ def conv_output_size(in_size: Tuple[int, int], kernel_size: Tuple[int, int],
     Returns:
         tuple[int, int]: Output ``(Ho, Wo)``.
     """
-    out = tuple((in_size[i] + 2 * padding[i] - dilation[i] *
-                 (kernel_size[i] - 1) - 1) // stride[i] + 1 for i in range(2))
+    out = tuple(
+        (in_size[i] + 2 * padding[i] - dilation[i] * (kernel_size[i] - 1) - 1) // stride[i] + 1
+        for i in range(2)
+    )
     if min(out) <= 0:
         raise ValueError(
             f'input of spatial size {tuple(in_size)} is too small for '
             f'kernel_size={kernel_size}, padding={padding}, '
-            f'dilation={dilation}, stride={stride} (output would be {out})')
+            f'dilation={dilation}, stride={stride} (output would be {out})'
+        )
     return out
 
 
@@ -62,23 +70,27 @@ def check_input(input: torch.Tensor) -> None:
     """Raise ``ValueError`` unless ``input`` is a 4-D floating tensor."""
     if not isinstance(input, torch.Tensor) or input.dim() != 4:
         shape = tuple(getattr(input, 'shape', ())) or input
-        raise ValueError(
-            f'input must be a 4-D tensor (B, C, H, W), got {shape}')
+        raise ValueError(f'input must be a 4-D tensor (B, C, H, W), got {shape}')
     if not input.is_floating_point():
         raise ValueError(f'input must be a floating tensor, got {input.dtype}')
 
 
-def check_divisible(channels: int, groups: int, channels_name: str,
-                    groups_name: str) -> None:
+def check_divisible(channels: int, groups: int, channels_name: str, groups_name: str) -> None:
     """Raise ``ValueError`` unless ``groups`` >= 1 divides ``channels``."""
     if groups < 1 or channels % groups != 0:
-        raise ValueError(f'{channels_name}={channels} must be divisible by '
-                         f'{groups_name}={groups} (>= 1)')
+        raise ValueError(
+            f'{channels_name}={channels} must be divisible by {groups_name}={groups} (>= 1)'
+        )
 
 
-def check_grouped_weight(input: torch.Tensor, weight: torch.Tensor,
-                         bias: Optional[torch.Tensor], groups: int,
-                         deform_groups: int, layout: str) -> None:
+def check_grouped_weight(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    groups: int,
+    deform_groups: int,
+    layout: str,
+) -> None:
     """Check a conv weight, its bias and the channel groups against the
     (already checked) input.
 
@@ -91,38 +103,51 @@ def check_grouped_weight(input: torch.Tensor, weight: torch.Tensor,
             ``'tensor (O, C/groups, kh, kw)'``.
     """
     if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
-        raise ValueError(f'weight must be a 4-D {layout}, got '
-                         f'{getattr(weight, "shape", weight)}')
+        raise ValueError(f'weight must be a 4-D {layout}, got {getattr(weight, "shape", weight)}')
     c = input.shape[1]
     o, c_per_group = weight.shape[:2]
     check_divisible(c, groups, 'input channels', 'groups')
     check_divisible(o, groups, 'weight.shape[0] (out channels)', 'groups')
     check_divisible(c, deform_groups, 'input channels', 'deform_groups')
     if c_per_group * groups != c:
-        raise ValueError(f'weight.shape[1]={c_per_group} must equal input '
-                         f'channels / groups = {c} / {groups}')
-    if bias is not None and tuple(bias.shape) != (o, ):
-        raise ValueError(f'bias must have shape ({o},), got '
-                         f'{tuple(bias.shape)}')
+        raise ValueError(
+            f'weight.shape[1]={c_per_group} must equal input channels / groups = {c} / {groups}'
+        )
+    if bias is not None and tuple(bias.shape) != (o,):
+        raise ValueError(f'bias must have shape ({o},), got {tuple(bias.shape)}')
 
 
-def check_offset_and_mask(input: torch.Tensor,
-                          offset: Optional[torch.Tensor],
-                          mask: Optional[torch.Tensor], deform_groups: int,
-                          taps: int, out_size: Tuple[int, int]) -> None:
+def check_offset_and_mask(
+    input: torch.Tensor,
+    offset: Optional[torch.Tensor],
+    mask: Optional[torch.Tensor],
+    deform_groups: int,
+    taps: int,
+    out_size: Tuple[int, int],
+) -> None:
     """Check the image-space offsets and the modulation mask (either may be
     ``None``) of a deformable conv with ``taps`` kernel taps."""
     b = input.shape[0]
     ho, wo = out_size
-    check_map(offset, 'offset', (b, 2 * deform_groups * taps, ho, wo),
-              '(B, 2*deform_groups*kh*kw, Ho, Wo)', input)
-    check_map(mask, 'mask', (b, deform_groups * taps, ho, wo),
-              '(B, deform_groups*kh*kw, Ho, Wo)', input)
+    check_map(
+        offset,
+        'offset',
+        (b, 2 * deform_groups * taps, ho, wo),
+        '(B, 2*deform_groups*kh*kw, Ho, Wo)',
+        input,
+    )
+    check_map(
+        mask, 'mask', (b, deform_groups * taps, ho, wo), '(B, deform_groups*kh*kw, Ho, Wo)', input
+    )
 
 
-def check_map(tensor: Optional[torch.Tensor], name: str,
-              expected: Tuple[int, ...], layout: str,
-              like: torch.Tensor) -> None:
+def check_map(
+    tensor: Optional[torch.Tensor],
+    name: str,
+    expected: Tuple[int, ...],
+    layout: str,
+    like: torch.Tensor,
+) -> None:
     """Check a per-pixel map (offset / mask / kernel offset).
 
     Args:
@@ -137,12 +162,14 @@ def check_map(tensor: Optional[torch.Tensor], name: str,
     if tensor is None:
         return
     if tuple(tensor.shape) != tuple(expected):
-        raise ValueError(f'{name} must have shape {layout} = '
-                         f'{tuple(expected)}, got {tuple(tensor.shape)}')
+        raise ValueError(
+            f'{name} must have shape {layout} = {tuple(expected)}, got {tuple(tensor.shape)}'
+        )
     if not tensor.is_floating_point() or tensor.device != like.device:
         raise ValueError(
             f'{name} must be a floating tensor on the device of input '
-            f'({like.device}), got {tensor.dtype} on {tensor.device}')
+            f'({like.device}), got {tensor.dtype} on {tensor.device}'
+        )
 
 
 def compute_dtype(input: torch.Tensor) -> torch.dtype:
@@ -154,8 +181,9 @@ def compute_dtype(input: torch.Tensor) -> torch.dtype:
     return torch.float32
 
 
-def cast(dtype: torch.dtype, *tensors: Optional[torch.Tensor]
-         ) -> Tuple[Optional[torch.Tensor], ...]:
+def cast(
+    dtype: torch.dtype, *tensors: Optional[torch.Tensor]
+) -> Tuple[Optional[torch.Tensor], ...]:
     """Cast each tensor (``None`` passes through) to ``dtype``."""
     return tuple(None if t is None else t.to(dtype) for t in tensors)
 

@@ -5,6 +5,7 @@
 uses it; DCNv2 has its own chunked function
 (:mod:`basicattn.ops.deform_conv_function`).
 """
+
 from typing import Optional
 
 import torch
@@ -12,17 +13,18 @@ import torch
 __all__ = ['columns_matmul']
 
 
-def _batched_weight(weight: torch.Tensor, groups: int,
-                    batch: int) -> torch.Tensor:
+def _batched_weight(weight: torch.Tensor, groups: int, batch: int) -> torch.Tensor:
     """(O, C/groups, ...) -> (batch*groups, O/groups, C/groups*...)."""
     o = weight.shape[0]
     w = weight.reshape(groups, o // groups, -1)
-    return w.unsqueeze(0).expand(batch, -1, -1, -1).reshape(
-        batch * groups, o // groups, w.shape[-1])
+    return (
+        w.unsqueeze(0).expand(batch, -1, -1, -1).reshape(batch * groups, o // groups, w.shape[-1])
+    )
 
 
-def columns_matmul(columns: torch.Tensor, weight: torch.Tensor, groups: int,
-                   bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+def columns_matmul(
+    columns: torch.Tensor, weight: torch.Tensor, groups: int, bias: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """Grouped ``weight @ columns``.
 
     Args:

@@ -15,6 +15,7 @@ environment variable says otherwise; an unusable default falls back to
 ``'torch'`` with a warning (an explicitly requested backend that does not work
 raises instead).
 """
+
 import os
 import warnings
 from typing import Callable, Dict, Optional, Tuple
@@ -23,8 +24,12 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    'DCN_BACKENDS', 'dcn_backend_status', 'get_default_dcn_backend',
-    'set_default_dcn_backend', 'resolve_dcn_backend', 'get_dcn_backend_fn'
+    'DCN_BACKENDS',
+    'dcn_backend_status',
+    'get_default_dcn_backend',
+    'set_default_dcn_backend',
+    'resolve_dcn_backend',
+    'get_dcn_backend_fn',
 ]
 
 DCN_BACKENDS = ('torch', 'mmcv', 'torchvision')
@@ -37,7 +42,7 @@ _warned: set = set()
 
 
 def _check_name(name: str, argname: str, allow_auto: bool) -> str:
-    choices = DCN_BACKENDS + (('auto', ) if allow_auto else ())
+    choices = DCN_BACKENDS + (('auto',) if allow_auto else ())
     if name not in choices:
         raise ValueError(f'{argname} must be one of {choices}, got {name!r}')
     return name
@@ -62,8 +67,7 @@ def get_default_dcn_backend() -> str:
         return _default_backend
     env = os.environ.get(_ENV_VAR, '').strip()
     if env:
-        return _check_name(env, f'environment variable {_ENV_VAR}',
-                           allow_auto=False)
+        return _check_name(env, f'environment variable {_ENV_VAR}', allow_auto=False)
     return 'torch'
 
 
@@ -71,25 +75,43 @@ def _import_backend(name: str) -> Callable:
     if name == 'mmcv':
         from mmcv.ops import modulated_deform_conv2d as mmcv_op
 
-        def run(input, offset, mask, weight, bias, stride, padding, dilation,
-                groups, deform_groups):
+        def run(
+            input, offset, mask, weight, bias, stride, padding, dilation, groups, deform_groups
+        ):
             if mask is None:
-                mask = input.new_ones(offset.shape[0], offset.shape[1] // 2,
-                                      *offset.shape[2:])
-            return mmcv_op(input.contiguous(), offset.contiguous(),
-                           mask.contiguous(), weight, bias, stride, padding,
-                           dilation, groups, deform_groups)
+                mask = input.new_ones(offset.shape[0], offset.shape[1] // 2, *offset.shape[2:])
+            return mmcv_op(
+                input.contiguous(),
+                offset.contiguous(),
+                mask.contiguous(),
+                weight,
+                bias,
+                stride,
+                padding,
+                dilation,
+                groups,
+                deform_groups,
+            )
 
         return run
     if name == 'torchvision':
         from torchvision.ops import deform_conv2d as tv_op
 
-        def run(input, offset, mask, weight, bias, stride, padding, dilation,
-                groups, deform_groups):
+        def run(
+            input, offset, mask, weight, bias, stride, padding, dilation, groups, deform_groups
+        ):
             # torchvision infers groups from weight.shape[1] and the
             # deformable groups from offset.shape[1]; the layout is mmcv's.
-            return tv_op(input, offset, weight, bias, stride=stride,
-                         padding=padding, dilation=dilation, mask=mask)
+            return tv_op(
+                input,
+                offset,
+                weight,
+                bias,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                mask=mask,
+            )
 
         return run
     raise ValueError(f'no compiled backend called {name!r}')
@@ -101,16 +123,14 @@ def _probe(name: str, device: torch.device) -> Tuple[Optional[Callable], str]:
         return _probe_cache[key]
     try:
         fn = _import_backend(name)
-        x = torch.arange(2 * 4 * 5, dtype=torch.float32,
-                         device=device).view(1, 2, 4, 5) / 10
+        x = torch.arange(2 * 4 * 5, dtype=torch.float32, device=device).view(1, 2, 4, 5) / 10
         weight = torch.ones(3, 2, 3, 3, device=device) / 9
         offset = torch.zeros(1, 18, 4, 5, device=device)
         mask = torch.ones(1, 9, 4, 5, device=device)
         out = fn(x, offset, mask, weight, None, (1, 1), (1, 1), (1, 1), 1, 1)
         ref = F.conv2d(x, weight, padding=1)
         if not torch.allclose(out, ref, atol=1e-5):
-            raise RuntimeError('a zero-offset test convolution disagrees with '
-                               'F.conv2d')
+            raise RuntimeError('a zero-offset test convolution disagrees with F.conv2d')
         result = (fn, 'ok')
     except Exception as err:  # any failure means "not usable here"
         result = (None, f'{type(err).__name__}: {err}'.strip())
@@ -118,9 +138,7 @@ def _probe(name: str, device: torch.device) -> Tuple[Optional[Callable], str]:
     return result
 
 
-def dcn_backend_status(name: str,
-                       device: torch.device = torch.device('cpu')
-                       ) -> Tuple[bool, str]:
+def dcn_backend_status(name: str, device: Optional[torch.device] = None) -> Tuple[bool, str]:
     """Whether a backend imports and works on a device type.
 
     Args:
@@ -133,7 +151,7 @@ def dcn_backend_status(name: str,
     _check_name(name, 'name', allow_auto=False)
     if name == 'torch':
         return True, 'ok'
-    fn, reason = _probe(name, torch.device(device))
+    fn, reason = _probe(name, torch.device('cpu' if device is None else device))
     return fn is not None, reason
 
 
@@ -159,8 +177,11 @@ def resolve_dcn_backend(backend: str, device: torch.device) -> str:
         return wanted
     if (wanted, device.type) not in _warned:
         _warned.add((wanted, device.type))
-        warnings.warn(f'DCN backend {wanted!r} is not usable on '
-                      f'{device.type} ({reason}); using the torch backend')
+        warnings.warn(
+            f'DCN backend {wanted!r} is not usable on '
+            f'{device.type} ({reason}); using the torch backend',
+            stacklevel=2,
+        )
     return 'torch'
 
 
@@ -175,8 +196,7 @@ def get_dcn_backend_fn(name: str, device: torch.device) -> Callable:
         Callable: ``fn(input, offset, mask, weight, bias, stride, padding,
         dilation, groups, deform_groups)``.
     """
-    fn, reason = _probe(name, torch.device(device))
+    fn, reason = _probe(name, torch.device('cpu' if device is None else device))
     if fn is None:
-        raise RuntimeError(f'DCN backend {name!r} is not usable on '
-                           f'{device.type}: {reason}')
+        raise RuntimeError(f'DCN backend {name!r} is not usable on {device.type}: {reason}')
     return fn

@@ -31,6 +31,7 @@ has none either). Without gradients the forward is the plain sequence
 
 On CUDA a chunk is a whole image (no cache to fit; fewer launches).
 """
+
 from typing import Optional, Tuple
 
 import torch
@@ -38,8 +39,7 @@ from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
 from .columns_matmul import columns_matmul
-from .deform_im2col import (SamplingGrid, sample_columns,
-                            sample_columns_backward, sampling_grid)
+from .deform_im2col import SamplingGrid, sample_columns, sample_columns_backward, sampling_grid
 
 __all__ = ['deform_conv_columns', 'CPU_CHUNK_BYTES', 'SAMPLE_BLOCK_BYTES']
 
@@ -52,12 +52,12 @@ CPU_CHUNK_BYTES = 4 << 20
 #: sampled in blocks of this size (at least one image per block).
 SAMPLE_BLOCK_BYTES = 64 << 20
 
-Geometry = Tuple[Tuple[int, int], Tuple[int, int], Tuple[int, int],
-                 Tuple[int, int], Tuple[int, int]]
+Geometry = Tuple[
+    Tuple[int, int], Tuple[int, int], Tuple[int, int], Tuple[int, int], Tuple[int, int]
+]
 
 
-def _chunk_pixels(values_per_pixel: int, itemsize: int, pixels: int,
-                  device: torch.device) -> int:
+def _chunk_pixels(values_per_pixel: int, itemsize: int, pixels: int, device: torch.device) -> int:
     """Pixels per chunk: about :data:`CPU_CHUNK_BYTES` of columns on CPU,
     a whole image elsewhere."""
     if device.type != 'cpu':
@@ -70,23 +70,25 @@ def _sizes(input: torch.Tensor, weight: torch.Tensor, geometry: Geometry):
     """``(B, C, O, K, P)``: batch, input channels, output channels, kernel
     taps and output pixels."""
     kernel_size, out_size = geometry[0], geometry[4]
-    return (*input.shape[:2], weight.shape[0], kernel_size[0] * kernel_size[1],
-            out_size[0] * out_size[1])
+    return (
+        *input.shape[:2],
+        weight.shape[0],
+        kernel_size[0] * kernel_size[1],
+        out_size[0] * out_size[1],
+    )
 
 
 def _image_blocks(batch: int, image_bytes: int):
     """``(start, stop)`` of the blocks of images sampled together."""
     per_block = max(1, SAMPLE_BLOCK_BYTES // max(1, image_bytes))
-    return [(i, min(i + per_block, batch))
-            for i in range(0, batch, per_block)]
+    return [(i, min(i + per_block, batch)) for i in range(0, batch, per_block)]
 
 
 class _DeformConvColumns(Function):
     """``W @ (samples * mask) + bias`` with the chunked backward above."""
 
     @staticmethod
-    def forward(ctx, input, offset, mask, weight, bias, geometry, groups,
-                deform_groups):
+    def forward(ctx, input, offset, mask, weight, bias, geometry, groups, deform_groups):
         b, c, o, k, p = _sizes(input, weight, geometry)
         dg = deform_groups
         grid = sampling_grid(input, offset, *geometry[:4], dg, geometry[4])
@@ -100,19 +102,19 @@ class _DeformConvColumns(Function):
         for start, stop in blocks:
             # A block of images at a time: its samples are still in cache
             # for the chunks below.
-            s = sample_columns(grid.images(start, stop, dg)).view(
-                stop - start, dg, c // dg, k, p)
+            s = sample_columns(grid.images(start, stop, dg)).view(stop - start, dg, c // dg, k, p)
             samples.append(s)
             for i in range(start, stop):
                 for p0 in range(0, p, n):
                     p1 = min(p0 + n, p)
                     cols = s[i - start, ..., p0:p1]
                     if m is not None:
-                        cols = torch.mul(cols, m[i, ..., p0:p1],
-                                         out=buf[..., :p1 - p0])
-                    torch.bmm(w, cols.reshape(groups, -1, p1 - p0),
-                              out=out[i, :, p0:p1].view(
-                                  groups, o // groups, -1))
+                        cols = torch.mul(cols, m[i, ..., p0:p1], out=buf[..., : p1 - p0])
+                    torch.bmm(
+                        w,
+                        cols.reshape(groups, -1, p1 - p0),
+                        out=out[i, :, p0:p1].view(groups, o // groups, -1),
+                    )
         if bias is not None:
             out += bias.view(1, o, 1)
         ctx.save_for_backward(input, mask, weight)
@@ -129,8 +131,7 @@ class _DeformConvColumns(Function):
         grid: SamplingGrid = ctx.grid
         samples = ctx.samples
         ctx.samples = None  # overwritten below; a second backward resamples
-        need_input, need_offset, need_mask, need_weight, need_bias = \
-            ctx.needs_input_grad[:5]
+        need_input, need_offset, need_mask, need_weight, need_bias = ctx.needs_input_grad[:5]
         need_sampling = need_input or need_offset
         need_cols_grad = need_sampling or need_mask
         b, c, o, k, p = _sizes(input, weight, geometry)
@@ -139,11 +140,9 @@ class _DeformConvColumns(Function):
         go = grad_out.reshape(b, o, p).contiguous()
         w_t = weight.reshape(groups, o // groups, -1).transpose(1, 2)
         grad_input = torch.empty_like(input) if need_input else None
-        grad_offset = input.new_empty(b, 2 * dg * k, *out_size) \
-            if need_offset else None
+        grad_offset = input.new_empty(b, 2 * dg * k, *out_size) if need_offset else None
         grad_mask = mask.new_empty(b, dg, k, p) if need_mask else None
-        grad_w = weight.new_zeros(groups, o // groups, c // groups * k) \
-            if need_weight else None
+        grad_w = weight.new_zeros(groups, o // groups, c // groups * k) if need_weight else None
         n = _chunk_pixels(c * k, input.element_size(), p, input.device)
         buf = input.new_empty(dg, cg, k, n) if need_cols_grad else None
         for block, (start, stop) in enumerate(ctx.blocks):
@@ -160,18 +159,15 @@ class _DeformConvColumns(Function):
                     smp = s[i - start, ..., p0:p1]
                     m_i = None if m is None else m[i, ..., p0:p1]
                     if need_cols_grad:  # column gradient
-                        g = buf[..., :p1 - p0]
+                        g = buf[..., : p1 - p0]
                         torch.bmm(w_t, go_i, out=g.view(groups, -1, p1 - p0))
                     if need_mask:
-                        gm = torch.mul(g[:, 0], smp[:, 0],
-                                       out=grad_mask[i, ..., p0:p1])
+                        gm = torch.mul(g[:, 0], smp[:, 0], out=grad_mask[i, ..., p0:p1])
                         for ch in range(1, cg):
                             gm.addcmul_(g[:, ch], smp[:, ch])
                     if need_weight:
                         cols = smp if m_i is None else smp.mul_(m_i)
-                        grad_w.baddbmm_(
-                            go_i,
-                            cols.reshape(groups, -1, p1 - p0).transpose(1, 2))
+                        grad_w.baddbmm_(go_i, cols.reshape(groups, -1, p1 - p0).transpose(1, 2))
                     if need_sampling:  # the samples' gradient replaces them
                         if m_i is None:
                             smp.copy_(g)
@@ -179,20 +175,22 @@ class _DeformConvColumns(Function):
                             torch.mul(g, m_i, out=smp)
             if need_sampling:
                 sample_columns_backward(
-                    s.view((stop - start) * dg, cg, -1, out_size[1]), grid_b,
+                    s.view((stop - start) * dg, cg, -1, out_size[1]),
+                    grid_b,
                     None if grad_input is None else grad_input[start:stop],
-                    None if grad_offset is None else grad_offset[start:stop])
+                    None if grad_offset is None else grad_offset[start:stop],
+                )
         if need_mask:
             grad_mask = grad_mask.view_as(mask)
         if need_weight:
             grad_w = grad_w.view_as(weight)
         grad_bias = go.sum((0, 2)) if need_bias and has_bias else None
-        return (grad_input, grad_offset, grad_mask, grad_w, grad_bias, None,
-                None, None)
+        return (grad_input, grad_offset, grad_mask, grad_w, grad_bias, None, None, None)
 
 
-def _forward_no_grad(input, offset, mask, weight, bias, geometry, groups,
-                     deform_groups) -> torch.Tensor:
+def _forward_no_grad(
+    input, offset, mask, weight, bias, geometry, groups, deform_groups
+) -> torch.Tensor:
     """The forward pass as plain ops, for when no gradient is needed."""
     b, c, o, k, p = _sizes(input, weight, geometry)
     dg = deform_groups
@@ -204,10 +202,16 @@ def _forward_no_grad(input, offset, mask, weight, bias, geometry, groups,
     return out.view(b, o, *geometry[4])
 
 
-def deform_conv_columns(input: torch.Tensor, offset: torch.Tensor,
-                        mask: Optional[torch.Tensor], weight: torch.Tensor,
-                        bias: Optional[torch.Tensor], geometry: Geometry,
-                        groups: int, deform_groups: int) -> torch.Tensor:
+def deform_conv_columns(
+    input: torch.Tensor,
+    offset: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    geometry: Geometry,
+    groups: int,
+    deform_groups: int,
+) -> torch.Tensor:
     """Modulated deformable convolution on validated, same-dtype tensors.
 
     Args:
@@ -225,10 +229,10 @@ def deform_conv_columns(input: torch.Tensor, offset: torch.Tensor,
         Tensor: (B, O, Ho, Wo).
     """
     tensors = (input, offset, mask, weight, bias)
-    if not (torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad for t in tensors)):
+    if not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)):
         return _forward_no_grad(*tensors, geometry, groups, deform_groups)
     offset = offset.contiguous()
     mask = None if mask is None else mask.contiguous()
-    return _DeformConvColumns.apply(input, offset, mask, weight, bias,
-                                    geometry, groups, deform_groups)
+    return _DeformConvColumns.apply(
+        input, offset, mask, weight, bias, geometry, groups, deform_groups
+    )

@@ -30,6 +30,7 @@ Details that keep it exact and cheap:
   (a free view), so its "x" is our ``y``. The grid is then one
   ``addcmul(base, offset, scale)``, written as coordinate planes.
 """
+
 from functools import lru_cache
 from typing import NamedTuple, Optional, Tuple
 
@@ -37,8 +38,11 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    'deform_im2col', 'SamplingGrid', 'sampling_grid', 'sample_columns',
-    'sample_columns_backward'
+    'deform_im2col',
+    'SamplingGrid',
+    'sampling_grid',
+    'sample_columns',
+    'sample_columns_backward',
 ]
 
 
@@ -48,10 +52,16 @@ def _next_pow2(n: int) -> int:
 
 
 @lru_cache(maxsize=32)
-def _base_grid(kernel_size: Tuple[int, int], stride: Tuple[int, int],
-               padding: Tuple[int, int], dilation: Tuple[int, int],
-               out_size: Tuple[int, int], grid_size: Tuple[int, int],
-               dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _base_grid(
+    kernel_size: Tuple[int, int],
+    stride: Tuple[int, int],
+    padding: Tuple[int, int],
+    dilation: Tuple[int, int],
+    out_size: Tuple[int, int],
+    grid_size: Tuple[int, int],
+    dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
     """Regular sampling grid, normalised, as ``(y, x)`` planes (cached per
     geometry, dtype and device; never modified in place).
 
@@ -66,10 +76,8 @@ def _base_grid(kernel_size: Tuple[int, int], stride: Tuple[int, int],
     f64 = dict(dtype=torch.float64, device=device)
     tap_y = (torch.arange(kh, **f64) * dilation[0]).repeat_interleave(kw)
     tap_x = (torch.arange(kw, **f64) * dilation[1]).repeat(kh)
-    y = tap_y[:, None, None] + (torch.arange(ho, **f64) * stride[0] -
-                                padding[0])[None, :, None]
-    x = tap_x[:, None, None] + (torch.arange(wo, **f64) * stride[1] -
-                                padding[1])[None, None, :]
+    y = tap_y[:, None, None] + (torch.arange(ho, **f64) * stride[0] - padding[0])[None, :, None]
+    x = tap_x[:, None, None] + (torch.arange(wo, **f64) * stride[1] - padding[1])[None, None, :]
     y = (2 * y + 1) / grid_size[0] - 1
     x = (2 * x + 1) / grid_size[1] - 1
     k = kh * kw
@@ -87,23 +95,28 @@ class SamplingGrid(NamedTuple):
         scale (Tensor): (2, 1, 1) pixel-to-normalised factors ``2/gh, 2/gw``
             of the ``(dy, dx)`` offsets.
     """
+
     input: torch.Tensor
     grid: torch.Tensor
     scale: torch.Tensor
 
-    def images(self, start: int, stop: int,
-               deform_groups: int) -> 'SamplingGrid':
+    def images(self, start: int, stop: int, deform_groups: int) -> 'SamplingGrid':
         """The part of the grid that samples images ``start:stop`` of the
         batch."""
         rows = slice(start * deform_groups, stop * deform_groups)
         return SamplingGrid(self.input[rows], self.grid[rows], self.scale)
 
 
-def sampling_grid(input: torch.Tensor, offset: torch.Tensor,
-                  kernel_size: Tuple[int, int], stride: Tuple[int, int],
-                  padding: Tuple[int, int], dilation: Tuple[int, int],
-                  deform_groups: int,
-                  out_size: Tuple[int, int]) -> SamplingGrid:
+def sampling_grid(
+    input: torch.Tensor,
+    offset: torch.Tensor,
+    kernel_size: Tuple[int, int],
+    stride: Tuple[int, int],
+    padding: Tuple[int, int],
+    dilation: Tuple[int, int],
+    deform_groups: int,
+    out_size: Tuple[int, int],
+) -> SamplingGrid:
     """Prepare the input and the normalised grid of a deformable im2col.
 
     Arguments as :func:`deform_im2col` (``offset`` must be given). Sampling
@@ -117,20 +130,30 @@ def sampling_grid(input: torch.Tensor, offset: torch.Tensor,
     gh, gw = _next_pow2(h), _next_pow2(w)
     if (gh, gw) != (h, w):
         input = F.pad(input, (0, gw - w, 0, gh - h))
-    base = _base_grid(tuple(kernel_size), tuple(stride), tuple(padding),
-                      tuple(dilation), tuple(out_size), (gh, gw), input.dtype,
-                      input.device)
-    scale = torch.tensor([2.0 / gh, 2.0 / gw], dtype=input.dtype,
-                         device=input.device).view(2, 1, 1)  # exact
+    base = _base_grid(
+        tuple(kernel_size),
+        tuple(stride),
+        tuple(padding),
+        tuple(dilation),
+        tuple(out_size),
+        (gh, gw),
+        input.dtype,
+        input.device,
+    )
+    scale = torch.tensor([2.0 / gh, 2.0 / gw], dtype=input.dtype, device=input.device).view(
+        2, 1, 1
+    )  # exact
     # Grid built as (b, dg, 2, K, Ho, Wo) planes (inner dims contiguous) and
     # handed to grid_sample as a permuted (N, K*Ho, Wo, 2) view, a layout its
     # CPU kernel reads directly.
     off = offset.reshape(b, dg, k, 2, ho, wo).transpose(2, 3)
-    grid = torch.addcmul(base, off, scale.unsqueeze(-1)).view(
-        b * dg, 2, k * ho, wo).permute(0, 2, 3, 1)
+    grid = (
+        torch.addcmul(base, off, scale.unsqueeze(-1))
+        .view(b * dg, 2, k * ho, wo)
+        .permute(0, 2, 3, 1)
+    )
     # Transposed input: grid_sample's x runs along our H, matching (dy, dx).
-    return SamplingGrid(
-        input.reshape(b * dg, c // dg, gh, gw).transpose(2, 3), grid, scale)
+    return SamplingGrid(input.reshape(b * dg, c // dg, gh, gw).transpose(2, 3), grid, scale)
 
 
 def sample_columns(grid: SamplingGrid) -> torch.Tensor:
@@ -140,10 +163,12 @@ def sample_columns(grid: SamplingGrid) -> torch.Tensor:
     return torch.grid_sampler_2d(grid.input, grid.grid, 0, 0, False)
 
 
-def sample_columns_backward(grad: torch.Tensor, grid: SamplingGrid,
-                            grad_input: Optional[torch.Tensor] = None,
-                            grad_offset: Optional[torch.Tensor] = None
-                            ) -> None:
+def sample_columns_backward(
+    grad: torch.Tensor,
+    grid: SamplingGrid,
+    grad_input: Optional[torch.Tensor] = None,
+    grad_offset: Optional[torch.Tensor] = None,
+) -> None:
     """Write the gradients of :func:`sample_columns` for the input and the
     offsets into the given tensors.
 
@@ -158,27 +183,33 @@ def sample_columns_backward(grad: torch.Tensor, grid: SamplingGrid,
     """
     n, _, kho, _ = grad.shape
     grad_in, grad_grid = torch.ops.aten.grid_sampler_2d_backward(
-        grad, grid.input, grid.grid, 0, 0, False,
-        [grad_input is not None, grad_offset is not None])
+        grad, grid.input, grid.grid, 0, 0, False, [grad_input is not None, grad_offset is not None]
+    )
     if grad_input is not None:
         b, c, h, w = grad_input.shape
         gw, gh = grad_in.shape[-2:]
-        grad_input.copy_(
-            grad_in.view(b, c, gw, gh).transpose(2, 3)[:, :, :h, :w])
+        grad_input.copy_(grad_in.view(b, c, gw, gh).transpose(2, 3)[:, :, :h, :w])
     if grad_offset is not None:
         b, _, ho, wo = grad_offset.shape
         dg, k = n // b, kho // ho
         # (N, K*Ho, Wo, 2) interleaved -> (b, dg, K, 2, Ho, Wo) offset layout
         torch.mul(
             grad_grid.view(b, dg, k, ho, wo, 2).permute(0, 1, 2, 5, 3, 4),
-            grid.scale, out=grad_offset.view(b, dg, k, 2, ho, wo))
+            grid.scale,
+            out=grad_offset.view(b, dg, k, 2, ho, wo),
+        )
 
 
-def deform_im2col(input: torch.Tensor, offset: Optional[torch.Tensor],
-                  kernel_size: Tuple[int, int], stride: Tuple[int, int],
-                  padding: Tuple[int, int], dilation: Tuple[int, int],
-                  deform_groups: int,
-                  out_size: Tuple[int, int]) -> torch.Tensor:
+def deform_im2col(
+    input: torch.Tensor,
+    offset: Optional[torch.Tensor],
+    kernel_size: Tuple[int, int],
+    stride: Tuple[int, int],
+    padding: Tuple[int, int],
+    dilation: Tuple[int, int],
+    deform_groups: int,
+    out_size: Tuple[int, int],
+) -> torch.Tensor:
     """Sample the (unmodulated) deformable convolution columns.
 
     Shapes are not checked here (callers validate them).
@@ -204,11 +235,12 @@ def deform_im2col(input: torch.Tensor, offset: Optional[torch.Tensor],
     k = kernel_size[0] * kernel_size[1]
     dg = deform_groups
     if offset is None:
-        cols = F.unfold(input, kernel_size, dilation=dilation, padding=padding,
-                        stride=stride)
+        cols = F.unfold(input, kernel_size, dilation=dilation, padding=padding, stride=stride)
         return cols.view(b, dg, c // dg, k, ho * wo)
-    grid = sampling_grid(input, offset, kernel_size, stride, padding,
-                         dilation, deform_groups, out_size)
-    cols = F.grid_sample(grid.input, grid.grid, mode='bilinear',
-                         padding_mode='zeros', align_corners=False)
+    grid = sampling_grid(
+        input, offset, kernel_size, stride, padding, dilation, deform_groups, out_size
+    )
+    cols = F.grid_sample(
+        grid.input, grid.grid, mode='bilinear', padding_mode='zeros', align_corners=False
+    )
     return cols.view(b, dg, c // dg, k, ho * wo)

@@ -51,6 +51,7 @@ pixel, ``cols_s[c, s, p] = sum_k cols[c, k, p] * beta[g(c), p, k, s]``, then
 one grouped matmul with the scope weight gives the output (about 3.5x the
 cost of the fixed-tap path on CPU).
 """
+
 import math
 from typing import Optional, Tuple
 
@@ -58,25 +59,37 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._utils import (IntPair, cast, check_divisible, check_grouped_weight,
-                     check_input, check_map, check_offset_and_mask,
-                     compute_dtype, conv_output_size, no_autocast, to_pair)
+from ._utils import (
+    IntPair,
+    cast,
+    check_divisible,
+    check_grouped_weight,
+    check_input,
+    check_map,
+    check_offset_and_mask,
+    compute_dtype,
+    conv_output_size,
+    no_autocast,
+    to_pair,
+)
 from .columns_matmul import columns_matmul
 from .deform_conv_function import deform_conv_columns
 from .deform_im2col import deform_im2col
 
 __all__ = [
-    'TAP_GRIDS', 'scope_tap_positions', 'sample_scope_kernel',
-    'deform_kernel_conv2d', 'DeformableKernelConv2d'
+    'TAP_GRIDS',
+    'scope_tap_positions',
+    'sample_scope_kernel',
+    'deform_kernel_conv2d',
+    'DeformableKernelConv2d',
 ]
 
 TAP_GRIDS = ('centered', 'stretched')
 
 
-def scope_tap_positions(kernel_size: IntPair,
-                        scope_size: IntPair,
-                        tap_grid: str = 'centered'
-                        ) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+def scope_tap_positions(
+    kernel_size: IntPair, scope_size: IntPair, tap_grid: str = 'centered'
+) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
     """Scope coordinates of the kernel rows and columns with zero offsets.
 
     Args:
@@ -92,14 +105,13 @@ def scope_tap_positions(kernel_size: IntPair,
     kernel_size = to_pair(kernel_size, 'kernel_size', 1)
     scope_size = to_pair(scope_size, 'scope_size', 1)
     if tap_grid not in TAP_GRIDS:
-        raise ValueError(f'tap_grid must be one of {TAP_GRIDS}, got '
-                         f'{tap_grid!r}')
+        raise ValueError(f'tap_grid must be one of {TAP_GRIDS}, got {tap_grid!r}')
     out = []
     for k, s in zip(kernel_size, scope_size):
         if tap_grid == 'centered':
             out.append(tuple(i + (s - k) / 2 for i in range(k)))
         elif k == 1:
-            out.append(((s - 1) / 2, ))
+            out.append(((s - 1) / 2,))
         else:
             out.append(tuple(i * (s - 1) / (k - 1) for i in range(k)))
     return out[0], out[1]
@@ -119,8 +131,9 @@ def _interp_weights(pos: torch.Tensor, size: int) -> torch.Tensor:
     return (1 - frac) * (cells == low) + frac * (cells == low + 1)
 
 
-def _scope_cell_weights(pos_y: torch.Tensor, pos_x: torch.Tensor,
-                        scope: Tuple[int, int]) -> torch.Tensor:
+def _scope_cell_weights(
+    pos_y: torch.Tensor, pos_x: torch.Tensor, scope: Tuple[int, int]
+) -> torch.Tensor:
     """Bilinear weights of scope positions on the ``Sh*Sw`` cells.
 
     Args:
@@ -137,8 +150,7 @@ def _scope_cell_weights(pos_y: torch.Tensor, pos_x: torch.Tensor,
     sh, sw = scope
     y0, x0 = torch.floor(pos_y), torch.floor(pos_x)
     fy, fx = pos_y - y0, pos_x - x0
-    weights = torch.stack(
-        ((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx), dim=-1)
+    weights = torch.stack(((1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx), dim=-1)
     cy = torch.stack((y0, y0, y0 + 1, y0 + 1), dim=-1)
     cx = torch.stack((x0, x0 + 1, x0, x0 + 1), dim=-1)
     inside = (cy >= 0) & (cy < sh) & (cx >= 0) & (cx < sw)
@@ -148,9 +160,9 @@ def _scope_cell_weights(pos_y: torch.Tensor, pos_x: torch.Tensor,
     return zeros.scatter_add(-1, cells, weights)
 
 
-def sample_scope_kernel(weight: torch.Tensor,
-                        kernel_size: IntPair,
-                        tap_grid: str = 'centered') -> torch.Tensor:
+def sample_scope_kernel(
+    weight: torch.Tensor, kernel_size: IntPair, tap_grid: str = 'centered'
+) -> torch.Tensor:
     """Effective kernel of a scope weight with zero kernel offsets.
 
     Args:
@@ -168,20 +180,22 @@ def sample_scope_kernel(weight: torch.Tensor,
     return torch.einsum('ocyx,iy,jx->ocij', weight, ay, ax)
 
 
-def deform_kernel_conv2d(input: torch.Tensor,
-                         weight: torch.Tensor,
-                         bias: Optional[torch.Tensor] = None,
-                         offset: Optional[torch.Tensor] = None,
-                         mask: Optional[torch.Tensor] = None,
-                         kernel_offset: Optional[torch.Tensor] = None,
-                         kernel_size: IntPair = 3,
-                         stride: IntPair = 1,
-                         padding: IntPair = 1,
-                         dilation: IntPair = 1,
-                         groups: int = 1,
-                         deform_groups: int = 1,
-                         kernel_offset_groups: int = 1,
-                         tap_grid: str = 'centered') -> torch.Tensor:
+def deform_kernel_conv2d(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    offset: Optional[torch.Tensor] = None,
+    mask: Optional[torch.Tensor] = None,
+    kernel_offset: Optional[torch.Tensor] = None,
+    kernel_size: IntPair = 3,
+    stride: IntPair = 1,
+    padding: IntPair = 1,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    deform_groups: int = 1,
+    kernel_offset_groups: int = 1,
+    tap_grid: str = 'centered',
+) -> torch.Tensor:
     """Deformable kernel convolution (functional form).
 
     Args:
@@ -210,38 +224,65 @@ def deform_kernel_conv2d(input: torch.Tensor,
         Tensor: (B, O, Ho, Wo).
     """
     check_input(input)
-    check_grouped_weight(input, weight, bias, groups, deform_groups,
-                         'scope tensor (O, C/groups, Sh, Sw)')
+    check_grouped_weight(
+        input, weight, bias, groups, deform_groups, 'scope tensor (O, C/groups, Sh, Sw)'
+    )
     kernel_size = to_pair(kernel_size, 'kernel_size', 1)
     stride = to_pair(stride, 'stride', 1)
     padding = to_pair(padding, 'padding', 0)
     dilation = to_pair(dilation, 'dilation', 1)
     b, c, h, w = input.shape
     sh, sw = weight.shape[2:]
-    check_divisible(c, kernel_offset_groups, 'input channels',
-                    'kernel_offset_groups')
+    check_divisible(c, kernel_offset_groups, 'input channels', 'kernel_offset_groups')
     ho, wo = conv_output_size((h, w), kernel_size, stride, padding, dilation)
     k = kernel_size[0] * kernel_size[1]
     check_offset_and_mask(input, offset, mask, deform_groups, k, (ho, wo))
     g = kernel_offset_groups
-    check_map(kernel_offset, 'kernel_offset', (b, 2 * g * k, ho, wo),
-              '(B, 2*kernel_offset_groups*kh*kw, Ho, Wo)', input)
+    check_map(
+        kernel_offset,
+        'kernel_offset',
+        (b, 2 * g * k, ho, wo),
+        '(B, 2*kernel_offset_groups*kh*kw, Ho, Wo)',
+        input,
+    )
     rows, cols_pos = scope_tap_positions(kernel_size, (sh, sw), tap_grid)
 
     with no_autocast(input.device):
-        tensors = cast(compute_dtype(input), input, weight, bias, offset, mask,
-                       kernel_offset)
-        out = _deform_kernel_conv2d(*tensors, kernel_size, stride, padding,
-                                    dilation, groups, deform_groups,
-                                    kernel_offset_groups, (rows, cols_pos),
-                                    tap_grid, (ho, wo))
+        tensors = cast(compute_dtype(input), input, weight, bias, offset, mask, kernel_offset)
+        out = _deform_kernel_conv2d(
+            *tensors,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            deform_groups,
+            kernel_offset_groups,
+            (rows, cols_pos),
+            tap_grid,
+            (ho, wo),
+        )
     return out.to(input.dtype)
 
 
-def _deform_kernel_conv2d(input, weight, bias, offset, mask, kernel_offset,
-                          kernel_size, stride, padding, dilation, groups,
-                          deform_groups, kernel_offset_groups, taps, tap_grid,
-                          out_size) -> torch.Tensor:
+def _deform_kernel_conv2d(
+    input,
+    weight,
+    bias,
+    offset,
+    mask,
+    kernel_offset,
+    kernel_size,
+    stride,
+    padding,
+    dilation,
+    groups,
+    deform_groups,
+    kernel_offset_groups,
+    taps,
+    tap_grid,
+    out_size,
+) -> torch.Tensor:
     """:func:`deform_kernel_conv2d` on validated, same-dtype tensors."""
     b, c = input.shape[:2]
     o, _, sh, sw = weight.shape
@@ -253,19 +294,23 @@ def _deform_kernel_conv2d(input, weight, bias, offset, mask, kernel_offset,
         kernel = sample_scope_kernel(weight, kernel_size, tap_grid)
         if offset is not None:
             return deform_conv_columns(
-                input, offset, mask, kernel, bias,
-                (kernel_size, stride, padding, dilation, out_size), groups,
-                deform_groups)
+                input,
+                offset,
+                mask,
+                kernel,
+                bias,
+                (kernel_size, stride, padding, dilation, out_size),
+                groups,
+                deform_groups,
+            )
         if mask is None:
-            return F.conv2d(input, kernel, bias, stride, padding, dilation,
-                            groups)
-    samples = deform_im2col(input, offset, kernel_size, stride, padding,
-                            dilation, deform_groups, out_size)
-    cols = samples if mask is None else samples * mask.reshape(
-        b, deform_groups, 1, k, p)
+            return F.conv2d(input, kernel, bias, stride, padding, dilation, groups)
+    samples = deform_im2col(
+        input, offset, kernel_size, stride, padding, dilation, deform_groups, out_size
+    )
+    cols = samples if mask is None else samples * mask.reshape(b, deform_groups, 1, k, p)
     if kernel_offset is None:  # regular grid with a mask
-        return columns_matmul(cols.reshape(b, c * k, p), kernel, groups,
-                              bias).view(b, o, ho, wo)
+        return columns_matmul(cols.reshape(b, c * k, p), kernel, groups, bias).view(b, o, ho, wo)
     cg = c // g
     s = sh * sw
     opts = dict(dtype=input.dtype, device=input.device)
@@ -273,17 +318,15 @@ def _deform_kernel_conv2d(input, weight, bias, offset, mask, kernel_offset,
     tap_x = torch.tensor(taps[1], **opts).repeat(kernel_size[0])
     # (b, g, p, k, 2): pixels outside taps so that each pixel's taps x cells
     # matrix is contiguous for the batched matmul below.
-    koff = kernel_offset.reshape(b, g, k, 2, p).permute(0, 1, 4, 2,
-                                                        3).contiguous()
-    beta = _scope_cell_weights(tap_y + koff[..., 0], tap_x + koff[..., 1],
-                               (sh, sw))  # (b, g, p, k, S)
+    koff = kernel_offset.reshape(b, g, k, 2, p).permute(0, 1, 4, 2, 3).contiguous()
+    beta = _scope_cell_weights(
+        tap_y + koff[..., 0], tap_x + koff[..., 1], (sh, sw)
+    )  # (b, g, p, k, S)
     # Fold taps onto scope cells: per (b, g, p), (C/g, K) @ (K, S).
-    cols_t = cols.view(b, g, cg, k, p).permute(0, 1, 4, 2, 3).reshape(
-        b * g * p, cg, k)
+    cols_t = cols.view(b, g, cg, k, p).permute(0, 1, 4, 2, 3).reshape(b * g * p, cg, k)
     scope_cols = torch.bmm(cols_t, beta.view(b * g * p, k, s))
     scope_cols = scope_cols.view(b, g, p, cg, s).permute(0, 1, 3, 4, 2)
-    out = columns_matmul(scope_cols.reshape(b, c * s, p), weight, groups,
-                         bias)
+    out = columns_matmul(scope_cols.reshape(b, c * s, p), weight, groups, bias)
     return out.view(b, o, ho, wo)
 
 
@@ -331,37 +374,37 @@ class DeformableKernelConv2d(nn.Module):
         bias (bool): Learn a bias. Defaults to True.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: IntPair = 3,
-                 scope_size: IntPair = 4,
-                 stride: IntPair = 1,
-                 padding: Optional[IntPair] = None,
-                 dilation: IntPair = 1,
-                 groups: int = 1,
-                 deform_groups: int = 1,
-                 kernel_offset_groups: int = 1,
-                 image_offsets: bool = True,
-                 kernel_offsets: bool = True,
-                 modulated: bool = False,
-                 tap_grid: str = 'centered',
-                 bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair = 3,
+        scope_size: IntPair = 4,
+        stride: IntPair = 1,
+        padding: Optional[IntPair] = None,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        deform_groups: int = 1,
+        kernel_offset_groups: int = 1,
+        image_offsets: bool = True,
+        kernel_offsets: bool = True,
+        modulated: bool = False,
+        tap_grid: str = 'centered',
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         check_divisible(in_channels, groups, 'in_channels', 'groups')
         check_divisible(out_channels, groups, 'out_channels', 'groups')
-        check_divisible(in_channels, deform_groups, 'in_channels',
-                        'deform_groups')
-        check_divisible(in_channels, kernel_offset_groups, 'in_channels',
-                        'kernel_offset_groups')
+        check_divisible(in_channels, deform_groups, 'in_channels', 'deform_groups')
+        check_divisible(in_channels, kernel_offset_groups, 'in_channels', 'kernel_offset_groups')
         self.kernel_size = to_pair(kernel_size, 'kernel_size', 1)
         self.scope_size = to_pair(scope_size, 'scope_size', 1)
         if any(s < k for s, k in zip(self.scope_size, self.kernel_size)):
-            raise ValueError(f'scope_size={self.scope_size} must be at least '
-                             f'kernel_size={self.kernel_size}')
+            raise ValueError(
+                f'scope_size={self.scope_size} must be at least kernel_size={self.kernel_size}'
+            )
         if tap_grid not in TAP_GRIDS:
-            raise ValueError(f'tap_grid must be one of {TAP_GRIDS}, got '
-                             f'{tap_grid!r}')
+            raise ValueError(f'tap_grid must be one of {TAP_GRIDS}, got {tap_grid!r}')
         if modulated and not image_offsets:
             raise ValueError('modulated=True needs image_offsets=True')
         self.in_channels = in_channels
@@ -369,8 +412,7 @@ class DeformableKernelConv2d(nn.Module):
         self.stride = to_pair(stride, 'stride', 1)
         self.dilation = to_pair(dilation, 'dilation', 1)
         if padding is None:
-            padding = tuple(d * (k - 1) // 2
-                            for d, k in zip(self.dilation, self.kernel_size))
+            padding = tuple(d * (k - 1) // 2 for d, k in zip(self.dilation, self.kernel_size))
         self.padding = to_pair(padding, 'padding', 0)
         self.groups = groups
         self.deform_groups = deform_groups
@@ -379,30 +421,39 @@ class DeformableKernelConv2d(nn.Module):
         self.tap_grid = tap_grid
 
         self.weight = nn.Parameter(
-            torch.empty(out_channels, in_channels // groups,
-                        *self.scope_size))
+            torch.empty(out_channels, in_channels // groups, *self.scope_size)
+        )
         if bias:
             self.bias = nn.Parameter(torch.empty(out_channels))
         else:
             self.register_parameter('bias', None)
         taps = self.kernel_size[0] * self.kernel_size[1]
-        self.conv_offset = self._offset_conv(
-            (3 if modulated else 2) * deform_groups *
-            taps) if image_offsets else None
-        self.conv_kernel_offset = self._offset_conv(
-            2 * kernel_offset_groups * taps) if kernel_offsets else None
+        self.conv_offset = (
+            self._offset_conv((3 if modulated else 2) * deform_groups * taps)
+            if image_offsets
+            else None
+        )
+        self.conv_kernel_offset = (
+            self._offset_conv(2 * kernel_offset_groups * taps) if kernel_offsets else None
+        )
         self.init_weights()
 
     def _offset_conv(self, channels: int) -> nn.Conv2d:
-        return nn.Conv2d(self.in_channels, channels, self.kernel_size,
-                         self.stride, self.padding, self.dilation, bias=True)
+        return nn.Conv2d(
+            self.in_channels,
+            channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            bias=True,
+        )
 
     def init_weights(self) -> None:
         """Scope uniform in ``±1/sqrt(C/groups*kh*kw)``, bias and offset
         predictors zero."""
-        fan_in = (self.in_channels // self.groups * self.kernel_size[0] *
-                  self.kernel_size[1])
-        bound = 1. / math.sqrt(fan_in)
+        fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
+        bound = 1.0 / math.sqrt(fan_in)
         nn.init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             nn.init.zeros_(self.bias)
@@ -417,8 +468,7 @@ class DeformableKernelConv2d(nn.Module):
         Returns:
             Tensor: (O, C/groups, kh, kw).
         """
-        return sample_scope_kernel(self.weight, self.kernel_size,
-                                   self.tap_grid)
+        return sample_scope_kernel(self.weight, self.kernel_size, self.tap_grid)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the layer.
@@ -439,19 +489,32 @@ class DeformableKernelConv2d(nn.Module):
         if self.conv_kernel_offset is not None:
             kernel_offset = self.conv_kernel_offset(x)
         return deform_kernel_conv2d(
-            x, self.weight, self.bias, offset, mask, kernel_offset,
-            self.kernel_size, self.stride, self.padding, self.dilation,
-            self.groups, self.deform_groups, self.kernel_offset_groups,
-            self.tap_grid)
+            x,
+            self.weight,
+            self.bias,
+            offset,
+            mask,
+            kernel_offset,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            self.deform_groups,
+            self.kernel_offset_groups,
+            self.tap_grid,
+        )
 
     def extra_repr(self) -> str:
-        s = (f'{self.in_channels}, {self.out_channels}, '
-             f'kernel_size={self.kernel_size}, scope_size={self.scope_size}, '
-             f'stride={self.stride}, padding={self.padding}, '
-             f'dilation={self.dilation}, groups={self.groups}, '
-             f'deform_groups={self.deform_groups}, '
-             f'kernel_offset_groups={self.kernel_offset_groups}, '
-             f'tap_grid={self.tap_grid!r}')
+        s = (
+            f'{self.in_channels}, {self.out_channels}, '
+            f'kernel_size={self.kernel_size}, scope_size={self.scope_size}, '
+            f'stride={self.stride}, padding={self.padding}, '
+            f'dilation={self.dilation}, groups={self.groups}, '
+            f'deform_groups={self.deform_groups}, '
+            f'kernel_offset_groups={self.kernel_offset_groups}, '
+            f'tap_grid={self.tap_grid!r}'
+        )
         if self.conv_offset is None:
             s += ', image_offsets=False'
         if self.conv_kernel_offset is None:

@@ -16,35 +16,44 @@ Layout (mmcv / torchvision, so weights and offset predictors interchange):
 The modules keep mmcv's parameter names (``weight``, ``bias``,
 ``conv_offset.weight``, ``conv_offset.bias``) so state dicts load either way.
 """
+
 import math
 from typing import Optional
 
 import torch
 import torch.nn as nn
 
-from ._utils import (IntPair, cast, check_divisible, check_grouped_weight,
-                     check_input, check_offset_and_mask, compute_dtype,
-                     conv_output_size, no_autocast, to_pair)
+from ._utils import (
+    IntPair,
+    cast,
+    check_divisible,
+    check_grouped_weight,
+    check_input,
+    check_offset_and_mask,
+    compute_dtype,
+    conv_output_size,
+    no_autocast,
+    to_pair,
+)
 from .dcn_backends import get_dcn_backend_fn, resolve_dcn_backend
 from .deform_conv_function import deform_conv_columns
 
-__all__ = [
-    'modulated_deform_conv2d', 'ModulatedDeformConv2d',
-    'ModulatedDeformConv2dPack'
-]
+__all__ = ['modulated_deform_conv2d', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack']
 
 
-def modulated_deform_conv2d(input: torch.Tensor,
-                            offset: torch.Tensor,
-                            mask: Optional[torch.Tensor],
-                            weight: torch.Tensor,
-                            bias: Optional[torch.Tensor] = None,
-                            stride: IntPair = 1,
-                            padding: IntPair = 0,
-                            dilation: IntPair = 1,
-                            groups: int = 1,
-                            deform_groups: int = 1,
-                            backend: str = 'auto') -> torch.Tensor:
+def modulated_deform_conv2d(
+    input: torch.Tensor,
+    offset: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    deform_groups: int = 1,
+    backend: str = 'auto',
+) -> torch.Tensor:
     """Modulated deformable 2-D convolution (DCNv2).
 
     Forward and backward (input, offset, mask, weight, bias) are plain
@@ -76,8 +85,7 @@ def modulated_deform_conv2d(input: torch.Tensor,
         Tensor: (B, O, Ho, Wo).
     """
     check_input(input)
-    check_grouped_weight(input, weight, bias, groups, deform_groups,
-                         'tensor (O, C/groups, kh, kw)')
+    check_grouped_weight(input, weight, bias, groups, deform_groups, 'tensor (O, C/groups, kh, kw)')
     stride = to_pair(stride, 'stride', 1)
     padding = to_pair(padding, 'padding', 0)
     dilation = to_pair(dilation, 'dilation', 1)
@@ -85,21 +93,22 @@ def modulated_deform_conv2d(input: torch.Tensor,
     kh, kw = weight.shape[2:]
     ho, wo = conv_output_size((h, w), (kh, kw), stride, padding, dilation)
     if offset is None:
-        raise ValueError('offset must be a tensor (B, 2*deform_groups*kh*kw, '
-                         'Ho, Wo), got None')
-    check_offset_and_mask(input, offset, mask, deform_groups, kh * kw,
-                          (ho, wo))
+        raise ValueError('offset must be a tensor (B, 2*deform_groups*kh*kw, Ho, Wo), got None')
+    check_offset_and_mask(input, offset, mask, deform_groups, kh * kw, (ho, wo))
 
     name = resolve_dcn_backend(backend, input.device)
     if name != 'torch':
         fn = get_dcn_backend_fn(name, input.device)
-        return fn(input, offset, mask, weight, bias, stride, padding,
-                  dilation, groups, deform_groups)
+        return fn(
+            input, offset, mask, weight, bias, stride, padding, dilation, groups, deform_groups
+        )
     with no_autocast(input.device):
         out = deform_conv_columns(
             *cast(compute_dtype(input), input, offset, mask, weight, bias),
-            ((kh, kw), stride, padding, dilation, (ho, wo)), groups,
-            deform_groups)
+            ((kh, kw), stride, padding, dilation, (ho, wo)),
+            groups,
+            deform_groups,
+        )
     return out.to(input.dtype)
 
 
@@ -123,22 +132,23 @@ class ModulatedDeformConv2d(nn.Module):
             ``'auto'``.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 kernel_size: IntPair,
-                 stride: IntPair = 1,
-                 padding: IntPair = 0,
-                 dilation: IntPair = 1,
-                 groups: int = 1,
-                 deform_groups: int = 1,
-                 bias: bool = True,
-                 backend: str = 'auto') -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        deform_groups: int = 1,
+        bias: bool = True,
+        backend: str = 'auto',
+    ) -> None:
         super().__init__()
         check_divisible(in_channels, groups, 'in_channels', 'groups')
         check_divisible(out_channels, groups, 'out_channels', 'groups')
-        check_divisible(in_channels, deform_groups, 'in_channels',
-                        'deform_groups')
+        check_divisible(in_channels, deform_groups, 'in_channels', 'deform_groups')
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = to_pair(kernel_size, 'kernel_size', 1)
@@ -149,8 +159,8 @@ class ModulatedDeformConv2d(nn.Module):
         self.deform_groups = deform_groups
         self.backend = backend
         self.weight = nn.Parameter(
-            torch.empty(out_channels, in_channels // groups,
-                        *self.kernel_size))
+            torch.empty(out_channels, in_channels // groups, *self.kernel_size)
+        )
         if bias:
             self.bias = nn.Parameter(torch.empty(out_channels))
         else:
@@ -159,14 +169,14 @@ class ModulatedDeformConv2d(nn.Module):
 
     def init_weights(self) -> None:
         """mmcv's initialisation: uniform weight, zero bias."""
-        stdv = 1. / math.sqrt(self.in_channels * self.kernel_size[0] *
-                              self.kernel_size[1])
+        stdv = 1.0 / math.sqrt(self.in_channels * self.kernel_size[0] * self.kernel_size[1])
         nn.init.uniform_(self.weight, -stdv, stdv)
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
-    def forward(self, x: torch.Tensor, offset: torch.Tensor,
-                mask: Optional[torch.Tensor]) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, offset: torch.Tensor, mask: Optional[torch.Tensor]
+    ) -> torch.Tensor:
         """Apply the layer.
 
         Args:
@@ -177,16 +187,27 @@ class ModulatedDeformConv2d(nn.Module):
         Returns:
             Tensor: (B, O, Ho, Wo).
         """
-        return modulated_deform_conv2d(x, offset, mask, self.weight,
-                                       self.bias, self.stride, self.padding,
-                                       self.dilation, self.groups,
-                                       self.deform_groups, self.backend)
+        return modulated_deform_conv2d(
+            x,
+            offset,
+            mask,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            self.deform_groups,
+            self.backend,
+        )
 
     def extra_repr(self) -> str:
-        s = (f'{self.in_channels}, {self.out_channels}, '
-             f'kernel_size={self.kernel_size}, stride={self.stride}, '
-             f'padding={self.padding}, dilation={self.dilation}, '
-             f'groups={self.groups}, deform_groups={self.deform_groups}')
+        s = (
+            f'{self.in_channels}, {self.out_channels}, '
+            f'kernel_size={self.kernel_size}, stride={self.stride}, '
+            f'padding={self.padding}, dilation={self.dilation}, '
+            f'groups={self.groups}, deform_groups={self.deform_groups}'
+        )
         if self.bias is None:
             s += ', bias=False'
         if self.backend != 'auto':
@@ -220,7 +241,8 @@ class ModulatedDeformConv2dPack(ModulatedDeformConv2d):
             stride=self.stride,
             padding=self.padding,
             dilation=self.dilation,
-            bias=True)
+            bias=True,
+        )
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -255,9 +277,9 @@ class ModulatedDeformConv2dPack(ModulatedDeformConv2d):
         offset, mask = self.offset_and_mask(x)
         return super().forward(x, offset, mask)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         version = local_metadata.get('version', None)
         if version is None or version < 2:
             for suffix in ('weight', 'bias'):
@@ -265,6 +287,6 @@ class ModulatedDeformConv2dPack(ModulatedDeformConv2d):
                 new = f'{prefix}conv_offset.{suffix}'
                 if old in state_dict and new not in state_dict:
                     state_dict[new] = state_dict.pop(old)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata,
-                                      strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )

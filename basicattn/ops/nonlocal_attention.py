@@ -48,6 +48,7 @@ denominators (unavoidable for an exact softmax over all positions) plus the
 windowed numerator, about half the dense multiply-adds. Gradients differ
 from the dense ones by terms of the same ``tol`` order (tested).
 """
+
 import math
 from functools import partial
 from typing import Tuple, Union
@@ -56,8 +57,9 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 __all__ = [
-    'gaussian_window_radius', 'gaussian_nonlocal_attention',
-    'gaussian_nonlocal_attention_dense'
+    'gaussian_window_radius',
+    'gaussian_nonlocal_attention',
+    'gaussian_nonlocal_attention_dense',
 ]
 
 SigmaLike = Union[torch.Tensor, float]
@@ -78,42 +80,46 @@ def gaussian_window_radius(sigma: float, tol: float) -> int:
     return math.ceil(abs(float(sigma)) * math.sqrt(2.0 * math.log(1.0 / tol)))
 
 
-def _check(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-           sigma: SigmaLike) -> Tuple[int, int, torch.Tensor]:
+def _check(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, sigma: SigmaLike
+) -> Tuple[int, int, torch.Tensor]:
     """Validate shapes; return ``H, W`` and ``sigma`` as a 0-d tensor."""
     for name, t in (('query', query), ('key', key), ('value', value)):
         if t.dim() < 3:
-            raise ValueError(f'{name} must be (..., H, W, C), got shape '
-                             f'{tuple(t.shape)}')
+            raise ValueError(f'{name} must be (..., H, W, C), got shape {tuple(t.shape)}')
     if query.shape[-1] != key.shape[-1]:
-        raise ValueError(f'query and key need the same channels, got shapes '
-                         f'{tuple(query.shape)} and {tuple(key.shape)}')
+        raise ValueError(
+            f'query and key need the same channels, got shapes '
+            f'{tuple(query.shape)} and {tuple(key.shape)}'
+        )
     if not query.shape[-3:-1] == key.shape[-3:-1] == value.shape[-3:-1]:
         raise ValueError(
             'query, key and value need the same H, W, got shapes '
-            f'{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}')
+            f'{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}'
+        )
     if key.shape[:-1] != value.shape[:-1]:
-        raise ValueError(f'key and value need the same (..., H, W), got '
-                         f'shapes {tuple(key.shape)} and {tuple(value.shape)}')
+        raise ValueError(
+            f'key and value need the same (..., H, W), got '
+            f'shapes {tuple(key.shape)} and {tuple(value.shape)}'
+        )
     try:
         torch.broadcast_shapes(query.shape[:-3], key.shape[:-3])
     except RuntimeError as err:
         raise ValueError(
             f'the leading dims of query {tuple(query.shape)} and key '
-            f'{tuple(key.shape)} do not broadcast') from err
+            f'{tuple(key.shape)} do not broadcast'
+        ) from err
     if not torch.is_tensor(sigma):
-        sigma = torch.tensor(float(sigma), dtype=query.dtype,
-                             device=query.device)
+        sigma = torch.tensor(float(sigma), dtype=query.dtype, device=query.device)
     if sigma.numel() != 1:
-        raise ValueError(f'sigma must have one element, got shape '
-                         f'{tuple(sigma.shape)}')
+        raise ValueError(f'sigma must have one element, got shape {tuple(sigma.shape)}')
     h, w = query.shape[-3:-1]
     return h, w, sigma.reshape(())
 
 
-def _squared_distances(y0: int, y1: int, x0: int, x1: int, ky0: int,
-                       ky1: int, kx0: int, kx1: int,
-                       like: torch.Tensor) -> torch.Tensor:
+def _squared_distances(
+    y0: int, y1: int, x0: int, x1: int, ky0: int, ky1: int, kx0: int, kx1: int, like: torch.Tensor
+) -> torch.Tensor:
     """Squared pixel distances between two rectangles, row-major.
 
     Rows: pixels of ``[y0, y1) x [x0, x1)``; columns: pixels of
@@ -135,16 +141,15 @@ def _squared_distances(y0: int, y1: int, x0: int, x1: int, ky0: int,
     return d2.reshape(dy.shape[0] * dx.shape[0], dy.shape[1] * dx.shape[1])
 
 
-def _gaussian(d2: torch.Tensor, sigma: torch.Tensor,
-              dtype: torch.dtype) -> torch.Tensor:
+def _gaussian(d2: torch.Tensor, sigma: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``exp(-d2 / (2 sigma^2))`` computed in ``d2``'s dtype, cast to dtype."""
     sigma = sigma.to(d2.dtype)
     return torch.exp(d2 * (-0.5 / (sigma * sigma))).to(dtype)
 
 
-def gaussian_nonlocal_attention_dense(query: torch.Tensor, key: torch.Tensor,
-                                      value: torch.Tensor,
-                                      sigma: SigmaLike) -> torch.Tensor:
+def gaussian_nonlocal_attention_dense(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, sigma: SigmaLike
+) -> torch.Tensor:
     """Dense reference: ``(softmax(Q K^T) * G) V`` with an ``HW x HW`` matrix.
 
     Args:
@@ -167,9 +172,15 @@ def gaussian_nonlocal_attention_dense(query: torch.Tensor, key: torch.Tensor,
     return (weights @ v).unflatten(-2, (h, w))
 
 
-def _attend_tile(q_tile: torch.Tensor, key_flat: torch.Tensor,
-                 value: torch.Tensor, sigma: torch.Tensor, y0: int, x0: int,
-                 radius: int) -> torch.Tensor:
+def _attend_tile(
+    q_tile: torch.Tensor,
+    key_flat: torch.Tensor,
+    value: torch.Tensor,
+    sigma: torch.Tensor,
+    y0: int,
+    x0: int,
+    radius: int,
+) -> torch.Tensor:
     """One query tile: full softmax denominator, windowed numerator."""
     th, tw = q_tile.shape[-3:-1]
     h, w = value.shape[-3:-1]
@@ -181,17 +192,15 @@ def _attend_tile(q_tile: torch.Tensor, key_flat: torch.Tensor,
     win_logits = win_logits.flatten(-2)  # (..., t, window)
     win_value = value[..., ky0:ky1, kx0:kx1, :].flatten(-3, -2)
     gauss = _gaussian(
-        _squared_distances(y0, y0 + th, x0, x0 + tw, ky0, ky1, kx0, kx1, q),
-        sigma, logits.dtype)
-    if torch.is_grad_enabled() and any(
-            t.requires_grad for t in (q, key_flat, value, sigma)):
+        _squared_distances(y0, y0 + th, x0, x0 + tw, ky0, ky1, kx0, kx1, q), sigma, logits.dtype
+    )
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, key_flat, value, sigma)):
         lse = torch.logsumexp(logits, dim=-1, keepdim=True)
         weights = torch.exp(win_logits - lse) * gauss
     else:
         # Without autograd the same arithmetic runs in place, so the large
         # tile x HW buffer is not allocated a second time.
-        if win_logits.untyped_storage().data_ptr() == \
-                logits.untyped_storage().data_ptr():
+        if win_logits.untyped_storage().data_ptr() == logits.untyped_storage().data_ptr():
             win_logits = win_logits.clone()  # full-width window: a view
         peak = logits.amax(dim=-1, keepdim=True)
         lse = logits.sub_(peak).exp_().sum(dim=-1, keepdim=True).log_()
@@ -200,10 +209,15 @@ def _attend_tile(q_tile: torch.Tensor, key_flat: torch.Tensor,
     return (weights @ win_value).unflatten(-2, (th, tw))
 
 
-def gaussian_nonlocal_attention(query: torch.Tensor, key: torch.Tensor,
-                                value: torch.Tensor, sigma: SigmaLike,
-                                tile_size: int = 16, tol: float = 1e-8,
-                                use_checkpoint: bool = True) -> torch.Tensor:
+def gaussian_nonlocal_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    sigma: SigmaLike,
+    tile_size: int = 16,
+    tol: float = 1e-8,
+    use_checkpoint: bool = True,
+) -> torch.Tensor:
     """Memory-efficient Gaussian-weighted non-local attention.
 
     Same result as :func:`gaussian_nonlocal_attention_dense` (up to ``tol``,
@@ -229,25 +243,25 @@ def gaussian_nonlocal_attention(query: torch.Tensor, key: torch.Tensor,
     """
     h, w, sigma = _check(query, key, value, sigma)
     if not isinstance(tile_size, int) or tile_size < 1:
-        raise ValueError(f'tile_size must be a positive int, got '
-                         f'{tile_size!r}')
+        raise ValueError(f'tile_size must be a positive int, got {tile_size!r}')
     sigma_value = float(sigma.detach())
     if sigma_value == 0.0 or not math.isfinite(sigma_value):
-        raise ValueError(f'sigma must be finite and non-zero, got '
-                         f'{sigma_value}')
+        raise ValueError(f'sigma must be finite and non-zero, got {sigma_value}')
     radius = gaussian_window_radius(sigma_value, tol)
     key_flat = key.flatten(-3, -2)
-    recompute = use_checkpoint and torch.is_grad_enabled() and any(
-        t.requires_grad for t in (query, key, value, sigma))
+    recompute = (
+        use_checkpoint
+        and torch.is_grad_enabled()
+        and any(t.requires_grad for t in (query, key, value, sigma))
+    )
     rows = []
     for y0 in range(0, h, tile_size):
         row = []
         for x0 in range(0, w, tile_size):
-            q_tile = query[..., y0:y0 + tile_size, x0:x0 + tile_size, :]
+            q_tile = query[..., y0 : y0 + tile_size, x0 : x0 + tile_size, :]
             fn = partial(_attend_tile, y0=y0, x0=x0, radius=radius)
             if recompute:
-                row.append(checkpoint(fn, q_tile, key_flat, value, sigma,
-                                      use_reentrant=False))
+                row.append(checkpoint(fn, q_tile, key_flat, value, sigma, use_reentrant=False))
             else:
                 row.append(fn(q_tile, key_flat, value, sigma))
         rows.append(torch.cat(row, dim=-2))

@@ -7,6 +7,7 @@ fails (disk full, quota, no permission ...) the temporary file is removed,
 the previous file is left intact, and the ``OSError`` names the destination
 (not the hidden temporary file), so the tools can print it in one line.
 """
+
 import os
 import os.path as osp
 import shutil
@@ -54,8 +55,7 @@ def atomic_open(path):
     tmp = osp.join(folder, f'.{osp.basename(path)}.{uuid.uuid4().hex}.tmp')
     # mode 0o666 through os.open honours the umask (mkstemp would force 0o600)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0),
-                     0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0), 0o666)
     except OSError as err:
         named = _naming(err, path, tmp)
         if named is err:

@@ -11,6 +11,7 @@ A :class:`Bound` is attached to a plain option key in the option schema
 The option validator reads both and reports a value outside the bound with
 its key path (``datasets.train.gt_size: must be >= 1, got 0``).
 """
+
 from dataclasses import dataclass
 from typing import Annotated, Any, Optional, Tuple
 
@@ -25,6 +26,7 @@ class Bound:
         max_exclusive: The maximum itself is not allowed.
         also: Values allowed outside the range (e.g. ``-1`` meaning "off").
     """
+
     minimum: Optional[float] = None
     maximum: Optional[float] = None
     max_exclusive: bool = False

@@ -8,14 +8,16 @@ With RGB in [0, 1] MATLAB computes, on the [0, 255] scale::
 
 SR papers report PSNR / SSIM on this Y channel.
 """
+
 import numpy as np
 
 __all__ = ['rgb2ycbcr', 'rgb2y_torch']
 
 # Rows: Y, Cb, Cr; columns: R, G, B (inputs in [0, 1], outputs in [0, 255]).
-_RGB2YCBCR = np.array([[65.481, 128.553, 24.966],
-                       [-37.797, -74.203, 112.0],
-                       [112.0, -93.786, -18.214]], dtype=np.float64)
+_RGB2YCBCR = np.array(
+    [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]],
+    dtype=np.float64,
+)
 _OFFSET = np.array([16.0, 128.0, 128.0], dtype=np.float64)
 
 
@@ -37,11 +39,11 @@ def rgb2ycbcr(img, y_only=True):
         ValueError: ``img`` is not ``HWC`` with 3 channels.
     """
     if not isinstance(img, np.ndarray):
-        raise TypeError(f'rgb2ycbcr: expected a numpy array, got '
-                        f'{type(img).__name__}')
+        raise TypeError(f'rgb2ycbcr: expected a numpy array, got {type(img).__name__}')
     if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f'rgb2ycbcr: expected an HWC RGB image with 3 '
-                         f'channels, got shape {img.shape}')
+        raise ValueError(
+            f'rgb2ycbcr: expected an HWC RGB image with 3 channels, got shape {img.shape}'
+        )
     if img.dtype == np.uint8:
         rgb = img.astype(np.float64) / 255.0
         out_dtype, out_scale = np.float64, 1.0
@@ -49,8 +51,7 @@ def rgb2ycbcr(img, y_only=True):
         rgb = img.astype(np.float64)
         out_dtype, out_scale = img.dtype, 1.0 / 255.0
     else:
-        raise TypeError(f'rgb2ycbcr: expected uint8 or float input, got dtype '
-                        f'{img.dtype}')
+        raise TypeError(f'rgb2ycbcr: expected uint8 or float input, got dtype {img.dtype}')
     if y_only:
         out = rgb @ _RGB2YCBCR[0] + _OFFSET[0]
     else:
@@ -74,12 +75,15 @@ def rgb2y_torch(t):
         ValueError: ``t`` does not have 3 channels in dim -3.
     """
     import torch
+
     if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-        raise TypeError(f'rgb2y_torch: expected a float tensor, got '
-                        f'{getattr(t, "dtype", type(t).__name__)}')
+        raise TypeError(
+            f'rgb2y_torch: expected a float tensor, got {getattr(t, "dtype", type(t).__name__)}'
+        )
     if t.dim() not in (3, 4) or t.shape[-3] != 3:
-        raise ValueError(f'rgb2y_torch: expected (N, 3, H, W) or (3, H, W), '
-                         f'got shape {tuple(t.shape)}')
+        raise ValueError(
+            f'rgb2y_torch: expected (N, 3, H, W) or (3, H, W), got shape {tuple(t.shape)}'
+        )
     coef = [c / 255.0 for c in _RGB2YCBCR[0]]
     r, g, b = t.unbind(dim=-3)
     y = coef[0] * r + coef[1] * g + coef[2] * b + _OFFSET[0] / 255.0

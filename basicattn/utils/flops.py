@@ -27,6 +27,7 @@ For 5-D (N, T, C, H, W) inputs the totals are also divided by the number
 of frames the forward *outputs* (T for a T -> T model, 1 for a model that
 restores only the centre frame): the cost per restored frame.
 """
+
 import math
 from collections import Counter
 from typing import Callable, Dict, Iterable, List, Sequence
@@ -37,14 +38,24 @@ import torch.nn as nn
 __all__ = ['count_flops', 'einsum_macs', 'format_count', 'MAC_OPS']
 
 #: Simplified op names whose counts form the headline MACs.
-MAC_OPS = frozenset({
-    'conv', 'linear', 'addmm', 'mm', 'matmul', 'bmm', 'baddbmm', 'einsum',
-    'scaled_dot_product_attention'
-})
+MAC_OPS = frozenset(
+    {
+        'conv',
+        'linear',
+        'addmm',
+        'mm',
+        'matmul',
+        'bmm',
+        'baddbmm',
+        'einsum',
+        'scaled_dot_product_attention',
+    }
+)
 
 
 def _shape(value) -> List[int]:
     from mmengine.analysis.jit_handles import get_shape
+
     shape = get_shape(value)
     return list(shape) if shape is not None else []
 
@@ -57,12 +68,14 @@ def _numel(value) -> int:
 def _per_output(factor: float) -> Callable:
     def handle(inputs, outputs):
         return int(factor * _numel(outputs[0]))
+
     return handle
 
 
 def _per_input(factor: float) -> Callable:
     def handle(inputs, outputs):
         return int(factor * _numel(inputs[0]))
+
     return handle
 
 
@@ -82,9 +95,7 @@ def _sdpa(inputs, outputs):
     q, k, v = (_shape(x) for x in inputs[:3])
     batch = math.prod(q[:-2])
     length, emb, src, emb_v = q[-2], q[-1], k[-2], v[-1]
-    return Counter({
-        'scaled_dot_product_attention': batch * length * src * (emb + emb_v)
-    })
+    return Counter({'scaled_dot_product_attention': batch * length * src * (emb + emb_v)})
 
 
 def einsum_macs(equation: str, shapes: Sequence[Sequence[int]]) -> int:
@@ -102,26 +113,25 @@ def einsum_macs(equation: str, shapes: Sequence[Sequence[int]]) -> int:
     terms = lhs.split(',')
     if '...' in equation:
         free = [c for c in 'ABCDEFGHIJKLMNOPQRSTUVWXYZ' if c not in equation]
-        width = max(len(s) - (len(t) - 3) for t, s in zip(terms, shapes)
-                    if '...' in t)
+        width = max(len(s) - (len(t) - 3) for t, s in zip(terms, shapes) if '...' in t)
         ell = ''.join(free[:width])
-        terms = [t.replace('...', ell[width - (len(s) - (len(t) - 3)):])
-                 for t, s in zip(terms, shapes)]
+        terms = [
+            t.replace('...', ell[width - (len(s) - (len(t) - 3)) :]) for t, s in zip(terms, shapes)
+        ]
         rhs = rhs.replace('...', ell) if '->' in equation else None
     if not rhs and '->' not in equation:
         letters = ''.join(terms)
-        rhs = ''.join(sorted(c for c in set(letters)
-                             if letters.count(c) == 1))
+        rhs = ''.join(sorted(c for c in set(letters) if letters.count(c) == 1))
     sizes: Dict[str, int] = {}
     for term, shape in zip(terms, shapes):
         for letter, size in zip(term, shape):
             sizes[letter] = max(sizes.get(letter, 1), int(size))
     if len(terms) < 2:
         return 0
-    dummies = [as_strided(np.zeros(1), shape=tuple(shape),
-                          strides=(0, ) * len(shape)) for shape in shapes]
-    path = np.einsum_path(','.join(terms) + '->' + rhs, *dummies,
-                          optimize='optimal')[0][1:]
+    dummies = [
+        as_strided(np.zeros(1), shape=tuple(shape), strides=(0,) * len(shape)) for shape in shapes
+    ]
+    path = np.einsum_path(','.join(terms) + '->' + rhs, *dummies, optimize='optimal')[0][1:]
     live = [set(t) for t in terms]
     total = 0
     for step in path:
@@ -151,33 +161,137 @@ def _generic_matmul(inputs, outputs):
 
 
 _ELEMENTWISE = (
-    'add', 'add_', 'sub', 'sub_', 'rsub', 'mul', 'mul_', 'div', 'div_',
-    'neg', 'abs', 'pow', 'sqrt', 'rsqrt', 'exp', 'exp_', 'log', 'log_', 'reciprocal',
-    'sigmoid', 'sigmoid_', 'tanh', 'tanh_', 'relu', 'relu_', 'relu6',
-    'leaky_relu', 'leaky_relu_', 'elu', 'elu_', 'gelu', 'silu', 'silu_',
-    'hardtanh', 'hardtanh_', 'hardswish', 'hardsigmoid', 'prelu', 'mish',
-    'softplus', 'clamp', 'clamp_', 'clamp_min', 'clamp_max', 'softmax',
-    'log_softmax', '_softmax', 'where', 'lerp', 'addcmul', 'addcdiv',
-    'square', 'sin', 'cos', 'atan2', 'sign', 'round', 'maximum', 'minimum',
-    'scatter_add', 'scatter_add_', 'index_add', 'index_add_',
+    'add',
+    'add_',
+    'sub',
+    'sub_',
+    'rsub',
+    'mul',
+    'mul_',
+    'div',
+    'div_',
+    'neg',
+    'abs',
+    'pow',
+    'sqrt',
+    'rsqrt',
+    'exp',
+    'exp_',
+    'log',
+    'log_',
+    'reciprocal',
+    'sigmoid',
+    'sigmoid_',
+    'tanh',
+    'tanh_',
+    'relu',
+    'relu_',
+    'relu6',
+    'leaky_relu',
+    'leaky_relu_',
+    'elu',
+    'elu_',
+    'gelu',
+    'silu',
+    'silu_',
+    'hardtanh',
+    'hardtanh_',
+    'hardswish',
+    'hardsigmoid',
+    'prelu',
+    'mish',
+    'softplus',
+    'clamp',
+    'clamp_',
+    'clamp_min',
+    'clamp_max',
+    'softmax',
+    'log_softmax',
+    '_softmax',
+    'where',
+    'lerp',
+    'addcmul',
+    'addcdiv',
+    'square',
+    'sin',
+    'cos',
+    'atan2',
+    'sign',
+    'round',
+    'maximum',
+    'minimum',
+    'scatter_add',
+    'scatter_add_',
+    'index_add',
+    'index_add_',
 )
 _REDUCTIONS = (
-    'mean', 'sum', 'prod', 'amax', 'amin', 'std', 'var', 'norm',
-    'linalg_vector_norm', 'frobenius_norm', 'logsumexp', 'cumsum',
-    'adaptive_avg_pool1d', 'adaptive_avg_pool2d', 'adaptive_avg_pool3d',
-    'adaptive_max_pool2d', 'avg_pool1d', 'avg_pool2d', 'avg_pool3d',
-    'max_pool1d', 'max_pool2d', 'max_pool3d', 'max_pool2d_with_indices',
+    'mean',
+    'sum',
+    'prod',
+    'amax',
+    'amin',
+    'std',
+    'var',
+    'norm',
+    'linalg_vector_norm',
+    'frobenius_norm',
+    'logsumexp',
+    'cumsum',
+    'adaptive_avg_pool1d',
+    'adaptive_avg_pool2d',
+    'adaptive_avg_pool3d',
+    'adaptive_max_pool2d',
+    'avg_pool1d',
+    'avg_pool2d',
+    'avg_pool3d',
+    'max_pool1d',
+    'max_pool2d',
+    'max_pool3d',
+    'max_pool2d_with_indices',
 )
 _FREE = (
-    'upsample_nearest1d', 'upsample_nearest2d', 'upsample_nearest3d',
-    '_upsample_nearest_exact1d', '_upsample_nearest_exact2d',
-    '_upsample_nearest_exact3d', 'pixel_shuffle', 'pixel_unshuffle',
-    'channel_shuffle', 'im2col', 'col2im', 'unfold', 'fold', 'flip', 'repeat',
-    'repeat_interleave', 'tile', 'pad', 'reflection_pad2d',
-    'replication_pad2d', 'feature_dropout', 'alias', 'clone', 'linspace',
-    'meshgrid', 'rand', 'randn', 'expand_as', 'view_as', 'movedim', 'unflatten',
+    'upsample_nearest1d',
+    'upsample_nearest2d',
+    'upsample_nearest3d',
+    '_upsample_nearest_exact1d',
+    '_upsample_nearest_exact2d',
+    '_upsample_nearest_exact3d',
+    'pixel_shuffle',
+    'pixel_unshuffle',
+    'channel_shuffle',
+    'im2col',
+    'col2im',
+    'unfold',
+    'fold',
+    'flip',
+    'repeat',
+    'repeat_interleave',
+    'tile',
+    'pad',
+    'reflection_pad2d',
+    'replication_pad2d',
+    'feature_dropout',
+    'alias',
+    'clone',
+    'linspace',
+    'meshgrid',
+    'rand',
+    'randn',
+    'expand_as',
+    'view_as',
+    'movedim',
+    'unflatten',
     'lift_fresh',
-    'argmax', 'argmin', 'lt', 'le', 'ne', 'fill_', 'zero_', 'triu', 'tril',
+    'argmax',
+    'argmin',
+    'lt',
+    'le',
+    'ne',
+    'fill_',
+    'zero_',
+    'triu',
+    'tril',
 )
 
 
@@ -189,20 +303,22 @@ def _extra_handles() -> Dict[str, Callable]:
         handles['aten::' + name] = _per_input(1)
     for name in _FREE:
         handles['aten::' + name] = _free
-    handles.update({
-        'aten::upsample_linear1d': _per_output(2),
-        'aten::upsample_bilinear2d': _per_output(4),
-        'aten::_upsample_bilinear2d_aa': _per_output(4),
-        'aten::upsample_bicubic2d': _per_output(16),
-        'aten::_upsample_bicubic2d_aa': _per_output(16),
-        'aten::upsample_trilinear3d': _per_output(8),
-        'aten::grid_sampler': _per_output(4),
-        'aten::grid_sampler_2d': _per_output(4),
-        'aten::baddbmm': _baddbmm,
-        'aten::matmul': _generic_matmul,
-        'aten::einsum': _einsum,
-        'aten::scaled_dot_product_attention': _sdpa,
-    })
+    handles.update(
+        {
+            'aten::upsample_linear1d': _per_output(2),
+            'aten::upsample_bilinear2d': _per_output(4),
+            'aten::_upsample_bilinear2d_aa': _per_output(4),
+            'aten::upsample_bicubic2d': _per_output(16),
+            'aten::_upsample_bicubic2d_aa': _per_output(16),
+            'aten::upsample_trilinear3d': _per_output(8),
+            'aten::grid_sampler': _per_output(4),
+            'aten::grid_sampler_2d': _per_output(4),
+            'aten::baddbmm': _baddbmm,
+            'aten::matmul': _generic_matmul,
+            'aten::einsum': _einsum,
+            'aten::scaled_dot_product_attention': _sdpa,
+        }
+    )
     return handles
 
 
@@ -227,11 +343,9 @@ def _first_tensor(obj):
     return None
 
 
-def count_flops(model: nn.Module,
-                input_shape: Sequence[int],
-                batch_size: int = 1,
-                device=None,
-                seed: int = 0) -> dict:
+def count_flops(
+    model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, device=None, seed: int = 0
+) -> dict:
     """Count parameters and multiply-adds of one forward pass.
 
     Args:
@@ -265,12 +379,13 @@ def count_flops(model: nn.Module,
     if len(input_shape) not in (3, 4):
         raise ValueError(
             f'count_flops: input_shape must be (C, H, W) or (T, C, H, W) '
-            f'without the batch dimension, got {input_shape}')
+            f'without the batch dimension, got {input_shape}'
+        )
     if device is None:
         param = next(iter(model.parameters()), None)
         device = param.device if param is not None else 'cpu'
     gen = torch.Generator().manual_seed(seed)
-    inputs = torch.rand((batch_size, ) + input_shape, generator=gen)
+    inputs = torch.rand((batch_size,) + input_shape, generator=gen)
     inputs = inputs.to(device)
 
     captured = {}
@@ -282,7 +397,7 @@ def count_flops(model: nn.Module,
     model.eval()
     hook = model.register_forward_hook(grab_output)
     try:
-        analyzer = FlopAnalyzer(model, (inputs, ))
+        analyzer = FlopAnalyzer(model, (inputs,))
         analyzer.set_op_handle(**_extra_handles())
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)

@@ -4,24 +4,32 @@ a window of frames only.
 
 Frames are RGB uint8 arrays (H, W, 3), as everywhere in basicattn.
 """
+
 import os
 import os.path as osp
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from basicattn.errors import DataError
 from basicattn.data.lmdb_io import IMG_SUFFIXES
 from basicattn.data.video_clips import natural_key
 from basicattn.data.video_window import frame_window
+from basicattn.errors import DataError
+
 from .atomic_file import StagedFolder
 from .img_util import imread, imwrite
 
 #: File extensions read and written as video (everything else: images).
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
 
-_FOURCC = {'.mp4': 'mp4v', '.m4v': 'mp4v', '.mov': 'mp4v', '.avi': 'MJPG', '.mkv': 'MJPG',
-           '.webm': 'VP80'}
+_FOURCC = {
+    '.mp4': 'mp4v',
+    '.m4v': 'mp4v',
+    '.mov': 'mp4v',
+    '.avi': 'MJPG',
+    '.mkv': 'MJPG',
+    '.webm': 'VP80',
+}
 
 
 def is_video_file(path: str) -> bool:
@@ -56,6 +64,7 @@ class FrameSource:
             self._files = list_images(path)
         elif is_video_file(path):
             import cv2
+
             self._capture = cv2.VideoCapture(path)
             if not self._capture.isOpened():
                 raise DataError(f'OpenCV cannot open the video {path}')
@@ -64,8 +73,9 @@ class FrameSource:
             self._files = None
         else:
             self._files = [path]
-        self.names = (None if self._files is None
-                      else [osp.splitext(osp.basename(f))[0] for f in self._files])
+        self.names = (
+            None if self._files is None else [osp.splitext(osp.basename(f))[0] for f in self._files]
+        )
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self._files is not None:
@@ -73,6 +83,7 @@ class FrameSource:
                 yield imread(f)
             return
         import cv2
+
         index = 0
         while True:
             ok, frame = self._capture.read()
@@ -85,9 +96,9 @@ class FrameSource:
             raise DataError(f'no frame could be decoded from {self.path}')
 
 
-def sliding_windows(frames: Iterator[np.ndarray], num_frame: int,
-                    padding: str = 'reflection'
-                    ) -> Iterator[Tuple[int, List[np.ndarray]]]:
+def sliding_windows(
+    frames: Iterator[np.ndarray], num_frame: int, padding: str = 'reflection'
+) -> Iterator[Tuple[int, List[np.ndarray]]]:
     """Yield ``(index, window)`` for every frame, reading ahead only
     ``num_frame // 2`` frames and keeping only the frames still needed.
 
@@ -152,20 +163,25 @@ class FrameSink:
                 raise FileExistsError(f'{target} exists; pass --overwrite to replace it')
             with self._staged.writing(filename) as staged:
                 if osp.exists(staged):
-                    raise DataError(f'two inputs would both be written to {target}; '
-                                    'give the input images distinct base names')
+                    raise DataError(
+                        f'two inputs would both be written to {target}; '
+                        'give the input images distinct base names'
+                    )
                 imwrite(staged, frame)
             return target
         import cv2
+
         if self._writer is None:
             ext = osp.splitext(self.path)[1].lower()
             os.makedirs(osp.dirname(osp.abspath(self.path)), exist_ok=True)
             # encode beside the target, rename at the end: no torn output
-            self._tmp = osp.join(osp.dirname(osp.abspath(self.path)),
-                                 f'.{osp.basename(self.path)}.part{ext}')
+            self._tmp = osp.join(
+                osp.dirname(osp.abspath(self.path)), f'.{osp.basename(self.path)}.part{ext}'
+            )
             h, w = frame.shape[:2]
-            self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*_FOURCC[ext]),
-                                           self.fps, (w, h))
+            self._writer = cv2.VideoWriter(
+                self._tmp, cv2.VideoWriter_fourcc(*_FOURCC[ext]), self.fps, (w, h)
+            )
             if not self._writer.isOpened():
                 raise DataError(f'OpenCV cannot encode {ext} video here ({self.path})')
         self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))

@@ -3,16 +3,25 @@
 Conventions: numpy images are ``HWC`` RGB uint8 (what :func:`imread`
 returns); tensors are float32 ``(C, H, W)`` RGB in [0, 1].
 """
+
 import os
 import os.path as osp
 
 import numpy as np
 
 from basicattn.errors import DataError
+
 from .atomic_file import atomic_write_bytes
 
-__all__ = ['imread', 'imfrombytes', 'imwrite', 'imencode_png', 'img2tensor',
-           'tensor2img', 'mod_crop']
+__all__ = [
+    'imread',
+    'imfrombytes',
+    'imwrite',
+    'imencode_png',
+    'img2tensor',
+    'tensor2img',
+    'mod_crop',
+]
 
 
 _cv2_quieted = False
@@ -26,6 +35,7 @@ def _cv2():
     """
     global _cv2_quieted
     import cv2
+
     if not _cv2_quieted:
         _cv2_quieted = True
         if 'OPENCV_LOG_LEVEL' not in os.environ:
@@ -45,9 +55,11 @@ def _decode(buf, source):
         # IMREAD_COLOR: 8 bit, 3 channels (gray expanded, alpha dropped).
         img = cv2.imdecode(arr, cv2.IMREAD_COLOR)
     if img is None:
-        raise DataError(f'cannot decode image from {source} '
-                        f'({arr.size} bytes): not a supported image format '
-                        'or corrupted')
+        raise DataError(
+            f'cannot decode image from {source} '
+            f'({arr.size} bytes): not a supported image format '
+            'or corrupted'
+        )
     return np.ascontiguousarray(img[..., ::-1])
 
 
@@ -93,26 +105,25 @@ def imfrombytes(buf, source='<bytes>'):
             names ``source``).
     """
     if not isinstance(buf, (bytes, bytearray, memoryview)):
-        raise TypeError(f'imfrombytes: expected bytes for {source}, got '
-                        f'{type(buf).__name__}')
+        raise TypeError(f'imfrombytes: expected bytes for {source}, got {type(buf).__name__}')
     return _decode(buf, source)
 
 
 def _check_uint8_image(img, where):
     """Check an HW / HWC (C = 1 or 3) uint8 image; return it BGR-ordered."""
     if not isinstance(img, np.ndarray):
-        raise TypeError(f'{where}: expected a numpy array, got '
-                        f'{type(img).__name__}')
+        raise TypeError(f'{where}: expected a numpy array, got {type(img).__name__}')
     if img.dtype != np.uint8:
-        raise TypeError(f'{where}: expected a uint8 image, got dtype '
-                        f'{img.dtype} (convert with tensor2img or '
-                        'np.clip(...).round().astype(np.uint8))')
+        raise TypeError(
+            f'{where}: expected a uint8 image, got dtype '
+            f'{img.dtype} (convert with tensor2img or '
+            'np.clip(...).round().astype(np.uint8))'
+        )
     if img.ndim == 3 and img.shape[2] == 3:
         return np.ascontiguousarray(img[..., ::-1])  # RGB -> BGR for OpenCV
     if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):
         return img
-    raise ValueError(f'{where}: expected an HW or HWC (C = 1 or 3) image, got '
-                     f'shape {img.shape}')
+    raise ValueError(f'{where}: expected an HW or HWC (C = 1 or 3) image, got shape {img.shape}')
 
 
 def _encode(img_rgb, ext, compress_level, where):
@@ -121,11 +132,11 @@ def _encode(img_rgb, ext, compress_level, where):
     params = []
     if compress_level is not None:
         if ext != '.png':
-            raise ValueError(f'{where}: compress_level applies to PNG only, '
-                             f'got extension {ext!r}')
+            raise ValueError(f'{where}: compress_level applies to PNG only, got extension {ext!r}')
         if isinstance(compress_level, bool) or compress_level not in range(10):
-            raise ValueError(f'{where}: compress_level must be an int in '
-                             f'[0, 9], got {compress_level!r}')
+            raise ValueError(
+                f'{where}: compress_level must be an int in [0, 9], got {compress_level!r}'
+            )
         params = [cv2.IMWRITE_PNG_COMPRESSION, int(compress_level)]
     img = _check_uint8_image(img_rgb, where)
     try:
@@ -182,8 +193,7 @@ def imwrite(path, img_rgb_uint8, compress_level=None):
     path = os.fspath(path)
     ext = osp.splitext(path)[1]
     if not ext:
-        raise DataError(f'imwrite: {path} has no file extension to choose '
-                        'the image format')
+        raise DataError(f'imwrite: {path} has no file extension to choose the image format')
     data = _encode(img_rgb_uint8, ext, compress_level, f'imwrite({path})')
     atomic_write_bytes(data, path)
     return path
@@ -204,21 +214,19 @@ def img2tensor(img):
         ValueError: Not 2-D or 3-D.
     """
     import torch
+
     if not isinstance(img, np.ndarray):
-        raise TypeError(f'img2tensor: expected a numpy array, got '
-                        f'{type(img).__name__}')
+        raise TypeError(f'img2tensor: expected a numpy array, got {type(img).__name__}')
     if img.ndim == 2:
         img = img[:, :, None]
     if img.ndim != 3:
-        raise ValueError(f'img2tensor: expected an HW or HWC image, got shape '
-                         f'{img.shape}')
+        raise ValueError(f'img2tensor: expected an HW or HWC image, got shape {img.shape}')
     if img.dtype == np.uint8:
         arr = img.astype(np.float32) / 255.0
     elif np.issubdtype(img.dtype, np.floating):
         arr = img.astype(np.float32)
     else:
-        raise TypeError(f'img2tensor: expected uint8 or float input, got '
-                        f'dtype {img.dtype}')
+        raise TypeError(f'img2tensor: expected uint8 or float input, got dtype {img.dtype}')
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 
 
@@ -240,18 +248,23 @@ def tensor2img(t):
         ValueError: Wrong number of dimensions or a batch larger than one.
     """
     import torch
+
     if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-        raise TypeError(f'tensor2img: expected a float tensor, got '
-                        f'{getattr(t, "dtype", type(t).__name__)}')
+        raise TypeError(
+            f'tensor2img: expected a float tensor, got {getattr(t, "dtype", type(t).__name__)}'
+        )
     if t.dim() == 4:
         if t.shape[0] != 1:
-            raise ValueError(f'tensor2img: expected (C, H, W) or '
-                             f'(1, C, H, W), got shape {tuple(t.shape)} '
-                             '(batch > 1)')
+            raise ValueError(
+                f'tensor2img: expected (C, H, W) or '
+                f'(1, C, H, W), got shape {tuple(t.shape)} '
+                '(batch > 1)'
+            )
         t = t[0]
     if t.dim() != 3:
-        raise ValueError(f'tensor2img: expected (C, H, W) or (1, C, H, W), '
-                         f'got shape {tuple(t.shape)}')
+        raise ValueError(
+            f'tensor2img: expected (C, H, W) or (1, C, H, W), got shape {tuple(t.shape)}'
+        )
     t = t.detach().to('cpu', torch.float32).clamp(0, 1)
     img = torch.round(t * 255.0).to(torch.uint8)
     return np.ascontiguousarray(img.permute(1, 2, 0).numpy())
@@ -271,15 +284,14 @@ def mod_crop(img, scale):
         ValueError: ``scale`` is not a positive int, ``img`` is not 2-D / 3-D,
             or is smaller than ``scale``.
     """
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) \
-            or scale < 1:
-        raise ValueError(f'mod_crop: scale must be a positive int, got '
-                         f'{scale!r}')
+    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
+        raise ValueError(f'mod_crop: scale must be a positive int, got {scale!r}')
     if not isinstance(img, np.ndarray) or img.ndim not in (2, 3):
-        raise ValueError(f'mod_crop: expected an HW or HWC numpy image, got '
-                         f'{getattr(img, "shape", type(img).__name__)}')
+        raise ValueError(
+            f'mod_crop: expected an HW or HWC numpy image, got '
+            f'{getattr(img, "shape", type(img).__name__)}'
+        )
     h, w = img.shape[:2]
     if h < scale or w < scale:
-        raise DataError(f'mod_crop: image of shape {img.shape} is smaller '
-                        f'than scale {scale}')
-    return img[:h - h % scale, :w - w % scale, ...]
+        raise DataError(f'mod_crop: image of shape {img.shape} is smaller than scale {scale}')
+    return img[: h - h % scale, : w - w % scale, ...]

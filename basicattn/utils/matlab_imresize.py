@@ -27,6 +27,7 @@ This module reproduces MATLAB's arithmetic:
 Each axis is resized with a dense ``(out_len, in_len)`` weight matrix, built
 once per configuration and cached, and applied with one matrix product.
 """
+
 import math
 from functools import lru_cache
 
@@ -67,8 +68,10 @@ def _weights_np(in_len, out_len, scale, antialiasing, padding):
     """Cached float64 weight matrix; see :func:`resize_weights`."""
     kernel_width = _KERNEL_WIDTH
     if scale < 1 and antialiasing:
+
         def kernel(d):
             return scale * cubic_kernel(scale * d)
+
         kernel_width = kernel_width / scale
     else:
         kernel = cubic_kernel
@@ -97,8 +100,7 @@ def _weights_np(in_len, out_len, scale, antialiasing, padding):
     return mat
 
 
-def resize_weights(in_len, out_len, scale, antialiasing=True,
-                   padding='symmetric'):
+def resize_weights(in_len, out_len, scale, antialiasing=True, padding='symmetric'):
     """The MATLAB ``imresize`` weight matrix of one axis.
 
     Args:
@@ -116,21 +118,16 @@ def resize_weights(in_len, out_len, scale, antialiasing=True,
         holds the weights of output pixel ``i`` (rows sum to one).
     """
     if int(in_len) < 1 or int(out_len) < 1:
-        raise ValueError(f'imresize: lengths must be >= 1, got '
-                         f'in_len={in_len}, out_len={out_len}')
+        raise ValueError(f'imresize: lengths must be >= 1, got in_len={in_len}, out_len={out_len}')
     if not scale > 0 or not math.isfinite(scale):
-        raise ValueError(f'imresize: scale must be a positive finite number, '
-                         f'got {scale!r}')
+        raise ValueError(f'imresize: scale must be a positive finite number, got {scale!r}')
     if padding not in _PADDINGS:
-        raise ValueError(f'imresize: padding must be one of {_PADDINGS}, got '
-                         f'{padding!r}')
-    return _weights_np(int(in_len), int(out_len), float(scale),
-                       bool(antialiasing), padding)
+        raise ValueError(f'imresize: padding must be one of {_PADDINGS}, got {padding!r}')
+    return _weights_np(int(in_len), int(out_len), float(scale), bool(antialiasing), padding)
 
 
 @lru_cache(maxsize=32)
-def _weights_torch(in_len, out_len, scale, antialiasing, padding, dtype,
-                   device):
+def _weights_torch(in_len, out_len, scale, antialiasing, padding, dtype, device):
     """Cached weight matrix as a tensor of ``dtype`` on ``device``."""
     mat = resize_weights(in_len, out_len, scale, antialiasing, padding)
     return torch.from_numpy(np.array(mat)).to(device=device, dtype=dtype)
@@ -141,28 +138,26 @@ def _plan(in_hw, scale, output_shape, where):
     if (scale is None) == (output_shape is None):
         raise ValueError(
             f'{where}: give exactly one of scale / output_shape, got '
-            f'scale={scale!r}, output_shape={output_shape!r}')
+            f'scale={scale!r}, output_shape={output_shape!r}'
+        )
     if scale is not None:
         if isinstance(scale, (tuple, list)) or isinstance(scale, bool):
-            raise ValueError(f'{where}: scale must be one number (same for '
-                             f'both axes), got {scale!r}')
+            raise ValueError(
+                f'{where}: scale must be one number (same for both axes), got {scale!r}'
+            )
         try:
             scale = float(scale)
         except (TypeError, ValueError):
-            raise ValueError(f'{where}: scale must be a number, got '
-                             f'{scale!r}') from None
+            raise ValueError(f'{where}: scale must be a number, got {scale!r}') from None
         if not (scale > 0 and math.isfinite(scale)):
-            raise ValueError(f'{where}: scale must be a positive finite '
-                             f'number, got {scale!r}')
+            raise ValueError(f'{where}: scale must be a positive finite number, got {scale!r}')
         # MATLAB: output size = ceil(scale * input size). The tiny epsilon
         # keeps e.g. 0.1 * 30 = 3.0000000000000004 from becoming 4.
         out = [max(1, int(math.ceil(scale * n - 1e-9))) for n in in_hw]
         scales = [scale, scale]
     else:
-        if (not isinstance(output_shape, (tuple, list))
-                or len(output_shape) != 2):
-            raise ValueError(f'{where}: output_shape must be (h, w), got '
-                             f'{output_shape!r}')
+        if not isinstance(output_shape, (tuple, list)) or len(output_shape) != 2:
+            raise ValueError(f'{where}: output_shape must be (h, w), got {output_shape!r}')
         out = []
         for v in output_shape:
             try:
@@ -170,8 +165,9 @@ def _plan(in_hw, scale, output_shape, where):
             except (TypeError, ValueError):
                 bad = True
             if bad:
-                raise ValueError(f'{where}: output_shape must hold positive '
-                                 f'integers, got {output_shape!r}')
+                raise ValueError(
+                    f'{where}: output_shape must hold positive integers, got {output_shape!r}'
+                )
             out.append(int(v))
         scales = [out[0] / in_hw[0], out[1] / in_hw[1]]
     # MATLAB sorts the dims by scale (stable): largest reduction first.
@@ -186,19 +182,16 @@ def _round_uint8(x):
 
 def _imresize_numpy(img, scale, output_shape, antialiasing, padding):
     if img.ndim not in (2, 3):
-        raise ValueError(f'imresize: numpy input must be HW or HWC, got shape '
-                         f'{img.shape}')
+        raise ValueError(f'imresize: numpy input must be HW or HWC, got shape {img.shape}')
     is_uint8 = img.dtype == np.uint8
     if not is_uint8 and not np.issubdtype(img.dtype, np.floating):
-        raise TypeError(f'imresize: numpy input must be uint8 or float, got '
-                        f'dtype {img.dtype}')
+        raise TypeError(f'imresize: numpy input must be uint8 or float, got dtype {img.dtype}')
     if img.shape[0] < 1 or img.shape[1] < 1:
         raise ValueError(f'imresize: empty image of shape {img.shape}')
     out, scales, order = _plan(img.shape[:2], scale, output_shape, 'imresize')
     res = img.astype(np.float64)
     for axis in order:
-        mat = resize_weights(img.shape[axis], out[axis], scales[axis],
-                             antialiasing, padding)
+        mat = resize_weights(img.shape[axis], out[axis], scales[axis], antialiasing, padding)
         # tensordot puts the new axis first; move it back into place.
         res = np.moveaxis(np.tensordot(mat, res, axes=([1], [axis])), 0, axis)
         if is_uint8:
@@ -208,21 +201,23 @@ def _imresize_numpy(img, scale, output_shape, antialiasing, padding):
 
 def _imresize_torch(t, scale, output_shape, antialiasing, padding):
     if t.dim() not in (3, 4):
-        raise ValueError(f'imresize: tensor input must be (C, H, W) or '
-                         f'(N, C, H, W), got shape {tuple(t.shape)}')
+        raise ValueError(
+            f'imresize: tensor input must be (C, H, W) or (N, C, H, W), got shape {tuple(t.shape)}'
+        )
     if not t.is_floating_point():
-        raise TypeError(f'imresize: tensor input must be floating point, got '
-                        f'dtype {t.dtype}')
+        raise TypeError(f'imresize: tensor input must be floating point, got dtype {t.dtype}')
     in_hw = (t.shape[-2], t.shape[-1])
     if in_hw[0] < 1 or in_hw[1] < 1:
         raise ValueError(f'imresize: empty tensor of shape {tuple(t.shape)}')
     out, scales, order = _plan(in_hw, scale, output_shape, 'imresize')
     res = t
     for axis in order:
-        resize_weights(in_hw[axis], out[axis], scales[axis], antialiasing,
-                       padding)  # validates arguments; cached
-        mat = _weights_torch(in_hw[axis], out[axis], scales[axis],
-                             bool(antialiasing), padding, t.dtype, t.device)
+        resize_weights(
+            in_hw[axis], out[axis], scales[axis], antialiasing, padding
+        )  # validates arguments; cached
+        mat = _weights_torch(
+            in_hw[axis], out[axis], scales[axis], bool(antialiasing), padding, t.dtype, t.device
+        )
         if axis == 0:  # rows: (out_h, H) @ (..., H, W)
             res = torch.matmul(mat, res)
         else:  # columns: (..., H, W) @ (W, out_w)
@@ -230,8 +225,7 @@ def _imresize_torch(t, scale, output_shape, antialiasing, padding):
     return res
 
 
-def imresize(img, scale=None, output_shape=None, antialiasing=True, *,
-             padding='symmetric'):
+def imresize(img, scale=None, output_shape=None, antialiasing=True, *, padding='symmetric'):
     """Resize an image exactly like MATLAB's ``imresize(img, s, 'bicubic')``.
 
     Args:
@@ -263,10 +257,7 @@ def imresize(img, scale=None, output_shape=None, antialiasing=True, *,
             unsupported dtype.
     """
     if torch is not None and isinstance(img, torch.Tensor):
-        return _imresize_torch(img, scale, output_shape, antialiasing,
-                               padding)
+        return _imresize_torch(img, scale, output_shape, antialiasing, padding)
     if isinstance(img, np.ndarray):
-        return _imresize_numpy(img, scale, output_shape, antialiasing,
-                               padding)
-    raise TypeError(f'imresize: expected a numpy array or a torch tensor, got '
-                    f'{type(img).__name__}')
+        return _imresize_numpy(img, scale, output_shape, antialiasing, padding)
+    raise TypeError(f'imresize: expected a numpy array or a torch tensor, got {type(img).__name__}')

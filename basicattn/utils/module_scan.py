@@ -4,6 +4,7 @@ The registries name a package as their ``location``; that package's
 ``__init__`` calls :func:`import_modules_with_suffix` so that each
 ``*_arch.py`` (or ``*_loss.py`` ...) registers itself on first use.
 """
+
 import importlib
 import pkgutil
 
@@ -19,6 +20,7 @@ def import_modules_with_suffix(package_name: str, package_path, suffix):
     Returns:
         list[module]: The imported modules, sorted by name.
     """
-    names = sorted(info.name for info in pkgutil.iter_modules(package_path)
-                   if info.name.endswith(suffix))
+    names = sorted(
+        info.name for info in pkgutil.iter_modules(package_path) if info.name.endswith(suffix)
+    )
     return [importlib.import_module(f'{package_name}.{name}') for name in names]

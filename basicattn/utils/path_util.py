@@ -1,4 +1,5 @@
 """Names from option files made safe to use as one component of a path."""
+
 import os
 
 _SEPARATORS = tuple(sorted({'/', '\\', os.sep} | ({os.altsep} if os.altsep else set())))

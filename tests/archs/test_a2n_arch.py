@@ -1,5 +1,6 @@
 """A2N-specific checks (the generic build/forward/backward test is in
 test_all_archs.py, driven by arch_cases.py)."""
+
 import pytest
 import torch
 
@@ -7,12 +8,19 @@ from basicattn.archs.a2n_arch import A2N
 from basicattn.registry import ARCHS
 
 
-@pytest.mark.parametrize('upscale,non_attention,count', [
-    (2, '3x3', 1_036_443), (3, '3x3', 1_036_443), (4, '3x3', 1_047_459),
-    (2, '1x1', 831_643), (3, '1x1', 831_643), (4, '1x1', 842_659)])
+@pytest.mark.parametrize(
+    'upscale,non_attention,count',
+    [
+        (2, '3x3', 1_036_443),
+        (3, '3x3', 1_036_443),
+        (4, '3x3', 1_047_459),
+        (2, '1x1', 831_643),
+        (3, '1x1', 831_643),
+        (4, '1x1', 842_659),
+    ],
+)
 def test_paper_parameter_counts(upscale, non_attention, count):
-    model = ARCHS.build(dict(type='A2N', upscale=upscale,
-                             non_attention=non_attention))
+    model = ARCHS.build(dict(type='A2N', upscale=upscale, non_attention=non_attention))
     assert sum(p.numel() for p in model.parameters()) == count
 
 
@@ -41,12 +49,10 @@ def test_img_range_is_a_pure_rescale():
     ref.load_state_dict(model.state_dict())
     x = torch.rand(1, 3, 7, 7)
     with torch.no_grad():
-        torch.testing.assert_close(model(x), ref(x * 255.0) / 255.0,
-                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model(x), ref(x * 255.0) / 255.0, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize('upscale,img_range', [(2, 1.0), (3, 255.0),
-                                                (4, 255.0)])
+@pytest.mark.parametrize('upscale,img_range', [(2, 1.0), (3, 255.0), (4, 255.0)])
 def test_inference_path_is_bit_identical(upscale, img_range):
     """Without autograd the gates and sums run in place: same bits."""
     model = tiny(upscale=upscale, img_range=img_range)
@@ -69,18 +75,20 @@ def test_channels_last_input():
     x = torch.rand(1, 3, 6, 6)
     with torch.no_grad():
         ref = model(x)
-        out = model.to(memory_format=torch.channels_last)(
-            x.to(memory_format=torch.channels_last))
+        out = model.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize('kwargs,match', [
-    (dict(upscale=8), 'upscale must be 2, 3 or 4'),
-    (dict(non_attention='5x5'), "non_attention must be one of"),
-    (dict(num_in_ch=1, num_out_ch=3), 'num_in_ch'),
-    (dict(img_range=0), 'img_range'),
-    (dict(num_feat=3, reduction=4), 'reduction=4'),
-])
+@pytest.mark.parametrize(
+    'kwargs,match',
+    [
+        (dict(upscale=8), 'upscale must be 2, 3 or 4'),
+        (dict(non_attention='5x5'), 'non_attention must be one of'),
+        (dict(num_in_ch=1, num_out_ch=3), 'num_in_ch'),
+        (dict(img_range=0), 'img_range'),
+        (dict(num_feat=3, reduction=4), 'reduction=4'),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         tiny(**kwargs)

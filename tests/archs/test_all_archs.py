@@ -3,10 +3,11 @@
 Build, forward, backward, no NaN/Inf, output shape, and the exact parameter
 count of the paper-sized model.
 """
+
 import pytest
 import torch
-
 from arch_cases import ARCH_CASES
+
 from basicattn.registry import ARCHS
 
 

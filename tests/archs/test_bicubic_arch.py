@@ -1,4 +1,5 @@
 """The Bicubic baseline on images and on video windows (centre frame)."""
+
 import pytest
 import torch
 

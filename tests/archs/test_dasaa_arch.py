@@ -1,22 +1,27 @@
 """DASAA: sizes, the PAB/CAB/SAAM equations, chunked 2-D attention, the
 morphological mask, the ConvLSTM state / sequence mode and Table IV's
 ablations. (The generic build/forward/backward test is test_all_archs.py.)"""
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from basicattn.archs.dasaa_arch import DASAA, DASAA_VARIANTS
-from basicattn.archs.dasaa_blocks import (ChannelAttention, ConvLSTMCell,
-                                          MorphologicalMask,
-                                          PositionAttention,
-                                          SelfAttentionAlignment,
-                                          attention_coverage,
-                                          binary_dilation, binary_erosion,
-                                          chunked_attention, disk)
+from basicattn.archs.dasaa_blocks import (
+    ChannelAttention,
+    ConvLSTMCell,
+    MorphologicalMask,
+    PositionAttention,
+    SelfAttentionAlignment,
+    attention_coverage,
+    binary_dilation,
+    binary_erosion,
+    chunked_attention,
+    disk,
+)
 from basicattn.registry import ARCHS
 
-TINY = dict(num_feat=8, num_rdb=2, rdb_layers=2, growth=4, reduction=2,
-            pab_hidden=4)
+TINY = dict(num_feat=8, num_rdb=2, rdb_layers=2, growth=4, reduction=2, pab_hidden=4)
 PAPER_COUNT = 1_752_991
 
 
@@ -37,7 +42,7 @@ def clip(n=1, h=6, w=7, seed=1, t=5):
 # ----------------------------------------------------------------- sizes --
 def test_default_parameter_count():
     net = ARCHS.build(dict(type='DASAA'))
-    assert n_params(net) == PAPER_COUNT          # paper Table III: 1.8M
+    assert n_params(net) == PAPER_COUNT  # paper Table III: 1.8M
     # the authors' 1,841,419 less their unused DAM conv-ReLU-conv (73,856),
     # less their per-channel PAB (16,576 vs our 1,236), plus RDB biases (768)
     assert 1_841_419 - 73_856 - (16_576 - 1_236) + 768 == PAPER_COUNT
@@ -50,8 +55,17 @@ def test_parameter_count_by_hand():
     pab = conv(1, hid, 3) + conv(hid, 1, 3) + conv(2, 1, 3)
     cab = 2 * (conv(c, c // r, 1) + conv(c // r, c, 1))
     saam = 3 * conv(c, c, 1) + conv(2 * c + 1, c, 1)
-    expected = (conv(15, c, 3) + conv(c, c, 3) + 2 * rdb + pab + cab + saam
-                + conv(c, 16 * c, 3) + conv(2 * c, 4 * c, 3) + conv(c, 3, 3))
+    expected = (
+        conv(15, c, 3)
+        + conv(c, c, 3)
+        + 2 * rdb
+        + pab
+        + cab
+        + saam
+        + conv(c, 16 * c, 3)
+        + conv(2 * c, 4 * c, 3)
+        + conv(c, 3, 3)
+    )
     assert n_params(tiny()) == expected
     assert n_params(tiny(use_rdb=False)) == expected - 2 * rdb
     assert n_params(tiny(use_mask=False)) == expected - c
@@ -72,13 +86,15 @@ def test_registered_shapes_and_errors():
         net(torch.rand(1, 15, 6, 6))
     with pytest.raises(ValueError, match='T=5 frames'):
         net(clip(t=3))
-    for bad, match in [(dict(branches='none'), "branches='none'"),
-                       (dict(global_skip='x'), "global_skip='x'"),
-                       (dict(attn_chunk=0), 'attn_chunk'),
-                       (dict(pab_kernel=4), 'pab_kernel must be odd'),
-                       (dict(reduction=16), 'reduction=16 leaves no channel'),
-                       (dict(num_rdb=0), 'num_rdb must be a positive int'),
-                       (dict(mask_open_size=2), 'open_size')]:
+    for bad, match in [
+        (dict(branches='none'), "branches='none'"),
+        (dict(global_skip='x'), "global_skip='x'"),
+        (dict(attn_chunk=0), 'attn_chunk'),
+        (dict(pab_kernel=4), 'pab_kernel must be odd'),
+        (dict(reduction=16), 'reduction=16 leaves no channel'),
+        (dict(num_rdb=0), 'num_rdb must be a positive int'),
+        (dict(mask_open_size=2), 'open_size'),
+    ]:
         with pytest.raises(ValueError, match=match):
             tiny(**bad)
 
@@ -101,11 +117,11 @@ def test_pab_equation_with_shared_residual_block():
     def res(m):
         return m + rb.conv2(F.relu(rb.conv1(m)))
 
-    x_a = res(x.mean(1, keepdim=True))                # same weights ...
-    x_m = res(x.amax(1, keepdim=True))                # ... for both maps
+    x_a = res(x.mean(1, keepdim=True))  # same weights ...
+    x_m = res(x.amax(1, keepdim=True))  # ... for both maps
     att = torch.sigmoid(pab.fuse(torch.cat([x_a, x_m], 1)))
     assert pab.attention_map(x).shape == (2, 1, 5, 6)
-    torch.testing.assert_close(pab(x), x * att)       # eq. 6
+    torch.testing.assert_close(pab(x), x * att)  # eq. 6
 
 
 def test_cab_equation():
@@ -121,16 +137,14 @@ def test_cab_equation():
 # ------------------------------------------------------- chunked attention --
 def test_chunked_attention_equals_dense_values_and_gradients():
     g = torch.Generator().manual_seed(0)
-    q, k, v = (torch.randn(2, 35, 8, generator=g, requires_grad=True)
-               for _ in range(3))
-    dense = torch.softmax(q @ k.transpose(1, 2), -1) @ v      # 35 x 35
+    q, k, v = (torch.randn(2, 35, 8, generator=g, requires_grad=True) for _ in range(3))
+    dense = torch.softmax(q @ k.transpose(1, 2), -1) @ v  # 35 x 35
     torch.testing.assert_close(chunked_attention(q, k, v, None), dense)
     grads = torch.autograd.grad(dense.square().sum(), (q, k, v))
     for chunk in (1, 4, 16, 34, 35, 100):
         out = chunked_attention(q, k, v, chunk)
         torch.testing.assert_close(out, dense, rtol=0, atol=1e-5)
-        for a, b in zip(torch.autograd.grad(out.square().sum(), (q, k, v)),
-                        grads):
+        for a, b in zip(torch.autograd.grad(out.square().sum(), (q, k, v)), grads):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)  # grads ~10
     with pytest.raises(ValueError, match='chunk_size'):
         chunked_attention(q, k, v, 0)
@@ -143,8 +157,7 @@ def test_attention_coverage_is_column_sum():
     q, k = (torch.randn(2, 30, 8, generator=g) for _ in range(2))
     dense = torch.softmax(q @ k.transpose(1, 2), -1).sum(1)
     for chunk in (None, 7, 30):
-        torch.testing.assert_close(attention_coverage(q, k, chunk), dense,
-                                   rtol=0, atol=1e-5)
+        torch.testing.assert_close(attention_coverage(q, k, chunk), dense, rtol=0, atol=1e-5)
     assert attention_coverage(q, k).mean().item() == pytest.approx(1.0)
 
 
@@ -159,8 +172,10 @@ def test_model_chunked_equals_unchunked():
 # ------------------------------------------------------------------ SAAM --
 def _saam_reference(saam, f_p, f_c):
     """Dense 2-D reference with explicit HW x HW matrices M_pc and M_cp."""
+
     def tok(t):
-        return t.flatten(2).transpose(1, 2)               # (B, HW, C)
+        return t.flatten(2).transpose(1, 2)  # (B, HW, C)
+
     b, c, h, w = f_p.shape
     m_pc = torch.softmax(tok(saam.to_q(f_p)) @ tok(saam.to_k(f_c)).mT, -1)
     m_cp = torch.softmax(tok(saam.to_q(f_c)) @ tok(saam.to_k(f_p)).mT, -1)
@@ -202,15 +217,13 @@ def test_mask_follows_coverage_threshold():
     with torch.no_grad():
         _, _, m_cp = _saam_reference(saam, f, f.flip(-1))
     cov = m_cp.sum(1).reshape(1, 1, h, w)
-    torch.testing.assert_close(saam.validity_mask(f, f.flip(-1)),
-                               (cov > 0.1).float())
+    torch.testing.assert_close(saam.validity_mask(f, f.flip(-1)), (cov > 0.1).float())
 
 
 # ------------------------------------------------------------ morphology --
 def test_disk_and_binary_morphology():
     d = disk(3)
-    assert d.shape == (7, 7) and d.sum() == 29 and d[0, 3] == 1 \
-        and d[0, 2] == 0
+    assert d.shape == (7, 7) and d.sum() == 29 and d[0, 3] == 1 and d[0, 2] == 0
     m = torch.zeros(1, 1, 9, 9)
     m[..., 4, 4] = 1
     torch.testing.assert_close(binary_dilation(m, d)[0, 0], F.pad(d, (1,) * 4))
@@ -220,7 +233,7 @@ def test_disk_and_binary_morphology():
     expect = torch.zeros(1, 1, 9, 9)
     expect[..., 3:6, 3:6] = 1
     torch.testing.assert_close(binary_erosion(block, sq), expect)
-    full = torch.ones(1, 1, 4, 4)           # border=1: no erosion from edges
+    full = torch.ones(1, 1, 4, 4)  # border=1: no erosion from edges
     torch.testing.assert_close(binary_erosion(full, sq), full)
     assert binary_erosion(full, sq, border=0.0)[0, 0, 0].sum() == 0
 
@@ -228,14 +241,14 @@ def test_disk_and_binary_morphology():
 def test_morphological_mask_cleans_invalid_region():
     morph = MorphologicalMask(threshold=0.1)
     cov = torch.ones(1, 1, 20, 20)
-    cov[..., 3, 3] = 0.0                     # an isolated invalid speck
-    cov[..., 8:16, 8:16] = 0.0               # an invalid region ...
-    cov[..., 11, 11] = 1.0                   # ... with a one-pixel hole
+    cov[..., 3, 3] = 0.0  # an isolated invalid speck
+    cov[..., 8:16, 8:16] = 0.0  # an invalid region ...
+    cov[..., 11, 11] = 1.0  # ... with a one-pixel hole
     mask = morph(cov)
-    assert mask[0, 0, 3, 3] == 1             # speck removed by the opening
-    assert mask[0, 0, 11, 11] == 0           # hole filled by the closing
+    assert mask[0, 0, 3, 3] == 1  # speck removed by the opening
+    assert mask[0, 0, 11, 11] == 0  # hole filled by the closing
     assert (mask[0, 0, 8:16, 8:16] == 0).all()
-    assert mask.sum() == 400 - 64            # nothing else changed
+    assert mask.sum() == 400 - 64  # nothing else changed
     raw = MorphologicalMask(0.1, open_size=0, close_radius=0)(cov)
     assert raw[0, 0, 3, 3] == 0 and raw[0, 0, 11, 11] == 1
 
@@ -263,20 +276,18 @@ def test_convlstm_equations_and_state_checks():
 
 def test_sequence_mode_carries_state():
     net = tiny()
-    windows = torch.rand(1, 3, 5, 3, 6, 7,
-                         generator=torch.Generator().manual_seed(2))
+    windows = torch.rand(1, 3, 5, 3, 6, 7, generator=torch.Generator().manual_seed(2))
     out0, state = net(windows[:, 0], return_state=True)
-    torch.testing.assert_close(out0, net(windows[:, 0]))   # zero-state default
+    torch.testing.assert_close(out0, net(windows[:, 0]))  # zero-state default
     assert [s.shape for s in state] == [(1, 8, 24, 28)] * 2
     out1, state1 = net(windows[:, 1], state, return_state=True)
-    assert not torch.allclose(out1, net(windows[:, 1]))     # state matters
+    assert not torch.allclose(out1, net(windows[:, 1]))  # state matters
     seq, final = net.forward_sequence(windows, return_state=True)
     assert seq.shape == (1, 3, 3, 24, 28)
     torch.testing.assert_close(seq[:, 0], out0)
     torch.testing.assert_close(seq[:, 1], out1)
     torch.testing.assert_close(seq[:, 2], net(windows[:, 2], state1))
-    torch.testing.assert_close(final[1], net(windows[:, 2], state1,
-                                             return_state=True)[1][1])
+    torch.testing.assert_close(final[1], net(windows[:, 2], state1, return_state=True)[1][1])
     # the state keeps the graph: frame 2's loss reaches frame 0's input
     w = windows.clone().requires_grad_()
     net.forward_sequence(w)[:, 2].sum().backward()
@@ -290,8 +301,7 @@ def test_sequence_mode_carries_state():
 # ----------------------------------------------------- Table IV ablations --
 def _saam_inputs(net, x):
     seen = []
-    hook = net.dam.saam.register_forward_pre_hook(
-        lambda mod, args: seen.append(args))
+    hook = net.dam.saam.register_forward_pre_hook(lambda mod, args: seen.append(args))
     out = net(x)
     hook.remove()
     return out, seen[0]
@@ -319,10 +329,11 @@ def test_ablation_without_mask(monkeypatch):
     state['dam.saam.fuse.weight'] = state['dam.saam.fuse.weight'][:, :-1]
     net.load_state_dict(state)
     with torch.no_grad():
-        full.dam.saam.fuse.weight[:, -1] = 0    # mask channel switched off
-    monkeypatch.setattr(SelfAttentionAlignment, 'validity_mask',
-                        lambda *a: pytest.fail('lower part computed'))
-    out = net(clip())                       # never computes the lower part
+        full.dam.saam.fuse.weight[:, -1] = 0  # mask channel switched off
+    monkeypatch.setattr(
+        SelfAttentionAlignment, 'validity_mask', lambda *a: pytest.fail('lower part computed')
+    )
+    out = net(clip())  # never computes the lower part
     monkeypatch.undo()
     torch.testing.assert_close(out, full(clip()))
 
@@ -345,13 +356,13 @@ def test_ablation_branches(branches):
     x = clip()
     out_full, (f_p, f_c) = _saam_inputs(full, x)
     out, (a, b) = _saam_inputs(net, x)
-    if branches == 'pab':          # model 5: CAB removed, PAB cloned
+    if branches == 'pab':  # model 5: CAB removed, PAB cloned
         assert net.dam.cab is None and a is b
         torch.testing.assert_close(a, f_p)
-    elif branches == 'cab':        # model 4: PAB removed, CAB cloned
+    elif branches == 'cab':  # model 4: PAB removed, CAB cloned
         assert net.dam.pab is None and a is b
         torch.testing.assert_close(a, f_c)
-    else:                          # model 6: positions exchanged
+    else:  # model 6: positions exchanged
         torch.testing.assert_close(a, f_c)
         torch.testing.assert_close(b, f_p)
     assert not torch.allclose(out, out_full)
@@ -359,10 +370,10 @@ def test_ablation_branches(branches):
 
 def test_global_skip_adds_bicubic_centre_frame():
     from basicattn.utils.matlab_imresize import imresize
+
     x = clip()
     plain, skip = tiny(), tiny(global_skip='bicubic')
     # untrained, the skip model is exactly bicubic (its last conv starts at 0)
     torch.testing.assert_close(skip(x), imresize(x[:, 2], scale=4), rtol=0, atol=0)
     skip.load_state_dict(plain.state_dict())
-    torch.testing.assert_close(skip(x) - plain(x), imresize(x[:, 2], scale=4),
-                               rtol=0, atol=1e-5)
+    torch.testing.assert_close(skip(x) - plain(x), imresize(x[:, 2], scale=4), rtol=0, atol=1e-5)

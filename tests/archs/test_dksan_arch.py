@@ -1,19 +1,28 @@
 """DKSAN: sizes (paper Table 1/3), the cascade of eq. 5-8, DKC Align, DKSA,
 the kernel-offset switch, ablations and errors. (The generic build /
 forward / backward test is test_all_archs.py.)"""
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from basicattn.archs.dksan_arch import DKSAN, DKSAN_VARIANTS
-from basicattn.archs.dksan_blocks import DKCAlign, DKSA, RCAB
+from basicattn.archs.dksan_blocks import DKSA, RCAB, DKCAlign
 from basicattn.ops.deform_kernel import DeformableKernelConv2d
 from basicattn.registry import ARCHS
 from basicattn.utils.matlab_imresize import imresize
 
-PAPER_COUNT = 30_297_600        # default x16 model; the paper says 29.5M
-TINY = dict(num_feat=8, num_frames=3, upscale=4, num_extract_blocks=1,
-            num_rcab=[1, 2], reduction=4, align_dkc=1, deform_groups=2)
+PAPER_COUNT = 30_297_600  # default x16 model; the paper says 29.5M
+TINY = dict(
+    num_feat=8,
+    num_frames=3,
+    upscale=4,
+    num_extract_blocks=1,
+    num_rcab=[1, 2],
+    reduction=4,
+    align_dkc=1,
+    deform_groups=2,
+)
 
 
 def n_params(module):
@@ -36,9 +45,8 @@ def dkc_layers(net):
 
 # ----------------------------------------------------------------- sizes --
 def test_paper_size_and_table3_rows():
-    counts = {name: n_params(DKSAN(**kw))
-              for name, kw in DKSAN_VARIANTS.items()}
-    assert counts['DKSAN'] == PAPER_COUNT                  # paper: 29.5M
+    counts = {name: n_params(DKSAN(**kw)) for name, kw in DKSAN_VARIANTS.items()}
+    assert counts['DKSAN'] == PAPER_COUNT  # paper: 29.5M
     # Table 3: backbone 26.1M and w/o alignment & DKSA 26.3M match to the
     # paper's rounding; w/o DKSA 27.0M and DKSAN 29.5M do not (see docs).
     assert counts['backbone'] == 26_117_772
@@ -48,8 +56,7 @@ def test_paper_size_and_table3_rows():
     assert round(counts['wo_align_dksa'] / 1e6, 1) == 26.3
     # a reading that fits all four rows within 0.06M: one fixed-tap DKC
     # layer without offset predictors in the alignment, one deformable group
-    lean = dict(align_dkc=1, deform_groups=1, kernel_offsets=False,
-                dkc_image_offsets=False)
+    lean = dict(align_dkc=1, deform_groups=1, kernel_offsets=False, dkc_image_offsets=False)
     assert n_params(DKSAN(**lean, use_dksa=False)) == 27_017_599
     assert n_params(DKSAN(**lean)) == 29_443_839
 
@@ -57,19 +64,29 @@ def test_paper_size_and_table3_rows():
 def test_parameter_count_by_hand():
     c, r, s = 8, 4, 4
     conv = lambda cin, cout, k: cin * cout * k * k + cout  # noqa: E731
-    dkc = c * c * s * s + c + 2 * conv(c, 18, 3)   # scope + both offset convs
+    dkc = c * c * s * s + c + 2 * conv(c, 18, 3)  # scope + both offset convs
     rcab = 2 * conv(c, c, 3) + conv(c, c // r, 1) + conv(c // r, c, 1)
     align = conv(2 * c, c, 3) + dkc + conv(c, 3 * 2 * 9, 3) + conv(c, c, 3)
     dksa = lambda n: conv(c, c, 3) + n * dkc  # noqa: E731
     upscale = conv(c, 4 * c, 3) + conv(c, 3, 3)
-    expected = (conv(3, c, 3) + 2 * conv(c, c, 3) + align + conv(3 * c, c, 1)
-                + 3 * rcab + dksa(1) + dksa(2) + 2 * upscale + conv(3, c, 3))
+    expected = (
+        conv(3, c, 3)
+        + 2 * conv(c, c, 3)
+        + align
+        + conv(3 * c, c, 1)
+        + 3 * rcab
+        + dksa(1)
+        + dksa(2)
+        + 2 * upscale
+        + conv(3, c, 3)
+    )
     assert n_params(tiny()) == expected
     assert n_params(tiny(kernel_offsets=False)) == expected - 4 * conv(c, 18, 3)
     assert n_params(tiny(use_dksa=False)) == expected - dksa(1) - dksa(2)
     assert n_params(tiny(use_align=False)) == expected - align
     assert n_params(tiny(channel_attention=False)) == expected - 3 * (
-        conv(c, c // r, 1) + conv(c // r, c, 1))
+        conv(c, c // r, 1) + conv(c // r, c, 1)
+    )
 
 
 # ------------------------------------------------------------- structure --
@@ -79,8 +96,7 @@ def test_shapes_levels_and_registry():
     with torch.no_grad():
         assert net(clip(2)).shape == (2, 3, 20, 24)
         levels = net(clip(), return_levels=True)
-        assert [tuple(y.shape) for y in levels] == [(1, 3, 10, 12),
-                                                    (1, 3, 20, 24)]
+        assert [tuple(y.shape) for y in levels] == [(1, 3, 10, 12), (1, 3, 20, 24)]
         assert tiny(upscale=2, num_rcab=[1])(clip()).shape == (1, 3, 10, 12)
         x16 = tiny(upscale=16, num_rcab=[1, 1, 1, 1], dksa_layers=[1, 1, 1, 2])
         assert x16(clip(h=2, w=3)).shape == (1, 3, 32, 48)
@@ -91,13 +107,13 @@ def test_shapes_levels_and_registry():
 
 def test_paper_defaults_per_level():
     # built small, but with the default per-level lists
-    net = DKSAN(num_feat=8, reduction=4, deform_groups=2, num_extract_blocks=0,
-                align_dkc=0)
+    net = DKSAN(num_feat=8, reduction=4, deform_groups=2, num_extract_blocks=0, align_dkc=0)
     assert [len(level.rcabs) for level in net.levels] == [30, 20, 15, 10]
     assert [len(level.dksa.dkc) for level in net.levels] == [1, 2, 2, 2]
-    assert net.levels[0].entry is None          # level 1 takes F_fusion
-    assert all(isinstance(level.entry, torch.nn.Conv2d)
-               for level in net.levels[1:])     # E_k on the RGB Y_k-1
+    assert net.levels[0].entry is None  # level 1 takes F_fusion
+    assert all(
+        isinstance(level.entry, torch.nn.Conv2d) for level in net.levels[1:]
+    )  # E_k on the RGB Y_k-1
     x4 = DKSAN(num_feat=8, reduction=4, deform_groups=2, upscale=4)
     assert [len(level.rcabs) for level in x4.levels] == [30, 20]
     assert [len(level.dksa.dkc) for level in x4.levels] == [1, 2]
@@ -114,8 +130,7 @@ def test_cascade_adds_bicubic_x2_of_the_previous_output():
         y1, y2 = net(x, return_levels=True)
     centre = x[:, 1]
     torch.testing.assert_close(y1, imresize(centre, scale=2))
-    torch.testing.assert_close(y2, imresize(imresize(centre, scale=2),
-                                            scale=2))
+    torch.testing.assert_close(y2, imresize(imresize(centre, scale=2), scale=2))
 
 
 def test_later_levels_see_only_the_previous_rgb_output():
@@ -138,8 +153,7 @@ def test_rcab_and_backbone_block():
     gate = torch.sigmoid(block.ca.up(F.relu(block.ca.down(z))))
     torch.testing.assert_close(block(x), x + res * gate)
     plain = RCAB(8, channel_attention=False)
-    torch.testing.assert_close(
-        plain(x), x + plain.conv2(F.relu(plain.conv1(x))))
+    torch.testing.assert_close(plain(x), x + plain.conv2(F.relu(plain.conv1(x))))
 
 
 # --------------------------------------------------------------- modules --
@@ -168,8 +182,7 @@ def test_dkc_align_offsets_move_the_sampling():
     nbr, ref = torch.rand(1, 8, 6, 7), torch.rand(1, 8, 6, 7)
     out = align(nbr[:, None], ref)[:, 0]
     # sum_k w_k x(p + p_k + (0, 1)), zero outside the frame
-    expected = F.conv2d(F.pad(nbr, (0, 2, 1, 1)), align.dcn.weight,
-                        align.dcn.bias)
+    expected = F.conv2d(F.pad(nbr, (0, 2, 1, 1)), align.dcn.weight, align.dcn.bias)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4)
 
 
@@ -188,7 +201,7 @@ def test_dksa_multiplies_by_a_map_in_0_1():
 def test_kernel_offsets_switch():
     net = tiny()
     layers = dkc_layers(net)
-    assert len(layers) == 1 + 1 + 2          # align, light DKSA, full DKSA
+    assert len(layers) == 1 + 1 + 2  # align, light DKSA, full DKSA
     assert all(layer.conv_kernel_offset is not None for layer in layers)
     assert all(layer.conv_offset is not None for layer in layers)
     fixed = dkc_layers(tiny(kernel_offsets=False))
@@ -212,7 +225,7 @@ def test_kernel_offsets_change_the_output_once_learned():
 
 def test_ablations_table3():
     full = tiny()
-    for name, kwargs in DKSAN_VARIANTS.items():
+    for kwargs in DKSAN_VARIANTS.values():
         net = tiny(**kwargs)
         out = net(clip())
         assert out.shape == (1, 3, 20, 24) and torch.isfinite(out).all()
@@ -236,20 +249,23 @@ def test_neighbours_matter_only_through_alignment_and_fusion():
 
 
 # ---------------------------------------------------------------- errors --
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(upscale=3), 'upscale must be a power of two'),
-    (dict(upscale=12), 'upscale must be a power of two'),
-    (dict(upscale=1), 'upscale must be a power of two'),
-    (dict(num_frames=4), 'num_frames must be odd'),
-    (dict(num_rcab=[1]), r'num_rcab must be a list of 2 integers'),
-    (dict(num_rcab=[1, -1]), r'num_rcab must be a list of 2 integers'),
-    (dict(dksa_layers=[1, 0]), r'dksa_layers must be a list of 2 integers'),
-    (dict(deform_groups=3), 'divisible by deform_groups=3'),
-    (dict(reduction=16), 'reduction=16 leaves no hidden channel'),
-    (dict(scope_size=2), 'scope_size must be an integer >= 3'),
-    (dict(num_feat=0), 'num_feat must be an integer >= 1'),
-    (dict(upscale=32, num_rcab=[1] * 5), 'needs dksa_layers as a list of 5'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(upscale=3), 'upscale must be a power of two'),
+        (dict(upscale=12), 'upscale must be a power of two'),
+        (dict(upscale=1), 'upscale must be a power of two'),
+        (dict(num_frames=4), 'num_frames must be odd'),
+        (dict(num_rcab=[1]), r'num_rcab must be a list of 2 integers'),
+        (dict(num_rcab=[1, -1]), r'num_rcab must be a list of 2 integers'),
+        (dict(dksa_layers=[1, 0]), r'dksa_layers must be a list of 2 integers'),
+        (dict(deform_groups=3), 'divisible by deform_groups=3'),
+        (dict(reduction=16), 'reduction=16 leaves no hidden channel'),
+        (dict(scope_size=2), 'scope_size must be an integer >= 3'),
+        (dict(num_feat=0), 'num_feat must be an integer >= 1'),
+        (dict(upscale=32, num_rcab=[1] * 5), 'needs dksa_layers as a list of 5'),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         tiny(**kwargs)

@@ -1,4 +1,5 @@
 """EDSR specifics beyond the shared arch cases: scales, counts, options."""
+
 import pytest
 import torch
 
@@ -9,22 +10,21 @@ def _count(model):
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize('scale,count', [(2, 1_369_859), (3, 1_554_499),
-                                         (4, 1_517_571)])
+@pytest.mark.parametrize('scale,count', [(2, 1_369_859), (3, 1_554_499), (4, 1_517_571)])
 def test_paper_counts(scale, count):
     assert _count(ARCHS.build(dict(type='EDSR', upscale=scale))) == count
 
 
 @pytest.mark.parametrize('scale', [2, 3, 4])
 def test_tiny_shapes(scale):
-    model = ARCHS.build(dict(type='EDSR', num_feat=4, num_block=1,
-                             upscale=scale))
+    model = ARCHS.build(dict(type='EDSR', num_feat=4, num_block=1, upscale=scale))
     assert model(torch.rand(1, 3, 5, 6)).shape == (1, 3, 5 * scale, 6 * scale)
 
 
 def test_bicubic_global_skip():
     pytest.importorskip('basicattn.utils.matlab_imresize')
     from basicattn.utils.matlab_imresize import imresize
+
     kwargs = dict(type='EDSR', num_feat=4, num_block=1, upscale=2)
     plain = ARCHS.build(kwargs)
     skip = ARCHS.build(dict(kwargs, global_skip='bicubic'))

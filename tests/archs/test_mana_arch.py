@@ -1,5 +1,6 @@
 """MANA-specific checks (the generic build/forward/backward test is in
 test_all_archs.py, driven by arch_cases.py)."""
+
 import re
 
 import pytest
@@ -8,8 +9,15 @@ import torch
 from basicattn.archs.mana_arch import MANA
 from basicattn.registry import ARCHS
 
-TINY = dict(num_feat=8, num_groups=4, embed_dim=4, num_slots=8,
-            num_encoder_blocks=1, num_decoder_blocks=1, hr_feat=8)
+TINY = dict(
+    num_feat=8,
+    num_groups=4,
+    embed_dim=4,
+    num_slots=8,
+    num_encoder_blocks=1,
+    num_decoder_blocks=1,
+    hr_feat=8,
+)
 
 
 def tiny(seed=0, **kwargs):
@@ -24,8 +32,7 @@ def tiny(seed=0, **kwargs):
 
 
 def n_params(model, trainable=False):
-    return sum(p.numel() for p in model.parameters()
-               if p.requires_grad or not trainable)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
 
 
 def test_parameter_count_of_the_coded_model():
@@ -64,8 +71,7 @@ def test_tiled_model_gradients_equal_dense_model():
         out, aux = net(x, return_aux=True)
         (out.square().mean() + aux['quant']).backward()
     for (name, p), q in zip(model.named_parameters(), dense.parameters()):
-        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6,
-                                   msg=name)
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_quant_loss_paths_agree_and_train_the_bank():
@@ -96,25 +102,26 @@ def test_batch_independence():
     model = tiny().eval()
     x = torch.rand(3, 7, 3, 6, 6)
     with torch.no_grad():
-        torch.testing.assert_close(model(x)[1:2], model(x[1:2]),
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(model(x)[1:2], model(x[1:2]), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize('shape', [(1, 3, 8, 8), (1, 5, 3, 8, 8),
-                                   (1, 7, 1, 8, 8)])
+@pytest.mark.parametrize('shape', [(1, 3, 8, 8), (1, 5, 3, 8, 8), (1, 7, 1, 8, 8)])
 def test_bad_input_shape_is_named(shape):
     msg = f'MANA expects (N, T=7, C=3, H, W), got shape {shape}'
     with pytest.raises(ValueError, match=re.escape(msg)):
         MANA(**TINY)(torch.rand(*shape))
 
 
-@pytest.mark.parametrize('kwargs,match', [
-    (dict(num_frames=6), 'num_frames must be odd'),
-    (dict(num_in_ch=1), 'num_in_ch'),
-    (dict(num_groups=3), 'divisible by num_groups'),
-    (dict(num_slots=0), 'num_slots'),
-    (dict(attention_mode='sparse'), 'attention mode must be one of'),
-])
+@pytest.mark.parametrize(
+    'kwargs,match',
+    [
+        (dict(num_frames=6), 'num_frames must be odd'),
+        (dict(num_in_ch=1), 'num_in_ch'),
+        (dict(num_groups=3), 'divisible by num_groups'),
+        (dict(num_slots=0), 'num_slots'),
+        (dict(attention_mode='sparse'), 'attention mode must be one of'),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MANA(**dict(TINY, **kwargs))

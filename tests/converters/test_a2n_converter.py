@@ -4,19 +4,24 @@ The official layout is written out here from the key list in SPECS.md (not
 from our rename table), and a functional forward over those official keys
 serves as an independent reference for the converted model.
 """
+
 import os
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from basicattn.converters.base import (ConversionError, build_from_checkpoint,
-                                       check_state_dict_against,
-                                       get_converter, list_converters,
-                                       load_basicattn_checkpoint,
-                                       load_foreign_checkpoint,
-                                       rename_state_dict,
-                                       save_basicattn_checkpoint)
+from basicattn.converters.base import (
+    ConversionError,
+    build_from_checkpoint,
+    check_state_dict_against,
+    get_converter,
+    list_converters,
+    load_basicattn_checkpoint,
+    load_foreign_checkpoint,
+    rename_state_dict,
+    save_basicattn_checkpoint,
+)
 from basicattn.registry import ARCHS
 
 
@@ -71,12 +76,11 @@ def official_forward(sd, x, scale, nb, t=30.0):
     for i in range(nb):
         p = f'AAB_trunk.{i}.'
         a = lrelu(conv(h, p + 'conv_first'))
-        logits = F.linear(F.relu(F.linear(a.mean((2, 3)),
-                                          sd[p + 'ADM.0.weight'])),
-                          sd[p + 'ADM.2.weight'])
+        logits = F.linear(
+            F.relu(F.linear(a.mean((2, 3)), sd[p + 'ADM.0.weight'])), sd[p + 'ADM.2.weight']
+        )
         w = torch.softmax(logits / t, dim=1)[:, :, None, None]
-        gate = torch.sigmoid(conv(lrelu(conv(a, p + 'attention.k1')),
-                                  p + 'attention.k2'))
+        gate = torch.sigmoid(conv(lrelu(conv(a, p + 'attention.k1')), p + 'attention.k2'))
         att = conv(conv(a, p + 'attention.k3') * gate, p + 'attention.k4')
         mix = att * w[:, 0:1] + conv(a, p + 'non_attention') * w[:, 1:2]
         h = h + conv(lrelu(mix), p + 'conv_last')
@@ -87,8 +91,7 @@ def official_forward(sd, x, scale, nb, t=30.0):
         fea = conv(fea, f'upconv{j}')
         fea = lrelu(fea * torch.sigmoid(conv(fea, f'att{j}.conv')))
         fea = lrelu(conv(fea, f'HRconv{j}'))
-    up = F.interpolate(x, scale_factor=scale, mode='bilinear',
-                       align_corners=False)
+    up = F.interpolate(x, scale_factor=scale, mode='bilinear', align_corners=False)
     return conv(fea, 'conv_last') + up
 
 
@@ -111,8 +114,7 @@ def test_converted_matches_official_forward(scale, na_kernel):
 
 def test_unmapped_key_is_named():
     sd = official_state_dict()
-    sd['AAB_trunk.1.attention.k5.weight'] = sd.pop(
-        'AAB_trunk.1.attention.k4.weight')
+    sd['AAB_trunk.1.attention.k5.weight'] = sd.pop('AAB_trunk.1.attention.k4.weight')
     with pytest.raises(ConversionError, match=r'AAB_trunk\.1\.attention\.k5'):
         get_converter('a2n_official')(sd, scale=2)
 
@@ -120,8 +122,7 @@ def test_unmapped_key_is_named():
 def test_missing_key_is_named():
     sd = official_state_dict()
     del sd['AAB_trunk.1.attention.k2.bias']
-    with pytest.raises(ConversionError,
-                       match=r'missing keys: blocks\.1\.attention\.k2\.bias'):
+    with pytest.raises(ConversionError, match=r'missing keys: blocks\.1\.attention\.k2\.bias'):
         get_converter('a2n_official')(sd, scale=2)
 
 
@@ -149,12 +150,10 @@ def test_scale_checks():
 def test_rename_collision_and_check_against():
     rules = [(r'a\.(\d)', r'b.\1'), (r'c\.(\d)', r'b.\1')]
     with pytest.raises(ConversionError, match="'a.0' and 'c.0'"):
-        rename_state_dict({'a.0': torch.zeros(1), 'c.0': torch.zeros(1)},
-                          rules)
+        rename_state_dict({'a.0': torch.zeros(1), 'c.0': torch.zeros(1)}, rules)
     model = torch.nn.Linear(2, 3)
     with pytest.raises(ConversionError, match='unexpected keys: extra'):
-        check_state_dict_against(
-            dict(model.state_dict(), extra=torch.zeros(1)), model)
+        check_state_dict_against(dict(model.state_dict(), extra=torch.zeros(1)), model)
 
 
 def test_registry_listing():
@@ -170,8 +169,7 @@ def test_checkpoint_roundtrip(tmp_path):
     loaded = load_foreign_checkpoint(str(src))
     new_sd, arch = get_converter('a2n_official')(loaded, scale=3)
     out = tmp_path / 'a2n.pth'
-    meta = dict(arch=arch, converted_from='a2n_official:aan_x3.pt',
-                source_sha256='0' * 64)
+    meta = dict(arch=arch, converted_from='a2n_official:aan_x3.pt', source_sha256='0' * 64)
     save_basicattn_checkpoint(str(out), new_sd, meta)
     with pytest.raises(FileExistsError, match='overwrite'):
         save_basicattn_checkpoint(str(out), new_sd, meta)
@@ -196,9 +194,11 @@ def test_nested_and_bad_foreign_checkpoint(tmp_path):
 def test_convert_model_tool(tmp_path, capsys):
     import importlib.util
     import os.path as osp
+
     root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     spec = importlib.util.spec_from_file_location(
-        'convert_model_tool', osp.join(root, 'tools', 'convert_model.py'))
+        'convert_model_tool', osp.join(root, 'tools', 'convert_model.py')
+    )
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
 
@@ -211,8 +211,10 @@ def test_convert_model_tool(tmp_path, capsys):
     assert tool.main(args) == 2  # refuses to overwrite
     assert 'exists' in capsys.readouterr().err
     assert tool.main(args + ['--overwrite']) == 0
-    assert tool.main(['--source', 'a2n_official', '--scale', '4', str(src),
-                      str(tmp_path / "x4.pth")]) == 2
+    assert (
+        tool.main(['--source', 'a2n_official', '--scale', '4', str(src), str(tmp_path / 'x4.pth')])
+        == 2
+    )
     assert 'upconv2' in capsys.readouterr().err
     assert not (tmp_path / 'x4.pth').exists()
     assert tool.main(['--list']) == 0

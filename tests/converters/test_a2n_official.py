@@ -13,19 +13,20 @@ tiles (10 LR pixels of overlap), and since the attention dropout module
 pools over the whole input, tiling changes the output. That protocol gives
 x2 38.0627, x3 34.4759 and is checked against the SPECS values.
 """
+
 import numpy as np
 import pytest
 import torch
 
+from basicattn.converters.a2n_converter import convert_a2n_official
 from basicattn.converters.base import load_foreign_checkpoint
 from basicattn.metrics.psnr_ssim import calculate_psnr
 from basicattn.registry import ARCHS
 from basicattn.utils.img_util import img2tensor, imread, tensor2img
 from basicattn.utils.matlab_imresize import imresize
-from basicattn.converters.a2n_converter import convert_a2n_official
 
-PAPER = {2: 38.06, 3: 34.47}      # Table 5, whole-image protocol
-SPECS = {2: 38.07, 3: 34.48}      # authors' README protocol (--chop)
+PAPER = {2: 38.06, 3: 34.47}  # Table 5, whole-image protocol
+SPECS = {2: 38.07, 3: 34.48}  # authors' README protocol (--chop)
 MEASURED = {2: 38.0603, 3: 34.4684}
 
 
@@ -39,12 +40,12 @@ def quadrant_forward(model, x, scale, overlap=10):
     for top in (True, False):
         for left in (True, False):
             y0, x0 = (0 if top else h - th), (0 if left else w - tw)
-            sr = model(x[..., y0:y0 + th, x0:x0 + tw])
+            sr = model(x[..., y0 : y0 + th, x0 : x0 + tw])
             r0, r1 = (0, hh) if top else (hh, h)
             c0, c1 = (0, wh) if left else (wh, w)
-            out[..., r0 * scale:r1 * scale, c0 * scale:c1 * scale] = sr[
-                ..., (r0 - y0) * scale:(r1 - y0) * scale,
-                (c0 - x0) * scale:(c1 - x0) * scale]
+            out[..., r0 * scale : r1 * scale, c0 * scale : c1 * scale] = sr[
+                ..., (r0 - y0) * scale : (r1 - y0) * scale, (c0 - x0) * scale : (c1 - x0) * scale
+            ]
     return out
 
 
@@ -53,8 +54,7 @@ def quadrant_forward(model, x, scale, overlap=10):
 def test_a2n_official_set5(scale, testdata):
     weights = testdata('weights', 'a2n_official', f'aan_x{scale}.pt')
     set5 = testdata('Set5', f'X{scale}')
-    state_dict, arch = convert_a2n_official(load_foreign_checkpoint(weights),
-                                            scale=scale)
+    state_dict, arch = convert_a2n_official(load_foreign_checkpoint(weights), scale=scale)
     model = ARCHS.build(arch).eval()
     model.load_state_dict(state_dict, strict=True)
 
@@ -63,21 +63,17 @@ def test_a2n_official_set5(scale, testdata):
         hr = imread(f'{set5}/HR/img_00{i}.png')
         lr = imread(f'{set5}/LR/img_00{i}.png')
         # The shared LR is MATLAB bicubic with replicate boundaries.
-        np.testing.assert_array_equal(
-            lr, imresize(hr, 1 / scale, padding='replicate'))
+        np.testing.assert_array_equal(lr, imresize(hr, 1 / scale, padding='replicate'))
         assert (lr != imresize(hr, 1 / scale, padding='symmetric')).any()
         x = img2tensor(lr)[None]
         with torch.no_grad():
             sr = tensor2img(model(x))
             sr_tiled = tensor2img(quadrant_forward(model, x, scale))
         assert sr.shape == hr.shape
-        whole.append(calculate_psnr(sr, hr, crop_border=scale,
-                                    test_y_channel=True))
-        tiled.append(calculate_psnr(sr_tiled, hr, crop_border=scale,
-                                    test_y_channel=True))
+        whole.append(calculate_psnr(sr, hr, crop_border=scale, test_y_channel=True))
+        tiled.append(calculate_psnr(sr_tiled, hr, crop_border=scale, test_y_channel=True))
     psnr, psnr_tiled = float(np.mean(whole)), float(np.mean(tiled))
-    print(f'A2N x{scale} Set5 Y PSNR: whole {psnr:.4f} dB, '
-          f'quadrant tiles {psnr_tiled:.4f} dB')
+    print(f'A2N x{scale} Set5 Y PSNR: whole {psnr:.4f} dB, quadrant tiles {psnr_tiled:.4f} dB')
     assert abs(psnr - PAPER[scale]) <= 0.01
     assert abs(psnr - MEASURED[scale]) <= 0.002
     assert abs(psnr_tiled - SPECS[scale]) <= 0.01

@@ -3,15 +3,21 @@
 x2 and x3 A2N weights have the same shapes: a wrong ``--scale`` used to convert
 cleanly ("strict=True: ok") and score 1 dB lower.
 """
+
 import importlib.util
 import os.path as osp
 
 import pytest
 import torch
-
-from basicattn.converters.base import (ConversionError, check_scale, load_basicattn_checkpoint,
-                                       scale_from_name, scale_hints)
 from test_a2n_converter import official_state_dict
+
+from basicattn.converters.base import (
+    ConversionError,
+    check_scale,
+    load_basicattn_checkpoint,
+    scale_from_name,
+    scale_hints,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -19,16 +25,27 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 @pytest.fixture(scope='module')
 def convert_tool():
     spec = importlib.util.spec_from_file_location(
-        'convert_model_tool_scale', osp.join(ROOT, 'tools', 'convert_model.py'))
+        'convert_model_tool_scale', osp.join(ROOT, 'tools', 'convert_model.py')
+    )
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     return tool.main
 
 
-@pytest.mark.parametrize('name, scale', [
-    ('aan_x2.pt', 2), ('aan_x3.pt', 3), ('EDSR_X4.pth', 4), ('model-x3-final.pth', 3),
-    ('x2.pth', 2), ('weights.pth', None), ('x264.pth', None), ('SRx4.pth', None),
-    ('/some/dir_x3/net.pth', None)])
+@pytest.mark.parametrize(
+    'name, scale',
+    [
+        ('aan_x2.pt', 2),
+        ('aan_x3.pt', 3),
+        ('EDSR_X4.pth', 4),
+        ('model-x3-final.pth', 3),
+        ('x2.pth', 2),
+        ('weights.pth', None),
+        ('x264.pth', None),
+        ('SRx4.pth', None),
+        ('/some/dir_x3/net.pth', None),
+    ],
+)
 def test_scale_from_name(name, scale):
     assert scale_from_name(name) == scale
 
@@ -41,8 +58,10 @@ def test_name_with_two_scales_is_refused():
 def test_check_scale_sources():
     hints = [(2, 'file name aan_x2.pt')]
     assert check_scale(None, hints, 'aan_x2.pt') == (2, 'file name aan_x2.pt')
-    assert check_scale(2, hints, 'aan_x2.pt') == (2, '--scale (agrees with the file name '
-                                                     'aan_x2.pt)')
+    assert check_scale(2, hints, 'aan_x2.pt') == (
+        2,
+        '--scale (agrees with the file name aan_x2.pt)',
+    )
     assert check_scale(3, [], 'w.pt') == (3, '--scale')
     assert check_scale(None, [], 'w.pt') == (None, 'not known')
     with pytest.raises(ConversionError, match=r'--scale 3 contradicts the file name aan_x2.pt'):
@@ -91,8 +110,9 @@ def test_scale_is_recorded_with_its_source(tmp_path, convert_tool, capsys):
 def test_metadata_contradicting_scale_is_refused(tmp_path, convert_tool, capsys):
     src = tmp_path / 'weights.pth'
     torch.save({'state_dict': official_state_dict(scale=2), 'meta': {'scale': 2}}, src)
-    code = convert_tool(['--source', 'a2n_official', '--scale', '3', str(src),
-                         str(tmp_path / 'out.pth')])
+    code = convert_tool(
+        ['--source', 'a2n_official', '--scale', '3', str(src), str(tmp_path / 'out.pth')]
+    )
     assert code == 2
     assert "metadata meta['scale'] (x2)" in capsys.readouterr().err
 
@@ -101,9 +121,10 @@ def test_truncated_input_is_one_line(tmp_path, convert_tool, capsys):
     src = tmp_path / 'aan_x2.pt'
     torch.save(official_state_dict(scale=2), src)
     data = src.read_bytes()
-    src.write_bytes(data[:len(data) // 3])
-    code = convert_tool(['--source', 'a2n_official', '--scale', '2', str(src),
-                         str(tmp_path / 'out.pth')])
+    src.write_bytes(data[: len(data) // 3])
+    code = convert_tool(
+        ['--source', 'a2n_official', '--scale', '2', str(src), str(tmp_path / 'out.pth')]
+    )
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert str(src) in err and 'truncated' in err
@@ -112,6 +133,7 @@ def test_truncated_input_is_one_line(tmp_path, convert_tool, capsys):
 @pytest.mark.slow
 def test_official_x2_file_as_x3_is_refused(testdata, tmp_path, convert_tool, capsys):
     src = testdata('weights', 'a2n_official', 'aan_x2.pt')
-    code = convert_tool(['--source', 'a2n_official', '--scale', '3', src,
-                         str(tmp_path / 'out.pth')])
+    code = convert_tool(
+        ['--source', 'a2n_official', '--scale', '3', src, str(tmp_path / 'out.pth')]
+    )
     assert code == 2 and 'contradicts the file name aan_x2.pt' in capsys.readouterr().err

@@ -6,12 +6,17 @@ from their code, not from our rename table, and a functional forward over
 those keys (dense, with their stored distance matrix) is the independent
 reference for the converted model.
 """
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from basicattn.converters.base import (ConversionError, build_from_checkpoint,
-                                       get_converter, list_converters)
+from basicattn.converters.base import (
+    ConversionError,
+    build_from_checkpoint,
+    get_converter,
+    list_converters,
+)
 from basicattn.registry import ARCHS
 
 C, INTER, SLOTS, ENC, DEC, T = 32, 16, 8, 1, 2, 7
@@ -26,6 +31,7 @@ def distance_matrix(h, w):
 
 def author_shapes(c=C, inter=INTER, slots=SLOTS, enc=ENC, dec=DEC):
     """Key -> shape of ``models.mana`` with in_channels=c."""
+
     def conv(name, cout, cin, k):
         return {f'{name}.weight': (cout, cin, k, k), f'{name}.bias': (cout,)}
 
@@ -39,8 +45,7 @@ def author_shapes(c=C, inter=INTER, slots=SLOTS, enc=ENC, dec=DEC):
     shapes.update(conv(nl + 'W_z', c, inter * 7, 1))
     shapes.update(conv(nl + 'theta', inter, c, 1))
     shapes.update(conv(nl + 'phi', inter, c, 1))
-    shapes.update({nl + 'norm.weight': (c,), nl + 'norm.bias': (c,),
-                   nl + 'std': (1,)})
+    shapes.update({nl + 'norm.weight': (c,), nl + 'norm.bias': (c,), nl + 'std': (1,)})
     shapes.update(conv(nl + 'W_z1', c, inter, 1))
     shapes[nl + 'mb'] = (inter, slots)
     shapes.update(conv('upconv1', c * 4, c, 3))
@@ -52,8 +57,7 @@ def author_shapes(c=C, inter=INTER, slots=SLOTS, enc=ENC, dec=DEC):
 
 def author_state_dict(grid=(6, 5), seed=0, **kwargs):
     g = torch.Generator().manual_seed(seed)
-    sd = {k: torch.randn(*s, generator=g) * 0.1
-          for k, s in author_shapes(**kwargs).items()}
+    sd = {k: torch.randn(*s, generator=g) * 0.1 for k, s in author_shapes(**kwargs).items()}
     sd['nonloc_spatial.std'] = torch.tensor([2.5])
     sd['nonloc_spatial.norm.weight'] += 1
     sd['nonloc_spatial.D'] = distance_matrix(*grid)
@@ -62,6 +66,7 @@ def author_state_dict(grid=(6, 5), seed=0, **kwargs):
 
 def author_forward(sd, x):
     """Their forward (training precision) over their keys."""
+
     def conv(h, name):
         w = sd[name + '.weight']
         return F.conv2d(h, w, sd[name + '.bias'], padding=w.shape[-1] // 2)
@@ -79,18 +84,15 @@ def author_forward(sd, x):
 
     b, t, c, h, w = x.shape
     nl = 'nonloc_spatial.'
-    lx = F.interpolate(x[:, 3], scale_factor=4, mode='bilinear',
-                       align_corners=False)
-    enc = resblocks(lrelu(conv(x.reshape(-1, c, h, w), 'conv_first')),
-                    'encoder')
+    lx = F.interpolate(x[:, 3], scale_factor=4, mode='bilinear', align_corners=False)
+    enc = resblocks(lrelu(conv(x.reshape(-1, c, h, w), 'conv_first')), 'encoder')
     feat = enc.reshape(b, t, -1, h, w)
     centre = feat[:, 3]
     std = sd[nl + 'std']
     gauss = torch.exp(-0.5 * sd[nl + 'D'] / (std * std))
 
     def norm(v):
-        return F.group_norm(v, 32, sd[nl + 'norm.weight'],
-                            sd[nl + 'norm.bias'], eps=1e-6)
+        return F.group_norm(v, 32, sd[nl + 'norm.weight'], sd[nl + 'norm.bias'], eps=1e-6)
 
     normed = norm(enc)
     g_x = conv(normed, nl + 'g').reshape(b, t, -1, h * w)
@@ -102,7 +104,7 @@ def author_forward(sd, x):
         outs.append((attn @ g_x[:, i].transpose(1, 2)).transpose(1, 2))
     w_y = conv(torch.cat(outs, 1).reshape(b, -1, h, w), nl + 'W_z')
     bank = sd[nl + 'mb']
-    mem_attn = torch.softmax(phi @ bank * bank.shape[0]**-0.5, dim=-1)
+    mem_attn = torch.softmax(phi @ bank * bank.shape[0] ** -0.5, dim=-1)
     y1 = mem_attn @ bank.t()
     qloss = (phi - y1).abs().mean()
     w_y1 = conv(y1.transpose(1, 2).reshape(b, -1, h, w), nl + 'W_z1')
@@ -117,18 +119,28 @@ def test_converted_matches_author_forward():
     # float64: with float32 the two summation orders differ by up to ~2e-5
     # depending on the thread count; the tiled attention's window tolerance
     # (1e-8 of max |V|) is far below the tolerance used here.
-    sd = {k: v.double() if v.is_floating_point() else v
-          for k, v in author_state_dict(grid=(6, 5)).items()}
+    sd = {
+        k: v.double() if v.is_floating_point() else v
+        for k, v in author_state_dict(grid=(6, 5)).items()
+    }
     new_sd, arch = get_converter('mana_official')(sd)
-    assert arch == dict(type='MANA', num_in_ch=3, num_out_ch=3, num_feat=C,
-                        num_frames=T, num_encoder_blocks=ENC,
-                        num_decoder_blocks=DEC, embed_dim=INTER,
-                        num_groups=32, num_slots=SLOTS, hr_feat=64)
+    assert arch == dict(
+        type='MANA',
+        num_in_ch=3,
+        num_out_ch=3,
+        num_feat=C,
+        num_frames=T,
+        num_encoder_blocks=ENC,
+        num_decoder_blocks=DEC,
+        embed_dim=INTER,
+        num_groups=32,
+        num_slots=SLOTS,
+        hr_feat=64,
+    )
     assert 'nonloc_spatial.D' not in new_sd
     model = ARCHS.build(arch).double().eval()
     model.load_state_dict(new_sd, strict=True)
-    x = torch.rand(2, T, 3, 6, 5, generator=torch.Generator().manual_seed(1),
-                   dtype=torch.float64)
+    x = torch.rand(2, T, 3, 6, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     with torch.no_grad():
         ours, aux = model(x, return_aux=True)
         ref, ref_qloss = author_forward(sd, x)
@@ -138,8 +150,7 @@ def test_converted_matches_author_forward():
 
 
 def test_paper_sized_layout_converts():
-    sd = author_state_dict(grid=(4, 4), c=128, inter=64, slots=256, enc=5,
-                           dec=40)
+    sd = author_state_dict(grid=(4, 4), c=128, inter=64, slots=256, enc=5, dec=40)
     new_sd, arch = get_converter('mana_official')(sd, scale=4)
     assert sum(v.numel() for v in new_sd.values()) == 14_317_508
     assert ARCHS.build(arch).load_state_dict(new_sd, strict=True)
@@ -161,8 +172,7 @@ def test_unmapped_key_is_named():
 def test_missing_key_is_named():
     sd = author_state_dict()
     del sd['decoder.1.conv2.bias']
-    with pytest.raises(ConversionError,
-                       match=r'missing keys: decoder\.1\.conv2\.bias'):
+    with pytest.raises(ConversionError, match=r'missing keys: decoder\.1\.conv2\.bias'):
         get_converter('mana_official')(sd)
 
 
@@ -196,9 +206,11 @@ def test_registered():
 def test_convert_model_tool(tmp_path, capsys):
     import importlib.util
     import os.path as osp
+
     root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     spec = importlib.util.spec_from_file_location(
-        'convert_model_tool', osp.join(root, 'tools', 'convert_model.py'))
+        'convert_model_tool', osp.join(root, 'tools', 'convert_model.py')
+    )
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     src = tmp_path / 'checkpt.pt'
@@ -208,6 +220,8 @@ def test_convert_model_tool(tmp_path, capsys):
     assert 'strict=True: ok' in capsys.readouterr().out
     model = build_from_checkpoint(str(out))
     assert model.memory.bank.shape == (INTER, SLOTS)
-    assert tool.main(['--source', 'mana_official', '--scale', '2', str(src),
-                      str(tmp_path / 'x2.pth')]) == 2
+    assert (
+        tool.main(['--source', 'mana_official', '--scale', '2', str(src), str(tmp_path / 'x2.pth')])
+        == 2
+    )
     assert 'x4 only' in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """Bad data files raise DataError / FileNotFoundError naming the path, from
 the library code that opens them."""
+
 import os.path as osp
 
 import numpy as np
@@ -17,8 +18,7 @@ from basicattn.utils.img_util import imread, imwrite
 def folder(tmp_path, rng):
     root = tmp_path / 'GT'
     for i in range(3):
-        imwrite(str(root / f'im{i}.png'),
-                (rng.random((8, 8, 3)) * 255).astype(np.uint8))
+        imwrite(str(root / f'im{i}.png'), (rng.random((8, 8, 3)) * 255).astype(np.uint8))
     return str(root)
 
 
@@ -71,8 +71,9 @@ def test_lmdb_errors_are_data_errors(tmp_path, folder):
 def test_frames_of_different_sizes_name_the_clip(tmp_path, rng):
     root = str(tmp_path / 'GT')
     for i, size in enumerate((8, 8, 10)):
-        imwrite(osp.join(root, 'clip', f'{i}.png'),
-                (rng.random((size, size, 3)) * 255).astype(np.uint8))
+        imwrite(
+            osp.join(root, 'clip', f'{i}.png'), (rng.random((size, size, 3)) * 255).astype(np.uint8)
+        )
     dataset = VideoTestDataset(root, scale=2, num_frame=3)
     with pytest.raises(DataError, match='clip'):
         for i in range(len(dataset)):

@@ -1,4 +1,5 @@
 """Tests of basicattn.data.lmdb_builder: build, verify, never damage dst."""
+
 import glob
 import hashlib
 import os
@@ -8,8 +9,12 @@ import numpy as np
 import pytest
 
 from basicattn.data import lmdb_builder
-from basicattn.data.lmdb_builder import (LmdbBuildError, LmdbVerifyError,
-                                         build_lmdb_from_folder, verify_lmdb)
+from basicattn.data.lmdb_builder import (
+    LmdbBuildError,
+    LmdbVerifyError,
+    build_lmdb_from_folder,
+    verify_lmdb,
+)
 from basicattn.data.lmdb_io import LmdbReader, read_meta_info
 from basicattn.utils.img_util import imfrombytes, imread, imwrite
 
@@ -36,8 +41,11 @@ def nested_folder(tmp_path, rng):
     """Images with dots in names and nested (Vimeo / REDS style) folders."""
     src = tmp_path / 'src'
     rels = [
-        '0801x2.png', 'a.b/c.d.png', 'sequences/00001/0001/im4.png',
-        'sequences/00001/0002/im4.jpg', '000/00000000.bmp'
+        '0801x2.png',
+        'a.b/c.d.png',
+        'sequences/00001/0001/im4.png',
+        'sequences/00001/0002/im4.jpg',
+        '000/00000000.bmp',
     ]
     images = {}
     for i, rel in enumerate(rels):
@@ -72,8 +80,7 @@ def test_build_verify_read_back(nested_folder, tmp_path):
 def test_meta_info_format(tiny_image_folder, tmp_path):
     hr, _ = tiny_image_folder
     dst = str(tmp_path / 'hr.lmdb')
-    build_lmdb_from_folder(
-        hr, dst, progress=False, compress_level=3, num_workers=0)
+    build_lmdb_from_folder(hr, dst, progress=False, compress_level=3, num_workers=0)
     with open(osp.join(dst, 'meta_info.txt')) as f:
         lines = f.read().splitlines()
     assert lines == [f'img_{i:03d}.png (24,32,3) 3' for i in range(4)]
@@ -108,8 +115,7 @@ def test_overwrite_swaps_in(tiny_image_folder, tmp_path):
     build_lmdb_from_folder(hr, dst, progress=False, num_workers=0)
     old_reader = LmdbReader(dst)
     old_reader.get('img_000')  # an open reader must not block the swap
-    build_lmdb_from_folder(
-        lr, dst, overwrite=True, progress=False, num_workers=0)
+    build_lmdb_from_folder(lr, dst, overwrite=True, progress=False, num_workers=0)
     assert read_meta_info(dst)[0][1] == (12, 16, 3)
     assert imfrombytes(LmdbReader(dst).get('img_000')).shape == (12, 16, 3)
     assert not _leftovers(dst)
@@ -127,14 +133,12 @@ def test_overwrite_refuses_non_lmdb_and_source(tiny_image_folder, tmp_path):
     with pytest.raises(ValueError, match='source folder'):
         build_lmdb_from_folder(hr, hr, overwrite=True, progress=False)
     with pytest.raises(ValueError, match='source folder'):
-        build_lmdb_from_folder(
-            hr, str(tmp_path), overwrite=True, progress=False)
+        build_lmdb_from_folder(hr, str(tmp_path), overwrite=True, progress=False)
     assert len(os.listdir(hr)) == 4
 
 
 @pytest.mark.parametrize('existing', [False, True])
-def test_unreadable_images_listed_dst_untouched(tiny_image_folder, tmp_path,
-                                                existing):
+def test_unreadable_images_listed_dst_untouched(tiny_image_folder, tmp_path, existing):
     hr, _ = tiny_image_folder
     bad1 = osp.join(hr, 'img_001.png')
     bad2 = osp.join(hr, 'zz_empty.png')
@@ -149,8 +153,7 @@ def test_unreadable_images_listed_dst_untouched(tiny_image_folder, tmp_path,
         build_lmdb_from_folder(str(good), dst, progress=False, num_workers=0)
         before = _tree_digest(dst)
     with pytest.raises(LmdbBuildError) as info:
-        build_lmdb_from_folder(
-            hr, dst, overwrite=True, progress=False, num_workers=2)
+        build_lmdb_from_folder(hr, dst, overwrite=True, progress=False, num_workers=2)
     message = str(info.value)
     assert bad1 in message and bad2 in message
     assert [p for p, _ in info.value.bad_paths] == [bad1, bad2]
@@ -166,33 +169,27 @@ def test_duplicate_keys_and_empty(tmp_path):
     imwrite(str(src / 'x.png'), np.zeros((4, 4, 3), np.uint8))
     imwrite(str(src / 'x.jpg'), np.zeros((4, 4, 3), np.uint8))
     with pytest.raises(ValueError, match=r'x\.jpg and .*x\.png'):
-        build_lmdb_from_folder(
-            str(src), str(tmp_path / 'o.lmdb'), progress=False)
+        build_lmdb_from_folder(str(src), str(tmp_path / 'o.lmdb'), progress=False)
     long_name = tmp_path / 'long'
-    imwrite(str(long_name / ('n' * 200) / ('m' * 200) / ('o' * 200 + '.png')),
-            np.zeros((2, 2, 3), np.uint8))
+    imwrite(
+        str(long_name / ('n' * 200) / ('m' * 200) / ('o' * 200 + '.png')),
+        np.zeros((2, 2, 3), np.uint8),
+    )
     with pytest.raises(ValueError, match='longer than LMDB allows'):
-        build_lmdb_from_folder(str(long_name), str(tmp_path / 'l.lmdb'),
-                               progress=False)
+        build_lmdb_from_folder(str(long_name), str(tmp_path / 'l.lmdb'), progress=False)
     empty = tmp_path / 'empty'
     empty.mkdir()
     with pytest.raises(ValueError, match='no images'):
-        build_lmdb_from_folder(
-            str(empty), str(tmp_path / 'e.lmdb'), progress=False)
+        build_lmdb_from_folder(str(empty), str(tmp_path / 'e.lmdb'), progress=False)
     with pytest.raises(FileNotFoundError, match='missing'):
-        build_lmdb_from_folder(
-            str(tmp_path / 'missing'),
-            str(tmp_path / 'm.lmdb'),
-            progress=False)
+        build_lmdb_from_folder(str(tmp_path / 'missing'), str(tmp_path / 'm.lmdb'), progress=False)
     assert sorted(os.listdir(tmp_path)) == ['dup', 'empty', 'long']
 
 
 def _random_folder(folder, rng, count=12, size=40):
     for i in range(count):
         # Noise does not compress: each PNG is ~size*size*3 bytes.
-        imwrite(
-            str(folder / f'{i:02d}.png'), (rng.random(
-                (size, size, 3)) * 255).astype(np.uint8))
+        imwrite(str(folder / f'{i:02d}.png'), (rng.random((size, size, 3)) * 255).astype(np.uint8))
 
 
 class _RecordingWriter:
@@ -203,7 +200,6 @@ class _RecordingWriter:
         writers = self.writers
 
         class Recording(lmdb_builder._GrowingWriter):
-
             def __init__(self, *args, **kwargs):
                 super().__init__(*args, **kwargs)
                 writers.append(self)
@@ -218,7 +214,8 @@ def test_tiny_initial_map_size_grows(tmp_path, rng, monkeypatch):
     monkeypatch.setattr(lmdb_builder, '_BATCH_ITEMS', 5)
     dst = str(tmp_path / 'n.lmdb')
     info = build_lmdb_from_folder(
-        str(src), dst, progress=False, num_workers=0, _initial_map_size=8192)
+        str(src), dst, progress=False, num_workers=0, _initial_map_size=8192
+    )
     assert info['map_size'] > 8192
     # The estimate grew the map in time: MDB_MAP_FULL was never hit.
     assert recorder.writers[0].num_retries == 0
@@ -241,7 +238,8 @@ def test_map_full_last_resort(tmp_path, rng, monkeypatch):
         progress=False,
         num_workers=0,
         _initial_map_size=8192,
-        _estimate=lambda key, value, page: 0)
+        _estimate=lambda key, value, page: 0,
+    )
     assert recorder.writers[0].num_retries > 0
     assert info['map_size'] > 8192
     assert verify_lmdb(dst, progress=False)['num_images'] == 12

@@ -1,12 +1,18 @@
 """Tests of basicattn.data.lmdb_io: meta_info parsing and the lazy reader."""
+
 import os
 import pickle
 
 import lmdb
 import pytest
 
-from basicattn.data.lmdb_io import (LmdbReader, check_unique_keys, is_lmdb,
-                                    read_meta_info, scan_images)
+from basicattn.data.lmdb_io import (
+    LmdbReader,
+    check_unique_keys,
+    is_lmdb,
+    read_meta_info,
+    scan_images,
+)
 
 
 def _make_db(path, records, meta=True):
@@ -24,10 +30,9 @@ def _make_db(path, records, meta=True):
 
 def test_read_meta_info_keeps_dots_and_slashes(tmp_path):
     meta = tmp_path / 'meta_info.txt'
-    meta.write_text('0801x2.png (24,32,3) 1\n'
-                    '\n'
-                    'a.b/c.d.png (1,2,3) 0\n'
-                    '00001/0001/im4.png (256, 448, 3) 9\n')
+    meta.write_text(
+        '0801x2.png (24,32,3) 1\n\na.b/c.d.png (1,2,3) 0\n00001/0001/im4.png (256, 448, 3) 9\n'
+    )
     assert read_meta_info(meta) == [
         ('0801x2', (24, 32, 3), 1),
         ('a.b/c.d', (1, 2, 3), 0),
@@ -37,10 +42,9 @@ def test_read_meta_info_keeps_dots_and_slashes(tmp_path):
     assert read_meta_info(tmp_path)[0][0] == '0801x2'
 
 
-@pytest.mark.parametrize('line', [
-    'img.png (24,32) 1', 'img.png 24,32,3 1', 'img.png (24,32,3)',
-    'img.png (a,32,3) 1'
-])
+@pytest.mark.parametrize(
+    'line', ['img.png (24,32) 1', 'img.png 24,32,3 1', 'img.png (24,32,3)', 'img.png (a,32,3) 1']
+)
 def test_read_meta_info_malformed_names_file_and_line(tmp_path, line):
     meta = tmp_path / 'meta_info.txt'
     meta.write_text(f'ok.png (1,1,3) 1\n{line}\n')

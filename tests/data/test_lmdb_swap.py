@@ -1,5 +1,6 @@
 """create_lmdb --overwrite killed at every step of the swap: the database is
 never lost, and the next run (or a dataset opening it) repairs and reports."""
+
 import glob
 import os
 import os.path as osp
@@ -13,8 +14,7 @@ import pytest
 from basicattn.data import lmdb_swap
 from basicattn.data.lmdb_builder import build_lmdb_from_folder, verify_lmdb
 from basicattn.data.lmdb_io import read_meta_info, require_lmdb
-from basicattn.data.lmdb_swap import (COMPLETE_MARKER, exchange_paths,
-                                      recover_interrupted_swap)
+from basicattn.data.lmdb_swap import COMPLETE_MARKER, exchange_paths, recover_interrupted_swap
 from basicattn.utils.img_util import imwrite
 
 # Kill points, in order; from 'marked' on the new database is complete.
@@ -22,7 +22,7 @@ EXCHANGE_STEPS = ['built', 'marked', 'exchanged', 'new_in_place', 'old_removed']
 RENAME_STEPS = ['built', 'marked', 'moved_old', 'new_in_place', 'old_removed']
 OLD_SHAPE, NEW_SHAPE = (8, 8, 3), (6, 10, 3)
 
-_KILLED_BUILD = textwrap.dedent('''
+_KILLED_BUILD = textwrap.dedent("""
     import os, sys
     from basicattn.data import lmdb_swap
     from basicattn.data.lmdb_builder import build_lmdb_from_folder
@@ -36,20 +36,21 @@ _KILLED_BUILD = textwrap.dedent('''
     build_lmdb_from_folder(src, dst, overwrite=True, progress=False,
                            num_workers=0)
     sys.exit(3)  # the kill point was never reached
-''')
+""")
 
 
 def _folder(path, shape, rng):
     for i in range(3):
-        imwrite(osp.join(path, f'im{i}.png'),
-                (rng.random(shape) * 255).astype(np.uint8))
+        imwrite(osp.join(path, f'im{i}.png'), (rng.random(shape) * 255).astype(np.uint8))
     return path
 
 
 @pytest.fixture
 def two_sources(tmp_path, rng):
-    return (_folder(str(tmp_path / 'old_src'), OLD_SHAPE, rng),
-            _folder(str(tmp_path / 'new_src'), NEW_SHAPE, rng))
+    return (
+        _folder(str(tmp_path / 'old_src'), OLD_SHAPE, rng),
+        _folder(str(tmp_path / 'new_src'), NEW_SHAPE, rng),
+    )
 
 
 def _leftovers(dst):
@@ -58,9 +59,11 @@ def _leftovers(dst):
 
 def _killed_build(src, dst, step, exchange):
     result = subprocess.run(
-        [sys.executable, '-c', _KILLED_BUILD, src, dst, step,
-         '1' if exchange else '0'], capture_output=True, text=True,
-        timeout=120)
+        [sys.executable, '-c', _KILLED_BUILD, src, dst, step, '1' if exchange else '0'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 9, result.stderr
 
 
@@ -79,8 +82,9 @@ def test_exchange_works_here(tmp_path):
     assert (b / 'x').read_text() == 'a' and not list(a.iterdir())
 
 
-@pytest.mark.parametrize('exchange,step', [(True, s) for s in EXCHANGE_STEPS]
-                         + [(False, s) for s in RENAME_STEPS])
+@pytest.mark.parametrize(
+    'exchange,step', [(True, s) for s in EXCHANGE_STEPS] + [(False, s) for s in RENAME_STEPS]
+)
 def test_killed_overwrite_recovers(two_sources, tmp_path, exchange, step):
     old_src, new_src = two_sources
     dst = str(tmp_path / 'x.lmdb')
@@ -95,11 +99,9 @@ def test_killed_overwrite_recovers(two_sources, tmp_path, exchange, step):
     assert left == ['x.lmdb']
     # every leftover that was there is named in one reported line
     if step != 'old_removed':
-        assert lines and all(line.startswith('LMDB recovery: ')
-                             for line in lines)
+        assert lines and all(line.startswith('LMDB recovery: ') for line in lines)
     # the next run works and finds nothing more to repair
-    build_lmdb_from_folder(old_src, dst, overwrite=True, progress=False,
-                           num_workers=0)
+    build_lmdb_from_folder(old_src, dst, overwrite=True, progress=False, num_workers=0)
     assert _shape_at(dst) == OLD_SHAPE and not _leftovers(dst)
 
 
@@ -117,8 +119,7 @@ def test_next_build_run_recovers_first(two_sources, tmp_path, capsys, step):
     assert _shape_at(dst) in (OLD_SHAPE, NEW_SHAPE) and not _leftovers(dst)
 
 
-def test_dataset_open_restores_missing_database(two_sources, tmp_path,
-                                                capsys):
+def test_dataset_open_restores_missing_database(two_sources, tmp_path, capsys):
     old_src, new_src = two_sources
     dst = str(tmp_path / 'x.lmdb')
     build_lmdb_from_folder(old_src, dst, progress=False, num_workers=0)

@@ -1,4 +1,5 @@
 """Tests of PairedImageDataset: backends agree, seeds, BI LR, workers."""
+
 import os
 import os.path as osp
 import shutil
@@ -10,7 +11,7 @@ from torch.utils.data import DataLoader
 from basicattn.data.lmdb_builder import build_lmdb_from_folder
 from basicattn.data.paired_image_dataset import PairedImageDataset
 from basicattn.registry import DATASETS
-from basicattn.utils.img_util import imread, img2tensor, mod_crop
+from basicattn.utils.img_util import img2tensor, imread, mod_crop
 from basicattn.utils.matlab_imresize import imresize
 
 
@@ -38,10 +39,8 @@ def _assert_same(a, b):
 
 def test_backends_identical_for_index_and_seed(paired):
     disk = PairedImageDataset(paired['hr'], paired['lr'], **TRAIN)
-    meta = PairedImageDataset(
-        paired['hr'], paired['lr'], meta_info_file=paired['meta'], **TRAIN)
-    db = PairedImageDataset(
-        paired['hr_db'], paired['lr_db'], io_backend='lmdb', **TRAIN)
+    meta = PairedImageDataset(paired['hr'], paired['lr'], meta_info_file=paired['meta'], **TRAIN)
+    db = PairedImageDataset(paired['hr_db'], paired['lr_db'], io_backend='lmdb', **TRAIN)
     assert len(disk) == len(meta) == len(db) == 4
     for index in range(4):
         for seed in (0, 7, 123):
@@ -70,7 +69,8 @@ def test_crop_pairs_and_seeds_vary(paired):
     # Without crop or flips the sample is the whole pair.
     whole = PairedImageDataset(paired['hr'], paired['lr'], scale=2)[2]
     torch.testing.assert_close(
-        whole['gt'], img2tensor(imread(osp.join(paired['hr'], 'img_002.png'))))
+        whole['gt'], img2tensor(imread(osp.join(paired['hr'], 'img_002.png')))
+    )
 
 
 def test_on_the_fly_bi_equals_imresize(paired):
@@ -84,8 +84,7 @@ def test_on_the_fly_bi_equals_imresize(paired):
     torch.testing.assert_close(sample['lq'], img2tensor(expected))
     db = PairedImageDataset(paired['hr_db'], io_backend='lmdb', scale=3)
     _assert_same(sample, db[1])
-    cropped = PairedImageDataset(
-        paired['hr'], scale=3, gt_size=6, use_hflip=True)[1, 3]
+    cropped = PairedImageDataset(paired['hr'], scale=3, gt_size=6, use_hflip=True)[1, 3]
     assert cropped['lq'].shape == (3, 2, 2)
     assert cropped['gt'].shape == (3, 6, 6)
 
@@ -102,21 +101,20 @@ def test_filename_tmpl_and_nested_keys(tmp_path, tiny_image_folder):
         stem = osp.splitext(name)[0]
         shutil.copy(osp.join(lr, name), lq_root / sub / f'{stem}x2.png')
     ds = PairedImageDataset(
-        str(gt_root),
-        str(lq_root),
-        scale=2,
-        filename_tmpl='{}x2',
-        name='nested')
+        str(gt_root), str(lq_root), scale=2, filename_tmpl='{}x2', name='nested'
+    )
     assert [ds[i]['key'] for i in range(4)] == [
-        'clip0/img_000', 'clip0/img_002', 'clip1/img_001', 'clip1/img_003'
+        'clip0/img_000',
+        'clip0/img_002',
+        'clip1/img_001',
+        'clip1/img_003',
     ]
     assert ds[0]['lq_path'] == osp.join(str(lq_root), 'clip0', 'img_000x2.png')
     assert ds.metainfo['name'] == 'nested'
     gt_db, lq_db = str(tmp_path / 'g.lmdb'), str(tmp_path / 'l.lmdb')
     build_lmdb_from_folder(str(gt_root), gt_db, progress=False, num_workers=0)
     build_lmdb_from_folder(str(lq_root), lq_db, progress=False, num_workers=0)
-    db = PairedImageDataset(
-        gt_db, lq_db, io_backend='lmdb', scale=2, filename_tmpl='{}x2')
+    db = PairedImageDataset(gt_db, lq_db, io_backend='lmdb', scale=2, filename_tmpl='{}x2')
     for i in range(4):
         _assert_same(ds[i, 1], db[i, 1])
 
@@ -144,19 +142,15 @@ class _SeededSampler(torch.utils.data.Sampler):
 
 
 def test_dataloader_workers_lmdb(paired):
-    ds = PairedImageDataset(
-        paired['hr_db'], paired['lr_db'], io_backend='lmdb', **TRAIN)
+    ds = PairedImageDataset(paired['hr_db'], paired['lr_db'], io_backend='lmdb', **TRAIN)
     ds[0]  # open the environments in the parent before forking
-    loader = DataLoader(
-        ds, batch_size=2, num_workers=2, sampler=_SeededSampler(4))
+    loader = DataLoader(ds, batch_size=2, num_workers=2, sampler=_SeededSampler(4))
     batches = list(loader)
-    assert [k for b in batches
-            for k in b['key']] == [f'img_{i:03d}' for i in range(4)]
+    assert [k for b in batches for k in b['key']] == [f'img_{i:03d}' for i in range(4)]
     assert batches[0]['gt'].shape == (2, 3, 8, 8)
     for i in range(4):
         expected = ds[i, 100 + i]
-        torch.testing.assert_close(batches[i // 2]['gt'][i % 2],
-                                   expected['gt'])
+        torch.testing.assert_close(batches[i // 2]['gt'][i % 2], expected['gt'])
     plain = list(DataLoader(ds, batch_size=4, num_workers=2))
     assert plain[0]['lq'].shape == (4, 3, 4, 4)
 
@@ -195,15 +189,12 @@ def test_errors(paired, tmp_path):
     with pytest.raises(ValueError, match="io_backend='lmdb'"):
         PairedImageDataset(paired['hr_db'])
     with pytest.raises(ValueError, match='meta_info_file'):
-        PairedImageDataset(
-            paired['hr_db'], io_backend='lmdb', meta_info_file=paired['meta'])
+        PairedImageDataset(paired['hr_db'], io_backend='lmdb', meta_info_file=paired['meta'])
     bad_meta = tmp_path / 'bad_meta.txt'
     bad_meta.write_text('img_000.png\nnope.png\n')
     with pytest.raises(FileNotFoundError, match=r'line 2.*nope\.png'):
         PairedImageDataset(hr, meta_info_file=str(bad_meta))
     with pytest.raises(KeyError, match='img_000x4'):
         PairedImageDataset(
-            paired['hr_db'],
-            paired['lr_db'],
-            io_backend='lmdb',
-            filename_tmpl='{}x4')
+            paired['hr_db'], paired['lr_db'], io_backend='lmdb', filename_tmpl='{}x4'
+        )

@@ -1,4 +1,5 @@
 """ResumableInfiniteSampler: a seeded stream that resumes at any sample."""
+
 from itertools import islice
 
 import pytest
@@ -22,6 +23,7 @@ def make(size=7, seed=3, shuffle=True, rank=0, world_size=1, monkeypatch=None):
 
 def test_registered():
     from basicattn.registry import DATA_SAMPLERS
+
     assert DATA_SAMPLERS.get('ResumableInfiniteSampler') is ResumableInfiniteSampler
 
 
@@ -39,7 +41,7 @@ def test_iterating_twice_restarts_the_stream():
 def test_every_index_once_per_pass(shuffle):
     size = 7
     indices = [i for i, _ in take(make(size=size, shuffle=shuffle), size * 5)]
-    passes = [indices[p * size:(p + 1) * size] for p in range(5)]
+    passes = [indices[p * size : (p + 1) * size] for p in range(5)]
     for order in passes:
         assert sorted(order) == list(range(size))
     if shuffle:
@@ -94,8 +96,7 @@ def test_seeds_unique_per_position():
 
 
 def test_sample_seeds_depend_on_stream_seed():
-    assert {s for _, s in take(make(seed=1), 10)}.isdisjoint(
-        {s for _, s in take(make(seed=2), 10)})
+    assert {s for _, s in take(make(seed=1), 10)}.isdisjoint({s for _, s in take(make(seed=2), 10)})
 
 
 def test_indices_are_python_ints():

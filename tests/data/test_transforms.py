@@ -1,4 +1,5 @@
 """Tests of basicattn.data.transforms: paired crop and dihedral augment."""
+
 import numpy as np
 import pytest
 
@@ -51,8 +52,7 @@ def test_crop_errors_name_path_and_sizes():
 def test_augment_same_transform_for_all():
     base = _coords(5, 7)
     for seed in range(20):
-        a, b, c = augment([base, base + 100, base[..., 0]],
-                          rng=np.random.default_rng(seed))
+        a, b, c = augment([base, base + 100, base[..., 0]], rng=np.random.default_rng(seed))
         np.testing.assert_array_equal(b, a + 100)
         np.testing.assert_array_equal(c, a[..., 0])
         assert a.flags['C_CONTIGUOUS'] and c.flags['C_CONTIGUOUS']

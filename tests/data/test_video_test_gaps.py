@@ -1,5 +1,6 @@
 """VideoTestDataset refuses clips with missing frame numbers unless
 ``allow_gaps`` is set."""
+
 import os.path as osp
 
 import numpy as np
@@ -14,8 +15,7 @@ from basicattn.utils.img_util import imwrite
 
 def _clip(root, clip, names, rng):
     for name in names:
-        imwrite(osp.join(root, clip, f'{name}.png'),
-                (rng.random((8, 8, 3)) * 255).astype(np.uint8))
+        imwrite(osp.join(root, clip, f'{name}.png'), (rng.random((8, 8, 3)) * 255).astype(np.uint8))
 
 
 @pytest.fixture
@@ -43,8 +43,7 @@ def test_missing_frame_is_an_error_naming_clip_and_index(gappy):
         assert "clip '001'" in message and 'number(s) 2 ' in message
         assert gappy in message and 'allow_gaps' in message
     # the complete clip alone is fine
-    assert len(VideoTestDataset(gappy, clips=['000'], scale=2,
-                                num_frame=3)) == 5
+    assert len(VideoTestDataset(gappy, clips=['000'], scale=2, num_frame=3)) == 5
 
 
 def test_missing_frame_in_lmdb(gappy, tmp_path):
@@ -55,8 +54,7 @@ def test_missing_frame_in_lmdb(gappy, tmp_path):
 
 
 def test_allow_gaps_uses_the_frames_present(gappy):
-    ds = VideoTestDataset(gappy, clips=['001'], scale=2, num_frame=3,
-                          allow_gaps=True)
+    ds = VideoTestDataset(gappy, clips=['001'], scale=2, num_frame=3, allow_gaps=True)
     assert ds.list_clips() == [('001', 5)]
     item = ds[2]  # frame 00000003, right after the gap
     assert item['key'] == '001/00000003'

@@ -1,4 +1,5 @@
 """Options -> Runner keyword arguments (no Runner is built here)."""
+
 import os
 import os.path as osp
 import textwrap
@@ -8,7 +9,7 @@ import pytest
 from basicattn.engine.builder import runner_cfg
 from basicattn.engine.options import read_options
 
-TINY = textwrap.dedent('''\
+TINY = textwrap.dedent("""\
     name: builder_test
     scale: 2
     manual_seed: 5
@@ -50,7 +51,7 @@ TINY = textwrap.dedent('''\
       print_freq: 2
       save_checkpoint_freq: 3
       max_keep_ckpts: 2
-    ''')
+    """)
 
 
 def load(tmp_path, text=TINY, purpose='train', overrides=()):
@@ -69,8 +70,9 @@ def train_cfg(tmp_path):
 
 
 def test_train_loops(train_cfg):
-    assert train_cfg['train_cfg'] == dict(type='ResumableIterBasedTrainLoop', max_iters=6,
-                                          val_interval=3)
+    assert train_cfg['train_cfg'] == dict(
+        type='ResumableIterBasedTrainLoop', max_iters=6, val_interval=3
+    )
     loop = train_cfg['val_cfg']
     assert loop['type'] == 'MultiSetValLoop'
     assert loop['set_name'] == 'tinyval'
@@ -136,8 +138,9 @@ def test_model_and_optimizer(train_cfg):
     assert model['type'] == 'SRModel'
     assert model['generator'] == dict(type='EDSR', num_feat=8, num_block=1, upscale=2)
     assert model['losses'] == {'pixel': {'type': 'L1Loss'}}
-    assert model['test_cfg'] == dict(self_ensemble=False, tile=None, tile_overlap=8,
-                                      chop=False, chop_shave=10, sequence=False)
+    assert model['test_cfg'] == dict(
+        self_ensemble=False, tile=None, tile_overlap=8, chop=False, chop_shave=10, sequence=False
+    )
     wrapper = train_cfg['optim_wrapper']
     assert wrapper['optimizer'] == dict(type='Adam', lr=1e-3)
     assert wrapper['clip_grad'] is None
@@ -146,6 +149,7 @@ def test_model_and_optimizer(train_cfg):
 
 def test_every_type_is_registered(train_cfg):
     from basicattn import registry as R
+
     assert R.LOOPS.get(train_cfg['train_cfg']['type']) is not None
     assert R.LOOPS.get(train_cfg['val_cfg']['type']) is not None
     assert R.DATA_SAMPLERS.get(train_cfg['train_dataloader']['sampler']['type']) is not None
@@ -161,23 +165,35 @@ def test_every_type_is_registered(train_cfg):
 
 def test_optional_features(tmp_path):
     pretrained = str(tmp_path / 'g.pth')
-    opt = load(tmp_path, overrides=[
-        'train.warmup_iter=-1', 'train.scheduler=null', 'train.ema_decay=0',
-        'train.clip_grad_norm=0.5', 'logger.use_tb_logger=false',
-        f'path.pretrain_network_g={pretrained}', 'path.strict_load_g=false',
-        f'path.resume_state={tmp_path}/iter_3.pth', 'val.self_ensemble=true', 'val.tile=16'])
+    opt = load(
+        tmp_path,
+        overrides=[
+            'train.warmup_iter=-1',
+            'train.scheduler=null',
+            'train.ema_decay=0',
+            'train.clip_grad_norm=0.5',
+            'logger.use_tb_logger=false',
+            f'path.pretrain_network_g={pretrained}',
+            'path.strict_load_g=false',
+            f'path.resume_state={tmp_path}/iter_3.pth',
+            'val.self_ensemble=true',
+            'val.tile=16',
+        ],
+    )
     cfg = runner_cfg(opt, 'train', stop_at=4)
     assert cfg['param_scheduler'] is None
     hooks = hooks_by_type(cfg)
     assert 'EMAHook' not in hooks
     assert hooks['StopAtIterHook']['stop_iter'] == 4
-    assert hooks['GeneratorLoadHook'] == dict(type='GeneratorLoadHook', path=pretrained,
-                                              strict=False, param_key='state_dict')
+    assert hooks['GeneratorLoadHook'] == dict(
+        type='GeneratorLoadHook', path=pretrained, strict=False, param_key='state_dict'
+    )
     assert cfg['optim_wrapper']['clip_grad'] == dict(max_norm=0.5)
     assert [b['type'] for b in cfg['visualizer']['vis_backends']] == ['LocalVisBackend']
     assert cfg['resume'] is True and cfg['load_from'] == f'{tmp_path}/iter_3.pth'
-    assert cfg['model']['test_cfg'] == dict(self_ensemble=True, tile=16, tile_overlap=8,
-                                             chop=False, chop_shave=10, sequence=False)
+    assert cfg['model']['test_cfg'] == dict(
+        self_ensemble=True, tile=16, tile_overlap=8, chop=False, chop_shave=10, sequence=False
+    )
 
 
 def test_auto_resume(tmp_path):
@@ -206,7 +222,9 @@ def test_no_validation_sets(tmp_path):
 
 
 def test_test_purpose_multi_set(tmp_path):
-    text = TINY.replace('datasets:\n', textwrap.dedent('''\
+    text = TINY.replace(
+        'datasets:\n',
+        textwrap.dedent("""\
         datasets:
           test_set5:
             name: Set5
@@ -215,7 +233,9 @@ def test_test_purpose_multi_set(tmp_path):
           test_set14:
             type: PairedImageDataset
             dataroot_gt: /nonexistent/Set14
-        '''), 1)
+        """),
+        1,
+    )
     opt = load(tmp_path, text, purpose='test')
     cfg = runner_cfg(opt, 'test')
     loop = cfg['test_cfg']
@@ -262,16 +282,26 @@ def test_null_optional_block_builds(tmp_path, block):
 def test_paramwise_cfg_gives_offset_layers_their_own_lr(tmp_path):
     """EDVR-style recipe: a smaller lr for parameters whose name has a key."""
     from mmengine.optim import build_optim_wrapper
+
     from basicattn.engine import runner_cfg, validate_options
     from basicattn.models.sr_model import SRModel
-    opt = validate_options({
-        'name': 'pw', 'scale': 2,
-        'datasets': {'train': {'type': 'PairedImageDataset', 'dataroot_gt': str(tmp_path)}},
-        'network_g': {'type': 'EDSR', 'num_feat': 8, 'num_block': 1},
-        'path': {'experiments_root': str(tmp_path / 'exp')},
-        'train': {'optim_g': {'type': 'Adam', 'lr': 4e-4}, 'total_iter': 2,
-                  'losses': {'pixel': {'type': 'L1Loss'}}, 'clip_grad_norm': 1.0,
-                  'paramwise_cfg': {'custom_keys': {'conv_last': {'lr_mult': 0.25}}}}})
+
+    opt = validate_options(
+        {
+            'name': 'pw',
+            'scale': 2,
+            'datasets': {'train': {'type': 'PairedImageDataset', 'dataroot_gt': str(tmp_path)}},
+            'network_g': {'type': 'EDSR', 'num_feat': 8, 'num_block': 1},
+            'path': {'experiments_root': str(tmp_path / 'exp')},
+            'train': {
+                'optim_g': {'type': 'Adam', 'lr': 4e-4},
+                'total_iter': 2,
+                'losses': {'pixel': {'type': 'L1Loss'}},
+                'clip_grad_norm': 1.0,
+                'paramwise_cfg': {'custom_keys': {'conv_last': {'lr_mult': 0.25}}},
+            },
+        }
+    )
     cfg = runner_cfg(opt)['optim_wrapper']
     assert cfg['paramwise_cfg'] == {'custom_keys': {'conv_last': {'lr_mult': 0.25}}}
     model = SRModel(dict(type='EDSR', num_feat=8, num_block=1, upscale=2))

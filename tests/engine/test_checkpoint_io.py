@@ -1,7 +1,9 @@
 """Atomic checkpoint writes and weights_only reads."""
+
 import collections
 import io
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -9,8 +11,13 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
 from basicattn.engine import checkpoint_io
-from basicattn.engine.checkpoint_io import (AtomicLocalBackend, atomic_write_bytes,
-                                            decode_plain, encode_plain, safe_load)
+from basicattn.engine.checkpoint_io import (
+    AtomicLocalBackend,
+    atomic_write_bytes,
+    decode_plain,
+    encode_plain,
+    safe_load,
+)
 
 
 def _leftovers(folder):
@@ -42,6 +49,7 @@ def test_failed_rename_keeps_old_content(tmp_path, monkeypatch):
 
     def broken_replace(src, dst):
         raise OSError('disk gone')
+
     monkeypatch.setattr(checkpoint_io.os, 'replace', broken_replace)
     with pytest.raises(OSError, match='disk gone'):
         atomic_write_bytes(b'new content', str(path))
@@ -68,12 +76,13 @@ def test_failed_write_midway_keeps_old_content(tmp_path, monkeypatch):
             self.f.close()
 
         def write(self, data):
-            self.f.write(data[:len(data) // 2])
+            self.f.write(data[: len(data) // 2])
             self.f.flush()
             raise KeyboardInterrupt  # a BaseException, like a killed job
 
-    monkeypatch.setattr(checkpoint_io.os, 'fdopen',
-                        lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+    monkeypatch.setattr(
+        checkpoint_io.os, 'fdopen', lambda fd, mode: HalfWriter(real_fdopen(fd, mode))
+    )
     with pytest.raises(KeyboardInterrupt):
         atomic_write_bytes(b'0123456789', str(path))
     monkeypatch.undo()
@@ -100,6 +109,7 @@ def restore_mmengine_io(monkeypatch):
     (and imported by name elsewhere, so they are restored in place)."""
     from mmengine.fileio.backends import registry_utils
     from mmengine.runner.checkpoint import CheckpointLoader
+
     tables = [registry_utils.backends, registry_utils.prefix_to_backends]
     saved = [table.copy() for table in tables]
     # register_scheme replaces the class attribute: restore it by setattr
@@ -114,6 +124,7 @@ def restore_mmengine_io(monkeypatch):
 def test_install_routes_mmengine_io(tmp_path, restore_mmengine_io):
     from mmengine.fileio import get_file_backend
     from mmengine.runner.checkpoint import CheckpointLoader
+
     checkpoint_io.install()
     checkpoint_io.install()  # idempotent
     backend = get_file_backend(str(tmp_path))
@@ -137,8 +148,13 @@ class SneakyDict(collections.OrderedDict):
 
 def test_safe_load_plain_checkpoint(tmp_path):
     path = tmp_path / 'ok.pth'
-    state = {'state_dict': collections.OrderedDict(w=torch.arange(4.0)), 'meta': {'iter': 3},
-             'arr': np.arange(3), 'scalar': np.float64(2.5), 'ints': np.int64(7)}
+    state = {
+        'state_dict': collections.OrderedDict(w=torch.arange(4.0)),
+        'meta': {'iter': 3},
+        'arr': np.arange(3),
+        'scalar': np.float64(2.5),
+        'ints': np.int64(7),
+    }
     torch.save(state, path)
     loaded = safe_load(str(path))
     assert torch.equal(loaded['state_dict']['w'], torch.arange(4.0))
@@ -148,11 +164,14 @@ def test_safe_load_plain_checkpoint(tmp_path):
     assert safe_load(path)['meta'] == {'iter': 3}  # os.PathLike too
 
 
-@pytest.mark.parametrize('payload', [
-    lambda: {'state_dict': SneakyDict(w=torch.zeros(1))},
-    lambda: {'buffer': HistoryBuffer([1.0], [1])},  # pickles methods via getattr
-    lambda: {'fn': os.getcwd},
-])
+@pytest.mark.parametrize(
+    'payload',
+    [
+        lambda: {'state_dict': SneakyDict(w=torch.zeros(1))},
+        lambda: {'buffer': HistoryBuffer([1.0], [1])},  # pickles methods via getattr
+        lambda: {'fn': os.getcwd},
+    ],
+)
 def test_safe_load_refuses_arbitrary_objects(tmp_path, payload):
     path = tmp_path / 'evil.pth'
     torch.save(payload(), path)
@@ -179,7 +198,7 @@ def test_allow_list_is_scoped_to_safe_load():
     buffer = io.BytesIO()
     torch.save({'arr': np.arange(2)}, buffer)
     safe_load(io.BytesIO(buffer.getvalue()))
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.UnpicklingError):
         torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
 
 
@@ -230,7 +249,7 @@ def test_raw_hub_state_is_refused_by_weights_only(hub_state):
     buffer = io.BytesIO()
     torch.save(hub_state, buffer)
     buffer.seek(0)
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.UnpicklingError):
         torch.load(buffer, weights_only=True)
 
 

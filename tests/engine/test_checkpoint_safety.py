@@ -1,4 +1,5 @@
 """One loader, no remote code, nothing removed outside the work dir (issue 12, 1 and 2)."""
+
 import os
 import os.path as osp
 import pickle
@@ -9,10 +10,18 @@ import pytest
 import torch
 
 from basicattn.engine import checkpoint_io, work_dir
-from basicattn.engine.checkpoint_io import (AtomicLocalBackend, check_training_state,
-                                            confine_removals, is_url, safe_load)
-from basicattn.engine.hooks import (extract_generator_state, load_network_weights,
-                                    rebase_runtime_paths)
+from basicattn.engine.checkpoint_io import (
+    AtomicLocalBackend,
+    check_training_state,
+    confine_removals,
+    is_url,
+    safe_load,
+)
+from basicattn.engine.hooks import (
+    extract_generator_state,
+    load_network_weights,
+    rebase_runtime_paths,
+)
 from basicattn.errors import CheckpointError, UserError
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -39,8 +48,11 @@ def restore_mmengine_io(monkeypatch):
     (register_scheme replaces ``_schemes``, hence setattr)."""
     from mmengine.fileio.backends import registry_utils
     from mmengine.runner.checkpoint import CheckpointLoader
-    saved = [(table, table.copy())
-             for table in (registry_utils.backends, registry_utils.prefix_to_backends)]
+
+    saved = [
+        (table, table.copy())
+        for table in (registry_utils.backends, registry_utils.prefix_to_backends)
+    ]
     monkeypatch.setattr(CheckpointLoader, '_schemes', CheckpointLoader._schemes.copy())
     yield
     for table, copy in saved:
@@ -49,10 +61,24 @@ def restore_mmengine_io(monkeypatch):
 
 
 # -- the loader ------------------------------------------------------------------
-@pytest.mark.parametrize('path', ['http://127.0.0.1:1/x.pth', 'https://a/b.pth', 'pavi://x',
-                                  'modelzoo://x', 'torchvision://x', 'open-mmlab://x',
-                                  'openmmlab://x', 'mmcls://x', 's3://b/x', 'petrel://b/x',
-                                  'open-mmlab:s3://b/x', 'ftp://h/x', 'whatever+v2://x'])
+@pytest.mark.parametrize(
+    'path',
+    [
+        'http://127.0.0.1:1/x.pth',
+        'https://a/b.pth',
+        'pavi://x',
+        'modelzoo://x',
+        'torchvision://x',
+        'open-mmlab://x',
+        'openmmlab://x',
+        'mmcls://x',
+        's3://b/x',
+        'petrel://b/x',
+        'open-mmlab:s3://b/x',
+        'ftp://h/x',
+        'whatever+v2://x',
+    ],
+)
 def test_urls_are_refused_by_the_loader(path):
     assert is_url(path)
     with pytest.raises(CheckpointError) as info:
@@ -62,8 +88,9 @@ def test_urls_are_refused_by_the_loader(path):
     assert 'local path' in message and '\n' not in message
 
 
-@pytest.mark.parametrize('path', ['iter_3.pth', '/abs/dir/iter_3.pth', './a:b.pth',
-                                  'dir/x://y.pth'])
+@pytest.mark.parametrize(
+    'path', ['iter_3.pth', '/abs/dir/iter_3.pth', './a:b.pth', 'dir/x://y.pth']
+)
 def test_local_paths_are_not_urls(path):
     assert not is_url(path)
 
@@ -75,13 +102,12 @@ def _bad_files(folder):
     legacy = folder / 'legacy.pth'
     torch.save({'w': torch.ones(3)}, legacy, _use_new_zipfile_serialization=False)
     files = {
-        'truncated.pth': data[:len(data) // 2],
+        'truncated.pth': data[: len(data) // 2],
         'truncated_legacy.pth': legacy.read_bytes()[:-20],
         'empty.pth': b'',
         'text.pth': b'hello, not a checkpoint\n',
         'malicious.pth': malicious_bytes(folder / 'marker'),
-        'malicious_p4.pth': pickle.dumps({'x': MarkerPayload(str(folder / 'marker'))},
-                                         protocol=4),
+        'malicious_p4.pth': pickle.dumps({'x': MarkerPayload(str(folder / 'marker'))}, protocol=4),
     }
     for name, content in files.items():
         (folder / name).write_bytes(content)
@@ -113,8 +139,9 @@ def test_weights_only_file_cannot_resume():
     with pytest.raises(CheckpointError, match='pretrain_network_g') as info:
         check_training_state({'state_dict': {}}, '/x/net.pth')
     assert '/x/net.pth' in str(info.value) and 'path.resume_state' in str(info.value)
-    check_training_state({'state_dict': {}, 'message_hub': {}, 'meta': {'iter': 3, 'epoch': 0}},
-                         '/x/iter_3.pth')
+    check_training_state(
+        {'state_dict': {}, 'message_hub': {}, 'meta': {'iter': 3, 'epoch': 0}}, '/x/iter_3.pth'
+    )
     with pytest.raises(CheckpointError):
         check_training_state(torch.ones(1), '/x/tensor.pth')
 
@@ -135,9 +162,20 @@ def test_wrong_content_is_a_checkpoint_error():
 
 
 # -- mmengine's loaders after install() ------------------------------------------
-SCHEMES = ['pavi://x', 'modelzoo://x', 'torchvision://x', 'open-mmlab://x', 'openmmlab://x',
-           'mmcls://x', 's3://b/x', 'open-mmlab:s3://b/x', 'petrel://b/x',
-           'http://127.0.0.1:9/x.pth', 'https://127.0.0.1:9/x.pth', 'newscheme://x']
+SCHEMES = [
+    'pavi://x',
+    'modelzoo://x',
+    'torchvision://x',
+    'open-mmlab://x',
+    'openmmlab://x',
+    'mmcls://x',
+    's3://b/x',
+    'open-mmlab:s3://b/x',
+    'petrel://b/x',
+    'http://127.0.0.1:9/x.pth',
+    'https://127.0.0.1:9/x.pth',
+    'newscheme://x',
+]
 
 
 @pytest.mark.parametrize('url', SCHEMES)
@@ -147,6 +185,7 @@ def test_every_mmengine_scheme_is_refused(url, restore_mmengine_io, monkeypatch)
 
     def no_download(*args, **kwargs):
         raise AssertionError(f'an unsafe loader was reached for {url}')
+
     monkeypatch.setattr(torch.hub, 'load_state_dict_from_url', no_download)
     checkpoint_io.install()
     for prefix in CheckpointLoader._schemes:
@@ -160,6 +199,7 @@ def test_every_mmengine_scheme_is_refused(url, restore_mmengine_io, monkeypatch)
 
 def test_scheme_registered_later_is_refused_by_a_second_install(restore_mmengine_io):
     from mmengine.runner.checkpoint import CheckpointLoader
+
     checkpoint_io.install()
     CheckpointLoader.register_scheme('zzz://', loader=lambda f, m=None: {'ran': True})
     checkpoint_io.install()
@@ -169,6 +209,7 @@ def test_scheme_registered_later_is_refused_by_a_second_install(restore_mmengine
 
 def test_local_malicious_file_via_mmengine(tmp_path, restore_mmengine_io):
     from mmengine.runner.checkpoint import CheckpointLoader
+
     checkpoint_io.install()
     evil = tmp_path / 'evil.pth'
     evil.write_bytes(malicious_bytes(tmp_path / 'marker'))
@@ -217,17 +258,27 @@ def test_pointer_is_relative_and_resolved_inside(tmp_path):
 
 
 def test_runtime_paths_are_rebased(tmp_path):
-    checkpoint = {'message_hub': {'runtime_info': {
-        'best_ckpt': '/original/run/best_psnr_iter_3.pth', 'last_ckpt': '/original/run/iter_3.pth',
-        'best_ckpt_set/psnr': '/original/run/best_x.pth', 'best_score': 30.0,
-        'iter': 3}}}
+    checkpoint = {
+        'message_hub': {
+            'runtime_info': {
+                'best_ckpt': '/original/run/best_psnr_iter_3.pth',
+                'last_ckpt': '/original/run/iter_3.pth',
+                'best_ckpt_set/psnr': '/original/run/best_x.pth',
+                'best_score': 30.0,
+                'iter': 3,
+            }
+        }
+    }
     changed = rebase_runtime_paths(checkpoint, str(tmp_path))
     info = checkpoint['message_hub']['runtime_info']
     assert info['best_ckpt'] == str(tmp_path / 'best_psnr_iter_3.pth')
     assert info['last_ckpt'] == str(tmp_path / 'iter_3.pth')
     assert info['best_ckpt_set/psnr'] == str(tmp_path / 'best_x.pth')
-    assert info['best_score'] == 30.0 and set(changed) == {'best_ckpt', 'last_ckpt',
-                                                             'best_ckpt_set/psnr'}
+    assert info['best_score'] == 30.0 and set(changed) == {
+        'best_ckpt',
+        'last_ckpt',
+        'best_ckpt_set/psnr',
+    }
 
 
 def test_archive_existing(tmp_path, capsys):
@@ -252,8 +303,9 @@ def test_archive_existing(tmp_path, capsys):
 # -- one loader in the code -----------------------------------------------------------
 def _code_tokens(path):
     with open(path, 'rb') as f:
-        tokens = [t for t in tokenize.tokenize(f.readline)
-                  if t.type in (tokenize.NAME, tokenize.OP)]
+        tokens = [
+            t for t in tokenize.tokenize(f.readline) if t.type in (tokenize.NAME, tokenize.OP)
+        ]
     return tokens
 
 
@@ -288,12 +340,14 @@ def _python_files():
 
 
 def test_scanner_sees_what_it_must():
-    source = (b'import torch\nx = torch.load(p)\nfrom torch.hub import load_state_dict_from_url\n'
-              b'runner.load_checkpoint(p)\nmmengine.runner.checkpoint._load_checkpoint(p)\n'
-              b'def after_load_checkpoint(self, runner, checkpoint):\n    pass\n'
-              b'call_hook("after_load_checkpoint")\n# torch.load( in a comment\n'
-              b's = "torch.load("\nself.after_load_checkpoint(runner, c)\n'
-              b'from torch import nn, hub\n')
+    source = (
+        b'import torch\nx = torch.load(p)\nfrom torch.hub import load_state_dict_from_url\n'
+        b'runner.load_checkpoint(p)\nmmengine.runner.checkpoint._load_checkpoint(p)\n'
+        b'def after_load_checkpoint(self, runner, checkpoint):\n    pass\n'
+        b'call_hook("after_load_checkpoint")\n# torch.load( in a comment\n'
+        b's = "torch.load("\nself.after_load_checkpoint(runner, c)\n'
+        b'from torch import nn, hub\n'
+    )
     path = osp.join(os.environ.get('TMPDIR', '/tmp'), f'scan_probe_{os.getpid()}.py')
     with open(path, 'wb') as f:
         f.write(source)
@@ -306,11 +360,15 @@ def test_scanner_sees_what_it_must():
 
 def test_every_checkpoint_load_goes_through_the_one_loader():
     own = osp.join(REPO_ROOT, 'basicattn', 'engine', 'checkpoint_io.py')
-    offenders = [f'{osp.relpath(path, REPO_ROOT)}:{line}: {what}'
-                 for path in _python_files() if path != own
-                 for line, what in _unsafe_uses(path)]
-    assert offenders == [], 'load through basicattn.engine.checkpoint_io.safe_load:\n' + \
-        '\n'.join(offenders)
+    offenders = [
+        f'{osp.relpath(path, REPO_ROOT)}:{line}: {what}'
+        for path in _python_files()
+        if path != own
+        for line, what in _unsafe_uses(path)
+    ]
+    assert offenders == [], 'load through basicattn.engine.checkpoint_io.safe_load:\n' + '\n'.join(
+        offenders
+    )
 
 
 def test_readme_claim():

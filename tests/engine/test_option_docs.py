@@ -1,4 +1,5 @@
 """docs/options.md is generated from the schema and kept up to date."""
+
 import importlib.util
 import os.path as osp
 
@@ -29,8 +30,9 @@ def docs_text():
 
 
 def test_docs_up_to_date(gen, docs_text, capsys):
-    assert docs_text == gen.render(), \
+    assert docs_text == gen.render(), (
         'docs/options.md is out of date: run python tools/gen_option_docs.py'
+    )
     assert gen.main(['--check']) == 0
 
 
@@ -53,11 +55,18 @@ def test_section_docs_and_defaults_shown(docs_text):
     assert '`params`' in docs_text  # injected arguments are listed
 
 
-@pytest.mark.parametrize('heading', [
-    '## How `type:` blocks work', '## Datasets and loader keys',
-    '## Reference: every key', '## Overriding keys with `--set`',
-    '## Your own classes: `custom_imports`', '## What the tools do with each section',
-    '## A complete example'])
+@pytest.mark.parametrize(
+    'heading',
+    [
+        '## How `type:` blocks work',
+        '## Datasets and loader keys',
+        '## Reference: every key',
+        '## Overriding keys with `--set`',
+        '## Your own classes: `custom_imports`',
+        '## What the tools do with each section',
+        '## A complete example',
+    ],
+)
 def test_prose_sections_present(docs_text, heading):
     assert f'\n{heading}\n' in docs_text
 

@@ -1,4 +1,5 @@
 """`--set` key paths and `custom_imports` failures: one clear problem, never a guess."""
+
 import sys
 
 import pytest
@@ -6,8 +7,17 @@ import pytest
 from basicattn.engine.options import OptionError, apply_overrides, import_custom_modules
 
 
-@pytest.mark.parametrize('item', ['train..total_iter=3', '.train.total_iter=3',
-                                  'train.total_iter.=3', 'train. .total_iter=3', '.=3', '..=1'])
+@pytest.mark.parametrize(
+    'item',
+    [
+        'train..total_iter=3',
+        '.train.total_iter=3',
+        'train.total_iter.=3',
+        'train. .total_iter=3',
+        '.=3',
+        '..=1',
+    ],
+)
 def test_empty_key_segment_is_an_error_naming_the_override(item):
     opt = {'train': {'total_iter': 5}}
     with pytest.raises(OptionError) as info:
@@ -53,8 +63,9 @@ def test_module_raising_at_import_names_file_module_and_message(module_dir):
     (module_dir / 'h3_custom_boom.py').write_text('x = 1\nraise RuntimeError("boom")\n')
     problem = _problem(module_dir, 'h3_custom_boom')
     path = str(module_dir / 'h3_custom_boom.py')
-    assert problem.startswith(f"custom_imports: importing 'h3_custom_boom' ({path}) failed: "
-                              'RuntimeError: boom (line 2)')
+    assert problem.startswith(
+        f"custom_imports: importing 'h3_custom_boom' ({path}) failed: RuntimeError: boom (line 2)"
+    )
     assert f'({str(module_dir)})' not in problem  # the file, not the folder
 
 
@@ -83,12 +94,14 @@ def test_error_raised_in_another_file_names_both(module_dir):
 
 def test_missing_module_keeps_its_message(module_dir):
     problem = _problem(module_dir, 'h3_custom_absent')
-    assert problem == ("custom_imports: cannot import 'h3_custom_absent': "
-                       "No module named 'h3_custom_absent'")
+    assert problem == (
+        "custom_imports: cannot import 'h3_custom_absent': No module named 'h3_custom_absent'"
+    )
 
 
 def test_read_options_reports_the_option_file(module_dir):
     from basicattn.engine.options import read_options
+
     (module_dir / 'h3_custom_boom2.py').write_text('raise RuntimeError("boom2")\n')
     (module_dir / 'opt.yml').write_text('name: x\nscale: 2\ncustom_imports: [h3_custom_boom2]\n')
     with pytest.raises(OptionError) as info:
@@ -101,5 +114,6 @@ def test_read_options_reports_the_option_file(module_dir):
 @pytest.mark.parametrize('value', [[''], ['ok_name', 3], ' '])
 def test_custom_imports_must_be_module_names(value):
     from basicattn.engine.options import validate_options
+
     with pytest.raises(OptionError, match='custom_imports: expected a module name'):
         validate_options({'name': 'x', 'scale': 2, 'custom_imports': value}, source='x.yml')

@@ -1,5 +1,6 @@
 """Option files: defaults, scale propagation, ``--set``, custom_imports and the
 error messages for bad files (file path, key path, did-you-mean, all at once)."""
+
 import importlib
 import sys
 import textwrap
@@ -8,11 +9,16 @@ import pytest
 import torch
 import yaml
 
-from basicattn.engine.options import (OptionError, apply_overrides, did_you_mean,
-                                      read_options, validate_options)
+from basicattn.engine.options import (
+    OptionError,
+    apply_overrides,
+    did_you_mean,
+    read_options,
+    validate_options,
+)
 from basicattn.engine.yaml_io import OptionLoader, dump_yaml, load_yaml_file
 
-GOOD = textwrap.dedent('''\
+GOOD = textwrap.dedent("""\
     name: opt_test
     scale: 2
     datasets:
@@ -39,7 +45,7 @@ GOOD = textwrap.dedent('''\
       val_freq: 3
       metrics:
         psnr: {type: PSNR, crop_border: 2, test_y_channel: true}
-    ''')
+    """)
 
 
 def write(tmp_path, text, name='options.yml'):
@@ -91,8 +97,12 @@ def test_valid_file_gets_defaults_and_scale(tmp_path):
 def test_present_sections_are_filled(tmp_path):
     text = GOOD + 'logger: {print_freq: 7}\npath: {}\ndist_params: {}\n'
     opt = read_options(write(tmp_path, text))
-    assert opt['logger'] == {'print_freq': 7, 'save_checkpoint_freq': 5000,
-                             'max_keep_ckpts': -1, 'use_tb_logger': True}
+    assert opt['logger'] == {
+        'print_freq': 7,
+        'save_checkpoint_freq': 5000,
+        'max_keep_ckpts': -1,
+        'use_tb_logger': True,
+    }
     assert opt['path']['pretrain_network_g'] is None
     assert opt['path']['strict_load_g'] is True
     assert opt['dist_params'] == {'backend': 'auto', 'port': 29500, 'timeout': 600}
@@ -104,16 +114,20 @@ def test_absent_optional_sections_are_accepted(tmp_path):
 
 
 def test_matching_explicit_scale_is_accepted(tmp_path):
-    path = write_modified(tmp_path, lambda o: (o['network_g'].update(upscale=2),
-                                               o['datasets']['val'].update(scale=2)))
+    path = write_modified(
+        tmp_path, lambda o: (o['network_g'].update(upscale=2), o['datasets']['val'].update(scale=2))
+    )
     opt = read_options(path)
     assert opt['network_g']['upscale'] == 2
 
 
 # -- the three bad files ------------------------------------------------------------
 def test_typo_in_key_and_in_arch_argument(tmp_path):
-    path = write(tmp_path, GOOD.replace('total_iter: 6', 'totla_iter: 6')
-                 .replace('num_feat: 8', 'num_feats: 8'), 'typo.yml')
+    path = write(
+        tmp_path,
+        GOOD.replace('total_iter: 6', 'totla_iter: 6').replace('num_feat: 8', 'num_feats: 8'),
+        'typo.yml',
+    )
     err = problems_of(path)
     text = str(err)
     assert path in text
@@ -126,9 +140,11 @@ def test_typo_in_key_and_in_arch_argument(tmp_path):
 
 
 def test_unknown_types(tmp_path):
-    text = (GOOD.replace('type: EDSR', 'type: EDSRR')
-            .replace('{type: L1Loss}', '{type: L1Los}')
-            .replace('{type: PSNR,', '{type: PSNRR,'))
+    text = (
+        GOOD.replace('type: EDSR', 'type: EDSRR')
+        .replace('{type: L1Loss}', '{type: L1Los}')
+        .replace('{type: PSNR,', '{type: PSNRR,')
+    )
     path = write(tmp_path, text, 'unknown_type.yml')
     message = str(problems_of(path))
     assert path in message
@@ -146,10 +162,11 @@ def test_unknown_optimizer_scheduler_model_and_dataset(tmp_path):
         o['train']['optim_g']['type'] = 'Adamm'
         o['train']['scheduler']['type'] = 'MultiStepLRR'
         o['datasets']['val']['type'] = 'PairedImageDatset'
+
     message = str(problems_of(write_modified(tmp_path, change)))
-    assert "train.optim_g.type" in message and "'Adam'" in message
-    assert "train.scheduler.type" in message and "'MultiStepLR'" in message
-    assert "datasets.val.type" in message and "'PairedImageDataset'" in message
+    assert 'train.optim_g.type' in message and "'Adam'" in message
+    assert 'train.scheduler.type' in message and "'MultiStepLR'" in message
+    assert 'datasets.val.type' in message and "'PairedImageDataset'" in message
 
 
 def test_unknown_model_type(tmp_path):
@@ -158,9 +175,11 @@ def test_unknown_model_type(tmp_path):
 
 
 def test_wrong_value_types(tmp_path):
-    text = (GOOD.replace('total_iter: 6', "total_iter: '1000x'")
-            .replace('num_feat: 8', 'num_feat: 1.5')
-            .replace('val_freq: 3', "val_freq: 3\n  save_img: 'yes'"))
+    text = (
+        GOOD.replace('total_iter: 6', "total_iter: '1000x'")
+        .replace('num_feat: 8', 'num_feat: 1.5')
+        .replace('val_freq: 3', "val_freq: 3\n  save_img: 'yes'")
+    )
     path = write(tmp_path, text, 'wrong_type.yml')
     err = problems_of(path)
     message = str(err)
@@ -171,11 +190,14 @@ def test_wrong_value_types(tmp_path):
     assert len(err.problems) == 3
 
 
-@pytest.mark.parametrize('key, value, expected', [
-    ('num_block', True, 'expects int, got bool'),      # bool is not an int here
-    ('res_scale', 'big', 'expects float, got str'),
-    ('rgb_mean', 0.5, 'expects tuple, got float'),
-])
+@pytest.mark.parametrize(
+    'key, value, expected',
+    [
+        ('num_block', True, 'expects int, got bool'),  # bool is not an int here
+        ('res_scale', 'big', 'expects float, got str'),
+        ('rgb_mean', 0.5, 'expects tuple, got float'),
+    ],
+)
 def test_arch_argument_types_from_defaults(tmp_path, key, value, expected):
     path = write_modified(tmp_path, lambda o: o['network_g'].update({key: value}))
     message = str(problems_of(path))
@@ -192,6 +214,7 @@ def test_misplaced_key_names_its_section(tmp_path):
         o['val_freq'] = 5
         o['train']['print_freq'] = 10
         o['metrics'] = {}
+
     message = str(problems_of(write_modified(tmp_path, change)))
     assert "val_freq: unknown key. It belongs under 'val'." in message
     assert "train.print_freq: unknown key. It belongs under 'logger'." in message
@@ -202,6 +225,7 @@ def test_missing_required_keys(tmp_path):
     def change(o):
         del o['scale']
         del o['name']
+
     err = problems_of(write_modified(tmp_path, change))
     assert 'scale: required key is missing' in str(err)
     assert 'name: required key is missing' in str(err)
@@ -212,6 +236,7 @@ def test_missing_required_sections_and_arguments(tmp_path):
         del o['network_g']
         del o['train']['losses']
         del o['datasets']['val']['dataroot_gt']
+
     message = str(problems_of(write_modified(tmp_path, change)))
     assert 'network_g: required section is missing' in message
     assert 'train.losses: required section is missing' in message
@@ -225,6 +250,7 @@ def test_scale_conflict(tmp_path, where):
             o['network_g']['upscale'] = 4
         else:
             o['datasets']['train']['scale'] = 3
+
     message = str(problems_of(write_modified(tmp_path, change)))
     if where == 'network':
         assert 'network_g.upscale: 4 differs from scale: 2' in message
@@ -233,19 +259,27 @@ def test_scale_conflict(tmp_path, where):
 
 
 def test_all_problems_reported_at_once(tmp_path):
-    text = (GOOD.replace('total_iter: 6', "totla_iter: 6")
-            .replace('type: EDSR', 'type: EDSRR')
-            .replace('{type: L1Loss}', '{type: L1Los}')
-            .replace('val_freq: 3', "save_img: 'yes'")
-            .replace('scale: 2\n', 'val_freq: 3\n'))
+    text = (
+        GOOD.replace('total_iter: 6', 'totla_iter: 6')
+        .replace('type: EDSR', 'type: EDSRR')
+        .replace('{type: L1Loss}', '{type: L1Los}')
+        .replace('val_freq: 3', "save_img: 'yes'")
+        .replace('scale: 2\n', 'val_freq: 3\n')
+    )
     path = write(tmp_path, text, 'everything_wrong.yml')
     err = problems_of(path)
     assert len(err.problems) == 7, err.problems
     message = str(err)
     assert message.startswith(f'7 problem(s) in option file {path}:')
-    for fragment in ['val_freq: unknown key', 'scale: required key is missing',
-                     'network_g.type', 'train.totla_iter', 'train.total_iter',
-                     'train.losses.pixel.type', 'val.save_img']:
+    for fragment in [
+        'val_freq: unknown key',
+        'scale: required key is missing',
+        'network_g.type',
+        'train.totla_iter',
+        'train.total_iter',
+        'train.losses.pixel.type',
+        'val.save_img',
+    ]:
         assert fragment in message
     # every problem line names the file
     assert all(line.strip().startswith(path) for line in message.splitlines()[1:])
@@ -256,6 +290,7 @@ def test_loader_and_dataset_keys(tmp_path):
         o['datasets']['train']['batch_size_per_gpu'] = 'two'
         o['datasets']['train']['gt_sise'] = 16
         o['datasets']['tset_set5'] = dict(o['datasets']['val'])
+
     message = str(problems_of(write_modified(tmp_path, change)))
     assert "datasets.train.batch_size_per_gpu: expected int, got str 'two'" in message
     assert 'datasets.train.gt_sise: unknown argument of PairedImageDataset' in message
@@ -263,8 +298,9 @@ def test_loader_and_dataset_keys(tmp_path):
     assert 'datasets.tset_set5: unknown dataset key' in message
 
 
-@pytest.mark.parametrize('typo, meant', [('num_worker_per_gpus', 'num_worker_per_gpu'),
-                                         ('use_shufle', 'use_shuffle')])
+@pytest.mark.parametrize(
+    'typo, meant', [('num_worker_per_gpus', 'num_worker_per_gpu'), ('use_shufle', 'use_shuffle')]
+)
 def test_loader_key_typo_suggests_loader_key(tmp_path, typo, meant):
     path = write_modified(tmp_path, lambda o: o['datasets']['train'].update({typo: 1}))
     message = str(problems_of(path))
@@ -275,6 +311,7 @@ def test_injected_argument_and_choices(tmp_path):
     def change(o):
         o['train']['optim_g']['params'] = []
         o['dist_params'] = {'backend': 'ncl'}
+
     message = str(problems_of(write_modified(tmp_path, change)))
     assert 'train.optim_g.params: set by basicattn; remove it' in message
     assert "dist_params.backend: 'ncl' is not one of" in message
@@ -305,6 +342,7 @@ def test_optional_block_set_to_null(tmp_path, block):
     opt = read_options(path)
     # `block: ~` means "all defaults": the section is filled like an absent one
     from basicattn.engine.option_schema import OPTION_SCHEMA, Field
+
     plain = {k for k, v in OPTION_SCHEMA.fields[block].fields.items() if isinstance(v, Field)}
     assert set(opt[block]) == plain
 
@@ -330,6 +368,7 @@ def test_non_mapping_values(tmp_path):
         o['network_g'] = 'EDSR'
         o['logger'] = [1, 2]
         o['datasets']['val'] = 5
+
     message = str(problems_of(write_modified(tmp_path, change)))
     assert 'network_g: expected a mapping with a `type:` key, got str' in message
     assert 'logger: expected a mapping, got list' in message
@@ -344,8 +383,16 @@ def test_missing_type_key(tmp_path):
 # -- --set overrides ----------------------------------------------------------------
 def test_set_overrides_are_yaml_literals(tmp_path):
     path = write(tmp_path, GOOD)
-    opt = read_options(path, ['train.optim_g.lr=1e-4', 'train.scheduler.milestones=[2, 4]',
-                              'val.save_img=true', 'name=renamed', 'train.clip_grad_norm=null'])
+    opt = read_options(
+        path,
+        [
+            'train.optim_g.lr=1e-4',
+            'train.scheduler.milestones=[2, 4]',
+            'val.save_img=true',
+            'name=renamed',
+            'train.clip_grad_norm=null',
+        ],
+    )
     assert opt['train']['optim_g']['lr'] == 1e-4
     assert isinstance(opt['train']['optim_g']['lr'], float)
     assert opt['train']['scheduler']['milestones'] == [2, 4]
@@ -366,10 +413,14 @@ def test_set_replaces_null_blocks():
 def test_set_never_evaluates(tmp_path):
     marker = tmp_path / 'evaluated'
     code = f"__import__('pathlib').Path('{marker}').touch()"
-    opt = apply_overrides({}, [f'name={code}', "other=__import__('os')",
-                               'tag=!!python/object/apply:os.getcwd []'])
-    assert opt == {'name': code, 'other': "__import__('os')",
-                   'tag': '!!python/object/apply:os.getcwd []'}
+    opt = apply_overrides(
+        {}, [f'name={code}', "other=__import__('os')", 'tag=!!python/object/apply:os.getcwd []']
+    )
+    assert opt == {
+        'name': code,
+        'other': "__import__('os')",
+        'tag': '!!python/object/apply:os.getcwd []',
+    }
     assert not marker.exists()
 
 
@@ -377,11 +428,14 @@ def test_set_value_with_equals_sign():
     assert apply_overrides({}, ['name=a=b']) == {'name': 'a=b'}
 
 
-@pytest.mark.parametrize('item, fragment', [
-    ('train.total_iter', 'expected KEY.PATH=VALUE'),
-    ('=3', 'empty key path'),
-    ('name.x=1', 'name: is a str, cannot set name.x inside it'),
-])
+@pytest.mark.parametrize(
+    'item, fragment',
+    [
+        ('train.total_iter', 'expected KEY.PATH=VALUE'),
+        ('=3', 'empty key path'),
+        ('name.x=1', 'name: is a str, cannot set name.x inside it'),
+    ],
+)
 def test_bad_overrides(item, fragment):
     with pytest.raises(OptionError) as info:
         apply_overrides({'name': 'n'}, [item])
@@ -397,7 +451,7 @@ def test_set_value_is_validated(tmp_path):
 
 
 # -- custom_imports ---------------------------------------------------------------
-USER_ARCH = textwrap.dedent('''\
+USER_ARCH = textwrap.dedent("""\
     from torch import nn
 
     from basicattn.registry import ARCHS
@@ -413,13 +467,14 @@ USER_ARCH = textwrap.dedent('''\
 
         def forward(self, x):
             return self.shuffle(self.body(x))
-    ''')
+    """)
 
 
 @pytest.fixture
 def clean_imports(monkeypatch):
     """Restore sys.path, forget the user module and its registered arch afterwards."""
     from basicattn.registry import ARCHS
+
     monkeypatch.setattr(sys, 'path', list(sys.path))
     yield
     sys.modules.pop('my_tiny_arch', None)
@@ -429,12 +484,14 @@ def clean_imports(monkeypatch):
 
 def test_custom_imports_from_option_folder(tmp_path, monkeypatch, clean_imports):
     from basicattn.registry import ARCHS
+
     user = tmp_path / 'user'
     user.mkdir()
     (user / 'my_tiny_arch.py').write_text(USER_ARCH, encoding='utf-8')
-    text = (GOOD.replace('type: EDSR\n  num_feat: 8\n  num_block: 1',
-                         'type: TmpUserNet\n  num_feat: 6')
-            + 'custom_imports: [my_tiny_arch]\n')
+    text = (
+        GOOD.replace('type: EDSR\n  num_feat: 8\n  num_block: 1', 'type: TmpUserNet\n  num_feat: 6')
+        + 'custom_imports: [my_tiny_arch]\n'
+    )
     path = write(user, text)
     elsewhere = tmp_path / 'elsewhere'
     elsewhere.mkdir()
@@ -452,15 +509,17 @@ def test_custom_imports_arguments_are_checked(tmp_path, monkeypatch, clean_impor
     user = tmp_path / 'user'
     user.mkdir()
     (user / 'my_tiny_arch.py').write_text(USER_ARCH, encoding='utf-8')
-    text = (GOOD.replace('type: EDSR\n  num_feat: 8\n  num_block: 1',
-                         'type: TmpUserNet\n  num_feats: 6')
-            + 'custom_imports: my_tiny_arch\n')  # a single name is accepted as well
+    text = (
+        GOOD.replace(
+            'type: EDSR\n  num_feat: 8\n  num_block: 1', 'type: TmpUserNet\n  num_feats: 6'
+        )
+        + 'custom_imports: my_tiny_arch\n'
+    )  # a single name is accepted as well
     path = write(user, text)
     monkeypatch.chdir(tmp_path)
     importlib.invalidate_caches()
     message = str(problems_of(path))
-    assert "network_g.num_feats: unknown argument of TmpUserNet. Did you mean 'num_feat'" \
-        in message
+    assert "network_g.num_feats: unknown argument of TmpUserNet. Did you mean 'num_feat'" in message
 
 
 def test_custom_imports_unimportable(tmp_path, clean_imports):

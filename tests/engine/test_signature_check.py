@@ -1,4 +1,5 @@
 """Signatures of registered classes and YAML values checked against them."""
+
 import inspect
 from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
@@ -25,10 +26,27 @@ class AcceptsAnything:
 
 
 class Annotated:
-    def __init__(self, a: int, b: float = 1.0, c: Optional[int] = 3, d: Tuple[int, int] = (1, 1),
-                 e: Literal['x', 'y'] = 'x', f: bool = False, g=5, h=0.5, i='s', j=True,
-                 k=None, m: List[float] = None, n: Union[int, str] = 0, o: int | None = None,
-                 p: Any = 0, q: Dict[str, int] = None, r: Sequence[int] = (), s=(1, 2)):
+    def __init__(
+        self,
+        a: int,
+        b: float = 1.0,
+        c: Optional[int] = 3,
+        d: Tuple[int, int] = (1, 1),
+        e: Literal['x', 'y'] = 'x',
+        f: bool = False,
+        g=5,
+        h=0.5,
+        i='s',
+        j=True,
+        k=None,
+        m: List[float] = None,
+        n: Union[int, str] = 0,
+        o: int | None = None,
+        p: Any = 0,
+        q: Dict[str, int] = None,
+        r: Sequence[int] = (),
+        s=(1, 2),
+    ):
         pass
 
 
@@ -46,6 +64,7 @@ def test_forwarding_init_resolved_through_mro():
 
 def test_mmengine_multistep_lr_real_signature():
     from mmengine.optim import MultiStepLR
+
     params = explicit_parameters(MultiStepLR)
     assert params is not None
     assert {'optimizer', 'milestones', 'gamma', 'begin', 'end', 'by_epoch'} <= set(params)
@@ -63,16 +82,20 @@ def test_function_target():
 
     def strict(x, y: int = 2):
         pass
+
     assert explicit_parameters(build) is None
     assert list(explicit_parameters(strict)) == ['x', 'y']
 
 
 def test_string_annotations_are_resolved():
     ns = {}
-    exec('from __future__ import annotations\n'
-         'class Late:\n'
-         '    def __init__(self, a: int = 1, b: Missing = 2):\n'
-         '        pass\n', ns)
+    exec(
+        'from __future__ import annotations\n'
+        'class Late:\n'
+        '    def __init__(self, a: int = 1, b: Missing = 2):\n'
+        '        pass\n',
+        ns,
+    )
     params = explicit_parameters(ns['Late'])
     # an unresolvable hint falls back to the default's type instead of crashing
     assert set(params) == {'a', 'b'}
@@ -86,32 +109,64 @@ def test_builtin_forwarding_init():
 P = explicit_parameters(Annotated)
 
 
-@pytest.mark.parametrize('name, value, fits', [
-    # bool is not an int (and an int is not a bool)
-    ('a', 1, True), ('a', True, False), ('a', 1.5, False), ('a', '1', False),
-    ('f', True, True), ('f', 1, False),
-    ('g', 5, True), ('g', True, False), ('g', 5.0, False),
-    ('j', False, True), ('j', 0, False),
-    # float accepts int, not bool
-    ('b', 2, True), ('b', 2.5, True), ('b', True, False), ('b', 'x', False),
-    ('h', 1, True), ('h', '0.5', False),
-    # Optional / Union / PEP 604
-    ('c', None, True), ('c', 4, True), ('c', 'x', False),
-    ('n', 1, True), ('n', 'a', True), ('n', 1.5, False),
-    ('o', None, True), ('o', 3, True), ('o', 'x', False),
-    # tuples and lists accept YAML lists; sequences too
-    ('d', [1, 2], True), ('d', (1, 2), True), ('d', 3, False),
-    ('m', [0.1], True), ('m', 0.1, False), ('m', None, True),
-    ('r', [1], True), ('r', 1, False),
-    ('s', [3, 4], True), ('s', 3, False),
-    # Literal
-    ('e', 'x', True), ('e', 'y', True), ('e', 'z', False),
-    # strings by default
-    ('i', 'other', True), ('i', 3, False),
-    # unknown means fitting
-    ('k', 3, True), ('k', 'x', True), ('p', 0, True),
-    ('q', {'a': 1}, True), ('q', [1], False),
-])
+@pytest.mark.parametrize(
+    'name, value, fits',
+    [
+        # bool is not an int (and an int is not a bool)
+        ('a', 1, True),
+        ('a', True, False),
+        ('a', 1.5, False),
+        ('a', '1', False),
+        ('f', True, True),
+        ('f', 1, False),
+        ('g', 5, True),
+        ('g', True, False),
+        ('g', 5.0, False),
+        ('j', False, True),
+        ('j', 0, False),
+        # float accepts int, not bool
+        ('b', 2, True),
+        ('b', 2.5, True),
+        ('b', True, False),
+        ('b', 'x', False),
+        ('h', 1, True),
+        ('h', '0.5', False),
+        # Optional / Union / PEP 604
+        ('c', None, True),
+        ('c', 4, True),
+        ('c', 'x', False),
+        ('n', 1, True),
+        ('n', 'a', True),
+        ('n', 1.5, False),
+        ('o', None, True),
+        ('o', 3, True),
+        ('o', 'x', False),
+        # tuples and lists accept YAML lists; sequences too
+        ('d', [1, 2], True),
+        ('d', (1, 2), True),
+        ('d', 3, False),
+        ('m', [0.1], True),
+        ('m', 0.1, False),
+        ('m', None, True),
+        ('r', [1], True),
+        ('r', 1, False),
+        ('s', [3, 4], True),
+        ('s', 3, False),
+        # Literal
+        ('e', 'x', True),
+        ('e', 'y', True),
+        ('e', 'z', False),
+        # strings by default
+        ('i', 'other', True),
+        ('i', 3, False),
+        # unknown means fitting
+        ('k', 3, True),
+        ('k', 'x', True),
+        ('p', 0, True),
+        ('q', {'a': 1}, True),
+        ('q', [1], False),
+    ],
+)
 def test_value_fits(name, value, fits):
     assert value_fits(P[name], value) is fits
 
@@ -119,9 +174,10 @@ def test_value_fits(name, value, fits):
 def test_none_for_required_and_defaulted_parameters():
     def f(req, num=3, anything=None, opt: Optional[float] = 1.0, typed: float = 1.0):
         pass
+
     params = explicit_parameters(f)
-    assert value_fits(params['req'], None)          # nothing rules it out
-    assert not value_fits(params['num'], None)      # default's type is int
+    assert value_fits(params['req'], None)  # nothing rules it out
+    assert not value_fits(params['num'], None)  # default's type is int
     assert value_fits(params['anything'], None)
     assert value_fits(params['opt'], None)
     assert not value_fits(params['typed'], None)
@@ -131,8 +187,9 @@ def test_any_annotation_accepts_every_value():
     assert value_fits(P['p'], 'anything')
 
 
-@pytest.mark.parametrize('name, text', [('a', 'int'), ('b', 'float'), ('g', 'int'),
-                                        ('k', 'any'), ('i', 'str')])
+@pytest.mark.parametrize(
+    'name, text', [('a', 'int'), ('b', 'float'), ('g', 'int'), ('k', 'any'), ('i', 'str')]
+)
 def test_describe_expected(name, text):
     assert describe_expected(P[name]) == text
 

@@ -1,5 +1,6 @@
 """Multi-stage schedules: stage-list checks, parameter masks, stage lookup.
 Real runs of tools/train.py: tests/tools/test_multi_stage_training.py."""
+
 import pytest
 
 from basicattn.engine.stage_hook import MultiStageHook, check_stages, trainable_mask
@@ -13,8 +14,9 @@ STAGES = [
 
 def test_check_stages_reports_each_problem():
     assert check_stages(STAGES, 6, ['pixel', 'mse']) == []
-    problems = check_stages([dict(until_iter=4, losses=['pixl']), dict(until_iter=3, frozn=[])],
-                            10, ['pixel'])
+    problems = check_stages(
+        [dict(until_iter=4, losses=['pixl']), dict(until_iter=3, frozn=[])], 10, ['pixel']
+    )
     text = '\n'.join(problems)
     assert "0.losses: 'pixl' is not in train.losses" in text
     assert '1.frozn: unknown stage key' in text
@@ -27,8 +29,12 @@ def test_trainable_mask_and_unknown_pattern():
     names = ['body.0.w', 'body.1.w', 'memory.bank', 'memory.conv.w']
     assert trainable_mask(names) == [True] * 4
     assert trainable_mask(names, frozen=['memory.*']) == [True, True, False, False]
-    assert trainable_mask(names, trainable=['memory.*'], frozen=['memory.conv.*']) == \
-        [False, False, True, False]
+    assert trainable_mask(names, trainable=['memory.*'], frozen=['memory.conv.*']) == [
+        False,
+        False,
+        True,
+        False,
+    ]
     with pytest.raises(ValueError, match="pattern 'memroy.*' matches no parameter"):
         trainable_mask(names, trainable=['memroy.*'])
 

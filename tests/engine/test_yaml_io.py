@@ -1,4 +1,5 @@
 """Option-file YAML: YAML 1.2 floats, plain scalars only, readable errors."""
+
 import pytest
 
 from basicattn.engine.yaml_io import dump_yaml, load_yaml_file, parse_yaml_scalar
@@ -10,10 +11,20 @@ def _write(tmp_path, text, name='opt.yml'):
     return str(path)
 
 
-@pytest.mark.parametrize('text, expected', [
-    ('1e-4', 1e-4), ('5E3', 5000.0), ('.5', 0.5), ('1.', 1.0), ('+1e3', 1000.0),
-    ('1e+4', 1e4), ('-2.5e-3', -2.5e-3), ('3.0', 3.0), ('.inf', float('inf')),
-])
+@pytest.mark.parametrize(
+    'text, expected',
+    [
+        ('1e-4', 1e-4),
+        ('5E3', 5000.0),
+        ('.5', 0.5),
+        ('1.', 1.0),
+        ('+1e3', 1000.0),
+        ('1e+4', 1e4),
+        ('-2.5e-3', -2.5e-3),
+        ('3.0', 3.0),
+        ('.inf', float('inf')),
+    ],
+)
 def test_float_forms_are_floats(text, expected):
     value = parse_yaml_scalar(text)
     assert type(value) is float
@@ -32,20 +43,25 @@ def test_ints_stay_ints(text, expected):
 
 
 def test_file_values(tmp_path):
-    path = _write(tmp_path, '\n'.join([
-        'lr: 1e-4',
-        'big: 5E3',
-        'half: .5',
-        'iters: 300000',
-        'name: EDSR_x2',
-        'quoted: "1e-4"',
-        'milestones: [100, 200]',
-        'betas: [0.9, 0.99]',
-        'nothing: null',
-        'tilde: ~',
-        'flag: true',
-        'nested: {a: 1e-3, b: [1e-2, x]}',
-    ]))
+    path = _write(
+        tmp_path,
+        '\n'.join(
+            [
+                'lr: 1e-4',
+                'big: 5E3',
+                'half: .5',
+                'iters: 300000',
+                'name: EDSR_x2',
+                'quoted: "1e-4"',
+                'milestones: [100, 200]',
+                'betas: [0.9, 0.99]',
+                'nothing: null',
+                'tilde: ~',
+                'flag: true',
+                'nested: {a: 1e-3, b: [1e-2, x]}',
+            ]
+        ),
+    )
     data = load_yaml_file(path)
     assert data['lr'] == 1e-4 and isinstance(data['lr'], float)
     assert data['big'] == 5000.0 and isinstance(data['big'], float)
@@ -72,8 +88,9 @@ def test_bad_yaml_names_the_file(tmp_path):
     assert 'not valid YAML' in str(info.value)
 
 
-@pytest.mark.parametrize('text, kind', [('- a\n- b\n', 'list'), ('just text\n', 'str'),
-                                        ('42\n', 'int')])
+@pytest.mark.parametrize(
+    'text, kind', [('- a\n- b\n', 'list'), ('just text\n', 'str'), ('42\n', 'int')]
+)
 def test_non_mapping_top_level(tmp_path, text, kind):
     path = _write(tmp_path, text, name='listy.yml')
     with pytest.raises(ValueError) as info:
@@ -87,10 +104,13 @@ def test_missing_file(tmp_path):
         load_yaml_file(str(tmp_path / 'absent.yml'))
 
 
-@pytest.mark.parametrize('text', [
-    "!!python/object/apply:os.system ['echo hi']",
-    '!!python/name:os.system',
-])
+@pytest.mark.parametrize(
+    'text',
+    [
+        "!!python/object/apply:os.system ['echo hi']",
+        '!!python/name:os.system',
+    ],
+)
 def test_python_tags_are_never_constructed(tmp_path, text):
     with pytest.raises(ValueError):
         load_yaml_file(_write(tmp_path, f'x: {text}\n'))
@@ -98,11 +118,19 @@ def test_python_tags_are_never_constructed(tmp_path, text):
     assert parse_yaml_scalar(text) == text
 
 
-@pytest.mark.parametrize('text, expected', [
-    ('[1, 2]', [1, 2]), ('{a: 1}', {'a': 1}), ('null', None), ('~', None),
-    ('true', True), ('hello', 'hello'), ("__import__('os')", "__import__('os')"),
-    ('[1, 2', '[1, 2'),
-])
+@pytest.mark.parametrize(
+    'text, expected',
+    [
+        ('[1, 2]', [1, 2]),
+        ('{a: 1}', {'a': 1}),
+        ('null', None),
+        ('~', None),
+        ('true', True),
+        ('hello', 'hello'),
+        ("__import__('os')", "__import__('os')"),
+        ('[1, 2', '[1, 2'),
+    ],
+)
 def test_override_literals(text, expected):
     assert parse_yaml_scalar(text) == expected
 

@@ -1,4 +1,5 @@
 """Tests of the pixel losses against values worked out by hand."""
+
 import math
 
 import pytest
@@ -26,8 +27,7 @@ def test_mse_all_reductions():
     assert MSELoss()(PRED, TARGET).item() == pytest.approx(5.25 / 4)
     assert MSELoss(reduction='sum')(PRED, TARGET).item() == pytest.approx(5.25)
     none = MSELoss(reduction='none', loss_weight=0.5)(PRED, TARGET)
-    assert torch.allclose(none, 0.5 * torch.tensor([[[[0.25, 1.0],
-                                                      [4.0, 0.0]]]]))
+    assert torch.allclose(none, 0.5 * torch.tensor([[[[0.25, 1.0], [4.0, 0.0]]]]))
 
 
 def test_charbonnier_values():
@@ -35,15 +35,14 @@ def test_charbonnier_values():
     expect = [math.sqrt(d * d + eps * eps) for d in (0.5, -1.0, 2.0, 0.0)]
     loss = CharbonnierLoss(eps=eps, reduction='none')(PRED, TARGET)
     assert torch.allclose(loss.flatten(), torch.tensor(expect))
-    assert CharbonnierLoss(eps=eps)(PRED, TARGET).item() == pytest.approx(
-        sum(expect) / 4)
-    assert CharbonnierLoss(eps=eps, reduction='sum')(
-        PRED, TARGET).item() == pytest.approx(sum(expect))
+    assert CharbonnierLoss(eps=eps)(PRED, TARGET).item() == pytest.approx(sum(expect) / 4)
+    assert CharbonnierLoss(eps=eps, reduction='sum')(PRED, TARGET).item() == pytest.approx(
+        sum(expect)
+    )
     # Default eps=1e-12 is squared: where pred == target the loss is 1e-12,
     # not sqrt(1e-12) = 1e-6 as with BasicSR's unsquared form.
     zero = CharbonnierLoss(reduction='none')(TARGET, TARGET)
-    assert torch.allclose(zero, torch.full_like(zero, 1e-12), rtol=1e-4,
-                          atol=0)
+    assert torch.allclose(zero, torch.full_like(zero, 1e-12), rtol=1e-4, atol=0)
     assert CharbonnierLoss()(PRED, TARGET).item() == pytest.approx(3.5 / 4)
 
 
@@ -51,8 +50,7 @@ def test_weighted_reductions():
     # weighted |d|: 0.5, 0, 4, 0 -> sum 4.5, weight sum 4
     l1 = L1Loss()
     assert l1(PRED, TARGET, WEIGHT).item() == pytest.approx(4.5 / 4)
-    assert L1Loss(reduction='sum')(PRED, TARGET, WEIGHT).item() == \
-        pytest.approx(4.5)
+    assert L1Loss(reduction='sum')(PRED, TARGET, WEIGHT).item() == pytest.approx(4.5)
     none = L1Loss(reduction='none')(PRED, TARGET, WEIGHT)
     assert torch.allclose(none, torch.tensor([[[[0.5, 0.0], [4.0, 0.0]]]]))
     # A weight broadcast over 3 channels: mean divides by the broadcast sum.
@@ -67,13 +65,13 @@ def test_weighted_reductions():
 def test_gradient(cls):
     pred = PRED.clone().requires_grad_(True)
     cls(reduction='sum')(pred, TARGET).backward()
-    d = (PRED - TARGET)
+    d = PRED - TARGET
     if cls is L1Loss:
         expect = torch.sign(d)
     elif cls is MSELoss:
         expect = 2 * d
     else:  # d / sqrt(d^2 + eps^2), finite (0) where d == 0
-        expect = d / torch.sqrt(d ** 2 + 1e-24)
+        expect = d / torch.sqrt(d**2 + 1e-24)
     assert torch.isfinite(pred.grad).all()
     assert torch.allclose(pred.grad, expect, atol=1e-6)
 

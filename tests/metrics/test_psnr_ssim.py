@@ -1,12 +1,12 @@
 """PSNR / SSIM functions (BasicSR / EDSR convention)."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from basicattn.metrics.psnr_ssim import (calculate_psnr, calculate_ssim,
-                                         metric_name)
+from basicattn.metrics.psnr_ssim import calculate_psnr, calculate_ssim, metric_name
 
 
 @pytest.fixture
@@ -28,8 +28,7 @@ def test_psnr_hand_computed():
     a = np.zeros((4, 4, 3), np.uint8)
     b = a.copy()
     b[0, 0, 0] = 10  # MSE = 100 / 48
-    assert calculate_psnr(a, b) == pytest.approx(
-        10 * math.log10(255 ** 2 * 48 / 100))
+    assert calculate_psnr(a, b) == pytest.approx(10 * math.log10(255**2 * 48 / 100))
     assert calculate_psnr(a, a) == float('inf')
     # The differing pixel is inside the 1-px border: cropped away.
     assert calculate_psnr(a, b, crop_border=1) == float('inf')
@@ -37,13 +36,15 @@ def test_psnr_hand_computed():
 
 def test_psnr_y_channel(pair):
     pred, gt = pair
-    y = lambda im: 16 + (65.481 * im[..., 0] + 128.553 * im[..., 1]  # noqa
-                         + 24.966 * im[..., 2]) / 255.0
+
+    def y(im):
+        return 16 + (65.481 * im[..., 0] + 128.553 * im[..., 1] + 24.966 * im[..., 2]) / 255.0
+
     c = 3
-    mse = np.mean((y(pred.astype(np.float64)) - y(gt.astype(np.float64)))
-                  [c:-c, c:-c] ** 2)
-    assert calculate_psnr(pred, gt, crop_border=c, test_y_channel=True) == \
-        pytest.approx(10 * math.log10(255 ** 2 / mse), rel=1e-12)
+    mse = np.mean((y(pred.astype(np.float64)) - y(gt.astype(np.float64)))[c:-c, c:-c] ** 2)
+    assert calculate_psnr(pred, gt, crop_border=c, test_y_channel=True) == pytest.approx(
+        10 * math.log10(255**2 / mse), rel=1e-12
+    )
 
 
 def test_input_kinds_agree(pair):
@@ -51,8 +52,7 @@ def test_input_kinds_agree(pair):
     ref = calculate_psnr(pred, gt, 2, True)
     t_pred = torch.from_numpy(pred.transpose(2, 0, 1) / 255.0).float()
     assert calculate_psnr(t_pred, gt, 2, True) == pytest.approx(ref)
-    assert calculate_psnr(t_pred[None], gt.astype(np.float64), 2, True) == \
-        pytest.approx(ref)
+    assert calculate_psnr(t_pred[None], gt.astype(np.float64), 2, True) == pytest.approx(ref)
     s = calculate_ssim(pred, gt, 2, True)
     assert calculate_ssim(t_pred, gt, 2, True) == pytest.approx(s)
 
@@ -71,10 +71,21 @@ def test_ssim_properties_and_reference(pair):
     assert 0 < s < 1
     # Independent reference: scikit-image with the same Gaussian window.
     from skimage.metrics import structural_similarity
-    ref = np.mean([structural_similarity(
-        pred[..., c].astype(np.float64), gt[..., c].astype(np.float64),
-        gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-        data_range=255, full=True)[1][5:-5, 5:-5].mean() for c in range(3)])
+
+    ref = np.mean(
+        [
+            structural_similarity(
+                pred[..., c].astype(np.float64),
+                gt[..., c].astype(np.float64),
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                data_range=255,
+                full=True,
+            )[1][5:-5, 5:-5].mean()
+            for c in range(3)
+        ]
+    )
     assert s == pytest.approx(ref, abs=1e-6)
 
 

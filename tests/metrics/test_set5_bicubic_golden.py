@@ -6,6 +6,7 @@ average over the 5 images. Papers (EDSR, RCAN ...) report 33.66 / 0.9299,
 30.39 / 0.8682, 28.42 / 0.8104 for x2 / x3 / x4. Run with ``-s`` to see the
 measured numbers.
 """
+
 import os.path as osp
 
 import numpy as np
@@ -22,8 +23,7 @@ NAMES = [f'img_{i:03d}.png' for i in range(1, 6)]
 def _pairs(testdata, scale):
     root = testdata('Set5', f'X{scale}')
     for name in NAMES:
-        yield (name, imread(osp.join(root, 'LR', name)),
-               imread(osp.join(root, 'HR', name)))
+        yield (name, imread(osp.join(root, 'LR', name)), imread(osp.join(root, 'HR', name)))
 
 
 @pytest.mark.slow
@@ -39,9 +39,11 @@ def test_set5_bicubic_matches_papers(testdata, scale):
         sr_t = imresize(img2tensor(lr)[None], scale=scale)
         psnrs_t.append(calculate_psnr(sr_t, hr, scale, test_y_channel=True))
     psnr, ssim, psnr_t = np.mean(psnrs), np.mean(ssims), np.mean(psnrs_t)
-    print(f'\nSet5 x{scale} Bicubic (Y, crop {scale}): PSNR {psnr:.4f} dB '
-          f'SSIM {ssim:.4f} | tensor path PSNR {psnr_t:.4f} dB | paper '
-          f'{PAPER[scale][0]:.2f} / {PAPER[scale][1]:.4f}')
+    print(
+        f'\nSet5 x{scale} Bicubic (Y, crop {scale}): PSNR {psnr:.4f} dB '
+        f'SSIM {ssim:.4f} | tensor path PSNR {psnr_t:.4f} dB | paper '
+        f'{PAPER[scale][0]:.2f} / {PAPER[scale][1]:.4f}'
+    )
     assert abs(psnr - PAPER[scale][0]) <= 0.03
     assert abs(ssim - PAPER[scale][1]) <= 0.002
     assert abs(psnr_t - psnr) <= 0.01

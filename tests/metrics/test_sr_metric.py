@@ -1,4 +1,5 @@
 """The PSNR / SSIM mmengine metrics."""
+
 import math
 
 import numpy as np
@@ -19,11 +20,9 @@ def _samples(n=3, seed=0):
     return out
 
 
-@pytest.mark.parametrize('name, fn', [('PSNR', calculate_psnr),
-                                      ('SSIM', calculate_ssim)])
+@pytest.mark.parametrize('name, fn', [('PSNR', calculate_psnr), ('SSIM', calculate_ssim)])
 def test_metric_mean_and_per_image(name, fn):
-    metric = METRICS.build(dict(type=name, crop_border=2,
-                                test_y_channel=True))
+    metric = METRICS.build(dict(type=name, crop_border=2, test_y_channel=True))
     assert type(metric).__name__ == name
     samples = _samples()
     metric.process({}, samples[:2])
@@ -33,8 +32,7 @@ def test_metric_mean_and_per_image(name, fn):
     assert list(res) == [key]
     expected = [fn(s['pred'], s['gt'], 2, True) for s in samples]
     assert res[key] == pytest.approx(np.mean(expected))
-    assert [k for k, _ in metric.last_per_image] == \
-        ['img_000', 'img_001', 'img_002']
+    assert [k for k, _ in metric.last_per_image] == ['img_000', 'img_001', 'img_002']
     assert [v for _, v in metric.last_per_image] == pytest.approx(expected)
     assert metric.results == []  # evaluate() clears them
 
@@ -57,10 +55,12 @@ def test_bad_samples_are_named():
     s = _samples(1)[0]
     with pytest.raises(KeyError, match="'gt'"):
         metric.process(None, [dict(pred=s['pred'], key='a')])
-    with pytest.raises(ValueError, match=r"'img_x'.*\(16, 16, 3\).*"
-                                         r'\(8, 16, 3\)'):
-        metric.process(None, [dict(pred=s['pred'], gt=s['gt'][:, :8],
-                                   key='img_x')])
+    with pytest.raises(
+        ValueError,
+        match=r"'img_x'.*\(16, 16, 3\).*"
+        r'\(8, 16, 3\)',
+    ):
+        metric.process(None, [dict(pred=s['pred'], gt=s['gt'][:, :8], key='img_x')])
     with pytest.raises(TypeError, match='dict'):
         metric.process(None, [s['pred']])
     with pytest.raises(ValueError, match='crop_border'):

@@ -1,4 +1,5 @@
 """EDSR-style quadrant ("chop") inference."""
+
 import pytest
 import torch
 from torch import nn

@@ -1,11 +1,11 @@
 """Tests of SRModel: modes, tiled inference, self-ensemble, training step."""
+
 import pytest
 import torch
 from mmengine.optim import OptimWrapper
 from torch import nn
 
-from basicattn.models.sr_model import (SRModel, dihedral_transform,
-                                       inverse_dihedral_transform)
+from basicattn.models.sr_model import SRModel, dihedral_transform, inverse_dihedral_transform
 from basicattn.registry import MODELS
 
 TINY_EDSR = dict(type='EDSR', num_feat=8, num_block=1, upscale=2)
@@ -29,9 +29,12 @@ class LocalNet(nn.Module):
 
     def __init__(self, scale=3):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.ReLU(),
-                                  nn.Conv2d(8, 3 * scale * scale, 3, 1, 1),
-                                  nn.PixelShuffle(scale))
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, 1, 1),
+            nn.ReLU(),
+            nn.Conv2d(8, 3 * scale * scale, 3, 1, 1),
+            nn.PixelShuffle(scale),
+        )
 
     def forward(self, x):
         return self.body(x)
@@ -50,16 +53,18 @@ class Asymmetric(nn.Module):
 
 def _batch(n=2, h=6, w=5, scale=2, with_gt=True):
     torch.manual_seed(0)
-    data = dict(lq=torch.rand(n, 3, h, w), key=[f'img_{i}' for i in range(n)],
-                lq_path=[f'lr/img_{i}.png' for i in range(n)])
+    data = dict(
+        lq=torch.rand(n, 3, h, w),
+        key=[f'img_{i}' for i in range(n)],
+        lq_path=[f'lr/img_{i}.png' for i in range(n)],
+    )
     if with_gt:
         data['gt'] = torch.rand(n, 3, h * scale, w * scale)
     return data
 
 
 def test_loss_mode_and_backward():
-    model = MODELS.build(dict(type='SRModel', generator=TINY_EDSR,
-                              losses=PIXEL))
+    model = MODELS.build(dict(type='SRModel', generator=TINY_EDSR, losses=PIXEL))
     losses = model(**_batch(), mode='loss')
     assert set(losses) == {'loss_pixel'} and losses['loss_pixel'].dim() == 0
     losses['loss_pixel'].backward()
@@ -68,8 +73,7 @@ def test_loss_mode_and_backward():
 
 
 def test_losses_as_list():
-    model = SRModel(TINY_EDSR, losses=[dict(type='L1Loss'),
-                                       dict(type='MSELoss', loss_weight=0.5)])
+    model = SRModel(TINY_EDSR, losses=[dict(type='L1Loss'), dict(type='MSELoss', loss_weight=0.5)])
     assert set(model(**_batch(), mode='loss')) == {'loss_0', 'loss_1'}
 
 
@@ -106,8 +110,7 @@ def test_predict_clamp_off():
     with torch.no_grad():
         net.conv.bias.fill_(5.0)
     assert SRModel(net).inference(torch.rand(1, 3, 2, 2)).max() == 1.0
-    out = SRModel(net, test_cfg=dict(clamp=False)).inference(
-        torch.rand(1, 3, 2, 2))
+    out = SRModel(net, test_cfg=dict(clamp=False)).inference(torch.rand(1, 3, 2, 2))
     assert out.max() > 1.0
 
 
@@ -118,8 +121,9 @@ def test_val_and_test_step():
         assert results[0]['pred'].shape == (3, 12, 10)
 
 
-@pytest.mark.parametrize('h,w,tile,overlap', [(13, 10, 4, 2), (9, 9, 5, 4),
-                                              (7, 16, 6, 0), (3, 4, 8, 2)])
+@pytest.mark.parametrize(
+    'h,w,tile,overlap', [(13, 10, 4, 2), (9, 9, 5, 4), (7, 16, 6, 0), (3, 4, 8, 2)]
+)
 def test_tiling_pointwise_exact(h, w, tile, overlap):
     torch.manual_seed(1)
     net = PointwiseShuffle(scale=2)
@@ -138,8 +142,7 @@ def test_tiling_local_receptive_field(h, w, tile):
     torch.manual_seed(2)
     net = LocalNet(scale=3)
     lq = torch.rand(1, 3, h, w)
-    tiled = SRModel(net, test_cfg=dict(tile=tile, tile_overlap=4,
-                                       clamp=False)).inference(lq)
+    tiled = SRModel(net, test_cfg=dict(tile=tile, tile_overlap=4, clamp=False)).inference(lq)
     with torch.no_grad():
         full = net(lq)
     assert torch.allclose(tiled, full, atol=1e-5)
@@ -151,7 +154,7 @@ def test_tiling_with_edsr_shape():
 
 
 def test_dihedral_roundtrip():
-    x = torch.arange(24.).view(1, 1, 4, 6)
+    x = torch.arange(24.0).view(1, 1, 4, 6)
     outs = [dihedral_transform(x, i) for i in range(8)]
     assert len({tuple(o.flatten().tolist()) for o in outs}) == 8
     for i, o in enumerate(outs):
@@ -171,14 +174,12 @@ def test_self_ensemble_equals_hand_computed_mean():
             net(lq.transpose(-2, -1)).transpose(-2, -1),
             net(lq.flip(-1).transpose(-2, -1)).transpose(-2, -1).flip(-1),
             net(lq.flip(-2).transpose(-2, -1)).transpose(-2, -1).flip(-2),
-            net(lq.flip(-1).flip(-2).transpose(-2, -1)).transpose(
-                -2, -1).flip(-2).flip(-1),
+            net(lq.flip(-1).flip(-2).transpose(-2, -1)).transpose(-2, -1).flip(-2).flip(-1),
         ]
     # The transforms matter for this net, so the test is not vacuous.
     assert not torch.allclose(outs[0], outs[5])
     expect = torch.stack(outs).mean(0)
-    got = SRModel(net, test_cfg=dict(self_ensemble=True,
-                                     clamp=False)).inference(lq)
+    got = SRModel(net, test_cfg=dict(self_ensemble=True, clamp=False)).inference(lq)
     assert torch.allclose(got, expect, atol=1e-6)
 
 
@@ -187,8 +188,7 @@ def test_self_ensemble_with_tiling():
     net = LocalNet(scale=2)
     lq = torch.rand(1, 3, 11, 9)
     plain = SRModel(net, test_cfg=dict(self_ensemble=True, clamp=False))
-    tiled = SRModel(net, test_cfg=dict(self_ensemble=True, tile=6,
-                                       tile_overlap=4, clamp=False))
+    tiled = SRModel(net, test_cfg=dict(self_ensemble=True, tile=6, tile_overlap=4, clamp=False))
     assert torch.allclose(plain.inference(lq), tiled.inference(lq), atol=1e-5)
 
 
@@ -197,10 +197,8 @@ def test_train_step_decreases_loss():
     model = SRModel(dict(TINY_EDSR, num_feat=16), losses=PIXEL)
     optim = OptimWrapper(torch.optim.Adam(model.parameters(), lr=2e-3))
     data = _batch(n=2, h=8, w=8)
-    data['gt'] = nn.functional.interpolate(data['lq'], scale_factor=2,
-                                           mode='nearest')
-    history = [model.train_step(data, optim)['loss'].item()
-               for _ in range(15)]
+    data['gt'] = nn.functional.interpolate(data['lq'], scale_factor=2, mode='nearest')
+    history = [model.train_step(data, optim)['loss'].item() for _ in range(15)]
     assert history[-1] < 0.7 * history[0], history
 
 
@@ -219,8 +217,7 @@ def test_errors():
     with pytest.raises(ValueError, match="'gt'"):
         model(**_batch(with_gt=False), mode='loss')
     with pytest.raises(ValueError, match='differs from gt shape'):
-        model(lq=torch.rand(1, 3, 4, 4), gt=torch.rand(1, 3, 4, 4),
-              mode='loss')
+        model(lq=torch.rand(1, 3, 4, 4), gt=torch.rand(1, 3, 4, 4), mode='loss')
     with pytest.raises(ValueError, match="mode='train'"):
         model(**_batch(), mode='train')
     with pytest.raises(ValueError, match='no losses'):

@@ -1,11 +1,20 @@
 """VideoSRModel: window input checks, and sequence mode carrying the state."""
+
 import pytest
 import torch
 
 from basicattn.models.video_sr_model import VideoSRModel
 
-DASAA_TINY = dict(type='DASAA', num_feat=8, num_rdb=1, rdb_layers=2, growth=4,
-                  reduction=2, pab_hidden=4, attn_chunk=16)
+DASAA_TINY = dict(
+    type='DASAA',
+    num_feat=8,
+    num_rdb=1,
+    rdb_layers=2,
+    growth=4,
+    reduction=2,
+    pab_hidden=4,
+    attn_chunk=16,
+)
 
 
 def test_window_input_required():
@@ -27,7 +36,7 @@ def test_sequence_mode_carries_state_within_a_clip_in_order():
     with torch.no_grad():
         state, expected = None, []
         for i in range(3):
-            out, state = net(lq[i:i + 1], state, return_state=True)
+            out, state = net(lq[i : i + 1], state, return_state=True)
             expected.append(out.clamp(0, 1)[0])
         fresh = net(lq[3:4]).clamp(0, 1)[0]
     for result, want in zip(first + second, expected + [fresh]):

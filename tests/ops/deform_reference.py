@@ -3,6 +3,7 @@
 Explicit Python loops over batch, output pixel, tap and output channel, with
 mmcv's bilinear rule written out corner by corner. Float64, tiny shapes.
 """
+
 import math
 
 import torch
@@ -20,9 +21,12 @@ def bilinear(img, y, x):
         return out
     y0, x0 = math.floor(y), math.floor(x)
     ly, lx = y - y0, x - x0
-    for yy, xx, wt in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1,
-                                                       (1 - ly) * lx),
-                       (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx)):
+    for yy, xx, wt in (
+        (y0, x0, (1 - ly) * (1 - lx)),
+        (y0, x0 + 1, (1 - ly) * lx),
+        (y0 + 1, x0, ly * (1 - lx)),
+        (y0 + 1, x0 + 1, ly * lx),
+    ):
         if 0 <= yy < h and 0 <= xx < w:
             out = out + wt * img[..., yy, xx]
     return out
@@ -36,8 +40,7 @@ def _geometry(input, kernel_size, stride, padding, dilation):
     return ho, wo
 
 
-def sample_columns(input, offset, mask, kernel_size, stride, padding,
-                   dilation, deform_groups):
+def sample_columns(input, offset, mask, kernel_size, stride, padding, dilation, deform_groups):
     """cols[b, c, i, j, ho, wo]: the (modulated) sample of tap (i, j)."""
     b, c = input.shape[:2]
     kh, kw = kernel_size
@@ -46,7 +49,7 @@ def sample_columns(input, offset, mask, kernel_size, stride, padding,
     cols = torch.zeros(b, c, kh, kw, ho, wo, dtype=input.dtype)
     for n in range(b):
         for g in range(deform_groups):
-            img = input[n, g * cg:(g + 1) * cg]
+            img = input[n, g * cg : (g + 1) * cg]
             for i in range(kh):
                 for j in range(kw):
                     k = i * kw + j
@@ -60,18 +63,17 @@ def sample_columns(input, offset, mask, kernel_size, stride, padding,
                                 x += float(offset[n, base + 1, oy, ox])
                             val = bilinear(img, y, x)
                             if mask is not None:
-                                val = val * float(
-                                    mask[n, g * kh * kw + k, oy, ox])
-                            cols[n, g * cg:(g + 1) * cg, i, j, oy, ox] = val
+                                val = val * float(mask[n, g * kh * kw + k, oy, ox])
+                            cols[n, g * cg : (g + 1) * cg, i, j, oy, ox] = val
     return cols
 
 
-def ref_modulated_deform_conv2d(input, offset, mask, weight, bias, stride,
-                                padding, dilation, groups, deform_groups):
+def ref_modulated_deform_conv2d(
+    input, offset, mask, weight, bias, stride, padding, dilation, groups, deform_groups
+):
     """DCNv2 by loops: out[b, o] = sum over its group's channels and taps."""
     o, cpg, kh, kw = weight.shape
-    cols = sample_columns(input, offset, mask, (kh, kw), stride, padding,
-                          dilation, deform_groups)
+    cols = sample_columns(input, offset, mask, (kh, kw), stride, padding, dilation, deform_groups)
     b, _, _, _, ho, wo = cols.shape
     opg = o // groups
     out = torch.zeros(b, o, ho, wo, dtype=input.dtype)
@@ -81,25 +83,38 @@ def ref_modulated_deform_conv2d(input, offset, mask, weight, bias, stride,
             for ci in range(cpg):
                 for i in range(kh):
                     for j in range(kw):
-                        out[n, oc] += (weight[oc, ci, i, j] *
-                                       cols[n, g * cpg + ci, i, j])
+                        out[n, oc] += weight[oc, ci, i, j] * cols[n, g * cpg + ci, i, j]
             if bias is not None:
                 out[n, oc] += bias[oc]
     return out
 
 
-def ref_deform_kernel_conv2d(input, weight, bias, offset, mask, kernel_offset,
-                             kernel_size, stride, padding, dilation, groups,
-                             deform_groups, kernel_offset_groups, tap_rows,
-                             tap_cols):
+def ref_deform_kernel_conv2d(
+    input,
+    weight,
+    bias,
+    offset,
+    mask,
+    kernel_offset,
+    kernel_size,
+    stride,
+    padding,
+    dilation,
+    groups,
+    deform_groups,
+    kernel_offset_groups,
+    tap_rows,
+    tap_cols,
+):
     """Deformable kernel conv by loops: each tap's weight is read from the
     scope by :func:`bilinear` at ``(tap_rows[i] + dky, tap_cols[j] + dkx)``
     for every output pixel."""
     o, cpg, sh, sw = weight.shape
     kh, kw = kernel_size
     c = input.shape[1]
-    cols = sample_columns(input, offset, mask, kernel_size, stride, padding,
-                          dilation, deform_groups)
+    cols = sample_columns(
+        input, offset, mask, kernel_size, stride, padding, dilation, deform_groups
+    )
     b, _, _, _, ho, wo = cols.shape
     opg = o // groups
     cpk = c // kernel_offset_groups
@@ -119,11 +134,9 @@ def ref_deform_kernel_conv2d(input, weight, bias, offset, mask, kernel_offset,
                                 if kernel_offset is not None:
                                     base = kg * 2 * kh * kw + 2 * k
                                     ty += float(kernel_offset[n, base, oy, ox])
-                                    tx += float(kernel_offset[n, base + 1, oy,
-                                                              ox])
+                                    tx += float(kernel_offset[n, base + 1, oy, ox])
                                 wk = bilinear(weight[oc, ci], ty, tx)
-                                out[n, oc, oy, ox] += wk * cols[n, cin, i, j,
-                                                                oy, ox]
+                                out[n, oc, oy, ox] += wk * cols[n, cin, i, j, oy, ox]
             if bias is not None:
                 out[n, oc] += bias[oc]
     return out

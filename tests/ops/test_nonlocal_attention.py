@@ -1,4 +1,5 @@
 """Tiled Gaussian non-local attention against the dense reference."""
+
 import math
 
 import pytest
@@ -6,12 +7,13 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from basicattn.ops.nonlocal_attention import (
-    gaussian_nonlocal_attention, gaussian_nonlocal_attention_dense,
-    gaussian_window_radius)
+    gaussian_nonlocal_attention,
+    gaussian_nonlocal_attention_dense,
+    gaussian_window_radius,
+)
 
 
-def inputs(h, w, frames=2, c=8, cv=6, sigma=4.0, dtype=torch.float32,
-           seed=0):
+def inputs(h, w, frames=2, c=8, cv=6, sigma=4.0, dtype=torch.float32, seed=0):
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(1, 1, h, w, c, generator=g, dtype=dtype)
     k = torch.randn(1, frames, h, w, c, generator=g, dtype=dtype)
@@ -23,8 +25,7 @@ def inputs(h, w, frames=2, c=8, cv=6, sigma=4.0, dtype=torch.float32,
 def run_both(args, **kwargs):
     out = gaussian_nonlocal_attention(*args, **kwargs)
     ref = gaussian_nonlocal_attention_dense(*args)
-    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(1),
-                       dtype=out.dtype)
+    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(1), dtype=out.dtype)
     grads = torch.autograd.grad(out, args, grad)
     ref_grads = torch.autograd.grad(ref, args, grad)
     return out, ref, grads, ref_grads
@@ -41,12 +42,15 @@ def test_tiled_equals_dense_on_64x64():
     torch.testing.assert_close(grads[3], ref_grads[3], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize('h,w,tile,sigma', [
-    (13, 29, 5, 1.5),    # window smaller than the frame, ragged tiles
-    (11, 7, 16, 0.6),    # one tile larger than the frame
-    (9, 12, 4, 30.0),    # window covers the whole frame
-    (10, 10, 3, -2.0),   # only sigma^2 matters
-])
+@pytest.mark.parametrize(
+    'h,w,tile,sigma',
+    [
+        (13, 29, 5, 1.5),  # window smaller than the frame, ragged tiles
+        (11, 7, 16, 0.6),  # one tile larger than the frame
+        (9, 12, 4, 30.0),  # window covers the whole frame
+        (10, 10, 3, -2.0),  # only sigma^2 matters
+    ],
+)
 def test_tiled_equals_dense_any_size_and_sigma(h, w, tile, sigma):
     args = inputs(h, w, sigma=sigma, dtype=torch.float64)
     out, ref, grads, ref_grads = run_both(args, tile_size=tile)
@@ -55,8 +59,8 @@ def test_tiled_equals_dense_any_size_and_sigma(h, w, tile, sigma):
         torch.testing.assert_close(g, r, rtol=1e-7, atol=1e-8)
     with torch.no_grad():  # the in-place inference path
         torch.testing.assert_close(
-            gaussian_nonlocal_attention(*args, tile_size=tile), ref,
-            rtol=0, atol=1e-9)
+            gaussian_nonlocal_attention(*args, tile_size=tile), ref, rtol=0, atol=1e-9
+        )
 
 
 def test_window_follows_sigma_during_training():
@@ -69,12 +73,14 @@ def test_window_follows_sigma_during_training():
         loss.backward()
         assert s.grad is not None and s.grad.abs().item() > 0
         opt.step()
-    assert gaussian_window_radius(s.item(), 1e-8) != \
-        gaussian_window_radius(1.0, 1e-8)
+    assert gaussian_window_radius(s.item(), 1e-8) != gaussian_window_radius(1.0, 1e-8)
     with torch.no_grad():
         torch.testing.assert_close(
             gaussian_nonlocal_attention(q, k, v, s, tile_size=6),
-            gaussian_nonlocal_attention_dense(q, k, v, s), rtol=0, atol=1e-9)
+            gaussian_nonlocal_attention_dense(q, k, v, s),
+            rtol=0,
+            atol=1e-9,
+        )
 
 
 def test_checkpoint_and_plain_paths_agree():
@@ -93,7 +99,7 @@ def test_window_radius():
     for sigma, tol in [(4.0, 1e-8), (0.7, 1e-6), (13.3, 1e-10)]:
         r = gaussian_window_radius(sigma, tol)
         assert math.exp(-r * r / (2 * sigma * sigma)) <= tol
-        assert math.exp(-(r - 1)**2 / (2 * sigma * sigma)) > tol
+        assert math.exp(-((r - 1) ** 2) / (2 * sigma * sigma)) > tol
 
 
 class LargestTensor(TorchDispatchMode):
@@ -117,7 +123,7 @@ def test_no_hw_by_hw_tensor_forward_or_backward():
     with LargestTensor() as mode:
         out = gaussian_nonlocal_attention(q, k, v, s, tile_size=tile)
         out.sum().backward()
-    assert mode.largest <= tile * tile * h * w < (h * w)**2 // 4
+    assert mode.largest <= tile * tile * h * w < (h * w) ** 2 // 4
     assert q.grad is not None and s.grad is not None
 
 

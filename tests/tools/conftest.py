@@ -1,4 +1,5 @@
 """A tiny but complete SR experiment (data + option file) for the tool tests."""
+
 import os
 import os.path as osp
 import subprocess
@@ -13,6 +14,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 def _write_images(folder, count, size, rng):
     import cv2
+
     os.makedirs(folder, exist_ok=True)
     for i in range(count):
         img = (rng.random((size, size, 3)) * 255).astype(np.uint8)
@@ -22,23 +24,43 @@ def _write_images(folder, count, size, rng):
 def tiny_options(root, **changes):
     """Options of a 6-iteration EDSR x2 run on generated 48x48 images."""
     opt = {
-        'name': 'tiny', 'scale': 2, 'manual_seed': 1,
+        'name': 'tiny',
+        'scale': 2,
+        'manual_seed': 1,
         'datasets': {
-            'train': {'type': 'PairedImageDataset', 'dataroot_gt': osp.join(root, 'train'),
-                      'gt_size': 16, 'use_hflip': True, 'use_rot': True,
-                      'batch_size_per_gpu': 2, 'num_worker_per_gpu': 0},
-            'val': {'name': 'tinyval', 'type': 'PairedImageDataset',
-                    'dataroot_gt': osp.join(root, 'val')},
+            'train': {
+                'type': 'PairedImageDataset',
+                'dataroot_gt': osp.join(root, 'train'),
+                'gt_size': 16,
+                'use_hflip': True,
+                'use_rot': True,
+                'batch_size_per_gpu': 2,
+                'num_worker_per_gpu': 0,
+            },
+            'val': {
+                'name': 'tinyval',
+                'type': 'PairedImageDataset',
+                'dataroot_gt': osp.join(root, 'val'),
+            },
         },
         'network_g': {'type': 'EDSR', 'num_feat': 8, 'num_block': 1},
         'path': {'experiments_root': osp.join(root, 'exp')},
-        'train': {'optim_g': {'type': 'Adam', 'lr': 1e-3},
-                  'scheduler': {'type': 'MultiStepLR', 'milestones': [3], 'gamma': 0.5},
-                  'total_iter': 6, 'warmup_iter': 2, 'ema_decay': 0.9,
-                  'losses': {'pixel': {'type': 'L1Loss'}}},
-        'val': {'val_freq': 3, 'save_img': True,
-                'metrics': {'psnr': {'type': 'PSNR', 'crop_border': 2, 'test_y_channel': True},
-                            'ssim': {'type': 'SSIM', 'crop_border': 2, 'test_y_channel': True}}},
+        'train': {
+            'optim_g': {'type': 'Adam', 'lr': 1e-3},
+            'scheduler': {'type': 'MultiStepLR', 'milestones': [3], 'gamma': 0.5},
+            'total_iter': 6,
+            'warmup_iter': 2,
+            'ema_decay': 0.9,
+            'losses': {'pixel': {'type': 'L1Loss'}},
+        },
+        'val': {
+            'val_freq': 3,
+            'save_img': True,
+            'metrics': {
+                'psnr': {'type': 'PSNR', 'crop_border': 2, 'test_y_channel': True},
+                'ssim': {'type': 'SSIM', 'crop_border': 2, 'test_y_channel': True},
+            },
+        },
         'logger': {'print_freq': 1, 'save_checkpoint_freq': 3, 'use_tb_logger': True},
     }
     for path, value in changes.items():
@@ -73,8 +95,14 @@ def run_tool(*args, timeout=300, env=None):
     """Run a tools/ script in a fresh process; return CompletedProcess (text)."""
     full_env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
     full_env.update(env or {})
-    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -98,12 +126,12 @@ def forked_tool(tmp_path_factory):
     mmengine and basicattn. Tests that check a tool's start-up use ``tool``.
     """
     from fork_server import ForkServer
+
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
     server = ForkServer(sys.executable, env, str(tmp_path_factory.mktemp('forked_runs')))
 
     def run(*args, timeout=300, env=None):
-        return _Outcome(*server.run(args[0], *args[1:], cwd=REPO_ROOT, env=env,
-                                    timeout=timeout))
+        return _Outcome(*server.run(args[0], *args[1:], cwd=REPO_ROOT, env=env, timeout=timeout))
 
     yield run
     server.close()

@@ -14,6 +14,7 @@ state, so runs never see each other's registrations, loggers or globals.
 Nothing here runs a parallel torch op before forking (no thread pool exists
 that a child could inherit in a locked state).
 """
+
 import json
 import os
 import runpy
@@ -30,8 +31,10 @@ def _preload():
     import mmengine.runner  # noqa: F401
     import torch  # noqa: F401
     import torch.utils.tensorboard  # noqa: F401
+
     import basicattn.engine  # noqa: F401
     from basicattn import registry
+
     for name in ('ARCHS', 'DATASETS', 'LOSSES', 'METRICS', 'MODELS'):
         getattr(registry, name).import_from_location()
 
@@ -97,8 +100,13 @@ class ForkServer:
     def __init__(self, python, env, workdir):
         self.workdir = workdir
         self.count = 0
-        self.proc = subprocess.Popen([python, os.path.abspath(__file__)], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [python, os.path.abspath(__file__)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         ready = self.proc.stdout.readline()
         if not ready:
             raise RuntimeError('the fork server did not start')
@@ -108,13 +116,22 @@ class ForkServer:
         self.count += 1
         out = os.path.join(self.workdir, f'run{self.count}.out')
         err = os.path.join(self.workdir, f'run{self.count}.err')
-        request = dict(script=script, args=list(args), cwd=cwd, env=env or {}, stdout=out,
-                       stderr=err, timeout=timeout)
+        request = dict(
+            script=script,
+            args=list(args),
+            cwd=cwd,
+            env=env or {},
+            stdout=out,
+            stderr=err,
+            timeout=timeout,
+        )
         self.proc.stdin.write(json.dumps(request) + '\n')
         self.proc.stdin.flush()
         reply = json.loads(self.proc.stdout.readline())
-        with open(out, encoding='utf-8', errors='replace') as f_out, \
-                open(err, encoding='utf-8', errors='replace') as f_err:
+        with (
+            open(out, encoding='utf-8', errors='replace') as f_out,
+            open(err, encoding='utf-8', errors='replace') as f_err,
+        ):
             return reply['returncode'], f_out.read(), f_err.read()
 
     def close(self):

@@ -1,4 +1,5 @@
 """A malicious checkpoint and a local HTTP server that serves it (tests only)."""
+
 import contextlib
 import http.server
 import pickle
@@ -17,8 +18,7 @@ class _CreateFile:
 
 def malicious_bytes(marker):
     """A pickle (protocol 2) whose loading would create the file ``marker``."""
-    return pickle.dumps({'state_dict': _CreateFile(str(marker)), 'meta': {'iter': 1}},
-                        protocol=2)
+    return pickle.dumps({'state_dict': _CreateFile(str(marker)), 'meta': {'iter': 1}}, protocol=2)
 
 
 @contextlib.contextmanager

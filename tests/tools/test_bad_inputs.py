@@ -28,6 +28,7 @@ infer/make_lr outputs; ``options``: option files, ranges, ``--set``,
 its tool. ``BASICATTN_BAD_INPUTS_LOG=FILE`` appends each outcome to FILE
 (JSON lines) for the counts of the issue's closing note.
 """
+
 import copy
 import hashlib
 import importlib.util
@@ -42,7 +43,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import REPO_ROOT, run_tool, tiny_options
 
 URL = 'http://127.0.0.1:9/x.pth'  # the discard port: nothing ever answers
@@ -58,14 +58,17 @@ NO_CHECKPOINTS = ('*.pth', '*last_checkpoint', '*metrics.json')
 # the shared, read-only inputs (one set per module)
 # --------------------------------------------------------------------------
 
+
 def _image(rng, h, w):
     import cv2
+
     img = (rng.random((h, w, 3)) * 255).astype(np.uint8)
     return cv2.GaussianBlur(img, (5, 5), 1.5)
 
 
 def _write_pngs(folder, count, h, w, rng, prefix='im'):
     from basicattn.utils.img_util import imwrite
+
     os.makedirs(folder, exist_ok=True)
     for i in range(count):
         imwrite(osp.join(folder, f'{prefix}{i}.png'), _image(rng, h, w))
@@ -102,18 +105,22 @@ def shared(tmp_path_factory):
     """Tiny data, checkpoints and an LMDB that the cases read but never change."""
     from basicattn.data.lmdb_builder import build_lmdb_from_folder
     from basicattn.registry import ARCHS
+
     root = tmp_path_factory.mktemp('bad_inputs_shared')
     rng = np.random.default_rng(0)
     _write_pngs(str(root / 'train'), 6, 48, 48, rng)
     _write_pngs(str(root / 'val'), 2, 48, 48, rng)
     _write_pngs(str(root / 'lr'), 3, 12, 16, rng, prefix='a')
     # 6 images of 48x48: 15 pages, so that the middle page is a tree or data page
-    build_lmdb_from_folder(str(root / 'train'), str(root / 'good.lmdb'), num_workers=0,
-                           progress=False)
+    build_lmdb_from_folder(
+        str(root / 'train'), str(root / 'good.lmdb'), num_workers=0, progress=False
+    )
     torch.manual_seed(0)
     net = ARCHS.build(dict(EDSR_TINY))
-    torch.save({'state_dict': net.state_dict(), 'meta': {'arch': dict(EDSR_TINY)}},
-               str(root / 'edsr_x2.pth'))
+    torch.save(
+        {'state_dict': net.state_dict(), 'meta': {'arch': dict(EDSR_TINY)}},
+        str(root / 'edsr_x2.pth'),
+    )
     torch.save(_a2n_official_state_dict(scale=2), str(root / 'aan_x2_src.pt'))
     digest = _tree_digest(str(root))
     yield root
@@ -123,6 +130,7 @@ def shared(tmp_path_factory):
 # --------------------------------------------------------------------------
 # what a case builds in its own tmp_path
 # --------------------------------------------------------------------------
+
 
 class _Payload:
     """Unpickling this creates the folder ``marker`` (the payload's trace)."""
@@ -191,7 +199,7 @@ class Ctx:
     def truncated_checkpoint(self, name='truncated.pth'):
         with open(self.data('edsr_x2.pth'), 'rb') as f:
             data = f.read()
-        return self.write(name, data[:len(data) // 2])
+        return self.write(name, data[: len(data) // 2])
 
     def text_checkpoint(self, name='notes.pth'):
         return self.write(name, 'these are my notes, not weights\n')
@@ -215,11 +223,11 @@ class Ctx:
 @dataclass(frozen=True)
 class Case:
     id: str
-    tool: str                             # script under tools/
-    build: Callable[[Ctx], List[str]]     # writes the bad input, returns the arguments
+    tool: str  # script under tools/
+    build: Callable[[Ctx], List[str]]  # writes the bad input, returns the arguments
     culprits: Tuple[Union[str, Tuple[str, ...]], ...]  # each named in stderr (a tuple: any of)
-    area: str                             # checkpoint | data | options
-    may_write: Tuple[str, ...] = ()       # globs (relative to tmp_path) of allowed new paths
+    area: str  # checkpoint | data | options
+    may_write: Tuple[str, ...] = ()  # globs (relative to tmp_path) of allowed new paths
     never: Tuple[str, ...] = NO_CHECKPOINTS  # globs that no new path may match
     timeout: int = 180
 
@@ -229,10 +237,18 @@ CASES = []
 
 def case(id, tool, culprits, area, **kwargs):
     def register(build):
-        CASES.append(Case(id=f'{tool[:-3]}-{id}', tool=tool, build=build,
-                          culprits=tuple([culprits] if isinstance(culprits, str) else culprits),
-                          area=area, **kwargs))
+        CASES.append(
+            Case(
+                id=f'{tool[:-3]}-{id}',
+                tool=tool,
+                build=build,
+                culprits=tuple([culprits] if isinstance(culprits, str) else culprits),
+                area=area,
+                **kwargs,
+            )
+        )
         return build
+
     return register
 
 
@@ -243,6 +259,7 @@ def train(c, *extra):
 # --------------------------------------------------------------------------
 # train.py: option files
 # --------------------------------------------------------------------------
+
 
 @case('options-not-yaml', 'train.py', OPTIONS_NAME, 'options')
 def _(c):
@@ -333,6 +350,7 @@ def _(c):
 # train.py: count-like options out of range
 # --------------------------------------------------------------------------
 
+
 def _range_case(key, value):
     @case(f'{key}={value}', 'train.py', key, 'options')
     def _(c):
@@ -340,17 +358,24 @@ def _range_case(key, value):
         return train(c)
 
 
-for _key, _value in (('train.total_iter', 0), ('train.total_iter', -5),
-                     ('val.val_freq', 0), ('datasets.train.batch_size_per_gpu', 0),
-                     ('datasets.train.num_worker_per_gpu', -1), ('logger.print_freq', 0),
-                     ('logger.save_checkpoint_freq', 0), ('datasets.train.gt_size', 0),
-                     ('scale', 0)):
+for _key, _value in (
+    ('train.total_iter', 0),
+    ('train.total_iter', -5),
+    ('val.val_freq', 0),
+    ('datasets.train.batch_size_per_gpu', 0),
+    ('datasets.train.num_worker_per_gpu', -1),
+    ('logger.print_freq', 0),
+    ('logger.save_checkpoint_freq', 0),
+    ('datasets.train.gt_size', 0),
+    ('scale', 0),
+):
     _range_case(_key, _value)
 
 
 # --------------------------------------------------------------------------
 # train.py: --set
 # --------------------------------------------------------------------------
+
 
 @case('set-without-equals', 'train.py', 'train.total_iter', 'options')
 def _(c):
@@ -386,6 +411,7 @@ def _(c):
 # train.py: registered names and their arguments
 # --------------------------------------------------------------------------
 
+
 def _type_case(what, key, name):
     @case(f'unknown-{what}', 'train.py', (key, name), 'options')
     def _(c):
@@ -393,12 +419,14 @@ def _type_case(what, key, name):
         return train(c)
 
 
-for _what, _key, _name in (('arch', 'network_g.type', 'EDSRR'),
-                           ('loss', 'train.losses.pixel.type', 'L7Loss'),
-                           ('dataset', 'datasets.train.type', 'PairedImageDatset'),
-                           ('metric', 'val.metrics.psnr.type', 'PSNRR'),
-                           ('optimizer', 'train.optim_g.type', 'Adamm'),
-                           ('scheduler', 'train.scheduler.type', 'MultiStepLRR')):
+for _what, _key, _name in (
+    ('arch', 'network_g.type', 'EDSRR'),
+    ('loss', 'train.losses.pixel.type', 'L7Loss'),
+    ('dataset', 'datasets.train.type', 'PairedImageDatset'),
+    ('metric', 'val.metrics.psnr.type', 'PSNRR'),
+    ('optimizer', 'train.optim_g.type', 'Adamm'),
+    ('scheduler', 'train.scheduler.type', 'MultiStepLRR'),
+):
     _type_case(_what, _key, _name)
 
 
@@ -408,7 +436,7 @@ def _(c):
     return train(c)
 
 
-CUSTOM_ARCH = '''
+CUSTOM_ARCH = """
 from torch import nn
 from basicattn.registry import ARCHS
 
@@ -422,7 +450,7 @@ class NeedsWidth(nn.Module):
 
     def forward(self, x):
         return self.up(self.conv(x))
-'''
+"""
 
 
 @case('missing-required-arch-arg', 'train.py', 'network_g.width', 'options')
@@ -432,15 +460,23 @@ def _(c):
     return train(c)
 
 
-@case('custom_imports-missing-module', 'train.py',
-      ('custom_imports', 'no_such_module_xyz', OPTIONS_NAME), 'options')
+@case(
+    'custom_imports-missing-module',
+    'train.py',
+    ('custom_imports', 'no_such_module_xyz', OPTIONS_NAME),
+    'options',
+)
 def _(c):
     c.options({'custom_imports': ['no_such_module_xyz']})
     return train(c)
 
 
-@case('custom_imports-raises', 'train.py', ('custom_imports', 'raising_module', OPTIONS_NAME),
-      'options')
+@case(
+    'custom_imports-raises',
+    'train.py',
+    ('custom_imports', 'raising_module', OPTIONS_NAME),
+    'options',
+)
 def _(c):
     c.write('raising_module.py', "raise RuntimeError('this module is broken')\n")
     c.options({'custom_imports': ['raising_module']})
@@ -450,6 +486,7 @@ def _(c):
 # --------------------------------------------------------------------------
 # train.py: data
 # --------------------------------------------------------------------------
+
 
 @case('dataset-folder-missing', 'train.py', 'no_such_train_dir', 'data', may_write=RUN_LOGS)
 def _(c):
@@ -473,14 +510,20 @@ def _(c):
 @case('corrupt-training-image', 'train.py', 'im3.png', 'data', may_write=RUN_LOGS)
 def _(c):
     c.images_with_a_corrupt_one('train_bad', 'train', 'im3.png')
-    c.options({'datasets.train.dataroot_gt': c.path('train_bad'),
-               'datasets.train.use_shuffle': False, 'train.total_iter': 3})
+    c.options(
+        {
+            'datasets.train.dataroot_gt': c.path('train_bad'),
+            'datasets.train.use_shuffle': False,
+            'train.total_iter': 3,
+        }
+    )
     return train(c)
 
 
 # --------------------------------------------------------------------------
 # train.py: checkpoints (pretrain_network_g, resume_state)
 # --------------------------------------------------------------------------
+
 
 def _pretrain(c, value):
     c.options({'path.pretrain_network_g': value})
@@ -507,8 +550,14 @@ def _(c):
     return _pretrain(c, c.malicious_checkpoint())
 
 
-@case('pretrain-url', 'train.py', ('pretrain_network_g', URL), 'checkpoint', may_write=RUN_LOGS,
-      timeout=60)
+@case(
+    'pretrain-url',
+    'train.py',
+    ('pretrain_network_g', URL),
+    'checkpoint',
+    may_write=RUN_LOGS,
+    timeout=60,
+)
 def _(c):
     return _pretrain(c, URL)
 
@@ -519,8 +568,7 @@ def _(c):
     return train(c)
 
 
-@case('resume-url', 'train.py', ('resume_state', URL), 'checkpoint', may_write=RUN_LOGS,
-      timeout=60)
+@case('resume-url', 'train.py', ('resume_state', URL), 'checkpoint', may_write=RUN_LOGS, timeout=60)
 def _(c):
     c.options({'path.resume_state': URL})
     return train(c)
@@ -541,6 +589,7 @@ def _(c):
 # --------------------------------------------------------------------------
 # test.py
 # --------------------------------------------------------------------------
+
 
 def _test(c, checkpoint, *extra):
     c.options(drop=['train'])
@@ -567,16 +616,22 @@ def _(c):
     return _test(c, c.malicious_checkpoint())
 
 
-@case('checkpoint-url', 'test.py', (('--checkpoint', 'pretrain_network_g'), URL), 'checkpoint',
-      may_write=RUN_LOGS, timeout=60)
+@case(
+    'checkpoint-url',
+    'test.py',
+    (('--checkpoint', 'pretrain_network_g'), URL),
+    'checkpoint',
+    may_write=RUN_LOGS,
+    timeout=60,
+)
 def _(c):
     return _test(c, URL)
 
 
-@case('checkpoint-of-another-arch', 'test.py', 'a2n_weights.pth', 'checkpoint',
-      may_write=RUN_LOGS)
+@case('checkpoint-of-another-arch', 'test.py', 'a2n_weights.pth', 'checkpoint', may_write=RUN_LOGS)
 def _(c):
     from basicattn.registry import ARCHS
+
     cfg = dict(type='A2N', num_feat=8, unf=6, num_block=1, upscale=2)
     path = c.path('a2n_weights.pth')
     torch.save({'state_dict': ARCHS.build(cfg).state_dict(), 'meta': {'arch': cfg}}, path)
@@ -590,8 +645,9 @@ def _(c):
 
 @case('test-folder-missing', 'test.py', 'no_such_test_dir', 'data', may_write=RUN_LOGS)
 def _(c):
-    return _test(c, c.data('edsr_x2.pth'), '--set',
-                 f'datasets.val.dataroot_gt={c.path("no_such_test_dir")}')
+    return _test(
+        c, c.data('edsr_x2.pth'), '--set', f'datasets.val.dataroot_gt={c.path("no_such_test_dir")}'
+    )
 
 
 @case('options-missing', 'test.py', 'no_such_test_options.yml', 'options')
@@ -659,8 +715,7 @@ def _(c):
 
 @case('arch-args-unknown-argument', 'infer.py', 'scalee', 'options', may_write=OUT)
 def _(c):
-    return _infer(c, c.data('lr'), '--arch', 'Bicubic', '--arch-args', '{"scalee": 2}',
-                  ckpt=False)
+    return _infer(c, c.data('lr'), '--arch', 'Bicubic', '--arch-args', '{"scalee": 2}', ckpt=False)
 
 
 @case('unknown-arch', 'infer.py', 'NoSuchNet', 'options', may_write=OUT)
@@ -668,11 +723,15 @@ def _(c):
     return _infer(c, c.data('lr'), '--arch', 'NoSuchNet', ckpt=False)
 
 
-@case('arch-with-parameters-no-checkpoint', 'infer.py', ('EDSR', '--checkpoint'), 'checkpoint',
-      may_write=OUT)
+@case(
+    'arch-with-parameters-no-checkpoint',
+    'infer.py',
+    ('EDSR', '--checkpoint'),
+    'checkpoint',
+    may_write=OUT,
+)
 def _(c):
-    return _infer(c, c.data('lr'), '--arch', 'EDSR', '--arch-args', '{"upscale": 2}',
-                  ckpt=False)
+    return _infer(c, c.data('lr'), '--arch', 'EDSR', '--arch-args', '{"upscale": 2}', ckpt=False)
 
 
 @case('checkpoint-missing', 'infer.py', 'no_such_weights.pth', 'checkpoint', may_write=OUT)
@@ -690,16 +749,21 @@ def _(c):
     return _infer(c, c.data('lr'), '--checkpoint', c.malicious_checkpoint(), ckpt=False)
 
 
-@case('checkpoint-url', 'infer.py', ('--checkpoint', URL), 'checkpoint', may_write=OUT,
-      timeout=60)
+@case('checkpoint-url', 'infer.py', ('--checkpoint', URL), 'checkpoint', may_write=OUT, timeout=60)
 def _(c):
     return _infer(c, c.data('lr'), '--checkpoint', URL, ckpt=False)
 
 
-@case('checkpoint-without-arch', 'infer.py', ('plain_weights.pth', '--arch'), 'checkpoint',
-      may_write=OUT)
+@case(
+    'checkpoint-without-arch',
+    'infer.py',
+    ('plain_weights.pth', '--arch'),
+    'checkpoint',
+    may_write=OUT,
+)
 def _(c):
     from basicattn.registry import ARCHS
+
     path = c.path('plain_weights.pth')
     torch.save({'state_dict': ARCHS.build(dict(EDSR_TINY)).state_dict()}, path)
     return _infer(c, c.data('lr'), '--checkpoint', path, ckpt=False)
@@ -714,6 +778,7 @@ def _(c):
 # --------------------------------------------------------------------------
 # create_lmdb.py
 # --------------------------------------------------------------------------
+
 
 @case('source-missing', 'create_lmdb.py', 'no_such_source', 'data')
 def _(c):
@@ -772,6 +837,7 @@ def _(c):
 # convert_model.py
 # --------------------------------------------------------------------------
 
+
 def _convert(c, src, *extra, source='a2n_official', scale='2'):
     return ['--source', source, '--scale', scale, src, c.path('converted.pth'), *extra]
 
@@ -785,7 +851,7 @@ def _(c):
 def _(c):
     with open(c.data('aan_x2_src.pt'), 'rb') as f:
         data = f.read()
-    return _convert(c, c.write('truncated.pt', data[:len(data) // 2]))
+    return _convert(c, c.write('truncated.pt', data[: len(data) // 2]))
 
 
 @case('input-text-file', 'convert_model.py', 'notes.pth', 'checkpoint')
@@ -823,6 +889,7 @@ def _(c):
 # --------------------------------------------------------------------------
 # get_flops.py and make_lr.py
 # --------------------------------------------------------------------------
+
 
 @case('unknown-arch', 'get_flops.py', 'NoSuchNet', 'options')
 def _(c):
@@ -873,11 +940,15 @@ def _(c):
 # the test
 # --------------------------------------------------------------------------
 
+
 def _repo_outputs():
     """Entries of the checkout's default output folders (nothing may appear there)."""
-    return {top: sorted(os.listdir(osp.join(REPO_ROOT, top)))
-            if osp.isdir(osp.join(REPO_ROOT, top)) else None
-            for top in ('experiments', 'results', 'tb_logger')}
+    return {
+        top: sorted(os.listdir(osp.join(REPO_ROOT, top)))
+        if osp.isdir(osp.join(REPO_ROOT, top))
+        else None
+        for top in ('experiments', 'results', 'tb_logger')
+    }
 
 
 def _blank(text, *roots):
@@ -892,9 +963,17 @@ def _log_result(case, returncode, lines, problems):
     if not target:
         return
     import json
-    record = dict(id=case.id, tool=case.tool, area=case.area, rc=returncode,
-                  lines=len(lines), first=lines[0] if lines else '',
-                  last=lines[-1] if lines else '', problems=problems)
+
+    record = dict(
+        id=case.id,
+        tool=case.tool,
+        area=case.area,
+        rc=returncode,
+        lines=len(lines),
+        first=lines[0] if lines else '',
+        last=lines[-1] if lines else '',
+        problems=problems,
+    )
     with open(target, 'a') as f:
         f.write(json.dumps(record) + '\n')
 
@@ -917,8 +996,10 @@ def test_bad_input_gives_one_clean_line(case, tmp_path, shared, forked_tool):
     stderr = out.stderr
     shown = _blank(stderr, tmp_path, shared)
     lines = stderr.splitlines()
-    summary = (f'{case.tool} exit {out.returncode}, {len(lines)} stderr line(s); first: '
-               f'{lines[0] if lines else ""!r}; last: {lines[-1] if lines else ""!r}')
+    summary = (
+        f'{case.tool} exit {out.returncode}, {len(lines)} stderr line(s); first: '
+        f'{lines[0] if lines else ""!r}; last: {lines[-1] if lines else ""!r}'
+    )
     problems = []
     if osp.lexists(ctx.marker):
         problems.append('the pickle payload ran (its marker folder exists)')
@@ -928,8 +1009,11 @@ def test_bad_input_gives_one_clean_line(case, tmp_path, shared, forked_tool):
         problems.append(f'{len(lines)} lines on stderr, expected fewer than 10')
     if 'error:' not in stderr:
         problems.append("no 'error:' on stderr")
-    missing = [name for name in case.culprits
-               if not any(alt in shown for alt in (name if isinstance(name, tuple) else (name,)))]
+    missing = [
+        name
+        for name in case.culprits
+        if not any(alt in shown for alt in (name if isinstance(name, tuple) else (name,)))
+    ]
     if missing:
         problems.append(f'culprit(s) not named: {missing}')
 
@@ -938,20 +1022,28 @@ def test_bad_input_gives_one_clean_line(case, tmp_path, shared, forked_tool):
     if changed:
         problems.append(f'existing paths changed or removed: {changed}')
     new = sorted(set(after) - set(before))
-    unexpected = [p for p in new
-                  if not any(fnmatchcase(p, g) for g in case.may_write)
-                  or any(fnmatchcase(p, g) for g in case.never)]
+    unexpected = [
+        p
+        for p in new
+        if not any(fnmatchcase(p, g) for g in case.may_write)
+        or any(fnmatchcase(p, g) for g in case.never)
+    ]
     if unexpected:
-        problems.append(f'written where it should not be: {unexpected[:8]}'
-                        + (f' (+{len(unexpected) - 8} more)' if len(unexpected) > 8 else ''))
+        problems.append(
+            f'written where it should not be: {unexpected[:8]}'
+            + (f' (+{len(unexpected) - 8} more)' if len(unexpected) > 8 else '')
+        )
     if _repo_outputs() != repo_before:
-        problems.append('something appeared under experiments/, results/ or tb_logger/ '
-                        'of the checkout')
+        problems.append(
+            'something appeared under experiments/, results/ or tb_logger/ of the checkout'
+        )
     _log_result(case, out.returncode, lines, problems)
 
-    assert not problems, (f'[{case.area}] ' + '; '.join(problems) + f'\n{summary}\n'
-                          f'--- stderr (tail) ---\n{stderr[-3000:]}\n'
-                          f'--- stdout (tail) ---\n{out.stdout[-1000:]}')
+    assert not problems, (
+        f'[{case.area}] ' + '; '.join(problems) + f'\n{summary}\n'
+        f'--- stderr (tail) ---\n{stderr[-3000:]}\n'
+        f'--- stdout (tail) ---\n{out.stdout[-1000:]}'
+    )
 
 
 def test_the_table_is_large_enough():

@@ -4,12 +4,12 @@ A local HTTP server serves a pickle whose loading would create a marker file.
 Its URL, given wherever a checkpoint can be named, is refused before anything
 is fetched: exit code 2, one short line naming the option and the URL.
 """
+
 import os
 import os.path as osp
 import re
 
 import pytest
-
 from malicious_checkpoint import malicious_bytes, serve
 
 
@@ -62,8 +62,17 @@ def test_test_tool_refuses_url_checkpoint(evil, tiny_experiment, forked_tool):
 
 def test_infer_refuses_url_checkpoint(evil, tiny_experiment, forked_tool, tmp_path):
     image = osp.join(tiny_experiment.root, 'val', 'im0.png')
-    out = forked_tool('tools/infer.py', image, str(tmp_path / 'out'), '--checkpoint', evil.url,
-               '--arch', 'EDSR', '--arch-args', '{"num_feat": 8, "num_block": 1}')
+    out = forked_tool(
+        'tools/infer.py',
+        image,
+        str(tmp_path / 'out'),
+        '--checkpoint',
+        evil.url,
+        '--arch',
+        'EDSR',
+        '--arch-args',
+        '{"num_feat": 8, "num_block": 1}',
+    )
     _assert_refused(out, '--checkpoint', evil.url)
     assert not (tmp_path / 'out').exists()
 
@@ -76,6 +85,7 @@ def test_loader_level_http_is_never_fetched(evil):
 
     from basicattn.engine import checkpoint_io
     from basicattn.errors import CheckpointError
+
     checkpoint_io.install()
     with pytest.raises(CheckpointError, match=re.escape(evil.url)):
         CheckpointLoader.load_checkpoint(evil.url)
@@ -91,11 +101,24 @@ def test_local_malicious_checkpoint_everywhere(tiny_experiment, forked_tool, tmp
     opt = tiny_experiment('local')
     runs = {
         'resume_state': ('tools/train.py', '-opt', opt, '--set', f'path.resume_state={evil}'),
-        'pretrain': ('tools/train.py', '-opt', opt, '--set',
-                     f'path.pretrain_network_g={evil}', 'train.total_iter=1'),
+        'pretrain': (
+            'tools/train.py',
+            '-opt',
+            opt,
+            '--set',
+            f'path.pretrain_network_g={evil}',
+            'train.total_iter=1',
+        ),
         'test': ('tools/test.py', '-opt', opt, '--checkpoint', str(evil)),
-        'convert': ('tools/convert_model.py', '--source', 'a2n_official', '--scale', '2',
-                    str(evil), str(tmp_path / 'converted.pth')),
+        'convert': (
+            'tools/convert_model.py',
+            '--source',
+            'a2n_official',
+            '--scale',
+            '2',
+            str(evil),
+            str(tmp_path / 'converted.pth'),
+        ),
     }
     for name, args in runs.items():
         out = forked_tool(*args)
@@ -109,12 +132,15 @@ def test_local_malicious_checkpoint_everywhere(tiny_experiment, forked_tool, tmp
 
 def test_truncated_checkpoint_is_one_line(tiny_experiment, forked_tool, tmp_path):
     import torch
+
     path = tmp_path / 'cut.pth'
     torch.save({'state_dict': {'w': torch.ones(64)}}, path)
     path.write_bytes(path.read_bytes()[:200])
     opt = tiny_experiment('cut')
-    for args in (('tools/test.py', '-opt', opt, '--checkpoint', str(path)),
-                 ('tools/train.py', '-opt', opt, '--set', f'path.resume_state={path}')):
+    for args in (
+        ('tools/test.py', '-opt', opt, '--checkpoint', str(path)),
+        ('tools/train.py', '-opt', opt, '--set', f'path.resume_state={path}'),
+    ):
         out = forked_tool(*args)
         assert out.returncode == 2, out.stderr[-3000:]
         lines = out.stderr.strip().splitlines()

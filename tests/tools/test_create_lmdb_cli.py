@@ -1,4 +1,5 @@
 """tools/create_lmdb.py: as a subprocess (as users run it) and in-process."""
+
 import hashlib
 import importlib.util
 import os
@@ -20,12 +21,14 @@ def run_cli(*args):
     """Run the script in a fresh interpreter, without PYTHONPATH."""
     env = dict(os.environ)
     env.pop('PYTHONPATH', None)  # runnable from the repo without install
-    return subprocess.run([sys.executable, SCRIPT, *map(str, args)],
-                          cwd=REPO_ROOT,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, SCRIPT, *map(str, args)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope='module')
@@ -50,13 +53,15 @@ def video_folder(tmp_path, rng):
     """A Vimeo-90K-like and a REDS-like nested layout in one tree."""
     src = tmp_path / 'video'
     rels = [
-        'sequences/00001/0001/im1.png', 'sequences/00001/0001/im4.png',
-        'sequences/00002/0003/im4.png', 'REDS/000/00000000.png',
-        'REDS/000/00000001.png'
+        'sequences/00001/0001/im1.png',
+        'sequences/00001/0001/im4.png',
+        'sequences/00002/0003/im4.png',
+        'REDS/000/00000000.png',
+        'REDS/000/00000001.png',
     ]
     for rel in rels:
         imwrite(str(src / rel), (rng.random((6, 8, 3)) * 255).astype(np.uint8))
-    return str(src), [r[:-len('.png')] for r in rels]
+    return str(src), [r[: -len('.png')] for r in rels]
 
 
 def test_subprocess_build_verify_refuse(video_folder, tmp_path):
@@ -70,7 +75,8 @@ def test_subprocess_build_verify_refuse(video_folder, tmp_path):
     reader = LmdbReader(dst)
     np.testing.assert_array_equal(
         imfrombytes(reader.get('sequences/00002/0003/im4')),
-        imread(osp.join(src, 'sequences/00002/0003/im4.png')))
+        imread(osp.join(src, 'sequences/00002/0003/im4.png')),
+    )
     reader.close()
 
     before = _digest(dst)
@@ -89,10 +95,10 @@ def test_overwrite_in_process(cli, tiny_image_folder, tmp_path, capsys):
     hr, lr = tiny_image_folder
     dst = str(tmp_path / 'hr.lmdb')
     assert cli([hr, dst, '--no-progress', '--workers', '0']) == 0
-    assert cli([
-        lr, dst, '--no-progress', '--overwrite', '--workers', '0',
-        '--compress-level', '0'
-    ]) == 0
+    assert (
+        cli([lr, dst, '--no-progress', '--overwrite', '--workers', '0', '--compress-level', '0'])
+        == 0
+    )
     assert read_meta_info(dst)[0] == ('img_000', (12, 16, 3), 0)
     assert sorted(os.listdir(tmp_path)) == ['HR', 'LR', 'hr.lmdb']
     assert 'wrote 4 images' in capsys.readouterr().out

@@ -1,5 +1,6 @@
 """create_lmdb on damaged databases and after a killed --overwrite: one
 ``error:`` line naming the database (and key), or a repaired database."""
+
 import importlib.util
 import os
 import os.path as osp
@@ -34,8 +35,7 @@ def database(tmp_path, rng):
     """An LMDB of 20 random 40x40 images (values span overflow pages)."""
     src = tmp_path / 'src'
     for i in range(20):
-        imwrite(str(src / f'{i:03d}.png'),
-                (rng.random((40, 40, 3)) * 255).astype(np.uint8))
+        imwrite(str(src / f'{i:03d}.png'), (rng.random((40, 40, 3)) * 255).astype(np.uint8))
     dst = str(tmp_path / 'x.lmdb')
     build_lmdb_from_folder(str(src), dst, progress=False, num_workers=0)
     return dst
@@ -67,8 +67,7 @@ def test_verify_only_corrupt_data_mdb(cli, database, capsys, offset):
     assert 'create_lmdb' in line or 'meta_info' in line or 'decode' in line
 
 
-def test_verify_only_corrupt_mdb_names_key_and_rebuild(cli, database,
-                                                       capsys):
+def test_verify_only_corrupt_mdb_names_key_and_rebuild(cli, database, capsys):
     _smash(database, 2 * 4096)  # a page of records: MDB_CORRUPTED on get
     assert cli(['--verify-only', database, '--no-progress']) == 2
     line = _one_error_line(capsys, database)
@@ -78,8 +77,7 @@ def test_verify_only_corrupt_mdb_names_key_and_rebuild(cli, database,
 def test_verify_only_missing_meta_info(cli, database, capsys):
     os.remove(osp.join(database, 'meta_info.txt'))
     assert cli(['--verify-only', database, '--no-progress']) == 2
-    line = _one_error_line(capsys, database, 'meta_info.txt',
-                           'tools/create_lmdb.py')
+    line = _one_error_line(capsys, database, 'meta_info.txt', 'tools/create_lmdb.py')
     assert line
 
 
@@ -112,10 +110,9 @@ def test_dataset_reading_corrupt_record_names_key(database):
     assert database in str(info.value)
 
 
-def test_killed_overwrite_repaired_by_next_cli_run(cli, database, tmp_path,
-                                                   capsys):
+def test_killed_overwrite_repaired_by_next_cli_run(cli, database, tmp_path, capsys):
     # a kill between the two renames of the fallback swap
-    script = textwrap.dedent('''
+    script = textwrap.dedent("""
         import os, sys
         from basicattn.data import lmdb_swap
         from basicattn.data.lmdb_builder import build_lmdb_from_folder
@@ -123,10 +120,11 @@ def test_killed_overwrite_repaired_by_next_cli_run(cli, database, tmp_path,
         lmdb_swap._step = lambda name: os._exit(9) if name == 'moved_old' else None
         build_lmdb_from_folder(sys.argv[1], sys.argv[2], overwrite=True,
                                progress=False, num_workers=0)
-    ''')
+    """)
     src = str(tmp_path / 'src')
-    result = subprocess.run([sys.executable, '-c', script, src, database],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, '-c', script, src, database], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 9, result.stderr
     assert not osp.exists(database)
     assert cli(['--verify-only', database, '--no-progress']) == 0

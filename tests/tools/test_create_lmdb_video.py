@@ -5,6 +5,7 @@ Vimeo-90K (``00001/0001/im4``) and REDS (``000/00000000``) layouts need no
 special handling; these tests show it, and that every video dataset reads
 the same samples from the folders and from their LMDBs.
 """
+
 import importlib.util
 import os
 import os.path as osp
@@ -29,9 +30,14 @@ def run_cli(*args):
     """Run the script as users do, in a fresh interpreter."""
     env = dict(os.environ)
     env.pop('PYTHONPATH', None)
-    return subprocess.run([sys.executable, SCRIPT, *map(str, args)],
-                          cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, SCRIPT, *map(str, args)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope='module')
@@ -65,28 +71,38 @@ def _assert_same(a, b):
 def test_video_layouts_build_verify_and_read_back(tmp_path, cli, capsys):
     rng = np.random.default_rng(0)
     vimeo, reds = str(tmp_path / 'vimeo'), str(tmp_path / 'reds')
-    _write_tree(vimeo, ['00001/0001', '00001/0002', '00002/0001'],
-                [f'im{i}' for i in range(1, 8)], rng)
+    _write_tree(
+        vimeo, ['00001/0001', '00001/0002', '00002/0001'], [f'im{i}' for i in range(1, 8)], rng
+    )
     _write_tree(reds, ['000', '001'], [f'{i:08d}' for i in range(5)], rng)
 
     # One build as users run it (a fresh process, with --verify) ...
     dst = osp.join(vimeo, 'GT.lmdb')
-    result = run_cli(osp.join(vimeo, 'GT'), dst, '--verify', '--no-progress',
-                     '--workers', '0')
+    result = run_cli(osp.join(vimeo, 'GT'), dst, '--verify', '--no-progress', '--workers', '0')
     assert result.returncode == 0, result.stderr
     assert 'wrote 21 images' in result.stdout
     assert 'verified 21 images' in result.stdout
     # ... the others in-process.
     for root, role in ((vimeo, 'LQ'), (reds, 'GT'), (reds, 'LQ')):
-        assert cli([osp.join(root, role), osp.join(root, f'{role}.lmdb'),
-                    '--verify', '--no-progress', '--workers', '0']) == 0
+        assert (
+            cli(
+                [
+                    osp.join(root, role),
+                    osp.join(root, f'{role}.lmdb'),
+                    '--verify',
+                    '--no-progress',
+                    '--workers',
+                    '0',
+                ]
+            )
+            == 0
+        )
     assert 'verified 10 images' in capsys.readouterr().out
 
     keys = [k for k, _, _ in read_meta_info(dst)]
     assert keys[:2] == ['00001/0001/im1', '00001/0001/im2']
     assert '00002/0001/im7' in keys and len(keys) == 21
-    assert read_meta_info(osp.join(reds, 'LQ.lmdb'))[0] == (
-        '000/00000000', (4, 6, 3), 1)
+    assert read_meta_info(osp.join(reds, 'LQ.lmdb'))[0] == ('000/00000000', (4, 6, 3), 1)
 
     # Same safety as for images: an existing database is never replaced
     # without --overwrite.
@@ -99,27 +115,38 @@ def test_video_layouts_build_verify_and_read_back(tmp_path, cli, capsys):
 
     def pair(root, backend, lq=True):
         if backend == 'lmdb':
-            return dict(dataroot_gt=osp.join(root, 'GT.lmdb'),
-                        dataroot_lq=osp.join(root, 'LQ.lmdb') if lq else None,
-                        io_backend='lmdb')
-        return dict(dataroot_gt=osp.join(root, 'GT'),
-                    dataroot_lq=osp.join(root, 'LQ') if lq else None)
+            return dict(
+                dataroot_gt=osp.join(root, 'GT.lmdb'),
+                dataroot_lq=osp.join(root, 'LQ.lmdb') if lq else None,
+                io_backend='lmdb',
+            )
+        return dict(
+            dataroot_gt=osp.join(root, 'GT'), dataroot_lq=osp.join(root, 'LQ') if lq else None
+        )
 
-    train = dict(scale=2, gt_size=4, use_hflip=True, use_rot=True,
-                 random_reverse=True)
+    train = dict(scale=2, gt_size=4, use_hflip=True, use_rot=True, random_reverse=True)
     cases = [
         (VimeoSeptupletDataset, vimeo, True, dict(num_frame=5, **train)),
-        (VimeoSeptupletDataset, vimeo, False,
-         dict(num_frame=3, degradation={'type': 'DN', 'noise_level': 10},
-              return_all_gt=True, **train)),
-        (REDSClipDataset, reds, True,
-         dict(num_frame=3, interval_list=[1, 2], **train)),
-        (REDSClipDataset, reds, False,
-         dict(num_frame=5, exclude_clips=['001'], degradation='BD',
-              **train)),
+        (
+            VimeoSeptupletDataset,
+            vimeo,
+            False,
+            dict(
+                num_frame=3,
+                degradation={'type': 'DN', 'noise_level': 10},
+                return_all_gt=True,
+                **train,
+            ),
+        ),
+        (REDSClipDataset, reds, True, dict(num_frame=3, interval_list=[1, 2], **train)),
+        (
+            REDSClipDataset,
+            reds,
+            False,
+            dict(num_frame=5, exclude_clips=['001'], degradation='BD', **train),
+        ),
         (VideoTestDataset, reds, True, dict(scale=2, num_frame=5)),
-        (VideoTestDataset, vimeo, False,
-         dict(scale=2, num_frame=7, padding='replicate')),
+        (VideoTestDataset, vimeo, False, dict(scale=2, num_frame=7, padding='replicate')),
     ]
     for cls, root, lq, opts in cases:
         disk = cls(**pair(root, 'disk', lq), **opts)
@@ -143,13 +170,13 @@ def test_real_vimeo_sample_lmdb_via_cli(tmp_path, testdata):
 
     listfile = tmp_path / 'sep_testlist.txt'
     listfile.write_text('00001/0003\n00002/0008\n')
-    opts = dict(scale=4, num_frame=5, gt_size=64, use_hflip=True,
-                use_rot=True, meta_info_file=str(listfile))
+    opts = dict(
+        scale=4, num_frame=5, gt_size=64, use_hflip=True, use_rot=True, meta_info_file=str(listfile)
+    )
     disk = VimeoSeptupletDataset(src, **opts)
     db = VimeoSeptupletDataset(dst, io_backend='lmdb', **opts)
     for index, seed in ((0, 1), (1, 2)):
         a, b = disk[index, seed], db[index, seed]
         _assert_same(a, b)
-        assert a['lq'].shape == (5, 3, 16, 16) and a['gt'].shape == (3, 64,
-                                                                     64)
+        assert a['lq'].shape == (5, 3, 16, 16) and a['gt'].shape == (3, 64, 64)
     assert b['key'] == '00002/0008/im4'

@@ -1,16 +1,26 @@
 """DASAA option files validate, and a tiny DASAA trains two iterations on the
 shared Vimeo-90K sample and tests in sequence and single-step modes."""
+
 import json
 import os.path as osp
 
 import pytest
 import yaml
-
-from basicattn.engine import read_options
 from conftest import REPO_ROOT
 
-SMALL = dict(type='DASAA', num_frames=5, num_feat=8, num_rdb=1, rdb_layers=2, growth=4,
-             reduction=2, pab_hidden=4, attn_chunk=64)
+from basicattn.engine import read_options
+
+SMALL = dict(
+    type='DASAA',
+    num_frames=5,
+    num_feat=8,
+    num_rdb=1,
+    rdb_layers=2,
+    growth=4,
+    reduction=2,
+    pab_hidden=4,
+    attn_chunk=64,
+)
 
 
 def test_option_files_validate_and_follow_the_paper():
@@ -20,12 +30,15 @@ def test_option_files_validate_and_follow_the_paper():
     assert opt['train']['optim_g']['lr'] == 1e-4
     assert list(opt['train']['losses'].values())[0]['type'] == 'L1Loss'
     assert opt['val']['sequence'] is True
-    test = read_options(osp.join(REPO_ROOT, 'options', 'test', 'dasaa_x4_vimeo.yml'),
-                        purpose='test')
+    test = read_options(
+        osp.join(REPO_ROOT, 'options', 'test', 'dasaa_x4_vimeo.yml'), purpose='test'
+    )
     assert test['datasets']['test_vimeo']['type'] == 'VideoTestDataset'
     for name in ('demo_dasaa_x4', 'demo_bicubic_x4_vimeo'):
-        read_options(osp.join(REPO_ROOT, 'options', 'demo', f'{name}.yml'),
-                     purpose='train' if 'dasaa' in name else 'test')
+        read_options(
+            osp.join(REPO_ROOT, 'options', 'demo', f'{name}.yml'),
+            purpose='train' if 'dasaa' in name else 'test',
+        )
 
 
 @pytest.mark.slow
@@ -45,9 +58,16 @@ def test_tiny_dasaa_trains_and_tests_in_both_modes(testdata, tmp_path, tool):
     assert out.returncode == 0, out.stderr[-3000:]
     results = {}
     for sequence in ('true', 'false'):
-        test = tool('tools/test.py', '-opt', str(opt_file), '--checkpoint',
-                    str(tmp_path / 'exp' / 'iter_2.pth'), '--set', f'val.sequence={sequence}',
-                    f'path.experiments_root={tmp_path}/test_{sequence}')
+        test = tool(
+            'tools/test.py',
+            '-opt',
+            str(opt_file),
+            '--checkpoint',
+            str(tmp_path / 'exp' / 'iter_2.pth'),
+            '--set',
+            f'val.sequence={sequence}',
+            f'path.experiments_root={tmp_path}/test_{sequence}',
+        )
         assert test.returncode == 0, test.stderr[-3000:]
         results[sequence] = json.load(open(test.stdout.strip().splitlines()[-1]))
     seq = results['true']['vimeo_sample_heldout']

@@ -2,6 +2,7 @@
 Table 3), stay in step with each other, and a tiny DKSAN x16 trains two
 iterations through tools/train.py on generated REDS-like clips, then
 tools/test.py evaluates it."""
+
 import glob
 import json
 import os
@@ -10,25 +11,27 @@ import os.path as osp
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO_ROOT
 
 from basicattn.engine import read_options
-
-from conftest import REPO_ROOT
 
 OPTIONS = osp.join(REPO_ROOT, 'options')
 MAIN = osp.join(OPTIONS, 'train', 'dksan_x16.yml')
 ALIAS = osp.join(OPTIONS, 'dksan_x16.yml')
-ABLATIONS = {'backbone': 'backbone', 'wo_align_dksa': 'wo_align_dksa',
-             'wo_dksa': 'wo_dksa'}
-TINY_NET = ['network_g.num_feat=8', 'network_g.num_extract_blocks=1',
-            'network_g.num_rcab=[1, 1, 1, 1]',
-            'network_g.dksa_layers=[1, 1, 1, 1]', 'network_g.reduction=4',
-            'network_g.align_dkc=1', 'network_g.deform_groups=2']
+ABLATIONS = {'backbone': 'backbone', 'wo_align_dksa': 'wo_align_dksa', 'wo_dksa': 'wo_dksa'}
+TINY_NET = [
+    'network_g.num_feat=8',
+    'network_g.num_extract_blocks=1',
+    'network_g.num_rcab=[1, 1, 1, 1]',
+    'network_g.dksa_layers=[1, 1, 1, 1]',
+    'network_g.reduction=4',
+    'network_g.align_dkc=1',
+    'network_g.deform_groups=2',
+]
 
 
 def dksan_files():
-    files = sorted(glob.glob(osp.join(OPTIONS, '**', 'dksan*.yml'),
-                             recursive=True))
+    files = sorted(glob.glob(osp.join(OPTIONS, '**', 'dksan*.yml'), recursive=True))
     return [osp.relpath(f, REPO_ROOT) for f in files]
 
 
@@ -39,10 +42,13 @@ def raw(path):
 
 def test_the_expected_files_exist():
     names = set(dksan_files())
-    assert {'options/dksan_x16.yml', 'options/train/dksan_x16.yml',
-            'options/test/dksan_x16.yml',
-            'options/train/dksan_x4_vimeo_tiny.yml',
-            'options/test/dksan_x4_vimeo_tiny_bicubic.yml'} <= names
+    assert {
+        'options/dksan_x16.yml',
+        'options/train/dksan_x16.yml',
+        'options/test/dksan_x16.yml',
+        'options/train/dksan_x4_vimeo_tiny.yml',
+        'options/test/dksan_x4_vimeo_tiny_bicubic.yml',
+    } <= names
     for row in ABLATIONS:
         assert f'options/train/dksan_x16_ablation_{row}.yml' in names
 
@@ -57,7 +63,7 @@ def test_every_dksan_option_file_validates(path):
 
 
 def test_alias_is_the_same_file():
-    assert osp.islink(ALIAS)          # tracked by git as a symlink
+    assert osp.islink(ALIAS)  # tracked by git as a symlink
     assert osp.samefile(ALIAS, MAIN)
     with open(ALIAS, 'rb') as a, open(MAIN, 'rb') as b:
         assert a.read() == b.read()
@@ -73,20 +79,19 @@ def test_main_file_follows_the_paper():
     assert train_set['type'] == 'REDSClipDataset'
     assert train_set['dataroot_gt'].startswith('datasets/')
     assert train_set['num_frame'] == 7
-    assert train_set['gt_size'] == 512 and 512 // 16 == 32     # 32x32 LR
-    assert train_set['batch_size_per_gpu'] * 4 == 16           # 4 GPUs
+    assert train_set['gt_size'] == 512 and 512 // 16 == 32  # 32x32 LR
+    assert train_set['batch_size_per_gpu'] * 4 == 16  # 4 GPUs
     assert train_set['use_hflip'] and train_set['use_rot']
     train = opt['train']
-    assert train['optim_g'] == {'type': 'Adam', 'lr': 4e-4,
-                                'betas': [0.9, 0.999]}
+    assert train['optim_g'] == {'type': 'Adam', 'lr': 4e-4, 'betas': [0.9, 0.999]}
     assert train['total_iter'] == 115_000
-    assert train['losses'] == {'pixel': {'type': 'CharbonnierLoss',
-                                         'loss_weight': 1.0, 'eps': 1e-3}}
-    assert train['scheduler']['T_max'] == 115_000               # ours
+    assert train['losses'] == {
+        'pixel': {'type': 'CharbonnierLoss', 'loss_weight': 1.0, 'eps': 1e-3}
+    }
+    assert train['scheduler']['T_max'] == 115_000  # ours
     assert train['paramwise_cfg'] is None and train['clip_grad_norm'] is None
     net = opt['network_g']
-    assert (net['type'], net['num_feat'], net['num_frames']) == ('DKSAN', 128,
-                                                                 7)
+    assert (net['type'], net['num_feat'], net['num_frames']) == ('DKSAN', 128, 7)
     assert net['num_rcab'] == [30, 20, 15, 10] and net['reduction'] == 16
     assert net['num_extract_blocks'] == 5 and net['kernel_offsets'] is True
     for metric in opt['val']['metrics'].values():
@@ -96,30 +101,36 @@ def test_main_file_follows_the_paper():
 def test_network_block_is_the_default_model():
     """The file spells out every default, so it builds the 30,297,600-
     parameter model of test_dksan_arch.py."""
-    from basicattn.archs.dksan_arch import DKSAN
     import inspect
+
+    from basicattn.archs.dksan_arch import DKSAN
+
     net = dict(raw(MAIN)['network_g'])
     net.pop('type')
-    defaults = {k: p.default for k, p in
-                inspect.signature(DKSAN).parameters.items()}
+    defaults = {k: p.default for k, p in inspect.signature(DKSAN).parameters.items()}
     for key, value in net.items():
         default = defaults[key]
-        if default is None:   # per-level lists: the paper's
+        if default is None:  # per-level lists: the paper's
             from basicattn.archs import dksan_arch
-            default = list({'num_rcab': dksan_arch.PAPER_NUM_RCAB,
-                            'dksa_layers': dksan_arch.PAPER_DKSA_LAYERS}[key])
+
+            default = list(
+                {
+                    'num_rcab': dksan_arch.PAPER_NUM_RCAB,
+                    'dksa_layers': dksan_arch.PAPER_DKSA_LAYERS,
+                }[key]
+            )
         assert value == default, key
 
 
 @pytest.mark.parametrize('row', sorted(ABLATIONS))
 def test_ablation_files_differ_only_in_switches(row):
     from basicattn.archs.dksan_arch import DKSAN_VARIANTS
+
     main = raw(MAIN)
     abl = raw(osp.join(OPTIONS, 'train', f'dksan_x16_ablation_{row}.yml'))
     assert abl['name'] == f'dksan_x16_ablation_{row}'
     assert abl['path']['experiments_root'] == f'experiments/{abl["name"]}'
-    switches = {k: v for k, v in abl['network_g'].items()
-                if main['network_g'][k] != v}
+    switches = {k: v for k, v in abl['network_g'].items() if main['network_g'][k] != v}
     assert switches == DKSAN_VARIANTS[ABLATIONS[row]]
     for key in ('name', 'path', 'network_g'):
         main.pop(key), abl.pop(key)
@@ -127,8 +138,7 @@ def test_ablation_files_differ_only_in_switches(row):
 
 
 def test_test_file_matches_training():
-    test = read_options(osp.join(OPTIONS, 'test', 'dksan_x16.yml'),
-                        purpose='test')
+    test = read_options(osp.join(OPTIONS, 'test', 'dksan_x16.yml'), purpose='test')
     train = read_options(MAIN, purpose='train')
     assert test['network_g'] == train['network_g']
     assert test['val']['metrics'] == train['val']['metrics']
@@ -142,15 +152,17 @@ def _write_clips(root, clips, frames, size, rng):
     """HR clips <root>/HR/<clip>/<8 digits>.png (a moving smooth pattern)
     and their MATLAB-bicubic x16 LR under <root>/LR/."""
     import cv2
+
     from basicattn.data.degradation_transform import BIDegradation
     from basicattn.utils.img_util import imwrite
+
     deg = BIDegradation(16)
     for c in range(clips):
         base = cv2.GaussianBlur(
-            (rng.random((size + 8, size + 8, 3)) * 255).astype(np.uint8),
-            (9, 9), 3)
+            (rng.random((size + 8, size + 8, 3)) * 255).astype(np.uint8), (9, 9), 3
+        )
         for f in range(frames):
-            img = np.ascontiguousarray(base[f:f + size, f:f + size])
+            img = np.ascontiguousarray(base[f : f + size, f : f + size])
             name = f'{c:03d}/{f:08d}.png'
             imwrite(osp.join(root, 'HR', name), img)
             imwrite(osp.join(root, 'LR', name), deg.degrade(img))
@@ -160,7 +172,7 @@ def _write_clips(root, clips, frames, size, rng):
 def reds_like(tmp_path_factory):
     root = tmp_path_factory.mktemp('dksan_reds')
     rng = np.random.default_rng(0)
-    _write_clips(str(root / 'train'), 2, 7, 64, rng)   # >= num_frame
+    _write_clips(str(root / 'train'), 2, 7, 64, rng)  # >= num_frame
     _write_clips(str(root / 'val'), 1, 7, 64, rng)
     return str(root)
 
@@ -171,41 +183,62 @@ def test_train_two_iterations_then_test(reds_like, tmp_path, tool):
     iterations with the offset-lr / clipping helpers its header suggests,
     validation at the end, then options/test/dksan_x16.yml on the result."""
     work = str(tmp_path / 'train')
-    out = tool('tools/train.py', '-opt', ALIAS, '--set', *TINY_NET,
-               f'datasets.train.dataroot_gt={reds_like}/train/HR',
-               f'datasets.train.dataroot_lq={reds_like}/train/LR',
-               'datasets.train.gt_size=64', 'datasets.train.batch_size_per_gpu=2',
-               'datasets.train.num_worker_per_gpu=0',
-               'datasets.train.pin_memory=false',
-               f'datasets.val.dataroot_gt={reds_like}/val/HR',
-               'datasets.val.dataroot_lq=null', 'datasets.val.gt_size=null',
-               'train.total_iter=2', 'train.scheduler.T_max=2',
-               'train.paramwise_cfg={custom_keys: {conv_offset: {lr_mult: 0.25}, '
-               'conv_kernel_offset: {lr_mult: 0.25}}}',
-               'train.clip_grad_norm=1.0', 'val.val_freq=2',
-               'logger.save_checkpoint_freq=2', 'logger.print_freq=1',
-               'logger.use_tb_logger=false', f'path.experiments_root={work}')
+    out = tool(
+        'tools/train.py',
+        '-opt',
+        ALIAS,
+        '--set',
+        *TINY_NET,
+        f'datasets.train.dataroot_gt={reds_like}/train/HR',
+        f'datasets.train.dataroot_lq={reds_like}/train/LR',
+        'datasets.train.gt_size=64',
+        'datasets.train.batch_size_per_gpu=2',
+        'datasets.train.num_worker_per_gpu=0',
+        'datasets.train.pin_memory=false',
+        f'datasets.val.dataroot_gt={reds_like}/val/HR',
+        'datasets.val.dataroot_lq=null',
+        'datasets.val.gt_size=null',
+        'train.total_iter=2',
+        'train.scheduler.T_max=2',
+        'train.paramwise_cfg={custom_keys: {conv_offset: {lr_mult: 0.25}, '
+        'conv_kernel_offset: {lr_mult: 0.25}}}',
+        'train.clip_grad_norm=1.0',
+        'val.val_freq=2',
+        'logger.save_checkpoint_freq=2',
+        'logger.print_freq=1',
+        'logger.use_tb_logger=false',
+        f'path.experiments_root={work}',
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     log = out.stdout + out.stderr
     assert 'Vid3oC_val/psnr_y_crop16' in log
     # the offset lr (4e-4 x 0.25) reached the alignment head and the DKC layers
-    for name in ('align.conv_offset.weight', 'dksa.dkc.0.conv_offset.bias',
-                 'dksa.dkc.0.conv_kernel_offset.weight'):
+    for name in (
+        'align.conv_offset.weight',
+        'dksa.dkc.0.conv_offset.bias',
+        'dksa.dkc.0.conv_kernel_offset.weight',
+    ):
         assert f'{name}:lr=0.0001' in log, name
     assert 'align.dcn.weight:lr' not in log
     checkpoint = osp.join(work, 'iter_2.pth')
     assert osp.isfile(checkpoint)
 
     clips = osp.join(reds_like, 'val', 'HR')
-    test = tool('tools/test.py', '-opt',
-                osp.join(OPTIONS, 'test', 'dksan_x16.yml'),
-                '--checkpoint', checkpoint, '--set', *TINY_NET,
-                f'datasets.test_vid3oc.dataroot_gt={clips}',
-                f'datasets.test_vid3oc.dataroot_lq={reds_like}/val/LR',
-                f'datasets.test_intvid.dataroot_gt={clips}',
-                "datasets.test_intvid.clips=['000']",
-                'logger.use_tb_logger=false',
-                f'path.experiments_root={tmp_path}/test')
+    test = tool(
+        'tools/test.py',
+        '-opt',
+        osp.join(OPTIONS, 'test', 'dksan_x16.yml'),
+        '--checkpoint',
+        checkpoint,
+        '--set',
+        *TINY_NET,
+        f'datasets.test_vid3oc.dataroot_gt={clips}',
+        f'datasets.test_vid3oc.dataroot_lq={reds_like}/val/LR',
+        f'datasets.test_intvid.dataroot_gt={clips}',
+        "datasets.test_intvid.clips=['000']",
+        'logger.use_tb_logger=false',
+        f'path.experiments_root={tmp_path}/test',
+    )
     assert test.returncode == 0, test.stderr[-3000:]
     metrics = json.load(open(test.stdout.strip().splitlines()[-1]))
     assert set(metrics) == {'Vid3oC_val', 'IntVID'}
@@ -220,16 +253,20 @@ def test_tiny_vimeo_demo_runs(testdata, tmp_path, tool):
     """The learning-evidence file, two iterations on the shared sample."""
     sequences = testdata('vimeo90k_sample', 'sequences')
     opt = raw(osp.join(OPTIONS, 'train', 'dksan_x4_vimeo_tiny.yml'))
-    assert opt['datasets']['train']['dataroot_gt'].endswith(
-        'vimeo90k_sample/sequences')
+    assert opt['datasets']['train']['dataroot_gt'].endswith('vimeo90k_sample/sequences')
     (tmp_path / 'train.txt').write_text('00001/0001\n00002/0006\n')
     (tmp_path / 'heldout.txt').write_text('00002/0007\n')
-    out = tool('tools/train.py', '-opt',
-               osp.join(OPTIONS, 'train', 'dksan_x4_vimeo_tiny.yml'), '--set',
-               f'datasets.train.dataroot_gt={sequences}',
-               f'datasets.train.meta_info_file={tmp_path}/train.txt',
-               'datasets.train.num_worker_per_gpu=0',
-               'train.total_iter=2', 'logger.save_checkpoint_freq=2',
-               f'path.experiments_root={tmp_path}/exp')
+    out = tool(
+        'tools/train.py',
+        '-opt',
+        osp.join(OPTIONS, 'train', 'dksan_x4_vimeo_tiny.yml'),
+        '--set',
+        f'datasets.train.dataroot_gt={sequences}',
+        f'datasets.train.meta_info_file={tmp_path}/train.txt',
+        'datasets.train.num_worker_per_gpu=0',
+        'train.total_iter=2',
+        'logger.save_checkpoint_freq=2',
+        f'path.experiments_root={tmp_path}/exp',
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert os.path.isfile(tmp_path / 'exp' / 'iter_2.pth')

@@ -7,6 +7,7 @@
   folder resumes from its own files and leaves the original untouched.
 * A weights-only file given as ``path.resume_state`` is refused in one line.
 """
+
 import glob
 import hashlib
 import os

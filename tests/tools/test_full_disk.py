@@ -1,4 +1,5 @@
 """A full disk during training: one line naming the file, nothing torn left behind."""
+
 import os
 import os.path as osp
 

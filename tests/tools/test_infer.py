@@ -1,5 +1,6 @@
 """tools/infer.py: image folders, frame folders and video files, with image
 and video archs, window and sequence modes, and its refusals."""
+
 import json
 import os
 import os.path as osp
@@ -12,8 +13,16 @@ from basicattn.archs.bicubic_arch import Bicubic
 from basicattn.registry import ARCHS
 from basicattn.utils.img_util import img2tensor, imread, imwrite, tensor2img
 
-DASAA_TINY = dict(type='DASAA', num_feat=8, num_rdb=1, rdb_layers=2, growth=4,
-                  reduction=2, pab_hidden=4, attn_chunk=16)
+DASAA_TINY = dict(
+    type='DASAA',
+    num_feat=8,
+    num_rdb=1,
+    rdb_layers=2,
+    growth=4,
+    reduction=2,
+    pab_hidden=4,
+    attn_chunk=16,
+)
 
 
 def _frames(folder, count=5, size=(12, 16), seed=0):
@@ -36,15 +45,29 @@ def _checkpoint(path, cfg):
 
 def test_image_folder_with_bicubic(tmp_path, tool):
     frames = _frames(str(tmp_path / 'in'), count=3)
-    out = tool('tools/infer.py', str(tmp_path / 'in'), str(tmp_path / 'out'), '--arch', 'Bicubic',
-               '--arch-args', json.dumps({'scale': 2}), '--quiet')
+    out = tool(
+        'tools/infer.py',
+        str(tmp_path / 'in'),
+        str(tmp_path / 'out'),
+        '--arch',
+        'Bicubic',
+        '--arch-args',
+        json.dumps({'scale': 2}),
+        '--quiet',
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == str(tmp_path / 'out')
     for i, frame in enumerate(frames):
         expected = tensor2img(Bicubic(scale=2)(img2tensor(frame)[None])[0])
         assert np.array_equal(imread(str(tmp_path / 'out' / f'f{i}.png')), expected)
-    again = tool('tools/infer.py', str(tmp_path / 'in'), str(tmp_path / 'out'), '--arch',
-                 'Bicubic', '--quiet')
+    again = tool(
+        'tools/infer.py',
+        str(tmp_path / 'in'),
+        str(tmp_path / 'out'),
+        '--arch',
+        'Bicubic',
+        '--quiet',
+    )
     assert again.returncode == 2 and 'exists; pass --overwrite' in again.stderr
 
 
@@ -52,29 +75,53 @@ def test_frame_folder_with_video_arch_windows_and_sequence(tmp_path, tool):
     frames = _frames(str(tmp_path / 'clip'))
     ckpt = str(tmp_path / 'dasaa.pth')
     net = _checkpoint(ckpt, DASAA_TINY)
-    out = tool('tools/infer.py', str(tmp_path / 'clip'), str(tmp_path / 'seq'),
-               '--checkpoint', ckpt, '--quiet')
+    out = tool(
+        'tools/infer.py',
+        str(tmp_path / 'clip'),
+        str(tmp_path / 'seq'),
+        '--checkpoint',
+        ckpt,
+        '--quiet',
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'DASAA (video, sequence)' in out.stdout
-    win = tool('tools/infer.py', str(tmp_path / 'clip'), str(tmp_path / 'win'),
-               '--checkpoint', ckpt, '--mode', 'window', '--quiet')
+    win = tool(
+        'tools/infer.py',
+        str(tmp_path / 'clip'),
+        str(tmp_path / 'win'),
+        '--checkpoint',
+        ckpt,
+        '--mode',
+        'window',
+        '--quiet',
+    )
     assert win.returncode == 0, win.stderr[-2000:]
     lq = torch.stack([img2tensor(f) for f in frames])
-    windows = [[2, 1, 0, 1, 2], [1, 0, 1, 2, 3], [0, 1, 2, 3, 4], [1, 2, 3, 4, 3],
-               [2, 3, 4, 3, 2]]
+    windows = [[2, 1, 0, 1, 2], [1, 0, 1, 2, 3], [0, 1, 2, 3, 4], [1, 2, 3, 4, 3], [2, 3, 4, 3, 2]]
     state = None
     with torch.no_grad():
         for i, ids in enumerate(windows):
             alone = tensor2img(net(lq[ids][None]).clamp(0, 1)[0])
             assert np.array_equal(imread(str(tmp_path / 'win' / f'f{i}.png')), alone)
             seq, state = net(lq[ids][None], state, return_state=True)
-            assert np.array_equal(imread(str(tmp_path / 'seq' / f'f{i}.png')),
-                                  tensor2img(seq.clamp(0, 1)[0]))
+            assert np.array_equal(
+                imread(str(tmp_path / 'seq' / f'f{i}.png')), tensor2img(seq.clamp(0, 1)[0])
+            )
     # frame 0 starts from the zero state in both modes; later frames differ
-    assert np.array_equal(imread(str(tmp_path / 'seq' / 'f0.png')),
-                          imread(str(tmp_path / 'win' / 'f0.png')))
-    bad = tool('tools/infer.py', str(tmp_path / 'clip'), str(tmp_path / 'x'), '--checkpoint',
-               ckpt, '--mode', 'sequence', '--tile', '8')
+    assert np.array_equal(
+        imread(str(tmp_path / 'seq' / 'f0.png')), imread(str(tmp_path / 'win' / 'f0.png'))
+    )
+    bad = tool(
+        'tools/infer.py',
+        str(tmp_path / 'clip'),
+        str(tmp_path / 'x'),
+        '--checkpoint',
+        ckpt,
+        '--mode',
+        'sequence',
+        '--tile',
+        '8',
+    )
     assert bad.returncode == 2 and 'cannot be combined with --tile' in bad.stderr
 
 
@@ -88,8 +135,19 @@ def test_video_file_in_and_out(tmp_path, tool):
     ckpt = str(tmp_path / 'dasaa.pth')
     _checkpoint(ckpt, DASAA_TINY)
     target = str(tmp_path / 'out' / 'sr.mp4')
-    out = tool('tools/infer.py', src, target, '--checkpoint', ckpt, '--tile', '16',
-               '--tile-overlap', '4', '--mode', 'window')
+    out = tool(
+        'tools/infer.py',
+        src,
+        target,
+        '--checkpoint',
+        ckpt,
+        '--tile',
+        '16',
+        '--tile-overlap',
+        '4',
+        '--mode',
+        'window',
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert os.listdir(tmp_path / 'out') == ['sr.mp4']  # no temporary file left
     cap = cv2.VideoCapture(target)
@@ -106,12 +164,12 @@ def test_video_file_in_and_out(tmp_path, tool):
 
 
 def test_errors_name_the_problem(tmp_path, tool):
-    missing = tool('tools/infer.py', str(tmp_path / 'nope'), str(tmp_path / 'o'),
-                   '--arch', 'Bicubic')
+    missing = tool(
+        'tools/infer.py', str(tmp_path / 'nope'), str(tmp_path / 'o'), '--arch', 'Bicubic'
+    )
     assert missing.returncode == 2 and 'input not found' in missing.stderr
     _frames(str(tmp_path / 'in'), count=1)
-    no_weights = tool('tools/infer.py', str(tmp_path / 'in'), str(tmp_path / 'o'),
-                      '--arch', 'EDSR')
+    no_weights = tool('tools/infer.py', str(tmp_path / 'in'), str(tmp_path / 'o'), '--arch', 'EDSR')
     assert no_weights.returncode == 2 and 'pass --checkpoint' in no_weights.stderr
     empty = tmp_path / 'empty'
     empty.mkdir()
@@ -141,8 +199,11 @@ def _corrupt_middle(folder):
 
 
 def _assert_one_error_naming(result, path):
-    lines = [line for line in result.stderr.splitlines()
-             if line.strip() and not line.startswith('libpng')]
+    lines = [
+        line
+        for line in result.stderr.splitlines()
+        if line.strip() and not line.startswith('libpng')
+    ]
     assert result.returncode == 2, result.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
     assert path in lines[0]
@@ -151,8 +212,16 @@ def _assert_one_error_naming(result, path):
 def test_failed_frame_leaves_absent_output_absent(tmp_path, tool):
     bad = _corrupt_middle(str(tmp_path / 'in'))
     out = str(tmp_path / 'out')
-    result = tool('tools/infer.py', str(tmp_path / 'in'), out, '--arch', 'Bicubic',
-                  '--arch-args', json.dumps({'scale': 2}), '--quiet')
+    result = tool(
+        'tools/infer.py',
+        str(tmp_path / 'in'),
+        out,
+        '--arch',
+        'Bicubic',
+        '--arch-args',
+        json.dumps({'scale': 2}),
+        '--quiet',
+    )
     _assert_one_error_naming(result, bad)
     assert not osp.exists(out)
     assert sorted(os.listdir(tmp_path)) == ['in']  # no temporary folder left
@@ -165,18 +234,42 @@ def test_failed_frame_leaves_existing_output_as_it_was(tmp_path, tool):
     imwrite(str(out / 'f0.png'), np.zeros((4, 4, 3), np.uint8))  # an earlier result
     (out / 'notes.txt').write_text('mine')
     before = _tree(str(out))
-    result = tool('tools/infer.py', str(tmp_path / 'in'), str(out), '--arch', 'Bicubic',
-                  '--arch-args', json.dumps({'scale': 2}), '--quiet', '--overwrite')
+    result = tool(
+        'tools/infer.py',
+        str(tmp_path / 'in'),
+        str(out),
+        '--arch',
+        'Bicubic',
+        '--arch-args',
+        json.dumps({'scale': 2}),
+        '--quiet',
+        '--overwrite',
+    )
     _assert_one_error_naming(result, bad)
     assert _tree(str(out)) == before
     assert sorted(os.listdir(tmp_path)) == ['in', 'out']
     # once the input is fixed, --overwrite replaces f0.png and keeps the rest
     _frames(str(tmp_path / 'in'), count=5)
-    result = tool('tools/infer.py', str(tmp_path / 'in'), str(out), '--arch', 'Bicubic',
-                  '--arch-args', json.dumps({'scale': 2}), '--quiet', '--overwrite')
+    result = tool(
+        'tools/infer.py',
+        str(tmp_path / 'in'),
+        str(out),
+        '--arch',
+        'Bicubic',
+        '--arch-args',
+        json.dumps({'scale': 2}),
+        '--quiet',
+        '--overwrite',
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert sorted(os.listdir(out)) == ['f0.png', 'f1.png', 'f2.png', 'f3.png', 'f4.png',
-                                       'notes.txt']
+    assert sorted(os.listdir(out)) == [
+        'f0.png',
+        'f1.png',
+        'f2.png',
+        'f3.png',
+        'f4.png',
+        'notes.txt',
+    ]
     assert imread(str(out / 'f0.png')).shape == (24, 32, 3)
     assert sorted(os.listdir(tmp_path)) == ['in', 'out']
 
@@ -184,8 +277,16 @@ def test_failed_frame_leaves_existing_output_as_it_was(tmp_path, tool):
 def test_failed_frame_leaves_no_partial_video(tmp_path, tool):
     bad = _corrupt_middle(str(tmp_path / 'in'))
     out = str(tmp_path / 'out.avi')
-    result = tool('tools/infer.py', str(tmp_path / 'in'), out, '--arch', 'Bicubic',
-                  '--arch-args', json.dumps({'scale': 2}), '--quiet')
+    result = tool(
+        'tools/infer.py',
+        str(tmp_path / 'in'),
+        out,
+        '--arch',
+        'Bicubic',
+        '--arch-args',
+        json.dumps({'scale': 2}),
+        '--quiet',
+    )
     _assert_one_error_naming(result, bad)
     assert sorted(os.listdir(tmp_path)) == ['in']
 
@@ -195,11 +296,20 @@ def test_full_disk_names_the_output(tmp_path, tool, small_disk):
     rng = np.random.default_rng(0)
     os.makedirs(tmp_path / 'in')
     for i in range(2):  # noise: the x2 PNGs do not fit in 64 KiB
-        imwrite(str(tmp_path / 'in' / f'f{i}.png'),
-                (rng.random((100, 100, 3)) * 255).astype(np.uint8))
+        imwrite(
+            str(tmp_path / 'in' / f'f{i}.png'), (rng.random((100, 100, 3)) * 255).astype(np.uint8)
+        )
     out = osp.join(disk, 'out')
-    result = tool('tools/infer.py', str(tmp_path / 'in'), out, '--arch', 'Bicubic',
-                  '--arch-args', json.dumps({'scale': 2}), '--quiet')
+    result = tool(
+        'tools/infer.py',
+        str(tmp_path / 'in'),
+        out,
+        '--arch',
+        'Bicubic',
+        '--arch-args',
+        json.dumps({'scale': 2}),
+        '--quiet',
+    )
     _assert_one_error_naming(result, osp.join(out, 'f0.png'))
     assert 'No space left on device' in result.stderr
     assert os.listdir(disk) == []

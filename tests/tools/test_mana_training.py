@@ -1,19 +1,29 @@
 """MANA through its three training stages at tiny scale on the shared
 Vimeo-90K sample (tools/train.py), then tools/test.py per clip; and the
 paper-scale option files validate."""
+
 import json
 import os.path as osp
 
 import pytest
 import torch
 import yaml
+from conftest import REPO_ROOT
 
 from basicattn.engine import read_options
 from basicattn.engine.checkpoint_io import safe_load
-from conftest import REPO_ROOT
 
-TINY_MANA = dict(type='MANA', num_feat=8, num_frames=3, num_encoder_blocks=1,
-                 num_decoder_blocks=1, embed_dim=4, num_groups=4, num_slots=8, hr_feat=8)
+TINY_MANA = dict(
+    type='MANA',
+    num_feat=8,
+    num_frames=3,
+    num_encoder_blocks=1,
+    num_decoder_blocks=1,
+    embed_dim=4,
+    num_groups=4,
+    num_slots=8,
+    hr_feat=8,
+)
 
 
 def test_paper_option_files_validate():
@@ -32,15 +42,22 @@ def test_paper_option_files_validate():
 def _tiny_options(root, sequences):
     opt = yaml.safe_load(open(osp.join(REPO_ROOT, 'options', 'train', 'mana_x4_vimeo.yml')))
     train, val = opt['datasets']['train'], opt['datasets']['val']
-    train.update(dataroot_gt=sequences, meta_info_file=osp.join(root, 'train.txt'),
-                 num_frame=3, gt_size=32, batch_size_per_gpu=2, num_worker_per_gpu=0)
+    train.update(
+        dataroot_gt=sequences,
+        meta_info_file=osp.join(root, 'train.txt'),
+        num_frame=3,
+        gt_size=32,
+        batch_size_per_gpu=2,
+        num_worker_per_gpu=0,
+    )
     val.update(dataroot_gt=sequences, meta_info_file=osp.join(root, 'val.txt'), num_frame=3)
     opt['network_g'] = dict(TINY_MANA)
     opt['train'].update(total_iter=6, optim_g={'type': 'Adam', 'lr': 1e-3, 'betas': [0.5, 0.99]})
     for stage, end in zip(opt['train']['stages'], (2, 4, 6)):
         stage.update(until_iter=end, lr=1e-3)
-    opt['path'] = dict(experiments_root=osp.join(root, 'exp'),
-                       pretrain_network_g=osp.join(root, 'init.pth'))
+    opt['path'] = dict(
+        experiments_root=osp.join(root, 'exp'), pretrain_network_g=osp.join(root, 'init.pth')
+    )
     opt['val'].update(val_freq=6)
     opt['logger'] = dict(print_freq=1, save_checkpoint_freq=2, use_tb_logger=False)
     return opt
@@ -53,6 +70,7 @@ def test_three_stages_on_vimeo_sample_then_test_per_clip(testdata, tmp_path, too
     (tmp_path / 'train.txt').write_text(''.join(f'00001/{i:04d}\n' for i in range(1, 9)))
     (tmp_path / 'val.txt').write_text('00002/0001\n00002/0002\n')
     from basicattn.registry import ARCHS
+
     torch.manual_seed(0)
     torch.save({'state_dict': ARCHS.build(dict(TINY_MANA)).state_dict()}, f'{root}/init.pth')
     opt_file = tmp_path / 'mana_tiny.yml'
@@ -72,12 +90,19 @@ def test_three_stages_on_vimeo_sample_then_test_per_clip(testdata, tmp_path, too
     memory = {k for k in w[0] if k.startswith('memory.')}
     assert memory == {'memory.bank', 'memory.conv_out.weight', 'memory.conv_out.bias'}
     stage1, stage2, stage3 = changed(0, 2), changed(2, 4), changed(4, 6)
-    assert not stage1 & memory and len(stage1) > 10      # memory frozen, the rest trains
+    assert not stage1 & memory and len(stage1) > 10  # memory frozen, the rest trains
     assert stage2 == {'memory.bank'}  # the quantisation loss reaches only the bank
-    assert memory <= stage3 and stage1 <= stage3        # everything trains again
+    assert memory <= stage3 and stage1 <= stage3  # everything trains again
     # tools/test.py on the two held-out clips: per-clip table and metrics.json
-    test = tool('tools/test.py', '-opt', str(opt_file), '--checkpoint', f'{root}/exp/iter_6.pth',
-                '--set', f'path.experiments_root={root}/test')
+    test = tool(
+        'tools/test.py',
+        '-opt',
+        str(opt_file),
+        '--checkpoint',
+        f'{root}/exp/iter_6.pth',
+        '--set',
+        f'path.experiments_root={root}/test',
+    )
     assert test.returncode == 0, test.stderr[-3000:]
     assert 'per clip' in test.stdout and '00002/0002' in test.stdout
     metrics = json.load(open(test.stdout.strip().splitlines()[-1]))

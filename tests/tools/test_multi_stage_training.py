@@ -1,14 +1,15 @@
 """Multi-stage schedules end to end: tools/train.py with train.stages trains
 what each stage says, and a run resumed inside a stage equals a straight one."""
+
 import os.path as osp
 
 import pytest
 import torch
 import yaml
+from conftest import tiny_options
 
 from basicattn.engine import OptionError, validate_options
 from basicattn.engine.checkpoint_io import safe_load
-from conftest import tiny_options
 
 STAGES = [
     dict(name='body', until_iter=2, frozen=['conv_last.*', 'upsample.*'], losses=['pixel']),
@@ -21,9 +22,13 @@ def _staged_options(root, name):
     opt = tiny_options(root)
     opt['name'] = name
     opt['path']['experiments_root'] = osp.join(root, name)
-    opt['train'].update(losses={'pixel': {'type': 'L1Loss'}, 'mse': {'type': 'MSELoss'}},
-                        stages=[dict(s) for s in STAGES], ema_decay=0, warmup_iter=-1,
-                        scheduler=None)
+    opt['train'].update(
+        losses={'pixel': {'type': 'L1Loss'}, 'mse': {'type': 'MSELoss'}},
+        stages=[dict(s) for s in STAGES],
+        ema_decay=0,
+        warmup_iter=-1,
+        scheduler=None,
+    )
     opt['logger']['save_checkpoint_freq'] = 2
     opt['val']['val_freq'] = 100
     return opt
@@ -56,6 +61,7 @@ def test_stages_train_what_they_say_and_resume_exactly(tiny_experiment, tmp_path
     root = tiny_experiment.root
     init = str(tmp_path / 'init.pth')
     from basicattn.archs.edsr_arch import EDSR
+
     torch.manual_seed(0)
     torch.save({'state_dict': EDSR(num_feat=8, num_block=1, upscale=2).state_dict()}, init)
     files = {}

@@ -2,6 +2,7 @@
 
 The other bounded keys are checked in-process by tests/engine/test_option_ranges.py.
 """
+
 import os.path as osp
 
 import pytest
@@ -10,13 +11,18 @@ import yaml
 BOOM = 'x = 1\nraise RuntimeError("boom at import")\n'
 
 
-@pytest.mark.parametrize('overrides,culprit', [
-    (['train.total_iter=0'], 'train.total_iter: must be >= 1, got 0'),
-    (['val.val_freq=0'], 'val.val_freq: must be >= 1, got 0'),
-    (['train..total_iter=3'], "'train..total_iter=3': empty key"),
-    (['custom_imports=[h3_boom_module]'], 'h3_boom_module.py) failed: RuntimeError: boom at '
-                                          'import (line 2)'),
-])
+@pytest.mark.parametrize(
+    'overrides,culprit',
+    [
+        (['train.total_iter=0'], 'train.total_iter: must be >= 1, got 0'),
+        (['val.val_freq=0'], 'val.val_freq: must be >= 1, got 0'),
+        (['train..total_iter=3'], "'train..total_iter=3': empty key"),
+        (
+            ['custom_imports=[h3_boom_module]'],
+            'h3_boom_module.py) failed: RuntimeError: boom at import (line 2)',
+        ),
+    ],
+)
 def test_train_refuses_with_one_clear_error(tiny_experiment, forked_tool, overrides, culprit):
     opt_path = tiny_experiment('bad')
     with open(osp.join(osp.dirname(opt_path), 'h3_boom_module.py'), 'w') as f:

@@ -1,4 +1,5 @@
 """A dataset's `name` never steers where results are written."""
+
 import json
 import os
 import os.path as osp
@@ -11,17 +12,28 @@ from basicattn.engine.builder import dataset_sets
 from basicattn.utils.path_util import safe_path_component
 
 
-
 @pytest.fixture
 def tool(forked_tool):
     """These runs need no fresh interpreter: fork them (conftest.forked_tool)."""
     return forked_tool
 
 
-@pytest.mark.parametrize('name,expected', [
-    ('Set5', 'Set5'), ('../escape', '.._escape'), ('/tmp/abs', '_tmp_abs'),
-    ('..', '__'), ('.', '_'), ('', '_'), ('a\\b', 'a_b'), ('a\0b', 'a_b'),
-    ('x/../../y', 'x_.._.._y'), ('.hidden', '.hidden'), (5, '5')])
+@pytest.mark.parametrize(
+    'name,expected',
+    [
+        ('Set5', 'Set5'),
+        ('../escape', '.._escape'),
+        ('/tmp/abs', '_tmp_abs'),
+        ('..', '__'),
+        ('.', '_'),
+        ('', '_'),
+        ('a\\b', 'a_b'),
+        ('a\0b', 'a_b'),
+        ('x/../../y', 'x_.._.._y'),
+        ('.hidden', '.hidden'),
+        (5, '5'),
+    ],
+)
 def test_safe_path_component(name, expected):
     assert safe_path_component(name) == expected
     assert safe_path_component(expected) == expected  # idempotent
@@ -29,8 +41,14 @@ def test_safe_path_component(name, expected):
 
 
 def test_dataset_sets_are_safe_names():
-    opt = {'datasets': {'val': {'name': '../escape'}, 'val_abs': {'name': '/tmp/abs'},
-                        'test_plain': {}, 'train': {'name': '/x'}}}
+    opt = {
+        'datasets': {
+            'val': {'name': '../escape'},
+            'val_abs': {'name': '/tmp/abs'},
+            'test_plain': {},
+            'train': {'name': '/x'},
+        }
+    }
     assert [n for n, _ in dataset_sets(opt, 'test')] == ['test_plain', '.._escape', '_tmp_abs']
     assert [n for n, _ in dataset_sets(opt, 'train')] == ['.._escape', '_tmp_abs']
 
@@ -42,6 +60,7 @@ def _files_under(root):
 def test_set_names_cannot_write_outside_the_work_dir(tiny_experiment, tool, tmp_path):
     """`name: ../escape`, `../../escape`, `/abs/dir`: images and metrics stay in place."""
     from basicattn.registry import ARCHS
+
     absolute = str(tmp_path / 'abs_target')
     opt_path = tiny_experiment('names')
     opt = yaml.safe_load(open(opt_path))

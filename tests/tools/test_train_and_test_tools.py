@@ -1,4 +1,5 @@
 """End-to-end runs of tools/train.py and tools/test.py in fresh processes."""
+
 import json
 import os
 import os.path as osp
@@ -62,8 +63,15 @@ def test_train_outputs_and_test_tool(tiny_experiment, tool):
         state = torch.load(osp.join(exp, name), weights_only=True)
         assert 'state_dict' in state and 'message_hub' in state
     # the test tool evaluates the trained weights and writes metrics.json
-    test_out = tool('tools/test.py', '-opt', opt, '--checkpoint', osp.join(exp, 'iter_6.pth'),
-                    '--set', f'path.experiments_root={exp}/test')
+    test_out = tool(
+        'tools/test.py',
+        '-opt',
+        opt,
+        '--checkpoint',
+        osp.join(exp, 'iter_6.pth'),
+        '--set',
+        f'path.experiments_root={exp}/test',
+    )
     assert test_out.returncode == 0, test_out.stderr[-3000:]
     last_line = test_out.stdout.strip().splitlines()[-1]
     metrics = json.load(open(last_line))
@@ -85,25 +93,46 @@ def test_two_process_training_on_cpu(tiny_experiment):
     """dist_train.sh 2: both ranks finish (gloo), the checkpoint loads; dist_test.sh 2 works."""
     import subprocess
     import sys
+
     from conftest import REPO_ROOT
+
     opt = tiny_experiment('dist')
     env = dict(os.environ, PORT='29631', OMP_NUM_THREADS='1', PYTHON=sys.executable)
-    out = subprocess.run(['bash', 'tools/dist_train.sh', '2', opt], cwd=REPO_ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        ['bash', 'tools/dist_train.sh', '2', opt],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     for rank in (0, 1):
         assert f'basicattn: rank {rank}/2 finished training at iteration 6' in out.stdout
     checkpoint = safe_load(osp.join(tiny_experiment.root, 'dist', 'iter_6.pth'))
     from basicattn.registry import ARCHS
+
     net = ARCHS.build(dict(type='EDSR', num_feat=8, num_block=1, upscale=2))
-    weights = {k[len('generator.'):]: v for k, v in checkpoint['state_dict'].items()}
+    weights = {k[len('generator.') :]: v for k, v in checkpoint['state_dict'].items()}
     net.load_state_dict(weights, strict=True)
     env['PORT'] = '29632'
     test_out = subprocess.run(
-        ['bash', 'tools/dist_test.sh', '2', opt, '--checkpoint',
-         osp.join(tiny_experiment.root, 'dist', 'iter_6.pth'), '--set',
-         f'path.experiments_root={tiny_experiment.root}/dist_test'],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+        [
+            'bash',
+            'tools/dist_test.sh',
+            '2',
+            opt,
+            '--checkpoint',
+            osp.join(tiny_experiment.root, 'dist', 'iter_6.pth'),
+            '--set',
+            f'path.experiments_root={tiny_experiment.root}/dist_test',
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert test_out.returncode == 0, test_out.stderr[-3000:]
     metrics = json.load(open(test_out.stdout.strip().splitlines()[-1]))
     assert metrics['tinyval']['psnr_y_crop2'] > 0

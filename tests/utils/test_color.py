@@ -1,4 +1,5 @@
 """MATLAB BT.601 rgb2ycbcr for numpy and torch."""
+
 import numpy as np
 import pytest
 import torch
@@ -15,8 +16,7 @@ def test_known_values_uint8():
     assert ycc.shape == (1, 3, 3)
     np.testing.assert_allclose(ycc[0, 0], [16, 128, 128], atol=1e-9)
     np.testing.assert_allclose(ycc[0, 1], [235, 128, 128], atol=1e-9)
-    np.testing.assert_allclose(ycc[0, 2], [16 + 65.481, 128 - 37.797, 240],
-                               atol=1e-9)
+    np.testing.assert_allclose(ycc[0, 2], [16 + 65.481, 128 - 37.797, 240], atol=1e-9)
 
 
 def test_float_input_is_on_unit_scale():
@@ -27,8 +27,7 @@ def test_float_input_is_on_unit_scale():
     assert yf.dtype == np.float32
     np.testing.assert_allclose(yf * 255.0, rgb2ycbcr(img), atol=1e-3)
     ycc = rgb2ycbcr(img / 255.0, y_only=False)
-    np.testing.assert_allclose(ycc * 255, rgb2ycbcr(img, y_only=False),
-                               atol=1e-9)
+    np.testing.assert_allclose(ycc * 255, rgb2ycbcr(img, y_only=False), atol=1e-9)
 
 
 def test_torch_matches_numpy_and_is_differentiable():
@@ -38,8 +37,7 @@ def test_torch_matches_numpy_and_is_differentiable():
     y = rgb2y_torch(t)
     assert y.shape == (2, 1, 4, 5) and y.dtype == torch.float64
     for i in range(2):
-        np.testing.assert_allclose(y[i, 0].detach().numpy(),
-                                   rgb2ycbcr(img[i]), atol=1e-12)
+        np.testing.assert_allclose(y[i, 0].detach().numpy(), rgb2ycbcr(img[i]), atol=1e-12)
     y.sum().backward()
     assert t.grad is not None
     assert rgb2y_torch(torch.rand(3, 4, 5)).shape == (1, 4, 5)

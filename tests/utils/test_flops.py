@@ -12,6 +12,7 @@ full 720p input gives the same numbers (docs/models/a2n.md) but takes
 x3 720p input: 426x240 (floor(1280 / 3), output 1278x720) gives the paper's
 117.5G; 427x240 (output 1281x720) gives 117.8G, also within 1%.
 """
+
 import importlib.util
 import json
 import os.path as osp
@@ -27,12 +28,15 @@ from basicattn.utils.flops import count_flops, einsum_macs, format_count
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-@pytest.mark.parametrize('scale,lr_hw,paper', [
-    (2, (360, 640), 247.5e9),
-    (3, (240, 426), 117.5e9),
-    (3, (240, 427), 117.5e9),
-    (4, (180, 320), 72.4e9),
-])
+@pytest.mark.parametrize(
+    'scale,lr_hw,paper',
+    [
+        (2, (360, 640), 247.5e9),
+        (3, (240, 426), 117.5e9),
+        (3, (240, 427), 117.5e9),
+        (4, (180, 320), 72.4e9),
+    ],
+)
 def test_a2n_paper_multiadds(scale, lr_hw, paper):
     model = A2N(upscale=scale)
     result = count_flops(model, (3, 6, 8))
@@ -44,14 +48,16 @@ def test_a2n_paper_multiadds(scale, lr_hw, paper):
     assert abs(macs - paper) / paper < 0.01, format_count(macs)
 
 
-@pytest.mark.parametrize('equation,shapes,macs', [
-    ('bij,bjk->bik', [(2, 3, 4), (2, 4, 5)], 2 * 3 * 4 * 5),
-    ('ij,jk', [(3, 4), (4, 5)], 3 * 4 * 5),
-    ('...ij,...jk->...ik', [(7, 3, 4), (4, 5)], 7 * 3 * 4 * 5),
-    ('ij,jk,kl->il', [(10, 100), (100, 5), (5, 50)],
-     10 * 100 * 5 + 10 * 5 * 50),
-    ('bchw->bhwc', [(1, 2, 3, 4)], 0),
-])
+@pytest.mark.parametrize(
+    'equation,shapes,macs',
+    [
+        ('bij,bjk->bik', [(2, 3, 4), (2, 4, 5)], 2 * 3 * 4 * 5),
+        ('ij,jk', [(3, 4), (4, 5)], 3 * 4 * 5),
+        ('...ij,...jk->...ik', [(7, 3, 4), (4, 5)], 7 * 3 * 4 * 5),
+        ('ij,jk,kl->il', [(10, 100), (100, 5), (5, 50)], 10 * 100 * 5 + 10 * 5 * 50),
+        ('bchw->bhwc', [(1, 2, 3, 4)], 0),
+    ],
+)
 def test_einsum_macs_exact(equation, shapes, macs):
     assert einsum_macs(equation, shapes) == macs
 
@@ -73,14 +79,14 @@ class _Ops(nn.Module):
         self.conv = nn.Conv2d(4, 8, 3, padding=1)  # 4*9*8 per pixel
 
     def forward(self, x):
-        y = self.conv(x)                                    # 1, 8, 4, 4
-        y = F.pixel_shuffle(y, 2)                           # 1, 2, 8, 8
-        y = F.interpolate(y, scale_factor=2, mode='nearest')   # 1,2,16,16
+        y = self.conv(x)  # 1, 8, 4, 4
+        y = F.pixel_shuffle(y, 2)  # 1, 2, 8, 8
+        y = F.interpolate(y, scale_factor=2, mode='nearest')  # 1,2,16,16
         y = F.interpolate(y, scale_factor=0.5, mode='bilinear')  # 1,2,8,8
-        q = y.flatten(2).transpose(1, 2)                    # 1, 64, 2
-        a = torch.matmul(q, q.transpose(1, 2))              # 64*2*64
-        a = torch.einsum('bij,bjk->bik', a, q)              # 64*64*2
-        s = F.scaled_dot_product_attention(q, q, q)         # 64*64*(2+2)
+        q = y.flatten(2).transpose(1, 2)  # 1, 64, 2
+        a = torch.matmul(q, q.transpose(1, 2))  # 64*2*64
+        a = torch.einsum('bij,bjk->bik', a, q)  # 64*64*2
+        s = F.scaled_dot_product_attention(q, q, q)  # 64*64*(2+2)
         g = F.grid_sample(y, torch.zeros(1, 8, 8, 2), align_corners=False)
         return torch.cumprod(a, dim=1).sum() + s.sigmoid().sum() + g.mean()
 
@@ -129,7 +135,8 @@ def test_bad_input_shape():
 
 def _tool():
     spec = importlib.util.spec_from_file_location(
-        'get_flops_tool', osp.join(REPO_ROOT, 'tools', 'get_flops.py'))
+        'get_flops_tool', osp.join(REPO_ROOT, 'tools', 'get_flops.py')
+    )
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     return tool
@@ -137,9 +144,22 @@ def _tool():
 
 def test_get_flops_tool(tmp_path, capsys):
     tool = _tool()
-    assert tool.main(['--arch', 'A2N', '--arch-args',
-                      '{"upscale": 2, "num_block": 1}', '--input-shape', '3',
-                      '8', '8', '--json']) == 0
+    assert (
+        tool.main(
+            [
+                '--arch',
+                'A2N',
+                '--arch-args',
+                '{"upscale": 2, "num_block": 1}',
+                '--input-shape',
+                '3',
+                '8',
+                '8',
+                '--json',
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result['arch'] == {'type': 'A2N', 'upscale': 2, 'num_block': 1}
     assert result['unhandled'] == {}
@@ -153,24 +173,61 @@ def test_get_flops_tool(tmp_path, capsys):
     assert '(1, 3, 6, 6) -> (1, 3, 12, 12)' in text
     assert 'not counted          : none' in text
 
-    assert tool.main(['--arch', 'NoSuchArch', '--input-shape', '3', '8',
-                      '8']) == 2
+    assert tool.main(['--arch', 'NoSuchArch', '--input-shape', '3', '8', '8']) == 2
     err = capsys.readouterr().err
     assert "unknown arch 'NoSuchArch'" in err and 'A2N' in err
 
 
-@pytest.mark.parametrize('name,kwargs,shape', [
-    ('DKSAN', dict(num_feat=16, num_frames=3, upscale=4, num_extract_blocks=1,
-                   num_rcab=(1, 1), dksa_layers=(1, 1), reduction=4, deform_groups=2),
-     (3, 3, 8, 8)),
-    ('MANA', dict(num_feat=8, num_frames=3, num_encoder_blocks=1, num_decoder_blocks=1,
-                  embed_dim=4, num_groups=4, num_slots=8, hr_feat=8), (3, 3, 8, 8)),
-    ('DASAA', dict(num_feat=8, num_rdb=1, rdb_layers=2, growth=4, reduction=2,
-                   pab_hidden=4, attn_chunk=16), (5, 3, 8, 8)),
-])
+@pytest.mark.parametrize(
+    'name,kwargs,shape',
+    [
+        (
+            'DKSAN',
+            dict(
+                num_feat=16,
+                num_frames=3,
+                upscale=4,
+                num_extract_blocks=1,
+                num_rcab=(1, 1),
+                dksa_layers=(1, 1),
+                reduction=4,
+                deform_groups=2,
+            ),
+            (3, 3, 8, 8),
+        ),
+        (
+            'MANA',
+            dict(
+                num_feat=8,
+                num_frames=3,
+                num_encoder_blocks=1,
+                num_decoder_blocks=1,
+                embed_dim=4,
+                num_groups=4,
+                num_slots=8,
+                hr_feat=8,
+            ),
+            (3, 3, 8, 8),
+        ),
+        (
+            'DASAA',
+            dict(
+                num_feat=8,
+                num_rdb=1,
+                rdb_layers=2,
+                growth=4,
+                reduction=2,
+                pab_hidden=4,
+                attn_chunk=16,
+            ),
+            (5, 3, 8, 8),
+        ),
+    ],
+)
 def test_every_op_of_the_video_archs_is_counted(name, kwargs, shape):
     """Deformable sampling, tiled attention, ConvLSTM: nothing left uncounted."""
     from basicattn.registry import ARCHS
+
     result = count_flops(ARCHS.build(dict(type=name, **kwargs)), shape)
     assert result['macs'] > 0 and result['frames'] == 1
     assert not result['unhandled'], result['unhandled']

@@ -1,4 +1,5 @@
 """Image io and numpy <-> tensor conversion."""
+
 import os
 
 import cv2
@@ -6,8 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from basicattn.utils.img_util import (img2tensor, imencode_png, imfrombytes,
-                                      imread, imwrite, mod_crop, tensor2img)
+from basicattn.utils.img_util import (
+    imencode_png,
+    imfrombytes,
+    img2tensor,
+    imread,
+    imwrite,
+    mod_crop,
+    tensor2img,
+)
 
 
 @pytest.fixture
@@ -24,8 +32,7 @@ def test_png_roundtrip_is_rgb(tmp_path, img):
     assert sorted(os.listdir(path.parent)) == ['x.png']  # no temp file left
 
 
-def test_imwrite_replaces_and_leaves_no_temp_on_failure(tmp_path, img,
-                                                        monkeypatch):
+def test_imwrite_replaces_and_leaves_no_temp_on_failure(tmp_path, img, monkeypatch):
     path = tmp_path / 'y.png'
     imwrite(path, img)
     imwrite(path, img[::-1].copy())  # overwrite in place

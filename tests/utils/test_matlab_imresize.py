@@ -1,10 +1,10 @@
 """MATLAB-exact imresize: pinned against values worked out by hand."""
+
 import numpy as np
 import pytest
 import torch
 
-from basicattn.utils.matlab_imresize import (cubic_kernel, imresize,
-                                             resize_weights)
+from basicattn.utils.matlab_imresize import cubic_kernel, imresize, resize_weights
 
 # Keys cubic (a = -0.5) at the four distances that x2 resizing uses:
 #   |x| <= 1:     1.5|x|^3 - 2.5|x|^2 + 1
@@ -14,8 +14,7 @@ K025, K075, K125, K175 = 0.8671875, 0.2265625, -0.0703125, -0.0234375
 
 def test_cubic_kernel_values():
     got = cubic_kernel(np.array([0.0, 0.25, 0.75, 1.0, 1.25, 1.75, 2.0, 2.5]))
-    np.testing.assert_allclose(
-        got, [1.0, K025, K075, 0.0, K125, K175, 0.0, 0.0], atol=1e-15)
+    np.testing.assert_allclose(got, [1.0, K025, K075, 0.0, K125, K175, 0.0, 0.0], atol=1e-15)
     assert K025 + K075 + K125 + K175 == 1.0
 
 
@@ -24,23 +23,20 @@ def test_x2_upscale_ramp_hand_computed():
     # at pixels -1, 0, 1, 2 with weights K175, K075, K025, K125; symmetric
     # padding maps pixel -1 -> 2 and 0 -> 1, so out = 1.09375 v1 - 0.09375 v2.
     ramp = np.array([[0.0, 1.0, 2.0, 3.0]])
-    expected = [-0.09375, 0.1796875, 0.7265625, 1.25,
-                1.75, 2.2734375, 2.8203125, 3.09375]
+    expected = [-0.09375, 0.1796875, 0.7265625, 1.25, 1.75, 2.2734375, 2.8203125, 3.09375]
     out = imresize(ramp, output_shape=(1, 8))
     assert out.dtype == np.float64
     np.testing.assert_allclose(out[0], expected, atol=1e-12)
     # The first output pixel from the formula in the comment.
     v = np.array([5.0, 9.0, 1.0, 4.0])
-    assert imresize(v[None], output_shape=(1, 8))[0, 0] == pytest.approx(
-        1.09375 * 5 - 0.09375 * 9)
+    assert imresize(v[None], output_shape=(1, 8))[0, 0] == pytest.approx(1.09375 * 5 - 0.09375 * 9)
 
 
 def test_x2_upscale_weight_rows():
     w = resize_weights(4, 8, 2.0)
     # Interior output x = 4 (u = 2.25): pixels 1..4 get K125, K025, K075, K175.
     np.testing.assert_allclose(w[3], [K125, K025, K075, K175], atol=1e-15)
-    np.testing.assert_allclose(w[0], [K075 + K025, K175 + K125, 0, 0],
-                               atol=1e-15)
+    np.testing.assert_allclose(w[0], [K075 + K025, K175 + K125, 0, 0], atol=1e-15)
     np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-12)
 
 
@@ -53,7 +49,7 @@ def test_half_downscale_antialiased_hand_computed():
     row = rng.random(8) * 100
     padded = np.pad(row, 3, mode='symmetric')  # edge repeated, like MATLAB
     # Output x uses 1-based pixels 2x-4 .. 2x+3 -> padded[2x-4+2 .. 2x+3+2].
-    expected = [taps @ padded[2 * x - 2:2 * x + 6] for x in range(1, 5)]
+    expected = [taps @ padded[2 * x - 2 : 2 * x + 6] for x in range(1, 5)]
     out = imresize(row[None], output_shape=(1, 4))
     np.testing.assert_allclose(out[0], expected, atol=1e-10)
     # Without antialiasing: plain kernel (width 4); u = 2x - 0.5 lies halfway
@@ -61,7 +57,7 @@ def test_half_downscale_antialiased_hand_computed():
     k15, k05 = cubic_kernel(1.5), cubic_kernel(0.5)
     taps4 = np.array([k15, k05, k05, k15]) / (2 * (k15 + k05))
     padded2 = np.pad(row, 2, mode='symmetric')
-    exp2 = [taps4 @ padded2[2 * x - 1:2 * x + 3] for x in range(1, 5)]
+    exp2 = [taps4 @ padded2[2 * x - 1 : 2 * x + 3] for x in range(1, 5)]
     out2 = imresize(row[None], output_shape=(1, 4), antialiasing=False)
     np.testing.assert_allclose(out2[0], exp2, atol=1e-10)
 
@@ -108,8 +104,7 @@ def test_uint8_clips_but_float_does_not():
     upf = imresize(step.astype(np.float64), scale=2)
     assert upf.min() < 0 and upf.max() > 255  # cubic overshoot
     assert up.min() == 0 and up.max() == 255
-    np.testing.assert_array_equal(
-        up, np.floor(np.clip(upf, 0, 255) + 0.5).astype(np.uint8))
+    np.testing.assert_array_equal(up, np.floor(np.clip(upf, 0, 255) + 0.5).astype(np.uint8))
 
 
 def test_identity_scale_one():
@@ -140,19 +135,21 @@ def test_replicate_padding():
 def test_numpy_equals_torch():
     rng = np.random.default_rng(5)
     img = rng.random((7, 9, 3))
-    for kw in (dict(scale=2), dict(scale=0.5), dict(scale=3),
-               dict(output_shape=(5, 13)), dict(scale=0.25,
-                                                antialiasing=False)):
+    for kw in (
+        dict(scale=2),
+        dict(scale=0.5),
+        dict(scale=3),
+        dict(output_shape=(5, 13)),
+        dict(scale=0.25, antialiasing=False),
+    ):
         ref = imresize(img, **kw)
         t = torch.from_numpy(img.transpose(2, 0, 1).copy())
         out = imresize(t, **kw)
         assert out.dtype == torch.float64
-        np.testing.assert_allclose(out.numpy().transpose(1, 2, 0), ref,
-                                   atol=1e-12)
+        np.testing.assert_allclose(out.numpy().transpose(1, 2, 0), ref, atol=1e-12)
         out32 = imresize(t.float()[None].repeat(2, 1, 1, 1), **kw)
         assert out32.dtype == torch.float32 and out32.shape[0] == 2
-        np.testing.assert_allclose(out32[1].numpy().transpose(1, 2, 0), ref,
-                                   atol=1e-5)
+        np.testing.assert_allclose(out32[1].numpy().transpose(1, 2, 0), ref, atol=1e-5)
 
 
 def test_torch_not_clipped_and_differentiable():
@@ -175,19 +172,22 @@ def test_weights_are_cached_and_read_only():
     assert not a.flags.writeable
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(), 'exactly one of scale / output_shape'),
-    (dict(scale=2, output_shape=(8, 8)), 'exactly one of scale'),
-    (dict(scale=0), 'positive'),
-    (dict(scale=-2), 'positive'),
-    (dict(scale=(2, 3)), 'one number'),
-    (dict(scale='x'), 'number'),
-    (dict(output_shape=(8,)), r'\(h, w\)'),
-    (dict(output_shape=(0, 8)), 'positive integers'),
-    (dict(output_shape=(2.5, 8)), 'positive integers'),
-    (dict(output_shape=(None, 8)), 'positive integers'),
-    (dict(scale=2, padding='reflect'), 'padding'),
-])
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [
+        (dict(), 'exactly one of scale / output_shape'),
+        (dict(scale=2, output_shape=(8, 8)), 'exactly one of scale'),
+        (dict(scale=0), 'positive'),
+        (dict(scale=-2), 'positive'),
+        (dict(scale=(2, 3)), 'one number'),
+        (dict(scale='x'), 'number'),
+        (dict(output_shape=(8,)), r'\(h, w\)'),
+        (dict(output_shape=(0, 8)), 'positive integers'),
+        (dict(output_shape=(2.5, 8)), 'positive integers'),
+        (dict(output_shape=(None, 8)), 'positive integers'),
+        (dict(scale=2, padding='reflect'), 'padding'),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         imresize(np.zeros((4, 4, 3), np.uint8), **kwargs)
