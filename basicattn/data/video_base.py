@@ -13,7 +13,7 @@ flips and time reversal for training, the centre crop for deterministic
 test sets), stacked and returned with the same keys for every dataset.
 """
 
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -70,7 +70,8 @@ class VideoFrameDataset(SRDatasetBase):
     #: Test sets: no random draws, centre crop, seed 0 for a plain index.
     deterministic: bool = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
+        """Check the arguments of :class:`SRDatasetBase`; open the GT / LQ frame stores."""
         super().__init__(*args, **kwargs)
         self.gt_store = FrameStore(self.dataroot_gt, self.io_backend, 'GT')
         self.lq_store = (

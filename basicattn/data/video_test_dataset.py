@@ -139,7 +139,7 @@ class VideoTestDataset(VideoFrameDataset):
         return int(self._starts[-1])
 
     # -- items -----------------------------------------------------------
-    def pick_window(self, index: int, rng: None = None) -> ClipWindow:
+    def pick_window(self, index: int, rng: Optional[np.random.Generator] = None) -> ClipWindow:
         """Frame ``index`` in (clip, frame) order, with its padded window."""
         c = int(np.searchsorted(self._starts, index, side='right')) - 1
         frames = self.clip_frames[c]
