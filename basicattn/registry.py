@@ -12,6 +12,7 @@ from themselves, whatever the default scope is.
 """
 
 from contextlib import contextmanager
+from typing import Iterator, Optional
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -32,35 +33,45 @@ class OwnScopeRegistry(Registry):
     several of them can share the scope ``basicattn`` under one root.
     """
 
-    def __init__(self, name, parent=None, **kwargs):
+    def __init__(self, name: str, parent: Optional[Registry] = None, **kwargs):
         super().__init__(name, **kwargs)
         self.parent = parent
 
     @contextmanager
-    def switch_scope_and_registry(self, scope):
+    def switch_scope_and_registry(self, scope: Optional[str]) -> Iterator['OwnScopeRegistry']:
+        """Enter ``scope`` as the default scope and build from this registry itself."""
         with DefaultScope.overwrite_default_scope(scope):
             yield self
 
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE, locations=['basicattn.models'])
-ARCHS = OwnScopeRegistry('arch', parent=MMENGINE_MODELS, scope=SCOPE, locations=['basicattn.archs'])
-LOSSES = OwnScopeRegistry(
-    'loss', parent=MMENGINE_MODELS, scope=SCOPE, locations=['basicattn.losses']
-)
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE, locations=['basicattn.data'])
-DATA_SAMPLERS = Registry(
-    'data sampler', parent=MMENGINE_DATA_SAMPLERS, scope=SCOPE, locations=['basicattn.data']
-)
-TRANSFORMS = Registry(
-    'transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE, locations=['basicattn.data']
-)
-METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE, locations=['basicattn.metrics'])
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE, locations=['basicattn.engine'])
-LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=SCOPE, locations=['basicattn.engine'])
-CONVERTERS = Registry('converter', scope=SCOPE, locations=['basicattn.converters'])
+def _registry(
+    name: str, package: str, parent: Optional[Registry] = None, cls: type = Registry
+) -> Registry:
+    """A registry of scope ``basicattn`` filled by the package ``basicattn.<package>``.
+
+    Args:
+        name: The registry's name (``'dataset'``), shown in mmengine's messages.
+        package: The subpackage imported on the first look-up (``'data'``).
+        parent: The mmengine root it falls back to, if any.
+        cls: ``Registry`` (a child of ``parent``) or :class:`OwnScopeRegistry`.
+    """
+    return cls(name, parent=parent, scope=SCOPE, locations=[f'basicattn.{package}'])
 
 
-def _scoped_child(parent):
+MODELS = _registry('model', 'models', MMENGINE_MODELS)
+ARCHS = _registry('arch', 'archs', MMENGINE_MODELS, OwnScopeRegistry)
+LOSSES = _registry('loss', 'losses', MMENGINE_MODELS, OwnScopeRegistry)
+DATASETS = _registry('dataset', 'data', MMENGINE_DATASETS)
+DATA_SAMPLERS = _registry('data sampler', 'data', MMENGINE_DATA_SAMPLERS)
+TRANSFORMS = _registry('transform', 'data', MMENGINE_TRANSFORMS)
+METRICS = _registry('metric', 'metrics', MMENGINE_METRICS)
+HOOKS = _registry('hook', 'engine', MMENGINE_HOOKS)
+LOOPS = _registry('loop', 'engine', MMENGINE_LOOPS)
+CONVERTERS = _registry('converter', 'converters')
+
+
+def _scoped_child(parent: Registry) -> Registry:
+    """A ``basicattn``-scoped child of one of mmengine's root registries."""
     return Registry(parent.name, parent=parent, scope=SCOPE)
 
 

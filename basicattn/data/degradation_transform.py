@@ -53,6 +53,7 @@ import numpy as np
 
 from basicattn.registry import TRANSFORMS
 from basicattn.utils.matlab_imresize import imresize
+from basicattn.utils.validators import is_int, is_positive_int
 
 __all__ = [
     'Degradation',
@@ -69,10 +70,6 @@ __all__ = [
 #: The short names accepted wherever a degradation is named by a string.
 DEGRADATION_NAMES = {'BI': 'BIDegradation', 'BD': 'BDDegradation', 'DN': 'DNDegradation'}
 _PADDINGS = ('symmetric', 'replicate')
-
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _round_uint8(x):
@@ -94,7 +91,7 @@ def gaussian_kernel(size=7, sigma=1.6):
     Returns:
         np.ndarray: float64 ``(size, size)``.
     """
-    if not _is_int(size) or size < 1:
+    if not is_positive_int(size):
         raise ValueError(f'gaussian_kernel: size must be an int >= 1, got {size!r}')
     if (
         isinstance(sigma, bool)
@@ -174,7 +171,7 @@ def noise_generator(seed=None, key=None):
     """
     if seed is None:
         return np.random.default_rng()
-    if not _is_int(seed) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ValueError(f'seed must be a non-negative int or None, got {seed!r}')
     tag = zlib.crc32(key.encode('utf-8')) if key else 0
     return np.random.default_rng([int(seed), tag])
@@ -194,7 +191,7 @@ class Degradation:
     short_name = None
 
     def __init__(self, scale=3):
-        if not _is_int(scale) or scale < 1:
+        if not is_positive_int(scale):
             raise ValueError(f'{type(self).__name__}: scale must be an int >= 1, got {scale!r}')
         self.scale = int(scale)
 
@@ -340,7 +337,7 @@ class DNDegradation(Degradation):
             raise ValueError(
                 f'DNDegradation: noise_level must be a number >= 0, got {noise_level!r}'
             )
-        if seed is not None and (not _is_int(seed) or seed < 0):
+        if seed is not None and (not is_int(seed) or seed < 0):
             raise ValueError(
                 f'DNDegradation: seed must be a non-negative int or None, got {seed!r}'
             )

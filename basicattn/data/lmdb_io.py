@@ -27,6 +27,7 @@ from basicattn.errors import DataError
 __all__ = [
     'IMG_SUFFIXES',
     'META_INFO_NAME',
+    'SUPPORTED_BACKENDS',
     'LmdbKeyError',
     'LmdbReader',
     'check_unique_keys',
@@ -53,6 +54,9 @@ REBUILD_HINT = 'the database is damaged or not an LMDB; rebuild it with tools/cr
 
 #: Name of the text file, beside ``data.mdb``, that lists keys and shapes.
 META_INFO_NAME = 'meta_info.txt'
+
+#: The ``io_backend`` values of the datasets: image files or LMDBs.
+SUPPORTED_BACKENDS = ('disk', 'lmdb')
 
 #: File suffixes treated as images (compared case-insensitively).
 IMG_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')

@@ -342,18 +342,18 @@ def _restore(dst, stale, say):
     ]
     if complete:
         pid, path = complete[0]
-        os.rename(path, dst)
-        say(
-            f'{dst} was missing: completed the interrupted swap of process '
-            f'{pid} (moved its finished database {path} into place)'
+        done = (
+            f'completed the interrupted swap of process {pid} '
+            f'(moved its finished database {path} into place)'
         )
     elif olds:
         pid, path = olds[0]
-        os.rename(path, dst)
-        say(
-            f'{dst} was missing: restored the previous database from {path} '
+        done = (
+            f'restored the previous database from {path} '
             f'(the rebuild by process {pid} had not finished)'
         )
     else:
         return
+    os.rename(path, dst)
+    say(f'{dst} was missing: {done}')
     _fsync_dir(osp.dirname(osp.abspath(dst)))

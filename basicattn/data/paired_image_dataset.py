@@ -2,17 +2,17 @@
 
 import os
 import os.path as osp
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
-from torch.utils.data import Dataset
 
 from basicattn.errors import DataError
 from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import imfrombytes, img2tensor, imread, mod_crop
 
-from .degradation_transform import DEGRADATION_NAMES, build_degradation
+from .base_dataset import SRDatasetBase
+from .degradation_transform import DEGRADATION_NAMES
 from .lmdb_io import (
     IMG_SUFFIXES,
     LmdbKeyError,
@@ -27,7 +27,6 @@ from .transforms import augment, paired_random_crop
 __all__ = ['PairedImageDataset']
 
 SUPPORTED_DEGRADATIONS = tuple(DEGRADATION_NAMES)  # BI, BD, DN
-SUPPORTED_BACKENDS = ('disk', 'lmdb')
 
 
 def _read_meta_info_list(meta_info_file):
@@ -43,10 +42,6 @@ def _read_meta_info_list(meta_info_file):
     return names
 
 
-def _is_positive_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
-
-
 def _lq_key(gt_key, filename_tmpl):
     """LQ key for a GT key: the template applied to the file's base name."""
     head, base = gt_key.rsplit('/', 1) if '/' in gt_key else ('', gt_key)
@@ -55,7 +50,7 @@ def _lq_key(gt_key, filename_tmpl):
 
 
 @DATASETS.register_module()
-class PairedImageDataset(Dataset):
+class PairedImageDataset(SRDatasetBase):
     """GT images with their low-quality (LQ) counterparts.
 
     Samples are named by *keys*: the GT image's path relative to
@@ -108,51 +103,30 @@ class PairedImageDataset(Dataset):
 
     def __init__(
         self,
-        dataroot_gt,
-        dataroot_lq=None,
+        dataroot_gt: str,
+        dataroot_lq: Optional[str] = None,
         scale: PositiveInt = 4,
-        io_backend='disk',
-        meta_info_file=None,
-        filename_tmpl='{}',
+        io_backend: Union[str, dict] = 'disk',
+        meta_info_file: Optional[str] = None,
+        filename_tmpl: str = '{}',
         gt_size: Optional[PositiveInt] = None,
-        use_hflip=False,
-        use_rot=False,
+        use_hflip: bool = False,
+        use_rot: bool = False,
         degradation: Union[str, dict] = 'BI',
-        name=None,
+        name: Optional[str] = None,
         repeat: PositiveInt = 1,
     ):
-        super().__init__()
-        if isinstance(io_backend, dict):
-            io_backend = io_backend.get('type')
-        if io_backend not in SUPPORTED_BACKENDS:
-            raise ValueError(f'io_backend must be one of {SUPPORTED_BACKENDS}, got {io_backend!r}')
-        if not _is_positive_int(scale):
-            raise ValueError(f'scale must be a positive integer, got {scale!r}')
-        self._degradation = build_degradation(degradation, int(scale))
-        if not _is_positive_int(repeat):
-            raise ValueError(f'repeat must be a positive integer, got {repeat!r}')
-        if gt_size is not None and (not _is_positive_int(gt_size) or gt_size % scale):
-            raise ValueError(
-                f'gt_size must be a positive multiple of scale {scale} or None, got {gt_size!r}'
-            )
+        super().__init__(
+            dataroot_gt, dataroot_lq, scale, io_backend, gt_size, degradation, name, repeat
+        )
         if not isinstance(filename_tmpl, str) or '{}' not in filename_tmpl:
             raise ValueError(
                 f"filename_tmpl must be a string holding '{{}}', got {filename_tmpl!r}"
             )
-
-        self.dataroot_gt = os.fspath(dataroot_gt)
-        self.dataroot_lq = None if dataroot_lq is None else os.fspath(dataroot_lq)
-        self.scale = int(scale)
-        self.io_backend = io_backend
         self.meta_info_file = meta_info_file
         self.filename_tmpl = filename_tmpl
-        self.gt_size = None if gt_size is None else int(gt_size)
         self.use_hflip = bool(use_hflip)
         self.use_rot = bool(use_rot)
-        self.degradation = degradation
-        self.repeat = int(repeat)
-        self.name = name or osp.basename(self.dataroot_gt.rstrip('/\\'))
-        self.metainfo = dict(name=self.name, scale=self.scale)
 
         self._gt_reader = None
         self._lq_reader = None
@@ -246,13 +220,8 @@ class PairedImageDataset(Dataset):
             samples.append((key, key, lq_key))
         return samples
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.samples) * self.repeat
-
-    @property
-    def _degradation_name(self):
-        deg = self._degradation
-        return getattr(deg, 'short_name', None) or type(deg).__name__
 
     # -- loading ---------------------------------------------------------
     def _load(self, reader, loc):
@@ -263,7 +232,7 @@ class PairedImageDataset(Dataset):
     def _display_path(self, reader, loc):
         return loc if reader is None else f'{reader.db_path}/{loc}'
 
-    def __getitem__(self, item):
+    def __getitem__(self, item: Union[int, Tuple[int, int]]) -> dict:
         """Load one sample.
 
         Args:
@@ -275,21 +244,8 @@ class PairedImageDataset(Dataset):
             (float32 tensor ``(3, H, W)``), ``key``, ``lq_path`` and
             ``gt_path``.
         """
-        if isinstance(item, (tuple, list)):
-            if len(item) != 2:
-                raise TypeError(f'item must be an index or (index, seed), got {item!r}')
-            index, seed = item
-            seed = int(seed)
-        else:
-            index = item
-            seed = np.random.randint(2**31)
+        index, seed = self._parse_item(item)
         rng = np.random.default_rng(seed)
-        index = int(index)
-        length = len(self)
-        if not -length <= index < length:
-            raise IndexError(
-                f'index {index} out of range for dataset {self.name!r} of length {length}'
-            )
         key, gt_loc, lq_loc = self.samples[index % len(self.samples)]
 
         gt_path = self._display_path(self._gt_reader, gt_loc)
@@ -297,7 +253,7 @@ class PairedImageDataset(Dataset):
         if lq_loc is None:
             img_gt = mod_crop(img_gt, self.scale)
             img_lq = self._degradation.degrade(img_gt, seed=seed, key=key)
-            lq_path = f'{gt_path} ({self._degradation_name} x{self.scale})'
+            lq_path = self._made_lq_path(gt_path)
         else:
             lq_path = self._display_path(self._lq_reader, lq_loc)
             img_lq = self._load(self._lq_reader, lq_loc)
@@ -321,11 +277,5 @@ class PairedImageDataset(Dataset):
             lq=img2tensor(img_lq), gt=img2tensor(img_gt), key=key, lq_path=lq_path, gt_path=gt_path
         )
 
-    def __repr__(self):
-        lq = self.dataroot_lq or f'{self._degradation_name} from GT'
-        return (
-            f'{type(self).__name__}(name={self.name!r}, '
-            f'num_images={len(self.samples)}, repeat={self.repeat}, '
-            f'scale={self.scale}, backend={self.io_backend!r}, '
-            f'gt={self.dataroot_gt!r}, lq={lq!r})'
-        )
+    def _repr_fields(self) -> dict:
+        return dict(num_images=len(self.samples), repeat=self.repeat)

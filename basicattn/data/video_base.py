@@ -1,113 +1,192 @@
-"""What the video datasets share: backends, LQ frames given or made, seeds.
+"""What the video datasets share: arguments, LQ frames given or made, items.
 
-:class:`VideoFrameDataset` holds the GT (and optional LQ) :class:`FrameStore`
-and the degradation, parses ``index`` / ``(index, seed)`` items as
-``PairedImageDataset`` does, and loads the frames of one window: LQ frames
-read from ``dataroot_lq`` (same ``<clip>/<frame>`` layout as the GT) or made
-from the GT frames with the degradation. Each distinct frame is read and
+:class:`VideoFrameDataset` checks the arguments the video datasets have in
+common, holds the GT (and optional LQ) :class:`FrameStore` and the
+degradation, and builds every item: a subclass only lists its clips
+(:meth:`collect_clips` helps) and, in :meth:`pick_window`, says which frames
+of which clip feed one item. :meth:`load_window` then reads the LQ frames
+from ``dataroot_lq`` (same ``<clip>/<frame>`` layout as the GT) or makes them
+from the GT frames with the degradation; each distinct frame is read and
 degraded once per sample, so a frame repeated by the border padding is
-identical wherever it appears.
+identical wherever it appears. The frames are cropped (a random crop with
+flips and time reversal for training, the centre crop for deterministic
+test sets), stacked and returned with the same keys for every dataset.
 """
 
-import os
-import os.path as osp
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from basicattn.errors import DataError
-from basicattn.utils.img_util import mod_crop
+from basicattn.utils.img_util import img2tensor, mod_crop
+from basicattn.utils.validators import is_positive_int
 
-from .degradation_transform import build_degradation
-from .video_clips import SUPPORTED_BACKENDS, FrameStore, read_clip_list
+from .base_dataset import SRDatasetBase
+from .video_clips import FrameStore, read_clip_list
+from .video_transforms import center_crop_frames, random_crop_augment_frames, stack_frames
+from .video_window import PADDING_MODES, check_num_frame
 
-__all__ = ['VideoFrameDataset', 'is_positive_int']
-
-
-def is_positive_int(value) -> bool:
-    """True for an int (not bool) >= 1."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+__all__ = ['ClipWindow', 'VideoFrameDataset', 'is_positive_int']
 
 
-class VideoFrameDataset(Dataset):
-    """Base of the video datasets (not registered).
+class ClipWindow(NamedTuple):
+    """The frames of one item, as :meth:`VideoFrameDataset.pick_window` chose them.
 
-    Args:
-        dataroot_gt (str): GT root, or its LMDB with ``io_backend='lmdb'``.
-        dataroot_lq (str, optional): LQ root with the same layout; None
-            makes LQ frames from the GT with ``degradation``.
-        scale (int): Upscaling factor.
-        io_backend (str | dict): ``'disk'`` or ``'lmdb'`` (or
-            ``dict(type=...)``); both roots use it.
-        gt_size (int, optional): GT patch side, a multiple of ``scale``.
-        degradation (str | dict): ``'BI'``, ``'BD'``, ``'DN'`` or a config
-            dict, used when ``dataroot_lq`` is None.
-        name (str, optional): Display name; defaults to the GT root's base
-            name.
+    Attributes:
+        clip (str): The clip's name.
+        frames (Sequence[str]): Every frame name of the clip, in order.
+        pos (int): Position of the target frame in ``frames``.
+        indices (List[int]): Positions in ``frames`` of the window's frames,
+            in input order (the middle one is ``pos``).
+        extra (dict): Keys the dataset adds to the item after
+            ``num_frames_in_clip`` (``interval``, ``border``).
     """
 
-    def __init__(
-        self,
-        dataroot_gt: str,
-        dataroot_lq: Optional[str],
-        scale: int,
-        io_backend: Union[str, dict],
-        gt_size: Optional[int],
-        degradation: Union[str, dict],
-        name: Optional[str],
-    ):
-        super().__init__()
-        if isinstance(io_backend, dict):
-            io_backend = io_backend.get('type')
-        if io_backend not in SUPPORTED_BACKENDS:
-            raise ValueError(f'io_backend must be one of {SUPPORTED_BACKENDS}, got {io_backend!r}')
-        if not is_positive_int(scale):
-            raise ValueError(f'scale must be a positive integer, got {scale!r}')
-        if gt_size is not None and (not is_positive_int(gt_size) or gt_size % scale):
-            raise ValueError(
-                f'gt_size must be a positive multiple of scale {scale} or None, got {gt_size!r}'
-            )
-        self.scale = int(scale)
-        self.io_backend = io_backend
-        self.gt_size = None if gt_size is None else int(gt_size)
-        self.degradation = degradation
-        self._degradation = build_degradation(degradation, self.scale)
-        self.dataroot_gt = os.fspath(dataroot_gt)
-        self.dataroot_lq = None if dataroot_lq is None else os.fspath(dataroot_lq)
-        self.gt_store = FrameStore(self.dataroot_gt, io_backend, 'GT')
-        self.lq_store = (
-            None if self.dataroot_lq is None else FrameStore(self.dataroot_lq, io_backend, 'LQ')
-        )
-        self.name = name or osp.basename(self.dataroot_gt.rstrip('/\\'))
-        self.metainfo = dict(name=self.name, scale=self.scale)
+    clip: str
+    frames: Sequence[str]
+    pos: int
+    indices: List[int]
+    extra: Dict[str, object]
 
-    @property
-    def _degradation_name(self) -> str:
-        deg = self._degradation
-        return getattr(deg, 'short_name', None) or type(deg).__name__
+
+class VideoFrameDataset(SRDatasetBase):
+    """Base of the video datasets (not registered).
+
+    Built with the arguments of :class:`SRDatasetBase` (``dataroot_gt``,
+    ``dataroot_lq``, ``scale``, ``io_backend``, ``gt_size``,
+    ``degradation``, ``name``, ``repeat``), which it checks there; both
+    roots are then opened as :class:`FrameStore` with ``io_backend``. A
+    subclass then calls :meth:`set_sampling` with its window and
+    augmentation settings, lists its clips and implements
+    :meth:`pick_window` and ``__len__``.
+
+    A subclass with ``deterministic = True`` (a test set) gives a plain
+    index the seed 0, draws nothing and takes the centre ``gt_size`` crop;
+    otherwise every random choice comes from ``np.random.default_rng(seed)``
+    of the item's seed.
+    """
+
+    #: Test sets: no random draws, centre crop, seed 0 for a plain index.
+    deterministic: bool = False
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        """Check the arguments of :class:`SRDatasetBase`; open the GT / LQ frame stores."""
+        super().__init__(*args, **kwargs)
+        self.gt_store = FrameStore(self.dataroot_gt, self.io_backend, 'GT')
+        self.lq_store = (
+            None
+            if self.dataroot_lq is None
+            else FrameStore(self.dataroot_lq, self.io_backend, 'LQ')
+        )
+
+    def set_sampling(
+        self,
+        num_frame: int,
+        return_all_gt: bool,
+        padding: Optional[str] = None,
+        use_hflip: bool = False,
+        use_rot: bool = False,
+        random_reverse: bool = False,
+    ) -> None:
+        """Check and keep the window and augmentation settings.
+
+        Args:
+            num_frame (int): Window size, odd.
+            return_all_gt (bool): ``gt`` holds the GT of every window frame.
+            padding (str, optional): Border policy, one of
+                :data:`~basicattn.data.video_window.PADDING_MODES`, for the
+                datasets that pad windows.
+            use_hflip (bool): Random horizontal flips (training sets).
+            use_rot (bool): Random vertical flips and transposes.
+            random_reverse (bool): Reverse the window with probability 1/2.
+
+        Raises:
+            ValueError: ``num_frame`` is not an odd positive int, or an
+                unknown ``padding``.
+        """
+        check_num_frame(num_frame)
+        if padding is not None and padding not in PADDING_MODES:
+            raise ValueError(
+                f'padding {padding!r} is not supported; choose one of {", ".join(PADDING_MODES)}'
+            )
+        self.num_frame = num_frame
+        self.return_all_gt = bool(return_all_gt)
+        self.padding = padding
+        self.use_hflip = bool(use_hflip)
+        self.use_rot = bool(use_rot)
+        self.random_reverse = bool(random_reverse)
 
     # -- items -----------------------------------------------------------
-    def _parse_item(self, item, default_seed=None) -> Tuple[int, int]:
-        """``index`` or ``(index, seed)`` -> ``(index in range, seed)``.
+    def pick_window(self, index: int, rng: Optional[np.random.Generator]) -> ClipWindow:
+        """The clip, target and window frames of item ``index``.
 
-        A plain index takes ``default_seed``, or a seed drawn from numpy's
-        global RNG when that is None.
+        Args:
+            index (int): An index in ``[0, len(self))``.
+            rng (np.random.Generator, optional): The item's generator, for
+                a window drawn at random (REDS' interval); None for a
+                deterministic dataset.
+
+        Returns:
+            ClipWindow: What :meth:`__getitem__` loads.
         """
-        if isinstance(item, (tuple, list)):
-            if len(item) != 2:
-                raise TypeError(f'item must be an index or (index, seed), got {item!r}')
-            index, seed = int(item[0]), int(item[1])
+        raise NotImplementedError
+
+    def __getitem__(self, item: Union[int, Tuple[int, int]]) -> dict:
+        """Load the window of one target frame.
+
+        Args:
+            item (int | tuple[int, int]): Index, or ``(index, seed)``: every
+                random choice (window, crop, flips, reversal, in that order)
+                and a random degradation's noise come from the seed.
+
+        Returns:
+            dict: ``lq`` float32 ``(T, 3, h, w)``; ``gt`` float32
+            ``(3, H, W)`` of the target (``(T, 3, H, W)`` with
+            ``return_all_gt``); ``key`` (``<clip>/<frame>``), ``clip``,
+            ``frame_idx`` (0-based position of the target in its clip),
+            ``num_frames_in_clip``, the dataset's extra keys
+            (``interval``, ``border``), ``neighbors`` (long ``(T,)``,
+            positions of the window frames in input order), ``gt_path`` and
+            ``lq_path`` (of the target frame).
+        """
+        index, seed = self._parse_item(item, default_seed=0 if self.deterministic else None)
+        rng = None if self.deterministic else np.random.default_rng(seed)
+        clip, frames, pos, indices, extra = self.pick_window(index, rng)
+        center = self.num_frame // 2
+        window = self.load_window(
+            clip, [frames[i] for i in indices], center, self.return_all_gt, seed
+        )
+        gts, lqs, where = window['gts'], window['lqs'], window['gt_path']
+        if rng is None:
+            if self.gt_size is not None:
+                gts, lqs = center_crop_frames(gts, lqs, self.scale, self.gt_size, where)
         else:
-            index = int(item)
-            seed = np.random.randint(2**31) if default_seed is None else int(default_seed)
-        length = len(self)
-        if not -length <= index < length:
-            raise IndexError(
-                f'index {index} out of range for dataset {self.name!r} of length {length}'
+            gts, lqs, reversed_ = random_crop_augment_frames(
+                gts,
+                lqs,
+                self.scale,
+                self.gt_size,
+                self.use_hflip,
+                self.use_rot,
+                self.random_reverse,
+                rng,
+                where,
             )
-        return index % length, seed
+            if reversed_:
+                indices = indices[::-1]
+        return dict(
+            lq=stack_frames(lqs, clip),
+            gt=stack_frames(gts, clip) if self.return_all_gt else img2tensor(gts[0]),
+            key=f'{clip}/{frames[pos]}',
+            clip=clip,
+            frame_idx=pos,
+            num_frames_in_clip=len(frames),
+            **extra,
+            neighbors=torch.tensor(indices, dtype=torch.long),
+            gt_path=window['gt_path'],
+            lq_path=window['lq_path'],
+        )
 
     # -- clips -----------------------------------------------------------
     def collect_clips(
@@ -233,7 +312,7 @@ class VideoFrameDataset(Dataset):
         if self.lq_store is None:
             hr = {k: mod_crop(self.gt_store.load(k), self.scale) for k in dict.fromkeys(keys)}
             lq = {k: self._degradation.degrade(img, seed=seed, key=k) for k, img in hr.items()}
-            lq_path = f'{gt_path} ({self._degradation_name} x{self.scale})'
+            lq_path = self._made_lq_path(gt_path)
         else:
             lq = {k: self.lq_store.load(k) for k in dict.fromkeys(keys)}
             hr = {k: self.gt_store.load(k) for k in dict.fromkeys(gt_keys)}
@@ -253,7 +332,3 @@ class VideoFrameDataset(Dataset):
             gt_path=gt_path,
             lq_path=lq_path,
         )
-
-    @staticmethod
-    def _neighbors(indices: List[int]) -> torch.Tensor:
-        return torch.tensor(indices, dtype=torch.long)

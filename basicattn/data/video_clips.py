@@ -21,6 +21,7 @@ from basicattn.utils.img_util import imfrombytes, imread
 
 from .lmdb_io import (
     IMG_SUFFIXES,
+    SUPPORTED_BACKENDS,
     LmdbKeyError,
     LmdbReader,
     check_unique_keys,
@@ -48,8 +49,6 @@ CLIP_PRESETS = {
     # train_sharp (the BasicSR convention).
     'REDSofficial': tuple(f'{i:03d}' for i in range(240, 270)),
 }
-
-SUPPORTED_BACKENDS = ('disk', 'lmdb')
 
 
 def natural_key(name: str):

@@ -6,12 +6,11 @@ import numpy as np
 
 from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
-from basicattn.utils.img_util import img2tensor
+from basicattn.utils.validators import is_positive_int
 
-from .video_base import VideoFrameDataset, is_positive_int
+from .video_base import ClipWindow, VideoFrameDataset
 from .video_clips import resolve_clip_names
-from .video_transforms import random_crop_augment_frames, stack_frames
-from .video_window import PADDING_MODES, check_num_frame, frame_window
+from .video_window import frame_window
 
 __all__ = ['REDSClipDataset']
 
@@ -42,7 +41,8 @@ class REDSClipDataset(VideoFrameDataset):
     LQ frames are read from ``dataroot_lq`` or made per frame with
     ``degradation``; items, seeds, crops and flips work as in
     :class:`VimeoSeptupletDataset`; the draws are: interval, crop, flips,
-    reversal.
+    reversal. Items have the keys of :meth:`VideoFrameDataset.__getitem__`
+    (``key`` e.g. ``000/00000042``) and ``interval``, the interval drawn.
 
     Args:
         dataroot_gt (str): GT root or LMDB.
@@ -93,8 +93,10 @@ class REDSClipDataset(VideoFrameDataset):
         name: Optional[str] = None,
         repeat: PositiveInt = 1,
     ):
-        super().__init__(dataroot_gt, dataroot_lq, scale, io_backend, gt_size, degradation, name)
-        check_num_frame(num_frame)
+        super().__init__(
+            dataroot_gt, dataroot_lq, scale, io_backend, gt_size, degradation, name, repeat
+        )
+        self.set_sampling(num_frame, return_all_gt, padding, use_hflip, use_rot, random_reverse)
         if (
             not isinstance(interval_list, (list, tuple))
             or not interval_list
@@ -104,26 +106,13 @@ class REDSClipDataset(VideoFrameDataset):
                 f'interval_list must be a non-empty list of '
                 f'positive integers, got {interval_list!r}'
             )
-        if padding not in PADDING_MODES:
-            raise ValueError(
-                f'padding {padding!r} is not supported; choose one of {", ".join(PADDING_MODES)}'
-            )
         if padding in ('reflection_circle', 'circle') and any(i != 1 for i in interval_list):
             raise ValueError(
                 f'padding {padding!r} needs interval_list [1], got {list(interval_list)}'
             )
-        if not is_positive_int(repeat):
-            raise ValueError(f'repeat must be a positive integer, got {repeat!r}')
-        self.num_frame = num_frame
         self.interval_list = [int(i) for i in interval_list]
-        self.padding = padding
         self.meta_info_file = meta_info_file
         self.exclude_clips = resolve_clip_names(exclude_clips, 'exclude_clips')
-        self.use_hflip = bool(use_hflip)
-        self.use_rot = bool(use_rot)
-        self.random_reverse = bool(random_reverse)
-        self.return_all_gt = bool(return_all_gt)
-        self.repeat = int(repeat)
         clips = self.collect_clips(meta_info_file, exclude=self.exclude_clips, num_frame=num_frame)
         self.clip_names: List[str] = list(clips)
         self.clip_frames: List[List[str]] = list(clips.values())
@@ -139,66 +128,22 @@ class REDSClipDataset(VideoFrameDataset):
     def __len__(self) -> int:
         return len(self._clip_of) * self.repeat
 
-    def __getitem__(self, item) -> dict:
-        """Load the window of one target frame.
-
-        Args:
-            item (int | tuple[int, int]): Index, or ``(index, seed)``.
-
-        Returns:
-            dict: ``lq`` float32 ``(T, 3, h, w)``; ``gt`` float32
-            ``(3, H, W)`` of the target (``(T, 3, H, W)`` with
-            ``return_all_gt``); ``key`` (``000/00000042``), ``clip``,
-            ``frame_idx`` (0-based position in the clip),
-            ``num_frames_in_clip``, ``interval``, ``neighbors`` (long
-            ``(T,)``, frame indices in input order), ``gt_path``,
-            ``lq_path``.
-        """
-        index, seed = self._parse_item(item)
-        rng = np.random.default_rng(seed)
+    def pick_window(self, index: int, rng: np.random.Generator) -> ClipWindow:
+        """Frame ``index`` of its clip, with a window of a drawn interval."""
         base = index % len(self._clip_of)
         clip_idx = int(self._clip_of[base])
         pos = int(self._frame_pos[base])
-        clip, frames = self.clip_names[clip_idx], self.clip_frames[clip_idx]
+        frames = self.clip_frames[clip_idx]
         interval = self.interval_list[int(rng.integers(len(self.interval_list)))]
         indices = frame_window(pos, len(frames), self.num_frame, interval, self.padding)
-        center = self.num_frame // 2
-        window = self.load_window(
-            clip, [frames[i] for i in indices], center, self.return_all_gt, seed
-        )
-        gts, lqs, reversed_ = random_crop_augment_frames(
-            window['gts'],
-            window['lqs'],
-            self.scale,
-            self.gt_size,
-            self.use_hflip,
-            self.use_rot,
-            self.random_reverse,
-            rng,
-            window['gt_path'],
-        )
-        return dict(
-            lq=stack_frames(lqs, clip),
-            gt=stack_frames(gts, clip) if self.return_all_gt else img2tensor(gts[0]),
-            key=f'{clip}/{frames[pos]}',
-            clip=clip,
-            frame_idx=pos,
-            num_frames_in_clip=len(frames),
-            interval=interval,
-            neighbors=self._neighbors(indices[::-1] if reversed_ else indices),
-            gt_path=window['gt_path'],
-            lq_path=window['lq_path'],
-        )
+        return ClipWindow(self.clip_names[clip_idx], frames, pos, indices, dict(interval=interval))
 
-    def __repr__(self) -> str:
-        lq = self.dataroot_lq or f'{self._degradation_name} from GT'
-        return (
-            f'{type(self).__name__}(name={self.name!r}, '
-            f'num_clips={len(self.clip_names)}, '
-            f'num_frames={len(self._clip_of)}, '
-            f'num_frame={self.num_frame}, '
-            f'interval_list={self.interval_list}, '
-            f'padding={self.padding!r}, repeat={self.repeat}, '
-            f'scale={self.scale}, backend={self.io_backend!r}, '
-            f'gt={self.dataroot_gt!r}, lq={lq!r})'
+    def _repr_fields(self) -> dict:
+        return dict(
+            num_clips=len(self.clip_names),
+            num_frames=len(self._clip_of),
+            num_frame=self.num_frame,
+            interval_list=self.interval_list,
+            padding=self.padding,
+            repeat=self.repeat,
         )

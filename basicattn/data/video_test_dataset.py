@@ -6,12 +6,10 @@ import numpy as np
 
 from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
-from basicattn.utils.img_util import img2tensor
 
-from .video_base import VideoFrameDataset
+from .video_base import ClipWindow, VideoFrameDataset
 from .video_clips import check_frame_numbers, resolve_clip_names
-from .video_transforms import center_crop_frames, stack_frames
-from .video_window import PADDING_MODES, check_num_frame, frame_window
+from .video_window import frame_window
 
 __all__ = ['VideoTestDataset']
 
@@ -38,6 +36,8 @@ class VideoTestDataset(VideoFrameDataset):
     the centre patch (for quick validation on large frames); a random
     degradation (DN) without a ``seed`` of its own uses seed 0 for a plain
     index, so every frame has the same LQ in every window and every run.
+    Items have the keys of :meth:`VideoFrameDataset.__getitem__` and
+    ``border``: True when the window reaches past an end of the clip.
 
     The frames of a clip must be numbered consecutively (the last run of
     digits in their names: ``00000000``, ``frame_0001``, ``im4``): a clip
@@ -72,6 +72,8 @@ class VideoTestDataset(VideoFrameDataset):
             Defaults to False (such a clip is an error).
     """
 
+    deterministic = True
+
     def __init__(
         self,
         dataroot_gt: str,
@@ -89,15 +91,8 @@ class VideoTestDataset(VideoFrameDataset):
         allow_gaps: bool = False,
     ):
         super().__init__(dataroot_gt, dataroot_lq, scale, io_backend, gt_size, degradation, name)
-        check_num_frame(num_frame)
-        if padding not in PADDING_MODES:
-            raise ValueError(
-                f'padding {padding!r} is not supported; choose one of {", ".join(PADDING_MODES)}'
-            )
-        self.num_frame = num_frame
-        self.padding = padding
+        self.set_sampling(num_frame, return_all_gt, padding)
         self.meta_info_file = meta_info_file
-        self.return_all_gt = bool(return_all_gt)
         found = self.collect_clips(
             meta_info_file, include=resolve_clip_names(clips, 'clips'), num_frame=num_frame
         )
@@ -144,53 +139,20 @@ class VideoTestDataset(VideoFrameDataset):
         return int(self._starts[-1])
 
     # -- items -----------------------------------------------------------
-    def __getitem__(self, item) -> dict:
-        """Load the window of one frame.
-
-        Args:
-            item (int | tuple[int, int]): Index, or ``(index, seed)`` (the
-                seed only matters to a random degradation).
-
-        Returns:
-            dict: ``lq`` float32 ``(T, 3, h, w)``; ``gt`` float32
-            ``(3, H, W)`` of the frame (``(T, 3, H, W)`` with
-            ``return_all_gt``); ``key`` (``<clip>/<frame>``), ``clip``,
-            ``frame_idx`` (0-based), ``num_frames_in_clip``, ``border``
-            (True when the window reaches past an end of the clip),
-            ``neighbors`` (long ``(T,)``), ``gt_path``, ``lq_path``.
-        """
-        index, seed = self._parse_item(item, default_seed=0)
+    def pick_window(self, index: int, rng: Optional[np.random.Generator] = None) -> ClipWindow:
+        """Frame ``index`` in (clip, frame) order, with its padded window."""
         c = int(np.searchsorted(self._starts, index, side='right')) - 1
-        clip, frames = self.clip_names[c], self.clip_frames[c]
+        frames = self.clip_frames[c]
         pos = index - int(self._starts[c])
         indices = frame_window(pos, len(frames), self.num_frame, 1, self.padding)
-        center = self.num_frame // 2
-        window = self.load_window(
-            clip, [frames[i] for i in indices], center, self.return_all_gt, seed
-        )
-        gts, lqs = window['gts'], window['lqs']
-        if self.gt_size is not None:
-            gts, lqs = center_crop_frames(gts, lqs, self.scale, self.gt_size, window['gt_path'])
         half = self.num_frame // 2
-        return dict(
-            lq=stack_frames(lqs, clip),
-            gt=stack_frames(gts, clip) if self.return_all_gt else img2tensor(gts[0]),
-            key=f'{clip}/{frames[pos]}',
-            clip=clip,
-            frame_idx=pos,
-            num_frames_in_clip=len(frames),
-            border=bool(pos < half or pos >= len(frames) - half),
-            neighbors=self._neighbors(indices),
-            gt_path=window['gt_path'],
-            lq_path=window['lq_path'],
-        )
+        border = bool(pos < half or pos >= len(frames) - half)
+        return ClipWindow(self.clip_names[c], frames, pos, indices, dict(border=border))
 
-    def __repr__(self) -> str:
-        lq = self.dataroot_lq or f'{self._degradation_name} from GT'
-        return (
-            f'{type(self).__name__}(name={self.name!r}, '
-            f'num_clips={len(self.clip_names)}, num_frames={len(self)}, '
-            f'num_frame={self.num_frame}, padding={self.padding!r}, '
-            f'scale={self.scale}, backend={self.io_backend!r}, '
-            f'gt={self.dataroot_gt!r}, lq={lq!r})'
+    def _repr_fields(self) -> dict:
+        return dict(
+            num_clips=len(self.clip_names),
+            num_frames=len(self),
+            num_frame=self.num_frame,
+            padding=self.padding,
         )

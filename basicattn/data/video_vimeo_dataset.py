@@ -7,16 +7,15 @@ import numpy as np
 from basicattn.errors import DataError
 from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
-from basicattn.utils.img_util import img2tensor
 
-from .video_base import VideoFrameDataset, is_positive_int
+from .video_base import ClipWindow, VideoFrameDataset
 from .video_clips import read_clip_list
-from .video_transforms import random_crop_augment_frames, stack_frames
-from .video_window import check_num_frame
 
 __all__ = ['VimeoSeptupletDataset']
 
 SEPTUPLET = 7
+#: The frame names of a septuplet, ``im1`` .. ``im7``.
+SEPTUPLET_FRAMES = tuple(f'im{i}' for i in range(1, SEPTUPLET + 1))
 
 
 @DATASETS.register_module()
@@ -47,7 +46,10 @@ class VimeoSeptupletDataset(VideoFrameDataset):
     Items are an index or ``(index, seed)`` (see ``PairedImageDataset``):
     every random choice (crop, flips, reversal) comes from
     ``np.random.default_rng(seed)``, and one crop and one flip/rotation are
-    applied to every frame of the sample.
+    applied to every frame of the sample. Items have the keys of
+    :meth:`VideoFrameDataset.__getitem__`: ``key`` ``00001/0001/im4``,
+    ``frame_idx`` 3, ``num_frames_in_clip`` 7, ``neighbors`` the 0-based
+    septuplet positions of the input frames.
 
     Args:
         dataroot_gt (str): ``sequences`` folder, or its LMDB.
@@ -94,24 +96,24 @@ class VimeoSeptupletDataset(VideoFrameDataset):
         name: Optional[str] = None,
         repeat: PositiveInt = 1,
     ):
-        super().__init__(dataroot_gt, dataroot_lq, scale, io_backend, gt_size, degradation, name)
-        check_num_frame(num_frame)
+        super().__init__(
+            dataroot_gt, dataroot_lq, scale, io_backend, gt_size, degradation, name, repeat
+        )
+        self.set_sampling(
+            num_frame,
+            return_all_gt,
+            use_hflip=use_hflip,
+            use_rot=use_rot,
+            random_reverse=random_reverse,
+        )
         if num_frame > SEPTUPLET:
             raise ValueError(
                 f'num_frame {num_frame} exceeds the {SEPTUPLET} frames of a Vimeo-90K septuplet'
             )
-        if not is_positive_int(repeat):
-            raise ValueError(f'repeat must be a positive integer, got {repeat!r}')
-        self.num_frame = num_frame
         self.meta_info_file = meta_info_file
-        self.use_hflip = bool(use_hflip)
-        self.use_rot = bool(use_rot)
-        self.random_reverse = bool(random_reverse)
-        self.return_all_gt = bool(return_all_gt)
-        self.repeat = int(repeat)
         first = (SEPTUPLET - num_frame) // 2  # 0-based index of the 1st
         self.frame_indices = list(range(first, first + num_frame))
-        self.frame_names = [f'im{i + 1}' for i in self.frame_indices]
+        self.frame_names = [SEPTUPLET_FRAMES[i] for i in self.frame_indices]
         self.clips = self._find_clips()
         self.metainfo['clips'] = len(self.clips)
 
@@ -166,56 +168,10 @@ class VimeoSeptupletDataset(VideoFrameDataset):
     def __len__(self) -> int:
         return len(self.clips) * self.repeat
 
-    def __getitem__(self, item) -> dict:
-        """Load one septuplet.
-
-        Args:
-            item (int | tuple[int, int]): Index, or ``(index, seed)``.
-
-        Returns:
-            dict: ``lq`` float32 ``(T, 3, h, w)``; ``gt`` float32
-            ``(3, H, W)`` of ``im4`` (``(T, 3, H, W)`` with
-            ``return_all_gt``); ``key`` (``00001/0001/im4``), ``clip``,
-            ``frame_idx`` (3), ``num_frames_in_clip`` (7), ``neighbors``
-            (long ``(T,)``, 0-based frame indices in input order),
-            ``gt_path`` and ``lq_path`` (of the target frame).
-        """
-        index, seed = self._parse_item(item)
-        rng = np.random.default_rng(seed)
+    def pick_window(self, index: int, rng: np.random.Generator) -> ClipWindow:
+        """The middle ``num_frame`` frames of septuplet ``index``; target ``im4``."""
         clip = self.clips[index % len(self.clips)]
-        center = self.num_frame // 2
-        window = self.load_window(clip, self.frame_names, center, self.return_all_gt, seed)
-        gts, lqs, reversed_ = random_crop_augment_frames(
-            window['gts'],
-            window['lqs'],
-            self.scale,
-            self.gt_size,
-            self.use_hflip,
-            self.use_rot,
-            self.random_reverse,
-            rng,
-            window['gt_path'],
-        )
-        neighbors = self.frame_indices[::-1] if reversed_ else self.frame_indices
-        target = f'{clip}/{self.frame_names[center]}'
-        return dict(
-            lq=stack_frames(lqs, clip),
-            gt=stack_frames(gts, clip) if self.return_all_gt else img2tensor(gts[0]),
-            key=target,
-            clip=clip,
-            frame_idx=SEPTUPLET // 2,
-            num_frames_in_clip=SEPTUPLET,
-            neighbors=self._neighbors(neighbors),
-            gt_path=window['gt_path'],
-            lq_path=window['lq_path'],
-        )
+        return ClipWindow(clip, SEPTUPLET_FRAMES, SEPTUPLET // 2, self.frame_indices, {})
 
-    def __repr__(self) -> str:
-        lq = self.dataroot_lq or f'{self._degradation_name} from GT'
-        return (
-            f'{type(self).__name__}(name={self.name!r}, '
-            f'num_clips={len(self.clips)}, num_frame={self.num_frame}, '
-            f'repeat={self.repeat}, scale={self.scale}, '
-            f'backend={self.io_backend!r}, gt={self.dataroot_gt!r}, '
-            f'lq={lq!r})'
-        )
+    def _repr_fields(self) -> dict:
+        return dict(num_clips=len(self.clips), num_frame=self.num_frame, repeat=self.repeat)

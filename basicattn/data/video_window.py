@@ -20,17 +20,15 @@ the *padding* (border policy) maps them back inside:
 
 from typing import List
 
+from basicattn.utils.validators import is_int, is_positive_int
+
 __all__ = ['PADDING_MODES', 'check_num_frame', 'frame_window']
 
 #: Border policies accepted by :func:`frame_window` (first is the default).
 PADDING_MODES = ('reflection', 'replicate', 'reflection_circle', 'circle')
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_num_frame(num_frame, where: str = 'num_frame') -> int:
+def check_num_frame(num_frame: int, where: str = 'num_frame') -> int:
     """Check that a window size is an odd positive int.
 
     Args:
@@ -43,7 +41,7 @@ def check_num_frame(num_frame, where: str = 'num_frame') -> int:
     Raises:
         ValueError: Not an int, not positive or even.
     """
-    if not _is_int(num_frame) or num_frame < 1 or num_frame % 2 == 0:
+    if not is_positive_int(num_frame) or num_frame % 2 == 0:
         raise ValueError(
             f'{where} must be an odd positive integer (the '
             f'target frame is the centre of the window), got '
@@ -88,11 +86,11 @@ def frame_window(
     """
     n = num_frames_in_clip
     check_num_frame(num_frame)
-    if not _is_int(n) or n < 1:
+    if not is_positive_int(n):
         raise ValueError(f'num_frames_in_clip must be a positive integer, got {n!r}')
-    if not _is_int(center) or not 0 <= center < n:
+    if not is_int(center) or not 0 <= center < n:
         raise ValueError(f'center {center!r} is outside the clip of {n} frames')
-    if not _is_int(interval) or interval < 1:
+    if not is_positive_int(interval):
         raise ValueError(f'interval must be a positive integer, got {interval!r}')
     if padding not in PADDING_MODES:
         raise ValueError(
