@@ -79,4 +79,5 @@ def test_new_arch_arguments_are_checked_like_built_in_ones(tiny_experiment, fork
     out = forked_tool('tools/train.py', '-opt', opt)
     assert out.returncode == 2
     assert out.stderr.startswith('error: ') and 'Traceback' not in out.stderr
-    assert "network_g.num_fet: unknown argument of TinyResNet. Did you mean 'num_feat'?" in out.stderr
+    expected = "network_g.num_fet: unknown argument of TinyResNet. Did you mean 'num_feat'?"
+    assert expected in out.stderr
