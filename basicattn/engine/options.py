@@ -441,9 +441,6 @@ def load_option_file(path: str) -> tuple[dict, dict[str, str]]:
 def _load_with_bases(path, chain):
     """:func:`load_option_file` for ``path``, reached through the files ``chain``."""
     real = osp.realpath(path)
-    if real in (osp.realpath(p) for p in chain):
-        loop = ' -> '.join([*chain[[osp.realpath(p) for p in chain].index(real) :], path])
-        raise OptionError(f'{path}: {BASE_KEY}: the files inherit from each other: {loop}')
     data = load_yaml_file(path)
     bases = _base_list(path, data.pop(BASE_KEY, None))
     deletes = _pop_delete_flags(path, data, '')
@@ -453,12 +450,21 @@ def _load_with_bases(path, chain):
         base_path = osp.normpath(osp.join(folder, base))
         if not osp.isfile(base_path):
             raise OptionError(f'{path}: {BASE_KEY}: {base!r} not found (looked for {base_path})')
+        _refuse_cycle(base_path, (*chain, path))
         base_opt, base_origins = _load_with_bases(base_path, (*chain, path))
         _merge(merged, origins, base_opt, base_origins, set(), '')
     own = {}
     _record_origin(own, '', data, path)
     _merge(merged, origins, data, own, deletes, '')
     return merged, origins
+
+
+def _refuse_cycle(base_path, chain):
+    """Raise when ``base_path`` is already among the files ``chain`` that lead to it."""
+    reals = [osp.realpath(p) for p in chain]
+    if osp.realpath(base_path) in reals:
+        loop = ' -> '.join([*chain[reals.index(osp.realpath(base_path)) :], base_path])
+        raise OptionError(f'{chain[-1]}: {BASE_KEY}: the files inherit from each other: {loop}')
 
 
 def _base_list(path, bases):
