@@ -49,16 +49,19 @@ class OptionError(UserError, ValueError):
     """One or more problems in an option file (each names file and key path).
 
     ``OptionError(message)`` with a single argument is a ready message.
+    ``files`` (one per problem) names the file in which each problem's key
+    was written when that is not ``source`` (a ``_base_`` file, ``--set``).
     """
 
-    def __init__(self, source, problems=None):
+    def __init__(self, source, problems=None, files=None):
         if problems is None:
-            self.source, self.problems = None, [str(source)]
+            self.source, self.problems, self.files = None, [str(source)], [None]
             super().__init__(str(source))
             return
         self.source = source
         self.problems = list(problems)
-        lines = [f'{source}: {p}' for p in self.problems]
+        self.files = list(files) if files is not None else [source] * len(self.problems)
+        lines = [f'{f}: {p}' for f, p in zip(self.files, self.problems)]
         header = f'{len(self.problems)} problem(s) in option file {source}:\n  '
         super().__init__(header + '\n  '.join(lines))
 

@@ -2,7 +2,10 @@
 
 One parametrised test over ``options/**/*.yml``: a new file is covered the day it
 is added. Files with a ``train`` section are read as tools/train.py reads them,
-the others as tools/test.py does. Datasets are not built (their data is the
+the others as tools/test.py does, after merging the ``_base_`` files they inherit.
+Files under a ``_base_/`` folder are pieces that other files inherit, not complete
+option files: they are covered through the files that inherit them (and each
+base must be inherited by at least one shipped file). Datasets are not built (their data is the
 user's); the network is, with the file's ``scale`` propagated, and networks
 small enough get one forward on an 8x8 LR input (a window of frames for video
 archs) whose output must be ``scale`` times larger and finite.
@@ -13,23 +16,34 @@ import os.path as osp
 
 import pytest
 import torch
-import yaml
 from conftest import REPO_ROOT
 
-OPTION_FILES = sorted(
+from basicattn.engine.options import load_option_file
+
+ALL_YAML = sorted(
     osp.relpath(p, REPO_ROOT)
     for p in glob.glob(osp.join(REPO_ROOT, 'options', '**', '*.yml'), recursive=True)
 )
+BASE_FILES = [p for p in ALL_YAML if '_base_' in p.split(osp.sep)[:-1]]
+OPTION_FILES = [p for p in ALL_YAML if p not in BASE_FILES]
 FORWARD_MAX_PARAMS = 6_000_000  # MANA (14 M) and DKSAN (30 M) are only built
 
 
 def _purpose(path):
-    with open(osp.join(REPO_ROOT, path), encoding='utf-8') as f:
-        return 'train' if (yaml.safe_load(f) or {}).get('train') else 'test'
+    opt, _ = load_option_file(osp.join(REPO_ROOT, path))
+    return 'train' if opt.get('train') else 'test'
 
 
 def test_there_are_option_files():
-    assert len(OPTION_FILES) >= 30
+    assert len(OPTION_FILES) >= 30 and BASE_FILES
+
+
+def test_every_base_file_is_inherited():
+    inherited = set()
+    for path in OPTION_FILES:
+        _, origins = load_option_file(osp.join(REPO_ROOT, path))
+        inherited |= {osp.relpath(osp.realpath(f), REPO_ROOT) for f in origins.values()}
+    assert set(BASE_FILES) <= inherited, set(BASE_FILES) - inherited
 
 
 @pytest.mark.parametrize('path', OPTION_FILES)

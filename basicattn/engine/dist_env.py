@@ -12,12 +12,15 @@ ranks that did not answer: gloo's own message says only "Timed out waiting
 5000ms for recv operation to complete".
 """
 
+from __future__ import annotations
+
 import contextlib
 import datetime
 import os
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
@@ -37,7 +40,7 @@ class CollectiveTimeout(DistributedError):
     """A collective operation waited longer than ``dist_params.timeout`` for other ranks."""
 
 
-def resolve_backend(backend='auto'):
+def resolve_backend(backend: str = 'auto') -> str:
     """``'auto'`` means nccl when CUDA is usable, gloo otherwise."""
     if backend == 'auto':
         return 'nccl' if torch.cuda.is_available() else 'gloo'
@@ -46,7 +49,7 @@ def resolve_backend(backend='auto'):
     return backend
 
 
-def first_slurm_host(node_list):
+def first_slurm_host(node_list: str) -> str:
     """The first host name of a SLURM node list (``node[1-4]`` -> ``node1``).
 
     Runs ``scontrol show hostname NODE_LIST`` with an argument list (never
@@ -98,7 +101,9 @@ def _slurm_environment(port):
     os.environ['LOCAL_RANK'] = str(int(os.environ.get('SLURM_LOCALID', proc_id)))
 
 
-def init_distributed(launcher, backend='auto', port=29500, timeout=DEFAULT_TIMEOUT_S):
+def init_distributed(
+    launcher: str, backend: str = 'auto', port: int = 29500, timeout: int = DEFAULT_TIMEOUT_S
+) -> str:
     """Initialise torch.distributed for a launcher unless already done.
 
     Args:
@@ -127,7 +132,7 @@ def init_distributed(launcher, backend='auto', port=29500, timeout=DEFAULT_TIMEO
     return backend
 
 
-def finish_distributed(wait_for_others=True):
+def finish_distributed(wait_for_others: bool = True) -> None:
     """Tear the process group down once every rank is done.
 
     A rank that failed (``wait_for_others=False``) leaves without the barrier,
@@ -144,7 +149,7 @@ def finish_distributed(wait_for_others=True):
         dist.destroy_process_group()
 
 
-def is_collective_timeout(err):
+def is_collective_timeout(err: BaseException) -> bool:
     """Whether ``err`` is a collective operation that timed out (gloo, nccl, store)."""
     if not isinstance(err, RuntimeError) or isinstance(err, UserError):
         return False
@@ -160,7 +165,7 @@ def _default_store():
     return distributed_c10d._get_default_store()
 
 
-def silent_ranks(grace_s):
+def silent_ranks(grace_s: float) -> list[int] | None:
     """Ranks that do not answer a roll call within ``grace_s`` seconds, or None.
 
     Every rank whose collective timed out writes its rank into the process
@@ -187,7 +192,9 @@ def silent_ranks(grace_s):
     return missing
 
 
-def describe_timeout(err, missing, rank, world, timeout_s):
+def describe_timeout(
+    err: BaseException, missing: list[int] | None, rank: int, world: int, timeout_s: float
+) -> str:
     """The one line reported for a timed-out collective."""
     first = next((line for line in str(err).splitlines() if line.strip()), '')
     first = re.sub(r'^\[[^\]]*\]\s*', '', first)  # drop gloo's "[/path/file.cc:78]"
@@ -210,7 +217,7 @@ def describe_timeout(err, missing, rank, world, timeout_s):
 
 
 @contextlib.contextmanager
-def collective_timeout_report(grace_s=None):
+def collective_timeout_report(grace_s: float | None = None) -> Iterator[None]:
     """Turn a timed-out collective into a :class:`CollectiveTimeout` naming silent ranks.
 
     Wrap the part of a tool that runs collectives (training, testing). Outside

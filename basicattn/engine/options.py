@@ -5,6 +5,8 @@ typo costs a second, not a crashed job. Errors name the file, the key path
 and, for unknown names, the closest valid ones.
 """
 
+from __future__ import annotations
+
 import difflib
 import importlib
 import importlib.util
@@ -12,7 +14,9 @@ import os
 import os.path as osp
 import re
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from copy import deepcopy
+from typing import Any
 
 from basicattn.errors import OptionError  # noqa: F401  (re-exported: engine.OptionError)
 
@@ -21,9 +25,12 @@ from .signature_check import bound_problem, describe_expected, explicit_paramete
 from .yaml_io import load_yaml_file, parse_yaml_scalar
 
 DATASET_KEY = re.compile(r'^(train|val|val_\w+|test_\w+)$')
+BASE_KEY = '_base_'
+DELETE_KEY = '_delete_'
+OVERRIDE_SOURCE = '--set'
 
 
-def did_you_mean(name, candidates):
+def did_you_mean(name: object, candidates: Iterable[object]) -> str:
     """Return ' Did you mean ...?' for close matches (or the valid list if short)."""
     candidates = sorted(set(map(str, candidates)))
     close = difflib.get_close_matches(str(name), candidates, n=3, cutoff=0.5)
@@ -53,7 +60,7 @@ def _registry(name):
     return table[name]
 
 
-def registered_names(registry):
+def registered_names(registry: Any) -> set[str]:
     """All names a registry can build (its own and its ancestors')."""
     registry.import_from_location()
     names, reg = set(), registry
@@ -63,13 +70,21 @@ def registered_names(registry):
     return names
 
 
-def apply_overrides(opt, overrides, source='--set'):
+def apply_overrides(
+    opt: dict,
+    overrides: Sequence[str] | None,
+    source: str = OVERRIDE_SOURCE,
+    origins: dict[str, str] | None = None,
+) -> dict:
     """Apply ``a.b.c=value`` overrides (values parsed as YAML literals).
 
     Args:
         opt (dict): Options, changed in place.
         overrides (list[str]): Override strings.
         source (str): Shown in error messages.
+        origins (dict, optional): Provenance map (``keypath -> file``, see
+            :func:`load_option_file`); the keys set here are recorded as
+            written by ``source``.
 
     Returns:
         dict: ``opt``.
@@ -91,10 +106,12 @@ def apply_overrides(opt, overrides, source='--set'):
                 )
             node = node[key]
         node[keys[-1]] = parse_yaml_scalar(text)
+        if origins is not None:
+            _record_origin(origins, '.'.join(keys), node[keys[-1]], source)
     return opt
 
 
-def override_keys(item, path, source='--set'):
+def override_keys(item: str, path: str, source: str = OVERRIDE_SOURCE) -> list[str]:
     """Split the key path of an override; an empty segment is an error.
 
     ``train..total_iter``, ``.train`` and ``train.`` are refused rather than
@@ -116,7 +133,9 @@ def override_keys(item, path, source='--set'):
     return keys
 
 
-def import_custom_modules(modules, option_dir=None, source=None):
+def import_custom_modules(
+    modules: str | Sequence[str], option_dir: str | None = None, source: str | None = None
+) -> None:
     """Import the modules named by ``custom_imports`` (registering their classes).
 
     The option file's folder and the current directory are searched first.
@@ -200,9 +219,11 @@ class _Validator:
         self.source = source
         self.purpose = purpose
         self.problems = []
+        self.paths = []  # the key path of each problem ('' for the whole file)
 
     def fail(self, path, message):
         self.problems.append(f'{path}: {message}' if path else message)
+        self.paths.append(path)
 
     # -- plain values and sections --------------------------------------
     def check_field(self, path, spec, value):
@@ -390,8 +411,143 @@ class _Validator:
         self.check_kwargs(path, target, kwargs, also_valid=spec.loader_fields)
 
 
-def read_options(path, overrides=(), purpose='train'):
-    """Read, override, validate and complete an option file.
+# -- inheritance: `_base_` files ----------------------------------------
+def load_option_file(path: str) -> tuple[dict, dict[str, str]]:
+    """Read an option file with the files that its ``_base_`` names merged in.
+
+    ``_base_: FILE`` or ``_base_: [FILE, ...]`` (paths relative to the file
+    that names them) are read first, recursively, and merged in order; the
+    file itself is merged last. Mappings merge key by key, every other value
+    (lists included) replaces the inherited one, and a mapping written with
+    ``_delete_: true`` replaces the mapping it would inherit instead of
+    merging into it. ``_base_`` and ``_delete_`` do not appear in the result.
+    See docs/option_inheritance.md.
+
+    Args:
+        path (str): The YAML option file.
+
+    Returns:
+        tuple[dict, dict[str, str]]: The merged options (not yet validated)
+        and their provenance: ``{keypath: file}`` for every key, the file in
+        which the value that won the merge was written.
+
+    Raises:
+        OptionError: A file does not parse, ``_base_`` or ``_delete_`` has
+            the wrong type, a base file is missing, or bases form a cycle.
+    """
+    return _load_with_bases(str(path), ())
+
+
+def _load_with_bases(path, chain):
+    """:func:`load_option_file` for ``path``, reached through the files ``chain``."""
+    real = osp.realpath(path)
+    data = load_yaml_file(path)
+    bases = _base_list(path, data.pop(BASE_KEY, None))
+    deletes = _pop_delete_flags(path, data, '')
+    merged, origins = {}, {}
+    folder = osp.dirname(real) if osp.islink(path) else osp.dirname(path)
+    for base in bases:
+        base_path = osp.normpath(osp.join(folder, base))
+        if not osp.isfile(base_path):
+            raise OptionError(f'{path}: {BASE_KEY}: {base!r} not found (looked for {base_path})')
+        _refuse_cycle(base_path, (*chain, path))
+        base_opt, base_origins = _load_with_bases(base_path, (*chain, path))
+        _merge(merged, origins, base_opt, base_origins, set(), '')
+    own = {}
+    _record_origin(own, '', data, path)
+    _merge(merged, origins, data, own, deletes, '')
+    return merged, origins
+
+
+def _refuse_cycle(base_path, chain):
+    """Raise when ``base_path`` is already among the files ``chain`` that lead to it."""
+    reals = [osp.realpath(p) for p in chain]
+    if osp.realpath(base_path) in reals:
+        loop = ' -> '.join([*chain[reals.index(osp.realpath(base_path)) :], base_path])
+        raise OptionError(f'{chain[-1]}: {BASE_KEY}: the files inherit from each other: {loop}')
+
+
+def _base_list(path, bases):
+    """The ``_base_`` value as a list of paths, or an error naming the file."""
+    if bases is None:
+        return []
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) and b.strip() for b in bases):
+        raise OptionError(
+            f'{path}: {BASE_KEY}: expected a file path or a list of file paths, '
+            f'got {type(bases).__name__} {bases!r}'
+        )
+    return bases
+
+
+def _pop_delete_flags(path, node, prefix):
+    """Remove ``_delete_`` from every mapping under ``node``; return the key paths set true."""
+    flagged = set()
+    for key, value in node.items():
+        if not isinstance(value, dict):
+            continue
+        keypath = f'{prefix}{key}'
+        if DELETE_KEY in value:
+            flag = value.pop(DELETE_KEY)
+            if not isinstance(flag, bool):
+                raise OptionError(
+                    f'{path}: {keypath}.{DELETE_KEY}: expected true or false, '
+                    f'got {type(flag).__name__} {flag!r}'
+                )
+            if flag:
+                flagged.add(keypath)
+        flagged |= _pop_delete_flags(path, value, f'{keypath}.')
+    if DELETE_KEY in node and not prefix:
+        raise OptionError(f'{path}: {DELETE_KEY}: only a mapping under a key can replace its base')
+    return flagged
+
+
+def _record_origin(origins, keypath, value, source):
+    """Record ``source`` as the writer of ``keypath`` and of every key inside ``value``."""
+    for key in [k for k in origins if k == keypath or k.startswith(f'{keypath}.')]:
+        del origins[key]
+    if keypath:
+        origins[keypath] = source
+    if isinstance(value, dict):
+        prefix = f'{keypath}.' if keypath else ''
+        for key, sub in value.items():
+            _record_origin(origins, f'{prefix}{key}', sub, source)
+
+
+def _merge(into, origins, new, new_origins, replace, prefix):
+    """Deep-merge ``new`` into ``into`` (and its provenance into ``origins``)."""
+    for key, value in new.items():
+        keypath = f'{prefix}{key}'
+        if isinstance(value, dict) and isinstance(into.get(key), dict) and keypath not in replace:
+            origins[keypath] = new_origins[keypath]
+            _merge(into[key], origins, value, new_origins, replace, f'{keypath}.')
+            continue
+        into[key] = deepcopy(value)
+        _record_origin(origins, keypath, None, None)
+        origins.update(
+            (k, v) for k, v in new_origins.items() if k == keypath or k.startswith(f'{keypath}.')
+        )
+
+
+def origin_of(keypath: str, origins: Mapping[str, str], default: str) -> str:
+    """The file that wrote ``keypath``, or the closest key above it; else ``default``."""
+    parts = keypath.split('.') if keypath else []
+    while parts:
+        found = origins.get('.'.join(parts))
+        if found is not None:
+            return found
+        parts.pop()
+    return default
+
+
+def read_options(
+    path: str, overrides: Sequence[str] = (), purpose: str = 'train'
+) -> dict[str, Any]:
+    """Read, merge, override, validate and complete an option file.
+
+    The order is: read the file and its ``_base_`` files
+    (:func:`load_option_file`), merge, apply ``--set`` overrides, validate.
 
     Args:
         path (str): The YAML option file.
@@ -402,18 +558,39 @@ def read_options(path, overrides=(), purpose='train'):
         dict: Options with defaults filled in and ``scale`` propagated.
 
     Raises:
-        OptionError: Listing every problem found, each with its key path.
+        OptionError: Listing every problem found, each with its key path and
+            the file in which the key was written.
     """
-    opt = load_yaml_file(path)
-    apply_overrides(opt, overrides)
-    return validate_options(opt, source=path, purpose=purpose)
+    opt, origins = load_option_file(path)
+    apply_overrides(opt, overrides, origins=origins)
+    return validate_options(opt, source=path, purpose=purpose, origins=origins)
 
 
-def validate_options(opt, source='<options>', purpose='train'):
-    """Validate an options dict in place (see :func:`read_options`)."""
-    option_dir = osp.dirname(osp.abspath(source)) if osp.isfile(str(source)) else None
+def validate_options(
+    opt: dict,
+    source: str = '<options>',
+    purpose: str = 'train',
+    origins: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Validate an options dict in place (see :func:`read_options`).
+
+    Args:
+        opt (dict): Merged options; defaults are filled in place.
+        source (str): The option file (or a label), named in errors.
+        purpose (str): ``'train'`` or ``'test'``.
+        origins (Mapping[str, str], optional): ``{keypath: file}`` provenance
+            (:func:`load_option_file`); each problem names the file that wrote
+            its key, ``source`` when unknown.
+
+    Returns:
+        dict: ``opt``, with ``opt['_source'] = source``.
+    """
     modules = opt.get('custom_imports')
     if modules:
+        written_in = origin_of('custom_imports', origins or {}, str(source))
+        if not osp.isfile(written_in):  # --set: the option file's folder
+            written_in = str(source)
+        option_dir = osp.dirname(osp.abspath(written_in)) if osp.isfile(written_in) else None
         names = [modules] if isinstance(modules, str) else modules
         if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
             raise OptionError(
@@ -422,8 +599,9 @@ def validate_options(opt, source='<options>', purpose='train'):
                     f'custom_imports: expected a module name or a list of '
                     f'module names, got {modules!r}'
                 ],
+                [written_in],
             )
-        import_custom_modules(names, option_dir, source)
+        import_custom_modules(names, option_dir, written_in)
     checker = _Validator(source, purpose)
     if purpose == 'train' and not opt.get('train'):
         checker.fail('train', 'required section is missing or empty (tools/train.py needs it)')
@@ -435,7 +613,8 @@ def validate_options(opt, source='<options>', purpose='train'):
         _check_stages(opt, checker)
         _check_tiles(opt, checker)
     if checker.problems:
-        raise OptionError(source, checker.problems)
+        files = [origin_of(p, origins or {}, str(source)) for p in checker.paths]
+        raise OptionError(source, checker.problems, files)
     opt['_source'] = str(source)
     return opt
 

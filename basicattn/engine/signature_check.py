@@ -1,16 +1,19 @@
 """Check a ``type:`` block's keys and value types against its target's signature."""
 
+from __future__ import annotations
+
 import inspect
 import types
 import typing
 from collections import abc
+from typing import Any
 
 from basicattn.utils.bounds import bounds_of
 
 _EMPTY = inspect.Parameter.empty
 
 
-def explicit_parameters(target):
+def explicit_parameters(target: Any) -> dict[str, inspect.Parameter] | None:
     """Return ``{name: Parameter}`` of ``target``'s keyword arguments, or None.
 
     Classes are looked up along their MRO until an ``__init__`` that does not
@@ -122,7 +125,7 @@ def _describe_annotation(annotation):
     return str(annotation).replace('typing.', '')
 
 
-def describe_expected(param):
+def describe_expected(param: inspect.Parameter) -> str:
     """Human-readable expected type of a parameter (for error messages)."""
     if param.annotation is not _EMPTY:
         return _describe_annotation(param.annotation)
@@ -131,7 +134,7 @@ def describe_expected(param):
     return 'any'
 
 
-def value_fits(param, value):
+def value_fits(param: inspect.Parameter, value: Any) -> bool:
     """Whether ``value`` from YAML suits ``param`` (unknown counts as fitting).
 
     Args:
@@ -170,7 +173,7 @@ def _bounded_members(annotation, value):
     return [(_matches_annotation(annotation, value) is not False, bounds)]
 
 
-def bound_problem(param, value):
+def bound_problem(param: inspect.Parameter, value: Any) -> str | None:
     """Why ``value`` is outside the bounds its annotation gives, or None.
 
     Bounds come from ``typing.Annotated[int, AtLeast(1)]`` annotations (see

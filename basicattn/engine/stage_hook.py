@@ -30,7 +30,7 @@ a boundary sets the next stage up as an uninterrupted run would.
 """
 
 from fnmatch import fnmatchcase
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -102,7 +102,11 @@ def check_stages(
     return problems
 
 
-def trainable_mask(names: Sequence[str], trainable=None, frozen=None) -> List[bool]:
+def trainable_mask(
+    names: Sequence[str],
+    trainable: Optional[Sequence[str]] = None,
+    frozen: Optional[Sequence[str]] = None,
+) -> List[bool]:
     """Which parameter names train under ``trainable`` minus ``frozen``.
 
     Args:
@@ -157,22 +161,28 @@ class MultiStageHook(Hook):
                 return i
         return len(self.stages) - 1
 
-    def before_train(self, runner):
+    def before_train(self, runner: Any) -> None:
+        """Set up the stage of the starting iteration (fresh, resumed inside or at a boundary)."""
         target = self.stage_index(runner.iter)
         if self.applied == target:  # resumed inside the stage
             self._apply(runner, target, new_stage=False)
         else:  # a fresh run, or resumed exactly at a stage boundary
             self._apply(runner, target, new_stage=self.applied is not None)
 
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
+    def before_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Optional[dict] = None
+    ) -> None:
+        """Set up the next stage at its first iteration."""
         target = self.stage_index(runner.iter)
         if target != self.applied:
             self._apply(runner, target, new_stage=True)
 
-    def before_save_checkpoint(self, runner, checkpoint):
+    def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        """Store which stage was last set up."""
         checkpoint['stage_hook'] = dict(applied=self.applied)
 
-    def after_load_checkpoint(self, runner, checkpoint):
+    def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
+        """On resume, read back which stage was last set up."""
         if getattr(runner, '_resume', False):
             self.applied = checkpoint.get('stage_hook', {}).get('applied')
 

@@ -14,9 +14,12 @@
   current work dir.
 """
 
+from __future__ import annotations
+
 import os
 import os.path as osp
 import time
+from collections.abc import Iterable
 
 from basicattn.errors import CheckpointError, UserError
 
@@ -25,7 +28,7 @@ from .checkpoint_io import atomic_write_bytes, is_inside, is_url
 POINTER = 'last_checkpoint'
 
 
-def rebase(path, work_dir):
+def rebase(path: str, work_dir: str) -> str:
     """``path`` taken inside ``work_dir``.
 
     A relative path is joined to ``work_dir``; an absolute path, or one that
@@ -45,7 +48,7 @@ def rebase(path, work_dir):
     return candidate
 
 
-def relative_to(path, work_dir):
+def relative_to(path: str, work_dir: str) -> str:
     """``path`` relative to ``work_dir`` (its file name when it lies outside)."""
     work_dir = osp.abspath(work_dir)
     full = osp.abspath(osp.join(work_dir, path))
@@ -54,7 +57,7 @@ def relative_to(path, work_dir):
     return osp.basename(full)
 
 
-def write_pointer(work_dir, checkpoint):
+def write_pointer(work_dir: str, checkpoint: str) -> str:
     """Write ``<work_dir>/last_checkpoint`` (atomically) relative to ``work_dir``.
 
     Returns:
@@ -65,7 +68,7 @@ def write_pointer(work_dir, checkpoint):
     return text
 
 
-def read_pointer(work_dir):
+def read_pointer(work_dir: str) -> tuple[str | None, str]:
     """The checkpoint ``<work_dir>/last_checkpoint`` points to, inside ``work_dir``.
 
     Returns:
@@ -95,12 +98,12 @@ def read_pointer(work_dir):
     return target, f'{pointer} names {content}'
 
 
-def holds_files(folder):
+def holds_files(folder: str) -> bool:
     """True when ``folder`` exists and is not empty."""
     return osp.isdir(folder) and any(True for _ in os.scandir(folder))
 
 
-def archive_name(folder, stamp=None):
+def archive_name(folder: str, stamp: str | None = None) -> str:
     """``<folder>_archived_<YYYYmmdd_HHMMSS>``, with ``_2``, ``_3`` ... if taken."""
     stamp = stamp or time.strftime('%Y%m%d_%H%M%S')
     base = f'{osp.normpath(folder)}_archived_{stamp}'
@@ -114,14 +117,14 @@ def archive_name(folder, stamp=None):
 RESULT_FILES = ('metrics.json', 'metrics_per_clip.json')
 
 
-def is_training_folder(folder):
+def is_training_folder(folder: str) -> bool:
     """True when ``folder`` holds a training run (``last_checkpoint`` or ``*.pth``)."""
     return osp.isfile(osp.join(folder, POINTER)) or any(
         entry.name.endswith('.pth') for entry in os.scandir(folder)
     )
 
 
-def plan_fresh_run(folder, purpose, keep=()):
+def plan_fresh_run(folder: str, purpose: str, keep: Iterable[str | None] = ()) -> str:
     """What a run that does not resume does with its folder.
 
     Args:
@@ -153,7 +156,9 @@ def plan_fresh_run(folder, purpose, keep=()):
     return 'archive'
 
 
-def refuse_if_inputs_inside(folder, keep, what='experiment folder'):
+def refuse_if_inputs_inside(
+    folder: str, keep: Iterable[str | None], what: str = 'experiment folder'
+) -> None:
     """Raise :class:`UserError` when ``folder`` holds files and an input of the run.
 
     Archiving ``folder`` would take the input (a checkpoint the run reads) away.
@@ -169,7 +174,9 @@ def refuse_if_inputs_inside(folder, keep, what='experiment folder'):
         )
 
 
-def archive_existing(folder, keep=(), what='experiment folder'):
+def archive_existing(
+    folder: str, keep: Iterable[str | None] = (), what: str = 'experiment folder'
+) -> str | None:
     """Rename ``folder`` out of the way when it already holds files.
 
     Args:

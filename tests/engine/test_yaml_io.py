@@ -3,6 +3,7 @@
 import pytest
 
 from basicattn.engine.yaml_io import dump_yaml, load_yaml_file, parse_yaml_scalar
+from basicattn.errors import OptionError
 
 
 def _write(tmp_path, text, name='opt.yml'):
@@ -140,3 +141,13 @@ def test_dump_roundtrip_keeps_order_and_floats(tmp_path):
     text = dump_yaml(data)
     assert text.index('z:') < text.index('a:') < text.index('name:')
     assert load_yaml_file(_write(tmp_path, text)) == data
+
+
+def test_key_written_twice_is_an_error(tmp_path):
+    path = tmp_path / 'twice.yml'
+    path.write_text('train:\n  total_iter: 5\n  lr: 1\n  total_iter: 6\n', encoding='utf-8')
+    with pytest.raises(OptionError) as info:
+        load_yaml_file(str(path))
+    message = str(info.value)
+    assert message.startswith(f'{path}: not valid YAML')
+    assert "key 'total_iter' is written twice (first on line 2)" in message and 'line 4' in message

@@ -1,16 +1,16 @@
-"""The DAN option files: they validate, follow the paper's recipe, and train
-two iterations / test on tiny data through tools/train.py and tools/test.py."""
+"""The DAN option files build the paper's network, name bad values, and train
+two iterations / test on tiny data through tools/train.py and tools/test.py.
+(Their values are guarded by tests/engine/test_option_inheritance.py's fixture.)"""
 
 import json
 import os.path as osp
 
 import numpy as np
 import pytest
-import yaml
 from conftest import REPO_ROOT
 
 from basicattn.engine import read_options
-from basicattn.engine.options import OptionError
+from basicattn.engine.options import OptionError, load_option_file
 
 TRAIN = ['dan_x3_bi', 'dan_x4_bi', 'dan_x3_bd', 'dan_x3_dn']
 SETS = {
@@ -27,55 +27,32 @@ def option_path(kind, name):
     return osp.join(REPO_ROOT, 'options', kind, f'{name}.yml')
 
 
-def raw(kind, name):
-    with open(option_path(kind, name), encoding='utf-8') as f:
-        return yaml.safe_load(f)
+PAPER_X3_PARAMS = 11_460_745  # tests/archs/arch_cases.py: DAN's paper model at x3
+
+
+def merged(kind, name):
+    """The option file as tools/train.py reads it, before validation (bases merged)."""
+    return load_option_file(option_path(kind, name))[0]
 
 
 @pytest.mark.parametrize('name', TRAIN)
-def test_train_files_follow_the_paper(name):
-    opt = read_options(option_path('train', name), purpose='train')
-    scale = opt['scale']
-    assert name == f'dan_x{scale}_{name.split("_")[-1]}'
-    net = opt['network_g']
-    assert net['type'] == 'DAN' and net['upscale'] == scale
-    assert (net['num_feat'], net['num_block'], net['reduction'], net['distance']) == (64, 30, 16, 9)
-    train_set = opt['datasets']['train']
-    assert train_set['gt_size'] // scale == 48  # 48x48 LR
-    assert train_set['batch_size_per_gpu'] == 16
-    assert train_set['use_hflip'] and train_set['use_rot']
-    assert train_set['dataroot_gt'].startswith('datasets/DIV2K/')
-    train = opt['train']
-    assert train['optim_g']['type'] == 'Adam' and train['optim_g']['lr'] == 1e-4
-    assert list(train['losses'].values()) == [{'type': 'L1Loss', 'loss_weight': 1.0}]
-    sched = train['scheduler']
-    per_halving = 200 * 800 // 16  # 10,000
-    assert sched['type'] == 'MultiStepLR' and sched['gamma'] == 0.5
-    assert sched['milestones'] == [per_halving * k for k in range(1, 5)]
-    for metric in opt['val']['metrics'].values():
-        assert metric['crop_border'] == scale and metric['test_y_channel']
-    deg = name.split('_')[-1].upper()
-    if deg == 'DN':
-        assert train_set['degradation']['type'] == 'DNDegradation'
-        assert 'seed' not in train_set['degradation']  # per-sample noise
-        assert opt['datasets']['val']['degradation']['seed'] == 0
-    if deg == 'BD':
-        assert opt['datasets']['val']['degradation'] == 'BD'
+def test_train_and_test_files_build_the_papers_dan(name):
+    """Each training file and its test file build the same network: the paper's
+    d = 9, r = 16, b = 30 DAN (11.46 M parameters at x3), at the file's scale;
+    the metrics crop as many pixels as the scale."""
+    from basicattn.engine.network import build_network
 
-
-@pytest.mark.parametrize('name', TRAIN)
-def test_test_files(name):
-    opt = read_options(option_path('test', name), purpose='test')
-    scale = opt['scale']
-    assert {k: v['name'] for k, v in opt['datasets'].items()} == SETS
-    for block in opt['datasets'].values():
-        assert block['dataroot_gt'] == f'datasets/benchmark/{block["name"]}/HR'
-    for metric in opt['val']['metrics'].values():
-        assert metric['crop_border'] == scale and metric['test_y_channel']
-    assert opt['val']['self_ensemble'] is False
-    assert (
-        opt['network_g'] == read_options(option_path('train', name), purpose='train')['network_g']
-    )
+    train = read_options(option_path('train', name), purpose='train')
+    test = read_options(option_path('test', name), purpose='test')
+    scale = train['scale']
+    assert test['scale'] == scale and train['network_g']['upscale'] == scale
+    assert test['network_g'] == train['network_g']
+    for opt in (train, test):
+        for metric in opt['val']['metrics'].values():
+            assert metric['crop_border'] == scale
+    if scale == 3:
+        net = build_network(train['network_g'])
+        assert sum(p.numel() for p in net.parameters()) == PAPER_X3_PARAMS
 
 
 def test_bad_values_are_named():
@@ -133,7 +110,7 @@ def test_train_and_test_two_iterations(tiny_data, tmp_path, tool):
     matching test file then evaluates the checkpoint on its five sets, and
     the x3 DN test file once more as DAN+ (self-ensemble)."""
     for name in TRAIN:
-        opt = raw('train', name)
+        opt = merged('train', name)
         scale = opt['scale']
         work = str(tmp_path / name)
         sets = (
@@ -163,7 +140,7 @@ def test_train_and_test_two_iterations(tiny_data, tmp_path, tool):
         checkpoint = osp.join(work, 'iter_2.pth')
         assert osp.isfile(checkpoint)
 
-        test_opt = raw('test', name)
+        test_opt = merged('test', name)
         sets = []
         for key, block in test_opt['datasets'].items():
             sets += _data_overrides(key, block, tiny_data['val'], scale)

@@ -1,5 +1,6 @@
-"""DASAA option files validate, and a tiny DASAA trains two iterations on the
-shared Vimeo-90K sample and tests in sequence and single-step modes."""
+"""A tiny DASAA trains two iterations on the shared Vimeo-90K sample and tests in
+sequence and single-step modes. (tests/test_shipped_options.py validates the DASAA
+option files and builds their networks.)"""
 
 import json
 import os.path as osp
@@ -7,8 +8,6 @@ import os.path as osp
 import pytest
 import yaml
 from conftest import REPO_ROOT
-
-from basicattn.engine import read_options
 
 SMALL = dict(
     type='DASAA',
@@ -21,24 +20,6 @@ SMALL = dict(
     pab_hidden=4,
     attn_chunk=64,
 )
-
-
-def test_option_files_validate_and_follow_the_paper():
-    opt = read_options(osp.join(REPO_ROOT, 'options', 'train', 'dasaa_x4_vimeo.yml'))
-    assert opt['model_type'] == 'VideoSRModel' and opt['scale'] == 4
-    assert opt['datasets']['train']['num_frame'] == 5
-    assert opt['train']['optim_g']['lr'] == 1e-4
-    assert list(opt['train']['losses'].values())[0]['type'] == 'L1Loss'
-    assert opt['val']['sequence'] is True
-    test = read_options(
-        osp.join(REPO_ROOT, 'options', 'test', 'dasaa_x4_vimeo.yml'), purpose='test'
-    )
-    assert test['datasets']['test_vimeo']['type'] == 'VideoTestDataset'
-    for name in ('demo_dasaa_x4', 'demo_bicubic_x4_vimeo'):
-        read_options(
-            osp.join(REPO_ROOT, 'options', 'demo', f'{name}.yml'),
-            purpose='train' if 'dasaa' in name else 'test',
-        )
 
 
 @pytest.mark.slow
