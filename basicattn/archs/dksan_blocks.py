@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange, repeat
 
+from basicattn.ops._utils import split_offset_mask
 from basicattn.ops.deform_kernel import DeformableKernelConv2d
 from basicattn.ops.modulated_deform_conv import ModulatedDeformConv2d
 
@@ -160,8 +161,7 @@ class DKCAlign(nn.Module):
         feat = lrelu(self.fuse(torch.cat((nbr, ref), dim=1)))
         if len(self.dkc):
             feat = lrelu(self.dkc(feat))
-        o1, o2, mask = torch.chunk(self.conv_offset(feat), 3, dim=1)
-        return torch.cat((o1, o2), dim=1), torch.sigmoid(mask)
+        return split_offset_mask(self.conv_offset(feat))
 
     def forward(self, nbrs: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         """Align every neighbour to the reference.
