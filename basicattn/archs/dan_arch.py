@@ -249,7 +249,7 @@ class DAB(nn.Module):
 
     Args:
         num_feat, num_res, reduction, gca, lea, lea_dilations, gca_act:
-            as in :class:`DAN`.
+            as in :class:`DAN` (which holds the defaults).
 
     Returns (forward):
         tuple[Tensor, Tensor]: the block output and ``X^`` (the feature a
@@ -258,13 +258,13 @@ class DAB(nn.Module):
 
     def __init__(
         self,
-        num_feat: int = 64,
-        num_res: int = 5,
-        reduction: int = 16,
-        gca: GCAMode = 'channel',
-        lea: LEAMode = 'spatial',
-        lea_dilations: Sequence[int] = (1, 2, 4),
-        gca_act: Activation = 'relu',
+        num_feat: int,
+        num_res: int,
+        reduction: int,
+        gca: GCAMode,
+        lea: LEAMode,
+        lea_dilations: Sequence[int],
+        gca_act: Activation,
     ):
         super().__init__()
         self.units = nn.Sequential(*[ResUnit(num_feat) for _ in range(num_res)])
@@ -335,8 +335,8 @@ class DAN(MeanShiftMixin, nn.Module):
         global_skip (str): ``'none'`` (the paper) or ``'bicubic'`` (add the
             MATLAB bicubic upsampling of the input). Default: ``'none'``.
 
-    Input: (N, num_in_ch, h, w) in [0, 1]. Output: (N, num_out_ch,
-    h * upscale, w * upscale).
+    Shapes: ``(N, num_in_ch, h, w)`` in [0, 1] -> ``(N, num_out_ch,
+    upscale * h, upscale * w)``.
     """
 
     def __init__(

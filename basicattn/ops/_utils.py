@@ -225,31 +225,32 @@ class DeformConvBase(nn.Module):
     offset predictors are convs of the layer's own geometry.
     """
 
-    def _init_geometry(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: IntPair,
-        stride: IntPair,
-        padding: Optional[IntPair],
-        dilation: IntPair,
-        groups: int,
-        deform_groups: int,
+    def _init_channels(
+        self, in_channels: int, out_channels: int, groups: int, deform_groups: int
     ) -> None:
-        """Check and store the conv geometry; ``padding=None``: 'same' padding."""
+        """Check that the groups divide the channels; store all four."""
         check_divisible(in_channels, groups, 'in_channels', 'groups')
         check_divisible(out_channels, groups, 'out_channels', 'groups')
         check_divisible(in_channels, deform_groups, 'in_channels', 'deform_groups')
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.groups = groups
+        self.deform_groups = deform_groups
+
+    def _init_geometry(
+        self,
+        kernel_size: IntPair,
+        stride: IntPair,
+        padding: Optional[IntPair],
+        dilation: IntPair,
+    ) -> None:
+        """Check and store the conv geometry; ``padding=None``: 'same' padding."""
         self.kernel_size = to_pair(kernel_size, 'kernel_size', 1)
         self.stride = to_pair(stride, 'stride', 1)
         self.dilation = to_pair(dilation, 'dilation', 1)
         if padding is None:
             padding = tuple(d * (k - 1) // 2 for d, k in zip(self.dilation, self.kernel_size))
         self.padding = to_pair(padding, 'padding', 0)
-        self.groups = groups
-        self.deform_groups = deform_groups
 
     def _init_params(self, spatial: Tuple[int, int], bias: bool) -> None:
         """Create ``weight`` (O, C/groups, *spatial) and ``bias`` (uninitialised)."""

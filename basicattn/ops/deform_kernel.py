@@ -253,13 +253,8 @@ def deform_kernel_conv2d(
         tensors = cast(compute_dtype(input), input, weight, bias, offset, mask, kernel_offset)
         out = _deform_kernel_conv2d(
             *tensors,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            deform_groups,
-            kernel_offset_groups,
+            (kernel_size, stride, padding, dilation),
+            (groups, deform_groups, kernel_offset_groups),
             (rows, cols_pos),
             tap_grid,
             (ho, wo),
@@ -274,18 +269,19 @@ def _deform_kernel_conv2d(
     offset,
     mask,
     kernel_offset,
-    kernel_size,
-    stride,
-    padding,
-    dilation,
-    groups,
-    deform_groups,
-    kernel_offset_groups,
+    geometry,
+    group_counts,
     taps,
     tap_grid,
     out_size,
 ) -> torch.Tensor:
-    """:func:`deform_kernel_conv2d` on validated, same-dtype tensors."""
+    """:func:`deform_kernel_conv2d` on validated, same-dtype tensors.
+
+    ``geometry`` is ``(kernel_size, stride, padding, dilation)`` and
+    ``group_counts`` ``(groups, deform_groups, kernel_offset_groups)``.
+    """
+    kernel_size, stride, padding, dilation = geometry
+    groups, deform_groups, kernel_offset_groups = group_counts
     b, c = input.shape[:2]
     o, _, sh, sw = weight.shape
     ho, wo = out_size
@@ -395,16 +391,8 @@ class DeformableKernelConv2d(DeformConvBase):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        self._init_geometry(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            deform_groups,
-        )
+        self._init_channels(in_channels, out_channels, groups, deform_groups)
+        self._init_geometry(kernel_size, stride, padding, dilation)
         check_divisible(in_channels, kernel_offset_groups, 'in_channels', 'kernel_offset_groups')
         self.scope_size = to_pair(scope_size, 'scope_size', 1)
         if any(s < k for s, k in zip(self.scope_size, self.kernel_size)):

@@ -147,16 +147,8 @@ class ModulatedDeformConv2d(DeformConvBase):
         backend: str = 'auto',
     ) -> None:
         super().__init__()
-        self._init_geometry(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            deform_groups,
-        )
+        self._init_channels(in_channels, out_channels, groups, deform_groups)
+        self._init_geometry(kernel_size, stride, padding, dilation)
         self.backend = backend
         self._init_params(self.kernel_size, bias)
         self.init_weights()
