@@ -73,11 +73,13 @@ import torch.nn.functional as F
 
 from basicattn.registry import ARCHS
 
+from .arch_util import lrelu
+
 _NON_ATTENTION_KERNELS = {'3x3': 3, '1x1': 1}
 
 
-def _lrelu(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-    return F.leaky_relu(x, negative_slope=0.2, inplace=inplace)
+#: A2N's LeakyReLU slope (the authors' code and the official weights).
+_LRELU_SLOPE = 0.2
 
 
 def _inplace_ok() -> bool:
@@ -111,7 +113,7 @@ class AttentionBranch(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inplace = _inplace_ok()
-        gate = self.k2(_lrelu(self.k1(x), inplace))
+        gate = self.k2(lrelu(self.k1(x), _LRELU_SLOPE, inplace))
         feat = self.k3(x)
         if inplace:
             feat = feat.mul_(gate.sigmoid_())
@@ -175,14 +177,14 @@ class A2B(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inplace = _inplace_ok()
-        feat = _lrelu(self.conv_in(x), inplace)
+        feat = lrelu(self.conv_in(x), _LRELU_SLOPE, inplace)
         weights = self.adm(feat)[:, :, None, None]  # (N, 2, 1, 1)
         att, non_att = self.attention(feat), self.non_attention(feat)
         if inplace:
             mixed = att.mul_(weights[:, 0:1]).add_(non_att.mul_(weights[:, 1:2]))
         else:
             mixed = att * weights[:, 0:1] + non_att * weights[:, 1:2]
-        out = self.conv_out(_lrelu(mixed, inplace))
+        out = self.conv_out(lrelu(mixed, _LRELU_SLOPE, inplace))
         return out.add_(x) if inplace else x + out
 
 
@@ -219,8 +221,8 @@ class UpStage(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inplace = _inplace_ok()
         x = F.interpolate(x, scale_factor=self.scale, mode='nearest')
-        x = _lrelu(self.pa(self.up_conv(x)), inplace)
-        return _lrelu(self.hr_conv(x), inplace)
+        x = lrelu(self.pa(self.up_conv(x)), _LRELU_SLOPE, inplace)
+        return lrelu(self.hr_conv(x), _LRELU_SLOPE, inplace)
 
 
 @ARCHS.register_module()

@@ -79,14 +79,17 @@ Choices the paper leaves open, each an argument (defaults in brackets):
   bicubic within minutes.
 """
 
-import typing
-from typing import Literal, Sequence
+from typing import Literal, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from basicattn.registry import ARCHS
+from basicattn.utils.bounds import NonNegativeInt, PositiveInt
+from basicattn.utils.validators import check_choice, check_positive_int, is_int
 
+from . import arch_util
+from .arch_util import GlobalSkip, MeanShiftMixin, add_bicubic_skip, check_global_skip
 from .edsr_arch import PixelShuffleUpsampler
 
 __all__ = [
@@ -103,7 +106,6 @@ LEAMode = Literal['spatial', 'channel', 'none']
 CrossFeature = Literal['lea', 'output']
 EarlySource = Literal['shallow', 'self']
 Activation = Literal['relu', 'none']
-GlobalSkip = Literal['none', 'bicubic']
 
 #: The configurations of the paper's ablations (Tables 5 and 6) as DAN
 #: keyword arguments: ``DAN(**DAN_VARIANTS['GCA-S+LEA'])``.
@@ -120,15 +122,9 @@ DAN_VARIANTS = {
 }
 
 
-def _check_choice(name, value, alias):
-    allowed = typing.get_args(alias)
-    if value not in allowed:
-        raise ValueError(f'DAN: {name}={value!r} is not supported; allowed values are {allowed}')
-
-
-def _hidden(num_feat, reduction):
-    if isinstance(reduction, bool) or not isinstance(reduction, int) or reduction < 1:
-        raise ValueError(f'DAN: reduction must be a positive int, got {reduction!r}')
+def _hidden(num_feat: int, reduction: int) -> int:
+    """``num_feat // reduction``, checked to be at least one channel."""
+    check_positive_int(reduction, 'reduction', 'DAN')
     hidden = num_feat // reduction
     if hidden < 1:
         raise ValueError(
@@ -138,20 +134,21 @@ def _hidden(num_feat, reduction):
     return hidden
 
 
-def _act(kind):
+def _act(kind: str) -> nn.Module:
     return nn.ReLU(inplace=True) if kind == 'relu' else nn.Identity()
 
 
 class ResUnit(nn.Module):
     """``x + conv(relu(conv(x)))`` with 3x3 convs, no normalisation."""
 
-    def __init__(self, num_feat):
+    def __init__(self, num_feat: int):
         super().__init__()
         self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + conv2(relu(conv1(x)))``."""
         return x + self.conv2(self.relu(self.conv1(x)))
 
 
@@ -167,7 +164,7 @@ class LocalEnhancedAttention(nn.Module):
             convs ``f_d`` (three in the paper), each followed by a ReLU.
     """
 
-    def __init__(self, num_feat, reduction=16, dilations=(1, 2, 4)):
+    def __init__(self, num_feat: int, reduction: int = 16, dilations: Sequence[int] = (1, 2, 4)):
         super().__init__()
         hidden = _hidden(num_feat, reduction)
         self.reduce = nn.Conv2d(num_feat, hidden, 1)  # W_alpha
@@ -177,28 +174,28 @@ class LocalEnhancedAttention(nn.Module):
         self.atrous = nn.Sequential(*layers)  # f_d
         self.expand = nn.Conv2d(hidden, 1, 1)  # W_beta
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x * sigmoid(W_beta f_d(W_alpha x))``, one weight per position."""
         return x * torch.sigmoid(self.expand(self.atrous(self.reduce(x))))
 
 
-class ChannelAttention(nn.Module):
+class ChannelAttention(arch_util.ChannelAttention):
     """LEA-C: RCAN's channel attention, ``x * sigmoid(W_b relu(W_a h(x)))``.
+
+    :class:`basicattn.archs.arch_util.ChannelAttention` with DAN's
+    checkpoint names ``reduce`` (``W_a``) and ``expand`` (``W_b``), and
+    ``reduction`` checked (``num_feat // reduction >= 1``).
 
     Args:
         num_feat (int): Channels C.
         reduction (int): r; the hidden width is ``C // r``.
     """
 
-    def __init__(self, num_feat, reduction=16):
-        super().__init__()
-        hidden = _hidden(num_feat, reduction)
-        self.reduce = nn.Conv2d(num_feat, hidden, 1)
-        self.relu = nn.ReLU(inplace=True)
-        self.expand = nn.Conv2d(hidden, num_feat, 1)
+    conv_names = ('reduce', 'expand')
 
-    def forward(self, x):
-        z = x.mean(dim=(2, 3), keepdim=True)
-        return x * torch.sigmoid(self.expand(self.relu(self.reduce(z))))
+    def __init__(self, num_feat: int, reduction: int = 16):
+        _hidden(num_feat, reduction)
+        super().__init__(num_feat, reduction)
 
 
 class GlobalCrossLayerAttention(nn.Module):
@@ -217,7 +214,13 @@ class GlobalCrossLayerAttention(nn.Module):
         act (str): ``'relu'`` or ``'none'``, applied before ``W2``.
     """
 
-    def __init__(self, num_feat, reduction=16, mode='channel', act='relu'):
+    def __init__(
+        self,
+        num_feat: int,
+        reduction: int = 16,
+        mode: Literal['channel', 'position'] = 'channel',
+        act: Activation = 'relu',
+    ):
         super().__init__()
         hidden = _hidden(num_feat, reduction)
         self.mode = mode
@@ -228,7 +231,8 @@ class GlobalCrossLayerAttention(nn.Module):
             hidden, num_feat if mode == 'channel' else 1, 1
         )
 
-    def forward(self, x_n, x_m):
+    def forward(self, x_n: torch.Tensor, x_m: torch.Tensor) -> torch.Tensor:
+        """``s * x_n`` with ``s`` from ``x_n`` and the earlier feature ``x_m``."""
         g = self.proj_n(x_n) * self.proj_m(x_m)
         if self.mode == 'channel':
             g = g.mean(dim=(2, 3), keepdim=True)
@@ -245,7 +249,7 @@ class DAB(nn.Module):
 
     Args:
         num_feat, num_res, reduction, gca, lea, lea_dilations, gca_act:
-            as in :class:`DAN`.
+            as in :class:`DAN` (which holds the defaults).
 
     Returns (forward):
         tuple[Tensor, Tensor]: the block output and ``X^`` (the feature a
@@ -254,13 +258,13 @@ class DAB(nn.Module):
 
     def __init__(
         self,
-        num_feat=64,
-        num_res=5,
-        reduction=16,
-        gca='channel',
-        lea='spatial',
-        lea_dilations=(1, 2, 4),
-        gca_act='relu',
+        num_feat: int,
+        num_res: int,
+        reduction: int,
+        gca: GCAMode,
+        lea: LEAMode,
+        lea_dilations: Sequence[int],
+        gca_act: Activation,
     ):
         super().__init__()
         self.units = nn.Sequential(*[ResUnit(num_feat) for _ in range(num_res)])
@@ -274,7 +278,10 @@ class DAB(nn.Module):
             None if gca == 'none' else GlobalCrossLayerAttention(num_feat, reduction, gca, gca_act)
         )
 
-    def forward(self, x, x_m=None):
+    def forward(
+        self, x: torch.Tensor, x_m: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The block output and ``X^`` (see the class docstring)."""
         feat = self.units(x) - x
         if self.lea is not None:
             feat = self.lea(feat)
@@ -285,7 +292,7 @@ class DAB(nn.Module):
 
 
 @ARCHS.register_module()
-class DAN(nn.Module):
+class DAN(MeanShiftMixin, nn.Module):
     """DAN: global cross-layer attention + local enhanced attention network.
 
     Shallow 3x3 conv -> ``num_block`` DABs -> pixel-shuffle upsampler ->
@@ -328,20 +335,20 @@ class DAN(nn.Module):
         global_skip (str): ``'none'`` (the paper) or ``'bicubic'`` (add the
             MATLAB bicubic upsampling of the input). Default: ``'none'``.
 
-    Input: (N, num_in_ch, h, w) in [0, 1]. Output: (N, num_out_ch,
-    h * upscale, w * upscale).
+    Shapes: ``(N, num_in_ch, h, w)`` in [0, 1] -> ``(N, num_out_ch,
+    upscale * h, upscale * w)``.
     """
 
     def __init__(
         self,
-        num_in_ch: int = 3,
-        num_out_ch: int = 3,
-        num_feat: int = 64,
-        num_block: int = 30,
-        num_res: int = 5,
-        upscale: int = 3,
-        reduction: int = 16,
-        distance: int = 9,
+        num_in_ch: PositiveInt = 3,
+        num_out_ch: PositiveInt = 3,
+        num_feat: PositiveInt = 64,
+        num_block: PositiveInt = 30,
+        num_res: PositiveInt = 5,
+        upscale: PositiveInt = 3,
+        reduction: PositiveInt = 16,
+        distance: NonNegativeInt = 9,
         gca: GCAMode = 'channel',
         lea: LEAMode = 'spatial',
         lea_dilations: Sequence[int] = (1, 2, 4),
@@ -360,9 +367,8 @@ class DAN(nn.Module):
             ('gca_act', gca_act, Activation),
             ('cross_feature', cross_feature, CrossFeature),
             ('early_source', early_source, EarlySource),
-            ('global_skip', global_skip, GlobalSkip),
         ):
-            _check_choice(name, value, alias)
+            check_choice(value, name, alias, 'DAN')
         for name, value, low in (
             ('num_in_ch', num_in_ch, 1),
             ('num_out_ch', num_out_ch, 1),
@@ -371,36 +377,22 @@ class DAN(nn.Module):
             ('num_res', num_res, 1),
             ('distance', distance, 0),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if not is_int(value) or value < low:
                 raise ValueError(f'DAN: {name} must be an int >= {low}, got {value!r}')
         lea_dilations = tuple(lea_dilations)
-        if not lea_dilations or not all(
-            isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in lea_dilations
-        ):
+        if not lea_dilations or not all(is_int(r) and r >= 1 for r in lea_dilations):
             raise ValueError(
                 f'DAN: lea_dilations must be a non-empty list of ints >= 1, got {lea_dilations!r}'
             )
         _hidden(num_feat, reduction)
-        if len(rgb_mean) != num_in_ch:
-            raise ValueError(f'DAN: rgb_mean has {len(rgb_mean)} values but num_in_ch={num_in_ch}')
-        if global_skip == 'bicubic' and num_in_ch != num_out_ch:
-            raise ValueError(
-                "DAN: global_skip='bicubic' needs num_in_ch == "
-                f'num_out_ch, got {num_in_ch} and {num_out_ch}'
-            )
+        self.init_mean_shift(rgb_mean, img_range, num_in_ch, num_out_ch, owner='DAN')
+        check_global_skip(global_skip, num_in_ch, num_out_ch, 'DAN')
         self.upscale = upscale
-        self.img_range = img_range
         self.distance = distance
         self.gca_mode = gca
         self.cross_feature = cross_feature
         self.early_source = early_source
         self.global_skip = global_skip
-        self.register_buffer(
-            'mean',
-            torch.tensor(rgb_mean, dtype=torch.float32).view(1, num_in_ch, 1, 1),
-            persistent=False,
-        )
-        self.add_mean_back = num_in_ch == num_out_ch
 
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)  # H_S
         self.blocks = nn.ModuleList(
@@ -413,7 +405,7 @@ class DAN(nn.Module):
         self.upsample = PixelShuffleUpsampler(upscale, num_feat)  # H_U
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)  # H_R
 
-    def cross_layer_index(self, n):
+    def cross_layer_index(self, n: int) -> Optional[int]:
         """Index into the kept features of ``x_m`` for block ``n`` (1-based).
 
         Index 0 is the shallow feature F_S, index k the feature kept by
@@ -426,8 +418,8 @@ class DAN(nn.Module):
             return m
         return 0 if self.early_source == 'shallow' else None
 
-    def forward_features(self, x):
-        """Shallow conv and the DABs: F_D (before any long skip)."""
+    def forward_features(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Shallow conv and the DABs: ``(F_S, F_D)`` (F_D before any long skip)."""
         shallow = self.conv_first(x)
         kept = [shallow]  # kept[k]: what block k hands on; kept[0] = F_S
         feat = shallow
@@ -439,7 +431,7 @@ class DAN(nn.Module):
                 kept.append(attended if self.cross_feature == 'lea' else feat)
         return shallow, feat
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Super-resolve ``x``.
 
         Args:
@@ -448,15 +440,8 @@ class DAN(nn.Module):
         Returns:
             Tensor: (N, num_out_ch, h * upscale, w * upscale).
         """
-        mean = self.mean.to(x.dtype)
-        shallow, feat = self.forward_features((x - mean) * self.img_range)
+        shallow, feat = self.forward_features(self.shift_in(x))
         if self.conv_after_body is not None:
             feat = self.conv_after_body(feat) + shallow
-        out = self.conv_last(self.upsample(feat)) / self.img_range
-        if self.add_mean_back:
-            out = out + mean
-        if self.global_skip == 'bicubic':
-            from basicattn.utils.matlab_imresize import imresize
-
-            out = out + imresize(x, scale=self.upscale)
-        return out
+        out = self.shift_out(self.conv_last(self.upsample(feat)))
+        return add_bicubic_skip(out, x, self.upscale, self.global_skip)

@@ -91,7 +91,6 @@ RDB biases); the paper says 1.8M. MACs per output frame at a 32 x 32 LR
 input (the authors' own profiling size): see ``docs/models/dasaa.md``.
 """
 
-import typing
 from typing import Literal, Optional, Tuple, Union
 
 import torch
@@ -99,7 +98,9 @@ from einops import rearrange
 from torch import nn
 
 from basicattn.registry import ARCHS
+from basicattn.utils.validators import check_choice, check_positive_int
 
+from .arch_util import add_bicubic_skip, check_global_skip
 from .dasaa_blocks import (
     ChannelAttention,
     ConvLSTMCell,
@@ -112,7 +113,6 @@ from .dasaa_blocks import (
 __all__ = ['DASAA', 'DualAttentionModule', 'DASAA_VARIANTS']
 
 Branches = Literal['both', 'pab', 'cab', 'swapped']
-GlobalSkip = Literal['none', 'bicubic']
 
 #: Table IV of the paper as DASAA keyword arguments:
 #: ``DASAA(**DASAA_VARIANTS['model4'])``.
@@ -125,18 +125,6 @@ DASAA_VARIANTS = {
     'model5': dict(branches='pab'),  # without CAB (PAB cloned)
     'model6': dict(branches='swapped'),  # PAB and CAB positions exchanged
 }
-
-
-def _check_choice(name, value, alias):
-    allowed = typing.get_args(alias)
-    if value not in allowed:
-        raise ValueError(f'DASAA: {name}={value!r} is not supported; allowed values are {allowed}')
-
-
-def _check_positive(**kwargs):
-    for name, value in kwargs.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f'DASAA: {name} must be a positive int, got {value!r}')
 
 
 class DualAttentionModule(nn.Module):
@@ -168,7 +156,7 @@ class DualAttentionModule(nn.Module):
         attn_chunk: Optional[int] = 1024,
     ):
         super().__init__()
-        _check_choice('branches', branches, Branches)
+        check_choice(branches, 'branches', Branches, 'DASAA')
         self.branches = branches
         self.pab = PositionAttention(pab_hidden, pab_kernel) if branches != 'cab' else None
         self.cab = ChannelAttention(num_feat, reduction) if branches != 'pab' else None
@@ -271,7 +259,7 @@ class DASAA(nn.Module):
         global_skip: str = 'none',
     ):
         super().__init__()
-        _check_positive(
+        for name, value in dict(
             num_in_ch=num_in_ch,
             num_out_ch=num_out_ch,
             num_frames=num_frames,
@@ -282,24 +270,19 @@ class DASAA(nn.Module):
             reduction=reduction,
             pab_hidden=pab_hidden,
             upscale=upscale,
-        )
+        ).items():
+            check_positive_int(value, name, 'DASAA')
         for name, k in (('pab_kernel', pab_kernel), ('lstm_kernel', lstm_kernel)):
-            _check_positive(**{name: k})
+            check_positive_int(k, name, 'DASAA')
             if k % 2 == 0:
                 raise ValueError(f'DASAA: {name} must be odd, got {k}')
         if num_feat // reduction < 1:
             raise ValueError(
                 f'DASAA: reduction={reduction} leaves no channel for num_feat={num_feat}'
             )
-        if attn_chunk is not None:
-            _check_positive(attn_chunk=attn_chunk)
-        _check_choice('branches', branches, Branches)
-        _check_choice('global_skip', global_skip, GlobalSkip)
-        if global_skip == 'bicubic' and num_in_ch != num_out_ch:
-            raise ValueError(
-                "DASAA: global_skip='bicubic' needs num_in_ch == "
-                f'num_out_ch, got {num_in_ch} and {num_out_ch}'
-            )
+        check_positive_int(attn_chunk, 'attn_chunk', 'DASAA', allow_none=True)
+        check_choice(branches, 'branches', Branches, 'DASAA')
+        check_global_skip(global_skip, num_in_ch, num_out_ch, 'DASAA')
         self.num_in_ch = num_in_ch
         self.num_frames = num_frames
         self.upscale = upscale
@@ -372,11 +355,9 @@ class DASAA(nn.Module):
             raise ValueError(
                 'DASAA: a ConvLSTM state was passed but the model has no LSTM (use_lstm=False)'
             )
-        out = self.conv_last(feat)
-        if self.global_skip == 'bicubic':
-            from basicattn.utils.matlab_imresize import imresize
-
-            out = out + imresize(x[:, self.num_frames // 2], scale=self.upscale)
+        out = add_bicubic_skip(
+            self.conv_last(feat), x[:, self.num_frames // 2], self.upscale, self.global_skip
+        )
         return (out, state) if return_state else out
 
     def forward_sequence(

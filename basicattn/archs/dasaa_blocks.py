@@ -2,10 +2,15 @@
 
 * :class:`ResidualDenseBlock`: RDN's residual dense block.
 * :class:`PositionAttention` (PAB) and :class:`ChannelAttention` (CAB).
-* :func:`chunked_attention` / :func:`attention_coverage`: softmax attention
-  over all ``HW`` positions of a frame, processed ``chunk_size`` queries at a
-  time so that no ``HW x HW`` matrix exists.
 * :class:`MorphologicalMask`: threshold + binary opening / closing, in torch.
+
+The generic helpers it uses live in :mod:`basicattn.ops` and are re-exported
+here: :func:`~basicattn.ops.attention.chunked_attention` /
+:func:`~basicattn.ops.attention.attention_coverage` (softmax attention over
+all ``HW`` positions, ``chunk_size`` queries at a time, so that no
+``HW x HW`` matrix exists) and the binary morphology of
+:mod:`basicattn.ops.morphology` (``disk``, ``binary_dilation``,
+``binary_erosion``).
 * :class:`SelfAttentionAlignment` (SAAM) and :class:`ConvLSTMCell`.
 """
 
@@ -15,7 +20,10 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
-from torch.utils.checkpoint import checkpoint
+
+from basicattn.ops.attention import attention_coverage, chunked_attention
+from basicattn.ops.morphology import binary_dilation, binary_erosion, disk
+from basicattn.utils.validators import check_positive_int
 
 __all__ = [
     'ResidualDenseBlock',
@@ -150,168 +158,6 @@ class ChannelAttention(nn.Module):
         return x * self.attention_map(x)
 
 
-# --------------------------------------------------------------------------
-# Attention over all positions, chunked over the queries
-# --------------------------------------------------------------------------
-def _check_qkv(query, key, value=None):
-    if query.dim() != 3 or key.dim() != 3:
-        raise ValueError(
-            f'query and key must be (B, L, C), got shapes '
-            f'{tuple(query.shape)} and {tuple(key.shape)}'
-        )
-    if query.shape[0] != key.shape[0] or query.shape[2] != key.shape[2]:
-        raise ValueError(
-            f'query {tuple(query.shape)} and key {tuple(key.shape)} need the same B and C'
-        )
-    if value is not None and (value.dim() != 3 or value.shape[:2] != key.shape[:2]):
-        raise ValueError(
-            f'value must be (B, L_key, C_v) with key {tuple(key.shape)}, got {tuple(value.shape)}'
-        )
-
-
-def _chunks(length: int, chunk_size: Optional[int]):
-    if chunk_size is None:
-        return [(0, length)]
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f'chunk_size must be a positive int or None, got {chunk_size!r}')
-    return [(s, min(s + chunk_size, length)) for s in range(0, length, chunk_size)]
-
-
-def _attend(q, key, value):
-    return torch.softmax(q @ key.transpose(1, 2), dim=-1) @ value
-
-
-def chunked_attention(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    chunk_size: Optional[int] = 1024,
-    use_checkpoint: bool = True,
-) -> torch.Tensor:
-    """``softmax(Q K^T) V`` with the softmax of each query over all keys.
-
-    The softmax of a query row needs every key, but rows are independent,
-    so the queries are processed ``chunk_size`` at a time: the largest
-    temporary is ``B x chunk_size x L_key`` instead of ``B x L_q x L_key``.
-    When autograd records, each chunk runs under
-    :func:`torch.utils.checkpoint.checkpoint` (recomputed in the backward
-    pass), so training memory is bounded the same way. No ``1 / sqrt(C)``
-    scaling (as in the authors' code and PASSRnet).
-
-    Args:
-        query (Tensor): ``(B, L_q, C)``.
-        key (Tensor): ``(B, L_key, C)``.
-        value (Tensor): ``(B, L_key, C_v)``.
-        chunk_size (int | None): Queries per chunk; None processes all
-            queries at once (the dense ``L_q x L_key`` reference).
-            Default: 1024.
-        use_checkpoint (bool): Recompute chunks in the backward pass.
-            Default: True.
-
-    Returns:
-        Tensor: ``(B, L_q, C_v)``.
-    """
-    _check_qkv(query, key, value)
-    spans = _chunks(query.shape[1], chunk_size)
-    if len(spans) == 1:
-        return _attend(query, key, value)
-    recompute = (
-        use_checkpoint
-        and torch.is_grad_enabled()
-        and any(t.requires_grad for t in (query, key, value))
-    )
-    outs = []
-    for s, e in spans:
-        if recompute:
-            outs.append(checkpoint(_attend, query[:, s:e], key, value, use_reentrant=False))
-        else:
-            outs.append(_attend(query[:, s:e], key, value))
-    return torch.cat(outs, dim=1)
-
-
-@torch.no_grad()
-def attention_coverage(
-    query: torch.Tensor, key: torch.Tensor, chunk_size: Optional[int] = 1024
-) -> torch.Tensor:
-    """How much attention every key receives: ``sum_q softmax(Q K^T)[q, k]``.
-
-    The column sums of the attention matrix (PASSRnet's validity check:
-    a key position that no query looks at is "occluded"). Every row sums
-    to one, so the mean over keys is ``L_q / L_key`` (1 for a square map).
-    Computed without gradient (it only feeds a thresholded mask), chunk by
-    chunk over the queries.
-
-    Args:
-        query (Tensor): ``(B, L_q, C)``.
-        key (Tensor): ``(B, L_key, C)``.
-        chunk_size (int | None): Queries per chunk; None: all at once.
-            Default: 1024.
-
-    Returns:
-        Tensor: ``(B, L_key)``.
-    """
-    _check_qkv(query, key)
-    total = query.new_zeros(key.shape[:2])
-    for s, e in _chunks(query.shape[1], chunk_size):
-        attn = torch.softmax(query[:, s:e] @ key.transpose(1, 2), dim=-1)
-        total += attn.sum(dim=1)
-    return total
-
-
-# --------------------------------------------------------------------------
-# Binary morphology on the model's device
-# --------------------------------------------------------------------------
-def disk(radius: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Disk structuring element, 1 where ``y^2 + x^2 <= r^2``.
-
-    Args:
-        radius (int): r >= 0.
-        device, dtype: Of the returned tensor.
-
-    Returns:
-        Tensor: ``(2r+1, 2r+1)``, 0/1 values.
-    """
-    offsets = torch.arange(-radius, radius + 1, device=device)
-    d2 = offsets[:, None] ** 2 + offsets[None, :] ** 2
-    return (d2 <= radius * radius).to(dtype)
-
-
-def _hits(mask: torch.Tensor, se: torch.Tensor, border: float):
-    """Per pixel, how many structuring-element taps fall on foreground."""
-    ry, rx = se.shape[0] // 2, se.shape[1] // 2
-    padded = F.pad(mask, (rx, rx, ry, ry), value=border)
-    return F.conv2d(padded, se[None, None].to(mask.dtype))
-
-
-def binary_dilation(mask: torch.Tensor, se: torch.Tensor) -> torch.Tensor:
-    """Binary dilation of a 0/1 ``(N, 1, H, W)`` mask (outside = 0).
-
-    Args:
-        mask (Tensor): 0/1 float ``(N, 1, H, W)``.
-        se (Tensor): 0/1 ``(kh, kw)`` structuring element, odd sides,
-            symmetric (a disk or a square).
-
-    Returns:
-        Tensor: 0/1 float, same shape.
-    """
-    return (_hits(mask, se, 0.0) > 0.5).to(mask.dtype)
-
-
-def binary_erosion(mask: torch.Tensor, se: torch.Tensor, border: float = 1.0) -> torch.Tensor:
-    """Binary erosion of a 0/1 ``(N, 1, H, W)`` mask.
-
-    Args:
-        mask (Tensor): 0/1 float ``(N, 1, H, W)``.
-        se (Tensor): 0/1 ``(kh, kw)`` structuring element, odd sides.
-        border (float): Value assumed outside the image: 1 (default) does
-            not erode from the frame border, 0 does.
-
-    Returns:
-        Tensor: 0/1 float, same shape.
-    """
-    return (_hits(mask, se, border) > se.sum() - 0.5).to(mask.dtype)
-
-
 class MorphologicalMask(nn.Module):
     """Validity mask: threshold the attention coverage, clean by morphology.
 
@@ -409,7 +255,7 @@ class SelfAttentionAlignment(nn.Module):
         chunk_size: Optional[int] = 1024,
     ):
         super().__init__()
-        _chunks(1, chunk_size)  # validates chunk_size
+        check_positive_int(chunk_size, 'chunk_size', allow_none=True)
         self.chunk_size = chunk_size
         self.to_q = nn.Conv2d(num_feat, num_feat, 1)
         self.to_k = nn.Conv2d(num_feat, num_feat, 1)

@@ -92,8 +92,10 @@ from einops import rearrange
 from basicattn.archs.edsr_arch import ResBlock
 from basicattn.registry import ARCHS
 from basicattn.utils.matlab_imresize import imresize
+from basicattn.utils.validators import is_int
 
-from .dksan_blocks import DKSA, RCAB, DKCAlign, UpscaleX2, conv3x3, lrelu
+from .arch_util import conv3x3, lrelu
+from .dksan_blocks import DKSA, RCAB, DKCAlign, UpscaleX2
 
 __all__ = ['DKSAN', 'CascadeLevel', 'DKSAN_VARIANTS']
 
@@ -111,10 +113,6 @@ DKSAN_VARIANTS = {
 }
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _per_level(
     name: str, value: Optional[Sequence[int]], paper: Sequence[int], levels: int, minimum: int
 ) -> List[int]:
@@ -130,7 +128,7 @@ def _per_level(
     if (
         not isinstance(value, (list, tuple))
         or len(value) != levels
-        or not all(_is_int(v) and v >= minimum for v in value)
+        or not all(is_int(v) and v >= minimum for v in value)
     ):
         raise ValueError(
             f'{name} must be a list of {levels} integers >= {minimum} (one '
@@ -267,11 +265,11 @@ class DKSAN(nn.Module):
             ('deform_groups', deform_groups, 1),
             ('scope_size', scope_size, 3),
         ):
-            if not _is_int(value) or value < low:
+            if not is_int(value) or value < low:
                 raise ValueError(f'{name} must be an integer >= {low}, got {value!r}')
         if num_frames % 2 == 0:
             raise ValueError(f'num_frames must be odd (a centre reference frame), got {num_frames}')
-        if not _is_int(upscale) or upscale < 2 or upscale & (upscale - 1):
+        if not is_int(upscale) or upscale < 2 or upscale & (upscale - 1):
             raise ValueError(
                 f'upscale must be a power of two >= 2 (a cascade of x2 levels), got {upscale!r}'
             )

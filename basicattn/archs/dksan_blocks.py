@@ -1,9 +1,10 @@
 """Building blocks of DKSAN (:mod:`basicattn.archs.dksan_arch`).
 
-* :class:`ChannelAttention`, :class:`RCAB`: RCAN's residual channel
-  attention block (conv-ReLU-conv + channel attention, ``r = 16``); with
-  ``channel_attention=False`` the plain residual block of the paper's
-  "backbone" ablation.
+* :class:`RCAB`: RCAN's residual channel attention block (conv-ReLU-conv +
+  channel attention, ``r = 16``); with ``channel_attention=False`` the plain
+  residual block of the paper's "backbone" ablation. The channel attention,
+  :func:`conv3x3` and :func:`lrelu` (slope 0.1) are the shared ones of
+  :mod:`basicattn.archs.arch_util`, re-exported here.
 * :func:`dkc_layer`: one deformable kernel convolution (DKC) layer, the
   toolbox's :class:`~basicattn.ops.deform_kernel.DeformableKernelConv2d`
   with DKSAN's settings.
@@ -19,38 +20,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange, repeat
 
+from basicattn.ops._utils import split_offset_mask
 from basicattn.ops.deform_kernel import DeformableKernelConv2d
 from basicattn.ops.modulated_deform_conv import ModulatedDeformConv2d
 
-__all__ = ['ChannelAttention', 'RCAB', 'dkc_layer', 'DKCAlign', 'DKSA', 'UpscaleX2', 'lrelu']
+from .arch_util import ChannelAttention, conv3x3, lrelu
 
-
-def lrelu(x: torch.Tensor) -> torch.Tensor:
-    """LeakyReLU with slope 0.1 (EDVR's activation)."""
-    return F.leaky_relu(x, negative_slope=0.1)
-
-
-def conv3x3(in_ch: int, out_ch: int) -> nn.Conv2d:
-    """3x3 convolution, 'same' zero padding, with bias."""
-    return nn.Conv2d(in_ch, out_ch, 3, 1, 1)
-
-
-class ChannelAttention(nn.Module):
-    """RCAN's channel attention: ``x * sigmoid(W_u relu(W_d avgpool(x)))``.
-
-    Args:
-        num_feat (int): Channels ``C``.
-        reduction (int): Ratio ``r``; the hidden width is ``C // r``.
-    """
-
-    def __init__(self, num_feat: int, reduction: int = 16):
-        super().__init__()
-        self.down = nn.Conv2d(num_feat, num_feat // reduction, 1)
-        self.up = nn.Conv2d(num_feat // reduction, num_feat, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = x.mean(dim=(2, 3), keepdim=True)
-        return x * torch.sigmoid(self.up(F.relu(self.down(z))))
+__all__ = [
+    'ChannelAttention',
+    'RCAB',
+    'dkc_layer',
+    'DKCAlign',
+    'DKSA',
+    'UpscaleX2',
+    'conv3x3',
+    'lrelu',
+]
 
 
 class RCAB(nn.Module):
@@ -176,8 +161,7 @@ class DKCAlign(nn.Module):
         feat = lrelu(self.fuse(torch.cat((nbr, ref), dim=1)))
         if len(self.dkc):
             feat = lrelu(self.dkc(feat))
-        o1, o2, mask = torch.chunk(self.conv_offset(feat), 3, dim=1)
-        return torch.cat((o1, o2), dim=1), torch.sigmoid(mask)
+        return split_offset_mask(self.conv_offset(feat))
 
     def forward(self, nbrs: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         """Align every neighbour to the reference.

@@ -16,17 +16,23 @@ Differences from the authors' code (EDSR-PyTorch):
   after a few iterations; with the default ``'none'`` the arch is the paper's.
 """
 
+from typing import Sequence
+
 import torch
 from torch import nn
 
 from basicattn.registry import ARCHS
+from basicattn.utils.bounds import PositiveInt
 
-_GLOBAL_SKIPS = ('none', 'bicubic')
+from .arch_util import (
+    GlobalSkip,
+    MeanShiftMixin,
+    add_bicubic_skip,
+    check_global_skip,
+    conv3x3,
+)
 
-
-def conv3x3(in_ch, out_ch):
-    """A 3x3 convolution with 'same' zero padding and a bias."""
-    return nn.Conv2d(in_ch, out_ch, 3, 1, 1)
+__all__ = ['EDSR', 'ResBlock', 'PixelShuffleUpsampler', 'conv3x3']
 
 
 class ResBlock(nn.Module):
@@ -39,14 +45,15 @@ class ResBlock(nn.Module):
         res_scale (float): Multiplier of the residual branch. Default: 1.0.
     """
 
-    def __init__(self, num_feat=64, res_scale=1.0):
+    def __init__(self, num_feat: int = 64, res_scale: float = 1.0):
         super().__init__()
         self.conv1 = conv3x3(num_feat, num_feat)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(num_feat, num_feat)
         self.res_scale = res_scale
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + res_scale * conv2(relu(conv1(x)))``."""
         return x + self.conv2(self.relu(self.conv1(x))) * self.res_scale
 
 
@@ -61,7 +68,7 @@ class PixelShuffleUpsampler(nn.Sequential):
         ValueError: For any other scale.
     """
 
-    def __init__(self, scale, num_feat):
+    def __init__(self, scale: int, num_feat: int):
         layers = []
         if scale in (2, 3):
             factors = [scale]
@@ -77,7 +84,7 @@ class PixelShuffleUpsampler(nn.Sequential):
 
 
 @ARCHS.register_module()
-class EDSR(nn.Module):
+class EDSR(MeanShiftMixin, nn.Module):
     """EDSR (Lim et al., CVPRW 2017), the baseline configuration by default.
 
     Mean shift -> conv_first -> ``num_block`` ResBlocks -> conv -> long skip
@@ -108,38 +115,20 @@ class EDSR(nn.Module):
 
     def __init__(
         self,
-        num_in_ch=3,
-        num_out_ch=3,
-        num_feat=64,
-        num_block=16,
-        upscale=4,
-        res_scale=1.0,
-        img_range=1.0,
-        rgb_mean=(0.4488, 0.4371, 0.4040),
-        global_skip='none',
+        num_in_ch: PositiveInt = 3,
+        num_out_ch: PositiveInt = 3,
+        num_feat: PositiveInt = 64,
+        num_block: int = 16,
+        upscale: PositiveInt = 4,
+        res_scale: float = 1.0,
+        img_range: float = 1.0,
+        rgb_mean: Sequence[float] = (0.4488, 0.4371, 0.4040),
+        global_skip: GlobalSkip = 'none',
     ):
         super().__init__()
-        if global_skip not in _GLOBAL_SKIPS:
-            raise ValueError(
-                f'global_skip={global_skip!r} is not supported; allowed values are {_GLOBAL_SKIPS}'
-            )
-        if global_skip == 'bicubic' and num_in_ch != num_out_ch:
-            raise ValueError(
-                "global_skip='bicubic' needs num_in_ch == "
-                f'num_out_ch, got {num_in_ch} and {num_out_ch}'
-            )
-        if len(rgb_mean) != num_in_ch:
-            raise ValueError(f'rgb_mean has {len(rgb_mean)} values but num_in_ch={num_in_ch}')
+        self.global_skip = check_global_skip(global_skip, num_in_ch, num_out_ch)
         self.upscale = upscale
-        self.img_range = img_range
-        self.global_skip = global_skip
-        self.register_buffer(
-            'mean',
-            torch.tensor(rgb_mean, dtype=torch.float32).view(1, num_in_ch, 1, 1),
-            persistent=False,
-        )
-        # The output mean: the input mean when the channels agree, else none.
-        self.add_mean_back = num_in_ch == num_out_ch
+        self.init_mean_shift(rgb_mean, img_range, num_in_ch, num_out_ch)
 
         self.conv_first = conv3x3(num_in_ch, num_feat)
         self.body = nn.Sequential(*[ResBlock(num_feat, res_scale) for _ in range(num_block)])
@@ -147,7 +136,7 @@ class EDSR(nn.Module):
         self.upsample = PixelShuffleUpsampler(upscale, num_feat)
         self.conv_last = conv3x3(num_feat, num_out_ch)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Super-resolve ``x``.
 
         Args:
@@ -156,14 +145,7 @@ class EDSR(nn.Module):
         Returns:
             Tensor: (N, num_out_ch, h * upscale, w * upscale).
         """
-        mean = self.mean.to(x.dtype)
-        feat = self.conv_first((x - mean) * self.img_range)
+        feat = self.conv_first(self.shift_in(x))
         feat = self.conv_after_body(self.body(feat)) + feat
-        out = self.conv_last(self.upsample(feat)) / self.img_range
-        if self.add_mean_back:
-            out = out + mean
-        if self.global_skip == 'bicubic':
-            from basicattn.utils.matlab_imresize import imresize
-
-            out = out + imresize(x, scale=self.upscale)
-        return out
+        out = self.shift_out(self.conv_last(self.upsample(feat)))
+        return add_bicubic_skip(out, x, self.upscale, self.global_skip)

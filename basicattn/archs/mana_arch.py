@@ -64,6 +64,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
+from basicattn.archs.arch_util import lrelu
 from basicattn.archs.edsr_arch import ResBlock
 from basicattn.ops.nonlocal_attention import (
     gaussian_nonlocal_attention,
@@ -72,10 +73,6 @@ from basicattn.ops.nonlocal_attention import (
 from basicattn.registry import ARCHS
 
 _ATTENTION_MODES = ('tiled', 'dense')
-
-
-def _lrelu(x: torch.Tensor) -> torch.Tensor:
-    return F.leaky_relu(x, negative_slope=0.1)
 
 
 def _zero_conv1x1(in_ch: int, out_ch: int) -> nn.Conv2d:
@@ -302,13 +299,13 @@ class MANA(nn.Module):
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """Shared frame encoder: ``(M, C_in, H, W) -> (M, C, H, W)``."""
-        return self.encoder(_lrelu(self.conv_first(frames)))
+        return self.encoder(lrelu(self.conv_first(frames)))
 
     def upsample(self, feat: torch.Tensor) -> torch.Tensor:
         """x4 pixel-shuffle upsampler: ``(N, C, H, W) -> (N, 3, 4H, 4W)``."""
-        out = _lrelu(F.pixel_shuffle(self.upconv1(feat), 2))
-        out = _lrelu(F.pixel_shuffle(self.upconv2(out), 2))
-        return self.conv_last(_lrelu(self.conv_hr(out)))
+        out = lrelu(F.pixel_shuffle(self.upconv1(feat), 2))
+        out = lrelu(F.pixel_shuffle(self.upconv2(out), 2))
+        return self.conv_last(lrelu(self.conv_hr(out)))
 
     def forward(
         self, x: torch.Tensor, return_aux: bool = False

@@ -5,8 +5,14 @@
 * :func:`deform_kernel_conv2d`, :class:`DeformableKernelConv2d`: deformable
   kernels (Gao et al., ICLR 2020) with image-space deformable sampling.
 * :mod:`.dcn_backends`: optional mmcv / torchvision backends for DCNv2.
+* :func:`chunked_attention`, :func:`attention_coverage`: softmax attention
+  over all positions, a chunk of queries at a time (:mod:`.attention`).
+* :func:`disk`, :func:`binary_dilation`, :func:`binary_erosion`: binary
+  morphology on the device (:mod:`.morphology`).
+* :mod:`.nonlocal_attention`: MANA's Gaussian-weighted non-local attention.
 """
 
+from .attention import attention_coverage, chunked_attention
 from .columns_matmul import columns_matmul
 from .dcn_backends import (
     DCN_BACKENDS,
@@ -28,6 +34,7 @@ from .modulated_deform_conv import (
     ModulatedDeformConv2dPack,
     modulated_deform_conv2d,
 )
+from .morphology import binary_dilation, binary_erosion, disk
 
 __all__ = [
     'modulated_deform_conv2d',
@@ -45,4 +52,9 @@ __all__ = [
     'dcn_backend_status',
     'get_default_dcn_backend',
     'set_default_dcn_backend',
+    'chunked_attention',
+    'attention_coverage',
+    'disk',
+    'binary_dilation',
+    'binary_erosion',
 ]

@@ -1,9 +1,10 @@
-"""Argument checks shared by the deformable operators."""
+"""Argument checks and layer plumbing shared by the deformable operators."""
 
 from contextlib import contextmanager
 from typing import Iterator, Optional, Sequence, Tuple, Union
 
 import torch
+from torch import nn
 
 IntPair = Union[int, Sequence[int]]
 
@@ -193,3 +194,82 @@ def no_autocast(device: torch.device) -> Iterator[None]:
     """Run the body with autocast off (the ops pick their own dtype)."""
     with torch.autocast(device_type=device.type, enabled=False):
         yield
+
+
+def split_offset_mask(out: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Split a ``3*dg*K``-channel prediction into offsets and a mask, as mmcv.
+
+    ``o1, o2, m = chunk(out, 3)``, ``offset = cat(o1, o2)``,
+    ``mask = sigmoid(m)`` (DCNv2, Zhu et al., CVPR 2019; mmcv's
+    ``ModulatedDeformConv2dPack`` layout).
+
+    Args:
+        out (Tensor): (B, 3*dg*K, Ho, Wo).
+
+    Returns:
+        tuple[Tensor, Tensor]: offset (B, 2*dg*K, Ho, Wo) and mask
+        (B, dg*K, Ho, Wo) in (0, 1).
+    """
+    o1, o2, mask = torch.chunk(out, 3, dim=1)
+    return torch.cat((o1, o2), dim=1), torch.sigmoid(mask)
+
+
+class DeformConvBase(nn.Module):
+    """Geometry, weight and bias shared by the deformable conv layers.
+
+    :class:`~basicattn.ops.modulated_deform_conv.ModulatedDeformConv2d` and
+    :class:`~basicattn.ops.deform_kernel.DeformableKernelConv2d` keep the
+    same attributes (``in_channels``, ``out_channels``, ``kernel_size``,
+    ``stride``, ``padding``, ``dilation``, ``groups``, ``deform_groups``) and
+    parameters (``weight`` (O, C/groups, *spatial), ``bias`` or None); their
+    offset predictors are convs of the layer's own geometry.
+    """
+
+    def _init_channels(
+        self, in_channels: int, out_channels: int, groups: int, deform_groups: int
+    ) -> None:
+        """Check that the groups divide the channels; store all four."""
+        check_divisible(in_channels, groups, 'in_channels', 'groups')
+        check_divisible(out_channels, groups, 'out_channels', 'groups')
+        check_divisible(in_channels, deform_groups, 'in_channels', 'deform_groups')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.groups = groups
+        self.deform_groups = deform_groups
+
+    def _init_geometry(
+        self,
+        kernel_size: IntPair,
+        stride: IntPair,
+        padding: Optional[IntPair],
+        dilation: IntPair,
+    ) -> None:
+        """Check and store the conv geometry; ``padding=None``: 'same' padding."""
+        self.kernel_size = to_pair(kernel_size, 'kernel_size', 1)
+        self.stride = to_pair(stride, 'stride', 1)
+        self.dilation = to_pair(dilation, 'dilation', 1)
+        if padding is None:
+            padding = tuple(d * (k - 1) // 2 for d, k in zip(self.dilation, self.kernel_size))
+        self.padding = to_pair(padding, 'padding', 0)
+
+    def _init_params(self, spatial: Tuple[int, int], bias: bool) -> None:
+        """Create ``weight`` (O, C/groups, *spatial) and ``bias`` (uninitialised)."""
+        self.weight = nn.Parameter(
+            torch.empty(self.out_channels, self.in_channels // self.groups, *spatial)
+        )
+        if bias:
+            self.bias = nn.Parameter(torch.empty(self.out_channels))
+        else:
+            self.register_parameter('bias', None)
+
+    def _offset_conv(self, channels: int) -> nn.Conv2d:
+        """A conv with the layer's geometry predicting ``channels`` maps from the input."""
+        return nn.Conv2d(
+            self.in_channels,
+            channels,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            bias=True,
+        )

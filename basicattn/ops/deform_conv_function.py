@@ -91,7 +91,7 @@ class _DeformConvColumns(Function):
     def forward(ctx, input, offset, mask, weight, bias, geometry, groups, deform_groups):
         b, c, o, k, p = _sizes(input, weight, geometry)
         dg = deform_groups
-        grid = sampling_grid(input, offset, *geometry[:4], dg, geometry[4])
+        grid = sampling_grid(input, offset, geometry, dg)
         m = None if mask is None else mask.view(b, dg, 1, k, p)
         w = weight.reshape(groups, o // groups, -1)
         out = input.new_empty(b, o, p)
@@ -194,7 +194,7 @@ def _forward_no_grad(
     """The forward pass as plain ops, for when no gradient is needed."""
     b, c, o, k, p = _sizes(input, weight, geometry)
     dg = deform_groups
-    grid = sampling_grid(input, offset, *geometry[:4], dg, geometry[4])
+    grid = sampling_grid(input, offset, geometry, dg)
     cols = sample_columns(grid).view(b, dg, c // dg, k, p)
     if mask is not None:
         cols.mul_(mask.reshape(b, dg, 1, k, p))

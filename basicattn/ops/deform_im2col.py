@@ -110,19 +110,17 @@ class SamplingGrid(NamedTuple):
 def sampling_grid(
     input: torch.Tensor,
     offset: torch.Tensor,
-    kernel_size: Tuple[int, int],
-    stride: Tuple[int, int],
-    padding: Tuple[int, int],
-    dilation: Tuple[int, int],
+    geometry: Tuple[Tuple[int, int], ...],
     deform_groups: int,
-    out_size: Tuple[int, int],
 ) -> SamplingGrid:
     """Prepare the input and the normalised grid of a deformable im2col.
 
-    Arguments as :func:`deform_im2col` (``offset`` must be given). Sampling
+    Arguments as :func:`deform_im2col` (``offset`` must be given), with
+    ``geometry = (kernel_size, stride, padding, dilation, out_size)``. Sampling
     ``grid_sampler_2d(grid.input, grid.grid, 0, 0, False)`` (bilinear, zeros,
     ``align_corners=False``) gives the columns as (B*dg, C/dg, K*Ho, Wo).
     """
+    kernel_size, stride, padding, dilation, out_size = geometry
     b, c, h, w = input.shape
     ho, wo = out_size
     k = kernel_size[0] * kernel_size[1]
@@ -237,9 +235,8 @@ def deform_im2col(
     if offset is None:
         cols = F.unfold(input, kernel_size, dilation=dilation, padding=padding, stride=stride)
         return cols.view(b, dg, c // dg, k, ho * wo)
-    grid = sampling_grid(
-        input, offset, kernel_size, stride, padding, dilation, deform_groups, out_size
-    )
+    geometry = (kernel_size, stride, padding, dilation, out_size)
+    grid = sampling_grid(input, offset, geometry, deform_groups)
     cols = F.grid_sample(
         grid.input, grid.grid, mode='bilinear', padding_mode='zeros', align_corners=False
     )

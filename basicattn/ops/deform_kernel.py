@@ -60,6 +60,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._utils import (
+    DeformConvBase,
     IntPair,
     cast,
     check_divisible,
@@ -70,6 +71,7 @@ from ._utils import (
     compute_dtype,
     conv_output_size,
     no_autocast,
+    split_offset_mask,
     to_pair,
 )
 from .columns_matmul import columns_matmul
@@ -251,13 +253,8 @@ def deform_kernel_conv2d(
         tensors = cast(compute_dtype(input), input, weight, bias, offset, mask, kernel_offset)
         out = _deform_kernel_conv2d(
             *tensors,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            deform_groups,
-            kernel_offset_groups,
+            (kernel_size, stride, padding, dilation),
+            (groups, deform_groups, kernel_offset_groups),
             (rows, cols_pos),
             tap_grid,
             (ho, wo),
@@ -272,18 +269,19 @@ def _deform_kernel_conv2d(
     offset,
     mask,
     kernel_offset,
-    kernel_size,
-    stride,
-    padding,
-    dilation,
-    groups,
-    deform_groups,
-    kernel_offset_groups,
+    geometry,
+    group_counts,
     taps,
     tap_grid,
     out_size,
 ) -> torch.Tensor:
-    """:func:`deform_kernel_conv2d` on validated, same-dtype tensors."""
+    """:func:`deform_kernel_conv2d` on validated, same-dtype tensors.
+
+    ``geometry`` is ``(kernel_size, stride, padding, dilation)`` and
+    ``group_counts`` ``(groups, deform_groups, kernel_offset_groups)``.
+    """
+    kernel_size, stride, padding, dilation = geometry
+    groups, deform_groups, kernel_offset_groups = group_counts
     b, c = input.shape[:2]
     o, _, sh, sw = weight.shape
     ho, wo = out_size
@@ -330,7 +328,7 @@ def _deform_kernel_conv2d(
     return out.view(b, o, ho, wo)
 
 
-class DeformableKernelConv2d(nn.Module):
+class DeformableKernelConv2d(DeformConvBase):
     """Deformable kernel convolution layer (Gao et al., ICLR 2020).
 
     "Deformable Kernels: Adapting Effective Receptive Fields for Object
@@ -393,11 +391,9 @@ class DeformableKernelConv2d(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        check_divisible(in_channels, groups, 'in_channels', 'groups')
-        check_divisible(out_channels, groups, 'out_channels', 'groups')
-        check_divisible(in_channels, deform_groups, 'in_channels', 'deform_groups')
+        self._init_channels(in_channels, out_channels, groups, deform_groups)
+        self._init_geometry(kernel_size, stride, padding, dilation)
         check_divisible(in_channels, kernel_offset_groups, 'in_channels', 'kernel_offset_groups')
-        self.kernel_size = to_pair(kernel_size, 'kernel_size', 1)
         self.scope_size = to_pair(scope_size, 'scope_size', 1)
         if any(s < k for s, k in zip(self.scope_size, self.kernel_size)):
             raise ValueError(
@@ -407,26 +403,11 @@ class DeformableKernelConv2d(nn.Module):
             raise ValueError(f'tap_grid must be one of {TAP_GRIDS}, got {tap_grid!r}')
         if modulated and not image_offsets:
             raise ValueError('modulated=True needs image_offsets=True')
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.stride = to_pair(stride, 'stride', 1)
-        self.dilation = to_pair(dilation, 'dilation', 1)
-        if padding is None:
-            padding = tuple(d * (k - 1) // 2 for d, k in zip(self.dilation, self.kernel_size))
-        self.padding = to_pair(padding, 'padding', 0)
-        self.groups = groups
-        self.deform_groups = deform_groups
         self.kernel_offset_groups = kernel_offset_groups
         self.modulated = modulated
         self.tap_grid = tap_grid
 
-        self.weight = nn.Parameter(
-            torch.empty(out_channels, in_channels // groups, *self.scope_size)
-        )
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels))
-        else:
-            self.register_parameter('bias', None)
+        self._init_params(self.scope_size, bias)
         taps = self.kernel_size[0] * self.kernel_size[1]
         self.conv_offset = (
             self._offset_conv((3 if modulated else 2) * deform_groups * taps)
@@ -437,17 +418,6 @@ class DeformableKernelConv2d(nn.Module):
             self._offset_conv(2 * kernel_offset_groups * taps) if kernel_offsets else None
         )
         self.init_weights()
-
-    def _offset_conv(self, channels: int) -> nn.Conv2d:
-        return nn.Conv2d(
-            self.in_channels,
-            channels,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            bias=True,
-        )
 
     def init_weights(self) -> None:
         """Scope uniform in ``±1/sqrt(C/groups*kh*kw)``, bias and offset
@@ -483,9 +453,7 @@ class DeformableKernelConv2d(nn.Module):
         if self.conv_offset is not None:
             offset = self.conv_offset(x)
             if self.modulated:
-                o1, o2, mask = torch.chunk(offset, 3, dim=1)
-                offset = torch.cat((o1, o2), dim=1)
-                mask = torch.sigmoid(mask)
+                offset, mask = split_offset_mask(offset)
         if self.conv_kernel_offset is not None:
             kernel_offset = self.conv_kernel_offset(x)
         return deform_kernel_conv2d(

@@ -24,15 +24,16 @@ import torch
 import torch.nn as nn
 
 from ._utils import (
+    DeformConvBase,
     IntPair,
     cast,
-    check_divisible,
     check_grouped_weight,
     check_input,
     check_offset_and_mask,
     compute_dtype,
     conv_output_size,
     no_autocast,
+    split_offset_mask,
     to_pair,
 )
 from .dcn_backends import get_dcn_backend_fn, resolve_dcn_backend
@@ -112,7 +113,7 @@ def modulated_deform_conv2d(
     return out.to(input.dtype)
 
 
-class ModulatedDeformConv2d(nn.Module):
+class ModulatedDeformConv2d(DeformConvBase):
     """Modulated deformable conv layer taking offsets and mask as inputs.
 
     Parameter names, shapes and initialisation follow mmcv's
@@ -146,25 +147,10 @@ class ModulatedDeformConv2d(nn.Module):
         backend: str = 'auto',
     ) -> None:
         super().__init__()
-        check_divisible(in_channels, groups, 'in_channels', 'groups')
-        check_divisible(out_channels, groups, 'out_channels', 'groups')
-        check_divisible(in_channels, deform_groups, 'in_channels', 'deform_groups')
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = to_pair(kernel_size, 'kernel_size', 1)
-        self.stride = to_pair(stride, 'stride', 1)
-        self.padding = to_pair(padding, 'padding', 0)
-        self.dilation = to_pair(dilation, 'dilation', 1)
-        self.groups = groups
-        self.deform_groups = deform_groups
+        self._init_channels(in_channels, out_channels, groups, deform_groups)
+        self._init_geometry(kernel_size, stride, padding, dilation)
         self.backend = backend
-        self.weight = nn.Parameter(
-            torch.empty(out_channels, in_channels // groups, *self.kernel_size)
-        )
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels))
-        else:
-            self.register_parameter('bias', None)
+        self._init_params(self.kernel_size, bias)
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -234,14 +220,8 @@ class ModulatedDeformConv2dPack(ModulatedDeformConv2d):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.conv_offset = nn.Conv2d(
-            self.in_channels,
-            self.deform_groups * 3 * self.kernel_size[0] * self.kernel_size[1],
-            kernel_size=self.kernel_size,
-            stride=self.stride,
-            padding=self.padding,
-            dilation=self.dilation,
-            bias=True,
+        self.conv_offset = self._offset_conv(
+            self.deform_groups * 3 * self.kernel_size[0] * self.kernel_size[1]
         )
         self.init_weights()
 
@@ -262,8 +242,7 @@ class ModulatedDeformConv2dPack(ModulatedDeformConv2d):
             tuple[Tensor, Tensor]: offset (B, 2*dg*kh*kw, Ho, Wo) and mask
             (B, dg*kh*kw, Ho, Wo).
         """
-        o1, o2, mask = torch.chunk(self.conv_offset(x), 3, dim=1)
-        return torch.cat((o1, o2), dim=1), torch.sigmoid(mask)
+        return split_offset_mask(self.conv_offset(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore
         """Apply the layer.

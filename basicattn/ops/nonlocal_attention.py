@@ -56,6 +56,8 @@ from typing import Tuple, Union
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from basicattn.utils.validators import check_positive_int
+
 __all__ = [
     'gaussian_window_radius',
     'gaussian_nonlocal_attention',
@@ -242,8 +244,7 @@ def gaussian_nonlocal_attention(
         Tensor: ``(..., H, W, Cv)`` with the broadcast leading dims.
     """
     h, w, sigma = _check(query, key, value, sigma)
-    if not isinstance(tile_size, int) or tile_size < 1:
-        raise ValueError(f'tile_size must be a positive int, got {tile_size!r}')
+    check_positive_int(tile_size, 'tile_size')
     sigma_value = float(sigma.detach())
     if sigma_value == 0.0 or not math.isfinite(sigma_value):
         raise ValueError(f'sigma must be finite and non-zero, got {sigma_value}')

@@ -12,6 +12,7 @@ import numpy as np
 from basicattn.errors import DataError
 
 from .atomic_file import atomic_write_bytes
+from .validators import check_positive_int
 
 __all__ = [
     'imread',
@@ -270,7 +271,7 @@ def tensor2img(t):
     return np.ascontiguousarray(img.permute(1, 2, 0).numpy())
 
 
-def mod_crop(img, scale):
+def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
     """Crop the bottom / right so that H and W are multiples of ``scale``.
 
     Args:
@@ -284,8 +285,7 @@ def mod_crop(img, scale):
         ValueError: ``scale`` is not a positive int, ``img`` is not 2-D / 3-D,
             or is smaller than ``scale``.
     """
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
-        raise ValueError(f'mod_crop: scale must be a positive int, got {scale!r}')
+    check_positive_int(scale, 'scale', 'mod_crop')
     if not isinstance(img, np.ndarray) or img.ndim not in (2, 3):
         raise ValueError(
             f'mod_crop: expected an HW or HWC numpy image, got '

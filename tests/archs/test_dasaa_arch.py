@@ -1,6 +1,7 @@
 """DASAA: sizes, the PAB/CAB/SAAM equations, chunked 2-D attention, the
 morphological mask, the ConvLSTM state / sequence mode and Table IV's
-ablations. (The generic build/forward/backward test is test_all_archs.py.)"""
+ablations. (The generic build/forward/backward test is test_all_archs.py;
+the attention and morphology helpers are tested in tests/ops/.)"""
 
 import pytest
 import torch
@@ -13,11 +14,6 @@ from basicattn.archs.dasaa_blocks import (
     MorphologicalMask,
     PositionAttention,
     SelfAttentionAlignment,
-    attention_coverage,
-    binary_dilation,
-    binary_erosion,
-    chunked_attention,
-    disk,
 )
 from basicattn.registry import ARCHS
 
@@ -134,33 +130,6 @@ def test_cab_equation():
     torch.testing.assert_close(cab(x), torch.sigmoid(f_a + f_m) * x)  # eq. 7
 
 
-# ------------------------------------------------------- chunked attention --
-def test_chunked_attention_equals_dense_values_and_gradients():
-    g = torch.Generator().manual_seed(0)
-    q, k, v = (torch.randn(2, 35, 8, generator=g, requires_grad=True) for _ in range(3))
-    dense = torch.softmax(q @ k.transpose(1, 2), -1) @ v  # 35 x 35
-    torch.testing.assert_close(chunked_attention(q, k, v, None), dense)
-    grads = torch.autograd.grad(dense.square().sum(), (q, k, v))
-    for chunk in (1, 4, 16, 34, 35, 100):
-        out = chunked_attention(q, k, v, chunk)
-        torch.testing.assert_close(out, dense, rtol=0, atol=1e-5)
-        for a, b in zip(torch.autograd.grad(out.square().sum(), (q, k, v)), grads):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)  # grads ~10
-    with pytest.raises(ValueError, match='chunk_size'):
-        chunked_attention(q, k, v, 0)
-    with pytest.raises(ValueError, match='same B and C'):
-        chunked_attention(q, k[..., :4], v)
-
-
-def test_attention_coverage_is_column_sum():
-    g = torch.Generator().manual_seed(0)
-    q, k = (torch.randn(2, 30, 8, generator=g) for _ in range(2))
-    dense = torch.softmax(q @ k.transpose(1, 2), -1).sum(1)
-    for chunk in (None, 7, 30):
-        torch.testing.assert_close(attention_coverage(q, k, chunk), dense, rtol=0, atol=1e-5)
-    assert attention_coverage(q, k).mean().item() == pytest.approx(1.0)
-
-
 def test_model_chunked_equals_unchunked():
     x = clip(2, 6, 7)
     dense = tiny(attn_chunk=None)
@@ -220,24 +189,7 @@ def test_mask_follows_coverage_threshold():
     torch.testing.assert_close(saam.validity_mask(f, f.flip(-1)), (cov > 0.1).float())
 
 
-# ------------------------------------------------------------ morphology --
-def test_disk_and_binary_morphology():
-    d = disk(3)
-    assert d.shape == (7, 7) and d.sum() == 29 and d[0, 3] == 1 and d[0, 2] == 0
-    m = torch.zeros(1, 1, 9, 9)
-    m[..., 4, 4] = 1
-    torch.testing.assert_close(binary_dilation(m, d)[0, 0], F.pad(d, (1,) * 4))
-    sq = torch.ones(3, 3)
-    block = torch.zeros(1, 1, 9, 9)
-    block[..., 2:7, 2:7] = 1
-    expect = torch.zeros(1, 1, 9, 9)
-    expect[..., 3:6, 3:6] = 1
-    torch.testing.assert_close(binary_erosion(block, sq), expect)
-    full = torch.ones(1, 1, 4, 4)  # border=1: no erosion from edges
-    torch.testing.assert_close(binary_erosion(full, sq), full)
-    assert binary_erosion(full, sq, border=0.0)[0, 0, 0].sum() == 0
-
-
+# ------------------------------------------------------- morphological mask --
 def test_morphological_mask_cleans_invalid_region():
     morph = MorphologicalMask(threshold=0.1)
     cov = torch.ones(1, 1, 20, 20)

@@ -1,0 +1,124 @@
+"""Softmax attention over all positions, processed a chunk of queries at a time.
+
+``softmax(Q K^T) V`` and the attention each key receives (the column sums
+of the attention matrix, PASSRnet's validity check: Wang et al., "Learning
+Parallax Attention for Stereo Image Super-Resolution", CVPR 2019), without
+ever forming the ``L_q x L_key`` matrix unless asked to. Used by DASAA's
+SAAM (:mod:`basicattn.archs.dasaa_blocks`).
+"""
+
+from typing import List, Optional, Tuple
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from basicattn.utils.validators import check_positive_int
+
+__all__ = ['chunked_attention', 'attention_coverage']
+
+
+def _check_qkv(
+    query: torch.Tensor, key: torch.Tensor, value: Optional[torch.Tensor] = None
+) -> None:
+    if query.dim() != 3 or key.dim() != 3:
+        raise ValueError(
+            f'query and key must be (B, L, C), got shapes '
+            f'{tuple(query.shape)} and {tuple(key.shape)}'
+        )
+    if query.shape[0] != key.shape[0] or query.shape[2] != key.shape[2]:
+        raise ValueError(
+            f'query {tuple(query.shape)} and key {tuple(key.shape)} need the same B and C'
+        )
+    if value is not None and (value.dim() != 3 or value.shape[:2] != key.shape[:2]):
+        raise ValueError(
+            f'value must be (B, L_key, C_v) with key {tuple(key.shape)}, got {tuple(value.shape)}'
+        )
+
+
+def _chunks(length: int, chunk_size: Optional[int]) -> List[Tuple[int, int]]:
+    """``(start, end)`` spans of ``chunk_size`` over ``range(length)``; None: one span."""
+    check_positive_int(chunk_size, 'chunk_size', allow_none=True)
+    if chunk_size is None:
+        return [(0, length)]
+    return [(s, min(s + chunk_size, length)) for s in range(0, length, chunk_size)]
+
+
+def _attend(q: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(q @ key.transpose(1, 2), dim=-1) @ value
+
+
+def chunked_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    chunk_size: Optional[int] = 1024,
+    use_checkpoint: bool = True,
+) -> torch.Tensor:
+    """``softmax(Q K^T) V`` with the softmax of each query over all keys.
+
+    The softmax of a query row needs every key, but rows are independent,
+    so the queries are processed ``chunk_size`` at a time: the largest
+    temporary is ``B x chunk_size x L_key`` instead of ``B x L_q x L_key``.
+    When autograd records, each chunk runs under
+    :func:`torch.utils.checkpoint.checkpoint` (recomputed in the backward
+    pass), so training memory is bounded the same way. No ``1 / sqrt(C)``
+    scaling (as in DASAA's authors' code and PASSRnet).
+
+    Args:
+        query (Tensor): ``(B, L_q, C)``.
+        key (Tensor): ``(B, L_key, C)``.
+        value (Tensor): ``(B, L_key, C_v)``.
+        chunk_size (int | None): Queries per chunk; None processes all
+            queries at once (the dense ``L_q x L_key`` reference).
+            Default: 1024.
+        use_checkpoint (bool): Recompute chunks in the backward pass.
+            Default: True.
+
+    Returns:
+        Tensor: ``(B, L_q, C_v)``.
+    """
+    _check_qkv(query, key, value)
+    spans = _chunks(query.shape[1], chunk_size)
+    if len(spans) == 1:
+        return _attend(query, key, value)
+    recompute = (
+        use_checkpoint
+        and torch.is_grad_enabled()
+        and any(t.requires_grad for t in (query, key, value))
+    )
+    outs = []
+    for s, e in spans:
+        if recompute:
+            outs.append(checkpoint(_attend, query[:, s:e], key, value, use_reentrant=False))
+        else:
+            outs.append(_attend(query[:, s:e], key, value))
+    return torch.cat(outs, dim=1)
+
+
+@torch.no_grad()
+def attention_coverage(
+    query: torch.Tensor, key: torch.Tensor, chunk_size: Optional[int] = 1024
+) -> torch.Tensor:
+    """How much attention every key receives: ``sum_q softmax(Q K^T)[q, k]``.
+
+    The column sums of the attention matrix (PASSRnet's validity check:
+    a key position that no query looks at is "occluded"). Every row sums
+    to one, so the mean over keys is ``L_q / L_key`` (1 for a square map).
+    Computed without gradient (it only feeds a thresholded mask), chunk by
+    chunk over the queries.
+
+    Args:
+        query (Tensor): ``(B, L_q, C)``.
+        key (Tensor): ``(B, L_key, C)``.
+        chunk_size (int | None): Queries per chunk; None: all at once.
+            Default: 1024.
+
+    Returns:
+        Tensor: ``(B, L_key)``.
+    """
+    _check_qkv(query, key)
+    total = query.new_zeros(key.shape[:2])
+    for s, e in _chunks(query.shape[1], chunk_size):
+        attn = torch.softmax(query[:, s:e] @ key.transpose(1, 2), dim=-1)
+        total += attn.sum(dim=1)
+    return total
