@@ -10,6 +10,7 @@ checkpoint and TensorBoard hooks; ``path`` pretrained weights and resume.
 
 import os.path as osp
 from copy import deepcopy
+from typing import Any, Dict, Mapping
 
 import torch
 from mmengine.config import Config
@@ -133,20 +134,26 @@ def best_metric_key(opt):
     return f'{sets[0][0]}/{name}' if isinstance(name, str) else None
 
 
-def model_cfg(opt, purpose):
-    """The model block: network, losses (training only) and test-time options."""
-    val = opt.get('val', {})
+def model_cfg(opt: Mapping[str, Any], purpose: str) -> Dict[str, Any]:
+    """The model block: network, losses (training only) and test-time settings.
+
+    The test-time settings are the ``val`` keys of the model's
+    ``test_config_class`` (:mod:`basicattn.models.test_config`), read by
+    :meth:`~basicattn.models.test_config.TestConfig.from_options`.
+
+    Raises:
+        OptionError: A test-time setting the model does not have (``val.sequence``
+            on an image model) or a bad combination, naming the ``val`` key.
+    """
+    from basicattn.models.test_config import TestConfig
+    from basicattn.registry import MODELS
+
+    model_type = opt.get('model_type', 'SRModel')
+    config_class = getattr(MODELS.get(model_type), 'test_config_class', TestConfig)
     cfg = dict(
-        type=opt.get('model_type', 'SRModel'),
+        type=model_type,
         generator=deepcopy(opt['network_g']),
-        test_cfg=dict(
-            self_ensemble=val.get('self_ensemble', False),
-            tile=val.get('tile'),
-            tile_overlap=val.get('tile_overlap', 8),
-            chop=val.get('chop', False),
-            chop_shave=val.get('chop_shave', 10),
-            sequence=val.get('sequence', False),
-        ),
+        test_cfg=config_class.from_options(opt.get('val'), model_type),
     )
     if purpose == 'train':
         cfg['losses'] = deepcopy(opt['train']['losses'])
