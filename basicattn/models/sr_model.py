@@ -21,7 +21,8 @@ import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from basicattn.registry import LOSSES, MODELS
+from basicattn.losses.named_losses import LossesArg, build_named_losses
+from basicattn.registry import MODELS
 
 from .test_config import TestConfig
 from .tiled_inference import (  # noqa: F401  (re-exported: their old home)
@@ -30,8 +31,6 @@ from .tiled_inference import (  # noqa: F401  (re-exported: their old home)
     inverse_dihedral_transform,
     tiled_forward,
 )
-
-LossesArg = Union[Mapping[str, Union[dict, nn.Module]], Sequence[Union[dict, nn.Module]], None]
 
 
 def _as_batch(x: Union[Tensor, Sequence[Tensor]], name: str) -> Tensor:
@@ -101,39 +100,11 @@ class SRModel(BaseModel):
             raise TypeError(
                 f'generator must be a config dict or an nn.Module, got {type(generator).__name__}'
             )
-        self.losses = self._build_losses(losses)
+        self.losses = build_named_losses(losses)
         self.test_cfg = self.test_config_class.from_dict(test_cfg, type(self).__name__)
         # Names of the losses summed in training (None: all of them); set by
         # basicattn.engine.stage_hook.MultiStageHook per stage.
         self.active_losses: Optional[Sequence[str]] = None
-
-    @staticmethod
-    def _build_losses(losses: LossesArg) -> nn.ModuleDict:
-        if losses is None:
-            return nn.ModuleDict()
-        if isinstance(losses, (list, tuple)):
-            losses = {str(i): cfg for i, cfg in enumerate(losses)}
-        elif not isinstance(losses, dict):
-            raise TypeError(
-                'losses must be a dict of name -> loss config, a '
-                f'list of configs or None, got '
-                f'{type(losses).__name__}'
-            )
-        built = nn.ModuleDict()
-        for name, cfg in losses.items():
-            if not isinstance(name, str) or not name or '.' in name:
-                raise ValueError(f'loss name {name!r} must be a non-empty string without dots')
-            if isinstance(cfg, nn.Module):
-                built[name] = cfg
-            elif isinstance(cfg, dict):
-                if 'type' not in cfg:
-                    raise ValueError(f"losses.{name} has no 'type' key: {dict(cfg)}")
-                built[name] = LOSSES.build(cfg)
-            else:
-                raise TypeError(
-                    f'losses.{name} must be a config dict or an nn.Module, got {type(cfg).__name__}'
-                )
-        return built
 
     def forward(
         self, lq: Tensor, gt: Optional[Tensor] = None, mode: str = 'tensor', **meta: Any
