@@ -101,8 +101,8 @@ class TestConfig:
     def check(self, where: str = 'test_cfg') -> None:
         """Check every value and the combinations; ``where`` prefixes the key names.
 
-        A ``tile`` of 0 is read as None (tiling off), as ``tools/infer.py --tile 0``
-        means.
+        A ``tile`` of 0 is read as None (tiling off), as it always was for
+        ``test_cfg``; the option ``val.tile`` is >= 1 or null.
         """
         if self.tile == 0 and not isinstance(self.tile, bool):
             self.tile = None
