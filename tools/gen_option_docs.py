@@ -238,7 +238,7 @@ to be complete) and runs the test loop.
 | `val.val_freq` | validation interval | ignored |
 | `val.metrics` | metrics of every set, named `<set>/<metric>`; the first metric of the first validation set ranks the best checkpoint | metrics of every set, printed as a table and written to `metrics.json` |
 | `val.save_img`, `val.num_tb_images` | images under `<work_dir>/visualization/<set>/`, a few sent to TensorBoard | images under `<work_dir>/results/<set>/` |
-| `val.self_ensemble`, `val.tile`, `val.tile_overlap`, `val.chop`, `val.chop_shave`, `val.sequence` | test-time behaviour during validation | test-time behaviour |
+| {test_time_keys} | test-time behaviour during validation | test-time behaviour |
 | `logger` | progress lines, checkpoint interval and retention, TensorBoard | progress-line interval, TensorBoard switch |
 | `path.pretrain_network_g`, `strict_load_g`, `param_key_g` | weights loaded before training (not when resuming) | weights to test (`--checkpoint` overrides) |
 | `path.resume_state` | resume model, optimizer, schedulers, iteration, RNG and data position | ignored |
@@ -495,6 +495,11 @@ def reference():
     return '\n'.join(out)
 
 
+def _test_time_cell():
+    """The test-time keys (from ``basicattn/models/test_config.py``) as a table cell."""
+    return ', '.join(f'`val.{key}`' for key in S.TEST_TIME_FIELDS)
+
+
 def render():
     """The whole of docs/options.md."""
     parts = [
@@ -505,7 +510,7 @@ def render():
         reference(),
         SET_PROSE,
         CUSTOM_IMPORTS_PROSE,
-        TOOLS_PROSE,
+        TOOLS_PROSE.format(test_time_keys=_test_time_cell()),
         EXAMPLE_PROSE.format(train=EXAMPLE_TRAIN, test=EXAMPLE_TEST),
     ]
     return '\n'.join(parts)

@@ -126,8 +126,8 @@ def run(args):
     import torch
     from tqdm import tqdm
 
+    from basicattn.data.frame_io import FrameSink, FrameSource, sliding_windows
     from basicattn.models.sr_model import SRModel
-    from basicattn.utils.frame_io import FrameSink, FrameSource, sliding_windows
     from basicattn.utils.img_util import img2tensor, tensor2img
 
     source = FrameSource(args.input)

@@ -73,22 +73,17 @@ def _test(argv):
     from basicattn.engine.dist_env import collective_timeout_report
 
     with collective_timeout_report():
-        runner.test()
+        metrics = runner.test()
     from mmengine.dist import is_main_process
 
     if not is_main_process():
         return 0
-    per_set = {
-        name: {k: float(v) for k, v in values.items()}
-        for name, values in runner.test_loop.per_set_metrics.items()
-    }
+    from basicattn.metrics.per_clip import result_tables
+
+    per_set, per_clip = result_tables(metrics, runner.test_loop.set_names)
     print(format_table(per_set))
     from basicattn.engine.checkpoint_io import atomic_write_bytes
 
-    per_clip = {
-        name: {clip: {k: float(v) for k, v in values.items()} for clip, values in clips.items()}
-        for name, clips in runner.test_loop.per_set_clip_metrics.items()
-    }
     for name, clips in per_clip.items():
         print(f'\n{name}, per clip (the set value is the mean over clips):')
         print(format_table(clips, first_column='clip'))

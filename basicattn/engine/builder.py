@@ -10,6 +10,7 @@ checkpoint and TensorBoard hooks; ``path`` pretrained weights and resume.
 
 import os.path as osp
 from copy import deepcopy
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -24,7 +25,7 @@ from .option_schema import LOADER_FIELDS
 from .yaml_io import dump_yaml
 
 
-def default_work_dir(opt, purpose):
+def default_work_dir(opt: Mapping[str, Any], purpose: str) -> str:
     """``path.experiments_root`` or ``experiments/<name>`` (``results/<name>`` for tests)."""
     root = opt.get('path', {}).get('experiments_root')
     if root:
@@ -34,7 +35,7 @@ def default_work_dir(opt, purpose):
     )
 
 
-def dataset_sets(opt, purpose):
+def dataset_sets(opt: Mapping[str, Any], purpose: str) -> List[Tuple[str, Dict[str, Any]]]:
     """Return ``[(set_name, block)]`` of the evaluation sets for a purpose.
 
     The set name (``name:``, else the set key) names metrics and the folders
@@ -48,13 +49,13 @@ def dataset_sets(opt, purpose):
     return [(safe_path_component(datasets[k].get('name') or k), datasets[k]) for k in keys]
 
 
-def _split_loader_keys(block):
+def _split_loader_keys(block: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     block = deepcopy(block)
     loader = {k: block.pop(k, spec.default) for k, spec in LOADER_FIELDS.items()}
     return block, loader
 
 
-def _dataset_cfg(block):
+def _dataset_cfg(block: Dict[str, Any]) -> Dict[str, Any]:
     from basicattn.registry import DATASETS
 
     from .signature_check import explicit_parameters
@@ -65,7 +66,7 @@ def _dataset_cfg(block):
     return block
 
 
-def train_dataloader_cfg(block):
+def train_dataloader_cfg(block: Mapping[str, Any]) -> Dict[str, Any]:
     """Loader config of the training set: infinite, resumable, stacked batches."""
     dataset, loader = _split_loader_keys(block)
     workers = loader['num_worker_per_gpu']
@@ -80,7 +81,7 @@ def train_dataloader_cfg(block):
     )
 
 
-def eval_dataloader_cfg(block):
+def eval_dataloader_cfg(block: Mapping[str, Any]) -> Dict[str, Any]:
     """Loader config of an evaluation set: every image once, in order."""
     dataset, loader = _split_loader_keys(block)
     workers = loader['num_worker_per_gpu']
@@ -95,13 +96,13 @@ def eval_dataloader_cfg(block):
     )
 
 
-def evaluator_cfg(opt, set_name):
+def evaluator_cfg(opt: Mapping[str, Any], set_name: str) -> List[Dict[str, Any]]:
     """Metrics of ``val.metrics`` for one set, their names prefixed by the set."""
     metrics = opt.get('val', {}).get('metrics') or {}
     return [dict(block, prefix=set_name) for block in deepcopy(metrics).values()]
 
 
-def _eval_loop_cfg(opt, purpose):
+def _eval_loop_cfg(opt: Mapping[str, Any], purpose: str) -> Tuple[Any, Any, Any]:
     sets = dataset_sets(opt, purpose)
     if not sets:
         return None, None, None
@@ -119,7 +120,7 @@ def _eval_loop_cfg(opt, purpose):
     return eval_dataloader_cfg(first_block), loop, evaluator_cfg(opt, first_name)
 
 
-def best_metric_key(opt):
+def best_metric_key(opt: Mapping[str, Any]) -> Optional[str]:
     """The key checkpoints are ranked by: first validation set, first metric."""
     sets = dataset_sets(opt, 'train')
     metrics = opt.get('val', {}).get('metrics') or {}
@@ -133,27 +134,33 @@ def best_metric_key(opt):
     return f'{sets[0][0]}/{name}' if isinstance(name, str) else None
 
 
-def model_cfg(opt, purpose):
-    """The model block: network, losses (training only) and test-time options."""
-    val = opt.get('val', {})
+def model_cfg(opt: Mapping[str, Any], purpose: str) -> Dict[str, Any]:
+    """The model block: network, losses (training only) and test-time settings.
+
+    The test-time settings are the ``val`` keys of the model's
+    ``test_config_class`` (:mod:`basicattn.models.test_config`), read by
+    :meth:`~basicattn.models.test_config.TestConfig.from_options`.
+
+    Raises:
+        OptionError: A test-time setting the model does not have (``val.sequence``
+            on an image model) or a bad combination, naming the ``val`` key.
+    """
+    from basicattn.models.test_config import TestConfig
+    from basicattn.registry import MODELS
+
+    model_type = opt.get('model_type', 'SRModel')
+    config_class = getattr(MODELS.get(model_type), 'test_config_class', TestConfig)
     cfg = dict(
-        type=opt.get('model_type', 'SRModel'),
+        type=model_type,
         generator=deepcopy(opt['network_g']),
-        test_cfg=dict(
-            self_ensemble=val.get('self_ensemble', False),
-            tile=val.get('tile'),
-            tile_overlap=val.get('tile_overlap', 8),
-            chop=val.get('chop', False),
-            chop_shave=val.get('chop_shave', 10),
-            sequence=val.get('sequence', False),
-        ),
+        test_cfg=config_class.from_options(opt.get('val'), model_type),
     )
     if purpose == 'train':
         cfg['losses'] = deepcopy(opt['train']['losses'])
     return cfg
 
 
-def schedule_cfg(train):
+def schedule_cfg(train: Mapping[str, Any]) -> Optional[List[Dict[str, Any]]]:
     """Warm-up and the main schedule as mmengine iteration-based schedulers."""
     schedulers = []
     warmup = train.get('warmup_iter', -1)
@@ -166,7 +173,7 @@ def schedule_cfg(train):
     return schedulers or None
 
 
-def refuse_remote_checkpoints(opt):
+def refuse_remote_checkpoints(opt: Mapping[str, Any]) -> None:
     """Refuse a URL in ``path.resume_state`` / ``path.pretrain_network_g`` up front."""
     paths = opt.get('path') or {}
     for key in ('resume_state', 'pretrain_network_g'):
@@ -174,7 +181,9 @@ def refuse_remote_checkpoints(opt):
             checkpoint_io.refuse_url(str(paths[key]), f'path.{key}')
 
 
-def resume_checkpoint(opt, work_dir, auto_resume):
+def resume_checkpoint(
+    opt: Mapping[str, Any], work_dir: str, auto_resume: bool
+) -> Tuple[Optional[str], Optional[str]]:
     """The checkpoint a training run resumes from, and the option that named it.
 
     ``path.resume_state`` wins; with ``auto_resume`` the ``last_checkpoint``
@@ -199,7 +208,13 @@ def resume_checkpoint(opt, work_dir, auto_resume):
     return (target, f'--auto-resume ({experiment_folder.POINTER})') if target else (None, None)
 
 
-def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at=None):
+def runner_cfg(
+    opt: Mapping[str, Any],
+    purpose: str = 'train',
+    launcher: str = 'none',
+    auto_resume: bool = False,
+    stop_at: Optional[int] = None,
+) -> Dict[str, Any]:
     """Build the dict of Runner arguments (see module docstring).
 
     Args:
@@ -330,7 +345,13 @@ def runner_cfg(opt, purpose='train', launcher='none', auto_resume=False, stop_at
     return cfg
 
 
-def build_runner(opt, purpose='train', launcher='none', auto_resume=False, stop_at=None):
+def build_runner(
+    opt: Mapping[str, Any],
+    purpose: str = 'train',
+    launcher: str = 'none',
+    auto_resume: bool = False,
+    stop_at: Optional[int] = None,
+) -> Runner:
     """Build the Runner for validated options, after starting distribution.
 
     Also writes the options (with defaults filled in) to the work dir as
@@ -352,7 +373,7 @@ def build_runner(opt, purpose='train', launcher='none', auto_resume=False, stop_
     return runner
 
 
-def prepare_work_dir(opt, cfg, purpose):
+def prepare_work_dir(opt: Mapping[str, Any], cfg: Mapping[str, Any], purpose: str) -> None:
     """Keep an earlier run's folder and confine removals to this run's folder.
 
     A run that does not resume (a fresh training run, any test run) never
@@ -376,7 +397,7 @@ def prepare_work_dir(opt, cfg, purpose):
     checkpoint_io.confine_removals(folder)
 
 
-def _save_options(opt, work_dir):
+def _save_options(opt: Mapping[str, Any], work_dir: str) -> None:
     from mmengine.dist import is_main_process
 
     if is_main_process():

@@ -9,11 +9,13 @@
 """
 
 import logging
+from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 from mmengine.logging import print_log
 from mmengine.runner.loops import BaseLoop, IterBasedTrainLoop, _InfiniteDataloaderIterator
 
+from basicattn.metrics.per_clip import scalar_results
 from basicattn.registry import LOOPS
 from basicattn.utils.path_util import safe_path_component
 
@@ -27,7 +29,7 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     sampler it falls back to mmengine's replay, with a warning.
     """
 
-    def _skip_seen_batches(self):
+    def _skip_seen_batches(self) -> None:
         sampler = self.dataloader.sampler
         batch_sampler = getattr(self.dataloader, 'batch_sampler', None)
         batch_size = self.dataloader.batch_size or getattr(batch_sampler, 'batch_size', None)
@@ -49,8 +51,8 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
         for _ in range(self._iter):
             next(self.dataloader_iterator)
 
-    def run(self):
-        """Train until ``max_iters``, validating every ``val_interval``."""
+    def run(self) -> Any:
+        """Train until ``max_iters``, validating every ``val_interval``; return the model."""
         self.runner.call_hook('before_train')
         self.runner.call_hook('before_train_epoch')
         if self._iter > 0:
@@ -68,11 +70,28 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
 
 
 class _MultiSetLoop(BaseLoop):
-    """Run several (name, dataloader, evaluator) sets as one evaluation epoch."""
+    """Run several (name, dataloader, evaluator) sets as one evaluation epoch.
+
+    Args:
+        runner: The mmengine Runner.
+        dataloader: The first set's dataloader (or its config).
+        evaluator: The first set's evaluator (or its config).
+        set_name: The first set's name (default ``'val'``).
+        extra_sets: More sets, each ``dict(name, dataloader, evaluator)``.
+        fp16: Run the model under autocast.
+    """
 
     phase = 'val'
 
-    def __init__(self, runner, dataloader, evaluator, set_name=None, extra_sets=(), fp16=False):
+    def __init__(
+        self,
+        runner: Any,
+        dataloader: Any,
+        evaluator: Union[dict, list, Any],
+        set_name: Optional[str] = None,
+        extra_sets: Sequence[Dict[str, Any]] = (),
+        fp16: bool = False,
+    ):
         super().__init__(runner, dataloader)
         first = safe_path_component(set_name or 'val')  # set names become folders
         self.sets = [(first, self.dataloader, self._build_evaluator(evaluator))]
@@ -86,37 +105,42 @@ class _MultiSetLoop(BaseLoop):
                 )
             )
         self.fp16 = fp16
-        self.current_set = None
-        self.per_set_metrics = {}
-        self.per_set_clip_metrics = {}
+        self.current_set: Optional[str] = None
 
-    def _build_evaluator(self, evaluator):
+    @property
+    def set_names(self) -> list:
+        """The names of the sets, in evaluation order."""
+        return [name for name, _, _ in self.sets]
+
+    def _build_evaluator(self, evaluator: Any) -> Any:
         return self.runner.build_evaluator(evaluator)
 
-    def run(self):
-        """Evaluate every set; return ``{'<set>/<metric>': value}``."""
+    def run(self) -> Dict[str, Any]:
+        """Evaluate every set.
+
+        Returns:
+            ``{'<set>/<metric>': value}``, including the per-clip dicts
+            ``'<set>/<metric>/per_clip'`` of video metrics
+            (:mod:`basicattn.metrics.per_clip`). The ``after_*_epoch`` hooks
+            get the scalars only (log, ``scalars.json``, best checkpoint).
+        """
         hook = self.runner.call_hook
         hook(f'before_{self.phase}')
         hook(f'before_{self.phase}_epoch')
         self.runner.model.eval()
-        merged, self.per_set_metrics, self.per_set_clip_metrics = {}, {}, {}
+        merged: Dict[str, Any] = {}
         for name, loader, evaluator in self.sets:
             self.current_set = name
             for idx, data_batch in enumerate(loader):
                 self._run_iter(idx, data_batch, evaluator)
-            metrics = evaluator.evaluate(len(loader.dataset))
-            self.per_set_metrics[name] = {k.split('/', 1)[-1]: v for k, v in metrics.items()}
-            clips = _per_clip(evaluator)
-            if clips:
-                self.per_set_clip_metrics[name] = clips
-            merged.update(metrics)
+            merged.update(evaluator.evaluate(len(loader.dataset)))
         self.current_set = None
-        hook(f'after_{self.phase}_epoch', metrics=merged)
+        hook(f'after_{self.phase}_epoch', metrics=scalar_results(merged))
         hook(f'after_{self.phase}')
         return merged
 
     @torch.no_grad()
-    def _run_iter(self, idx, data_batch, evaluator):
+    def _run_iter(self, idx: int, data_batch: Any, evaluator: Any) -> None:
         hook = self.runner.call_hook
         hook(f'before_{self.phase}_iter', batch_idx=idx, data_batch=data_batch)
         step = getattr(self.runner.model, f'{self.phase}_step')
@@ -126,16 +150,7 @@ class _MultiSetLoop(BaseLoop):
         hook(f'after_{self.phase}_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
 
 
-def _per_clip(evaluator):
-    """``{clip: {metric: mean}}`` from metrics that kept per-clip means."""
-    clips = {}
-    for metric in evaluator.metrics:
-        for clip, value in (getattr(metric, 'last_per_clip', None) or {}).items():
-            clips.setdefault(clip, {})[metric.name] = value
-    return clips
-
-
-def _device_type():
+def _device_type() -> str:
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 

@@ -9,6 +9,7 @@ against the signature of the class their registry names, not here.
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
+from basicattn.models.test_config import option_settings
 from basicattn.utils.bounds import AtLeast, Between, Bound
 
 NoneType = type(None)
@@ -123,6 +124,13 @@ STAGE_SECTION = Section(
         ),
     },
 )
+
+#: ``val.<setting>`` of the test-time settings, generated from
+#: :mod:`basicattn.models.test_config` (their one definition).
+TEST_TIME_FIELDS = {
+    setting.name: Field(setting.types, setting.default, setting.help, bound=setting.bound)
+    for setting in option_settings()
+}
 
 OPTION_SCHEMA = Section(
     doc='The top level of an option file.',
@@ -253,39 +261,7 @@ OPTION_SCHEMA = Section(
                 'num_tb_images': Field(
                     (int,), 2, 'Images per validation set sent to TensorBoard.', bound=AtLeast(0)
                 ),
-                'self_ensemble': Field(
-                    (bool,), False, 'Average the 8 flips/rotations at test time.'
-                ),
-                'tile': Field(
-                    (int, NoneType),
-                    None,
-                    'Tiled inference: LR tile size (None: whole image).',
-                    bound=AtLeast(1),
-                ),
-                'tile_overlap': Field(
-                    (int,),
-                    8,
-                    'Overlap of neighbouring tiles, LR pixels (smaller than `tile`).',
-                    bound=AtLeast(0),
-                ),
-                'chop': Field(
-                    (bool,),
-                    False,
-                    'EDSR-PyTorch quadrant inference (`--chop` of many '
-                    "authors' codes), to reproduce numbers measured that way.",
-                ),
-                'chop_shave': Field(
-                    (int,),
-                    10,
-                    'Overlap of the chop quadrants past the middle, LR pixels.',
-                    bound=AtLeast(0),
-                ),
-                'sequence': Field(
-                    (bool,),
-                    False,
-                    'Video archs with a recurrent state (DASAA): carry '
-                    'it from each frame of a clip to the next (VideoSRModel).',
-                ),
+                **TEST_TIME_FIELDS,
                 'metrics': MapOf(
                     Typed(
                         'METRICS',

@@ -13,15 +13,17 @@ and the same reduction rules:
 ``loss_weight`` multiplies the reduced loss.
 """
 
+from typing import Optional
+
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from basicattn.registry import LOSSES
 
 _REDUCTIONS = ('none', 'mean', 'sum')
 
 
-def _check_reduction(reduction):
+def _check_reduction(reduction: str) -> None:
     """Raise a ``ValueError`` naming the allowed values for a bad reduction."""
     if reduction not in _REDUCTIONS:
         raise ValueError(
@@ -30,7 +32,9 @@ def _check_reduction(reduction):
         )
 
 
-def weighted_reduce(loss, weight=None, reduction='mean'):
+def weighted_reduce(
+    loss: Tensor, weight: Optional[Tensor] = None, reduction: str = 'mean'
+) -> Tensor:
     """Apply an optional elementwise weight to a loss map, then reduce it.
 
     Args:
@@ -65,7 +69,7 @@ def weighted_reduce(loss, weight=None, reduction='mean'):
     return loss.sum() / weight.sum().clamp_min(torch.finfo(loss.dtype).tiny)
 
 
-def _check_shapes(pred, target, name):
+def _check_shapes(pred: Tensor, target: Tensor, name: str) -> None:
     if pred.shape != target.shape:
         raise ValueError(
             f'{name}: pred shape {tuple(pred.shape)} differs '
@@ -76,16 +80,17 @@ def _check_shapes(pred, target, name):
 class _PixelLoss(nn.Module):
     """Shared argument handling of the pixel losses."""
 
-    def __init__(self, loss_weight=1.0, reduction='mean'):
+    def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean'):
         super().__init__()
         _check_reduction(reduction)
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
 
-    def elementwise(self, pred, target):
+    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
+        """The loss of every element (same shape as ``pred``)."""
         raise NotImplementedError
 
-    def forward(self, pred, target, weight=None):
+    def forward(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None) -> Tensor:
         """Compute the loss.
 
         Args:
@@ -101,7 +106,8 @@ class _PixelLoss(nn.Module):
         loss = self.elementwise(pred, target)
         return self.loss_weight * weighted_reduce(loss, weight, self.reduction)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
+        """``loss_weight`` and ``reduction``, for ``repr``."""
         return f'loss_weight={self.loss_weight}, reduction={self.reduction!r}'
 
 
@@ -115,7 +121,8 @@ class L1Loss(_PixelLoss):
             Default: ``'mean'``.
     """
 
-    def elementwise(self, pred, target):
+    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
+        """``|pred - target|``."""
         return (pred - target).abs()
 
 
@@ -129,7 +136,8 @@ class MSELoss(_PixelLoss):
             Default: ``'mean'``.
     """
 
-    def elementwise(self, pred, target):
+    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
+        """``(pred - target) ** 2``."""
         return (pred - target) ** 2
 
 
@@ -154,7 +162,7 @@ class CharbonnierLoss(_PixelLoss):
             ``eps ** 2`` does not underflow. Default: 1e-12.
     """
 
-    def __init__(self, loss_weight=1.0, reduction='mean', eps=1e-12):
+    def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean', eps: float = 1e-12):
         super().__init__(loss_weight, reduction)
         if not eps > 0:
             raise ValueError(
@@ -163,12 +171,14 @@ class CharbonnierLoss(_PixelLoss):
             )
         self.eps = float(eps)
 
-    def elementwise(self, pred, target):
+    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
+        """``sqrt((pred - target) ** 2 + eps ** 2)`` (float32 for half inputs)."""
         diff = pred - target
         if diff.dtype in (torch.float16, torch.bfloat16):
             # eps ** 2 = 1e-24 underflows in half precision (AMP): use fp32.
             diff = diff.float()
         return torch.sqrt(diff**2 + self.eps**2)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
+        """Also ``eps``."""
         return super().extra_repr() + f', eps={self.eps}'

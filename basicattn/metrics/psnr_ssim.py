@@ -9,14 +9,27 @@ Both images are brought to float64 ``HWC`` on the [0, 255] scale (tensors in
 SSIM uses an 11x11 Gaussian window (sigma 1.5) without padding ('valid'),
 ``C1 = (0.01 * 255) ** 2``, ``C2 = (0.03 * 255) ** 2``, averaged over the
 map and then over the channels.
+
+Both functions take the same arguments:
+
+* ``img``: uint8 ``HWC`` RGB, float ``HWC`` on the [0, 255] scale, or a float
+  tensor ``(C, H, W)`` / ``(1, C, H, W)`` in [0, 1] (rounded to uint8 first);
+* ``img2``: the reference, same conventions and shape as ``img``;
+* ``crop_border``: pixels removed on each side before comparing (default 0);
+* ``test_y_channel``: compare the MATLAB BT.601 Y channel only (default False).
+
+They raise ``ValueError`` when the shapes differ (both are named) or
+``crop_border`` is bad, and ``TypeError`` for an unsupported input type or
+dtype.
 """
 
 import math
+from typing import Any, Tuple
 
 import numpy as np
 
 from basicattn.utils.color import rgb2ycbcr
-from basicattn.utils.img_util import tensor2img
+from basicattn.utils.img_util import as_hwc, tensor2img
 
 __all__ = ['calculate_psnr', 'calculate_ssim', 'metric_name']
 
@@ -24,7 +37,7 @@ _SSIM_WIN = 11
 _SSIM_SIGMA = 1.5
 
 
-def metric_name(kind, test_y_channel, crop_border):
+def metric_name(kind: str, test_y_channel: bool, crop_border: int) -> str:
     """The key under which a metric is reported, e.g. ``'psnr_y_crop2'``.
 
     Args:
@@ -41,7 +54,7 @@ def metric_name(kind, test_y_channel, crop_border):
     return f'{kind}_{space}_crop{int(crop_border)}'
 
 
-def _to_float_hwc(img, name):
+def _to_float_hwc(img: Any, name: str) -> np.ndarray:
     """Any supported input -> float64 HWC array on the [0, 255] scale."""
     try:
         import torch
@@ -55,14 +68,12 @@ def _to_float_hwc(img, name):
         )
     if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
         raise TypeError(f'{name}: expected uint8 or float [0, 255] values, got dtype {img.dtype}')
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if img.ndim != 3:
-        raise ValueError(f'{name}: expected an HW or HWC image, got shape {img.shape}')
-    return img.astype(np.float64)
+    return as_hwc(img, name).astype(np.float64)
 
 
-def _prepare(img, img2, crop_border, test_y_channel, where):
+def _prepare(
+    img: Any, img2: Any, crop_border: int, test_y_channel: bool, where: str
+) -> Tuple[np.ndarray, np.ndarray]:
     """Convert, check shapes, crop and (optionally) take the Y channel."""
     a = _to_float_hwc(img, f'{where}: img')
     b = _to_float_hwc(img2, f'{where}: img2')
@@ -97,26 +108,13 @@ def _y255(img, where):
     return (rgb2ycbcr(img / 255.0, y_only=True) * 255.0)[:, :, None]
 
 
-def calculate_psnr(img, img2, crop_border=0, test_y_channel=False):
-    """Peak signal-to-noise ratio (peak 255), in dB.
-
-    Args:
-        img (np.ndarray | torch.Tensor): uint8 ``HWC`` RGB, float ``HWC`` on
-            the [0, 255] scale, or a float tensor ``(C, H, W)`` /
-            ``(1, C, H, W)`` in [0, 1] (rounded to uint8 first).
-        img2 (np.ndarray | torch.Tensor): The reference, same conventions and
-            shape as ``img``.
-        crop_border (int): Pixels removed on each side before comparing.
-            Defaults to 0.
-        test_y_channel (bool): Compare the MATLAB BT.601 Y channel only.
-            Defaults to False.
+def calculate_psnr(
+    img: Any, img2: Any, crop_border: int = 0, test_y_channel: bool = False
+) -> float:
+    """Peak signal-to-noise ratio (peak 255), in dB (arguments: see the module docstring).
 
     Returns:
-        float: PSNR in dB; ``float('inf')`` for identical images.
-
-    Raises:
-        ValueError: Shapes differ (both are named), bad ``crop_border``.
-        TypeError: Unsupported input type or dtype.
+        PSNR in dB; ``float('inf')`` for identical images.
     """
     a, b = _prepare(img, img2, crop_border, test_y_channel, 'calculate_psnr')
     mse = float(np.mean((a - b) ** 2))
@@ -153,28 +151,18 @@ def _ssim_channel(a, b, window):
     return float(ssim_map.mean())
 
 
-def calculate_ssim(img, img2, crop_border=0, test_y_channel=False):
-    """Structural similarity (Wang et al. 2004) as BasicSR / EDSR compute it.
-
-    Args:
-        img (np.ndarray | torch.Tensor): uint8 ``HWC`` RGB, float ``HWC`` on
-            the [0, 255] scale, or a float tensor ``(C, H, W)`` /
-            ``(1, C, H, W)`` in [0, 1] (rounded to uint8 first).
-        img2 (np.ndarray | torch.Tensor): The reference, same conventions and
-            shape as ``img``.
-        crop_border (int): Pixels removed on each side before comparing.
-            Defaults to 0.
-        test_y_channel (bool): Compare the MATLAB BT.601 Y channel only.
-            Defaults to False.
+def calculate_ssim(
+    img: Any, img2: Any, crop_border: int = 0, test_y_channel: bool = False
+) -> float:
+    """Structural similarity (Wang et al., "Image Quality Assessment: From Error
+    Visibility to Structural Similarity", TIP 2004) as BasicSR / EDSR compute it
+    (arguments: see the module docstring).
 
     Returns:
-        float: Mean SSIM (mean over channels for RGB); 1.0 for identical
-        images.
+        Mean SSIM (mean over channels for RGB); 1.0 for identical images.
 
     Raises:
-        ValueError: Shapes differ (both are named), bad ``crop_border``, or
-            the cropped image is smaller than the 11x11 window.
-        TypeError: Unsupported input type or dtype.
+        ValueError: Also when the cropped image is smaller than the 11x11 window.
     """
     a, b = _prepare(img, img2, crop_border, test_y_channel, 'calculate_ssim')
     if min(a.shape[:2]) < _SSIM_WIN:

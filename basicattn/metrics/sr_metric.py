@@ -10,17 +10,20 @@ prepended by mmengine as ``'prefix/psnr_y_crop4'``.
 Video: when the samples carry a ``'clip'`` name (the video test datasets
 set it), the result is the mean over clips of each clip's mean over its
 frames, the convention of video SR papers (BasicSR, EDVR), and the per-clip
-means are kept in ``last_per_clip``. Without clips, it is the mean over
+means are returned too, under ``'<name>/per_clip'`` (see
+:mod:`basicattn.metrics.per_clip`). Without clips, it is the mean over
 images.
 """
 
 from collections.abc import Mapping
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from basicattn.registry import METRICS
 
+from .per_clip import per_clip_key
 from .psnr_ssim import calculate_psnr, calculate_ssim, metric_name
 
 __all__ = ['PSNR', 'SSIM']
@@ -30,7 +33,8 @@ class _PerImageMetric(BaseMetric):
     """Shared logic: one value per image, the mean over the dataset.
 
     Args:
-        crop_border (int): Pixels cropped on each side. Defaults to 0.
+        crop_border (int): Pixels cropped on each side (usually the scale).
+            Defaults to 0.
         test_y_channel (bool): Evaluate on the MATLAB BT.601 Y channel.
             Defaults to False.
         collect_device (str): ``'cpu'`` or ``'gpu'``, for collecting results
@@ -41,9 +45,17 @@ class _PerImageMetric(BaseMetric):
 
     # '' (not None): no prefix by default, and no "prefix is not set" warning.
     default_prefix = ''
-    kind = None  # 'psnr' or 'ssim'
+    kind: Optional[str] = None  # 'psnr' or 'ssim'
+    #: ``function(pred, gt, crop_border=..., test_y_channel=...) -> float``
+    function: Optional[Callable[..., float]] = None
 
-    def __init__(self, crop_border=0, test_y_channel=False, collect_device='cpu', prefix=None):
+    def __init__(
+        self,
+        crop_border: int = 0,
+        test_y_channel: bool = False,
+        collect_device: str = 'cpu',
+        prefix: Optional[str] = None,
+    ):
         super().__init__(collect_device=collect_device, prefix=prefix)
         if (
             isinstance(crop_border, bool)
@@ -55,28 +67,29 @@ class _PerImageMetric(BaseMetric):
             )
         self.crop_border = int(crop_border)
         self.test_y_channel = bool(test_y_channel)
-        self.last_per_image = []
-        self.last_per_clip = {}
+        self.last_per_image: List[tuple] = []
 
     @property
-    def name(self):
-        """str: The result key, e.g. ``'psnr_y_crop2'``."""
+    def name(self) -> str:
+        """The result key, e.g. ``'psnr_y_crop2'``."""
         return metric_name(self.kind, self.test_y_channel, self.crop_border)
 
-    def _compute_one(self, pred, gt):
-        raise NotImplementedError
+    def _compute_one(self, pred: Any, gt: Any) -> float:
+        return type(self).function(
+            pred, gt, crop_border=self.crop_border, test_y_channel=self.test_y_channel
+        )
 
-    def process(self, data_batch, data_samples):
+    def process(self, data_batch: Any, data_samples: Sequence[Mapping[str, Any]]) -> None:
         """Compute and store the value of every image of a batch.
 
         Args:
-            data_batch (Any): The batch from the dataloader (unused).
-            data_samples (Sequence[dict]): One dict per image with ``'pred'``
-                and ``'gt'`` (float tensors ``(C, H, W)`` in [0, 1]) and
-                ``'key'`` (str).
+            data_batch: The batch from the dataloader (unused).
+            data_samples: One dict per image with ``'pred'`` and ``'gt'``
+                (float tensors ``(C, H, W)`` in [0, 1]), ``'key'`` (str) and,
+                for video, ``'clip'``.
 
         Returns:
-            None: Appends ``dict(key=..., value=...)`` to ``self.results``.
+            None: Appends ``dict(key=..., value=...[, clip=...])`` to ``self.results``.
         """
         for i, sample in enumerate(data_samples):
             if not isinstance(sample, Mapping):
@@ -103,70 +116,53 @@ class _PerImageMetric(BaseMetric):
                 result['clip'] = str(sample['clip'])
             self.results.append(result)
 
-    def compute_metrics(self, results):
+    def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str, Any]:
         """Average the per-image values (per clip first, for video).
 
         Args:
-            results (list[dict]): ``dict(key, value[, clip])`` of every image,
-                collected from all ranks.
+            results: ``dict(key, value[, clip])`` of every image, collected
+                from all ranks.
 
         Returns:
-            dict: ``{self.name: mean}``; the per-image values are kept in
-            ``self.last_per_image`` as a list of ``(key, value)`` and, for
-            video, the per-clip means in ``self.last_per_clip``
-            (``{clip: mean}``, in order of first appearance).
+            ``{self.name: mean}``; for video also ``{'<name>/per_clip':
+            {clip: mean}}`` (in order of first appearance). The per-image
+            values are kept in ``self.last_per_image`` as ``(key, value)``.
         """
         self.last_per_image = [(r['key'], r['value']) for r in results]
         if not results:
-            self.last_per_clip = {}
             return {self.name: float('nan')}
-        if any('clip' in r for r in results):
-            per_clip = {}
-            for r in results:
-                per_clip.setdefault(r.get('clip', ''), []).append(r['value'])
-            self.last_per_clip = {c: float(np.mean(v)) for c, v in per_clip.items()}
-            return {self.name: float(np.mean(list(self.last_per_clip.values())))}
-        self.last_per_clip = {}
-        return {self.name: float(np.mean([r['value'] for r in results]))}
+        if not any('clip' in r for r in results):
+            return {self.name: float(np.mean([r['value'] for r in results]))}
+        values: Dict[str, List[float]] = {}
+        for r in results:
+            values.setdefault(r.get('clip', ''), []).append(r['value'])
+        per_clip = {clip: float(np.mean(v)) for clip, v in values.items()}
+        return {
+            self.name: float(np.mean(list(per_clip.values()))),
+            per_clip_key(self.name): per_clip,
+        }
 
 
 @METRICS.register_module()
 class PSNR(_PerImageMetric):
     """PSNR (dB) on uint8-rounded images, BasicSR / EDSR convention.
 
-    Args:
-        crop_border (int): Pixels cropped on each side (usually the scale).
-            Defaults to 0.
-        test_y_channel (bool): Evaluate on the MATLAB BT.601 Y channel.
-            Defaults to False.
-        collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
-        prefix (str, optional): Key prefix. Defaults to None.
+    Arguments: those of :class:`_PerImageMetric` (``crop_border``,
+    ``test_y_channel``, ``collect_device``, ``prefix``); the value is
+    :func:`~basicattn.metrics.psnr_ssim.calculate_psnr`.
     """
 
     kind = 'psnr'
-
-    def _compute_one(self, pred, gt):
-        return calculate_psnr(
-            pred, gt, crop_border=self.crop_border, test_y_channel=self.test_y_channel
-        )
+    function = staticmethod(calculate_psnr)
 
 
 @METRICS.register_module()
 class SSIM(_PerImageMetric):
-    """SSIM on uint8-rounded images, BasicSR / EDSR convention.
+    """SSIM (Wang et al. 2004) on uint8-rounded images, BasicSR / EDSR convention.
 
-    Args:
-        crop_border (int): Pixels cropped on each side (usually the scale).
-            Defaults to 0.
-        test_y_channel (bool): Evaluate on the MATLAB BT.601 Y channel.
-            Defaults to False.
-        collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
-        prefix (str, optional): Key prefix. Defaults to None.
+    Arguments: those of :class:`_PerImageMetric`; the value is
+    :func:`~basicattn.metrics.psnr_ssim.calculate_ssim`.
     """
 
     kind = 'ssim'
-
-    def _compute_one(self, pred, gt):
-        return calculate_ssim(
-            pred, gt, crop_border=self.crop_border, test_y_channel=self.test_y_channel
-        )
+    function = staticmethod(calculate_ssim)

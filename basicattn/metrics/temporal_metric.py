@@ -20,6 +20,7 @@ ground truth, so that a smoothed output is visible too.
 """
 
 from collections.abc import Mapping
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -27,6 +28,8 @@ from mmengine.evaluator import BaseMetric
 from basicattn.registry import METRICS
 from basicattn.utils.color import rgb2ycbcr
 from basicattn.utils.img_util import tensor2img
+
+from .per_clip import per_clip_key
 
 __all__ = ['TemporalConsistency']
 
@@ -44,7 +47,13 @@ class TemporalConsistency(BaseMetric):
 
     default_prefix = ''
 
-    def __init__(self, crop_border=0, test_y_channel=True, collect_device='cpu', prefix=None):
+    def __init__(
+        self,
+        crop_border: int = 0,
+        test_y_channel: bool = True,
+        collect_device: str = 'cpu',
+        prefix: Optional[str] = None,
+    ):
         super().__init__(collect_device=collect_device, prefix=prefix)
         if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
             raise ValueError(
@@ -52,10 +61,10 @@ class TemporalConsistency(BaseMetric):
             )
         self.crop_border = crop_border
         self.test_y_channel = bool(test_y_channel)
-        self.last_per_clip = {}
 
     @property
-    def name(self):
+    def name(self) -> str:
+        """The result key, e.g. ``'tdiff_y_crop0'``."""
         space = 'y' if self.test_y_channel else 'rgb'
         return f'tdiff_{space}_crop{self.crop_border}'
 
@@ -66,7 +75,7 @@ class TemporalConsistency(BaseMetric):
         c = self.crop_border
         return img[c : img.shape[0] - c, c : img.shape[1] - c] if c else img
 
-    def process(self, data_batch, data_samples):
+    def process(self, data_batch: Any, data_samples: Sequence[Mapping[str, Any]]) -> None:
         """Keep each frame (uint8-rounded, cropped) by clip and frame index."""
         for i, sample in enumerate(data_samples):
             if not isinstance(sample, Mapping) or not all(
@@ -86,8 +95,14 @@ class TemporalConsistency(BaseMetric):
                 )
             )
 
-    def compute_metrics(self, results):
-        """Mean over clips of the per-clip mean over consecutive pairs."""
+    def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str, Any]:
+        """Mean over clips of the per-clip mean over consecutive pairs.
+
+        Returns:
+            ``{name: mean, 'tmad_sr': ..., 'tmad_gt': ..., '<name>/per_clip':
+            {clip: mean}}``; ``{name: nan}`` when no clip has two consecutive
+            frames.
+        """
         clips = {}
         for r in results:
             clips.setdefault(r['clip'], {})[r['frame']] = r
@@ -107,11 +122,11 @@ class TemporalConsistency(BaseMetric):
             per_clip[clip] = float(np.mean(diffs))
             mad_sr.append(float(np.mean(sr_change)))
             mad_gt.append(float(np.mean(gt_change)))
-        self.last_per_clip = per_clip
         if not per_clip:
             return {self.name: float('nan')}
         return {
             self.name: float(np.mean(list(per_clip.values()))),
             'tmad_sr': float(np.mean(mad_sr)),
             'tmad_gt': float(np.mean(mad_gt)),
+            per_clip_key(self.name): per_clip,
         }

@@ -10,19 +10,28 @@ such a paper needs this exact procedure; ``tile`` inference is the general
 tool for large images.
 """
 
+from typing import Callable
 
-def chop_forward(network, lq, shave=10, min_size=160000):
+from torch import Tensor
+
+
+def chop_forward(
+    network: Callable[[Tensor], Tensor], lq: Tensor, shave: int = 10, min_size: int = 160000
+) -> Tensor:
     """Super-resolve ``lq`` quadrant by quadrant (see module docstring).
 
+    The procedure of ``forward_chop`` in EDSR-PyTorch (Lim et al., "Enhanced
+    Deep Residual Networks for Single Image Super-Resolution", CVPRW 2017).
+
     Args:
-        network (Callable): Maps (N, C, h, w) to (N, C', s*h, s*w).
-        lq (Tensor): (N, C, h, w).
-        shave (int): LR pixels by which a quadrant extends past the middle.
-        min_size (int): Quadrants with at least this many pixels are split
+        network: Maps (N, C, h, w) to (N, C', s*h, s*w).
+        lq: (N, C, h, w).
+        shave: LR pixels by which a quadrant extends past the middle.
+        min_size: Quadrants with at least this many pixels are split
             again (unless splitting no longer makes them smaller).
 
     Returns:
-        Tensor: (N, C', s*h, s*w).
+        (N, C', s*h, s*w).
     """
     h, w = lq.shape[-2:]
     half_h, half_w = h // 2, w // 2

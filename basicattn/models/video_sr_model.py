@@ -20,37 +20,47 @@ each sees every other frame and the state would restart every frame.
 """
 
 import inspect
+from typing import Any, Dict, List, Optional, Union
 
 import torch
+from torch import Tensor
 
+from basicattn.errors import OptionError
 from basicattn.registry import MODELS
 
 from .sr_model import SRModel, _as_batch
+from .test_config import VideoTestConfig
 
 
 @MODELS.register_module()
 class VideoSRModel(SRModel):
     """:class:`SRModel` for ``(N, T, C, h, w)`` windows -> centre frame.
 
-    Args: see :class:`SRModel`. Data: ``lq`` (N, T, C, h, w), ``gt``
-    (N, C, H, W) (the centre frame), plus the datasets' metadata
-    (``key``, ``clip``, ``frame_idx`` ...).
+    Args: see :class:`SRModel`; ``test_cfg`` is a
+    :class:`~basicattn.models.test_config.VideoTestConfig` (``sequence`` too).
+    Data: ``lq`` (N, T, C, h, w), ``gt`` (N, C, H, W) (the centre frame), plus
+    the datasets' metadata (``key``, ``clip``, ``frame_idx`` ...).
     """
 
-    def __init__(self, *args, **kwargs):
+    test_config_class = VideoTestConfig
+
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._sequence_key = None  # (clip, frame index) the state belongs to
         self._sequence_state = None
         if (
-            self.test_cfg['sequence']
+            self.test_cfg.sequence
             and 'return_state' not in inspect.signature(self.generator.forward).parameters
         ):
-            raise ValueError(
+            raise OptionError(
                 f'test_cfg.sequence: {type(self.generator).__name__} has no '
                 'recurrent state (its forward takes no return_state)'
             )
 
-    def forward(self, lq, gt=None, mode='tensor', **meta):
+    def forward(
+        self, lq: Tensor, gt: Optional[Tensor] = None, mode: str = 'tensor', **meta: Any
+    ) -> Union[Dict[str, Tensor], List[dict], Tensor]:
+        """:meth:`SRModel.forward` for a window ``lq`` of shape (N, T, C, h, w)."""
         lq = _as_batch(lq, 'lq')
         if lq.dim() != 5:
             raise ValueError(
@@ -60,9 +70,9 @@ class VideoSRModel(SRModel):
             )
         return super().forward(lq, gt, mode, **meta)
 
-    def predict(self, lq, gt=None, **meta):
+    def predict(self, lq: Tensor, gt: Optional[Tensor] = None, **meta: Any) -> List[dict]:
         """Per-frame results; in sequence mode the state flows frame to frame."""
-        if not self.test_cfg['sequence']:
+        if not self.test_cfg.sequence:
             return super().predict(lq, gt, **meta)
         clips, frames = meta.get('clip'), meta.get('frame_idx')
         if clips is None or frames is None:
@@ -76,5 +86,5 @@ class VideoSRModel(SRModel):
                 state = self._sequence_state if self._sequence_key == (clip, index - 1) else None
                 out, state = self.generator(lq[i : i + 1], state, return_state=True)
                 self._sequence_key, self._sequence_state = (clip, index), state
-                outputs.append(out.clamp(0, 1) if self.test_cfg['clamp'] else out)
+                outputs.append(out.clamp(0, 1) if self.test_cfg.clamp else out)
         return self.split_results(torch.cat(outputs), gt, meta)

@@ -200,6 +200,19 @@ def imwrite(path, img_rgb_uint8, compress_level=None):
     return path
 
 
+def as_hwc(img: np.ndarray, where: str) -> np.ndarray:
+    """``img`` as a 3-D ``HWC`` array (an ``HW`` image gets one channel).
+
+    Raises:
+        ValueError: Not 2-D or 3-D; the message starts with ``where``.
+    """
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3:
+        raise ValueError(f'{where}: expected an HW or HWC image, got shape {img.shape}')
+    return img
+
+
 def img2tensor(img):
     """Convert an ``HWC`` (or ``HW``) image to a float32 ``(C, H, W)`` tensor.
 
@@ -218,10 +231,7 @@ def img2tensor(img):
 
     if not isinstance(img, np.ndarray):
         raise TypeError(f'img2tensor: expected a numpy array, got {type(img).__name__}')
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if img.ndim != 3:
-        raise ValueError(f'img2tensor: expected an HW or HWC image, got shape {img.shape}')
+    img = as_hwc(img, 'img2tensor')
     if img.dtype == np.uint8:
         arr = img.astype(np.float32) / 255.0
     elif np.issubdtype(img.dtype, np.floating):

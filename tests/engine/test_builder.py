@@ -139,7 +139,7 @@ def test_model_and_optimizer(train_cfg):
     assert model['generator'] == dict(type='EDSR', num_feat=8, num_block=1, upscale=2)
     assert model['losses'] == {'pixel': {'type': 'L1Loss'}}
     assert model['test_cfg'] == dict(
-        self_ensemble=False, tile=None, tile_overlap=8, chop=False, chop_shave=10, sequence=False
+        self_ensemble=False, tile=None, tile_overlap=8, chop=False, chop_shave=10
     )
     wrapper = train_cfg['optim_wrapper']
     assert wrapper['optimizer'] == dict(type='Adam', lr=1e-3)
@@ -192,7 +192,7 @@ def test_optional_features(tmp_path):
     assert [b['type'] for b in cfg['visualizer']['vis_backends']] == ['LocalVisBackend']
     assert cfg['resume'] is True and cfg['load_from'] == f'{tmp_path}/iter_3.pth'
     assert cfg['model']['test_cfg'] == dict(
-        self_ensemble=True, tile=16, tile_overlap=8, chop=False, chop_shave=10, sequence=False
+        self_ensemble=True, tile=16, tile_overlap=8, chop=False, chop_shave=10
     )
 
 
@@ -308,3 +308,15 @@ def test_paramwise_cfg_gives_offset_layers_their_own_lr(tmp_path):
     wrapper = build_optim_wrapper(model, cfg)
     lrs = {g['lr'] for g in wrapper.optimizer.param_groups}
     assert lrs == {4e-4, 1e-4}
+
+
+def test_video_model_gets_sequence_and_image_model_refuses_it(tmp_path):
+    from basicattn.errors import OptionError
+
+    opt = load(tmp_path, overrides=['val.sequence=true'])
+    with pytest.raises(
+        OptionError, match='val.sequence=True: sequence is a setting of VideoSRModel'
+    ):
+        runner_cfg(opt, 'train')
+    opt = load(tmp_path, overrides=['model_type=VideoSRModel'])
+    assert runner_cfg(opt, 'train')['model']['test_cfg']['sequence'] is False

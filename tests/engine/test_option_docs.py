@@ -101,3 +101,20 @@ def test_example_sets_every_top_level_and_section_key(gen):
         for key in path.split('.'):
             assert key in node, path
             node = node[key]
+
+
+def test_test_time_keys_come_from_the_test_config(docs_text):
+    """val.self_ensemble/tile/chop/sequence ... are written once, in models/test_config.py."""
+    from basicattn.models.test_config import option_settings
+
+    val = S.OPTION_SCHEMA.fields['val'].fields
+    for setting in option_settings():
+        spec = val[setting.name]
+        assert (spec.types, spec.default, spec.doc, spec.bound) == (
+            setting.types,
+            setting.default,
+            setting.help,
+            setting.bound,
+        )
+        assert f'| `val.{setting.name}` |' in docs_text
+    assert 'clamp' not in val  # a model argument, not an option key

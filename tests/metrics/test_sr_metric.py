@@ -65,3 +65,28 @@ def test_bad_samples_are_named():
         metric.process(None, [s['pred']])
     with pytest.raises(ValueError, match='crop_border'):
         METRICS.build(dict(type='PSNR', crop_border=-2))
+
+
+def test_video_clips_mean_over_clips_and_per_clip_values_in_the_result():
+    from basicattn.metrics.per_clip import result_tables, scalar_results
+
+    metric = METRICS.build(dict(type='PSNR', prefix='Vid4'))
+    samples = _samples(3)
+    for sample, clip in zip(samples, ['calendar', 'calendar', 'city']):
+        sample['clip'] = clip
+    metric.process(None, samples)
+    values = [calculate_psnr(s['pred'], s['gt']) for s in samples]
+    res = metric.evaluate(3)
+    per_clip = {'calendar': np.mean(values[:2]), 'city': values[2]}
+    assert list(res) == ['Vid4/psnr_rgb_crop0', 'Vid4/psnr_rgb_crop0/per_clip']
+    assert res['Vid4/psnr_rgb_crop0/per_clip'] == pytest.approx(per_clip)
+    assert res['Vid4/psnr_rgb_crop0'] == pytest.approx(np.mean(list(per_clip.values())))
+    assert scalar_results(res) == {'Vid4/psnr_rgb_crop0': res['Vid4/psnr_rgb_crop0']}
+    per_set, clips = result_tables(res, ['Vid4', 'empty'])
+    assert per_set == {'Vid4': {'psnr_rgb_crop0': res['Vid4/psnr_rgb_crop0']}, 'empty': {}}
+    assert clips == {
+        'Vid4': {
+            'calendar': {'psnr_rgb_crop0': pytest.approx(per_clip['calendar'])},
+            'city': {'psnr_rgb_crop0': pytest.approx(per_clip['city'])},
+        }
+    }

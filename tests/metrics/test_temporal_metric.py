@@ -30,7 +30,8 @@ def test_hand_computed_rgb_and_order_independence():
     metric.process(None, samples)
     result = metric.compute_metrics(metric.results)
     assert result['tdiff_rgb_crop0'] == pytest.approx((10 + 4) / 2)
-    assert metric.last_per_clip == {'a': pytest.approx(10.0), 'b': pytest.approx(4.0)}
+    per_clip = result['tdiff_rgb_crop0/per_clip']
+    assert per_clip == {'a': pytest.approx(10.0), 'b': pytest.approx(4.0)}
     assert result['tmad_gt'] == pytest.approx((0 + 10) / 2)
     assert result['tmad_sr'] == pytest.approx((10 + 6) / 2)
 

@@ -49,7 +49,7 @@ def test_dan_plus_is_the_mean_of_the_eight_outputs():
     assert (outputs[1] - outputs[0]).abs().max() > 1e-4
     assert (ensemble - plain).abs().max() > 1e-5
     # clamped like any prediction when clamp is on (the default)
-    model.test_cfg['clamp'] = True
+    model.test_cfg.clamp = True
     torch.testing.assert_close(model.inference(lq), expected.clamp(0, 1), rtol=1e-5, atol=1e-6)
 
 
@@ -68,7 +68,7 @@ def test_val_self_ensemble_option_reaches_the_model():
     )
     assert opt['val']['self_ensemble'] is True
     model = MODELS.build(model_cfg(opt, 'test'))
-    assert model.test_cfg['self_ensemble'] is True
+    assert model.test_cfg.self_ensemble is True
     assert type(model.generator).__name__ == 'DAN'
     model.eval()
     torch.manual_seed(1)

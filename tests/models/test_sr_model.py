@@ -222,3 +222,30 @@ def test_errors():
         model(**_batch(), mode='train')
     with pytest.raises(ValueError, match='no losses'):
         SRModel(TINY_EDSR)(**_batch(), mode='loss')
+
+
+def test_test_config_is_one_typed_object():
+    from basicattn.models.test_config import TestConfig, VideoTestConfig, option_settings
+
+    model = SRModel(TINY_EDSR, test_cfg=dict(tile=0, chop=True))
+    assert isinstance(model.test_cfg, TestConfig) and model.test_cfg.tile is None  # 0: off
+    with pytest.raises(ValueError, match='test_cfg.sequence is a setting of VideoSRModel'):
+        SRModel(TINY_EDSR, test_cfg=dict(sequence=False))
+    assert [s.name for s in option_settings()] == [
+        'self_ensemble',
+        'tile',
+        'tile_overlap',
+        'chop',
+        'chop_shave',
+        'sequence',
+    ]
+    assert TestConfig.from_options({'tile': 16, 'val_freq': 3}, 'SRModel') == dict(
+        self_ensemble=False, tile=16, tile_overlap=8, chop=False, chop_shave=10
+    )
+    assert VideoTestConfig.from_options({'sequence': True}, 'VideoSRModel')['sequence'] is True
+    with pytest.raises(
+        ValueError, match=r'val.sequence=True: sequence is a setting of VideoSRModel'
+    ):
+        TestConfig.from_options({'sequence': True}, 'SRModel')
+    with pytest.raises(ValueError, match=r'val.tile must be an int >= 1'):
+        TestConfig.from_options({'tile': -2}, 'SRModel')

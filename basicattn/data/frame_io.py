@@ -1,6 +1,6 @@
-"""Reading and writing image sequences for inference: image folders, frame
-folders and video files (OpenCV), streamed so that long videos need memory for
-a window of frames only.
+"""Reading and writing image sequences for inference (``tools/infer.py``):
+image folders, frame folders and video files (OpenCV), streamed so that long
+videos need memory for a window of frames only.
 
 Frames are RGB uint8 arrays (H, W, 3), as everywhere in basicattn.
 """
@@ -11,13 +11,13 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from basicattn.data.lmdb_io import IMG_SUFFIXES
-from basicattn.data.video_clips import natural_key
-from basicattn.data.video_window import frame_window
 from basicattn.errors import DataError
+from basicattn.utils.atomic_file import StagedFolder
+from basicattn.utils.img_util import imread, imwrite
 
-from .atomic_file import StagedFolder
-from .img_util import imread, imwrite
+from .lmdb_io import IMG_SUFFIXES
+from .video_clips import natural_key
+from .video_window import frame_window
 
 #: File extensions read and written as video (everything else: images).
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
@@ -33,6 +33,7 @@ _FOURCC = {
 
 
 def is_video_file(path: str) -> bool:
+    """Whether ``path`` names a video file (by its extension, :data:`VIDEO_SUFFIXES`)."""
     return osp.splitext(path)[1].lower() in VIDEO_SUFFIXES
 
 
@@ -187,7 +188,7 @@ class FrameSink:
         self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         return self.path
 
-    def abort(self):
+    def abort(self) -> None:
         """Drop the temporary outputs; ``path`` is left as it was."""
         if self._writer is not None:
             self._writer.release()
@@ -197,7 +198,7 @@ class FrameSink:
         if self._staged is not None:
             self._staged.abort()
 
-    def close(self):
+    def close(self) -> None:
         """Move the finished outputs into place (each move is atomic)."""
         if self._writer is not None:
             self._writer.release()
