@@ -52,10 +52,12 @@ if REPO_ROOT not in sys.path:
 
 from bench_utils import tune_malloc  # noqa: E402
 
-from basicattn.archs.a2n_arch import A2N  # noqa: E402
+from basicattn.engine.network import build_network  # noqa: E402
 from basicattn.utils.flops import count_flops, format_count  # noqa: E402
 
 LR_H, LR_W, FEAT = 180, 320, 40
+#: The network timed (built like an option file's network_g).
+A2N_X4 = dict(type='A2N', upscale=4)
 
 
 def a2n_macs(model: nn.Module) -> int:
@@ -123,12 +125,12 @@ def main(argv=None):
     torch.manual_seed(0)
     cl = torch.channels_last
 
-    model = A2N(upscale=4).eval()
+    model = build_network(A2N_X4, 'A2N_X4').eval()
     macs = a2n_macs(model)
     stack, layers, stack_macs = conv_stack(macs)
     x = torch.rand(1, 3, LR_H, LR_W)
     feat = torch.rand(1, FEAT, LR_H, LR_W)
-    model_cl = A2N(upscale=4).eval().to(memory_format=cl)
+    model_cl = build_network(A2N_X4, 'A2N_X4').eval().to(memory_format=cl)
     model_cl.load_state_dict(model.state_dict())
     stack_cl = conv_stack(macs)[0].to(memory_format=cl)
     stack_cl.load_state_dict(stack.state_dict())

@@ -84,7 +84,8 @@ def worker(name: str, threads: int, repeat: int) -> dict:
     import torch
 
     sys.path.insert(0, REPO_ROOT)
-    from basicattn.archs.mana_arch import MANA, CrossFrameAttention
+    from basicattn.archs.mana_arch import CrossFrameAttention
+    from basicattn.engine.network import build_network
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -93,7 +94,7 @@ def worker(name: str, threads: int, repeat: int) -> dict:
         module = CrossFrameAttention(FEAT, FRAMES, EMBED, mode=mode).eval()
         x = torch.randn(1, FRAMES, FEAT, h, w)
     else:
-        module = MANA(attention_mode=mode).eval()
+        module = build_network(dict(type='MANA', attention_mode=mode), name).eval()
         x = torch.rand(1, FRAMES, 3, h, w)
     times, cpu_times, peak = [], [], None
     with torch.no_grad():

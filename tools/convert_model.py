@@ -30,15 +30,17 @@ if REPO_ROOT not in sys.path:
 
 from basicattn.converters.base import (  # noqa: E402
     ConversionError,
-    build_from_checkpoint,
     check_scale,
     get_converter,
     list_converters,
-    read_foreign_checkpoint,
-    save_basicattn_checkpoint,
     scale_hints,
     sha256_file,
 )
+from basicattn.engine.checkpoint_state import (  # noqa: E402
+    read_state_dict,
+    save_weights_checkpoint,
+)
+from basicattn.engine.network import network_from_checkpoint  # noqa: E402
 from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
 
 
@@ -83,7 +85,7 @@ def _convert(argv) -> int:
     if osp.exists(args.output) and not args.overwrite:
         raise UserError(f'{args.output} exists; pass --overwrite to replace it')
     convert = get_converter(args.source)
-    foreign, raw = read_foreign_checkpoint(args.input, key=args.key)
+    foreign, raw = read_state_dict(args.input, args.key, option='input', key_option='--key')
     hints = scale_hints(args.input, raw)
     hinted = hints[0][0] if hints else None
     try:
@@ -99,8 +101,8 @@ def _convert(argv) -> int:
         converted_from=f'{args.source}:{osp.basename(args.input)}',
         source_sha256=sha256_file(args.input),
     )
-    save_basicattn_checkpoint(args.output, state_dict, meta, overwrite=args.overwrite)
-    model = build_from_checkpoint(args.output)  # strict=True self-check
+    save_weights_checkpoint(args.output, state_dict, meta, overwrite=args.overwrite)
+    model = network_from_checkpoint(args.output)  # strict=True self-check
     num_params = sum(p.numel() for p in model.parameters())
     arch_args = ', '.join(f'{k}={v!r}' for k, v in arch.items() if k != 'type')
     print(f'source        : {args.source} ({args.input})')

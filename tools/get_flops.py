@@ -55,17 +55,6 @@ def parse_args(argv=None):
     return args
 
 
-def arch_config(args) -> dict:
-    """The arch config (``type`` + kwargs) named on the command line."""
-    if args.opt:  # validated, with the file's scale given to the network
-        from basicattn.engine import read_options
-
-        return dict(read_options(args.opt, purpose='test')['network_g'])
-    from basicattn.engine.network import arch_config_from_arguments
-
-    return arch_config_from_arguments(args.arch, args.arch_args)
-
-
 def report(cfg: dict, result: dict) -> str:
     args = ', '.join(f'{k}={v!r}' for k, v in cfg.items() if k != 'type')
     lines = [
@@ -105,10 +94,10 @@ def main(argv=None) -> int:
 
 def _count(argv) -> int:
     args = parse_args(argv)
-    cfg = arch_config(args)
-    from basicattn.engine.network import build_network
+    from basicattn.engine.network import build_network, network_config_from_arguments
 
-    model = build_network(cfg, 'network_g' if args.opt else '--arch/--arch-args')
+    cfg, where = network_config_from_arguments(args.opt, args.arch, args.arch_args)
+    model = build_network(cfg, where)
     result = count_flops(model, args.input_shape)
     if args.json:
         print(json.dumps(dict(arch=cfg, **result), indent=2))

@@ -76,42 +76,26 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def build_network(args):
-    """The arch from -opt, --arch or the checkpoint's meta, with its weights."""
+def load_network(args: argparse.Namespace):
+    """The arch from -opt, --arch or the checkpoint's meta, with its weights.
+
+    Returns:
+        tuple[torch.nn.Module, dict]: The network (on ``--device``, eval mode)
+        and its arch config.
+    """
     import torch
 
     from basicattn.engine.checkpoint_io import safe_load
-    from basicattn.engine.hooks import extract_generator_state, load_network_weights
-    from basicattn.engine.network import arch_config_from_arguments, build_network
+    from basicattn.engine.checkpoint_state import load_weights
+    from basicattn.engine.network import build_network, network_config_from_arguments
 
     checkpoint = safe_load(args.checkpoint, option='--checkpoint') if args.checkpoint else None
-    if args.opt and args.arch:
-        raise UserError('give either -opt or --arch, not both')
-    if args.opt:
-        from basicattn.engine import read_options
-
-        cfg = dict(read_options(args.opt, purpose='test')['network_g'])
-    elif args.arch:
-        cfg = arch_config_from_arguments(args.arch, args.arch_args)
-    else:
-        arch = ((checkpoint or {}).get('meta') or {}).get('arch')
-        if not isinstance(arch, dict) or 'type' not in arch:
-            raise UserError(
-                'name the network with -opt or --arch: the checkpoint '
-                f"{args.checkpoint} has no meta['arch']"
-            )
-        cfg = dict(arch)
-    where = (
-        'network_g'
-        if args.opt
-        else '--arch/--arch-args'
-        if args.arch
-        else f"{args.checkpoint}: meta['arch']"
+    cfg, where = network_config_from_arguments(
+        args.opt, args.arch, args.arch_args, checkpoint, args.checkpoint
     )
     net = build_network(cfg, where)
     if checkpoint is not None:
-        state = extract_generator_state(checkpoint, args.param_key, args.checkpoint)
-        load_network_weights(net, state, True, args.checkpoint)
+        load_weights(net, checkpoint, args.param_key, args.checkpoint)
     elif any(True for _ in net.parameters()):
         raise UserError(f'{cfg["type"]} has parameters: pass --checkpoint')
     return net.to(torch.device(args.device)).eval(), cfg
@@ -132,7 +116,7 @@ def run(args):
 
     source = FrameSource(args.input)
     sink = FrameSink(args.output, fps=args.fps or source.fps or 25.0, overwrite=args.overwrite)
-    net, cfg = build_network(args)
+    net, cfg = load_network(args)
     num_frames = getattr(net, 'num_frames', None)
     stateful = 'return_state' in inspect.signature(net.forward).parameters
     mode = args.mode if args.mode != 'auto' else ('sequence' if stateful else 'window')

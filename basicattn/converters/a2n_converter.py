@@ -13,38 +13,38 @@ The widths, the number of blocks, the dropout reduction and the
 non-attention kernel (3x3: A2N, 1x1: A2N-M) are read from the shapes.
 """
 
+import functools
 from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 
-from basicattn.registry import ARCHS, CONVERTERS
+from basicattn.registry import CONVERTERS
 
-from .base import ConversionError, check_state_dict_against, rename_state_dict, require_tensor
+from .base import ConversionError, convert_by_rules, count_blocks, require_tensor, rules_from_table
 
 SOURCE = 'a2n_official'
 
 #: Official key (full match) -> basicattn key.
-A2N_RULES = [
-    (r'conv_first\.(weight|bias)', r'conv_first.\1'),
-    (r'AAB_trunk\.(\d+)\.conv_first\.weight', r'blocks.\1.conv_in.weight'),
-    (r'AAB_trunk\.(\d+)\.ADM\.0\.weight', r'blocks.\1.adm.fc1.weight'),
-    (r'AAB_trunk\.(\d+)\.ADM\.2\.weight', r'blocks.\1.adm.fc2.weight'),
-    (r'AAB_trunk\.(\d+)\.attention\.(k[1-4])\.(weight|bias)', r'blocks.\1.attention.\2.\3'),
-    (r'AAB_trunk\.(\d+)\.non_attention\.weight', r'blocks.\1.non_attention.weight'),
-    (r'AAB_trunk\.(\d+)\.conv_last\.weight', r'blocks.\1.conv_out.weight'),
-    (r'trunk_conv\.(weight|bias)', r'conv_body.\1'),
-    (r'upconv1\.(weight|bias)', r'upsampler.0.up_conv.\1'),
-    (r'att1\.conv\.(weight|bias)', r'upsampler.0.pa.conv.\1'),
-    (r'HRconv1\.(weight|bias)', r'upsampler.0.hr_conv.\1'),
-    (r'upconv2\.(weight|bias)', r'upsampler.1.up_conv.\1'),
-    (r'att2\.conv\.(weight|bias)', r'upsampler.1.pa.conv.\1'),
-    (r'HRconv2\.(weight|bias)', r'upsampler.1.hr_conv.\1'),
-    (r'conv_last\.(weight|bias)', r'conv_last.\1'),
-]
+A2N_RULES = rules_from_table(r"""
+    conv_first\.(weight|bias)                             conv_first.\1
+    AAB_trunk\.(\d+)\.conv_first\.weight                  blocks.\1.conv_in.weight
+    AAB_trunk\.(\d+)\.ADM\.0\.weight                      blocks.\1.adm.fc1.weight
+    AAB_trunk\.(\d+)\.ADM\.2\.weight                      blocks.\1.adm.fc2.weight
+    AAB_trunk\.(\d+)\.attention\.(k[1-4])\.(weight|bias)  blocks.\1.attention.\2.\3
+    AAB_trunk\.(\d+)\.non_attention\.weight               blocks.\1.non_attention.weight
+    AAB_trunk\.(\d+)\.conv_last\.weight                   blocks.\1.conv_out.weight
+    trunk_conv\.(weight|bias)                             conv_body.\1
+    upconv1\.(weight|bias)                                upsampler.0.up_conv.\1
+    att1\.conv\.(weight|bias)                             upsampler.0.pa.conv.\1
+    HRconv1\.(weight|bias)                                upsampler.0.hr_conv.\1
+    upconv2\.(weight|bias)                                upsampler.1.up_conv.\1
+    att2\.conv\.(weight|bias)                             upsampler.1.pa.conv.\1
+    HRconv2\.(weight|bias)                                upsampler.1.hr_conv.\1
+    conv_last\.(weight|bias)                              conv_last.\1
+""")
 
 
-def _require(sd: Mapping[str, torch.Tensor], key: str, ndim: int):
-    return require_tensor(sd, key, ndim, SOURCE)
+_require = functools.partial(require_tensor, source=SOURCE)
 
 
 def infer_a2n_kwargs(state_dict: Mapping[str, torch.Tensor], scale: Optional[int]) -> dict:
@@ -80,14 +80,7 @@ def infer_a2n_kwargs(state_dict: Mapping[str, torch.Tensor], scale: Optional[int
     conv_last = _require(state_dict, 'conv_last.weight', 4)
     fc1 = _require(state_dict, 'AAB_trunk.0.ADM.0.weight', 2)
     non_att = _require(state_dict, 'AAB_trunk.0.non_attention.weight', 4)
-    blocks = {
-        int(k.split('.')[1])
-        for k in state_dict
-        if k.startswith('AAB_trunk.') and k.split('.')[1].isdigit()
-    }
-    num_block = len(blocks)
-    if blocks != set(range(num_block)):
-        raise ConversionError(f'{SOURCE}: AAB_trunk block indices are not 0..n-1: {sorted(blocks)}')
+    num_block = count_blocks(state_dict, 'AAB_trunk', SOURCE)
     num_feat = conv_first.shape[0]
     if fc1.shape[0] == 0 or num_feat % fc1.shape[0] != 0:
         raise ConversionError(
@@ -126,19 +119,11 @@ def convert_a2n_official(
 
     Args:
         state_dict (Mapping[str, Tensor]): The official state_dict, e.g. from
-            :func:`basicattn.converters.base.load_foreign_checkpoint`.
+            :func:`basicattn.engine.checkpoint_state.read_state_dict`.
         scale (int): Upscaling factor of the weights (2, 3 or 4).
 
     Returns:
         tuple[dict, dict]: The A2N state_dict and the arch config
         (``type='A2N'``, ``img_range=255.0`` and the inferred widths).
     """
-    renamed, origin = rename_state_dict(state_dict, A2N_RULES, source=SOURCE, return_origin=True)
-    arch = infer_a2n_kwargs(state_dict, scale)
-    kwargs = {k: v for k, v in arch.items() if k != 'type'}
-    try:
-        model = ARCHS.get('A2N')(**kwargs)
-    except ValueError as err:
-        raise ConversionError(f'{SOURCE}: inferred arch {arch} is invalid: {err}') from err
-    check_state_dict_against(renamed, model, source=SOURCE, origin=origin)
-    return renamed, arch
+    return convert_by_rules(state_dict, A2N_RULES, lambda sd: infer_a2n_kwargs(sd, scale), SOURCE)

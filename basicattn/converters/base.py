@@ -1,4 +1,4 @@
-"""Shared machinery of the weight converters.
+"""What the weight converters share, and nothing generic.
 
 A converter is a function registered in :data:`basicattn.registry.CONVERTERS`
 under the name of the foreign format (``'a2n_official'``)::
@@ -6,119 +6,65 @@ under the name of the foreign format (``'a2n_official'``)::
     @CONVERTERS.register_module(name='a2n_official')
     def convert_a2n_official(state_dict, scale=None):
         ...
-        return new_state_dict, dict(type='A2N', upscale=scale, ...)
+        return convert_by_rules(state_dict, A2N_RULES, infer_arch, SOURCE)
 
-It takes the foreign state_dict (already loaded with
-:func:`load_foreign_checkpoint`) and returns the basicattn state_dict and the
-arch config (``type`` + keyword arguments) that the weights belong to. The
-first line of its docstring is what ``tools/convert_model.py --list`` shows.
+It takes the foreign state_dict (already read with
+:func:`basicattn.engine.checkpoint_state.read_state_dict`) and returns the
+basicattn state_dict and the arch config (``type`` + keyword arguments) that
+the weights belong to. The first line of its docstring is what
+``tools/convert_model.py --list`` shows.
 
-Helpers here: safe loading, a strict regex renamer that refuses unmapped
-keys, a check of names and shapes against a built arch, and an atomic
-checkpoint writer.
+Here: the shared flow (:func:`convert_by_rules`: a strict regex renamer that
+refuses unmapped keys, the arch built through
+:func:`basicattn.engine.network.build_network` and the renamed weights
+checked against it), shape checks for reading an arch config off the
+weights, the scale that a file name or metadata states, and the registry
+look-ups. Reading, unwrapping and saving checkpoints live in
+:mod:`basicattn.engine.checkpoint_state`; building networks in
+:mod:`basicattn.engine.network`.
 """
 
 import hashlib
 import os.path as osp
 import re
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
-import torch.nn as nn
 
-from basicattn.engine.checkpoint_io import safe_load
-from basicattn.errors import UserError
-from basicattn.utils.atomic_file import atomic_open
+from basicattn.engine.checkpoint_state import (
+    check_state_dict_against,
+    format_keys,
+    read_weights_checkpoint,
+    save_weights_checkpoint,
+)
+from basicattn.engine.checkpoint_state import read_state_dict as read_foreign_checkpoint
+from basicattn.engine.network import build_network, network_from_checkpoint
+from basicattn.errors import CheckpointError, OptionError
 
 __all__ = [
     'ConversionError',
-    'load_foreign_checkpoint',
-    'read_foreign_checkpoint',
+    'convert_by_rules',
     'scale_hints',
     'check_scale',
     'sha256_file',
     'rename_state_dict',
-    'check_state_dict_against',
+    'rules_from_table',
+    'require_tensor',
+    'count_blocks',
     'get_converter',
     'list_converters',
-    'save_basicattn_checkpoint',
-    'load_basicattn_checkpoint',
-    'build_from_checkpoint',
 ]
 
-#: Keys under which common training frameworks nest the state_dict.
-NESTED_KEYS = ('state_dict', 'params_ema', 'params', 'model')
+# moved to basicattn.engine.checkpoint_state / basicattn.engine.network; the
+# old names stay importable from here
+load_basicattn_checkpoint = read_weights_checkpoint
+save_basicattn_checkpoint = save_weights_checkpoint
+build_from_checkpoint = network_from_checkpoint
+_moved = (check_state_dict_against, read_foreign_checkpoint)
 
 
-class ConversionError(UserError, ValueError):
+class ConversionError(CheckpointError, ValueError):
     """A foreign checkpoint does not match what the converter expects."""
-
-
-def _is_state_dict(obj) -> bool:
-    return (
-        isinstance(obj, Mapping)
-        and len(obj) > 0
-        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
-    )
-
-
-def _format_keys(keys: Iterable[str], limit: int = 20) -> str:
-    keys = sorted(keys)
-    shown = ', '.join(keys[:limit])
-    if len(keys) > limit:
-        shown += f', ... ({len(keys) - limit} more)'
-    return shown
-
-
-def read_foreign_checkpoint(path: str, key: Optional[str] = None):
-    """Load a foreign checkpoint safely; return its state_dict and the whole file.
-
-    Like :func:`load_foreign_checkpoint`, and also returns the loaded object
-    (for metadata such as a recorded scale, see :func:`scale_hints`).
-
-    Returns:
-        tuple[dict[str, Tensor], object]: The state_dict and the raw file.
-    """
-    raw = safe_load(path, option='input')
-    obj = raw
-    if key is not None:
-        if not isinstance(obj, Mapping) or key not in obj:
-            raise ConversionError(f'{path}: no key {key!r} in the checkpoint')
-        obj = obj[key]
-    elif not _is_state_dict(obj) and isinstance(obj, Mapping):
-        for candidate in NESTED_KEYS:
-            if _is_state_dict(obj.get(candidate)):
-                obj = obj[candidate]
-                break
-    if not _is_state_dict(obj):
-        raise ConversionError(
-            f'{path}: expected a state_dict (str -> Tensor) or a dict nesting '
-            f'one under {NESTED_KEYS}, got {type(obj).__name__}'
-        )
-    return dict(obj), raw
-
-
-def load_foreign_checkpoint(path: str, key: Optional[str] = None) -> Dict[str, torch.Tensor]:
-    """Load a foreign checkpoint safely and return its state_dict.
-
-    The file is read with basicattn's one loader
-    (:func:`basicattn.engine.checkpoint_io.safe_load`: ``weights_only=True``,
-    local files only): a checkpoint is untrusted input and no pickled code
-    runs; a URL, a truncated file or pickled code is a
-    :class:`~basicattn.errors.CheckpointError` naming the path. Bare
-    state_dicts (also in the legacy, non-zip format) are returned as they
-    are; a dict that nests one under ``key`` (or, when ``key`` is None,
-    under one of ``state_dict``, ``params_ema``, ``params``, ``model``) is
-    unwrapped.
-
-    Args:
-        path (str): Checkpoint file.
-        key (str, optional): Key of the nested state_dict. Default: None.
-
-    Returns:
-        dict[str, Tensor]: The state_dict.
-    """
-    return read_foreign_checkpoint(path, key)[0]
 
 
 # ``x2``, ``_x3``, ``X4`` as a token of a file name (not ``x264``, not ``SRx4``)
@@ -234,6 +180,19 @@ def require_tensor(
     return state_dict[key]
 
 
+def count_blocks(state_dict: Mapping[str, torch.Tensor], prefix: str, source: str) -> int:
+    """How many blocks ``<prefix>.<i>.*`` a state_dict holds (``i`` = 0 .. n-1).
+
+    Raises:
+        ConversionError: The indices have gaps (naming ``source`` and ``prefix``).
+    """
+    pattern = re.compile(rf'{re.escape(prefix)}\.(\d+)\.')
+    ids = {int(m.group(1)) for m in map(pattern.match, state_dict) if m}
+    if ids != set(range(len(ids))):
+        raise ConversionError(f'{source}: {prefix} block indices are not 0..n-1: {sorted(ids)}')
+    return len(ids)
+
+
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     """Return the SHA-256 hex digest of a file."""
     digest = hashlib.sha256()
@@ -241,6 +200,27 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: f.read(chunk), b''):
             digest.update(block)
     return digest.hexdigest()
+
+
+def rules_from_table(table: str) -> List[Tuple[str, str]]:
+    """Rename rules from a two-column text table, one ``PATTERN REPLACEMENT`` a line.
+
+    Patterns are full-match regular expressions, replacements may use their
+    groups (``\\1``); neither contains spaces. Blank lines are skipped.
+
+    Returns:
+        list[tuple[str, str]]: The rules, in the table's order (for
+        :func:`rename_state_dict`).
+    """
+    rules = []
+    for line in table.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise ValueError(f'rename table line {line.strip()!r}: expected PATTERN REPLACEMENT')
+        rules.append((fields[0], fields[1]))
+    return rules
 
 
 def rename_state_dict(
@@ -288,54 +268,9 @@ def rename_state_dict(
     if unmapped:
         raise ConversionError(
             f'{source}: {len(unmapped)} key(s) do not map to any basicattn '
-            f'parameter: {_format_keys(unmapped)}'
+            f'parameter: {format_keys(unmapped)}'
         )
     return (out, origin) if return_origin else out
-
-
-def check_state_dict_against(
-    state_dict: Mapping[str, torch.Tensor],
-    model: nn.Module,
-    source: str = 'checkpoint',
-    origin: Optional[Mapping[str, str]] = None,
-) -> None:
-    """Raise unless ``state_dict`` has exactly the model's names and shapes.
-
-    Args:
-        state_dict (Mapping[str, Tensor]): Converted state_dict.
-        model (nn.Module): A built instance of the target arch.
-        source (str): Name of the format, for error messages.
-        origin (Mapping[str, str], optional): New key -> foreign key, so
-            that errors also name the key in the foreign file.
-    """
-    expected = model.state_dict()
-    origin = origin or {}
-
-    def name(k):
-        return f'{k} (from {origin[k]})' if k in origin else k
-
-    problems = []
-    missing = set(expected) - set(state_dict)
-    unexpected = set(state_dict) - set(expected)
-    if missing:
-        problems.append(f'missing keys: {_format_keys(missing)}')
-    if unexpected:
-        problems.append('unexpected keys: ' + _format_keys(name(k) for k in unexpected))
-    shapes = [
-        f'{name(k)}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}'
-        for k in sorted(set(expected) & set(state_dict))
-        if state_dict[k].shape != expected[k].shape
-    ]
-    if shapes:
-        problems.append(
-            'shape mismatch: '
-            + '; '.join(shapes[:20])
-            + (f'; ... ({len(shapes) - 20} more)' if len(shapes) > 20 else '')
-        )
-    if problems:
-        raise ConversionError(
-            f'{source} does not fit {type(model).__name__}: ' + ' | '.join(problems)
-        )
 
 
 def get_converter(name: str):
@@ -363,61 +298,36 @@ def list_converters() -> Dict[str, str]:
     return out
 
 
-def save_basicattn_checkpoint(
-    path: str, state_dict: Mapping[str, torch.Tensor], meta: dict, overwrite: bool = False
-) -> None:
-    """Write ``{'state_dict': ..., 'meta': meta}`` atomically.
-
-    The file is written to a temporary file in the same folder, flushed to
-    disk, then moved over ``path`` with :func:`os.replace`, so a crash never
-    leaves a torn checkpoint. ``meta`` should hold ``arch`` (the arch config,
-    ``type`` + kwargs) and, for converted weights, ``converted_from`` and
-    ``source_sha256``; it must contain only plain Python values so that
-    :func:`load_basicattn_checkpoint` can read it with ``weights_only=True``.
+def convert_by_rules(
+    state_dict: Mapping[str, torch.Tensor],
+    rules: Sequence[Tuple[str, str]],
+    infer_arch: Callable[[Mapping[str, torch.Tensor]], dict],
+    source: str,
+) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """The flow of every converter: rename, read the arch, build it, check.
 
     Args:
-        path (str): Output file.
-        state_dict (Mapping[str, Tensor]): Weights.
-        meta (dict): Metadata.
-        overwrite (bool): Replace an existing file. Default: False.
-    """
-    if osp.exists(path) and not overwrite:
-        raise FileExistsError(f'{path} exists; pass overwrite=True (--overwrite) to replace it')
-    payload = {
-        'state_dict': {k: v.detach().cpu().contiguous() for k, v in state_dict.items()},
-        'meta': meta,
-    }
-    with atomic_open(path) as f:
-        torch.save(payload, f)
-
-
-def load_basicattn_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """Read a checkpoint written by :func:`save_basicattn_checkpoint`.
+        state_dict (Mapping[str, Tensor]): Foreign state_dict.
+        rules (Sequence[tuple[str, str]]): Rename rules (:func:`rename_state_dict`).
+        infer_arch (Callable): Foreign state_dict -> arch config (``type`` +
+            kwargs), read from the shapes.
+        source (str): Name of the format, for error messages.
 
     Returns:
-        tuple[dict, dict]: ``(state_dict, meta)``.
+        tuple[dict, dict]: The basicattn state_dict (same tensors) and the arch config.
+
+    Raises:
+        ConversionError: An unmapped or colliding key, an invalid inferred
+            arch, or weights that do not fit it (naming the foreign keys).
     """
-    obj = safe_load(path)
-    if not isinstance(obj, Mapping) or 'state_dict' not in obj:
-        raise ConversionError(f"{path}: not a basicattn checkpoint (no 'state_dict' key)")
-    return dict(obj['state_dict']), dict(obj.get('meta') or {})
-
-
-def build_from_checkpoint(path: str) -> nn.Module:
-    """Build the arch named in a checkpoint's ``meta['arch']`` and load it
-    with ``strict=True``.
-
-    Returns:
-        nn.Module: The model, in eval mode.
-    """
-    state_dict, meta = load_basicattn_checkpoint(path)
-    arch = meta.get('arch')
-    if not isinstance(arch, Mapping) or 'type' not in arch:
-        raise ConversionError(
-            f"{path}: meta['arch'] with a 'type' is missing; cannot tell which arch to build"
-        )
-    from basicattn.engine.network import build_network
-
-    model = build_network(dict(arch), f"{path}: meta['arch']")
-    model.load_state_dict(state_dict, strict=True)
-    return model.eval()
+    renamed, origin = rename_state_dict(state_dict, rules, source=source, return_origin=True)
+    arch = infer_arch(state_dict)
+    try:
+        model = build_network(arch, f'{source}: inferred arch')
+    except OptionError as err:
+        raise ConversionError(f'{source}: inferred arch {arch} is invalid: {err}') from err
+    try:
+        check_state_dict_against(renamed, model, source=source, origin=origin)
+    except CheckpointError as err:
+        raise ConversionError(str(err)) from None
+    return renamed, arch

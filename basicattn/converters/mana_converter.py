@@ -13,59 +13,47 @@ shapes; GroupNorm's 32 groups are fixed in their code (not visible in the
 shapes).
 """
 
-import re
+import functools
 from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 
-from basicattn.registry import ARCHS, CONVERTERS
+from basicattn.engine.checkpoint_state import strip_wrapper_prefixes
+from basicattn.registry import CONVERTERS
 
-from .base import ConversionError, check_state_dict_against, rename_state_dict, require_tensor
+from .base import ConversionError, convert_by_rules, count_blocks, require_tensor, rules_from_table
 
 SOURCE = 'mana_official'
 
 #: The authors' key holding the frozen distance matrix (dropped).
 DISTANCE_KEY = 'nonloc_spatial.D'
 
-_P = r'(weight|bias)'
-
 #: Authors' key (full match) -> basicattn key.
-MANA_RULES = [
-    (rf'conv_first\.{_P}', r'conv_first.\1'),
-    (rf'(encoder|decoder)\.(\d+)\.(conv[12])\.{_P}', r'\1.\2.\3.\4'),
-    (rf'nonloc_spatial\.norm\.{_P}', r'attention.norm.\1'),
-    (rf'nonloc_spatial\.phi\.{_P}', r'attention.to_q.\1'),
-    (rf'nonloc_spatial\.theta\.{_P}', r'attention.to_k.\1'),
-    (rf'nonloc_spatial\.g\.{_P}', r'attention.to_v.\1'),
-    (rf'nonloc_spatial\.W_z\.{_P}', r'attention.conv_out.\1'),
-    (r'nonloc_spatial\.std', r'attention.sigma'),
-    (rf'nonloc_spatial\.W_z1\.{_P}', r'memory.conv_out.\1'),
-    (r'nonloc_spatial\.mb', r'memory.bank'),
-    (rf'(upconv1|upconv2|conv_hr|conv_last)\.{_P}', r'\1.\2'),
-]
+MANA_RULES = rules_from_table(r"""
+    conv_first\.(weight|bias)                            conv_first.\1
+    (encoder|decoder)\.(\d+)\.(conv[12])\.(weight|bias)  \1.\2.\3.\4
+    nonloc_spatial\.norm\.(weight|bias)                  attention.norm.\1
+    nonloc_spatial\.phi\.(weight|bias)                   attention.to_q.\1
+    nonloc_spatial\.theta\.(weight|bias)                 attention.to_k.\1
+    nonloc_spatial\.g\.(weight|bias)                     attention.to_v.\1
+    nonloc_spatial\.W_z\.(weight|bias)                   attention.conv_out.\1
+    nonloc_spatial\.std                                  attention.sigma
+    nonloc_spatial\.W_z1\.(weight|bias)                  memory.conv_out.\1
+    nonloc_spatial\.mb                                   memory.bank
+    (upconv1|upconv2|conv_hr|conv_last)\.(weight|bias)   \1.\2
+""")
 
 
-def _require(sd: Mapping[str, torch.Tensor], key: str, ndim: int):
-    return require_tensor(sd, key, ndim, SOURCE)
-
-
-def _count_blocks(sd: Mapping[str, torch.Tensor], prefix: str) -> int:
-    pattern = re.compile(rf'{prefix}\.(\d+)\.')
-    ids = {int(m.group(1)) for m in map(pattern.match, sd) if m}
-    if ids != set(range(len(ids))):
-        raise ConversionError(f'{SOURCE}: {prefix} block indices are not 0..n-1: {sorted(ids)}')
-    return len(ids)
+_require = functools.partial(require_tensor, source=SOURCE)
 
 
 def strip_and_drop(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Remove a ``module.`` prefix (all keys) and the distance matrix.
+    """Remove a wrapper prefix (``module.``, all keys) and the distance matrix.
 
     Raises :class:`ConversionError` when the distance matrix is absent or not
     a square 2-D tensor (then this is not a ``models.mana`` checkpoint).
     """
-    sd = dict(state_dict)
-    if sd and all(k.startswith('module.') for k in sd):
-        sd = {k[len('module.') :]: v for k, v in sd.items()}
+    sd = strip_wrapper_prefixes(state_dict)
     dist = sd.pop(DISTANCE_KEY, None)
     if dist is None:
         raise ConversionError(
@@ -109,8 +97,8 @@ def infer_mana_kwargs(state_dict: Mapping[str, torch.Tensor]) -> dict:
         num_out_ch=conv_last.shape[0],
         num_feat=conv_first.shape[0],
         num_frames=w_z.shape[1] // embed_dim,
-        num_encoder_blocks=_count_blocks(state_dict, 'encoder'),
-        num_decoder_blocks=_count_blocks(state_dict, 'decoder'),
+        num_encoder_blocks=count_blocks(state_dict, 'encoder', SOURCE),
+        num_decoder_blocks=count_blocks(state_dict, 'decoder', SOURCE),
         embed_dim=embed_dim,
         num_groups=32,
         num_slots=bank.shape[1],
@@ -130,7 +118,7 @@ def convert_mana_official(
 
     Args:
         state_dict (Mapping[str, Tensor]): The authors' state_dict, e.g. from
-            :func:`basicattn.converters.base.load_foreign_checkpoint`.
+            :func:`basicattn.engine.checkpoint_state.read_state_dict`.
         scale (int, optional): Must be None or 4 (MANA is x4 only).
 
     Returns:
@@ -138,16 +126,7 @@ def convert_mana_official(
     """
     if scale not in (None, 4):
         raise ConversionError(f'{SOURCE}: MANA is x4 only, got scale {scale!r}')
-    sd = strip_and_drop(state_dict)
-    renamed, origin = rename_state_dict(sd, MANA_RULES, source=SOURCE, return_origin=True)
-    arch = infer_mana_kwargs(sd)
-    kwargs = {k: v for k, v in arch.items() if k != 'type'}
-    try:
-        model = ARCHS.get('MANA')(**kwargs)
-    except ValueError as err:
-        raise ConversionError(f'{SOURCE}: inferred arch {arch} is invalid: {err}') from err
-    check_state_dict_against(renamed, model, source=SOURCE, origin=origin)
-    return renamed, arch
+    return convert_by_rules(strip_and_drop(state_dict), MANA_RULES, infer_mana_kwargs, SOURCE)
 
 
 #: MANA weights are x4 only (recorded as the scale of converted files).

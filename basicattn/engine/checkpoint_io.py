@@ -32,6 +32,7 @@ import os.path as osp
 import pickle
 import re
 import warnings
+from typing import Any, BinaryIO, Optional, Union
 
 import numpy as np
 import torch
@@ -53,6 +54,8 @@ def _numpy_globals():
     return names
 
 
+PathLike = Union[str, os.PathLike]
+
 # numpy arrays/scalars written by other mmengine-based tools (read-only data types)
 SAFE_GLOBALS = _numpy_globals()
 
@@ -61,7 +64,7 @@ _BUFFER_TAG = '__basicattn_history_buffer__'
 _ARRAY_TAG = '__basicattn_ndarray__'
 
 
-def encode_plain(obj):
+def encode_plain(obj: Any) -> Any:
     """Replace HistoryBuffers, numpy arrays and numpy scalars by plain data.
 
     Args:
@@ -90,8 +93,8 @@ def encode_plain(obj):
     return obj
 
 
-def decode_plain(obj):
-    """Inverse of :func:`encode_plain`."""
+def decode_plain(obj: Any) -> Any:
+    """Inverse of :func:`encode_plain`: rebuild the HistoryBuffers and numpy arrays."""
     if isinstance(obj, dict):
         if obj.get(_BUFFER_TAG):
             return HistoryBuffer(obj['log'].numpy(), obj['count'].numpy(), obj['max_length'])
@@ -107,7 +110,7 @@ def decode_plain(obj):
 _REMOVAL_ROOT = None
 
 
-def confine_removals(work_dir):
+def confine_removals(work_dir: Optional[PathLike]) -> None:
     """Let the file backend remove files only inside ``work_dir`` (None: anywhere).
 
     mmengine's CheckpointHook removes the previous best checkpoint and old
@@ -118,7 +121,7 @@ def confine_removals(work_dir):
     _REMOVAL_ROOT = None if work_dir is None else osp.realpath(str(work_dir))
 
 
-def is_inside(path, folder):
+def is_inside(path: PathLike, folder: PathLike) -> bool:
     """True when ``path`` is ``folder`` or lies under it (symlinks resolved)."""
     path, folder = osp.realpath(str(path)), osp.realpath(str(folder))
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
@@ -142,17 +145,21 @@ class AtomicLocalBackend(LocalBackend):
     """mmengine's local backend: writes never leave a torn file, removals stay
     inside the run's work dir (:func:`confine_removals`)."""
 
-    def put(self, obj, filepath):
+    def put(self, obj: bytes, filepath: PathLike) -> None:
+        """Write ``obj`` to ``filepath`` atomically."""
         atomic_write_bytes(obj, str(filepath))
 
-    def put_text(self, obj, filepath, encoding='utf-8'):
+    def put_text(self, obj: str, filepath: PathLike, encoding: str = 'utf-8') -> None:
+        """Write the text ``obj`` to ``filepath`` atomically."""
         atomic_write_bytes(obj.encode(encoding), str(filepath))
 
-    def remove(self, filepath):
+    def remove(self, filepath: PathLike) -> None:
+        """Remove a file, unless it lies outside the run's work dir."""
         if not _removal_refused(filepath):
             super().remove(filepath)
 
-    def rmtree(self, dir_path):
+    def rmtree(self, dir_path: PathLike) -> None:
+        """Remove a folder tree, unless it lies outside the run's work dir."""
         if not _removal_refused(dir_path):
             super().rmtree(dir_path)
 
@@ -163,12 +170,12 @@ ANY_SCHEME = r'^[^/\\\s]*://'
 _URL = re.compile(ANY_SCHEME)
 
 
-def is_url(path):
+def is_url(path: Any) -> bool:
     """True when ``path`` is a URL (``http://``, ``s3://``, ``pavi://`` ...), not a file."""
     return isinstance(path, str) and _URL.match(path.strip()) is not None
 
 
-def refuse_url(path, option='checkpoint'):
+def refuse_url(path: str, option: str = 'checkpoint') -> None:
     """Raise :class:`CheckpointError` when ``path`` is a URL.
 
     Args:
@@ -186,7 +193,7 @@ def refuse_url(path, option='checkpoint'):
 _GLOBAL = re.compile(r'GLOBAL ([\w.]+)')
 
 
-def describe_load_failure(err):
+def describe_load_failure(err: BaseException) -> str:
     """A short reason why ``torch.load(weights_only=True)`` failed."""
     text = str(err)
     found = _GLOBAL.search(text)
@@ -213,7 +220,9 @@ def describe_load_failure(err):
     return f'{type(err).__name__}: {first.split(". ")[0][:200]}'
 
 
-def safe_load(path, map_location='cpu', option=None):
+def safe_load(
+    path: Union[PathLike, BinaryIO], map_location: Any = 'cpu', option: Optional[str] = None
+) -> Any:
     """The one checkpoint loader: ``torch.load(weights_only=True)``, local files only.
 
     numpy arrays and scalars (written by other mmengine-based tools) are
@@ -249,7 +258,7 @@ def safe_load(path, map_location='cpu', option=None):
         raise CheckpointError(f'cannot load {where}: {describe_load_failure(err)}') from err
 
 
-def check_training_state(checkpoint, path, option='path.resume_state'):
+def check_training_state(checkpoint: Any, path: str, option: str = 'path.resume_state') -> None:
     """Raise unless ``checkpoint`` can resume training (not weights alone).
 
     Args:
@@ -273,12 +282,12 @@ def check_training_state(checkpoint, path, option='path.resume_state'):
         )
 
 
-def load_from_local_weights_only(filename, map_location):
+def load_from_local_weights_only(filename: str, map_location: Any) -> Any:
     """mmengine's local scheme: :func:`safe_load` (mmengine logs the name after ``load_from_``)."""
     return safe_load(filename, map_location=map_location)
 
 
-def load_from_url_refused(filename, map_location=None):
+def load_from_url_refused(filename: str, map_location: Any = None) -> Any:
     """Every other mmengine scheme: refused (the file is never fetched)."""
     refuse_url(str(filename), 'checkpoint')
     raise CheckpointError(f'checkpoint {filename}: refused (only local files are read)')
@@ -287,7 +296,7 @@ def load_from_url_refused(filename, map_location=None):
 _INSTALLED = False
 
 
-def install():
+def install() -> None:
     """Route mmengine's checkpoint reads and local file writes through here.
 
     Writes go through :class:`AtomicLocalBackend`; the local scheme loads with

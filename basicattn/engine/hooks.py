@@ -25,17 +25,18 @@ import torch
 from mmengine.dist import get_dist_info, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 
 from basicattn.registry import HOOKS
 from basicattn.utils.path_util import safe_path_component
 
 from . import work_dir as experiment_folder
 from .checkpoint_io import check_training_state, decode_plain, encode_plain, safe_load
-
-
-def _unwrap(model):
-    return model.module if is_model_wrapper(model) else model
+from .checkpoint_state import (
+    extract_generator_state,  # noqa: F401  (re-exported from its old place)
+    load_network_weights,  # noqa: F401  (re-exported from its old place)
+    load_weights,
+    unwrap_model,
+)
 
 
 @HOOKS.register_module()
@@ -102,90 +103,29 @@ class RNGStateHook(Hook):
             torch.cuda.set_rng_state_all(state['cuda'])
 
 
-def extract_generator_state(checkpoint, param_key='state_dict', source=''):
-    """Return the network's state dict from a basicattn/mmengine checkpoint.
-
-    Accepts converted checkpoints (``{param_key: network weights}``) and training
-    checkpoints (keys prefixed ``generator.``); a ``module.`` prefix is removed.
-
-    Args:
-        checkpoint (dict): Loaded checkpoint.
-        param_key (str): Key holding the weights ('' for a bare state dict).
-        source (str): Path for error messages.
-
-    Returns:
-        dict: Weights of the network alone.
-
-    Raises:
-        CheckpointError: The file holds no such weights (naming it).
-    """
-    from basicattn.errors import CheckpointError
-
-    if not isinstance(checkpoint, dict):
-        raise CheckpointError(
-            f'{source}: not a checkpoint of network weights (it holds a '
-            f'{type(checkpoint).__name__}, not a dict)'
-        )
-    if param_key:
-        if param_key not in checkpoint:
-            raise CheckpointError(
-                f'{source}: no {param_key!r} in checkpoint (keys: '
-                f'{sorted(map(str, checkpoint))[:8]}); set path.param_key_g '
-                "(--param-key), '' for a bare state dict"
-            )
-        checkpoint = checkpoint[param_key]
-    if not isinstance(checkpoint, dict):
-        raise CheckpointError(
-            f'{source}: {param_key or "the file"} holds a '
-            f'{type(checkpoint).__name__}, not network weights'
-        )
-    state = dict(checkpoint)
-    for prefix in ('module.', 'generator.'):
-        if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix) :]: v for k, v in state.items()}
-    return state
-
-
-def load_network_weights(net, state, strict, source):
-    """``net.load_state_dict(state, strict)``; a mismatch is one CheckpointError line.
-
-    Returns:
-        The ``load_state_dict`` result (missing and unexpected keys).
-    """
-    from basicattn.errors import CheckpointError
-
-    try:
-        return net.load_state_dict(state, strict=strict)
-    except RuntimeError as err:
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        detail = '; '.join(lines[1:4])
-        raise CheckpointError(
-            f'{source}: these weights do not fit {type(net).__name__} '
-            f'(strict={strict}): {detail[:400]}; check the arch options '
-            'or the checkpoint'
-        ) from err
-
-
 @HOOKS.register_module()
 class GeneratorLoadHook(Hook):
     """Load network weights before training starts (not on resume) or testing.
 
+    The file is read by :func:`~basicattn.engine.checkpoint_io.safe_load` and
+    its weights found by :func:`~basicattn.engine.checkpoint_state.extract_state_dict`
+    (``path.param_key_g``; wrapper prefixes removed).
+
     Args:
-        path (str): Checkpoint file.
+        path (str): Checkpoint file (``path.pretrain_network_g``).
         strict (bool): Require matching keys.
-        param_key (str): Key of the weights in the file.
+        param_key (str): Key of the weights in the file (``path.param_key_g``).
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, path, strict=True, param_key='state_dict'):
+    def __init__(self, path: str, strict: bool = True, param_key: str = 'state_dict') -> None:
         self.path, self.strict, self.param_key = path, strict, param_key
 
-    def _load(self, runner):
+    def _load(self, runner) -> None:
         checkpoint = safe_load(self.path, option='path.pretrain_network_g')
-        state = extract_generator_state(checkpoint, self.param_key, self.path)
-        generator = _unwrap(runner.model).generator
-        result = load_network_weights(generator, state, self.strict, self.path)
+        generator = unwrap_model(runner.model).generator
+        result = load_weights(generator, checkpoint, self.param_key, self.path, self.strict)
         print_log(
             f'Loaded network weights from {self.path} (strict={self.strict}); '
             f'missing: {len(result.missing_keys)}, unexpected: '
@@ -193,11 +133,13 @@ class GeneratorLoadHook(Hook):
             logger='current',
         )
 
-    def before_train(self, runner):
+    def before_train(self, runner) -> None:
+        """Load the weights into a fresh run (a resumed one has its own)."""
         if runner.iter == 0:
             self._load(runner)
 
-    def before_test(self, runner):
+    def before_test(self, runner) -> None:
+        """Load the weights before testing."""
         self._load(runner)
 
 
@@ -260,12 +202,14 @@ class PlainCheckpointHook(Hook):
 
     priority = 'LOWEST'
 
-    def before_save_checkpoint(self, runner, checkpoint):
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Encode ``message_hub`` and ``meta`` (:func:`~.checkpoint_io.encode_plain`)."""
         for key in ('message_hub', 'meta'):
             if key in checkpoint:
                 checkpoint[key] = encode_plain(checkpoint[key])
 
-    def after_load_checkpoint(self, runner, checkpoint):
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Decode them again (:func:`~.checkpoint_io.decode_plain`)."""
         for key in ('message_hub', 'meta'):
             if key in checkpoint:
                 checkpoint[key] = decode_plain(checkpoint[key])

@@ -13,15 +13,18 @@ import torch.nn.functional as F
 
 from basicattn.converters.base import (
     ConversionError,
-    build_from_checkpoint,
-    check_state_dict_against,
     get_converter,
     list_converters,
-    load_basicattn_checkpoint,
-    load_foreign_checkpoint,
     rename_state_dict,
-    save_basicattn_checkpoint,
 )
+from basicattn.engine.checkpoint_state import (
+    check_state_dict_against,
+    read_state_dict,
+    read_weights_checkpoint,
+    save_weights_checkpoint,
+)
+from basicattn.engine.network import network_from_checkpoint
+from basicattn.errors import CheckpointError
 from basicattn.registry import ARCHS
 
 
@@ -152,7 +155,7 @@ def test_rename_collision_and_check_against():
     with pytest.raises(ConversionError, match="'a.0' and 'c.0'"):
         rename_state_dict({'a.0': torch.zeros(1), 'c.0': torch.zeros(1)}, rules)
     model = torch.nn.Linear(2, 3)
-    with pytest.raises(ConversionError, match='unexpected keys: extra'):
+    with pytest.raises(CheckpointError, match='unexpected keys: extra'):
         check_state_dict_against(dict(model.state_dict(), extra=torch.zeros(1)), model)
 
 
@@ -166,18 +169,18 @@ def test_checkpoint_roundtrip(tmp_path):
     sd = official_state_dict(scale=3)
     src = tmp_path / 'aan_x3.pt'
     torch.save(sd, src)
-    loaded = load_foreign_checkpoint(str(src))
+    loaded, _ = read_state_dict(str(src))
     new_sd, arch = get_converter('a2n_official')(loaded, scale=3)
     out = tmp_path / 'a2n.pth'
     meta = dict(arch=arch, converted_from='a2n_official:aan_x3.pt', source_sha256='0' * 64)
-    save_basicattn_checkpoint(str(out), new_sd, meta)
+    save_weights_checkpoint(str(out), new_sd, meta)
     with pytest.raises(FileExistsError, match='overwrite'):
-        save_basicattn_checkpoint(str(out), new_sd, meta)
-    save_basicattn_checkpoint(str(out), new_sd, meta, overwrite=True)
+        save_weights_checkpoint(str(out), new_sd, meta)
+    save_weights_checkpoint(str(out), new_sd, meta, overwrite=True)
     assert sorted(os.listdir(tmp_path)) == ['a2n.pth', 'aan_x3.pt']
-    state, meta2 = load_basicattn_checkpoint(str(out))
+    state, meta2 = read_weights_checkpoint(str(out))
     assert meta2 == meta and set(state) == set(new_sd)
-    model = build_from_checkpoint(str(out))
+    model = network_from_checkpoint(str(out))
     assert model.upscale == 3 and model.img_range == 255.0
 
 
@@ -185,10 +188,13 @@ def test_nested_and_bad_foreign_checkpoint(tmp_path):
     sd = official_state_dict()
     path = tmp_path / 'nested.pth'
     torch.save({'params': sd, 'iter': 3}, path)
-    assert set(load_foreign_checkpoint(str(path))) == set(sd)
+    assert set(read_state_dict(str(path))[0]) == set(sd)
     torch.save([1, 2], tmp_path / 'bad.pth')
-    with pytest.raises(ConversionError, match='expected a state_dict'):
-        load_foreign_checkpoint(str(tmp_path / 'bad.pth'))
+    with pytest.raises(CheckpointError, match='bad.pth: not a checkpoint of network weights'):
+        read_state_dict(str(tmp_path / 'bad.pth'))
+    torch.save({'iter': 3, 'notes': 'x'}, tmp_path / 'nothing.pth')
+    with pytest.raises(CheckpointError, match='nothing.pth: expected a state_dict'):
+        read_state_dict(str(tmp_path / 'nothing.pth'))
 
 
 def test_convert_model_tool(tmp_path, capsys):

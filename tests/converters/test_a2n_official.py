@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from basicattn.converters.a2n_converter import convert_a2n_official
-from basicattn.converters.base import load_foreign_checkpoint
+from basicattn.engine.checkpoint_state import read_state_dict
 from basicattn.metrics.psnr_ssim import calculate_psnr
 from basicattn.registry import ARCHS
 from basicattn.utils.img_util import img2tensor, imread, tensor2img
@@ -54,7 +54,7 @@ def quadrant_forward(model, x, scale, overlap=10):
 def test_a2n_official_set5(scale, testdata):
     weights = testdata('weights', 'a2n_official', f'aan_x{scale}.pt')
     set5 = testdata('Set5', f'X{scale}')
-    state_dict, arch = convert_a2n_official(load_foreign_checkpoint(weights), scale=scale)
+    state_dict, arch = convert_a2n_official(read_state_dict(weights)[0], scale=scale)
     model = ARCHS.build(arch).eval()
     model.load_state_dict(state_dict, strict=True)
 

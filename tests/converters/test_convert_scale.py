@@ -14,10 +14,10 @@ from test_a2n_converter import official_state_dict
 from basicattn.converters.base import (
     ConversionError,
     check_scale,
-    load_basicattn_checkpoint,
     scale_from_name,
     scale_hints,
 )
+from basicattn.engine.checkpoint_state import read_weights_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -94,7 +94,7 @@ def test_scale_is_recorded_with_its_source(tmp_path, convert_tool, capsys):
     assert convert_tool(['--source', 'a2n_official', str(src), str(out)]) == 0
     printed = capsys.readouterr().out
     assert 'x3 (from file name aan_x3.pt)' in printed
-    _, meta = load_basicattn_checkpoint(str(out))
+    _, meta = read_weights_checkpoint(str(out))
     assert meta['scale'] == 3 and meta['arch']['upscale'] == 3
     assert meta['scale_source'] == 'file name aan_x3.pt'
 
@@ -103,7 +103,7 @@ def test_scale_is_recorded_with_its_source(tmp_path, convert_tool, capsys):
     out = tmp_path / 'from_flag.pth'
     assert convert_tool(['--source', 'a2n_official', '--scale', '2', str(plain), str(out)]) == 0
     assert 'x2 (from --scale)' in capsys.readouterr().out
-    _, meta = load_basicattn_checkpoint(str(out))
+    _, meta = read_weights_checkpoint(str(out))
     assert (meta['scale'], meta['scale_source'], meta['arch']['upscale']) == (2, '--scale', 2)
 
 

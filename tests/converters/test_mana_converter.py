@@ -11,12 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from basicattn.converters.base import (
-    ConversionError,
-    build_from_checkpoint,
-    get_converter,
-    list_converters,
-)
+from basicattn.converters.base import ConversionError, get_converter, list_converters
+from basicattn.engine.network import network_from_checkpoint
 from basicattn.registry import ARCHS
 
 C, INTER, SLOTS, ENC, DEC, T = 32, 16, 8, 1, 2, 7
@@ -218,7 +214,7 @@ def test_convert_model_tool(tmp_path, capsys):
     out = tmp_path / 'mana.pth'
     assert tool.main(['--source', 'mana_official', str(src), str(out)]) == 0
     assert 'strict=True: ok' in capsys.readouterr().out
-    model = build_from_checkpoint(str(out))
+    model = network_from_checkpoint(str(out))
     assert model.memory.bank.shape == (INTER, SLOTS)
     assert (
         tool.main(['--source', 'mana_official', '--scale', '2', str(src), str(tmp_path / 'x2.pth')])

@@ -17,11 +17,8 @@ from basicattn.engine.checkpoint_io import (
     is_url,
     safe_load,
 )
-from basicattn.engine.hooks import (
-    extract_generator_state,
-    load_network_weights,
-    rebase_runtime_paths,
-)
+from basicattn.engine.checkpoint_state import extract_generator_state, load_network_weights
+from basicattn.engine.hooks import rebase_runtime_paths
 from basicattn.errors import CheckpointError, UserError
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -1,0 +1,135 @@
+"""One function family builds every network (issue 13, 2).
+
+Networks come from an arch config (:func:`build_network`), an option file
+(:func:`network_from_options`) or a checkpoint's record
+(:func:`network_from_checkpoint`); no tool, benchmark or package module
+outside ``basicattn/archs`` builds one another way.
+"""
+
+import os
+import os.path as osp
+import tokenize
+
+import pytest
+import torch
+
+from basicattn.engine.checkpoint_state import save_weights_checkpoint
+from basicattn.engine.network import (
+    build_network,
+    network_config_from_arguments,
+    network_from_checkpoint,
+    network_from_options,
+)
+from basicattn.errors import CheckpointError, OptionError, UserError
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+EDSR_TINY = dict(type='EDSR', num_feat=4, num_block=1, upscale=2)
+
+
+def test_options_give_their_scale_to_the_network():
+    net = network_from_options(osp.join(REPO_ROOT, 'options', 'train', 'a2n_x2.yml'))
+    assert net.upscale == 2
+    x3 = network_from_options(osp.join(REPO_ROOT, 'options', 'train', 'a2n_x2.yml'), ['scale=3'])
+    assert x3.upscale == 3
+
+
+def test_network_from_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    net = build_network(EDSR_TINY)
+    path = str(tmp_path / 'edsr.pth')
+    save_weights_checkpoint(path, net.state_dict(), {'arch': EDSR_TINY})
+    again = network_from_checkpoint(path)
+    assert not again.training
+    torch.testing.assert_close(again.state_dict(), net.state_dict())
+    torch.save({'state_dict': net.state_dict()}, path)
+    with pytest.raises(CheckpointError, match=r"edsr.pth: meta\['arch'\]"):
+        network_from_checkpoint(path)
+    bad = dict(EDSR_TINY, upscale=7)
+    torch.save({'state_dict': net.state_dict(), 'meta': {'arch': bad}}, path)
+    with pytest.raises(OptionError, match=r"edsr.pth: meta\['arch'\].*upscale"):
+        network_from_checkpoint(path)
+
+
+def test_command_line_sources():
+    cfg, where = network_config_from_arguments(arch='Bicubic', arch_args='{"scale": 2}')
+    assert cfg == {'type': 'Bicubic', 'scale': 2} and where == '--arch/--arch-args'
+    cfg, where = network_config_from_arguments(
+        checkpoint={'meta': {'arch': EDSR_TINY}}, checkpoint_path='w.pth'
+    )
+    assert cfg == EDSR_TINY and where == "w.pth: meta['arch']"
+    with pytest.raises(UserError, match='either -opt or --arch'):
+        network_config_from_arguments(opt='x.yml', arch='EDSR')
+    with pytest.raises(UserError, match='-opt or --arch'):
+        network_config_from_arguments()
+    with pytest.raises(CheckpointError, match=r'w.pth: .*name the network with -opt or --arch'):
+        network_config_from_arguments(checkpoint={'state_dict': {}}, checkpoint_path='w.pth')
+
+
+# -- every network is built here ---------------------------------------------------
+def _arch_names():
+    from basicattn.registry import ARCHS
+
+    ARCHS.import_from_location()
+    return set(ARCHS.module_dict)
+
+
+def _direct_builds(path, arch_names):
+    """(line, text) of networks built without basicattn.engine.network."""
+    with open(path, 'rb') as f:
+        tokens = [
+            t for t in tokenize.tokenize(f.readline) if t.type in (tokenize.NAME, tokenize.OP)
+        ]
+    found = []
+    for i, tok in enumerate(tokens):
+        prev = tokens[i - 1].string if i else ''
+        nxt = [t.string for t in tokens[i + 1 : i + 4]]
+        if tok.string == 'ARCHS' and nxt[:1] == ['.'] and nxt[1:2] in (['build'], ['get']):
+            found.append((tok.start[0], f'ARCHS.{nxt[1]}'))
+        elif tok.string in arch_names and nxt[:1] == ['('] and prev not in ('class', 'def'):
+            found.append((tok.start[0], f'{tok.string}('))
+    return found
+
+
+def _scanned_files():
+    """Tools, benchmarks and the package, less the archs and network.py itself."""
+    skip = {
+        osp.join(REPO_ROOT, 'basicattn', 'archs'),
+        osp.join(REPO_ROOT, 'basicattn', 'engine', 'network.py'),
+    }
+    for top in ('basicattn', 'tools', 'benchmarks'):
+        for root, _, files in os.walk(osp.join(REPO_ROOT, top)):
+            if any(root == s or root.startswith(s + os.sep) for s in skip):
+                continue
+            for name in files:
+                path = osp.join(root, name)
+                if name.endswith('.py') and path not in skip:
+                    yield path
+
+
+def test_scanner_sees_what_it_must(tmp_path):
+    probe = tmp_path / 'probe.py'
+    probe.write_text(
+        'net = ARCHS.build(cfg)\n'
+        "cls = ARCHS.get('A2N')\n"
+        'model = A2N(upscale=4)\n'
+        'other = a2n_arch.A2N()\n'
+        'class A2N(nn.Module):\n    pass\n'
+        '# A2N(upscale=2) in a comment\n'
+        "text = 'ARCHS.build('\n"
+        "net = build_network(dict(type='A2N'))\n"
+        'import A2N\n'
+    )
+    assert [line for line, _ in _direct_builds(str(probe), {'A2N'})] == [1, 2, 3, 4]
+
+
+def test_every_network_is_built_through_engine_network():
+    names = _arch_names()
+    offenders = [
+        f'{osp.relpath(path, REPO_ROOT)}:{line}: {what}'
+        for path in _scanned_files()
+        for line, what in _direct_builds(path, names)
+    ]
+    assert offenders == [], (
+        'build networks with basicattn.engine.network (build_network, '
+        'network_from_options, network_from_checkpoint):\n' + '\n'.join(offenders)
+    )
