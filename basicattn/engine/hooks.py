@@ -16,9 +16,12 @@
   move the checkpoint paths mmengine remembers into the current work dir.
 """
 
+from __future__ import annotations
+
 import os
 import os.path as osp
 import random
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import torch
@@ -28,6 +31,9 @@ from mmengine.logging import print_log
 
 from basicattn.registry import HOOKS
 from basicattn.utils.path_util import safe_path_component
+
+if TYPE_CHECKING:
+    from mmengine.runner import Runner
 
 from . import work_dir as experiment_folder
 from .checkpoint_io import check_training_state, decode_plain, encode_plain, safe_load
@@ -54,10 +60,10 @@ class RNGStateHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, reseed_every_iter=True):
+    def __init__(self, reseed_every_iter: bool = True) -> None:
         self.reseed_every_iter = reseed_every_iter
 
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
+    def before_train_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None) -> None:
         if not self.reseed_every_iter:
             return
         rank, _ = get_dist_info()
@@ -67,7 +73,7 @@ class RNGStateHook(Hook):
         np.random.seed(int(state[1]))
         random.seed(int(state[0]) ^ int(state[1]))
 
-    def before_save_checkpoint(self, runner, checkpoint):
+    def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         kind, keys, pos, has_gauss, cached = np.random.get_state()
         checkpoint['rng_state'] = dict(
             python=random.getstate(),
@@ -82,7 +88,7 @@ class RNGStateHook(Hook):
             cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         )
 
-    def after_load_checkpoint(self, runner, checkpoint):
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         state = checkpoint.get('rng_state')
         if not state or not getattr(runner, '_resume', False):
             return
@@ -122,7 +128,7 @@ class GeneratorLoadHook(Hook):
     def __init__(self, path: str, strict: bool = True, param_key: str = 'state_dict') -> None:
         self.path, self.strict, self.param_key = path, strict, param_key
 
-    def _load(self, runner) -> None:
+    def _load(self, runner: Runner) -> None:
         checkpoint = safe_load(self.path, option='path.pretrain_network_g')
         generator = unwrap_model(runner.model).generator
         result = load_weights(generator, checkpoint, self.param_key, self.path, self.strict)
@@ -133,12 +139,12 @@ class GeneratorLoadHook(Hook):
             logger='current',
         )
 
-    def before_train(self, runner) -> None:
+    def before_train(self, runner: Runner) -> None:
         """Load the weights into a fresh run (a resumed one has its own)."""
         if runner.iter == 0:
             self._load(runner)
 
-    def before_test(self, runner) -> None:
+    def before_test(self, runner: Runner) -> None:
         """Load the weights before testing."""
         self._load(runner)
 
@@ -158,15 +164,15 @@ class SRVisualizationHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self, save_img=False, num_tb_images=2):
+    def __init__(self, save_img: bool = False, num_tb_images: int = 2) -> None:
         self.save_img = save_img
         self.num_tb_images = num_tb_images
         self._sent = {}
 
-    def before_val_epoch(self, runner):
+    def before_val_epoch(self, runner: Runner) -> None:
         self._sent = {}
 
-    def _handle(self, runner, outputs, phase):
+    def _handle(self, runner: Runner, outputs: Optional[Sequence[dict]], phase: str) -> None:
         from basicattn.utils.img_util import imwrite, tensor2img
 
         loop = runner.val_loop if phase == 'val' else runner.test_loop
@@ -185,10 +191,14 @@ class SRVisualizationHook(Hook):
                 runner.visualizer.add_image(f'{set_name}/{key}', image, step=runner.iter)
                 self._sent[set_name] = sent + 1
 
-    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def after_val_iter(
+        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
         self._handle(runner, outputs or [], 'val')
 
-    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def after_test_iter(
+        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
         self._handle(runner, outputs or [], 'test')
 
 
@@ -202,13 +212,13 @@ class PlainCheckpointHook(Hook):
 
     priority = 'LOWEST'
 
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+    def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         """Encode ``message_hub`` and ``meta`` (:func:`~.checkpoint_io.encode_plain`)."""
         for key in ('message_hub', 'meta'):
             if key in checkpoint:
                 checkpoint[key] = encode_plain(checkpoint[key])
 
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         """Decode them again (:func:`~.checkpoint_io.decode_plain`)."""
         for key in ('message_hub', 'meta'):
             if key in checkpoint:
@@ -225,10 +235,12 @@ class StopAtIterHook(Hook):
 
     priority = 95  # after CheckpointHook (90), before LatestCheckpointHook
 
-    def __init__(self, stop_iter):
+    def __init__(self, stop_iter: int) -> None:
         self.stop_iter = int(stop_iter)
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def after_train_iter(
+        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
         done = runner.iter + 1  # mmengine counts the finishing iteration after this hook
         if done != self.stop_iter or done >= runner.max_iters:
             return
@@ -256,10 +268,10 @@ class LatestCheckpointHook(Hook):
 
     priority = 'LOWEST'
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._target = None
 
-    def _refresh(self, runner):
+    def _refresh(self, runner: Runner) -> None:
         if not is_main_process():
             return
         pointer = osp.join(runner.work_dir, experiment_folder.POINTER)
@@ -282,17 +294,19 @@ class LatestCheckpointHook(Hook):
         os.replace(tmp, link)
         self._target = target
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def after_train_iter(
+        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
         self._refresh(runner)
 
-    def after_val_epoch(self, runner, metrics=None):
+    def after_val_epoch(self, runner: Runner, metrics: Optional[dict] = None) -> None:
         self._refresh(runner)
 
-    def after_train(self, runner):
+    def after_train(self, runner: Runner) -> None:
         self._refresh(runner)
 
 
-def rebase_runtime_paths(checkpoint, work_dir):
+def rebase_runtime_paths(checkpoint: dict, work_dir: str) -> dict:
     """Move the checkpoint paths in a checkpoint's message hub into ``work_dir``.
 
     mmengine stores absolute paths (``best_ckpt``, ``best_ckpt_<metric>``,
@@ -330,10 +344,10 @@ class ExperimentFolderHook(Hook):
 
     priority = 'HIGHEST'
 
-    def __init__(self, resume_option=None):
+    def __init__(self, resume_option: Optional[str] = None) -> None:
         self.resume_option = resume_option or 'path.resume_state'
 
-    def after_load_checkpoint(self, runner, checkpoint):
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         if not getattr(runner, '_resume', False):
             return
         check_training_state(checkpoint, getattr(runner, '_load_from', None), self.resume_option)

@@ -7,7 +7,7 @@ against the signature of the class their registry names, not here.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 from basicattn.models.test_config import option_settings
 from basicattn.utils.bounds import AtLeast, Between, Bound
@@ -322,7 +322,7 @@ OPTION_SCHEMA = Section(
 )
 
 
-def iter_schema(section=OPTION_SCHEMA, prefix=''):
+def iter_schema(section: 'Section' = OPTION_SCHEMA, prefix: str = '') -> Iterator[Tuple[str, Any]]:
     """Yield ``(key_path, spec)`` for every documented key, depth first."""
     for key, spec in section.fields.items():
         path = f'{prefix}{key}'

@@ -8,12 +8,8 @@ and, for unknown names, the closest valid ones.
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.util
-import os
 import os.path as osp
 import re
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from copy import deepcopy
 from typing import Any
@@ -21,12 +17,12 @@ from typing import Any
 from basicattn.errors import OptionError  # noqa: F401  (re-exported: engine.OptionError)
 
 from . import option_schema as S
+from .custom_imports import import_custom_modules
+from .option_inheritance import load_option_file, origin_of, record_origin
 from .signature_check import bound_problem, describe_expected, explicit_parameters, value_fits
-from .yaml_io import load_yaml_file, parse_yaml_scalar
+from .yaml_io import parse_yaml_scalar
 
 DATASET_KEY = re.compile(r'^(train|val|val_\w+|test_\w+)$')
-BASE_KEY = '_base_'
-DELETE_KEY = '_delete_'
 OVERRIDE_SOURCE = '--set'
 
 
@@ -107,7 +103,7 @@ def apply_overrides(
             node = node[key]
         node[keys[-1]] = parse_yaml_scalar(text)
         if origins is not None:
-            _record_origin(origins, '.'.join(keys), node[keys[-1]], source)
+            record_origin(origins, '.'.join(keys), node[keys[-1]], source)
     return opt
 
 
@@ -131,85 +127,6 @@ def override_keys(item: str, path: str, source: str = OVERRIDE_SOURCE) -> list[s
             ],
         )
     return keys
-
-
-def import_custom_modules(
-    modules: str | Sequence[str], option_dir: str | None = None, source: str | None = None
-) -> None:
-    """Import the modules named by ``custom_imports`` (registering their classes).
-
-    The option file's folder and the current directory are searched first.
-
-    Args:
-        modules (str | list[str]): Module names.
-        option_dir (str, optional): Folder of the option file.
-        source (str, optional): The option file, named in errors.
-
-    Raises:
-        OptionError: A module is missing, or raised while being imported (the
-            message names the module, its file and the exception).
-    """
-    if isinstance(modules, str):
-        modules = [modules]
-    source = source or option_dir or '<options>'
-    for folder in filter(None, [os.getcwd(), option_dir]):
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception as err:  # noqa: BLE001  (any failure is the module's, not ours)
-            raise OptionError(source, [_import_problem(name, err)]) from None
-
-
-def _is_missing_module(name, err):
-    """True when ``err`` says that ``name`` itself (or a package above it) is not found."""
-    if not isinstance(err, ModuleNotFoundError) or not err.name:
-        return False
-    return name == err.name or name.startswith(err.name + '.')
-
-
-def _module_file(name):
-    """The file a module is loaded from, or None when it cannot be found."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except Exception:  # noqa: BLE001  (a parent package that fails to import)
-        return None
-    origin = getattr(spec, 'origin', None)
-    return origin if origin and osp.isfile(origin) else None
-
-
-def _first_line(text, limit=300):
-    line = next((part for part in str(text).splitlines() if part.strip()), '')
-    return line if len(line) <= limit else line[: limit - 3] + '...'
-
-
-def _raised_at(err):
-    """``file:line`` of the innermost frame of the exception's traceback."""
-    if isinstance(err, SyntaxError) and err.filename:
-        return f'{err.filename}:{err.lineno}' if err.lineno else err.filename
-    tb = err.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return f'{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}' if tb is not None else None
-
-
-def _import_problem(name, err):
-    """One line on why ``custom_imports`` could not import ``name``."""
-    if _is_missing_module(name, err):
-        return f'custom_imports: cannot import {name!r}: {err}'
-    where = _module_file(name)
-    at = _raised_at(err)
-    text = f'custom_imports: importing {name!r}'
-    if where:
-        text += f' ({where})'
-    message = err.msg if isinstance(err, SyntaxError) and err.msg else _first_line(err)
-    text += f' failed: {type(err).__name__}: {message}'
-    if at and (not where or not at.startswith(where + ':')):
-        text += f' (raised at {at})'
-    elif at:
-        text += f' (line {at.rsplit(":", 1)[1]})'
-    return text + '; fix the module or remove it from custom_imports'
 
 
 class _Validator:
@@ -411,136 +328,6 @@ class _Validator:
         self.check_kwargs(path, target, kwargs, also_valid=spec.loader_fields)
 
 
-# -- inheritance: `_base_` files ----------------------------------------
-def load_option_file(path: str) -> tuple[dict, dict[str, str]]:
-    """Read an option file with the files that its ``_base_`` names merged in.
-
-    ``_base_: FILE`` or ``_base_: [FILE, ...]`` (paths relative to the file
-    that names them) are read first, recursively, and merged in order; the
-    file itself is merged last. Mappings merge key by key, every other value
-    (lists included) replaces the inherited one, and a mapping written with
-    ``_delete_: true`` replaces the mapping it would inherit instead of
-    merging into it. ``_base_`` and ``_delete_`` do not appear in the result.
-    See docs/option_inheritance.md.
-
-    Args:
-        path (str): The YAML option file.
-
-    Returns:
-        tuple[dict, dict[str, str]]: The merged options (not yet validated)
-        and their provenance: ``{keypath: file}`` for every key, the file in
-        which the value that won the merge was written.
-
-    Raises:
-        OptionError: A file does not parse, ``_base_`` or ``_delete_`` has
-            the wrong type, a base file is missing, or bases form a cycle.
-    """
-    return _load_with_bases(str(path), ())
-
-
-def _load_with_bases(path, chain):
-    """:func:`load_option_file` for ``path``, reached through the files ``chain``."""
-    real = osp.realpath(path)
-    data = load_yaml_file(path)
-    bases = _base_list(path, data.pop(BASE_KEY, None))
-    deletes = _pop_delete_flags(path, data, '')
-    merged, origins = {}, {}
-    folder = osp.dirname(real) if osp.islink(path) else osp.dirname(path)
-    for base in bases:
-        base_path = osp.normpath(osp.join(folder, base))
-        if not osp.isfile(base_path):
-            raise OptionError(f'{path}: {BASE_KEY}: {base!r} not found (looked for {base_path})')
-        _refuse_cycle(base_path, (*chain, path))
-        base_opt, base_origins = _load_with_bases(base_path, (*chain, path))
-        _merge(merged, origins, base_opt, base_origins, set(), '')
-    own = {}
-    _record_origin(own, '', data, path)
-    _merge(merged, origins, data, own, deletes, '')
-    return merged, origins
-
-
-def _refuse_cycle(base_path, chain):
-    """Raise when ``base_path`` is already among the files ``chain`` that lead to it."""
-    reals = [osp.realpath(p) for p in chain]
-    if osp.realpath(base_path) in reals:
-        loop = ' -> '.join([*chain[reals.index(osp.realpath(base_path)) :], base_path])
-        raise OptionError(f'{chain[-1]}: {BASE_KEY}: the files inherit from each other: {loop}')
-
-
-def _base_list(path, bases):
-    """The ``_base_`` value as a list of paths, or an error naming the file."""
-    if bases is None:
-        return []
-    if isinstance(bases, str):
-        bases = [bases]
-    if not isinstance(bases, list) or not all(isinstance(b, str) and b.strip() for b in bases):
-        raise OptionError(
-            f'{path}: {BASE_KEY}: expected a file path or a list of file paths, '
-            f'got {type(bases).__name__} {bases!r}'
-        )
-    return bases
-
-
-def _pop_delete_flags(path, node, prefix):
-    """Remove ``_delete_`` from every mapping under ``node``; return the key paths set true."""
-    flagged = set()
-    for key, value in node.items():
-        if not isinstance(value, dict):
-            continue
-        keypath = f'{prefix}{key}'
-        if DELETE_KEY in value:
-            flag = value.pop(DELETE_KEY)
-            if not isinstance(flag, bool):
-                raise OptionError(
-                    f'{path}: {keypath}.{DELETE_KEY}: expected true or false, '
-                    f'got {type(flag).__name__} {flag!r}'
-                )
-            if flag:
-                flagged.add(keypath)
-        flagged |= _pop_delete_flags(path, value, f'{keypath}.')
-    if DELETE_KEY in node and not prefix:
-        raise OptionError(f'{path}: {DELETE_KEY}: only a mapping under a key can replace its base')
-    return flagged
-
-
-def _record_origin(origins, keypath, value, source):
-    """Record ``source`` as the writer of ``keypath`` and of every key inside ``value``."""
-    for key in [k for k in origins if k == keypath or k.startswith(f'{keypath}.')]:
-        del origins[key]
-    if keypath:
-        origins[keypath] = source
-    if isinstance(value, dict):
-        prefix = f'{keypath}.' if keypath else ''
-        for key, sub in value.items():
-            _record_origin(origins, f'{prefix}{key}', sub, source)
-
-
-def _merge(into, origins, new, new_origins, replace, prefix):
-    """Deep-merge ``new`` into ``into`` (and its provenance into ``origins``)."""
-    for key, value in new.items():
-        keypath = f'{prefix}{key}'
-        if isinstance(value, dict) and isinstance(into.get(key), dict) and keypath not in replace:
-            origins[keypath] = new_origins[keypath]
-            _merge(into[key], origins, value, new_origins, replace, f'{keypath}.')
-            continue
-        into[key] = deepcopy(value)
-        _record_origin(origins, keypath, None, None)
-        origins.update(
-            (k, v) for k, v in new_origins.items() if k == keypath or k.startswith(f'{keypath}.')
-        )
-
-
-def origin_of(keypath: str, origins: Mapping[str, str], default: str) -> str:
-    """The file that wrote ``keypath``, or the closest key above it; else ``default``."""
-    parts = keypath.split('.') if keypath else []
-    while parts:
-        found = origins.get('.'.join(parts))
-        if found is not None:
-            return found
-        parts.pop()
-    return default
-
-
 def read_options(
     path: str, overrides: Sequence[str] = (), purpose: str = 'train'
 ) -> dict[str, Any]:
@@ -611,7 +398,7 @@ def validate_options(
         _propagate_scale(opt, checker)
         _check_registered_model(opt, checker)
         _check_stages(opt, checker)
-        _check_tiles(opt, checker)
+        _check_test_time(opt, checker)
     if checker.problems:
         files = [origin_of(p, origins or {}, str(source)) for p in checker.paths]
         raise OptionError(source, checker.problems, files)
@@ -656,14 +443,25 @@ def _check_stages(opt, checker):
         checker.fail(f'train.stages.{where}' if message else 'train.stages', message or problem)
 
 
-def _check_tiles(opt, checker):
-    """Tiles must overlap by less than their size (else they never advance)."""
-    val = opt.get('val') or {}
-    tile, overlap = val.get('tile'), val.get('tile_overlap', 8)
-    if tile is not None and overlap >= tile:
-        checker.fail('val.tile_overlap', f'{overlap} must be smaller than val.tile ({tile})')
-    if tile is not None and val.get('chop'):
-        checker.fail('val.chop', 'val.chop and val.tile are alternatives; set only one of them')
+def _check_test_time(opt, checker):
+    """The ``val`` test-time settings as the model's own test config checks them.
+
+    The combinations (tiles overlapping by less than their size, chop or
+    tile, ``sequence`` only on whole frames and only for models that have it)
+    are written once, in :mod:`basicattn.models.test_config`.
+    """
+    from basicattn.models.test_config import TestConfig
+
+    model = _registry('MODELS').get(opt['model_type'])
+    config_class = getattr(model, 'test_config_class', TestConfig)
+    try:
+        config_class.from_options(opt.get('val'), opt['model_type'])
+    except OptionError as err:
+        key, sep, message = str(err).partition(': ')
+        if sep and ' ' not in key:
+            checker.fail(key, message)
+        else:
+            checker.fail('val', str(err))
 
 
 def _check_registered_model(opt, checker):

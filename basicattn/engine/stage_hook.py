@@ -34,15 +34,12 @@ from typing import Any, List, Optional, Sequence
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 
 from basicattn.registry import HOOKS
 
+from .checkpoint_state import unwrap_model
+
 _STAGE_KEYS = ('name', 'until_iter', 'trainable', 'frozen', 'losses', 'lr', 'reset_optimizer')
-
-
-def _unwrap(model):
-    return model.module if is_model_wrapper(model) else model
 
 
 def check_stages(
@@ -189,7 +186,7 @@ class MultiStageHook(Hook):
     def _apply(self, runner, index, new_stage):
         """Set up stage ``index``; ``new_stage``: reset/lr as at its start."""
         stage = self.stages[index]
-        model = _unwrap(runner.model)
+        model = unwrap_model(runner.model)
         params = list(model.generator.named_parameters())
         flags = trainable_mask([n for n, _ in params], stage.get('trainable'), stage.get('frozen'))
         for (_, param), flag in zip(params, flags):

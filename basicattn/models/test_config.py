@@ -110,12 +110,13 @@ class TestConfig:
             _check_value(where, item, getattr(self, item.name))
         if self.tile is not None and self.tile_overlap >= self.tile:
             raise OptionError(
-                f'{where}.tile_overlap={self.tile_overlap} must be smaller than '
-                f'{where}.tile={self.tile}'
+                f'{where}.tile_overlap: {self.tile_overlap} must be smaller than '
+                f'{where}.tile ({self.tile})'
             )
         if self.chop and self.tile:
             raise OptionError(
-                f'{where}.chop and {where}.tile are alternatives; set only one of them'
+                f'{where}.chop: {where}.chop and {where}.tile are alternatives; '
+                'set only one of them'
             )
 
     @classmethod
@@ -176,7 +177,7 @@ class TestConfig:
             value = val.get(setting.name, setting.default)
             if setting.name not in names and value != setting.default:
                 raise OptionError(
-                    f'val.{setting.name}={value!r}: {setting.name} is a setting of '
+                    f'val.{setting.name}: {setting.name} is a setting of '
                     f'{setting.owner}, which model_type {model_type} does not have '
                     f'(set model_type: {setting.owner} or remove val.{setting.name})'
                 )
@@ -220,7 +221,7 @@ class VideoTestConfig(TestConfig):
         super().check(where)
         if self.sequence and (self.tile or self.chop or self.self_ensemble):
             raise OptionError(
-                f'{where}.sequence carries a recurrent state over whole frames; it cannot be '
+                f'{where}.sequence: carries a recurrent state over whole frames; it cannot be '
                 'combined with tile, chop or self_ensemble'
             )
 
@@ -239,7 +240,7 @@ def _check_value(where: str, item: dataclasses.Field, value: Any) -> None:
     key = f'{where}.{item.name}'
     if item.type is bool:
         if not isinstance(value, bool):
-            raise OptionError(f'{key} must be true or false, got {value!r}')
+            raise OptionError(f'{key}: must be true or false, got {value!r}')
         return
     optional = value is None and item.default is None
     bound = item.metadata.get('bound')
@@ -250,7 +251,7 @@ def _check_value(where: str, item: dataclasses.Field, value: Any) -> None:
         what = f'an int {bound.describe()}' if bound is not None else 'an int'
         if item.default is None:
             what += ' or None (0 or None: off)'
-        raise OptionError(f'{key} must be {what}, got {value!r}')
+        raise OptionError(f'{key}: must be {what}, got {value!r}')
 
 
 def _owner_of(key: str) -> Optional[str]:

@@ -185,7 +185,7 @@ def test_wrong_value_types(tmp_path):
     message = str(err)
     assert path in message
     assert "train.total_iter: expected int, got str '1000x'" in message
-    assert 'network_g.num_feat: EDSR expects int, got float 1.5' in message
+    assert 'network_g.num_feat: EDSR expects int >= 1, got float 1.5' in message
     assert "val.save_img: expected bool, got str 'yes'" in message
     assert len(err.problems) == 3
 
@@ -195,10 +195,10 @@ def test_wrong_value_types(tmp_path):
     [
         ('num_block', True, 'expects int, got bool'),  # bool is not an int here
         ('res_scale', 'big', 'expects float, got str'),
-        ('rgb_mean', 0.5, 'expects tuple, got float'),
+        ('rgb_mean', 0.5, 'expects Sequence[float], got float'),
     ],
 )
-def test_arch_argument_types_from_defaults(tmp_path, key, value, expected):
+def test_arch_argument_types_from_annotations(tmp_path, key, value, expected):
     path = write_modified(tmp_path, lambda o: o['network_g'].update({key: value}))
     message = str(problems_of(path))
     assert f'network_g.{key}' in message and expected in message

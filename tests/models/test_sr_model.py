@@ -205,7 +205,9 @@ def test_train_step_decreases_loss():
 def test_errors():
     with pytest.raises(ValueError, match="'tile_size'"):
         SRModel(TINY_EDSR, test_cfg=dict(tile_size=8))
-    with pytest.raises(ValueError, match='tile_overlap=8'):
+    with pytest.raises(
+        ValueError, match=r'test_cfg.tile_overlap: 8 must be smaller than test_cfg.tile \(8\)'
+    ):
         SRModel(TINY_EDSR, test_cfg=dict(tile=8))
     with pytest.raises(ValueError, match='self_ensemble'):
         SRModel(TINY_EDSR, test_cfg=dict(self_ensemble='yes'))
@@ -243,9 +245,7 @@ def test_test_config_is_one_typed_object():
         self_ensemble=False, tile=16, tile_overlap=8, chop=False, chop_shave=10
     )
     assert VideoTestConfig.from_options({'sequence': True}, 'VideoSRModel')['sequence'] is True
-    with pytest.raises(
-        ValueError, match=r'val.sequence=True: sequence is a setting of VideoSRModel'
-    ):
+    with pytest.raises(ValueError, match=r'val.sequence: sequence is a setting of VideoSRModel'):
         TestConfig.from_options({'sequence': True}, 'SRModel')
-    with pytest.raises(ValueError, match=r'val.tile must be an int >= 1'):
+    with pytest.raises(ValueError, match=r'val.tile: must be an int >= 1'):
         TestConfig.from_options({'tile': -2}, 'SRModel')
