@@ -24,9 +24,7 @@ import argparse
 import os.path as osp
 import sys
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
 from basicattn.converters.base import (  # noqa: E402
     ConversionError,

@@ -23,10 +23,7 @@ import glob
 import os.path as osp
 import sys
 
-try:
-    import basicattn  # noqa: F401
-except ImportError:  # run from a checkout without installing
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
 from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
 

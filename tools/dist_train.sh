@@ -13,6 +13,11 @@ OPT=$2
 shift 2
 TOOLS_DIR=$(cd "$(dirname "$0")" && pwd)
 export PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}"
+# the checkout's environment (tools/setup_env.sh) unless PYTHON names another interpreter
+VENV=${BASICATTN_VENV:-$TOOLS_DIR/../.venv}
+if [ -z "${PYTHON:-}" ] && [ -x "$VENV/bin/python" ]; then
+    PYTHON="$VENV/bin/python"
+fi
 exec "${PYTHON:-python}" -m torch.distributed.run \
     --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
     --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \

@@ -20,12 +20,9 @@ as long as a forward on this machine (A2N x2 at 640x360: about 30 s CPU).
 
 import argparse
 import json
-import os.path as osp
 import sys
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
 from basicattn.errors import add_debug_argument, run_tool  # noqa: E402
 from basicattn.utils.flops import count_flops, format_count  # noqa: E402

@@ -18,6 +18,11 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 TOOLS_DIR=$(cd "$(dirname "$0")" && pwd)
 export PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}"
+# the checkout's environment (tools/setup_env.sh) unless PYTHON names another interpreter
+VENV=${BASICATTN_VENV:-$TOOLS_DIR/../.venv}
+if [ -z "${PYTHON:-}" ] && [ -x "$VENV/bin/python" ]; then
+    PYTHON="$VENV/bin/python"
+fi
 # shellcheck disable=SC2086
 srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" \
     --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" \

@@ -34,6 +34,7 @@ __all__ = [
     'MeanShiftMixin',
     'check_global_skip',
     'add_bicubic_skip',
+    'start_as_bicubic',
 ]
 
 #: ``global_skip`` values: ``'none'`` (the papers) or ``'bicubic'`` (basicattn).
@@ -132,6 +133,7 @@ class MeanShiftMixin:
         num_in_ch: int,
         num_out_ch: int,
         owner: Optional[str] = None,
+        residual_output: bool = False,
     ) -> None:
         """Check ``rgb_mean`` and register the ``mean`` buffer.
 
@@ -142,6 +144,9 @@ class MeanShiftMixin:
             num_in_ch: Input channels.
             num_out_ch: Output channels.
             owner: Put first in the error message (e.g. ``'DAN'``).
+            residual_output: The output is a residual added to another
+                image (``global_skip='bicubic'``): the mean is not added
+                back, since the image it is added to already carries it.
 
         Raises:
             ValueError: ``rgb_mean`` does not have ``num_in_ch`` values.
@@ -156,8 +161,9 @@ class MeanShiftMixin:
             torch.tensor(rgb_mean, dtype=torch.float32).view(1, num_in_ch, 1, 1),
             persistent=False,
         )
-        # The output mean: the input mean when the channels agree, else none.
-        self.add_mean_back = num_in_ch == num_out_ch
+        # The output mean: the input mean when the channels agree and the
+        # output is an image, not a residual over bicubic.
+        self.add_mean_back = num_in_ch == num_out_ch and not residual_output
 
     def shift_in(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - mean) * img_range``: the network's input."""
@@ -193,6 +199,18 @@ def check_global_skip(
             f'num_out_ch, got {num_in_ch} and {num_out_ch}'
         )
     return global_skip
+
+
+def start_as_bicubic(conv: nn.Conv2d) -> None:
+    """Zero the last conv of a network with ``global_skip='bicubic'``.
+
+    Its residual is then exactly zero at initialisation, so the untrained
+    network's output is bicubic upsampling (the gradient of the zeroed conv's
+    weights is not zero, so it learns from the first step).
+    """
+    nn.init.zeros_(conv.weight)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
 
 
 def add_bicubic_skip(

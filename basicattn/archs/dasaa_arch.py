@@ -100,7 +100,7 @@ from torch import nn
 from basicattn.registry import ARCHS
 from basicattn.utils.validators import check_choice, check_positive_int
 
-from .arch_util import add_bicubic_skip, check_global_skip
+from .arch_util import add_bicubic_skip, check_global_skip, start_as_bicubic
 from .dasaa_blocks import (
     ChannelAttention,
     ConvLSTMCell,
@@ -314,9 +314,8 @@ class DASAA(nn.Module):
         )
         self.lstm = ConvLSTMCell(num_feat, num_feat, lstm_kernel) if use_lstm else None
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
-        if global_skip == 'bicubic':  # start as bicubic upsampling
-            nn.init.zeros_(self.conv_last.weight)
-            nn.init.zeros_(self.conv_last.bias)
+        if global_skip == 'bicubic':
+            start_as_bicubic(self.conv_last)
 
     def _check_input(self, x: torch.Tensor):
         if x.dim() != 5:

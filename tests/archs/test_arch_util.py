@@ -95,3 +95,32 @@ def test_global_skip_check_and_add():
 
 def test_module_lists_its_blocks():
     assert set(arch_util.__all__) >= {'conv3x3', 'lrelu', 'ChannelAttention', 'MeanShiftMixin'}
+
+
+@pytest.mark.parametrize(
+    'arch, kwargs, shape',
+    [
+        ('EDSR', dict(num_feat=8, num_block=1, upscale=2), (1, 3, 12, 12)),
+        ('DAN', dict(num_feat=8, num_block=2, num_res=1, reduction=4, distance=1, upscale=2),
+         (1, 3, 12, 12)),
+        ('DASAA', dict(num_feat=8, num_rdb=1, rdb_layers=2, growth=4, reduction=2, pab_hidden=4,
+                       attn_chunk=16), (1, 5, 3, 12, 12)),
+    ],
+)  # fmt: skip
+def test_bicubic_skip_starts_as_bicubic(arch, kwargs, shape):
+    """With global_skip='bicubic' the untrained network outputs bicubic (no mean on top)."""
+    from basicattn.registry import ARCHS
+    from basicattn.utils.matlab_imresize import imresize
+
+    torch.manual_seed(0)
+    net = ARCHS.build(dict(type=arch, global_skip='bicubic', **kwargs)).eval()
+    x = torch.rand(*shape)
+    centre = x[:, shape[1] // 2] if len(shape) == 5 else x
+    with torch.no_grad():
+        out = net(x)
+    scale = out.shape[-1] // shape[-1]
+    torch.testing.assert_close(out, imresize(centre, scale=scale), rtol=0, atol=1e-6)
+    # and it learns: the zeroed conv gets a gradient
+    net.train()
+    net(x).sub(1).abs().mean().backward()
+    assert net.conv_last.weight.grad.abs().sum() > 0
