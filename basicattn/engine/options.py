@@ -17,9 +17,17 @@ from typing import Any
 from basicattn.errors import OptionError  # noqa: F401  (re-exported: engine.OptionError)
 
 from . import option_schema as S
+from .basicsr_compat import apply_basicsr_compat
 from .custom_imports import import_custom_modules
 from .option_inheritance import load_option_file, origin_of, record_origin
-from .signature_check import bound_problem, describe_expected, explicit_parameters, value_fits
+from .signature_check import (
+    bound_problem,
+    describe_expected,
+    explicit_parameters,
+    int_where_expected,
+    integral_to_int,
+    value_fits,
+)
 from .yaml_io import parse_yaml_scalar
 
 DATASET_KEY = re.compile(r'^(train|val|val_\w+|test_\w+)$')
@@ -144,6 +152,9 @@ class _Validator:
 
     # -- plain values and sections --------------------------------------
     def check_field(self, path, spec, value):
+        """Check a plain value; return it (an integral float for an int as an int)."""
+        if int in spec.types and float not in spec.types:
+            value = integral_to_int(value)
         if not isinstance(value, spec.types) or (
             isinstance(value, bool) and bool not in spec.types and int in spec.types
         ):
@@ -153,6 +164,7 @@ class _Validator:
             self.fail(path, f'{value!r} is not one of {list(spec.choices)}')
         elif spec.bound is not None and spec.bound.problem(value):
             self.fail(path, spec.bound.problem(value))
+        return value
 
     def check_section(self, path, spec, node, fill=True):
         if not isinstance(node, dict):
@@ -191,7 +203,9 @@ class _Validator:
                     continue  # an optional block written as `key: ~` is simply off
                 self.fail(keypath, 'required block is empty')
                 continue
-            self.check_any(keypath, sub, node[key])
+            checked = self.check_any(keypath, sub, node[key])
+            if isinstance(sub, S.Field):
+                node[key] = checked
         return node
 
     def _required(self, keypath):
@@ -209,8 +223,8 @@ class _Validator:
 
     def check_any(self, path, spec, value):
         if isinstance(spec, S.Field):
-            self.check_field(path, spec, value)
-        elif isinstance(spec, S.Section):
+            return self.check_field(path, spec, value)
+        if isinstance(spec, S.Section):
             self.check_section(path, spec, value)
         elif isinstance(spec, S.Typed):
             self.check_typed(path, spec, value)
@@ -276,6 +290,8 @@ class _Validator:
         for key, value in kwargs.items():
             if key in extra_allowed:
                 continue
+            if key in params and key not in injected:
+                value = kwargs[key] = int_where_expected(params[key], value)
             if key in injected:
                 self.fail(f'{path}.{key}', 'set by basicattn; remove it')
             elif key not in params:
@@ -308,6 +324,7 @@ class _Validator:
         if target is not None:
             kwargs = {k: v for k, v in block.items() if k != 'type'}
             self.check_kwargs(path, target, kwargs, spec.injected, extra_allowed)
+            block.update(kwargs)  # integral floats given for ints, now ints
         return target
 
     def check_dataset(self, path, spec, block):
@@ -319,13 +336,14 @@ class _Validator:
             if key == 'type':
                 continue
             if key in spec.loader_fields:
-                self.check_field(f'{path}.{key}', spec.loader_fields[key], value)
+                block[key] = self.check_field(f'{path}.{key}', spec.loader_fields[key], value)
             else:
                 kwargs[key] = value
         params = explicit_parameters(target)
         if params is not None and 'name' not in params:
             kwargs.pop('name', None)  # the set's display name, used by the loops
         self.check_kwargs(path, target, kwargs, also_valid=spec.loader_fields)
+        block.update(kwargs)
 
 
 def read_options(
@@ -390,6 +408,8 @@ def validate_options(
             )
         import_custom_modules(names, option_dir, written_in)
     checker = _Validator(source, purpose)
+    for path, message in apply_basicsr_compat(opt):
+        checker.fail(path, message)
     if purpose == 'train' and not opt.get('train'):
         checker.fail('train', 'required section is missing or empty (tools/train.py needs it)')
         opt.pop('train', None)

@@ -157,6 +157,54 @@ def value_fits(param: inspect.Parameter, value: Any) -> bool:
     return verdict is not False
 
 
+def integral_to_int(value: Any) -> Any:
+    """``5000`` for ``5000.0`` (BasicSR writes ``!!float 5e3`` for ints); other values as given.
+
+    A bool stays a bool and ``5.5`` stays a float, so that the type check reports it.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _int_elements(param):
+    """Whether ``param`` takes a sequence of ints (``List[int]``, a default of ints)."""
+    annotation = param.annotation
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (list, tuple, abc.Sequence) and args:
+        return all(a is int or a is Ellipsis for a in args)
+    default = param.default
+    return (
+        isinstance(default, (list, tuple))
+        and len(default) > 0
+        and all(type(v) is int for v in default)
+    )
+
+
+def int_where_expected(param: inspect.Parameter, value: Any) -> Any:
+    """Turn integral floats into ints where ``param`` wants an int (or a list of ints).
+
+    ``total_iter: !!float 3e5`` or ``milestones: [2e5, 4e5]`` then reach the
+    class as ints; a float that is not integral (``5.5``) is returned as it is
+    and fails the type check, naming the key.
+
+    Args:
+        param (inspect.Parameter): Parameter with annotation/default.
+        value: The option value.
+
+    Returns:
+        object: ``value``, or its int form.
+    """
+    if isinstance(value, float) and not value_fits(param, value):
+        as_int = integral_to_int(value)
+        return as_int if value_fits(param, as_int) else value
+    if isinstance(value, list) and _int_elements(param):
+        return [integral_to_int(v) for v in value]
+    return value
+
+
 def _bounded_members(annotation, value):
     """``[(type matches value, [Bound])]`` for each member of a (Union of) annotation."""
     origin = typing.get_origin(annotation)

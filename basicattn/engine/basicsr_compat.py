@@ -1,0 +1,295 @@
+"""BasicSR option keys: the one table of what each means in basicattn.
+
+An option file written for BasicSR (``train_EDSR_Mx2.yml`` and friends)
+holds keys that basicattn names differently (``dataset_enlarge_ratio`` is
+our ``repeat``, ``train.pixel_opt`` a loss of ``train.losses``) and keys that
+have no meaning here (``num_gpu``, ``prefetch_mode``). :data:`RULES` lists
+every one of them once; :func:`apply_basicsr_compat` rewrites the options
+by it before validation, so the validator never sees a BasicSR key and never
+answers one with a misleading "did you mean". A key that is understood is
+mapped silently; one that is ignored prints exactly one ``warning:`` line
+saying why (:func:`warn_option`). The "Coming from BasicSR" table of
+``docs/options.md`` is generated from :data:`RULES` as well.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+#: ``(key path, message)`` of a problem found while mapping.
+Problem = tuple[str, str]
+
+
+def warn_option(path: str, message: str) -> None:
+    """Print one ``warning: <key>: <message>`` line on stderr (every option warning)."""
+    print(f'warning: {path}: {message}', file=sys.stderr)
+
+
+@dataclass
+class Site:
+    """One place in the options that a rule's key path matched."""
+
+    opt: dict
+    parent: dict
+    key: str
+    path: str
+    ours: str | None  # the rule's target with the placeholders filled in
+    problems: list[Problem]
+
+    @property
+    def value(self) -> Any:
+        """The value written at this place."""
+        return self.parent[self.key]
+
+    def fail(self, message: str, path: str | None = None) -> None:
+        """Record a problem at this key (or at ``path``)."""
+        self.problems.append((path or self.path, message))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A BasicSR key, what it is in basicattn, and how it is rewritten.
+
+    ``basicsr`` and ``ours`` are key paths; ``<set>``, ``<name>`` and ``<x>``
+    stand for any key (``ours`` reuses what they matched). ``ours`` is None
+    for a key that is ignored. ``fix`` rewrites one matched place.
+    """
+
+    basicsr: str
+    ours: str | None
+    note: str
+    fix: Callable[[Site, Rule], None]
+
+
+def _put(site: Site, value: Any) -> None:
+    """Move the value to ``site.ours``, refusing to overwrite a key written too."""
+    *parents, last = site.ours.split('.')
+    node = site.opt
+    for key in parents:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    del site.parent[site.key]
+    if last in node:
+        site.fail(f'BasicSR key for {site.ours}, which is given too; keep one of them')
+        return
+    node[last] = value
+
+
+def _rename(site: Site, rule: Rule) -> None:
+    _put(site, site.value)
+
+
+def _ignore(site: Site, rule: Rule) -> None:
+    del site.parent[site.key]
+    warn_option(site.path, f'ignored: {rule.note}')
+
+
+def _loss(site: Site, rule: Rule) -> None:
+    from basicattn.registry import LOSSES
+
+    block = site.value
+    type_name = block.get('type') if isinstance(block, dict) else None
+    if block is None:
+        del site.parent[site.key]  # `pixel_opt: ~`: no such loss
+    elif isinstance(type_name, str) and LOSSES.get(type_name) is not None:
+        _put(site, block)
+    else:
+        del site.parent[site.key]
+        warn_option(
+            site.path,
+            f'ignored: basicattn has no loss {type_name!r} '
+            f'(losses: {", ".join(sorted(LOSSES.module_dict))})',
+        )
+
+
+def _io_backend(site: Site, rule: Rule) -> None:
+    from basicattn.data.lmdb_io import SUPPORTED_BACKENDS
+
+    value, where = site.value, site.path
+    if isinstance(value, dict):
+        others = sorted(str(k) for k in value if k != 'type')
+        if others:
+            warn_option(where, f'ignored {", ".join(others)}: {rule.note}')
+        where, value = f'{site.path}.type', value.get('type')
+    if value not in SUPPORTED_BACKENDS:
+        site.fail(f'{value!r} is not one of {list(SUPPORTED_BACKENDS)}', where)
+        return
+    site.parent[site.key] = value
+
+
+def _takes(dataset_block: dict, argument: str) -> bool:
+    """Whether the dataset class that a block names takes ``argument`` (True if unknown)."""
+    from basicattn.registry import DATASETS
+
+    from .signature_check import explicit_parameters
+
+    target = DATASETS.get(dataset_block.get('type')) if 'type' in dataset_block else None
+    params = explicit_parameters(target) if target is not None else None
+    return params is None or argument in params
+
+
+def _filename_tmpl(site: Site, rule: Rule) -> None:
+    if not _takes(site.parent, 'filename_tmpl'):
+        del site.parent[site.key]
+        warn_option(site.path, f'ignored: {rule.note}')
+
+
+def _metric_type(basicsr_name: str, ours: str) -> Callable[[Site, Rule], None]:
+    def fix(site: Site, rule: Rule) -> None:
+        if site.value == basicsr_name:
+            site.parent[site.key] = ours
+
+    return fix
+
+
+def _backend(site: Site, rule: Rule) -> None:
+    if site.value != 'nccl':
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        site.parent[site.key] = 'gloo'
+        warn_option(site.path, 'nccl needs CUDA, which is not available here: using gloo')
+
+
+#: Every BasicSR key basicattn reads differently or not at all, in file order.
+RULES: tuple[Rule, ...] = (
+    Rule(
+        'num_gpu',
+        None,
+        'the number of processes is given to the launcher: '
+        '`bash tools/dist_train.sh N -opt FILE` (one process: `python tools/train.py`)',
+        _ignore,
+    ),
+    Rule(
+        'datasets.<set>.io_backend: {type: disk|lmdb}',
+        'datasets.<set>.io_backend: disk|lmdb',
+        'basicattn reads image files and LMDBs by their paths',
+        _io_backend,
+    ),
+    Rule('datasets.<set>.dataset_enlarge_ratio', 'datasets.<set>.repeat', '', _rename),
+    Rule('datasets.<set>.use_flip', 'datasets.<set>.use_hflip', '', _rename),
+    Rule(
+        'datasets.<set>.filename_tmpl',
+        None,
+        'only where the dataset takes no `filename_tmpl` '
+        '(the video datasets name their frames themselves)',
+        _filename_tmpl,
+    ),
+    Rule(
+        'datasets.<set>.prefetch_mode',
+        None,
+        'basicattn has no prefetcher; data come from DataLoader workers '
+        '(`num_worker_per_gpu`, `pin_memory`)',
+        _ignore,
+    ),
+    Rule('path.pretrain_model_g', 'path.pretrain_network_g', '', _rename),
+    Rule('path.strict_load', 'path.strict_load_g', '', _rename),
+    Rule(
+        'train.<x>_opt',
+        'train.losses.<x>',
+        'when its `type` is a registered loss (`pixel_opt` -> `train.losses.pixel`); '
+        'otherwise, e.g. `perceptual_opt` without a perceptual loss, ignored with a warning',
+        _loss,
+    ),
+    Rule(
+        'train.dcn_lr_mul',
+        None,
+        'set a smaller lr with '
+        '`train.paramwise_cfg: {custom_keys: {conv_offset: {lr_mult: 0.25}}}`',
+        _ignore,
+    ),
+    Rule(
+        'val.metrics.<name>.type: calculate_psnr',
+        'val.metrics.<name>.type: PSNR',
+        '`crop_border` and `test_y_channel` are the same',
+        _metric_type('calculate_psnr', 'PSNR'),
+    ),
+    Rule(
+        'val.metrics.<name>.type: calculate_ssim',
+        'val.metrics.<name>.type: SSIM',
+        '`crop_border` and `test_y_channel` are the same',
+        _metric_type('calculate_ssim', 'SSIM'),
+    ),
+    Rule(
+        'val.metrics.<name>.better',
+        None,
+        'basicattn knows which way each metric is better',
+        _ignore,
+    ),
+    Rule('val.pbar', None, 'basicattn prints its own progress', _ignore),
+    Rule(
+        'logger.wandb',
+        None,
+        'Weights & Biases logging is not supported yet; '
+        'TensorBoard logging is `logger.use_tb_logger`',
+        _ignore,
+    ),
+    Rule(
+        'dist_params.backend: nccl',
+        'dist_params.backend: gloo',
+        'only when CUDA is not available (nccl needs it)',
+        _backend,
+    ),
+)
+
+_PLACEHOLDER = re.compile(r'<(\w+)>')
+
+
+def _segment_pattern(segment: str) -> re.Pattern:
+    parts = _PLACEHOLDER.split(segment)  # literal, name, literal, name, ...
+    regex = ''.join(
+        re.escape(part) if i % 2 == 0 else f'(?P<{part}>.+)' for i, part in enumerate(parts)
+    )
+    return re.compile(regex + '$')
+
+
+def _sites(opt: dict, rule: Rule, problems: list[Problem]) -> Iterator[Site]:
+    """Every place in ``opt`` that the rule's key path names."""
+    segments = rule.basicsr.split(':', 1)[0].split('.')
+    found = [(opt, [], {})]  # (node, path so far, placeholders)
+    for depth, segment in enumerate(segments):
+        pattern, last = _segment_pattern(segment), depth == len(segments) - 1
+        matched = []
+        for node, path, groups in found:
+            if not isinstance(node, dict):
+                continue
+            for key in list(node):
+                hit = pattern.match(str(key))
+                if hit:
+                    matched.append(
+                        (node if last else node[key], path + [key], {**groups, **hit.groupdict()})
+                    )
+        found = matched
+    for parent, path, groups in found:
+        ours = rule.ours.split(':', 1)[0] if rule.ours else None
+        if ours:
+            ours = _PLACEHOLDER.sub(lambda m, found=groups: str(found[m.group(1)]), ours)
+        yield Site(opt, parent, path[-1], '.'.join(map(str, path)), ours, problems)
+
+
+def apply_basicsr_compat(opt: dict) -> list[Problem]:
+    """Rewrite the BasicSR keys of ``opt`` in place, by :data:`RULES`.
+
+    Keys basicattn understands are moved to its own names; keys it ignores are
+    removed with one :func:`warn_option` line each.
+
+    Args:
+        opt (dict): Merged options (before validation).
+
+    Returns:
+        list[tuple[str, str]]: ``(key path, message)`` of values that cannot
+        be mapped (an ``io_backend`` type that is neither disk nor lmdb, a
+        BasicSR key given together with ours).
+    """
+    problems: list[Problem] = []
+    for rule in RULES:
+        for site in list(_sites(opt, rule, problems)):
+            if site.key in site.parent:
+                rule.fix(site, rule)
+    return problems

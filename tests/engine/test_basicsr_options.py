@@ -1,0 +1,241 @@
+"""BasicSR-shaped option files load: integral floats, io_backend dicts, BasicSR keys."""
+
+import os.path as osp
+
+import pytest
+import yaml
+
+from basicattn.engine.basicsr_compat import RULES
+from basicattn.engine.options import validate_options
+from basicattn.engine.yaml_io import OptionLoader
+from basicattn.errors import OptionError
+
+# Written by us in the shape of BasicSR's options/train/EDSR/train_EDSR_Mx2.yml.
+BASICSR_EDSR = """\
+name: 201_EDSR_Mx2_f64b16_DIV2K_300k_B16G1_wandb
+model_type: SRModel
+scale: 2
+num_gpu: 1  # set num_gpu: 0 for cpu mode
+manual_seed: 10
+
+datasets:
+  train:
+    name: DIV2K
+    type: PairedImageDataset
+    dataroot_gt: datasets/DIV2K/DIV2K_train_HR_sub
+    dataroot_lq: datasets/DIV2K/DIV2K_train_LR_bicubic/X2_sub
+    filename_tmpl: '{}'
+    io_backend:
+      type: disk
+    gt_size: 96
+    use_flip: true
+    use_rot: true
+    use_shuffle: true
+    num_worker_per_gpu: 6
+    batch_size_per_gpu: !!float 16
+    dataset_enlarge_ratio: 1000
+    prefetch_mode: ~
+  val:
+    name: Set5
+    type: PairedImageDataset
+    dataroot_gt: datasets/Set5/GTmod12
+    dataroot_lq: datasets/Set5/LRbicx2
+    io_backend:
+      type: lmdb
+      db_paths: [a.lmdb, b.lmdb]
+      client_keys: [gt, lq]
+
+network_g:
+  type: EDSR
+  num_in_ch: 3
+  num_out_ch: 3
+  num_feat: !!float 64
+  num_block: 16
+  upscale: 2
+  res_scale: 1
+  img_range: 255.
+  rgb_mean: [0.4488, 0.4371, 0.4040]
+
+path:
+  pretrain_model_g: ~
+  strict_load: true
+  resume_state: ~
+
+train:
+  optim_g:
+    type: Adam
+    lr: !!float 1e-4
+    weight_decay: 0
+    betas: [0.9, 0.99]
+  scheduler:
+    type: MultiStepLR
+    milestones: [!!float 2e5, 250000]
+    gamma: 0.5
+  total_iter: !!float 3e5
+  warmup_iter: -1  # no warm up
+  pixel_opt:
+    type: L1Loss
+    loss_weight: 1.0
+    reduction: mean
+  perceptual_opt:
+    type: PerceptualLoss
+    perceptual_weight: !!float 1.0
+
+val:
+  val_freq: !!float 5e3
+  save_img: false
+  metrics:
+    psnr: # metric name, can be arbitrary
+      type: calculate_psnr
+      crop_border: 2
+      test_y_channel: false
+    ssim:
+      type: calculate_ssim
+      crop_border: 2
+      test_y_channel: true
+
+logger:
+  print_freq: 100
+  save_checkpoint_freq: !!float 5e3
+  use_tb_logger: true
+  wandb:
+    project: ~
+    resume_id: ~
+
+dist_params:
+  backend: nccl
+  port: 29500
+"""
+
+
+def _basicsr_edsr():
+    return yaml.load(BASICSR_EDSR, Loader=OptionLoader)
+
+
+def _warnings(capsys):
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith('warning:')]
+
+
+def test_basicsr_edsr_file_validates_and_maps(capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    opt = validate_options(_basicsr_edsr(), source='train_EDSR_Mx2.yml')
+    train_set, val_set = opt['datasets']['train'], opt['datasets']['val']
+    assert train_set['io_backend'] == 'disk' and val_set['io_backend'] == 'lmdb'
+    assert train_set['repeat'] == 1000 and 'dataset_enlarge_ratio' not in train_set
+    assert train_set['use_hflip'] is True and 'use_flip' not in train_set
+    assert 'prefetch_mode' not in train_set
+    assert train_set['batch_size_per_gpu'] == 16 and type(train_set['batch_size_per_gpu']) is int
+    assert opt['network_g']['num_feat'] == 64 and type(opt['network_g']['num_feat']) is int
+    assert opt['network_g']['img_range'] == 255.0
+    assert opt['path']['strict_load_g'] is True and 'strict_load' not in opt['path']
+    assert opt['path']['pretrain_network_g'] is None and 'pretrain_model_g' not in opt['path']
+    assert opt['train']['losses'] == {
+        'pixel': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'}
+    }
+    assert 'pixel_opt' not in opt['train'] and 'perceptual_opt' not in opt['train']
+    milestones = opt['train']['scheduler']['milestones']
+    assert milestones == [200000, 250000] and all(type(m) is int for m in milestones)
+    for key, value in [
+        (opt['train']['total_iter'], 300000),
+        (opt['val']['val_freq'], 5000),
+        (opt['logger']['save_checkpoint_freq'], 5000),
+    ]:
+        assert key == value and type(key) is int
+    assert opt['val']['metrics'] == {
+        'psnr': {'type': 'PSNR', 'crop_border': 2, 'test_y_channel': False},
+        'ssim': {'type': 'SSIM', 'crop_border': 2, 'test_y_channel': True},
+    }
+    assert 'wandb' not in opt['logger'] and 'num_gpu' not in opt
+    assert opt['dist_params']['backend'] == 'gloo'
+    warnings = _warnings(capsys)
+    keys = [line.split(':', 2)[1].strip() for line in warnings]
+    assert sorted(keys) == sorted(
+        [
+            'num_gpu',
+            'datasets.val.io_backend',
+            'datasets.train.prefetch_mode',
+            'train.perceptual_opt',
+            'logger.wandb',
+            'dist_params.backend',
+        ]
+    ), warnings
+    assert 'tools/dist_train.sh' in warnings[keys.index('num_gpu')]
+    assert 'client_keys, db_paths' in warnings[keys.index('datasets.val.io_backend')]
+    assert "'PerceptualLoss'" in warnings[keys.index('train.perceptual_opt')]
+    assert 'not supported yet' in warnings[keys.index('logger.wandb')]
+    assert 'Did you mean' not in ''.join(warnings)
+
+
+def test_nccl_kept_with_cuda(capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    opt = validate_options(_basicsr_edsr(), source='x.yml')
+    assert opt['dist_params']['backend'] == 'nccl'
+    assert not any('dist_params' in line for line in _warnings(capsys))
+
+
+@pytest.mark.parametrize(
+    'where, value, expected',
+    [
+        (('val', 'val_freq'), 5.5, 'val.val_freq: expected int, got float 5.5'),
+        (('logger', 'print_freq'), True, 'logger.print_freq: expected int, got bool True'),
+        (('train', 'total_iter'), 1e5 + 0.5, 'train.total_iter: expected int'),
+        (('network_g', 'num_block'), 16.5, 'network_g.num_block: EDSR expects int'),
+        (('network_g', 'num_block'), True, 'network_g.num_block: EDSR expects int'),
+        (
+            ('datasets', 'train', 'batch_size_per_gpu'),
+            2.5,
+            'datasets.train.batch_size_per_gpu: expected int, got float 2.5',
+        ),
+    ],
+)
+def test_non_integral_float_and_bool_still_fail(where, value, expected):
+    opt = _basicsr_edsr()
+    node = opt
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    with pytest.raises(OptionError) as err:
+        validate_options(opt, source='x.yml')
+    assert expected in str(err.value)
+
+
+@pytest.mark.parametrize(
+    'backend, expected',
+    [
+        (
+            {'type': 'disks'},
+            "datasets.train.io_backend.type: 'disks' is not one of ['disk', 'lmdb']",
+        ),
+        ({'db_paths': ['a']}, 'datasets.train.io_backend.type: None is not one of'),
+        ('memcached', "datasets.train.io_backend: 'memcached' is not one of ['disk', 'lmdb']"),
+    ],
+)
+def test_bad_io_backend_names_the_key(backend, expected):
+    opt = _basicsr_edsr()
+    opt['datasets']['train']['io_backend'] = backend
+    with pytest.raises(OptionError) as err:
+        validate_options(opt, source='x.yml')
+    assert expected in str(err.value)
+
+
+def test_basicsr_key_given_with_ours_is_an_error():
+    opt = _basicsr_edsr()
+    opt['datasets']['train']['repeat'] = 2
+    with pytest.raises(OptionError) as err:
+        validate_options(opt, source='x.yml')
+    assert 'datasets.train.dataset_enlarge_ratio: BasicSR key for datasets.train.repeat' in str(
+        err.value
+    )
+
+
+def test_every_rule_in_the_docs():
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    with open(osp.join(root, 'docs', 'options.md'), encoding='utf-8') as f:
+        docs = f.read()
+    assert '## Coming from BasicSR' in docs
+    for rule in RULES:
+        assert f'| `{rule.basicsr.replace("|", chr(92) + "|")}` |' in docs, rule.basicsr
