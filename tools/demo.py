@@ -23,8 +23,11 @@ degradation instead. The metric keys follow the files' scale (crop = scale).
 import argparse
 import json
 import os.path as osp
+import re
 import subprocess
 import sys
+from collections import deque
+from typing import Callable, Deque, List, Optional, TextIO, Tuple
 
 import _bootstrap  # noqa: F401
 
@@ -33,14 +36,85 @@ TRAIN_OPT = 'options/demo/demo_edsr_x2.yml'
 BICUBIC_OPT = 'options/demo/demo_bicubic_x2.yml'
 
 
-def _run(args):
-    """Run a tool in its own process; return the path on its last stdout line."""
+def _run(args, show=None):
+    """Run a tool in its own process; return the path on its last stdout line.
+
+    Lines of the child's stdout for which ``show`` returns text are printed as
+    they come; on failure the child's last lines are printed too.
+    """
     print('$ python ' + ' '.join(args), flush=True)
-    proc = subprocess.run([sys.executable] + args, stdout=subprocess.PIPE, text=True)
-    sys.stdout.write(proc.stdout[-2000:])
-    if proc.returncode != 0:
-        sys.exit(f'demo: {args[0]} failed with status {proc.returncode}')
-    return proc.stdout.strip().splitlines()[-1]
+    status, last = stream_child([sys.executable, '-u'] + args, show or (lambda line: None))
+    if status != 0:
+        sys.exit(f'demo: {args[0]} failed with status {status}')
+    return last[-1] if last else ''
+
+
+def stream_child(
+    cmd: List[str],
+    show: Callable[[str], Optional[str]],
+    out: Optional[TextIO] = None,
+    tail: int = 20,
+) -> Tuple[int, List[str]]:
+    """Run ``cmd``, printing ``show(line)`` for each stdout line as it comes.
+
+    Lines are read whole (never cut mid-line); ``show`` returns the text to
+    print, or None to keep the line quiet. The child's stderr (warnings,
+    errors, progress bars) goes straight to ours.
+
+    Args:
+        cmd: The command, e.g. ``[sys.executable, '-u', 'tools/train.py', ...]``.
+        show: Maps a line (without its newline) to what to print, or None.
+        out: Where to print (default ``sys.stdout``).
+        tail: How many of the last lines to keep, and print on failure.
+
+    Returns:
+        ``(exit status, the last non-empty stdout lines)``.
+    """
+    out = out or sys.stdout
+    last: Deque[str] = deque(maxlen=tail)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1) as proc:
+        for raw in proc.stdout:
+            line = raw.rstrip('\r\n')
+            if line.strip():
+                last.append(line)
+            text = show(line)
+            if text is not None:
+                out.write(f'      {text}\n')
+                out.flush()
+        status = proc.wait()
+    if status != 0 and last:
+        out.write(f'      --- last {len(last)} lines of output ---\n')
+        out.write(''.join(f'      {line}\n' for line in last))
+        out.flush()
+    return status, list(last)
+
+
+_ITER = re.compile(r'Iter\((train|val)\)\s*\[\s*(\d+)/(\d+)\]\s*(.*)')
+_FIELD = re.compile(r'([\w/.]+): (\S+)')
+
+
+def training_progress(line: str) -> Optional[str]:
+    """The short form of an mmengine training log line, or None for other lines.
+
+    ``... Iter(train) [ 50/500]  lr: 1e-4  eta: 0:01:10  time: 0.1  loss: 0.02``
+    becomes ``iter  50/500  loss 0.0200  eta 0:01:10``; the last validation
+    line of a validation becomes ``val: <set/metric> <value> ...``.
+    """
+    match = _ITER.search(line)
+    if not match:
+        return None
+    phase, done, total, rest = match.groups()
+    fields = dict(_FIELD.findall(rest))
+    if phase == 'train':
+        width = len(total)
+        text = f'iter {done:>{width}}/{total}'
+        if 'loss' in fields:
+            text += f'  loss {fields["loss"]}'
+        if 'eta' in fields:
+            text += f'  eta {fields["eta"]}'
+        return text
+    metrics = [f'{k} {v}' for k, v in fields.items() if '/' in k]
+    return 'val: ' + '  '.join(metrics) if metrics and done == total else None
 
 
 def main(argv=None):
@@ -102,7 +176,10 @@ def main(argv=None):
     scale, arch = opt['scale'], opt['network_g']['type']
 
     print('[2/4] training', flush=True)
-    _run([osp.join(TOOLS, 'train.py'), '-opt', train_opt] + _set_args(train_set))
+    _run(
+        [osp.join(TOOLS, 'train.py'), '-opt', train_opt] + _set_args(train_set),
+        show=training_progress,
+    )
     work_dir = default_work_dir(opt, 'train')
     checkpoint = osp.join(work_dir, 'latest.pth')
 

@@ -1,7 +1,7 @@
 """Evaluate a model on every test set of an option file.
 
     python tools/test.py -opt options/test/a2n_official_x2.yml [--checkpoint W.pth]
-        [--launcher none|pytorch] [--set val.self_ensemble=true ...]
+        [--launcher none|pytorch] [--verbose] [--set val.self_ensemble=true ...]
 
 Prints a table (set x metric), saves SR images when ``val.save_img`` is true,
 and writes ``metrics.json`` ({set: {metric: mean}}), whose path is printed on
@@ -33,6 +33,11 @@ def parse_args(argv=None):
         default=[],
         metavar='KEY=VALUE',
         help='override options, values parsed as YAML literals',
+    )
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help="also print mmengine's environment, config and hook dumps (always in the log file)",
     )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     add_debug_argument(parser)
@@ -69,7 +74,7 @@ def _test(argv):
         refuse_url(args.checkpoint, '--checkpoint (path.pretrain_network_g)')
         overrides.append(f'path.pretrain_network_g={args.checkpoint}')
     opt = read_options(args.opt, overrides, purpose='test')
-    runner = build_runner(opt, purpose='test', launcher=args.launcher)
+    runner = build_runner(opt, purpose='test', launcher=args.launcher, verbose=args.verbose)
     from basicattn.engine.dist_env import collective_timeout_report
 
     with collective_timeout_report():

@@ -1,7 +1,7 @@
 """Train a model from one option file.
 
 python tools/train.py -opt options/train/a2n_x4.yml [--auto-resume]
-    [--launcher none|pytorch|slurm] [--stop-at ITER] [--set train.total_iter=1000 ...]
+    [--launcher none|pytorch|slurm] [--stop-at ITER] [--verbose] [--set train.total_iter=1000 ...]
 """
 
 import argparse
@@ -42,6 +42,11 @@ def parse_args(argv=None):
         metavar='KEY=VALUE',
         help='override options, values parsed as YAML literals',
     )
+    parser.add_argument(
+        '--verbose',
+        action='store_true',
+        help="also print mmengine's environment, config and hook dumps (always in the log file)",
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     add_debug_argument(parser)
     return parser.parse_args(argv)
@@ -63,6 +68,7 @@ def _train(argv):
         launcher=args.launcher,
         auto_resume=args.auto_resume,
         stop_at=args.stop_at,
+        verbose=args.verbose,
     )
     from basicattn.engine.dist_env import collective_timeout_report
 

@@ -351,11 +351,13 @@ def build_runner(
     launcher: str = 'none',
     auto_resume: bool = False,
     stop_at: Optional[int] = None,
+    verbose: bool = False,
 ) -> Runner:
     """Build the Runner for validated options, after starting distribution.
 
     Also writes the options (with defaults filled in) to the work dir as
-    ``options.yml`` on the main process.
+    ``options.yml`` on the main process. mmengine's environment, config and
+    hook dumps go to the log file only, and also to the console if ``verbose``.
     """
     checkpoint_io.install()
     dist = opt.get('dist_params', {})
@@ -368,7 +370,9 @@ def build_runner(
     cfg = runner_cfg(opt, purpose, launcher, auto_resume, stop_at)
     prepare_work_dir(opt, cfg, purpose)
     kwargs = {k: v for k, v in cfg.items() if k != 'model_wrapper_cfg'}  # read from cfg
-    runner = Runner(**kwargs, cfg=Config(deepcopy(cfg)))
+    from .progress import QuietDumpsRunner
+
+    runner = QuietDumpsRunner(**kwargs, cfg=Config(deepcopy(cfg)), verbose=verbose)
     _save_options(opt, runner.work_dir)
     return runner
 

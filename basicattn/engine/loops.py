@@ -5,7 +5,8 @@
   every batch already trained on.
 * :class:`MultiSetValLoop` / :class:`MultiSetTestLoop`: evaluate several sets
   (e.g. Set5, Set14, Urban100) in one pass, each with its own metrics whose
-  names carry the set's name (``Set5/psnr_y_crop4``).
+  names carry the set's name (``Set5/psnr_y_crop4``), with a progress bar
+  per set (:class:`~basicattn.engine.progress.SetProgress`).
 """
 
 import logging
@@ -18,6 +19,8 @@ from mmengine.runner.loops import BaseLoop, IterBasedTrainLoop, _InfiniteDataloa
 from basicattn.metrics.per_clip import scalar_results
 from basicattn.registry import LOOPS
 from basicattn.utils.path_util import safe_path_component
+
+from .progress import SetProgress
 
 
 @LOOPS.register_module()
@@ -131,8 +134,12 @@ class _MultiSetLoop(BaseLoop):
         merged: Dict[str, Any] = {}
         for name, loader, evaluator in self.sets:
             self.current_set = name
-            for idx, data_batch in enumerate(loader):
-                self._run_iter(idx, data_batch, evaluator)
+            progress = SetProgress(self.phase, name, _num_samples(loader), evaluator)
+            try:
+                for idx, data_batch in enumerate(loader):
+                    progress.update(self._run_iter(idx, data_batch, evaluator))
+            finally:
+                progress.close()
             merged.update(evaluator.evaluate(len(loader.dataset)))
         self.current_set = None
         hook(f'after_{self.phase}_epoch', metrics=scalar_results(merged))
@@ -140,7 +147,8 @@ class _MultiSetLoop(BaseLoop):
         return merged
 
     @torch.no_grad()
-    def _run_iter(self, idx: int, data_batch: Any, evaluator: Any) -> None:
+    def _run_iter(self, idx: int, data_batch: Any, evaluator: Any) -> int:
+        """Evaluate one batch; return its number of images."""
         hook = self.runner.call_hook
         hook(f'before_{self.phase}_iter', batch_idx=idx, data_batch=data_batch)
         step = getattr(self.runner.model, f'{self.phase}_step')
@@ -148,6 +156,16 @@ class _MultiSetLoop(BaseLoop):
             outputs = step(data_batch)
         evaluator.process(data_samples=outputs, data_batch=data_batch)
         hook(f'after_{self.phase}_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
+        return len(outputs) if isinstance(outputs, (list, tuple)) else 1
+
+
+def _num_samples(loader: Any) -> int:
+    """Images (or frames) this process evaluates: its sampler's length."""
+    sampler = getattr(loader, 'sampler', None)
+    try:
+        return len(sampler if sampler is not None else loader.dataset)
+    except TypeError:
+        return len(loader.dataset)
 
 
 def _device_type() -> str:
