@@ -19,9 +19,11 @@ converted checkpoint (``meta['arch']``, see tools/convert_model.py).
   ``return_state``, e.g. DASAA's ConvLSTM) carries the recurrent state from
   each output frame to the next; ``--mode window`` restarts it every frame.
 
-OUTPUT is a folder (PNG files, named after the inputs or numbered) or a file
+OUTPUT is a folder (PNG files, named after the inputs or numbered), a file
 ending in a video extension (.mp4 .avi .mkv .mov .webm), encoded with OpenCV
-at the input video's frame rate (or ``--fps``). Existing outputs are not
+at the input video's frame rate (or ``--fps``), or, for a single image INPUT,
+an image file (.png .jpg .jpeg .bmp .tif .tiff .webp; its extension picks the
+format), written under a temporary name and renamed. Existing outputs are not
 replaced without ``--overwrite``; a video is written beside the target and
 moved into place only when complete; PNG outputs likewise go to a hidden
 folder beside OUTPUT and are moved into it only once every frame succeeded, so
@@ -31,11 +33,16 @@ line printed is OUTPUT.
 
 import argparse
 import inspect
+import os.path as osp
 import sys
+from typing import TYPE_CHECKING, Optional
 
 import _bootstrap  # noqa: F401
 
 from basicattn.errors import UserError, add_debug_argument, run_tool
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def parse_args(argv=None):
@@ -43,7 +50,9 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('input', help='image, image/frame folder, or video file')
-    parser.add_argument('output', help='output folder, or video file (.mp4 ...)')
+    parser.add_argument(
+        'output', help='output folder, video file (.mp4 ...), or image file for one image'
+    )
     parser.add_argument('--checkpoint', help='weights (basicattn or training checkpoint)')
     parser.add_argument('-opt', '--opt', help='option file whose network_g to build')
     parser.add_argument('--arch', help='registered arch name (instead of -opt)')
@@ -101,6 +110,65 @@ def load_network(args: argparse.Namespace):
     return net.to(torch.device(args.device)).eval(), cfg
 
 
+class ImageFileSink:
+    """The one output image of a single image input, written atomically.
+
+    :func:`basicattn.utils.img_util.imwrite` encodes in memory, writes a
+    temporary file beside ``path`` and renames it over ``path``, so ``path``
+    is never half-written. Same interface as
+    :class:`basicattn.data.frame_io.FrameSink`.
+
+    Args:
+        path (str): The image file (its extension selects the format).
+        overwrite (bool): Replace an existing file. Default: False.
+    """
+
+    def __init__(self, path: str, overwrite: bool = False):
+        if osp.exists(path) and not overwrite:
+            raise FileExistsError(f'{path} exists; pass --overwrite to replace it')
+        self.path, self.count = path, 0
+
+    def write(self, frame: 'np.ndarray', name: Optional[str] = None) -> str:
+        """Write the RGB uint8 image to ``path`` (``name`` is ignored)."""
+        from basicattn.utils.img_util import imwrite
+
+        if self.count:
+            raise UserError(f'{self.path}: an image file holds one image, got a second frame')
+        imwrite(self.path, frame)
+        self.count += 1
+        return self.path
+
+    def close(self) -> None:
+        """Nothing to move: the image was renamed into place when written."""
+
+    def abort(self) -> None:
+        """Nothing to remove: an unfinished write leaves no file behind."""
+
+
+def make_sink(args: argparse.Namespace, source_fps: Optional[float] = None):
+    """Where the frames go: an image file, a video file or a folder of PNG files.
+
+    An OUTPUT ending in an image extension (``IMG_SUFFIXES``) that is not an
+    existing folder is one image file, which only a single image INPUT fills.
+
+    Raises:
+        UserError: An image-file OUTPUT for a folder or video INPUT.
+    """
+    from basicattn.data.frame_io import FrameSink, is_video_file
+    from basicattn.data.lmdb_io import IMG_SUFFIXES
+
+    ext = osp.splitext(args.output)[1].lower()
+    if ext in IMG_SUFFIXES and not osp.isdir(args.output):
+        if osp.isdir(args.input) or is_video_file(args.input):
+            kind = 'a folder' if osp.isdir(args.input) else 'a video'
+            raise UserError(
+                f'OUTPUT {args.output}: an image file ({ext}) holds the result of one image, '
+                f'but INPUT {args.input} is {kind}; give an output folder or a video file'
+            )
+        return ImageFileSink(args.output, overwrite=args.overwrite)
+    return FrameSink(args.output, fps=args.fps or source_fps or 25.0, overwrite=args.overwrite)
+
+
 def main(argv=None):
     """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
     return run_tool(lambda a: run(parse_args(a)), argv)
@@ -110,12 +178,12 @@ def run(args):
     import torch
     from tqdm import tqdm
 
-    from basicattn.data.frame_io import FrameSink, FrameSource, sliding_windows
+    from basicattn.data.frame_io import FrameSource, sliding_windows
     from basicattn.models.sr_model import SRModel
     from basicattn.utils.img_util import img2tensor, tensor2img
 
     source = FrameSource(args.input)
-    sink = FrameSink(args.output, fps=args.fps or source.fps or 25.0, overwrite=args.overwrite)
+    sink = make_sink(args, source.fps)
     net, cfg = load_network(args)
     num_frames = getattr(net, 'num_frames', None)
     stateful = 'return_state' in inspect.signature(net.forward).parameters

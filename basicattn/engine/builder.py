@@ -358,7 +358,15 @@ def build_runner(
     Also writes the options (with defaults filled in) to the work dir as
     ``options.yml`` on the main process. mmengine's environment, config and
     hook dumps go to the log file only, and also to the console if ``verbose``.
+
+    Raises:
+        DataError: A dataset path of the run is missing (checked first, so
+            nothing is built or created; see
+            :func:`basicattn.data.data_check.check_dataset_paths`).
     """
+    from basicattn.data.data_check import check_dataset_paths
+
+    check_dataset_paths(opt, purpose)
     checkpoint_io.install()
     dist = opt.get('dist_params', {})
     init_distributed(

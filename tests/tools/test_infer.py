@@ -71,6 +71,42 @@ def test_image_folder_with_bicubic(tmp_path, tool):
     assert again.returncode == 2 and 'exists; pass --overwrite' in again.stderr
 
 
+BICUBIC_X2 = ('--arch', 'Bicubic', '--arch-args', json.dumps({'scale': 2}), '--quiet')
+
+
+def test_single_image_to_an_image_file(tmp_path, forked_tool):
+    (frame,) = _frames(str(tmp_path / 'in'), count=1)
+    src, target = str(tmp_path / 'in' / 'f0.png'), str(tmp_path / 'sr.png')
+    out = forked_tool('tools/infer.py', src, target, *BICUBIC_X2)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == target
+    assert osp.isfile(target)  # a file, not a folder named sr.png
+    expected = tensor2img(Bicubic(scale=2)(img2tensor(frame)[None])[0])
+    assert np.array_equal(imread(target), expected)
+    assert sorted(os.listdir(tmp_path)) == ['in', 'sr.png']  # no temporary file left
+    again = forked_tool('tools/infer.py', src, target, *BICUBIC_X2)
+    assert again.returncode == 2 and 'exists; pass --overwrite' in again.stderr
+    jpeg = str(tmp_path / 'sr.JPG')  # any image suffix, any case; it picks the format
+    out = forked_tool('tools/infer.py', src, jpeg, *BICUBIC_X2)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert imread(jpeg).shape == (24, 32, 3)
+    with open(jpeg, 'rb') as f:
+        assert f.read(2) == b'\xff\xd8'  # JPEG, not PNG bytes under a .jpg name
+    folder = str(tmp_path / 'as_folder')  # no image suffix: a folder, as before
+    out = forked_tool('tools/infer.py', src, folder, *BICUBIC_X2)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert os.listdir(folder) == ['f0.png']
+
+
+def test_an_image_file_output_for_a_folder_is_one_error(tmp_path, forked_tool):
+    _frames(str(tmp_path / 'in'), count=2)
+    target = str(tmp_path / 'out.png')
+    result = forked_tool('tools/infer.py', str(tmp_path / 'in'), target, *BICUBIC_X2)
+    _assert_one_error_naming(result, target)
+    assert 'is a folder' in result.stderr
+    assert sorted(os.listdir(tmp_path)) == ['in']  # nothing created
+
+
 def test_frame_folder_with_video_arch_windows_and_sequence(tmp_path, tool):
     frames = _frames(str(tmp_path / 'clip'))
     ckpt = str(tmp_path / 'dasaa.pth')
