@@ -21,9 +21,11 @@ printed and recorded in ``meta`` (and in ``meta['arch']`` as the arch's
 """
 
 import argparse
+import os
 import os.path as osp
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/, also when imported
 import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
 from basicattn.converters.base import (  # noqa: E402

@@ -20,9 +20,11 @@ action on stderr) before doing anything else.
 
 import argparse
 import glob
+import os
 import os.path as osp
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/, also when imported
 import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
 from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402

@@ -20,8 +20,10 @@ as long as a forward on this machine (A2N x2 at 640x360: about 30 s CPU).
 
 import argparse
 import json
+import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/, also when imported
 import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
 from basicattn.errors import add_debug_argument, run_tool  # noqa: E402
