@@ -17,7 +17,8 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from basicattn.errors import add_debug_argument, run_tool
+from basicattn.errors import run_tool
+from basicattn.utils.run_arguments import add_run_arguments
 
 
 def parse_args(argv=None):
@@ -26,21 +27,7 @@ def parse_args(argv=None):
     )
     parser.add_argument('-opt', '--opt', required=True, help='YAML option file')
     parser.add_argument('--checkpoint', help='weights to test (sets path.pretrain_network_g)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
-    parser.add_argument(
-        '--set',
-        nargs='+',
-        default=[],
-        metavar='KEY=VALUE',
-        help='override options, values parsed as YAML literals',
-    )
-    parser.add_argument(
-        '--verbose',
-        action='store_true',
-        help="also print mmengine's environment, config and hook dumps (always in the log file)",
-    )
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
-    add_debug_argument(parser)
+    add_run_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -9,7 +9,8 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from basicattn.errors import add_debug_argument, run_tool
+from basicattn.errors import run_tool
+from basicattn.utils.run_arguments import add_run_arguments
 
 
 def parse_args(argv=None):
@@ -17,12 +18,6 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('-opt', '--opt', required=True, help='YAML option file')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm'],
-        default='none',
-        help='job launcher (pytorch = torchrun, see tools/dist_train.sh)',
-    )
     parser.add_argument(
         '--auto-resume',
         action='store_true',
@@ -35,20 +30,7 @@ def parse_args(argv=None):
         help='save a resume checkpoint after iteration ITER and exit '
         '(for time-limited jobs; continue with --auto-resume)',
     )
-    parser.add_argument(
-        '--set',
-        nargs='+',
-        default=[],
-        metavar='KEY=VALUE',
-        help='override options, values parsed as YAML literals',
-    )
-    parser.add_argument(
-        '--verbose',
-        action='store_true',
-        help="also print mmengine's environment, config and hook dumps (always in the log file)",
-    )
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
-    add_debug_argument(parser)
+    add_run_arguments(parser)
     return parser.parse_args(argv)
 
 
