@@ -70,9 +70,14 @@ LOOPS = _registry('loop', 'engine', MMENGINE_LOOPS)
 CONVERTERS = _registry('converter', 'converters')
 
 
-def _scoped_child(parent: Registry) -> Registry:
-    """A ``basicattn``-scoped child of one of mmengine's root registries."""
-    return Registry(parent.name, parent=parent, scope=SCOPE)
+def _scoped_child(parent: Registry, package: Optional[str] = None) -> Registry:
+    """A ``basicattn``-scoped child of one of mmengine's root registries.
+
+    ``package`` (``'engine.schedulers'``) is the module holding basicattn's
+    own entries, imported on the first look-up.
+    """
+    locations = [f'basicattn.{package}'] if package else None
+    return Registry(parent.name, parent=parent, scope=SCOPE, locations=locations)
 
 
 # Children of the other roots the Runner builds from, so that building under
@@ -82,7 +87,7 @@ from mmengine import registry as _mm  # noqa: E402
 OPTIMIZERS = _scoped_child(_mm.OPTIMIZERS)
 OPTIM_WRAPPERS = _scoped_child(_mm.OPTIM_WRAPPERS)
 OPTIM_WRAPPER_CONSTRUCTORS = _scoped_child(_mm.OPTIM_WRAPPER_CONSTRUCTORS)
-PARAM_SCHEDULERS = _scoped_child(_mm.PARAM_SCHEDULERS)
+PARAM_SCHEDULERS = _scoped_child(_mm.PARAM_SCHEDULERS, 'engine.schedulers')
 MODEL_WRAPPERS = _scoped_child(_mm.MODEL_WRAPPERS)
 EVALUATOR = _scoped_child(_mm.EVALUATOR)
 VISUALIZERS = _scoped_child(_mm.VISUALIZERS)

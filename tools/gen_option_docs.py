@@ -512,6 +512,11 @@ def basicsr_table():
     for rule in RULES:
         ours = f'`{rule.ours}`' if rule.ours else 'ignored, with a warning'
         lines.append(f'| `{_cell(rule.basicsr)}` | {_cell(ours)} | {_cell(rule.note)} |')
+    lines.append(
+        '\nKept as they are: the schedulers `MultiStepRestartLR` and '
+        "`CosineAnnealingRestartLR` are BasicSR's, with its arguments and its values at every "
+        'iteration (`basicattn/engine/schedulers.py`; a warm-up multiplies them).'
+    )
     return '\n'.join(lines) + '\n'
 
 

@@ -196,7 +196,8 @@ OPTION_SCHEMA = Section(
                 'scheduler': Typed(
                     'PARAM_SCHEDULERS',
                     'Learning-rate schedule, in iterations '
-                    '(mmengine scheduler name, e.g. MultiStepLR, CosineRestartLR).',
+                    "(an mmengine scheduler such as MultiStepLR, or BasicSR's "
+                    'MultiStepRestartLR / CosineAnnealingRestartLR).',
                     injected=(
                         'optimizer',
                         'param_name',

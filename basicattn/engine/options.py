@@ -48,7 +48,7 @@ def did_you_mean(name: object, candidates: Iterable[object]) -> str:
 def _registry(name):
     """Return the registry that resolves ``type:`` names of a block kind."""
     import mmengine.optim  # noqa: F401  (registers torch optimizers/schedulers)
-    from mmengine.registry import OPTIMIZERS, PARAM_SCHEDULERS
+    from mmengine.registry import OPTIMIZERS
 
     from basicattn import registry as R
 
@@ -59,7 +59,7 @@ def _registry(name):
         'DATASETS': R.DATASETS,
         'METRICS': R.METRICS,
         'OPTIMIZERS': OPTIMIZERS,
-        'PARAM_SCHEDULERS': PARAM_SCHEDULERS,
+        'PARAM_SCHEDULERS': R.PARAM_SCHEDULERS,
     }
     return table[name]
 
