@@ -41,6 +41,8 @@ setup(
         'test': ['pytest>=7', 'scikit-image', 'scipy', 'ruff==0.17.6'],
         'demo': ['scikit-image'],
         'mmcv': ['mmcv>=2.0'],
+        # Weights & Biases logging (`logger.wandb.project`), through mmengine's WandbVisBackend
+        'wandb': ['wandb'],
     },
     zip_safe=False,
 )

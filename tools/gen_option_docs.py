@@ -341,6 +341,7 @@ logger:
   save_checkpoint_freq: 5000
   max_keep_ckpts: -1
   use_tb_logger: true
+  wandb: {project: ~, entity: ~, resume_id: ~}  # a project name logs to W&B (pip install wandb)
 
 dist_params:
   backend: auto

@@ -224,13 +224,6 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule('val.pbar', None, 'basicattn prints its own progress', _ignore),
     Rule(
-        'logger.wandb',
-        None,
-        'Weights & Biases logging is not supported yet; '
-        'TensorBoard logging is `logger.use_tb_logger`',
-        _ignore,
-    ),
-    Rule(
         'dist_params.backend: nccl',
         'dist_params.backend: gloo',
         'only when CUDA is not available (nccl needs it)',

@@ -21,6 +21,7 @@ from basicattn.utils.path_util import safe_path_component
 from . import checkpoint_io
 from . import work_dir as experiment_folder
 from .dist_env import DEFAULT_TIMEOUT_S, init_distributed, resolve_backend
+from .logging_backends import vis_backends
 from .option_schema import LOADER_FIELDS
 from .yaml_io import dump_yaml
 
@@ -257,9 +258,6 @@ def runner_cfg(
                 param_key=paths.get('param_key_g', 'state_dict'),
             )
         )
-    vis_backends = [dict(type='LocalVisBackend')]
-    if logger.get('use_tb_logger', True):
-        vis_backends.append(dict(type='TensorboardVisBackend'))
     cfg = dict(
         model=model_cfg(opt, purpose),
         work_dir=work_dir,
@@ -273,7 +271,7 @@ def runner_cfg(
             mp_cfg=dict(mp_start_method='fork'),
         ),
         log_processor=dict(by_epoch=False, window_size=logger.get('print_freq', 100)),
-        visualizer=dict(type='Visualizer', vis_backends=vis_backends),
+        visualizer=dict(type='Visualizer', vis_backends=vis_backends(opt, purpose)),
         default_hooks=dict(
             runtime_info=dict(type='RuntimeInfoHook'),
             timer=dict(type='IterTimerHook'),

@@ -295,6 +295,19 @@ OPTION_SCHEMA = Section(
                 'use_tb_logger': Field(
                     (bool,), True, 'Write TensorBoard scalars and sample images.'
                 ),
+                'wandb': Section(
+                    doc='Weights & Biases logging of training (needs `pip install wandb`, '
+                    'or the `wandb` extra); off while `project` is null.',
+                    fields={
+                        'project': Field(
+                            (str, NoneType), None, 'W&B project to log to (null: no W&B).'
+                        ),
+                        'entity': Field((str, NoneType), None, 'W&B team or user (null: yours).'),
+                        'resume_id': Field(
+                            (str, NoneType), None, 'Id of a W&B run to continue (null: a new run).'
+                        ),
+                    },
+                ),
             },
         ),
         'dist_params': Section(
