@@ -105,7 +105,9 @@ def describe_os_error(err):
     if not isinstance(err, OSError) or err.errno not in _USER_ERRNOS:
         return None
     what = err.strerror or _USER_ERRNOS[err.errno]
-    where = ' -> '.join(str(f) for f in (err.filename, err.filename2) if f is not None)
+    from basicattn.utils.path_util import shown_path
+
+    where = ' -> '.join(shown_path(f) for f in (err.filename, err.filename2) if f is not None)
     text = f'{where}: {what}' if where else what
     if err.errno in _SPACE_ERRNOS:
         text += ' (free some space or write the outputs elsewhere; nothing finished was lost)'

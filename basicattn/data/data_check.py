@@ -18,6 +18,7 @@ import os.path as osp
 from typing import Any, Iterator, List, Mapping, Tuple
 
 from basicattn.errors import DataError
+from basicattn.utils.path_util import shown_path
 
 #: Where the expected data layout is described (named in the error).
 DATA_README = 'datasets/README.md'
@@ -90,9 +91,7 @@ def check_dataset_paths(opt: Mapping[str, Any], purpose: str = 'train') -> None:
     if not missing:
         return
     key, path, why = missing[0]
-    text = f'{key}: {osp.abspath(path)} {why}; prepare the data as {DATA_README} describes'
-    if not osp.isabs(path):
-        text += f' (paths are relative to the current directory: {os.getcwd()})'
+    text = f'{key}: {shown_path(path)} {why}; prepare the data as {DATA_README} describes'
     if len(missing) > 1:
         text += f'; {len(missing) - 1} more missing: ' + ', '.join(k for k, _, _ in missing[1:])
     raise DataError(text)

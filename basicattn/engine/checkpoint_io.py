@@ -42,6 +42,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 from basicattn.errors import CheckpointError
 from basicattn.utils.atomic_file import atomic_write_bytes  # noqa: F401  (re-exported)
+from basicattn.utils.path_util import shown_path
 
 
 def _numpy_globals():
@@ -243,13 +244,15 @@ def safe_load(
             (truncated, not a checkpoint, pickled code), naming the path.
         FileNotFoundError: ``path`` does not exist.
     """
-    where = f'{option} {path}' if option else f'checkpoint {path}'
     if isinstance(path, (str, os.PathLike)):
+        where = f'{option or "checkpoint"} {shown_path(path)}'
         refuse_url(str(path), option or 'checkpoint')
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'{where} does not exist' + (' (or is a folder)' if osp.isdir(path) else '')
             )
+    else:
+        where = f'{option or "checkpoint"} {path}'
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS), warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='Detected pickle protocol')

@@ -1,6 +1,7 @@
-"""Names from option files made safe to use as one component of a path."""
+"""Paths from option files: safe single components, and how errors show them."""
 
 import os
+import os.path as osp
 
 _SEPARATORS = tuple(sorted({'/', '\\', os.sep} | ({os.altsep} if os.altsep else set())))
 
@@ -27,3 +28,25 @@ def safe_path_component(name, fallback='_'):
     if not text.strip('.'):
         text = text.replace('.', '_')
     return text or fallback
+
+
+def shown_path(path) -> str:
+    """A path as an error message shows it: absolute, and for a relative one also as written.
+
+    Paths in option files and on the command line are relative to the current
+    directory (as in BasicSR); naming what a relative path resolved to tells a
+    user who ran a tool from another folder what went wrong.
+
+    Args:
+        path (str | os.PathLike): The path as the user gave it.
+
+    Returns:
+        str: ``/abs/path`` for an absolute path, else
+        ``rel/path (= /cwd/rel/path; relative to the current directory)``.
+    """
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if osp.isabs(text):
+        return text
+    return f'{text} (= {osp.abspath(text)}; relative to the current directory)'

@@ -187,6 +187,16 @@ def test_safe_load_missing_path(tmp_path):
         safe_load(missing)
 
 
+def test_safe_load_relative_missing_path_names_the_absolute_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as info:
+        safe_load('weights/nope.pth', option='path.pretrain_network_g')
+    assert str(info.value) == (
+        f'path.pretrain_network_g weights/nope.pth (= {tmp_path}/weights/nope.pth; '
+        'relative to the current directory) does not exist'
+    )
+
+
 def test_safe_load_file_object():
     buffer = io.BytesIO()
     torch.save({'x': torch.ones(2)}, buffer)

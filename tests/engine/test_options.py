@@ -102,6 +102,7 @@ def test_present_sections_are_filled(tmp_path):
         'save_checkpoint_freq': 5000,
         'max_keep_ckpts': -1,
         'use_tb_logger': True,
+        'wandb': {'project': None, 'entity': None, 'resume_id': None},
     }
     assert opt['path']['pretrain_network_g'] is None
     assert opt['path']['strict_load_g'] is True
@@ -341,9 +342,10 @@ def test_optional_block_set_to_null(tmp_path, block):
     path = write_modified(tmp_path, lambda o: o.update({block: None}))
     opt = read_options(path)
     # `block: ~` means "all defaults": the section is filled like an absent one
-    from basicattn.engine.option_schema import OPTION_SCHEMA, Field
+    from basicattn.engine.option_schema import OPTION_SCHEMA, Field, Section
 
-    plain = {k for k, v in OPTION_SCHEMA.fields[block].fields.items() if isinstance(v, Field)}
+    fields = OPTION_SCHEMA.fields[block].fields.items()
+    plain = {k for k, v in fields if isinstance(v, (Field, Section))}  # sections fill too
     assert set(opt[block]) == plain
 
 

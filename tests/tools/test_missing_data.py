@@ -31,8 +31,8 @@ def test_missing_dataroot_stops_before_anything_is_built(tiny_experiment, forked
     elapsed = time.monotonic() - start
     line = _one_error_line(result)
     key = 'datasets.train.dataroot_gt' if script == 'tools/train.py' else 'datasets.val.dataroot_gt'
-    assert line.startswith(f'error: {key}: {osp.join(REPO_ROOT, relative)} does not exist')
-    assert f'relative to the current directory: {REPO_ROOT}' in line
+    shown = f'{relative} (= {osp.join(REPO_ROOT, relative)}; relative to the current directory)'
+    assert line.startswith(f'error: {key}: {shown} does not exist')
     assert not osp.exists(osp.join(tiny_experiment.root, 'missing'))  # experiments_root
     assert elapsed < 10, f'{elapsed:.1f} s: something was built before the check'
 
@@ -90,3 +90,14 @@ def test_an_lmdb_root_needs_data_mdb(tmp_path):
     os.remove(folder / 'data.mdb')
     opt['datasets']['train']['io_backend'] = 'disk'  # a plain folder is fine on disk
     check_dataset_paths(opt, 'train')
+
+
+def test_relative_paths_in_errors_name_what_they_resolved_to(tool):
+    """A relative option file that is not there: the error names its absolute path too."""
+    missing = 'options/test/not_a_file.yml'
+    result = tool('tools/test.py', '-opt', missing)
+    assert result.returncode == 2 and result.stderr.strip().count('\n') == 0, result.stderr
+    assert result.stderr.strip() == (
+        f'error: {missing} (= {osp.join(REPO_ROOT, missing)}; relative to the current '
+        'directory): No such file or directory'
+    )
