@@ -105,7 +105,7 @@ def test_three_stages_on_vimeo_sample_then_test_per_clip(testdata, tmp_path, too
     )
     assert test.returncode == 0, test.stderr[-3000:]
     assert 'per clip' in test.stdout and '00002/0002' in test.stdout
-    metrics = json.load(open(test.stdout.strip().splitlines()[-1]))
+    metrics = json.load(open(test.stdout.strip().splitlines()[-1]))['metrics']
     per_clip = json.load(open(f'{root}/test/metrics_per_clip.json'))['Vimeo90K_test']
     mean = sum(v['psnr_y_crop4'] for v in per_clip.values()) / len(per_clip)
     assert abs(metrics['Vimeo90K_test']['psnr_y_crop4'] - mean) < 1e-9
