@@ -237,8 +237,8 @@ to be complete) and runs the test loop.
 | `train.losses` | the named losses, summed | ignored |
 | `train.ema_decay` | an EMA of the weights, used for validation and saved in checkpoints | ignored |
 | `val.val_freq` | validation interval | ignored |
-| `val.metrics` | metrics of every set, named `<set>/<metric>`; the first metric of the first validation set ranks the best checkpoint | metrics of every set, printed as a table and written to `metrics.json` |
-| `val.save_img`, `val.num_tb_images` | images under `<work_dir>/visualization/<set>/`, a few sent to TensorBoard | images under `<work_dir>/results/<set>/` |
+| `val.metrics` | metrics of every set, named `<set>/<metric>`; the first metric of the first validation set ranks the best checkpoint | metrics of every set, printed as a table and written to `metrics.json` (with the option file, checkpoint and its iteration) and, per image, `metrics_per_image.json` |
+| `val.save_img`, `val.num_tb_images` | images under `<work_dir>/visualization/<set>/`, a few sent to TensorBoard with their LR input and GT side by side | images under `<work_dir>/results/<set>/` |
 | {test_time_keys} | test-time behaviour during validation | test-time behaviour |
 | `logger` | progress lines, checkpoint interval and retention, TensorBoard | progress-line interval, TensorBoard switch |
 | `path.pretrain_network_g`, `strict_load_g`, `param_key_g` | weights loaded before training (not when resuming) | weights to test (`--checkpoint` overrides) |

@@ -4,10 +4,20 @@
         [--launcher none|pytorch] [--verbose] [--set val.self_ensemble=true ...]
 
 Prints a table (set x metric), saves SR images when ``val.save_img`` is true,
-and writes ``metrics.json`` ({set: {metric: mean}}), whose path is printed on
-the last line. For video test sets (items with a clip name) it also prints a
-table per set (clip x metric; the set's value is the mean over clips) and
-writes it to ``metrics_per_clip.json`` ({set: {clip: {metric: mean}}}).
+and writes, in the results folder:
+
+* ``metrics.json``, whose path is printed on the last line: what was measured
+  and the means, ``{"options": option file, "checkpoint": weights tested
+  (absolute path; null for an arch without weights, e.g. Bicubic),
+  "iteration": the training iteration the checkpoint was saved after (null
+  for converted or official weights), "written": UTC time (ISO 8601),
+  "basicattn": version, "metrics": {set: {metric: mean}}}``;
+* ``metrics_per_image.json``: ``{set: {image key: {metric: value}}}``, the
+  value of every image (every frame for video: key ``clip/frame``) the means
+  were taken over, gathered from every process;
+* for video test sets (items with a clip name), ``metrics_per_clip.json``
+  (``{set: {clip: {metric: mean}}}``), also printed as a table per set; the
+  set's value is the mean over clips (not over frames).
 """
 
 import argparse
@@ -45,6 +55,48 @@ def format_table(per_set, first_column='set'):
     return '\n'.join(rows)
 
 
+def metrics_record(per_set, options, checkpoint=None, iteration=None):
+    """The content of ``metrics.json``: what was measured, and ``per_set`` means.
+
+    Args:
+        per_set (dict): ``{set: {metric: mean}}``.
+        options (str): The option file (made absolute).
+        checkpoint (str, optional): The weights tested (made absolute).
+        iteration (int, optional): The checkpoint's training iteration.
+    """
+    from datetime import datetime, timezone
+
+    from basicattn import __version__
+
+    return {
+        'options': osp.abspath(options),
+        'checkpoint': osp.abspath(checkpoint) if checkpoint else None,
+        'iteration': iteration,
+        'written': datetime.now(timezone.utc).isoformat(timespec='seconds'),
+        'basicattn': __version__,
+        'metrics': per_set,
+    }
+
+
+def _tested_checkpoint(runner):
+    """``(path, iteration)`` of the weights the runner loaded, ``(None, None)`` if none."""
+    from basicattn.engine.hooks import GeneratorLoadHook
+
+    for hook in runner.hooks:
+        if isinstance(hook, GeneratorLoadHook):
+            return hook.path, hook.loaded_iteration
+    return None, None
+
+
+def _write_json(content, folder, name):
+    """Write ``content`` as ``<folder>/<name>`` at once (never half-written); return the path."""
+    from basicattn.engine.checkpoint_io import atomic_write_bytes
+
+    path = osp.abspath(osp.join(folder, name))
+    atomic_write_bytes(json.dumps(content, indent=2).encode('utf-8'), path)
+    return path
+
+
 def main(argv=None):
     """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
     return run_tool(_test, argv)
@@ -72,18 +124,17 @@ def _test(argv):
         return 0
     from basicattn.metrics.per_clip import result_tables
 
-    per_set, per_clip = result_tables(metrics, runner.test_loop.set_names)
-    print(format_table(per_set))
-    from basicattn.engine.checkpoint_io import atomic_write_bytes
-
-    for name, clips in per_clip.items():
+    tables = result_tables(metrics, runner.test_loop.set_names)
+    print(format_table(tables.per_set))
+    for name, clips in tables.per_clip.items():
         print(f'\n{name}, per clip (the set value is the mean over clips):')
         print(format_table(clips, first_column='clip'))
-    if per_clip:
-        clip_path = osp.abspath(osp.join(runner.work_dir, 'metrics_per_clip.json'))
-        atomic_write_bytes(json.dumps(per_clip, indent=2).encode('utf-8'), clip_path)
-    path = osp.abspath(osp.join(runner.work_dir, 'metrics.json'))
-    atomic_write_bytes(json.dumps(per_set, indent=2).encode('utf-8'), path)
+    if tables.per_clip:
+        _write_json(tables.per_clip, runner.work_dir, 'metrics_per_clip.json')
+    if tables.per_image:
+        _write_json(tables.per_image, runner.work_dir, 'metrics_per_image.json')
+    record = metrics_record(tables.per_set, args.opt, *_tested_checkpoint(runner))
+    path = _write_json(record, runner.work_dir, 'metrics.json')
     print(f'metrics written to {path}', flush=True)
     print(path, flush=True)
     return 0

@@ -5,7 +5,7 @@
 * :class:`GeneratorLoadHook`: load pretrained network weights before training
   (unless resuming) or testing.
 * :class:`SRVisualizationHook`: save super-resolved images and send a few to
-  TensorBoard.
+  TensorBoard, as LR | SR | GT.
 * :class:`PlainCheckpointHook`: store mmengine's logging state as plain data so
   checkpoints load with ``weights_only=True``.
 * :class:`StopAtIterHook`: checkpoint and stop after a given iteration, as a
@@ -43,6 +43,7 @@ from .checkpoint_state import (
     load_weights,
     unwrap_model,
 )
+from .comparison_image import comparison_image
 
 
 @HOOKS.register_module()
@@ -109,6 +110,18 @@ class RNGStateHook(Hook):
             torch.cuda.set_rng_state_all(state['cuda'])
 
 
+def training_iteration(checkpoint: Any) -> Optional[int]:
+    """The iteration a training checkpoint was saved after (``meta['iter']``).
+
+    None for a file without it: converted or official weights.
+    """
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    value = meta.get('iter') if isinstance(meta, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        return None
+    return int(value)
+
+
 @HOOKS.register_module()
 class GeneratorLoadHook(Hook):
     """Load network weights before training starts (not on resume) or testing.
@@ -127,9 +140,12 @@ class GeneratorLoadHook(Hook):
 
     def __init__(self, path: str, strict: bool = True, param_key: str = 'state_dict') -> None:
         self.path, self.strict, self.param_key = path, strict, param_key
+        #: ``meta['iter']`` of the file last loaded (None: not a training checkpoint).
+        self.loaded_iteration: Optional[int] = None
 
     def _load(self, runner: Runner) -> None:
         checkpoint = safe_load(self.path, option='path.pretrain_network_g')
+        self.loaded_iteration = training_iteration(checkpoint)
         generator = unwrap_model(runner.model).generator
         result = load_weights(generator, checkpoint, self.param_key, self.path, self.strict)
         print_log(
@@ -154,7 +170,10 @@ class SRVisualizationHook(Hook):
     """Save super-resolved images (PNG) and send a few to the visualizer.
 
     Validation images go to ``<work_dir>/visualization/<set>/<key>_<iter>.png``,
-    test images to ``<work_dir>/results/<set>/<key>.png``.
+    test images to ``<work_dir>/results/<set>/<key>.png`` (the output only).
+    The visualizer backends (TensorBoard) get ``LR | SR | GT`` side by side
+    (:func:`~.comparison_image.comparison_image`: the input enlarged by
+    nearest neighbour, the centre frame for video), under ``<set>/<key>``.
 
     Args:
         save_img (bool): Write every output image.
@@ -187,7 +206,7 @@ class SRVisualizationHook(Hook):
                 imwrite(osp.join(runner.work_dir, folder, set_name, name), image)
             sent = self._sent.get(set_name, 0)
             if phase == 'val' and sent < self.num_tb_images and is_main_process():
-                image = tensor2img(sample['pred']) if image is None else image
+                image = comparison_image(sample, image)
                 runner.visualizer.add_image(f'{set_name}/{key}', image, step=runner.iter)
                 self._sent[set_name] = sent + 1
 

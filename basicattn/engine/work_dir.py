@@ -114,7 +114,7 @@ def archive_name(folder: str, stamp: str | None = None) -> str:
     return name
 
 
-RESULT_FILES = ('metrics.json', 'metrics_per_clip.json')
+RESULT_FILES = ('metrics.json', 'metrics_per_clip.json', 'metrics_per_image.json')
 
 
 def is_training_folder(folder: str) -> bool:

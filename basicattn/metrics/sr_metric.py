@@ -10,9 +10,9 @@ prepended by mmengine as ``'prefix/psnr_y_crop4'``.
 Video: when the samples carry a ``'clip'`` name (the video test datasets
 set it), the result is the mean over clips of each clip's mean over its
 frames, the convention of video SR papers (BasicSR, EDVR), and the per-clip
-means are returned too, under ``'<name>/per_clip'`` (see
-:mod:`basicattn.metrics.per_clip`). Without clips, it is the mean over
-images.
+means are returned too, under ``'<name>/per_clip'``. Without clips, it is
+the mean over images. Either way the value of every image (frame) is returned
+under ``'<name>/per_image'`` (see :mod:`basicattn.metrics.per_clip`).
 """
 
 from collections.abc import Mapping
@@ -23,7 +23,7 @@ from mmengine.evaluator import BaseMetric
 
 from basicattn.registry import METRICS
 
-from .per_clip import per_clip_key
+from .per_clip import per_clip_key, per_image_key, per_image_values
 from .psnr_ssim import calculate_psnr, calculate_ssim, metric_name
 
 __all__ = ['PSNR', 'SSIM']
@@ -67,7 +67,6 @@ class _PerImageMetric(BaseMetric):
             )
         self.crop_border = int(crop_border)
         self.test_y_channel = bool(test_y_channel)
-        self.last_per_image: List[tuple] = []
 
     @property
     def name(self) -> str:
@@ -124,15 +123,16 @@ class _PerImageMetric(BaseMetric):
                 from all ranks.
 
         Returns:
-            ``{self.name: mean}``; for video also ``{'<name>/per_clip':
-            {clip: mean}}`` (in order of first appearance). The per-image
-            values are kept in ``self.last_per_image`` as ``(key, value)``.
+            ``{self.name: mean, '<name>/per_image': {key: value}}``; for video
+            also ``'<name>/per_clip': {clip: mean}`` (tables in order of first
+            appearance, see :mod:`basicattn.metrics.per_clip`).
         """
-        self.last_per_image = [(r['key'], r['value']) for r in results]
         if not results:
             return {self.name: float('nan')}
+        per_image = per_image_values((r['key'], r['value']) for r in results)
         if not any('clip' in r for r in results):
-            return {self.name: float(np.mean([r['value'] for r in results]))}
+            mean = float(np.mean([r['value'] for r in results]))
+            return {self.name: mean, per_image_key(self.name): per_image}
         values: Dict[str, List[float]] = {}
         for r in results:
             values.setdefault(r.get('clip', ''), []).append(r['value'])
@@ -140,6 +140,7 @@ class _PerImageMetric(BaseMetric):
         return {
             self.name: float(np.mean(list(per_clip.values()))),
             per_clip_key(self.name): per_clip,
+            per_image_key(self.name): per_image,
         }
 
 

@@ -75,7 +75,10 @@ class SRModel(BaseModel):
 
     Data (a batch after ``default_collate``) is a dict with ``lq``
     (N, C, h, w), ``gt`` (N, C, H, W, absent at pure inference) and metadata
-    such as ``key``, ``lq_path``, ``gt_path`` (lists of str).
+    such as ``key``, ``lq_path``, ``gt_path`` (lists of str). ``val_step`` /
+    ``test_step`` return the ``'predict'`` results with the input ``lq`` of
+    each image added (a view of the loader's CPU batch, see
+    :func:`_with_input`).
     """
 
     #: The class of :attr:`test_cfg`; subclasses with more settings replace it.
@@ -227,6 +230,14 @@ class SRModel(BaseModel):
             results.append(item)
         return results
 
+    def val_step(self, data: Any) -> List[dict]:
+        """mmengine's ``val_step``; each result also carries its input ``lq``."""
+        return _with_input(data, super().val_step(data))
+
+    def test_step(self, data: Any) -> List[dict]:
+        """mmengine's ``test_step``; each result also carries its input ``lq``."""
+        return _with_input(data, super().test_step(data))
+
     @torch.no_grad()
     def inference(self, lq: Tensor) -> Tensor:
         """Super-resolve ``lq`` with the test-time settings :attr:`test_cfg`.
@@ -244,3 +255,22 @@ class SRModel(BaseModel):
     def tiled_forward(self, lq: Tensor, tile: int, overlap: int = 8) -> Tensor:
         """Run the generator tile by tile (see :func:`.tiled_inference.tiled_forward`)."""
         return tiled_forward(self.generator, lq, tile, overlap)
+
+
+def _with_input(data: Any, results: Any) -> Any:
+    """Add ``'lq'`` to each result dict: the batch's own CPU tensor, indexed.
+
+    ``data`` is the batch as the data loader gave it, before the data
+    preprocessor moved it to the device, so ``lq[i]`` is a view of memory
+    already on the CPU: no copy, whether or not a hook uses it (the
+    visualization hook shows it next to the output in TensorBoard). A result
+    that already has ``'lq'``, or a batch without a per-image ``lq``, is left
+    as it is.
+    """
+    lq = data.get('lq') if isinstance(data, Mapping) else None
+    if lq is None or not isinstance(results, list) or len(lq) != len(results):
+        return results
+    for i, item in enumerate(results):
+        if isinstance(item, dict) and 'lq' not in item and torch.is_tensor(lq[i]):
+            item['lq'] = lq[i].cpu()  # a no-op for a CPU tensor
+    return results

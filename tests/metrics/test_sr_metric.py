@@ -29,18 +29,19 @@ def test_metric_mean_and_per_image(name, fn):
     metric.process({}, samples[2:])
     res = metric.evaluate(len(samples))
     key = f'{name.lower()}_y_crop2'
-    assert list(res) == [key]
+    assert list(res) == [key, f'{key}/per_image']
     expected = [fn(s['pred'], s['gt'], 2, True) for s in samples]
     assert res[key] == pytest.approx(np.mean(expected))
-    assert [k for k, _ in metric.last_per_image] == ['img_000', 'img_001', 'img_002']
-    assert [v for _, v in metric.last_per_image] == pytest.approx(expected)
+    per_image = res[f'{key}/per_image']
+    assert list(per_image) == ['img_000', 'img_001', 'img_002']
+    assert list(per_image.values()) == pytest.approx(expected)
     assert metric.results == []  # evaluate() clears them
 
 
 def test_prefix_and_rgb_name():
     metric = METRICS.build(dict(type='PSNR', prefix='Set5'))
     metric.process(None, _samples(1))
-    assert list(metric.evaluate(1)) == ['Set5/psnr_rgb_crop0']
+    assert list(metric.evaluate(1)) == ['Set5/psnr_rgb_crop0', 'Set5/psnr_rgb_crop0/per_image']
 
 
 def test_identical_images_give_inf():
@@ -78,11 +79,21 @@ def test_video_clips_mean_over_clips_and_per_clip_values_in_the_result():
     values = [calculate_psnr(s['pred'], s['gt']) for s in samples]
     res = metric.evaluate(3)
     per_clip = {'calendar': np.mean(values[:2]), 'city': values[2]}
-    assert list(res) == ['Vid4/psnr_rgb_crop0', 'Vid4/psnr_rgb_crop0/per_clip']
+    assert list(res) == [
+        'Vid4/psnr_rgb_crop0',
+        'Vid4/psnr_rgb_crop0/per_clip',
+        'Vid4/psnr_rgb_crop0/per_image',
+    ]
     assert res['Vid4/psnr_rgb_crop0/per_clip'] == pytest.approx(per_clip)
     assert res['Vid4/psnr_rgb_crop0'] == pytest.approx(np.mean(list(per_clip.values())))
+    assert res['Vid4/psnr_rgb_crop0/per_image'] == pytest.approx(
+        {'img_000': values[0], 'img_001': values[1], 'img_002': values[2]}
+    )
     assert scalar_results(res) == {'Vid4/psnr_rgb_crop0': res['Vid4/psnr_rgb_crop0']}
-    per_set, clips = result_tables(res, ['Vid4', 'empty'])
+    per_set, clips, per_image = result_tables(res, ['Vid4', 'empty'])
+    assert per_image == {
+        'Vid4': {f'img_{i:03d}': {'psnr_rgb_crop0': pytest.approx(v)} for i, v in enumerate(values)}
+    }
     assert per_set == {'Vid4': {'psnr_rgb_crop0': res['Vid4/psnr_rgb_crop0']}, 'empty': {}}
     assert clips == {
         'Vid4': {
@@ -90,3 +101,18 @@ def test_video_clips_mean_over_clips_and_per_clip_values_in_the_result():
             'city': {'psnr_rgb_crop0': pytest.approx(per_clip['city'])},
         }
     }
+
+
+def test_repeated_image_keys_keep_every_value():
+    from basicattn.metrics.per_clip import per_image_values
+
+    metric = METRICS.build(dict(type='PSNR'))
+    samples = _samples(3)
+    for sample in samples:
+        sample['key'] = 'same'
+    metric.process(None, samples)
+    res = metric.evaluate(3)
+    per_image = res['psnr_rgb_crop0/per_image']
+    assert list(per_image) == ['same', 'same#2', 'same#3']
+    assert np.mean(list(per_image.values())) == pytest.approx(res['psnr_rgb_crop0'])
+    assert per_image_values([('a', 1), ('a#2', 2), ('a', 3)]) == {'a': 1.0, 'a#2': 2.0, 'a#3': 3.0}

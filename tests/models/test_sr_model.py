@@ -117,8 +117,11 @@ def test_predict_clamp_off():
 def test_val_and_test_step():
     model = SRModel(TINY_EDSR, test_cfg=dict(self_ensemble=True))
     for step in (model.val_step, model.test_step):
-        results = step(_batch(n=1))
+        batch = _batch(n=2)
+        results = step(batch)
         assert results[0]['pred'].shape == (3, 12, 10)
+        for i, res in enumerate(results):  # the input, as a view of the batch (no copy)
+            assert res['lq'].data_ptr() == batch['lq'][i].data_ptr()
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def test_official_a2n_reproduces_set5(scale, testdata, tool, tmp_path):
             f'path.experiments_root={tmp_path}/{chop}',
         )
         assert out.returncode == 0, out.stderr[-2000:]
-        results[chop] = json.load(open(out.stdout.strip().splitlines()[-1]))['Set5']
+        results[chop] = json.load(open(out.stdout.strip().splitlines()[-1]))['metrics']['Set5']
     key = f'psnr_y_crop{scale}'
     print(
         f'A2N x{scale} Set5 {key}: chop {results[True][key]:.4f} dB, '

@@ -70,7 +70,7 @@ def test_new_arch_from_a_folder_trains_and_tests(tiny_experiment, forked_tool):
         '--set', f'path.experiments_root={exp}/test',
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.load(open(result.stdout.strip().splitlines()[-1]))
+    metrics = json.load(open(result.stdout.strip().splitlines()[-1]))['metrics']
     assert metrics['tinyval']['psnr_y_crop2'] > 20  # bicubic plus a near-zero residual
 
 

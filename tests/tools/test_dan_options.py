@@ -159,7 +159,7 @@ def test_train_and_test_two_iterations(tiny_data, tmp_path, tool):
             f'path.experiments_root={work}/test',
         )
         assert out.returncode == 0, (name, out.stderr[-3000:])
-        metrics = json.load(open(out.stdout.strip().splitlines()[-1]))
+        metrics = json.load(open(out.stdout.strip().splitlines()[-1]))['metrics']
         assert set(metrics) == set(SETS.values())
         for values in metrics.values():
             assert np.isfinite(values[f'psnr_y_crop{scale}'])

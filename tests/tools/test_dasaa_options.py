@@ -50,7 +50,7 @@ def test_tiny_dasaa_trains_and_tests_in_both_modes(testdata, tmp_path, tool):
             f'path.experiments_root={tmp_path}/test_{sequence}',
         )
         assert test.returncode == 0, test.stderr[-3000:]
-        results[sequence] = json.load(open(test.stdout.strip().splitlines()[-1]))
+        results[sequence] = json.load(open(test.stdout.strip().splitlines()[-1]))['metrics']
     seq = results['true']['vimeo_sample_heldout']
     single = results['false']['vimeo_sample_heldout']
     assert {'psnr_y_crop4', 'tdiff_y_crop4', 'tmad_sr', 'tmad_gt'} <= set(seq)

@@ -199,7 +199,7 @@ def test_train_two_iterations_then_test(reds_like, tmp_path, tool):
         f'path.experiments_root={tmp_path}/test',
     )
     assert test.returncode == 0, test.stderr[-3000:]
-    metrics = json.load(open(test.stdout.strip().splitlines()[-1]))
+    metrics = json.load(open(test.stdout.strip().splitlines()[-1]))['metrics']
     assert set(metrics) == {'Vid3oC_val', 'IntVID'}
     for values in metrics.values():
         assert np.isfinite(values['psnr_y_crop16'])

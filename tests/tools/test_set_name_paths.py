@@ -87,5 +87,5 @@ def test_set_names_cannot_write_outside_the_work_dir(tiny_experiment, tool, tmp_
     assert sorted(os.listdir(results)) == safe
     for folder in safe:
         assert sorted(os.listdir(osp.join(results, folder))) == ['im0.png', 'im1.png']
-    metrics = json.load(open(out.stdout.strip().splitlines()[-1]))
+    metrics = json.load(open(out.stdout.strip().splitlines()[-1]))['metrics']
     assert sorted(metrics) == safe

@@ -74,7 +74,11 @@ def test_train_outputs_and_test_tool(tiny_experiment, tool):
     )
     assert test_out.returncode == 0, test_out.stderr[-3000:]
     last_line = test_out.stdout.strip().splitlines()[-1]
-    metrics = json.load(open(last_line))
+    record = json.load(open(last_line))
+    # what was measured: the trained checkpoint and the iteration it was saved after
+    assert record['checkpoint'] == osp.join(exp, 'iter_6.pth') and record['iteration'] == 6
+    assert record['options'] == osp.abspath(opt)
+    metrics = record['metrics']
     assert set(metrics) == {'tinyval'}
     assert set(metrics['tinyval']) == {'psnr_y_crop2', 'ssim_y_crop2'}
     assert 'psnr_y_crop2' in test_out.stdout  # the printed table
@@ -134,5 +138,11 @@ def test_two_process_training_on_cpu(tiny_experiment):
         timeout=300,
     )
     assert test_out.returncode == 0, test_out.stderr[-3000:]
-    metrics = json.load(open(test_out.stdout.strip().splitlines()[-1]))
+    path = test_out.stdout.strip().splitlines()[-1]
+    metrics = json.load(open(path))['metrics']
     assert metrics['tinyval']['psnr_y_crop2'] > 0
+    # each rank evaluated one image; the per-image table holds both
+    per_image = json.load(open(osp.join(osp.dirname(path), 'metrics_per_image.json')))['tinyval']
+    assert sorted(per_image) == ['im0', 'im1']
+    mean = sum(v['psnr_y_crop2'] for v in per_image.values()) / 2
+    assert abs(mean - metrics['tinyval']['psnr_y_crop2']) < 1e-9

@@ -1,0 +1,66 @@
+"""What tools/test.py writes: metrics.json says what was measured; per-image values."""
+
+import json
+import os.path as osp
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT
+
+import basicattn
+from basicattn.registry import ARCHS
+
+
+def _test(forked_tool, opt, *args):
+    out = forked_tool('tools/test.py', '-opt', opt, *args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    path = out.stdout.strip().splitlines()[-1]
+    record = json.load(open(path))
+    per_image = json.load(open(osp.join(osp.dirname(path), 'metrics_per_image.json')))
+    return record, per_image
+
+
+def test_metrics_json_records_what_was_measured_and_per_image_values(tiny_experiment, forked_tool):
+    opt = tiny_experiment('plain')  # EDSR as initialised: no weights file
+    relative = osp.relpath(opt, REPO_ROOT)  # the tool runs in the repository root
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    record, per_image = _test(forked_tool, relative)
+    assert list(record) == ['options', 'checkpoint', 'iteration', 'written', 'basicattn', 'metrics']
+    assert record['options'] == opt
+    assert record['checkpoint'] is None and record['iteration'] is None
+    written = datetime.fromisoformat(record['written'])
+    assert written.utcoffset().total_seconds() == 0
+    assert before <= written <= datetime.now(timezone.utc)
+    assert record['basicattn'] == basicattn.__version__
+    means = record['metrics']['tinyval']
+    assert set(means) == {'psnr_y_crop2', 'ssim_y_crop2'}
+    images = per_image['tinyval']
+    assert sorted(images) == ['im0', 'im1']  # the image keys of the set
+    for metric, mean in means.items():
+        assert np.mean([values[metric] for values in images.values()]) == pytest.approx(mean)
+    assert images['im0']['psnr_y_crop2'] != images['im1']['psnr_y_crop2']
+
+
+@pytest.mark.parametrize('meta', [{'iter': 4, 'arch': {'type': 'EDSR'}}, None])
+def test_checkpoint_path_and_its_iteration(tiny_experiment, forked_tool, tmp_path, meta):
+    """A training checkpoint's ``meta['iter']``; null for weights without it (converted)."""
+    opt = tiny_experiment('weights')
+    net = ARCHS.build(dict(type='EDSR', num_feat=8, num_block=1, upscale=2))
+    checkpoint = {'state_dict': net.state_dict()}
+    if meta is not None:
+        checkpoint['meta'] = meta
+    weights = tmp_path / 'weights.pth'
+    torch.save(checkpoint, weights)
+    record, per_image = _test(
+        forked_tool,
+        opt,
+        '--checkpoint',
+        osp.relpath(weights, REPO_ROOT),
+        '--set',
+        f'path.experiments_root={tmp_path}/test',
+    )
+    assert record['checkpoint'] == str(weights)
+    assert record['iteration'] == (meta or {}).get('iter')
+    assert set(per_image['tinyval']) == {'im0', 'im1'}
