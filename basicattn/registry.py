@@ -76,7 +76,7 @@ def _scoped_child(parent: Registry, package: Optional[str] = None) -> Registry:
     ``package`` (``'engine.schedulers'``) is the module holding basicattn's
     own entries, imported on the first look-up.
     """
-    locations = [f'basicattn.{package}'] if package else None
+    locations = [f'basicattn.{package}'] if package else []
     return Registry(parent.name, parent=parent, scope=SCOPE, locations=locations)
 
 
