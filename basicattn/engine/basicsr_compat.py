@@ -10,6 +10,13 @@ answers one with a misleading "did you mean". A key that is understood is
 mapped silently; one that is ignored prints exactly one ``warning:`` line
 saying why (:func:`warn_option`). The "Coming from BasicSR" table of
 ``docs/options.md`` is generated from :data:`RULES` as well.
+
+BasicSR's dataset type names are mapped here too, not accepted by basicattn's
+datasets: ``REDSDataset`` becomes ``REDSClipDataset``
+(its ``val_partition`` our ``exclude_clips`` preset, ``dataroot_flow``
+ignored), ``Vimeo90KDataset`` and ``VideoTestVimeo90KDataset`` become
+``VimeoSeptupletDataset``. The datasets keep one set of argument names, and
+every BasicSR name is in this one table.
 """
 
 from __future__ import annotations
@@ -133,18 +140,35 @@ def _takes(dataset_block: dict, argument: str) -> bool:
     return params is None or argument in params
 
 
-def _filename_tmpl(site: Site, rule: Rule) -> None:
-    if not _takes(site.parent, 'filename_tmpl'):
+def _unless_taken(site: Site, rule: Rule) -> None:
+    """Ignore the key where the block's dataset takes no argument of that name."""
+    if not _takes(site.parent, site.key):
         del site.parent[site.key]
         warn_option(site.path, f'ignored: {rule.note}')
 
 
-def _metric_type(basicsr_name: str, ours: str) -> Callable[[Site, Rule], None]:
+def _value(basicsr_names: str | tuple[str, ...], ours: str) -> Callable[[Site, Rule], None]:
+    """A fix that replaces the value ``basicsr_names`` (one or a tuple) by ``ours``."""
+    names = (basicsr_names,) if isinstance(basicsr_names, str) else basicsr_names
+
     def fix(site: Site, rule: Rule) -> None:
-        if site.value == basicsr_name:
+        if site.value in names:
             site.parent[site.key] = ours
 
     return fix
+
+
+#: BasicSR's ``val_partition`` values and the ``exclude_clips`` preset of each.
+VAL_PARTITIONS = {'REDS4': 'REDS4', 'official': 'REDSofficial'}
+
+
+def _val_partition(site: Site, rule: Rule) -> None:
+    value = site.value
+    if value not in VAL_PARTITIONS:
+        site.fail(f"{value!r} is not one of {list(VAL_PARTITIONS)} (BasicSR's REDSDataset)")
+        del site.parent[site.key]
+        return
+    _put(site, VAL_PARTITIONS[value])
 
 
 def _backend(site: Site, rule: Rule) -> None:
@@ -167,10 +191,39 @@ RULES: tuple[Rule, ...] = (
         _ignore,
     ),
     Rule(
+        'model_type: VideoBaseModel|EDVRModel',
+        'model_type: VideoSRModel',
+        "BasicSR's sliding-window video models; `network_g` must be an arch of basicattn "
+        "(there is no EDVR); EDVRModel's `train.dcn_lr_mul` and `train.tsa_iter` are below",
+        _value(('VideoBaseModel', 'EDVRModel'), 'VideoSRModel'),
+    ),
+    Rule(
         'datasets.<set>.io_backend: {type: disk|lmdb}',
         'datasets.<set>.io_backend: disk|lmdb',
         'basicattn reads image files and LMDBs by their paths',
         _io_backend,
+    ),
+    Rule(
+        'datasets.<set>.type: REDSDataset',
+        'datasets.<set>.type: REDSClipDataset',
+        'same keys (`num_frame`, `interval_list`, `random_reverse`, `gt_size`, ...) but '
+        '`val_partition` (whose clips must exist) and `dataroot_flow` (below); a window '
+        'past an end of a clip is completed by `padding` (default reflection) '
+        'where BasicSR draws another centre frame',
+        _value('REDSDataset', 'REDSClipDataset'),
+    ),
+    Rule(
+        'datasets.<set>.type: Vimeo90KDataset',
+        'datasets.<set>.type: VimeoSeptupletDataset',
+        'same keys; GT LMDBs holding only `im4` (`vimeo90k_train_GT_only4th.lmdb`) work',
+        _value('Vimeo90KDataset', 'VimeoSeptupletDataset'),
+    ),
+    Rule(
+        'datasets.<set>.type: VideoTestVimeo90KDataset',
+        'datasets.<set>.type: VimeoSeptupletDataset',
+        'one item per septuplet: the middle `num_frame` LQ frames and the GT `im4`; '
+        'reads LMDBs too (GT with only `im4`), which BasicSR refuses',
+        _value('VideoTestVimeo90KDataset', 'VimeoSeptupletDataset'),
     ),
     Rule('datasets.<set>.dataset_enlarge_ratio', 'datasets.<set>.repeat', '', _rename),
     Rule('datasets.<set>.use_flip', 'datasets.<set>.use_hflip', '', _rename),
@@ -179,7 +232,32 @@ RULES: tuple[Rule, ...] = (
         None,
         'only where the dataset takes no `filename_tmpl` '
         '(the video datasets name their frames themselves)',
-        _filename_tmpl,
+        _unless_taken,
+    ),
+    Rule(
+        'datasets.<set>.val_partition: REDS4|official',
+        'datasets.<set>.exclude_clips: REDS4|REDSofficial',
+        "the clips BasicSR's REDSDataset leaves out of training",
+        _val_partition,
+    ),
+    Rule(
+        'datasets.<set>.dataroot_flow',
+        None,
+        "basicattn's datasets read no optical flow (BasicSR's EDVR files set `~`)",
+        _ignore,
+    ),
+    Rule(
+        'datasets.<set>.cache_data',
+        None,
+        'basicattn reads the frames of each item when it is needed',
+        _ignore,
+    ),
+    Rule(
+        'datasets.<set>.padding',
+        None,
+        'only where the dataset takes no `padding` (a Vimeo septuplet has its 7 frames; '
+        "BasicSR's VideoTestVimeo90KDataset does not use it either)",
+        _unless_taken,
     ),
     Rule(
         'datasets.<set>.prefetch_mode',
@@ -205,16 +283,23 @@ RULES: tuple[Rule, ...] = (
         _ignore,
     ),
     Rule(
+        'train.tsa_iter',
+        None,
+        "EDVR's first iterations training only its TSA fusion; the same with "
+        "`train.stages: [{until_iter: N, trainable: ['fusion.*']}]`",
+        _ignore,
+    ),
+    Rule(
         'val.metrics.<name>.type: calculate_psnr',
         'val.metrics.<name>.type: PSNR',
         '`crop_border` and `test_y_channel` are the same',
-        _metric_type('calculate_psnr', 'PSNR'),
+        _value('calculate_psnr', 'PSNR'),
     ),
     Rule(
         'val.metrics.<name>.type: calculate_ssim',
         'val.metrics.<name>.type: SSIM',
         '`crop_border` and `test_y_channel` are the same',
-        _metric_type('calculate_ssim', 'SSIM'),
+        _value('calculate_ssim', 'SSIM'),
     ),
     Rule(
         'val.metrics.<name>.better',
