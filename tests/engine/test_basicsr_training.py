@@ -26,7 +26,10 @@ REDS_FILE = osp.join(FIXTURES, 'train_video_REDS_x4.yml')
 
 #: Ignored keys of both files (one warning line each); dist_params.backend
 #: warns only where CUDA is missing.
-COMMON_WARNINGS = ['num_gpu', 'datasets.train.prefetch_mode', 'logger.wandb']
+COMMON_WARNINGS = [
+    'num_gpu',
+    'datasets.train.prefetch_mode',
+]  # logger.wandb with project ~ is off, silently
 REDS_WARNINGS = COMMON_WARNINGS + [
     'datasets.train.dataroot_flow',
     'datasets.val.cache_data',
