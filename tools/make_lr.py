@@ -2,10 +2,10 @@
 
 Examples::
 
-    python tools/make_lr.py datasets/benchmark/Set5/HR \\
-        datasets/benchmark/Set5/LR_BD/X3 --degradation BD --scale 3
-    python tools/make_lr.py datasets/benchmark/Set5/HR \\
-        datasets/benchmark/Set5/LR_DN/X3 --degradation DN --scale 3 --seed 0
+    python tools/make_lr.py datasets/Set5/X3/HR \\
+        datasets/Set5/X3/LR_BD --degradation BD --scale 3
+    python tools/make_lr.py datasets/Set5/X3/HR \\
+        datasets/Set5/X3/LR_DN --degradation DN --scale 3 --seed 0
 
 Every image under HR_DIR (any depth) is cropped to a multiple of the scale
 (MATLAB ``modcrop``), degraded and written as PNG under OUT_DIR with the

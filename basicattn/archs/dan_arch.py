@@ -1,12 +1,12 @@
 """DAN: efficient dual attention network (GCA + LEA) for image SR.
 
 Reference:
-    "Global Cross-Layer Attention and Local Enhanced Attention for Single
-    Image Super-Resolution" (efficient dual attention network, DAN), IEEE
-    Access. The text we work from is
-    ``shared/papers/dan_global_cross_layer_local_enhanced_attention_sisr.txt``.
-    No code or weights were released; everything below is built from the
-    paper's text (its Fig. 1, the block diagram, is not available to us).
+    Pei Zhang, Edmund Y. Lam, "From Local to Global: Efficient Dual
+    Attention Mechanism for Single Image Super-Resolution" (efficient dual
+    attention network, DAN), IEEE Access 9, 2021,
+    https://doi.org/10.1109/ACCESS.2021.3105726. No code or weights were
+    released; everything below is built from the paper's text (its Fig. 1,
+    the block diagram, is not available to us). Details: docs/models/dan.md.
 
 What the paper fixes (Sec. III, IV-A):
 

@@ -1,10 +1,11 @@
 """DASAA: deep dual attention with self-attention alignment (video SR x4).
 
 Reference:
-    "Deep dual attention with self-attention alignment for video
-    super-resolution" (DASAA). The text we work from is
-    ``shared/papers/dasaa_dual_attention_self_attention_alignment_vsr.txt``
-    (its figures are not available to us). Authors' repository:
+    Yuezhong Chu, Yunan Qiao, Heng Liu, Jungong Han, "Dual Attention with
+    the Self-Attention Alignment for Efficient Video Super-resolution"
+    (DASAA), Cognitive Computation 14, 2022,
+    https://doi.org/10.1007/s12559-021-09874-1 (its figures are not
+    available to us; details: docs/models/dasaa.md). Authors' repository:
     https://github.com/qynan/DASAA (``model_VSR.py``; incomplete, does not
     run, no weights). Read for facts only; nothing is copied.
 

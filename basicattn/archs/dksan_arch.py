@@ -3,10 +3,10 @@
 Reference:
     Xuan Xu et al., "Deformable Kernel Convolutional Network for Video
     Extreme Super-Resolution", ECCV 2020 Workshops (AIM 2020 Video Extreme
-    Super-Resolution Challenge, 2nd place in both tracks); arXiv:2010.00154.
-    The network is called DKSAN in the paper. The text we work from is
-    ``shared/papers/dksan_deformable_kernel_spatial_attention_vsr_x16.txt``
-    (no title block, no figures); there is no official code.
+    Super-Resolution Challenge, 2nd place in both tracks);
+    https://arxiv.org/abs/2010.00154. The network is called DKSAN in the
+    paper. The text we work from lacks its figures; there is no official
+    code. Method and our choices: docs/models/dksan.md.
 
 Seven LR frames -> the x16 centre frame (paper Fig. 1, eq. 2-8)::
 
@@ -63,8 +63,8 @@ Choices the paper leaves open (defaults in brackets):
   ``p + p_k + dp_k``, so both offset fields are predicted from the layer
   input by zero-initialised 3x3 convs (Gao et al.'s 4x4 scope for 3x3
   kernels; no modulation, none in eq. 11). ``kernel_offsets=False`` gives
-  fixed taps (the variant a version of the authors' code appears to run,
-  SPECS.md). See :mod:`basicattn.ops.deform_kernel`.
+  fixed taps (the variant a version of the authors' code reportedly runs;
+  it is not public). See :mod:`basicattn.ops.deform_kernel`.
 * DKSA [``dksa_layers=(1, 2, 2, 2)``]: Fig. 3(b) "a couple of stacked DKC
   layers" after one conv; we take the sigmoid of the last DKC layer (128
   filters) as the attention map (per pixel and channel, as EDVR's spatial

@@ -1,8 +1,9 @@
 """Fast tests of the a2n_official converter and the converter machinery.
 
-The official layout is written out here from the key list in SPECS.md (not
-from our rename table), and a functional forward over those official keys
-serves as an independent reference for the converted model.
+The official layout is written out here from the key names of the authors'
+code (haoyuc/A2N ``code/model/aan.py``, listed in docs/models/a2n.md; not
+taken from our rename table), and a functional forward over those official
+keys serves as an independent reference for the converted model.
 """
 
 import os

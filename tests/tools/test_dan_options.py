@@ -101,6 +101,7 @@ def _data_overrides(block_key, block, part_dir, scale):
     out = [f'datasets.{block_key}.dataroot_gt={part_dir}/HR']
     if 'dataroot_lq' in block:
         out.append(f'datasets.{block_key}.dataroot_lq={part_dir}/{deg}_X{scale}')
+        out.append(f"datasets.{block_key}.filename_tmpl='{{}}x{scale}'")  # the tiny LR names
     return out
 
 
