@@ -7,8 +7,8 @@ import os.path as osp
 import pytest
 from conftest import REPO_ROOT
 
-TARGET = {2: 38.07, 3: 34.48}  # SPECS: the authors' protocol (--chop), our val.chop
-PAPER = {2: 38.06, 3: 34.47}  # Table 5; whole-image inference lands here
+PAPER = {2: 38.06, 3: 34.47}  # Table 5; both protocols land within 0.01 dB of it
+CHOP = {2: 38.0627, 3: 34.4759}  # measured with the authors' protocol (--chop), our val.chop
 
 
 @pytest.mark.slow
@@ -52,5 +52,6 @@ def test_official_a2n_reproduces_set5(scale, testdata, tool, tmp_path):
         f'A2N x{scale} Set5 {key}: chop {results[True][key]:.4f} dB, '
         f'whole image {results[False][key]:.4f} dB'
     )
-    assert abs(results[True][key] - TARGET[scale]) <= 0.01
+    assert abs(results[True][key] - PAPER[scale]) <= 0.01
+    assert abs(results[True][key] - CHOP[scale]) <= 0.002
     assert abs(results[False][key] - PAPER[scale]) <= 0.01
