@@ -34,6 +34,8 @@ setup(
         'PyYAML',
         'numpy',
         'tqdm',
+        # weights-only files to share (.safetensors): a small wheel, no code runs on load
+        'safetensors',
     ],
     extras_require={
         # scikit-image ships the photographs that the demo and tests use;

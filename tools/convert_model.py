@@ -1,10 +1,21 @@
-"""Convert foreign weights into a basicattn checkpoint.
+"""Convert foreign weights into a basicattn checkpoint (``.pth`` or ``.safetensors``).
 
 Examples::
 
     python tools/convert_model.py --list
     python tools/convert_model.py --source a2n_official --scale 2 \\
         aan_x2.pt experiments/pretrained/a2n_official_x2.pth
+    # the format told from the keys and shapes, written as safetensors
+    python tools/convert_model.py aan_x2.pt a2n_official_x2.safetensors
+    # a training checkpoint's generator weights alone, to share
+    python tools/convert_model.py --to safetensors experiments/run/iter_6.pth net_g.safetensors
+
+Without ``--source`` the input's format is detected
+(:func:`basicattn.converters.detect.detect_format`): a basicattn file
+(``meta['arch']``: a training checkpoint, a converted file) is re-written as
+weights only, an authors' file is converted. ``--to safetensors`` (or an
+OUTPUT ending in ``.safetensors``) writes a safetensors file, the metadata
+below as JSON in it; ``--to pth`` a ``torch.save`` file.
 
 The output is ``{'state_dict': ..., 'meta': {'arch': {type + kwargs},
 'scale': ..., 'scale_source': ..., 'converted_from': ..., 'source_sha256':
@@ -36,11 +47,15 @@ from basicattn.converters.base import (  # noqa: E402
     scale_hints,
     sha256_file,
 )
+from basicattn.converters.detect import BASICATTN, detect_format  # noqa: E402
+from basicattn.engine.checkpoint_io import safe_load  # noqa: E402
 from basicattn.engine.checkpoint_state import (  # noqa: E402
+    extract_state_dict,
     read_state_dict,
-    save_weights_checkpoint,
+    save_weights_file,
 )
 from basicattn.engine.network import network_from_checkpoint  # noqa: E402
+from basicattn.engine.safetensors_io import SUFFIX as SAFETENSORS_SUFFIX  # noqa: E402
 from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
 
 
@@ -49,8 +64,18 @@ def parse_args(argv=None):
         description='Convert foreign weights to a basicattn checkpoint.'
     )
     parser.add_argument('input', nargs='?', help='foreign checkpoint')
-    parser.add_argument('output', nargs='?', help='basicattn checkpoint to write (.pth)')
-    parser.add_argument('--source', help='registered converter name (see --list)')
+    parser.add_argument(
+        'output', nargs='?', help='basicattn checkpoint to write (.pth or .safetensors)'
+    )
+    parser.add_argument(
+        '--source', help='registered converter name (see --list; default: detected from the file)'
+    )
+    parser.add_argument(
+        '--to',
+        choices=('pth', 'safetensors'),
+        default=None,
+        help='output format (default: safetensors for an OUTPUT ending in .safetensors, else pth)',
+    )
     parser.add_argument(
         '--scale',
         type=int,
@@ -65,7 +90,7 @@ def parse_args(argv=None):
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     if not args.list:
-        missing = [name for name in ('source', 'input', 'output') if getattr(args, name) is None]
+        missing = [name for name in ('input', 'output') if getattr(args, name) is None]
         if missing:
             parser.error('missing ' + ', '.join(missing) + ' (or use --list)')
     return args
@@ -84,8 +109,55 @@ def _convert(argv) -> int:
         return 0
     if osp.exists(args.output) and not args.overwrite:
         raise UserError(f'{args.output} exists; pass --overwrite to replace it')
-    convert = get_converter(args.source)
-    foreign, raw = read_state_dict(args.input, args.key, option='input', key_option='--key')
+    output_format(args)
+    foreign = None
+    if args.source:
+        convert = get_converter(args.source)
+        foreign, raw = read_state_dict(args.input, args.key, option='input', key_option='--key')
+        state_dict, meta = _converted(args, args.source, convert, foreign, raw)
+    else:
+        raw = safe_load(args.input, option='input')
+        found = detect_format(
+            raw, args.input, args.scale, args.key, hint='name the format with --source (see --list)'
+        )
+        if found.name == BASICATTN:
+            state_dict, meta = found.state_dict, _weights_meta(args.input, raw['meta'], found)
+        else:
+            args.source = found.name
+            foreign = extract_state_dict(raw, args.key, args.input, '--key')
+            state_dict, meta = _converted(args, found.name, get_converter(found.name), foreign, raw)
+    save_weights_file(args.output, state_dict, meta, overwrite=args.overwrite)
+    model = network_from_checkpoint(args.output)  # strict=True self-check
+    num_params = sum(p.numel() for p in model.parameters())
+    arch, scale, scale_source = meta['arch'], meta.get('scale'), meta.get('scale_source', '')
+    arch_args = ', '.join(f'{k}={v!r}' for k, v in arch.items() if k != 'type')
+    print(f'source        : {args.source or BASICATTN} ({args.input})')
+    print(f'source sha256 : {meta["source_sha256"]}')
+    print(f'arch          : {arch["type"]}({arch_args})')
+    print(
+        f'scale         : x{scale} (from {scale_source})'
+        if scale
+        else f'scale         : not known ({scale_source})'
+    )
+    print(f'tensors       : {len(foreign or state_dict)} -> {len(state_dict)}')
+    print(f'parameters    : {num_params:,}')
+    print(f'written       : {args.output} (reloaded with strict=True: ok)')
+    return 0
+
+
+def output_format(args) -> str:
+    """``'pth'`` or ``'safetensors'`` from ``--to`` and OUTPUT, refusing a mismatch."""
+    is_st = args.output.lower().endswith(SAFETENSORS_SUFFIX)
+    if args.to is None:
+        return 'safetensors' if is_st else 'pth'
+    if (args.to == 'safetensors') != is_st:
+        want = SAFETENSORS_SUFFIX if args.to == 'safetensors' else 'not .safetensors'
+        raise UserError(f'--to {args.to}: OUTPUT {args.output} should end in {want}')
+    return args.to
+
+
+def _converted(args, name, convert, foreign, raw):
+    """Convert an authors' state dict; return it and the ``meta`` to record."""
     hints = scale_hints(args.input, raw)
     hinted = hints[0][0] if hints else None
     try:
@@ -98,25 +170,24 @@ def _convert(argv) -> int:
         arch=arch,
         scale=scale,
         scale_source=scale_source,
-        converted_from=f'{args.source}:{osp.basename(args.input)}',
+        converted_from=f'{name}:{osp.basename(args.input)}',
         source_sha256=sha256_file(args.input),
     )
-    save_weights_checkpoint(args.output, state_dict, meta, overwrite=args.overwrite)
-    model = network_from_checkpoint(args.output)  # strict=True self-check
-    num_params = sum(p.numel() for p in model.parameters())
-    arch_args = ', '.join(f'{k}={v!r}' for k, v in arch.items() if k != 'type')
-    print(f'source        : {args.source} ({args.input})')
-    print(f'source sha256 : {meta["source_sha256"]}')
-    print(f'arch          : {arch["type"]}({arch_args})')
-    print(
-        f'scale         : x{scale} (from {scale_source})'
-        if scale
-        else f'scale         : not known ({scale_source})'
-    )
-    print(f'tensors       : {len(foreign)} -> {len(state_dict)}')
-    print(f'parameters    : {num_params:,}')
-    print(f'written       : {args.output} (reloaded with strict=True: ok)')
-    return 0
+    return state_dict, meta
+
+
+#: What a weights-only copy of a basicattn file keeps of its ``meta``.
+KEPT_META = ('scale_source', 'converted_from', 'source_sha256', 'iter', 'weights')
+
+
+def _weights_meta(path, meta, found):
+    """The ``meta`` of a weights-only copy of a basicattn file (a training checkpoint ...)."""
+    out = dict(arch=found.arch, scale=found.scale)
+    out.update({k: meta[k] for k in KEPT_META if k in meta})
+    out.setdefault('scale_source', found.scale_source)
+    out.setdefault('converted_from', f'{BASICATTN}:{osp.basename(path)}')
+    out['source_sha256'] = sha256_file(path)
+    return out
 
 
 def _scale_of_arch(arch, convert, scale, source):

@@ -340,6 +340,7 @@ logger:
   print_freq: 100
   save_checkpoint_freq: 5000
   max_keep_ckpts: -1
+  save_weights: safetensors  # also net_g_<iter>.safetensors (null: off)
   use_tb_logger: true
   wandb: {project: ~, entity: ~, resume_id: ~}  # a project name logs to W&B (pip install wandb)
 

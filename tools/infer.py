@@ -1,12 +1,18 @@
 """Super-resolve an image, an image folder, a frame folder or a video file.
 
     python tools/infer.py INPUT OUTPUT --checkpoint W.pth [-opt X.yml | --arch NAME
-        --arch-args JSON] [--tile 128 --tile-overlap 16] [--self-ensemble]
+        --arch-args JSON] [--scale S] [--tile 128 --tile-overlap 16] [--self-ensemble]
         [--mode auto|window|sequence] [--device cpu|cuda] [--fps 25] [--overwrite]
 
 The network comes from ``-opt`` (its ``network_g``), from ``--arch`` and
-``--arch-args``, or, when neither is given, from the arch config stored in a
-converted checkpoint (``meta['arch']``, see tools/convert_model.py).
+``--arch-args``, or, when neither is given, from the weights file itself
+(:func:`basicattn.converters.detect.detect_format`): the arch config a
+basicattn file records (``meta['arch']``: training checkpoints ``iter_N.pth``,
+``net_g_N.safetensors``, tools/convert_model.py output), or an authors'
+format told from its keys and shapes (A2N ``aan_x2.pt`` ..., MANA). A2N x2
+and x3 weights have the same shapes: their scale comes from the file name
+(``aan_x3.pt``) or ``--scale``. Checkpoints may be ``.pth`` or
+``.safetensors`` files.
 
 * Image archs (A2N, DAN, EDSR, Bicubic ...) super-resolve every image or frame
   on its own.
@@ -53,15 +59,25 @@ def parse_args(argv=None):
     parser.add_argument(
         'output', help='output folder, video file (.mp4 ...), or image file for one image'
     )
-    parser.add_argument('--checkpoint', help='weights (basicattn or training checkpoint)')
+    parser.add_argument(
+        '--checkpoint',
+        help="weights: basicattn/training checkpoint (.pth, .safetensors) or authors' file",
+    )
     parser.add_argument('-opt', '--opt', help='option file whose network_g to build')
     parser.add_argument('--arch', help='registered arch name (instead of -opt)')
     parser.add_argument('--arch-args', default='{}', help='JSON keyword arguments of --arch')
     parser.add_argument(
         '--param-key',
-        default='state_dict',
-        help='key of the weights in the checkpoint (default: state_dict; '
-        "'ema_state_dict' for the EMA weights)",
+        default=None,
+        help='key of the weights in the checkpoint (default: state_dict, or found; '
+        "a training checkpoint's state_dict holds the EMA weights when the run kept EMA, "
+        "'ema_state_dict' then the raw ones)",
+    )
+    parser.add_argument(
+        '--scale',
+        type=int,
+        default=None,
+        help="scale of weights whose file does not show it (A2N x2/x3 authors' files)",
     )
     parser.add_argument('--tile', type=int, default=None, help='LR tile size (tiled inference)')
     parser.add_argument('--tile-overlap', type=int, default=16, help='LR overlap of tiles')
@@ -86,7 +102,7 @@ def parse_args(argv=None):
 
 
 def load_network(args: argparse.Namespace):
-    """The arch from -opt, --arch or the checkpoint's meta, with its weights.
+    """The arch from -opt, --arch or the weights file itself, with its weights.
 
     Returns:
         tuple[torch.nn.Module, dict]: The network (on ``--device``, eval mode)
@@ -96,15 +112,24 @@ def load_network(args: argparse.Namespace):
 
     from basicattn.engine.checkpoint_io import safe_load
     from basicattn.engine.checkpoint_state import load_weights
-    from basicattn.engine.network import build_network, network_config_from_arguments
+    from basicattn.engine.network import (
+        build_network,
+        network_config_from_arguments,
+        network_from_weights,
+    )
 
     checkpoint = safe_load(args.checkpoint, option='--checkpoint') if args.checkpoint else None
+    if checkpoint is not None and not (args.opt or args.arch):
+        net, found = network_from_weights(checkpoint, args.checkpoint, args.scale, args.param_key)
+        scale = f'x{found.scale} from {found.scale_source}' if found.scale else 'scale not known'
+        print(f'{args.checkpoint}: {found.name} weights, {found.arch["type"]} ({scale})')
+        return net.to(torch.device(args.device)).eval(), found.arch
     cfg, where = network_config_from_arguments(
         args.opt, args.arch, args.arch_args, checkpoint, args.checkpoint
     )
     net = build_network(cfg, where)
     if checkpoint is not None:
-        load_weights(net, checkpoint, args.param_key, args.checkpoint)
+        load_weights(net, checkpoint, args.param_key or 'state_dict', args.checkpoint)
     elif any(True for _ in net.parameters()):
         raise UserError(f'{cfg["type"]} has parameters: pass --checkpoint')
     return net.to(torch.device(args.device)).eval(), cfg

@@ -36,7 +36,11 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('-opt', '--opt', required=True, help='YAML option file')
-    parser.add_argument('--checkpoint', help='weights to test (sets path.pretrain_network_g)')
+    parser.add_argument(
+        '--checkpoint',
+        help='weights to test (sets path.pretrain_network_g; without network_g in the '
+        'option file, the network is the one the weights record or show)',
+    )
     add_run_arguments(parser)
     return parser.parse_args(argv)
 
@@ -112,6 +116,9 @@ def _test(argv):
 
         refuse_url(args.checkpoint, '--checkpoint (path.pretrain_network_g)')
         overrides.append(f'path.pretrain_network_g={args.checkpoint}')
+        from basicattn.converters.detect import network_overrides
+
+        overrides += network_overrides(args.opt, args.checkpoint, overrides)
     opt = read_options(args.opt, overrides, purpose='test')
     runner = build_runner(opt, purpose='test', launcher=args.launcher, verbose=args.verbose)
     from basicattn.engine.dist_env import collective_timeout_report

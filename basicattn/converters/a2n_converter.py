@@ -20,7 +20,15 @@ import torch
 
 from basicattn.registry import CONVERTERS
 
-from .base import ConversionError, convert_by_rules, count_blocks, require_tensor, rules_from_table
+from .base import (
+    ConversionError,
+    FormatSignature,
+    convert_by_rules,
+    count_blocks,
+    rename_state_dict,
+    require_tensor,
+    rules_from_table,
+)
 
 SOURCE = 'a2n_official'
 
@@ -47,6 +55,16 @@ A2N_RULES = rules_from_table(r"""
 _require = functools.partial(require_tensor, source=SOURCE)
 
 
+def has_second_stage(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """True for x4 weights: a second upsampling stage (``upconv2``/``att2``/``HRconv2``)."""
+    return any(k.startswith(('upconv2.', 'att2.', 'HRconv2.')) for k in state_dict)
+
+
+def scale_from_shapes(state_dict: Mapping[str, torch.Tensor]) -> Optional[int]:
+    """4 for weights with a second upsampling stage; None for x2 or x3 (same shapes)."""
+    return 4 if has_second_stage(state_dict) else None
+
+
 def infer_a2n_kwargs(state_dict: Mapping[str, torch.Tensor], scale: Optional[int]) -> dict:
     """Read the A2N arch config from the shapes of an official state_dict.
 
@@ -63,7 +81,7 @@ def infer_a2n_kwargs(state_dict: Mapping[str, torch.Tensor], scale: Optional[int
         )
     if scale not in (2, 3, 4):
         raise ConversionError(f'{SOURCE}: scale must be 2, 3 or 4, got {scale!r}')
-    has_stage2 = any(k.startswith(('upconv2.', 'att2.', 'HRconv2.')) for k in state_dict)
+    has_stage2 = has_second_stage(state_dict)
     if scale == 4 and not has_stage2:
         raise ConversionError(
             f'{SOURCE}: scale 4 needs a second upsampling stage (upconv2.*, '
@@ -127,3 +145,21 @@ def convert_a2n_official(
         (``type='A2N'``, ``img_range=255.0`` and the inferred widths).
     """
     return convert_by_rules(state_dict, A2N_RULES, lambda sd: infer_a2n_kwargs(sd, scale), SOURCE)
+
+
+#: What :mod:`basicattn.converters.detect` recognises: the authors' ``AAN`` keys.
+convert_a2n_official.signature = FormatSignature(
+    keys=(
+        'conv_first.weight',
+        'AAB_trunk.0.ADM.0.weight',
+        'AAB_trunk.0.attention.k1.weight',
+        'trunk_conv.weight',
+        'upconv1.weight',
+        'att1.conv.weight',
+        'HRconv1.weight',
+        'conv_last.weight',
+    ),
+    describe="A2N authors' weights (haoyuc/A2N aan_x2/x3/x4.pt)",
+    scale_from_shapes=scale_from_shapes,
+    rename=lambda sd: rename_state_dict(sd, A2N_RULES, SOURCE),
+)

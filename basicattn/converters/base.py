@@ -27,6 +27,7 @@ look-ups. Reading, unwrapping and saving checkpoints live in
 import hashlib
 import os.path as osp
 import re
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -53,6 +54,7 @@ __all__ = [
     'count_blocks',
     'get_converter',
     'list_converters',
+    'FormatSignature',
 ]
 
 # moved to basicattn.engine.checkpoint_state / basicattn.engine.network; the
@@ -65,6 +67,35 @@ _moved = (check_state_dict_against, read_foreign_checkpoint)
 
 class ConversionError(CheckpointError, ValueError):
     """A foreign checkpoint does not match what the converter expects."""
+
+
+@dataclass(frozen=True)
+class FormatSignature:
+    """How :mod:`basicattn.converters.detect` recognises a converter's input.
+
+    A converter declares it as its ``signature`` attribute. A state dict
+    (wrapper prefixes removed) is of this format when it holds every key of
+    ``keys``; the shapes are then checked by the converter itself, which
+    reads the arch config from them.
+
+    Attributes:
+        keys (tuple[str, ...]): Keys every file of the format holds (and no
+            basicattn network has).
+        describe (str): The format for people (``A2N authors' weights ...``).
+        scale_from_shapes (Callable | None): State dict -> the scale its
+            shapes show, or None when they do not show it (A2N x2 and x3).
+        rename (Callable): State dict -> the same tensors under basicattn's
+            names (no arch inferred), to load into a network built otherwise.
+    """
+
+    keys: Tuple[str, ...]
+    describe: str
+    scale_from_shapes: Optional[Callable[[Mapping[str, torch.Tensor]], Optional[int]]]
+    rename: Callable[[Mapping[str, torch.Tensor]], Dict[str, torch.Tensor]]
+
+    def matches(self, state_dict: Mapping[str, torch.Tensor]) -> bool:
+        """True when ``state_dict`` holds every key of the signature."""
+        return all(k in state_dict for k in self.keys)
 
 
 # ``x2``, ``_x3``, ``X4`` as a token of a file name (not ``x264``, not ``SRx4``)

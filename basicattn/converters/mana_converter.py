@@ -21,7 +21,15 @@ import torch
 from basicattn.engine.checkpoint_state import strip_wrapper_prefixes
 from basicattn.registry import CONVERTERS
 
-from .base import ConversionError, convert_by_rules, count_blocks, require_tensor, rules_from_table
+from .base import (
+    ConversionError,
+    FormatSignature,
+    convert_by_rules,
+    count_blocks,
+    rename_state_dict,
+    require_tensor,
+    rules_from_table,
+)
 
 SOURCE = 'mana_official'
 
@@ -131,3 +139,20 @@ def convert_mana_official(
 
 #: MANA weights are x4 only (recorded as the scale of converted files).
 convert_mana_official.fixed_scale = 4
+
+
+#: What :mod:`basicattn.converters.detect` recognises: ``models.mana``'s keys.
+convert_mana_official.signature = FormatSignature(
+    keys=(
+        'conv_first.weight',
+        DISTANCE_KEY,
+        'nonloc_spatial.mb',
+        'nonloc_spatial.phi.weight',
+        'nonloc_spatial.W_z.weight',
+        'conv_hr.weight',
+        'conv_last.weight',
+    ),
+    describe="MANA authors' checkpoints (jiy173/MANA models.mana, x4)",
+    scale_from_shapes=lambda sd: 4,
+    rename=lambda sd: rename_state_dict(strip_and_drop(sd), MANA_RULES, SOURCE),
+)

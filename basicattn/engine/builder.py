@@ -333,6 +333,14 @@ def runner_cfg(
                     update_buffers=True,
                 )
             )
+        custom_hooks.append(
+            dict(
+                type='NetworkRecordHook',
+                arch=deepcopy(opt['network_g']),
+                scale=opt.get('scale'),
+                save_weights=logger.get('save_weights'),
+            )
+        )
         if resume_from:
             cfg.update(resume=True, load_from=resume_from)
     else:

@@ -21,7 +21,10 @@
   every scheme mmengine's ``CheckpointLoader`` knows with a refusing loader,
   so no mmengine code path reaches ``torch.hub`` or another unsafe loader.
   Failures (truncated file, not a checkpoint, pickled code) become one
-  :class:`~basicattn.errors.CheckpointError` line naming the file.
+  :class:`~basicattn.errors.CheckpointError` line naming the file. A
+  ``.safetensors`` file (recognised by its extension or its header) is read
+  by :func:`~basicattn.engine.safetensors_io.load_safetensors`, so every
+  place that takes a checkpoint takes one.
 * Removing: once :func:`confine_removals` named the run's work dir, the
   file backend refuses (and logs) any ``remove``/``rmtree`` outside it.
 """
@@ -43,6 +46,8 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from basicattn.errors import CheckpointError
 from basicattn.utils.atomic_file import atomic_write_bytes  # noqa: F401  (re-exported)
 from basicattn.utils.path_util import shown_path
+
+from .safetensors_io import is_safetensors, load_safetensors, looks_like_safetensors
 
 
 def _numpy_globals():
@@ -226,6 +231,9 @@ def safe_load(
 ) -> Any:
     """The one checkpoint loader: ``torch.load(weights_only=True)``, local files only.
 
+    A safetensors file (``.safetensors``, or a file with its header) is read
+    as ``{'state_dict', 'meta'}`` when basicattn wrote it, as a bare state
+    dict otherwise (:func:`~basicattn.engine.safetensors_io.load_safetensors`).
     numpy arrays and scalars (written by other mmengine-based tools) are
     allowed for the duration of the load; nothing else beyond tensors and
     plain data.
@@ -251,14 +259,29 @@ def safe_load(
             raise FileNotFoundError(
                 f'{where} does not exist' + (' (or is a folder)' if osp.isdir(path) else '')
             )
+        if is_safetensors(path):
+            return load_safetensors(path, map_location, where)
     else:
         where = f'{option or "checkpoint"} {path}'
+        if _peek_safetensors(path):
+            return load_safetensors(path, map_location, where)
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS), warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='Detected pickle protocol')
             return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001  (torch raises many types for a bad file)
         raise CheckpointError(f'cannot load {where}: {describe_load_failure(err)}') from err
+
+
+def _peek_safetensors(stream: BinaryIO) -> bool:
+    """True when a seekable stream starts with a safetensors header (position kept)."""
+    try:
+        start = stream.tell()
+        head = stream.read(9)
+        stream.seek(start)
+    except (AttributeError, OSError, ValueError):
+        return False
+    return isinstance(head, bytes) and looks_like_safetensors(head)
 
 
 def check_training_state(checkpoint: Any, path: str, option: str = 'path.resume_state') -> None:

@@ -6,7 +6,9 @@ weights of one network and back. It is the one place that knows where the
 weights sit in the files basicattn reads:
 
 * basicattn's own weights-only checkpoints (:func:`save_weights_checkpoint`:
-  ``{'state_dict': weights, 'meta': {'arch': {type + kwargs}, ...}}``);
+  ``{'state_dict': weights, 'meta': {'arch': {type + kwargs}, ...}}``), in
+  ``.pth`` or ``.safetensors`` files (:func:`save_weights_file` picks by the
+  extension; both read back as the same dict);
 * mmengine training checkpoints: the weights under ``state_dict`` with the
   model's ``generator.`` prefix, the EMA weights under ``ema_state_dict``
   (mmengine's averaged model: a ``steps`` counter and ``module.`` before the
@@ -29,6 +31,8 @@ from basicattn.errors import CheckpointError
 from basicattn.utils.atomic_file import atomic_open
 
 from .checkpoint_io import safe_load
+from .safetensors_io import SUFFIX as SAFETENSORS_SUFFIX
+from .safetensors_io import save_safetensors
 
 #: Keys under which common training frameworks nest the state_dict, in the
 #: order they are tried when no key is named (BasicSR: ``params_ema`` first).
@@ -303,8 +307,24 @@ def save_weights_checkpoint(
         torch.save(payload, f)
 
 
+def save_weights_file(
+    path: str, state_dict: Mapping[str, torch.Tensor], meta: dict, overwrite: bool = False
+) -> None:
+    """Write weights and ``meta`` atomically, as safetensors or ``.pth`` by the extension.
+
+    ``*.safetensors``: :func:`~basicattn.engine.safetensors_io.save_safetensors`
+    (``meta`` as JSON in the file's metadata); anything else:
+    :func:`save_weights_checkpoint`. :func:`read_weights_checkpoint` reads
+    both back as ``(state_dict, meta)``.
+    """
+    if str(path).lower().endswith(SAFETENSORS_SUFFIX):
+        save_safetensors(path, state_dict, meta, overwrite=overwrite)
+    else:
+        save_weights_checkpoint(path, state_dict, meta, overwrite=overwrite)
+
+
 def read_weights_checkpoint(path: str, option: str = 'checkpoint') -> Tuple[StateDict, dict]:
-    """Read a checkpoint written by :func:`save_weights_checkpoint`.
+    """Read a checkpoint written by :func:`save_weights_file` (``.pth`` or ``.safetensors``).
 
     Returns:
         tuple[dict, dict]: ``(state_dict, meta)``.

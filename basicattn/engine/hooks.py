@@ -6,6 +6,10 @@
   (unless resuming) or testing.
 * :class:`SRVisualizationHook`: save super-resolved images and send a few to
   TensorBoard, as LR | SR | GT.
+* :class:`NetworkRecordHook`: record the generator's arch config and scale in
+  every checkpoint (``meta['arch']``, ``meta['scale']``), so that the file
+  alone rebuilds the network; optionally also write the weights alone
+  (``logger.save_weights``: ``net_g_<iter>.safetensors`` or ``.pth``).
 * :class:`PlainCheckpointHook`: store mmengine's logging state as plain data so
   checkpoints load with ``weights_only=True``.
 * :class:`StopAtIterHook`: checkpoint and stop after a given iteration, as a
@@ -39,8 +43,9 @@ from . import work_dir as experiment_folder
 from .checkpoint_io import check_training_state, decode_plain, encode_plain, safe_load
 from .checkpoint_state import (
     extract_generator_state,  # noqa: F401  (re-exported from its old place)
-    load_network_weights,  # noqa: F401  (re-exported from its old place)
-    load_weights,
+    load_network_weights,
+    load_weights,  # noqa: F401  (re-exported)
+    save_weights_file,
     unwrap_model,
 )
 from .comparison_image import comparison_image
@@ -126,9 +131,12 @@ def training_iteration(checkpoint: Any) -> Optional[int]:
 class GeneratorLoadHook(Hook):
     """Load network weights before training starts (not on resume) or testing.
 
-    The file is read by :func:`~basicattn.engine.checkpoint_io.safe_load` and
-    its weights found by :func:`~basicattn.engine.checkpoint_state.extract_state_dict`
-    (``path.param_key_g``; wrapper prefixes removed).
+    The file (``.pth`` or ``.safetensors``) is read by
+    :func:`~basicattn.engine.checkpoint_io.safe_load` and its weights found by
+    :func:`~basicattn.engine.checkpoint_state.extract_state_dict`
+    (``path.param_key_g``; wrapper prefixes removed); weights in an authors'
+    layout that a converter recognises (A2N, MANA) are renamed by it
+    (:func:`~basicattn.converters.detect.generator_state`).
 
     Args:
         path (str): Checkpoint file (``path.pretrain_network_g``).
@@ -147,7 +155,10 @@ class GeneratorLoadHook(Hook):
         checkpoint = safe_load(self.path, option='path.pretrain_network_g')
         self.loaded_iteration = training_iteration(checkpoint)
         generator = unwrap_model(runner.model).generator
-        result = load_weights(generator, checkpoint, self.param_key, self.path, self.strict)
+        from basicattn.converters.detect import generator_state  # converters import engine
+
+        state = generator_state(checkpoint, self.param_key, self.path)
+        result = load_network_weights(generator, state, self.strict, self.path)
         print_log(
             f'Loaded network weights from {self.path} (strict={self.strict}); '
             f'missing: {len(result.missing_keys)}, unexpected: '
@@ -219,6 +230,82 @@ class SRVisualizationHook(Hook):
         self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None
     ) -> None:
         self._handle(runner, outputs or [], 'test')
+
+
+#: ``logger.save_weights`` values -> extension of the weights file.
+WEIGHTS_FORMATS = {'pth': '.pth', 'safetensors': '.safetensors'}
+
+#: The generator's prefix in a training checkpoint's ``state_dict``.
+GENERATOR_PREFIX = 'generator.'
+
+
+def generator_weights(state_dict: dict) -> dict:
+    """The generator's tensors of a training checkpoint's ``state_dict``, prefix removed."""
+    return {
+        k[len(GENERATOR_PREFIX) :]: v
+        for k, v in state_dict.items()
+        if k.startswith(GENERATOR_PREFIX)
+    }
+
+
+@HOOKS.register_module()
+class NetworkRecordHook(Hook):
+    """Make every checkpoint say which network it holds; export the weights alone.
+
+    Before each checkpoint is saved, ``meta['arch']`` (the options'
+    ``network_g`` after scale propagation) and ``meta['scale']`` are added,
+    so ``tools/infer.py --checkpoint iter_N.pth`` needs no option file. With
+    ``save_weights`` set, the generator's weights of the same checkpoint are
+    also written, atomically, beside it as ``net_g_<iter>.safetensors`` (or
+    ``.pth``) with the same ``meta`` (plus ``iter`` and ``weights``). When the
+    run keeps an EMA (``train.ema_decay``), mmengine's EMAHook (which runs
+    before this hook) has put the averaged weights under the checkpoint's
+    ``state_dict``; those are the ones exported (``meta['weights']:
+    'ema'``), as in the checkpoint's own ``state_dict``.
+
+    Args:
+        arch (dict): The generator's arch config (``type`` + kwargs).
+        scale (int, optional): The run's ``scale``.
+        save_weights (str, optional): ``'safetensors'``, ``'pth'`` or None (off).
+    """
+
+    priority = 'LOW'  # after EMAHook (NORMAL), before PlainCheckpointHook (LOWEST)
+
+    def __init__(
+        self, arch: dict, scale: Optional[int] = None, save_weights: Optional[str] = None
+    ) -> None:
+        if save_weights is not None and save_weights not in WEIGHTS_FORMATS:
+            raise ValueError(
+                f'logger.save_weights: {save_weights!r} is not one of '
+                f'{", ".join(WEIGHTS_FORMATS)} or null'
+            )
+        self.arch, self.scale, self.save_weights = dict(arch), scale, save_weights
+        self._written_iter: Optional[int] = None
+
+    def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
+        """Record arch and scale in ``meta``; write ``net_g_<iter>.*`` when asked."""
+        meta = checkpoint.setdefault('meta', {})
+        meta['arch'] = dict(self.arch)
+        if self.scale is not None:
+            meta['scale'] = self.scale
+        iteration = meta.get('iter')
+        if not self.save_weights or iteration is None or iteration == self._written_iter:
+            return
+        self._written_iter = iteration
+        if not is_main_process():
+            return
+        state = generator_weights(checkpoint.get('state_dict', {}))
+        path = osp.join(runner.work_dir, f'net_g_{iteration}{WEIGHTS_FORMATS[self.save_weights]}')
+        exported = dict(
+            arch=dict(self.arch),
+            iter=int(iteration),
+            weights='ema' if 'ema_state_dict' in checkpoint else 'raw',
+            experiment_name=runner.experiment_name,
+        )
+        if self.scale is not None:
+            exported['scale'] = self.scale
+        save_weights_file(path, state, exported, overwrite=True)
+        print_log(f'Saved the generator weights to {path}', logger='current')
 
 
 @HOOKS.register_module()

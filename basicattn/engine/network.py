@@ -11,7 +11,11 @@ Where the arch config comes from, and the function that builds from it:
   :func:`~basicattn.engine.checkpoint_state.save_weights_checkpoint`):
   :func:`network_from_checkpoint`, which also loads the weights;
 * a command line (``-opt FILE`` | ``--arch NAME --arch-args JSON`` | the
-  checkpoint's record): :func:`network_config_from_arguments`.
+  checkpoint's record): :func:`network_config_from_arguments`;
+* a weights file alone, in any format that
+  :func:`basicattn.converters.detect.detect_format` recognises (a recorded
+  ``meta['arch']``, ``.safetensors``, the A2N and MANA authors' layouts):
+  :func:`network_from_weights`.
 
 ``build_network(cfg, where)`` checks the config like an option file's
 ``network_g`` (a registered ``type``, keyword arguments that the arch takes,
@@ -123,6 +127,40 @@ def network_from_checkpoint(
     net = build_network(recorded_arch(checkpoint, path), f"{path}: meta['arch']")
     load_weights(net, checkpoint, key, path, strict)
     return net.eval()
+
+
+def network_from_weights(
+    checkpoint: Any,
+    path: str,
+    scale: Optional[int] = None,
+    key: Optional[str] = None,
+    hint: str = 'name the network with -opt or --arch',
+) -> Tuple[nn.Module, Any]:
+    """Build the network a loaded weights file belongs to, with its weights.
+
+    The format and arch come from
+    :func:`~basicattn.converters.detect.detect_format` (the file's
+    ``meta['arch']``, or an authors' layout told from its keys and shapes).
+
+    Args:
+        checkpoint (object): The loaded file (:func:`~.checkpoint_io.safe_load`).
+        path (str): Its path (the file name may state the scale).
+        scale (int, optional): ``--scale``, where the file cannot show it.
+        key (str, optional): Key of the weights (None: found).
+        hint (str): What to do instead, for the unknown-format message.
+
+    Returns:
+        tuple[torch.nn.Module, DetectedWeights]: The network (eval mode,
+        ``strict=True`` load) and what was detected (format, arch, scale).
+    """
+    from basicattn.converters.detect import detect_format
+
+    from .checkpoint_state import load_network_weights
+
+    found = detect_format(checkpoint, path, scale=scale, key=key, hint=hint)
+    net = build_network(found.arch, found.where)
+    load_network_weights(net, found.state_dict, True, path)
+    return net.eval(), found
 
 
 def arch_config_from_arguments(arch: str, arch_args: str = '{}') -> dict:

@@ -292,6 +292,16 @@ OPTION_SCHEMA = Section(
                     'Keep only the newest N periodic checkpoints (-1: all).',
                     bound=AtLeast(1, also=(-1,)),
                 ),
+                'save_weights': Field(
+                    (str, NoneType),
+                    None,
+                    'Also write the generator weights alone beside each checkpoint: '
+                    '`safetensors` (`net_g_<iter>.safetensors`, shareable, loads without '
+                    'running code) or `pth` (`net_g_<iter>.pth`); EMA weights when '
+                    '`train.ema_decay` is set; the arch config is recorded in them '
+                    '(null: off).',
+                    choices=('pth', 'safetensors'),
+                ),
                 'use_tb_logger': Field(
                     (bool,), True, 'Write TensorBoard scalars and sample images.'
                 ),

@@ -101,6 +101,7 @@ def test_present_sections_are_filled(tmp_path):
         'print_freq': 7,
         'save_checkpoint_freq': 5000,
         'max_keep_ckpts': -1,
+        'save_weights': None,
         'use_tb_logger': True,
         'wandb': {'project': None, 'entity': None, 'resume_id': None},
     }
