@@ -1,8 +1,5 @@
 """Format detection: which network a weights file belongs to, from the file alone."""
 
-import os
-import os.path as osp
-
 import pytest
 import torch
 from test_a2n_converter import official_state_dict
@@ -98,18 +95,3 @@ def test_real_a2n_weights_are_detected(scale, testdata):
     with torch.no_grad():
         out = net(torch.rand(1, 3, 6, 5))
     assert out.shape == (1, 3, 6 * scale, 5 * scale)
-
-
-def test_real_mana_weights_are_detected(testdata):
-    folder = testdata('weights')
-    paths = sorted(
-        osp.join(root, name)
-        for root, _, files in os.walk(folder)
-        for name in files
-        if 'mana' in osp.join(root, name).lower()
-    )
-    if not paths:
-        pytest.skip(f'no MANA weights under {folder} (the authors released none)')
-    for path in paths:
-        found = detect_format(safe_load(path), path)
-        assert (found.name, found.scale) == ('mana_official', 4)
