@@ -318,6 +318,8 @@ train:
   warmup_iter: -1
   ema_decay: 0.999
   clip_grad_norm: ~
+  amp: ~                  # bf16 | fp16: mixed precision
+  accumulate: 1           # batches per optimizer step
   paramwise_cfg: ~
   losses:
     pixel: {type: L1Loss, loss_weight: 1.0, reduction: mean}
@@ -331,6 +333,7 @@ val:
   tile_overlap: 8
   chop: false
   chop_shave: 10
+  amp: ~
   sequence: false
   metrics:
     psnr: {type: PSNR, crop_border: 2, test_y_channel: true}

@@ -3,8 +3,8 @@
 The mapping, in short: ``network_g`` + ``train.losses`` + test-time keys of
 ``val`` become the model; ``datasets.train`` a resumable infinite loader;
 ``datasets.val*`` (training) or ``datasets.test_*``/``val*`` (testing) the
-sets of a multi-set evaluation loop; ``train.optim_g``/``scheduler`` the
-optimizer wrapper and iteration-based schedulers; ``logger`` the logging,
+sets of a multi-set evaluation loop; ``train.optim_g``/``scheduler``/``amp``/``accumulate``
+the optimizer wrapper and iteration-based schedulers; ``logger`` the logging,
 checkpoint and TensorBoard hooks; ``path`` pretrained weights and resume.
 """
 
@@ -18,7 +18,10 @@ from mmengine.runner import Runner
 
 from basicattn.utils.path_util import safe_path_component
 
-from . import checkpoint_io
+from . import (
+    checkpoint_io,
+    mixed_precision,  # noqa: F401  (registers the optim wrappers)
+)
 from . import work_dir as experiment_folder
 from .dist_env import DEFAULT_TIMEOUT_S, init_distributed, resolve_backend
 from .logging_backends import vis_backends
@@ -144,13 +147,17 @@ def model_cfg(opt: Mapping[str, Any], purpose: str) -> Dict[str, Any]:
 
     Raises:
         OptionError: A test-time setting the model does not have (``val.sequence``
-            on an image model) or a bad combination, naming the ``val`` key.
+            on an image model) or a bad combination, naming the ``val`` key;
+            a ``val.amp`` this machine cannot run.
     """
     from basicattn.models.test_config import TestConfig
     from basicattn.registry import MODELS
 
     model_type = opt.get('model_type', 'SRModel')
     config_class = getattr(MODELS.get(model_type), 'test_config_class', TestConfig)
+    from .mixed_precision import check_amp
+
+    check_amp((opt.get('val') or {}).get('amp'), 'val.amp')
     cfg = dict(
         type=model_type,
         generator=deepcopy(opt['network_g']),
@@ -172,6 +179,40 @@ def schedule_cfg(train: Mapping[str, Any]) -> Optional[List[Dict[str, Any]]]:
     if train.get('scheduler'):
         schedulers.append(dict(deepcopy(train['scheduler']), by_epoch=False))
     return schedulers or None
+
+
+def optim_wrapper_cfg(train: Mapping[str, Any]) -> Dict[str, Any]:
+    """The optimizer wrapper: optimizer, clipping, ``train.amp`` and ``train.accumulate``.
+
+    Without ``amp`` it is mmengine's ``OptimWrapper`` (``AccumulatingOptimWrapper``
+    when accumulating); with it
+    :class:`~basicattn.engine.mixed_precision.MixedPrecisionOptimWrapper`
+    (checked here, so that an ``amp`` this machine cannot run fails before
+    anything is built). ``accumulate`` becomes mmengine's
+    ``accumulative_counts``; the train loop reads that many batches per
+    iteration (:class:`~basicattn.engine.loops.ResumableIterBasedTrainLoop`).
+
+    Raises:
+        OptionError: ``train.amp`` cannot run on this machine.
+    """
+    from .mixed_precision import check_amp
+
+    clip = train.get('clip_grad_norm')
+    cfg: Dict[str, Any] = dict(
+        type='OptimWrapper',
+        optimizer=deepcopy(train['optim_g']),
+        clip_grad=dict(max_norm=clip) if clip else None,
+    )
+    amp = train.get('amp')
+    if amp:
+        check_amp(amp, 'train.amp')
+        cfg.update(type='MixedPrecisionOptimWrapper', amp=amp)
+    accumulate = train.get('accumulate', 1)
+    if accumulate > 1:
+        cfg['accumulative_counts'] = accumulate
+        if not amp:
+            cfg['type'] = 'AccumulatingOptimWrapper'
+    return cfg
 
 
 def refuse_remote_checkpoints(opt: Mapping[str, Any]) -> None:
@@ -302,12 +343,7 @@ def runner_cfg(
             max_iters=train['total_iter'],
             val_interval=val.get('val_freq', 5000),
         )
-        clip = train.get('clip_grad_norm')
-        cfg['optim_wrapper'] = dict(
-            type='OptimWrapper',
-            optimizer=deepcopy(train['optim_g']),
-            clip_grad=dict(max_norm=clip) if clip else None,
-        )
+        cfg['optim_wrapper'] = optim_wrapper_cfg(train)
         if train.get('paramwise_cfg'):
             cfg['optim_wrapper']['paramwise_cfg'] = deepcopy(train['paramwise_cfg'])
         cfg['param_scheduler'] = schedule_cfg(train)

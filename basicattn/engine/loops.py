@@ -2,7 +2,8 @@
 
 * :class:`ResumableIterBasedTrainLoop`: mmengine's iteration loop, except that a
   resumed run moves the sampler to the right sample instead of replaying
-  every batch already trained on.
+  every batch already trained on, and that with gradient accumulation
+  (``train.accumulate: N``) one iteration is one optimizer step over N batches.
 * :class:`MultiSetValLoop` / :class:`MultiSetTestLoop`: evaluate several sets
   (e.g. Set5, Set14, Urban100) in one pass, each with its own metrics whose
   names carry the set's name (``Set5/psnr_y_crop4``), with a progress bar
@@ -28,36 +29,76 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     """Iteration-based training whose resume skips seen data in O(1).
 
     When the train sampler has ``set_start`` (see ``ResumableInfiniteSampler``)
-    the loop starts it after ``iter * batch_size`` samples; with any other
-    sampler it falls back to mmengine's replay, with a warning.
+    the loop starts it after ``iter * accumulate * batch_size`` samples; with
+    any other sampler it falls back to mmengine's replay, with a warning.
+
+    Gradient accumulation: with the optimizer wrapper's
+    ``accumulative_counts`` N > 1, an iteration reads N batches and runs
+    ``train_step`` on each (the wrapper sums their gradients, each loss
+    divided by N, and steps the optimizer after the N-th), then calls the
+    ``*_train_iter`` hooks once with the batches' mean losses. So an iteration
+    is always one optimizer step: ``max_iters``, the schedulers, EMA, stages,
+    validation, logging and checkpoints count optimizer steps, and a
+    checkpoint never falls inside an accumulation (resume stays exact).
     """
+
+    @property
+    def accumulate(self) -> int:
+        """Batches per iteration: the optimizer wrapper's ``accumulative_counts``."""
+        return int(getattr(self.runner.optim_wrapper, '_accumulative_counts', 1) or 1)
 
     def _skip_seen_batches(self) -> None:
         sampler = self.dataloader.sampler
         batch_sampler = getattr(self.dataloader, 'batch_sampler', None)
         batch_size = self.dataloader.batch_size or getattr(batch_sampler, 'batch_size', None)
+        batches = self._iter * self.accumulate
         if hasattr(sampler, 'set_start') and batch_size:
-            sampler.set_start(self._iter * batch_size)
+            sampler.set_start(batches * batch_size)
             self.dataloader_iterator = _InfiniteDataloaderIterator(self.dataloader)
             print_log(
                 f'Resumed the data stream at iteration {self._iter} '
-                f'({self._iter * batch_size} samples per rank) without replay.',
+                f'({batches * batch_size} samples per rank) without replay.',
                 logger='current',
             )
             return
         print_log(
-            f'{type(sampler).__name__} cannot jump ahead: replaying {self._iter} '
+            f'{type(sampler).__name__} cannot jump ahead: replaying {batches} '
             'batches to reach the resumed position.',
             logger='current',
             level=logging.WARNING,
         )
-        for _ in range(self._iter):
+        for _ in range(batches):
             next(self.dataloader_iterator)
+
+    def run_iter(self, data_batch: Any) -> None:
+        """One optimizer step over ``accumulate`` batches (``data_batch`` the first)."""
+        if self.accumulate == 1:
+            super().run_iter(data_batch)
+            return
+        self.runner.call_hook('before_train_iter', batch_idx=self._iter, data_batch=data_batch)
+        logs = []
+        for index in range(self.accumulate):
+            if index:
+                data_batch = next(self.dataloader_iterator)
+            logs.append(
+                self.runner.model.train_step(data_batch, optim_wrapper=self.runner.optim_wrapper)
+            )
+        outputs = {key: sum(log[key] for log in logs) / len(logs) for key in logs[0]}
+        self.runner.call_hook(
+            'after_train_iter', batch_idx=self._iter, data_batch=data_batch, outputs=outputs
+        )
+        self._iter += 1
 
     def run(self) -> Any:
         """Train until ``max_iters``, validating every ``val_interval``; return the model."""
         self.runner.call_hook('before_train')
         self.runner.call_hook('before_train_epoch')
+        wrapper = self.runner.optim_wrapper
+        if self.accumulate > 1 and not getattr(wrapper, 'counts_optimizer_steps', False):
+            # A plain mmengine wrapper counts batches; the loop counts optimizer steps.
+            wrapper.initialize_count_status(
+                self.runner.model, self._iter * self.accumulate, self._max_iters * self.accumulate
+            )
         if self._iter > 0:
             self._skip_seen_batches()
         while self._iter < self._max_iters and not self.stop_training:

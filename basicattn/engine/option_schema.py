@@ -128,7 +128,13 @@ STAGE_SECTION = Section(
 #: ``val.<setting>`` of the test-time settings, generated from
 #: :mod:`basicattn.models.test_config` (their one definition).
 TEST_TIME_FIELDS = {
-    setting.name: Field(setting.types, setting.default, setting.help, bound=setting.bound)
+    setting.name: Field(
+        setting.types,
+        setting.default,
+        setting.help,
+        choices=setting.choices,
+        bound=setting.bound,
+    )
     for setting in option_settings()
 }
 
@@ -243,6 +249,31 @@ OPTION_SCHEMA = Section(
                     "(mmengine `paramwise_cfg`), e.g. EDVR's smaller lr for "
                     'offset predictors: `{custom_keys: {conv_offset: {lr_mult: 0.25}}}` '
                     '(keys match parameter names of the model, `generator.` first).',
+                ),
+                'amp': Field(
+                    (str, NoneType),
+                    None,
+                    'Mixed-precision training: the forward pass and losses under autocast '
+                    'to `bf16` (no loss scaling needed) or `fp16` (with a dynamic loss '
+                    'scaler, saved in checkpoints); null: float32. Weights, optimizer state '
+                    'and gradients stay float32; deformable sampling and attention softmax '
+                    'statistics run in float32 (docs/ops.md). bf16 runs on CPU and recent '
+                    'GPUs; an `amp` this machine cannot run is refused at start-up.',
+                    choices=('bf16', 'fp16', None),
+                ),
+                'accumulate': Field(
+                    (int,),
+                    1,
+                    'Gradient accumulation: sum the gradients of this many batches before '
+                    'each optimizer step (effective batch: `accumulate` x '
+                    '`batch_size_per_gpu` x processes). An iteration is one optimizer '
+                    'step (as in traiNNer-redux): `total_iter`, `warmup_iter`, the '
+                    '`scheduler` milestones, `stages`, EMA and every `*_freq` count '
+                    'optimizer steps, and training reads `total_iter` x `accumulate` '
+                    'batches. Checkpoints fall between optimizer steps, so resuming is '
+                    'exact. Same result as one batch `accumulate` times larger for networks '
+                    'without batch statistics.',
+                    bound=AtLeast(1),
                 ),
                 'stages': ListOf(
                     STAGE_SECTION,

@@ -12,10 +12,12 @@ Test-time settings (``test_cfg``, a
 :class:`~basicattn.models.test_config.TestConfig`): x8 self-ensemble, tiled
 inference for images too large for memory, EDSR-style quadrant "chop"
 inference (to reproduce papers measured that way), clamping to [0, 1]; they
-are run by :mod:`basicattn.models.tiled_inference`.
+are run by :mod:`basicattn.models.tiled_inference`. ``test_cfg.amp`` runs
+inference under autocast (bf16 / fp16); training under autocast is the
+optimizer wrapper's (``train.amp``, :mod:`basicattn.engine.mixed_precision`).
 """
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, ContextManager, Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -242,15 +244,25 @@ class SRModel(BaseModel):
     def inference(self, lq: Tensor) -> Tensor:
         """Super-resolve ``lq`` with the test-time settings :attr:`test_cfg`.
 
-        See :func:`~basicattn.models.tiled_inference.apply_test_cfg`.
+        See :func:`~basicattn.models.tiled_inference.apply_test_cfg`; with
+        ``test_cfg.amp`` the generator runs under autocast (:meth:`autocast`).
 
         Args:
             lq: (N, C, h, w).
 
         Returns:
-            (N, C_out, H, W), clamped to [0, 1] if ``test_cfg.clamp``.
+            (N, C_out, H, W), clamped to [0, 1] if ``test_cfg.clamp``; float32
+            under ``amp`` (the dtype of ``lq`` otherwise).
         """
-        return apply_test_cfg(self.generator, lq, self.test_cfg)
+        with self.autocast(lq):
+            out = apply_test_cfg(self.generator, lq, self.test_cfg)
+        return out.float() if self.test_cfg.amp else out
+
+    def autocast(self, like: Tensor) -> ContextManager[None]:
+        """Autocast to ``test_cfg.amp`` on ``like``'s device (a no-op when it is None)."""
+        from basicattn.engine.mixed_precision import autocast_region
+
+        return autocast_region(like.device.type, self.test_cfg.amp)
 
     def tiled_forward(self, lq: Tensor, tile: int, overlap: int = 8) -> Tensor:
         """Run the generator tile by tile (see :func:`.tiled_inference.tiled_forward`)."""

@@ -33,8 +33,15 @@ NoneType = type(None)
 ConfigT = TypeVar('ConfigT', bound='TestConfig')
 
 
-def _setting(default: Any, help: str, bound: Optional[Bound] = None, option: bool = True) -> Any:
-    return field(default=default, metadata=dict(help=help, bound=bound, option=option))
+def _setting(
+    default: Any,
+    help: str,
+    bound: Optional[Bound] = None,
+    option: bool = True,
+    choices: Optional[Tuple[Any, ...]] = None,
+) -> Any:
+    metadata = dict(help=help, bound=bound, option=option, choices=choices)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ class Setting:
         help: One line for the option reference.
         bound: Numeric bound, or None.
         owner: Name of the config class that introduces the setting.
+        choices: The allowed values of a string setting (None among them
+            when it may be null), or None.
     """
 
     name: str
@@ -56,6 +65,7 @@ class Setting:
     help: str
     bound: Optional[Bound]
     owner: str
+    choices: Optional[Tuple[Any, ...]] = None
 
 
 @dataclass
@@ -92,6 +102,12 @@ class TestConfig:
     )
     chop_shave: int = _setting(
         10, 'Overlap of the chop quadrants past the middle, LR pixels.', AtLeast(0)
+    )
+    amp: Optional[str] = _setting(
+        None,
+        'Inference under autocast to `bf16` or `fp16` (null: float32); the '
+        'predictions are returned as float32.',
+        choices=('bf16', 'fp16', None),
     )
     clamp: bool = _setting(True, 'Clamp the predictions to [0, 1].', option=False)
 
@@ -238,6 +254,12 @@ def _types_of(cls: type, item: dataclasses.Field) -> Tuple[type, ...]:
 def _check_value(where: str, item: dataclasses.Field, value: Any) -> None:
     """Raise OptionError when ``value`` does not fit the field's type or bound."""
     key = f'{where}.{item.name}'
+    choices = item.metadata.get('choices')
+    if choices is not None:
+        if value not in choices or isinstance(value, bool):
+            names = ', '.join('null' if c is None else repr(c) for c in choices)
+            raise OptionError(f'{key}: must be one of {names}, got {value!r}')
+        return
     if item.type is bool:
         if not isinstance(value, bool):
             raise OptionError(f'{key}: must be true or false, got {value!r}')
@@ -275,5 +297,6 @@ def option_settings() -> List[Setting]:
                     help=item.metadata['help'],
                     bound=item.metadata.get('bound'),
                     owner=cls.model,
+                    choices=item.metadata.get('choices'),
                 )
     return list(seen.values())

@@ -80,11 +80,12 @@ class VideoSRModel(SRModel):
                 "test_cfg.sequence needs the batch's 'clip' and 'frame_idx' (use VideoTestDataset)"
             )
         outputs = []
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast(lq):
             for i in range(lq.shape[0]):
                 clip, index = str(clips[i]), int(frames[i])
                 state = self._sequence_state if self._sequence_key == (clip, index - 1) else None
                 out, state = self.generator(lq[i : i + 1], state, return_state=True)
                 self._sequence_key, self._sequence_state = (clip, index), state
+                out = out.float() if self.test_cfg.amp else out
                 outputs.append(out.clamp(0, 1) if self.test_cfg.clamp else out)
         return self.split_results(torch.cat(outputs), gt, meta)

@@ -191,9 +191,24 @@ def cast(
 
 @contextmanager
 def no_autocast(device: torch.device) -> Iterator[None]:
-    """Run the body with autocast off (the ops pick their own dtype)."""
+    """Run the body with autocast off (the ops pick their own dtype); a device
+    without autocast (``meta``) runs it as it is."""
+    available = getattr(torch.amp, 'is_autocast_available', lambda _: True)(device.type)
+    if not available:
+        yield
+        return
     with torch.autocast(device_type=device.type, enabled=False):
         yield
+
+
+def at_least_float32(*tensors: torch.Tensor) -> torch.dtype:
+    """The dtype softmax statistics are computed in: the tensors' promoted
+    dtype, float32 for half types (bf16 / fp16 logits of a few tens are off
+    by tenths, which the exponential turns into weights off by tens of %)."""
+    dtype = torch.float32
+    for tensor in tensors:
+        dtype = torch.promote_types(dtype, tensor.dtype)
+    return dtype
 
 
 def split_offset_mask(out: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

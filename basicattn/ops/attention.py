@@ -5,6 +5,10 @@ of the attention matrix, PASSRnet's validity check: Wang et al., "Learning
 Parallax Attention for Stereo Image Super-Resolution", CVPR 2019), without
 ever forming the ``L_q x L_key`` matrix unless asked to. Used by DASAA's
 SAAM (:mod:`basicattn.archs.dasaa_blocks`).
+
+Under autocast (``train.amp`` / ``val.amp``) the logits ``Q K^T`` and the
+softmax run in float32 with autocast off; only the product of the weights
+with ``V`` runs in the autocast dtype. The coverage is summed in float32.
 """
 
 from typing import List, Optional, Tuple
@@ -13,6 +17,8 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from basicattn.utils.validators import check_positive_int
+
+from ._utils import at_least_float32, no_autocast
 
 __all__ = ['chunked_attention', 'attention_coverage']
 
@@ -43,8 +49,16 @@ def _chunks(length: int, chunk_size: Optional[int]) -> List[Tuple[int, int]]:
     return [(s, min(s + chunk_size, length)) for s in range(0, length, chunk_size)]
 
 
+def _softmax_logits(q: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """``softmax(q key^T)`` in float32 or wider, autocast off (see :func:`at_least_float32`)."""
+    dtype = at_least_float32(q, key)
+    with no_autocast(q.device):
+        return torch.softmax(q.to(dtype) @ key.to(dtype).transpose(1, 2), dim=-1)
+
+
 def _attend(q: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(q @ key.transpose(1, 2), dim=-1) @ value
+    # The weights in value's dtype; under autocast the product runs in its dtype.
+    return _softmax_logits(q, key).to(value.dtype) @ value
 
 
 def chunked_attention(
@@ -117,8 +131,7 @@ def attention_coverage(
         Tensor: ``(B, L_key)``.
     """
     _check_qkv(query, key)
-    total = query.new_zeros(key.shape[:2])
+    total = query.new_zeros(key.shape[:2], dtype=at_least_float32(query, key))
     for s, e in _chunks(query.shape[1], chunk_size):
-        attn = torch.softmax(query[:, s:e] @ key.transpose(1, 2), dim=-1)
-        total += attn.sum(dim=1)
-    return total
+        total += _softmax_logits(query[:, s:e], key).sum(dim=1)
+    return total.to(query.dtype)

@@ -125,6 +125,13 @@ class _DeformConvColumns(Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
+        # The forward ran with autocast off on same-dtype tensors (float32 for
+        # half inputs); a backward called inside an autocast region must too.
+        with torch.autocast(device_type=grad_out.device.type, enabled=False):
+            return _DeformConvColumns._backward(ctx, grad_out.to(ctx.saved_tensors[0].dtype))
+
+    @staticmethod
+    def _backward(ctx, grad_out):
         input, mask, weight = ctx.saved_tensors
         geometry, groups, dg, has_bias = ctx.meta
         out_size = geometry[4]

@@ -47,6 +47,10 @@ buffers, freed after each tile. Compute: one ``HW x HW x C`` product for the
 denominators (unavoidable for an exact softmax over all positions) plus the
 windowed numerator, about half the dense multiply-adds. Gradients differ
 from the dense ones by terms of the same ``tol`` order (tested).
+
+Under autocast (``train.amp`` / ``val.amp``) the logits, their logsumexp,
+the Gaussian and the weights are computed in float32 with autocast off;
+only the weighted sum of the values runs in the autocast dtype.
 """
 
 import math
@@ -57,6 +61,8 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from basicattn.utils.validators import check_positive_int
+
+from ._utils import at_least_float32, no_autocast
 
 __all__ = [
     'gaussian_window_radius',
@@ -165,13 +171,15 @@ def gaussian_nonlocal_attention_dense(
         Tensor: ``(..., H, W, Cv)`` with the broadcast leading dims.
     """
     h, w, sigma = _check(query, key, value, sigma)
+    dtype = at_least_float32(query, key)
     q = query.flatten(-3, -2)
     k = key.flatten(-3, -2)
     v = value.flatten(-3, -2)
-    attn = torch.softmax(q @ k.transpose(-1, -2), dim=-1)
-    d2 = _squared_distances(0, h, 0, w, 0, h, 0, w, q)
-    weights = attn * _gaussian(d2, sigma, attn.dtype)
-    return (weights @ v).unflatten(-2, (h, w))
+    with no_autocast(query.device):
+        attn = torch.softmax(q.to(dtype) @ k.to(dtype).transpose(-1, -2), dim=-1)
+        d2 = _squared_distances(0, h, 0, w, 0, h, 0, w, q)
+        weights = attn * _gaussian(d2, sigma, attn.dtype)
+    return (weights.to(v.dtype) @ v).unflatten(-2, (h, w))
 
 
 def _attend_tile(
@@ -184,10 +192,27 @@ def _attend_tile(
     radius: int,
 ) -> torch.Tensor:
     """One query tile: full softmax denominator, windowed numerator."""
+    with no_autocast(q_tile.device):  # softmax statistics in float32 (module docstring)
+        weights, win_value = _tile_weights(q_tile, key_flat, value, sigma, y0, x0, radius)
+    th, tw = q_tile.shape[-3:-1]
+    return (weights.to(win_value.dtype) @ win_value).unflatten(-2, (th, tw))
+
+
+def _tile_weights(
+    q_tile: torch.Tensor,
+    key_flat: torch.Tensor,
+    value: torch.Tensor,
+    sigma: torch.Tensor,
+    y0: int,
+    x0: int,
+    radius: int,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A tile's windowed weights (float32 or wider) and the window's values."""
     th, tw = q_tile.shape[-3:-1]
     h, w = value.shape[-3:-1]
-    q = q_tile.flatten(-3, -2)  # (..., t, C)
-    logits = q @ key_flat.transpose(-1, -2)  # (..., t, HW)
+    dtype = at_least_float32(q_tile, key_flat)
+    q = q_tile.flatten(-3, -2).to(dtype)  # (..., t, C)
+    logits = q @ key_flat.to(dtype).transpose(-1, -2)  # (..., t, HW)
     ky0, ky1 = max(0, y0 - radius), min(h, y0 + th + radius)
     kx0, kx1 = max(0, x0 - radius), min(w, x0 + tw + radius)
     win_logits = logits.unflatten(-1, (h, w))[..., ky0:ky1, kx0:kx1]
@@ -208,7 +233,7 @@ def _attend_tile(
         lse = logits.sub_(peak).exp_().sum(dim=-1, keepdim=True).log_()
         del logits
         weights = win_logits.sub_(lse.add_(peak)).exp_().mul_(gauss)
-    return (weights @ win_value).unflatten(-2, (th, tw))
+    return weights, win_value
 
 
 def gaussian_nonlocal_attention(

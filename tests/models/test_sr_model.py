@@ -242,10 +242,11 @@ def test_test_config_is_one_typed_object():
         'tile_overlap',
         'chop',
         'chop_shave',
+        'amp',
         'sequence',
     ]
     assert TestConfig.from_options({'tile': 16, 'val_freq': 3}, 'SRModel') == dict(
-        self_ensemble=False, tile=16, tile_overlap=8, chop=False, chop_shave=10
+        self_ensemble=False, tile=16, tile_overlap=8, chop=False, chop_shave=10, amp=None
     )
     assert VideoTestConfig.from_options({'sequence': True}, 'VideoSRModel')['sequence'] is True
     with pytest.raises(ValueError, match=r'val.sequence: sequence is a setting of VideoSRModel'):

@@ -1,0 +1,162 @@
+"""Optimizer wrappers for ``train.amp`` (mixed precision) and ``train.accumulate``.
+
+mmengine's ``AmpOptimWrapper`` refuses to be built without a GPU and its
+``autocast`` allows only bfloat16 on the CPU. :class:`MixedPrecisionOptimWrapper`
+keeps its behaviour (the loss scaler in ``backward``/``step``, unscaling
+before gradient clipping, the scaler's state in checkpoints) and runs on the
+device the Runner trains on, CPU included:
+
+* ``bf16``: autocast to bfloat16, no loss scaling (bfloat16 has float32's
+  exponent range, so gradients do not underflow); the scaler is a disabled
+  ``torch.amp.GradScaler`` whose state is empty;
+* ``fp16``: autocast to float16 with a dynamic ``torch.amp.GradScaler`` of the
+  device (its scale is saved in checkpoints and restored on resume).
+
+:func:`check_amp` tells up front, as an :class:`~basicattn.errors.OptionError`
+naming the option, when the installed PyTorch cannot autocast to the type on
+this machine.
+
+With gradient accumulation an iteration of basicattn's train loop is one
+optimizer step over ``accumulative_counts`` batches, while mmengine's
+wrappers count batches; both wrappers here translate the Runner's iteration
+counts (:class:`OptimizerStepCounts`).
+"""
+
+import warnings
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Union
+
+import torch
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from torch import nn
+
+from basicattn.errors import OptionError
+from basicattn.registry import OPTIM_WRAPPERS
+
+#: ``train.amp`` / ``val.amp`` values and the dtype each autocasts to.
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def default_device_type() -> str:
+    """The device type the Runner trains on: ``'cuda'`` with a GPU, else ``'cpu'``."""
+    from mmengine.device import get_device
+
+    return get_device()
+
+
+def amp_dtype(amp: Optional[str], key: str = 'train.amp') -> Optional[torch.dtype]:
+    """The dtype of an ``amp`` value (None: float32, no autocast)."""
+    if amp is None:
+        return None
+    if amp not in AMP_DTYPES:
+        raise OptionError(f'{key}: {amp!r} is not one of {sorted(AMP_DTYPES)} or null')
+    return AMP_DTYPES[amp]
+
+
+def check_amp(amp: Optional[str], key: str, device_type: Optional[str] = None) -> None:
+    """Raise an OptionError when ``amp`` cannot run on this machine.
+
+    The check builds the autocast context (PyTorch only warns and disables it
+    for a dtype the device cannot autocast to) and, for ``fp16`` in training,
+    the device's gradient scaler.
+
+    Raises:
+        OptionError: Naming ``key``, the device and what to set instead.
+    """
+    dtype = amp_dtype(amp, key)
+    if dtype is None:
+        return
+    device_type = device_type or default_device_type()
+    hint = 'use bf16' if amp == 'fp16' else 'use fp16 or null'
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            with torch.autocast(device_type=device_type, dtype=dtype):
+                pass
+    except (RuntimeError, UserWarning, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise OptionError(
+            f'{key}: {amp} autocast is not available on {device_type} with PyTorch '
+            f'{torch.__version__} ({reason}); {hint}'
+        ) from None
+    if amp == 'fp16' and key.startswith('train'):
+        _grad_scaler(device_type, True, key)
+
+
+def _grad_scaler(device_type: str, enabled: bool, key: str = 'train.amp') -> Any:
+    try:
+        return torch.amp.GradScaler(device_type, enabled=enabled)
+    except (AttributeError, TypeError, RuntimeError, ValueError) as err:
+        raise OptionError(
+            f'{key}: fp16 needs a loss scaler on {device_type}, which PyTorch '
+            f'{torch.__version__} does not have ({err}); use bf16'
+        ) from None
+
+
+@contextmanager
+def autocast_region(device_type: str, amp: Optional[str]) -> Iterator[None]:
+    """Autocast to ``amp``'s dtype on ``device_type`` (None: float32, no autocast)."""
+    dtype = amp_dtype(amp, 'amp')
+    if dtype is None:
+        yield
+        return
+    with torch.autocast(device_type=device_type, dtype=dtype):
+        yield
+
+
+class OptimizerStepCounts:
+    """Mixin: the Runner's iteration counts are optimizer steps, not batches.
+
+    mmengine calls ``initialize_count_status(model, iter, max_iters)`` once
+    before training; with ``accumulative_counts`` N the wrapper counts
+    ``train_step`` calls, N per iteration, so both are multiplied by N (a
+    resumed run then continues at the first batch of an optimizer step).
+    """
+
+    #: Read by the train loop: the counts need no translation there.
+    counts_optimizer_steps = True
+
+    def initialize_count_status(self, model: nn.Module, init_counts: int, max_counts: int) -> None:
+        """mmengine's count set-up, in batches (``counts * accumulative_counts``)."""
+        n = self._accumulative_counts
+        super().initialize_count_status(model, init_counts * n, max_counts * n)
+
+
+@OPTIM_WRAPPERS.register_module()
+class AccumulatingOptimWrapper(OptimizerStepCounts, OptimWrapper):
+    """mmengine's ``OptimWrapper`` whose counts are optimizer steps (``train.accumulate``)."""
+
+
+@OPTIM_WRAPPERS.register_module()
+class MixedPrecisionOptimWrapper(OptimizerStepCounts, AmpOptimWrapper):
+    """mmengine's ``AmpOptimWrapper`` for ``train.amp``, on CPU or GPU.
+
+    Args:
+        amp (str): ``'bf16'`` or ``'fp16'``.
+        device_type (str, optional): Device of autocast and the loss scaler
+            (default: the one the Runner trains on, see
+            :func:`default_device_type`).
+        **kwargs: :class:`mmengine.optim.OptimWrapper`'s arguments
+            (``optimizer``, ``accumulative_counts``, ``clip_grad``).
+
+    Raises:
+        OptionError: ``amp`` cannot run here (see :func:`check_amp`).
+    """
+
+    def __init__(self, amp: str = 'bf16', device_type: Optional[str] = None, **kwargs: Any):
+        # AmpOptimWrapper.__init__ asserts a GPU; the rest of it is rebuilt here.
+        OptimWrapper.__init__(self, **kwargs)
+        self.amp = amp
+        self.device_type = device_type or default_device_type()
+        check_amp(amp, 'train.amp', self.device_type)
+        self.cast_dtype: Union[torch.dtype, None] = amp_dtype(amp)
+        self._scale_update_param = None
+        self.loss_scaler = _grad_scaler(self.device_type, amp == 'fp16')
+
+    @contextmanager
+    def optim_context(self, model: nn.Module) -> Iterator[None]:
+        """The forward pass of a training step: mmengine's context (no gradient
+        sync while accumulating) and autocast to :attr:`cast_dtype`."""
+        with OptimWrapper.optim_context(self, model):
+            with torch.autocast(device_type=self.device_type, dtype=self.cast_dtype):
+                yield
