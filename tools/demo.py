@@ -117,6 +117,12 @@ def training_progress(line: str) -> Optional[str]:
     return 'val: ' + '  '.join(metrics) if metrics and done == total else None
 
 
+def set_means(metrics_file, set_name):
+    """``{metric: mean}`` of one set in a ``metrics.json`` written by tools/test.py."""
+    with open(metrics_file, encoding='utf-8') as f:
+        return json.load(f)['metrics'][set_name]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -189,8 +195,7 @@ def main(argv=None):
         + _set_args(train_set + [f'path.experiments_root={work_dir}/test'])
     )
     bicubic = _run([osp.join(TOOLS, 'test.py'), '-opt', baseline_opt] + _set_args(baseline_set))
-    ours = json.load(open(ours))['skimage_heldout']
-    bicubic = json.load(open(bicubic))['skimage_heldout']
+    ours, bicubic = set_means(ours, 'skimage_heldout'), set_means(bicubic, 'skimage_heldout')
 
     psnr, ssim = f'psnr_y_crop{scale}', f'ssim_y_crop{scale}'
     gain = ours[psnr] - bicubic[psnr]

@@ -13,6 +13,22 @@ import basicattn
 from basicattn.registry import ARCHS
 
 
+def _demo_module():
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            '_demo_reader', osp.join(REPO_ROOT, 'tools', 'demo.py')
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
+    return module
+
+
 def _test(forked_tool, opt, *args):
     out = forked_tool('tools/test.py', '-opt', opt, *args)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -41,6 +57,11 @@ def test_metrics_json_records_what_was_measured_and_per_image_values(tiny_experi
     for metric, mean in means.items():
         assert np.mean([values[metric] for values in images.values()]) == pytest.approx(mean)
     assert images['im0']['psnr_y_crop2'] != images['im1']['psnr_y_crop2']
+    # tools/demo.py reads the file it writes (the demo is too slow to run in the tests)
+    path = osp.join(osp.dirname(opt), 'plain', 'metrics_probe.json')
+    with open(path, 'w') as f:
+        json.dump(record, f)
+    assert _demo_module().set_means(path, 'tinyval') == means
 
 
 @pytest.mark.parametrize('meta', [{'iter': 4, 'arch': {'type': 'EDSR'}}, None])
