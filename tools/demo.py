@@ -130,9 +130,10 @@ def main(argv=None):
     parser.add_argument(
         '--set',
         nargs='+',
+        action='extend',
         default=[],
         metavar='KEY=VALUE',
-        help='overrides for the training options',
+        help='overrides for the training options (repeat --set or list several)',
     )
     parser.add_argument('--data-root', default='datasets/demo')
     parser.add_argument(

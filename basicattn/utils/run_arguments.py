@@ -20,9 +20,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument(
         '--set',
         nargs='+',
+        action='extend',
         default=[],
         metavar='KEY=VALUE',
-        help='override options, values parsed as YAML literals',
+        help='override options, values parsed as YAML literals (repeat --set or list several)',
     )
     parser.add_argument(
         '--verbose',
