@@ -43,6 +43,17 @@ class _ClosedFormRestartLR(_ParamScheduler):
 
     floor = 0.0  # subtracted before the ratio, added back after (cosine's eta_min)
 
+    def __init__(self, optimizer, begin, end, last_step, by_epoch, verbose):
+        super().__init__(
+            optimizer,
+            'lr',
+            begin=begin,
+            end=end,
+            last_step=last_step,
+            by_epoch=by_epoch,
+            verbose=verbose,
+        )
+
     def closed_form(self, base_lr: float, step: int) -> float:
         """The learning rate at ``step`` of a group whose initial rate is ``base_lr``."""
         raise NotImplementedError
@@ -106,15 +117,7 @@ class MultiStepRestartLR(_ClosedFormRestartLR):
         order = sorted(range(len(restarts)), key=lambda i: restarts[i])
         self.restarts = [int(restarts[i]) for i in order]
         self.restart_weights = [float(restart_weights[i]) for i in order]
-        super().__init__(
-            optimizer,
-            'lr',
-            begin=begin,
-            end=end,
-            last_step=last_step,
-            by_epoch=by_epoch,
-            verbose=verbose,
-        )
+        super().__init__(optimizer, begin, end, last_step, by_epoch, verbose)
 
     def _restarts_at(self, step: int) -> bool:
         return step in self.restarts
@@ -167,15 +170,7 @@ class CosineAnnealingRestartLR(_ClosedFormRestartLR):
         self.restart_weights = [float(w) for w in restart_weights]
         self.eta_min = self.floor = float(eta_min)
         self.ends = [sum(self.periods[: i + 1]) for i in range(len(self.periods))]
-        super().__init__(
-            optimizer,
-            'lr',
-            begin=begin,
-            end=end,
-            last_step=last_step,
-            by_epoch=by_epoch,
-            verbose=verbose,
-        )
+        super().__init__(optimizer, begin, end, last_step, by_epoch, verbose)
 
     def _period(self, step: int) -> int | None:
         """Index of the period holding ``step`` (a period ends on its last step), or None."""
