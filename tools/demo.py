@@ -31,6 +31,8 @@ from typing import Callable, Deque, List, Optional, TextIO, Tuple
 
 import _bootstrap  # noqa: F401
 
+from basicattn.utils.run_arguments import add_set_argument
+
 TOOLS = osp.dirname(osp.abspath(__file__))
 TRAIN_OPT = 'options/demo/demo_edsr_x2.yml'
 BICUBIC_OPT = 'options/demo/demo_bicubic_x2.yml'
@@ -127,14 +129,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        '--set',
-        nargs='+',
-        action='extend',
-        default=[],
-        metavar='KEY=VALUE',
-        help='overrides for the training options (repeat --set or list several)',
-    )
+    add_set_argument(parser, help='override the training options')
     parser.add_argument('--data-root', default='datasets/demo')
     parser.add_argument(
         '--train-opt', default=TRAIN_OPT, help=f'training option file (default {TRAIN_OPT})'

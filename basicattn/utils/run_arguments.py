@@ -9,6 +9,21 @@ import argparse
 from basicattn.errors import add_debug_argument
 
 
+def add_set_argument(
+    parser: argparse.ArgumentParser, help: str = 'override options'
+) -> argparse.ArgumentParser:
+    """Add ``--set KEY=VALUE ...``: repeatable, values parsed as YAML literals."""
+    parser.add_argument(
+        '--set',
+        nargs='+',
+        action='extend',
+        default=[],
+        metavar='KEY=VALUE',
+        help=f'{help}, values parsed as YAML literals (repeat --set or list several)',
+    )
+    return parser
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``--launcher``, ``--set``, ``--verbose``, ``--local-rank`` and ``--debug``."""
     parser.add_argument(
@@ -17,14 +32,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
         default='none',
         help='job launcher (pytorch = torchrun, see tools/dist_train.sh)',
     )
-    parser.add_argument(
-        '--set',
-        nargs='+',
-        action='extend',
-        default=[],
-        metavar='KEY=VALUE',
-        help='override options, values parsed as YAML literals (repeat --set or list several)',
-    )
+    add_set_argument(parser)
     parser.add_argument(
         '--verbose',
         action='store_true',

@@ -127,6 +127,21 @@ def test_edvr_network_is_an_error():
     assert "network_g.type: unknown arch 'EDVR'" in str(err.value)
 
 
+def _two_iterations(tmp_path):
+    """Overrides that make a BasicSR-sized file a two-iteration run on tiny data."""
+    return [
+        'datasets.train.gt_size=16',
+        'datasets.train.batch_size_per_gpu=2',
+        'datasets.train.num_worker_per_gpu=0',
+        f'path.experiments_root={tmp_path}/exp',
+        'train.total_iter=2',
+        'val.val_freq=2',
+        'logger.print_freq=1',
+        'logger.save_checkpoint_freq=2',
+        'logger.use_tb_logger=false',
+    ]
+
+
 def _checkpoints(folder):
     return sorted(f for f in os.listdir(folder) if f.startswith('iter_') and f.endswith('.pth'))
 
@@ -147,20 +162,12 @@ def test_edsr_file_trains_two_iterations(tmp_path):
         [
             f'datasets.train.dataroot_gt={tmp_path}/train/HR',
             f'datasets.train.dataroot_lq={tmp_path}/train/LR',
-            'datasets.train.gt_size=16',
-            'datasets.train.batch_size_per_gpu=2',
-            'datasets.train.num_worker_per_gpu=0',
             f'datasets.val.dataroot_gt={tmp_path}/val/HR',
             f'datasets.val.dataroot_lq={tmp_path}/val/LR',
             'network_g.num_feat=8',
             'network_g.num_block=1',
-            f'path.experiments_root={tmp_path}/exp',
-            'train.total_iter=2',
-            'val.val_freq=2',
-            'logger.print_freq=1',
-            'logger.save_checkpoint_freq=2',
-            'logger.use_tb_logger=false',
-        ],
+        ]
+        + _two_iterations(tmp_path),
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert sorted(_warned_keys(out.stderr)) == _expected(COMMON_WARNINGS), out.stderr[-3000:]
@@ -187,19 +194,11 @@ def test_reds_file_trains_two_iterations(tmp_path):
             f'datasets.train.dataroot_gt={tmp_path}/GT',
             f'datasets.train.dataroot_lq={tmp_path}/LQ',
             f'datasets.train.meta_info_file={tmp_path}/meta_info_REDS_GT.txt',
-            'datasets.train.gt_size=16',
-            'datasets.train.batch_size_per_gpu=2',
-            'datasets.train.num_worker_per_gpu=0',
             f'datasets.val.dataroot_gt={tmp_path}/GT',
             f'datasets.val.dataroot_lq={tmp_path}/LQ',
             f'datasets.val.meta_info_file={tmp_path}/meta_info_REDS4_test_GT.txt',
-            f'path.experiments_root={tmp_path}/exp',
-            'train.total_iter=2',
-            'val.val_freq=2',
-            'logger.print_freq=1',
-            'logger.save_checkpoint_freq=2',
-            'logger.use_tb_logger=false',
-        ],
+        ]
+        + _two_iterations(tmp_path),
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert sorted(_warned_keys(out.stderr)) == _expected(REDS_WARNINGS), out.stderr[-3000:]

@@ -91,6 +91,21 @@ def tiny_experiment(tmp_path):
     return make
 
 
+def tool_module(name):
+    """Import ``tools/<name>.py`` as a module (tools/ on the path for its ``_bootstrap``)."""
+    import importlib.util
+
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
+    try:
+        path = osp.join(REPO_ROOT, 'tools', f'{name}.py')
+        spec = importlib.util.spec_from_file_location(f'_tool_{name}_under_test', path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
+    return module
+
+
 def run_tool(*args, timeout=300, env=None):
     """Run a tools/ script in a fresh process; return CompletedProcess (text)."""
     full_env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')

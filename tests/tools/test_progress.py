@@ -1,7 +1,6 @@
 """Progress a person can see: demo streaming, per-set progress, quiet start-up dumps."""
 
 import glob
-import importlib.util
 import io
 import logging
 import os.path as osp
@@ -9,28 +8,12 @@ import sys
 import uuid
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import tool_module
 from mmengine.logging import MMLogger
 
 from basicattn.engine.progress import ConsoleDumpFilter, SetProgress, quiet_console
 
 DUMPS = ('System environment', 'Hooks will be executed in the following order')
-
-
-def _demo_module():
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            '_demo_under_test', osp.join(REPO_ROOT, 'tools', 'demo.py')
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.pop(0)
-    return module
-
-
-# ---------------------------------------------------------------- console filter
 
 
 def test_dumps_reach_the_log_file_not_the_console(tmp_path, capsys):
@@ -118,7 +101,7 @@ print('/path/on/the/last/line', flush=True)
 
 
 def test_demo_streams_progress_before_the_child_ends(tmp_path):
-    demo = _demo_module()
+    demo = tool_module('demo')
     marker = tmp_path / 'shown'
 
     class Console(io.StringIO):
@@ -135,7 +118,7 @@ def test_demo_streams_progress_before_the_child_ends(tmp_path):
 
 
 def test_demo_shows_the_last_whole_lines_of_a_failed_child():
-    demo = _demo_module()
+    demo = tool_module('demo')
     code = "import sys\nfor i in range(30): print('line %d ' % i + 'x' * 200)\nsys.exit(1)"
     out = io.StringIO()
     status, last = demo.stream_child([sys.executable, '-c', code], lambda line: None, out=out)
@@ -146,7 +129,7 @@ def test_demo_shows_the_last_whole_lines_of_a_failed_child():
 
 
 def test_training_progress_keeps_iteration_loss_eta_and_the_val_result():
-    demo = _demo_module()
+    demo = tool_module('demo')
     assert demo.training_progress('Exp name: tiny') is None
     assert demo.training_progress('- INFO - Iter(val) [1/2]    eta: 0:00:00  time: 0.01') is None
     val = '- INFO - Iter(val) [2/2]  tinyval/psnr_y_crop2: 26.7586  data_time: 0.0085  time: 0.01'

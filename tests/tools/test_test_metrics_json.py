@@ -7,26 +7,10 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, tool_module
 
 import basicattn
 from basicattn.registry import ARCHS
-
-
-def _demo_module():
-    import importlib.util
-    import sys
-
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            '_demo_reader', osp.join(REPO_ROOT, 'tools', 'demo.py')
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.pop(0)
-    return module
 
 
 def _test(forked_tool, opt, *args):
@@ -61,7 +45,7 @@ def test_metrics_json_records_what_was_measured_and_per_image_values(tiny_experi
     path = osp.join(osp.dirname(opt), 'plain', 'metrics_probe.json')
     with open(path, 'w') as f:
         json.dump(record, f)
-    assert _demo_module().set_means(path, 'tinyval') == means
+    assert tool_module('demo').set_means(path, 'tinyval') == means
 
 
 @pytest.mark.parametrize('meta', [{'iter': 4, 'arch': {'type': 'EDSR'}}, None])
