@@ -296,7 +296,7 @@ def runner_cfg(
                 type='GeneratorLoadHook',
                 path=paths['pretrain_network_g'],
                 strict=paths.get('strict_load_g', True),
-                param_key=paths.get('param_key_g', 'state_dict'),
+                param_key=paths.get('param_key_g'),
             )
         )
     cfg = dict(

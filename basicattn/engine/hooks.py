@@ -141,12 +141,13 @@ class GeneratorLoadHook(Hook):
     Args:
         path (str): Checkpoint file (``path.pretrain_network_g``).
         strict (bool): Require matching keys.
-        param_key (str): Key of the weights in the file (``path.param_key_g``).
+        param_key (str | None): Key of the weights in the file (``path.param_key_g``);
+            None: found (:data:`~basicattn.engine.checkpoint_state.NESTED_KEYS`).
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, path: str, strict: bool = True, param_key: str = 'state_dict') -> None:
+    def __init__(self, path: str, strict: bool = True, param_key: Optional[str] = None) -> None:
         self.path, self.strict, self.param_key = path, strict, param_key
         #: ``meta['iter']`` of the file last loaded (None: not a training checkpoint).
         self.loaded_iteration: Optional[int] = None

@@ -178,7 +178,13 @@ OPTION_SCHEMA = Section(
                 'strict_load_g': Field(
                     (bool,), True, 'Require an exact key match when loading them.'
                 ),
-                'param_key_g': Field((str,), 'state_dict', 'Key of the state dict in that file.'),
+                'param_key_g': Field(
+                    (str, NoneType),
+                    None,
+                    'Key of the weights in that file. null (default): found, so BasicSR and '
+                    'basicattn files load without it (a bare state dict, else the first of '
+                    '`state_dict`, `params_ema`, `params`, `model`); `""` for a bare state dict.',
+                ),
                 'resume_state': Field(
                     (str, NoneType),
                     None,
