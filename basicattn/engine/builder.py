@@ -375,6 +375,7 @@ def runner_cfg(
                 arch=deepcopy(opt['network_g']),
                 scale=opt.get('scale'),
                 save_weights=logger.get('save_weights'),
+                max_keep=logger.get('max_keep_ckpts', -1),
             )
         )
         if resume_from:

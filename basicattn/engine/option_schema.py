@@ -326,7 +326,8 @@ OPTION_SCHEMA = Section(
                 'max_keep_ckpts': Field(
                     (int,),
                     -1,
-                    'Keep only the newest N periodic checkpoints (-1: all).',
+                    'Keep only the newest N periodic checkpoints, and as many '
+                    '`net_g_<iter>` weights files (-1: all).',
                     bound=AtLeast(1, also=(-1,)),
                 ),
                 'save_weights': Field(
