@@ -21,6 +21,7 @@ every BasicSR name is in this one table.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -32,7 +33,15 @@ Problem = tuple[str, str]
 
 
 def warn_option(path: str, message: str) -> None:
-    """Print one ``warning: <key>: <message>`` line on stderr (every option warning)."""
+    """Print one ``warning: <key>: <message>`` line on stderr (every option warning).
+
+    In a distributed job only the first process prints it (each reads the
+    option file; ``RANK`` is set by torchrun, and from ``SLURM_PROCID`` by
+    :mod:`~basicattn.engine.dist_env`), so a warning appears once, not once per GPU.
+    """
+    rank = os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0'))
+    if rank.strip() not in ('', '0'):
+        return
     print(f'warning: {path}: {message}', file=sys.stderr)
 
 

@@ -296,7 +296,7 @@ def runner_cfg(
                 type='GeneratorLoadHook',
                 path=paths['pretrain_network_g'],
                 strict=paths.get('strict_load_g', True),
-                param_key=paths.get('param_key_g', 'state_dict'),
+                param_key=paths.get('param_key_g'),
             )
         )
     cfg = dict(
@@ -375,6 +375,7 @@ def runner_cfg(
                 arch=deepcopy(opt['network_g']),
                 scale=opt.get('scale'),
                 save_weights=logger.get('save_weights'),
+                max_keep=logger.get('max_keep_ckpts', -1),
             )
         )
         if resume_from:

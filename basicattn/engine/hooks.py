@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import os.path as osp
 import random
+import re
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
@@ -141,12 +142,13 @@ class GeneratorLoadHook(Hook):
     Args:
         path (str): Checkpoint file (``path.pretrain_network_g``).
         strict (bool): Require matching keys.
-        param_key (str): Key of the weights in the file (``path.param_key_g``).
+        param_key (str | None): Key of the weights in the file (``path.param_key_g``);
+            None: found (:data:`~basicattn.engine.checkpoint_state.NESTED_KEYS`).
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, path: str, strict: bool = True, param_key: str = 'state_dict') -> None:
+    def __init__(self, path: str, strict: bool = True, param_key: Optional[str] = None) -> None:
         self.path, self.strict, self.param_key = path, strict, param_key
         #: ``meta['iter']`` of the file last loaded (None: not a training checkpoint).
         self.loaded_iteration: Optional[int] = None
@@ -267,12 +269,20 @@ class NetworkRecordHook(Hook):
         arch (dict): The generator's arch config (``type`` + kwargs).
         scale (int, optional): The run's ``scale``.
         save_weights (str, optional): ``'safetensors'``, ``'pth'`` or None (off).
+        max_keep (int): Keep the newest ``max_keep`` ``net_g_<iter>`` files of
+            the work dir, like ``logger.max_keep_ckpts`` for the checkpoints
+            (-1: all). Only files named exactly ``net_g_<int>.<ext>`` of the
+            chosen format, from earlier iterations, are removed.
     """
 
     priority = 'LOW'  # after EMAHook (NORMAL), before PlainCheckpointHook (LOWEST)
 
     def __init__(
-        self, arch: dict, scale: Optional[int] = None, save_weights: Optional[str] = None
+        self,
+        arch: dict,
+        scale: Optional[int] = None,
+        save_weights: Optional[str] = None,
+        max_keep: int = -1,
     ) -> None:
         if save_weights is not None and save_weights not in WEIGHTS_FORMATS:
             raise ValueError(
@@ -280,6 +290,7 @@ class NetworkRecordHook(Hook):
                 f'{", ".join(WEIGHTS_FORMATS)} or null'
             )
         self.arch, self.scale, self.save_weights = dict(arch), scale, save_weights
+        self.max_keep = max_keep
         self._written_iter: Optional[int] = None
 
     def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
@@ -306,6 +317,21 @@ class NetworkRecordHook(Hook):
             exported['scale'] = self.scale
         save_weights_file(path, state, exported, overwrite=True)
         print_log(f'Saved the generator weights to {path}', logger='current')
+        self._remove_old_weights(runner.work_dir, int(iteration))
+
+    def _remove_old_weights(self, work_dir: str, iteration: int) -> None:
+        """Delete ``net_g_<k>`` files (k < ``iteration``) beyond the newest ``max_keep``."""
+        if self.max_keep is None or self.max_keep < 1:
+            return
+        pattern = re.compile(rf'net_g_(\d+){re.escape(WEIGHTS_FORMATS[self.save_weights])}')
+        found = sorted(
+            (int(m.group(1)), name)
+            for name in os.listdir(work_dir)
+            if (m := pattern.fullmatch(name)) and int(m.group(1)) <= iteration
+        )
+        for _, name in found[: max(0, len(found) - self.max_keep)]:
+            os.remove(osp.join(work_dir, name))
+            print_log(f'Removed old weights file {name} (logger.max_keep_ckpts)', logger='current')
 
 
 @HOOKS.register_module()

@@ -178,7 +178,13 @@ OPTION_SCHEMA = Section(
                 'strict_load_g': Field(
                     (bool,), True, 'Require an exact key match when loading them.'
                 ),
-                'param_key_g': Field((str,), 'state_dict', 'Key of the state dict in that file.'),
+                'param_key_g': Field(
+                    (str, NoneType),
+                    None,
+                    'Key of the weights in that file. null (default): found, so BasicSR and '
+                    'basicattn files load without it (a bare state dict, else the first of '
+                    '`state_dict`, `params_ema`, `params`, `model`); `""` for a bare state dict.',
+                ),
                 'resume_state': Field(
                     (str, NoneType),
                     None,
@@ -320,7 +326,8 @@ OPTION_SCHEMA = Section(
                 'max_keep_ckpts': Field(
                     (int,),
                     -1,
-                    'Keep only the newest N periodic checkpoints (-1: all).',
+                    'Keep only the newest N periodic checkpoints, and as many '
+                    '`net_g_<iter>` weights files (-1: all).',
                     bound=AtLeast(1, also=(-1,)),
                 ),
                 'save_weights': Field(

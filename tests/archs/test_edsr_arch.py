@@ -100,10 +100,14 @@ def test_state_dict_keys_are_basicsr_edsr_m(scale):
     assert ('upsample.2.weight' in state) == (scale == 4) and 'mean' not in state
 
 
+@pytest.mark.parametrize('param_key', ['params', None])
 @pytest.mark.parametrize('scale', [2, 4])
-def test_basicsr_params_file_loads_strictly_through_pretrain_path(scale, tmp_path, capsys):
+def test_basicsr_params_file_loads_strictly_through_pretrain_path(
+    scale, param_key, tmp_path, capsys
+):
     """A BasicSR release file, ``{'params': state_dict}``, loads by ``path.pretrain_network_g``
-    with ``param_key_g: params`` and ``strict_load_g``; the output is BasicSR's arithmetic."""
+    with ``param_key_g: params`` or without it (found), and ``strict_load_g``; the output is
+    BasicSR's arithmetic."""
     import os.path as osp
     from types import SimpleNamespace
 
@@ -132,9 +136,10 @@ def test_basicsr_params_file_loads_strictly_through_pretrain_path(scale, tmp_pat
             'network_g.num_feat=4',
             'network_g.num_block=2',
             f'path.pretrain_network_g={path}',
-            'path.param_key_g=params',
-        ],
+        ]
+        + ([f'path.param_key_g={param_key}'] if param_key else []),
     )
+    assert opt['path']['param_key_g'] == param_key
     net = ARCHS.build(dict(opt['network_g']))
     paths = opt['path']
     assert paths['strict_load_g'] is True

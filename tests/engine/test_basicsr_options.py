@@ -238,3 +238,20 @@ def test_every_rule_in_the_docs():
     assert '## Coming from BasicSR' in docs
     for rule in RULES:
         assert f'| `{rule.basicsr.replace("|", chr(92) + "|")}` |' in docs, rule.basicsr
+
+
+def test_option_warnings_are_printed_by_the_first_process_only(monkeypatch, capsys):
+    from basicattn.engine.basicsr_compat import warn_option
+
+    for rank, printed in (('0', True), ('1', False), (None, True)):
+        if rank is None:
+            monkeypatch.delenv('RANK', raising=False)
+        else:
+            monkeypatch.setenv('RANK', rank)
+        monkeypatch.delenv('SLURM_PROCID', raising=False)
+        warn_option('num_gpu', 'ignored: one warning')
+        assert bool(capsys.readouterr().err) == printed, rank
+    monkeypatch.delenv('RANK', raising=False)
+    monkeypatch.setenv('SLURM_PROCID', '3')
+    warn_option('num_gpu', 'ignored')
+    assert capsys.readouterr().err == ''

@@ -186,7 +186,7 @@ def test_optional_features(tmp_path):
     assert 'EMAHook' not in hooks
     assert hooks['StopAtIterHook']['stop_iter'] == 4
     assert hooks['GeneratorLoadHook'] == dict(
-        type='GeneratorLoadHook', path=pretrained, strict=False, param_key='state_dict'
+        type='GeneratorLoadHook', path=pretrained, strict=False, param_key=None
     )
     assert cfg['optim_wrapper']['clip_grad'] == dict(max_norm=0.5)
     assert [b['type'] for b in cfg['visualizer']['vis_backends']] == ['LocalVisBackend']
