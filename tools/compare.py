@@ -28,8 +28,9 @@ the box, stacked over time for every source). ``--names`` selects images
 (or clips with ``--video``). Layout, sizes and the automatic box: see
 ``basicattn/utils/comparison_figure.py`` and ``docs/figures.md``.
 
-Figures are written atomically (an existing one is replaced). The last line
-printed is OUT_DIR. A missing folder, an unmatched name, a bad box or row,
+The figures reach OUT_DIR only when all of them were made (each move is
+atomic; a figure of the same name is replaced). The last line printed is
+OUT_DIR. A missing folder, an unmatched name, a bad box or row,
 and images of the wrong size end in one ``error:`` line naming the file.
 """
 
@@ -230,10 +231,18 @@ def _scores(figure):
     )
 
 
-def compare_images(args, sources):
-    """One crop comparison per image; returns the written paths."""
-    from basicattn.utils.comparison_figure import crop_comparison
+def _write(staging, name, image):
+    """Stage figure ``name`` (committed with the others); return its final path."""
     from basicattn.utils.img_util import imwrite
+
+    with staging.writing(name) as staged:
+        imwrite(staged, image)
+    return staging.target(staged)
+
+
+def compare_images(args, sources, staging):
+    """One crop comparison per image; returns the figures' paths."""
+    from basicattn.utils.comparison_figure import crop_comparison
 
     names = _select(args.names, sources.names, 'image', args.gt) if args.names else sources.names
     sources.check_complete(names)
@@ -252,7 +261,7 @@ def compare_images(args, sources):
             title=name,
             where=sources.gt[name],
         )
-        path = imwrite(osp.join(args.out, f'{name}.png'), figure.image)
+        path = _write(staging, f'{name}.png', figure.image)
         x, y, w, h = figure.box
         print(f'{path}: box {x} {y} {w} {h}, zoom {figure.zoom}; {_scores(figure)}')
         written.append(path)
@@ -278,10 +287,9 @@ def _gt_keys(folder):
     return [key for key, _ in scan_images(folder)]
 
 
-def compare_clips(args, sources):
-    """A strip and a temporal profile per clip; returns the written paths."""
+def compare_clips(args, sources, staging):
+    """A strip and a temporal profile per clip; returns the figures' paths."""
     from basicattn.utils.comparison_figure import clip_strip, profile_figure
-    from basicattn.utils.img_util import imwrite
 
     clips = clips_of(sources, args.gt)
     chosen = _select(args.names, clips, 'clip', args.gt) if args.names else list(clips)
@@ -317,8 +325,7 @@ def compare_clips(args, sources):
             gts, lrs, srs, row, args.row_height, sources.scale, title=clip, where=where
         )
         for suffix, figure in (('strip', strip), ('profile', profile)):
-            path = imwrite(osp.join(args.out, f'{clip}_{suffix}.png'), figure.image)
-            written.append(path)
+            written.append(_write(staging, f'{clip}_{suffix}.png', figure.image))
         print(f'{written[-2]}: box {x} {y} {w} {h}, zoom {strip.zoom}; {written[-1]}: row {row}')
     return written
 
@@ -329,9 +336,17 @@ def main(argv=None):
 
 
 def _compare(argv):
+    from basicattn.utils.atomic_file import StagedFolder
+
     args = parse_args(argv)
     sources = Sources(args)
-    written = (compare_clips if args.video else compare_images)(args, sources)
+    staging = StagedFolder(args.out)  # the figures reach OUT_DIR only when all are made
+    try:
+        written = (compare_clips if args.video else compare_images)(args, sources, staging)
+        staging.commit()
+    except BaseException:
+        staging.abort()
+        raise
     print(f'wrote {len(written)} figure(s)')
     print(args.out)
     return 0

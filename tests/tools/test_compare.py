@@ -123,6 +123,22 @@ def test_user_mistakes_give_one_error_line(compare, capsys, tiny, change, args, 
     assert not osp.exists(tiny / 'out')  # each case fails before the first figure is written
 
 
+def test_an_error_on_a_later_image_leaves_out_dir_as_it_was(compare, capsys, tiny):
+    small = np.zeros((24, 24, 3), np.uint8)  # b: narrower than the box's right edge
+    imwrite(tiny / 'gt' / 'b.png', small)
+    imwrite(tiny / 'lr' / 'b.png', small[::2, ::2])
+    imwrite(tiny / 'sr' / 'b.png', small)
+    old = np.full((5, 5, 3), 7, np.uint8)
+    imwrite(tiny / 'out' / 'a.png', old)
+    code, _, err = _run(compare, capsys, *_tiny_args(tiny, '--box', 26, 0, 4, 4))
+    assert re.search(r'--box for .*b\.png: box x=26 .* does not fit in the 24x24', err)
+    assert code == 2 and os.listdir(tiny / 'out') == ['a.png']  # nothing half-done
+    assert np.array_equal(imread(tiny / 'out' / 'a.png'), old)
+    code, _, _ = _run(compare, capsys, *_tiny_args(tiny, '--box', 0, 0, 4, 4))
+    assert code == 0 and sorted(os.listdir(tiny / 'out')) == ['a.png', 'b.png']
+    assert imread(tiny / 'out' / 'a.png').shape != old.shape  # replaced
+
+
 def test_bad_arguments_are_refused_by_the_parser(compare, capsys, tiny):
     for extra in (['--zoom', 0], ['--sr', 'GT=x'], ['--sr', 'no-equals-sign']):
         with pytest.raises(SystemExit) as exit_info:
