@@ -105,7 +105,7 @@ def flat(key):
 
 
 def folder_images(folder, option):
-    """``{flat key: path}`` of the images under ``folder`` (any depth)."""
+    """``{flat key: (key, path)}`` of the images under ``folder`` (any depth)."""
     from basicattn.data.lmdb_io import check_unique_keys, scan_images
 
     if not osp.isdir(folder):
@@ -114,7 +114,19 @@ def folder_images(folder, option):
     check_unique_keys(items)
     if not items:
         raise UserError(f'{option} folder {folder} holds no images')
-    return {flat(key): path for key, path in items}
+    found = {}
+    for key, path in items:
+        if flat(key) in found:
+            raise DataError(
+                f'{option}: {found[flat(key)][1]} and {path} have the same result name '
+                f'{flat(key)!r} (/ becomes _); rename one'
+            )
+        found[flat(key)] = (key, path)
+    return found
+
+
+def _paths(images):
+    return {name: path for name, (_, path) in images.items()}
 
 
 def match(names, files):
@@ -150,10 +162,13 @@ class Sources:
 
     def __init__(self, args):
         self.args = args
-        self.gt = folder_images(args.gt, '--gt')
-        self.lr = match(self.gt, folder_images(args.lr, '--lr')) if args.lr else None
+        gt = folder_images(args.gt, '--gt')
+        #: GT key (``/`` separators) of every name
+        self.keys = {name: key for name, (key, _) in gt.items()}
+        self.gt = _paths(gt)
+        self.lr = match(self.gt, _paths(folder_images(args.lr, '--lr'))) if args.lr else None
         self.srs = {
-            label: match(self.gt, folder_images(d, f'--sr {label}')) for label, d in args.sr
+            label: match(self.gt, _paths(folder_images(d, f'--sr {label}'))) for label, d in args.sr
         }
         self.scale = args.scale
         compared = set().union(*self.srs.values())
@@ -209,9 +224,12 @@ class Sources:
 
 def _select(wanted, available, what, folder):
     """The names of ``wanted`` (``/`` or ``_`` separators, extension optional)."""
+    from basicattn.data.lmdb_io import IMG_SUFFIXES
+
     chosen = []
     for name in wanted:
-        key = flat(osp.splitext(name)[0] if osp.splitext(name)[1].lower() == '.png' else name)
+        stem, ext = osp.splitext(name)
+        key = flat(stem if ext.lower() in IMG_SUFFIXES else name)
         if key not in available:
             shown = ', '.join(sorted(available)[:5]) + (' ...' if len(available) > 5 else '')
             raise UserError(f'--names {name}: no {what} of that name in {folder} ({shown})')
@@ -272,19 +290,12 @@ def clips_of(sources, gt_folder):
     """``{clip name: [frame names]}`` of the compared GT frames, frames in natural order."""
     from basicattn.data.video_clips import natural_key
 
-    keys = {flat(key): key for key in _gt_keys(gt_folder)}
     clips = {}
     for name in sources.names:
-        key = keys[name]
+        key = sources.keys[name]
         clip = key.rsplit('/', 1)[0] if '/' in key else osp.basename(osp.normpath(gt_folder))
         clips.setdefault(flat(clip), []).append(name)
     return {clip: sorted(frames, key=natural_key) for clip, frames in sorted(clips.items())}
-
-
-def _gt_keys(folder):
-    from basicattn.data.lmdb_io import scan_images
-
-    return [key for key, _ in scan_images(folder)]
 
 
 def compare_clips(args, sources, staging):

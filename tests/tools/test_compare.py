@@ -101,6 +101,7 @@ def test_tiny_set_gives_one_figure_per_image(compare, capsys, tiny):
         ),
         ('crop_lr', [], r'lr/a\.png \(--lr\) is 15x12 \(WxH\); the GT image .*a\.png is 32x24'),
         ('no_match', [], r'no image of the --sr folders has a name of the --gt folder'),
+        ('collide', [], r"--gt: .*gt/x/y\.png and .*gt/x_y\.png have the same result name 'x_y'"),
     ],
 )
 def test_user_mistakes_give_one_error_line(compare, capsys, tiny, change, args, message):
@@ -115,6 +116,9 @@ def test_user_mistakes_give_one_error_line(compare, capsys, tiny, change, args, 
     elif change == 'no_match':
         for name in ('a', 'b'):
             os.rename(tiny / 'sr' / f'{name}.png', tiny / 'sr' / f'other_{name}.png')
+    elif change == 'collide':
+        imwrite(tiny / 'gt' / 'x' / 'y.png', imread(tiny / 'gt' / 'a.png'))
+        imwrite(tiny / 'gt' / 'x_y.png', imread(tiny / 'gt' / 'a.png'))
     argv = _tiny_args(tiny) + args
     if args[:1] == ['--gt']:
         argv = args + argv[2:]
