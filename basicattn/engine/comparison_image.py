@@ -5,51 +5,13 @@ pixels stay visible as blocks, and the panels are joined left to right with a
 small white gap.
 """
 
-from typing import Any, Mapping, Optional, Sequence, Tuple
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
-__all__ = ['GAP', 'comparison_image', 'side_by_side', 'upsample_nearest']
+from basicattn.utils.image_panels import FILL, GAP, side_by_side, upsample_nearest
 
-#: Pixels between two panels.
-GAP = 4
-#: Colour of the gap (and of the padding of a shorter panel).
-FILL = 255
-
-
-def upsample_nearest(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """Resize ``img`` (``HW`` or ``HWC``) to ``size = (H, W)`` by nearest neighbour.
-
-    Output pixel ``(y, x)`` is input pixel ``(y * h // H, x * w // W)``: for an
-    integer scale ``s`` every input pixel becomes an ``s x s`` block.
-    """
-    height, width = size
-    rows = np.arange(height) * img.shape[0] // height
-    cols = np.arange(width) * img.shape[1] // width
-    return img[rows][:, cols]
-
-
-def _as_hwc(img: np.ndarray, channels: int) -> np.ndarray:
-    img = img[..., None] if img.ndim == 2 else img
-    return np.repeat(img, channels, axis=2) if img.shape[2] != channels else img
-
-
-def side_by_side(images: Sequence[np.ndarray], gap: int = GAP, fill: int = FILL) -> np.ndarray:
-    """Join uint8 images left to right, ``gap`` pixels of ``fill`` between them.
-
-    Grey images are repeated to the channels of the others; a shorter image is
-    padded at the bottom with ``fill``.
-    """
-    channels = max(1 if img.ndim == 2 else img.shape[2] for img in images)
-    height = max(img.shape[0] for img in images)
-    width = sum(img.shape[1] for img in images) + gap * (len(images) - 1)
-    canvas = np.full((height, width, channels), fill, dtype=np.uint8)
-    x = 0
-    for img in images:
-        img = _as_hwc(img, channels)
-        canvas[: img.shape[0], x : x + img.shape[1]] = img
-        x += img.shape[1] + gap
-    return canvas
+__all__ = ['FILL', 'GAP', 'comparison_image', 'side_by_side', 'upsample_nearest']
 
 
 def comparison_image(
