@@ -160,3 +160,67 @@ def test_bad_or_missing_compare_file_is_one_error_line_before_running(
 def test_argument_mistakes(forked_tool, args, says):
     out = forked_tool('tools/test.py', *args)
     assert out.returncode == 2 and says in out.stderr, out.stderr
+
+
+# Set5 Y-PSNR / SSIM of the authors' A2N weights with the authors' --chop protocol (our
+# val.chop) and whole-image inference: PSNR and whole-image SSIM as docs/models/a2n.md gives
+# them; the chop SSIM as measured here (the paper's Table 5 SSIM, 0.9608 / 0.9279)
+A2N_SET5 = {
+    (2, True): '38.0627 / 0.9608',
+    (2, False): '38.0603 / 0.9607',
+    (3, True): '34.4759 / 0.9279',
+    (3, False): '34.4684 / 0.9278',
+}
+
+
+@pytest.mark.slow
+def test_a2n_official_set5_x2_x3_chop_and_whole_in_one_table(testdata, forked_tool, tmp_path):
+    runs = []
+    for scale in (2, 3):
+        weights = str(tmp_path / f'a2n_official_x{scale}.pth')
+        out = forked_tool(
+            'tools/convert_model.py',
+            '--source',
+            'a2n_official',
+            '--scale',
+            str(scale),
+            testdata('weights', 'a2n_official', f'aan_x{scale}.pt'),
+            weights,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        set5 = testdata('Set5', f'X{scale}')
+        for chop in (True, False):
+            lines = _run(
+                forked_tool,
+                '-opt',
+                f'options/test/a2n_official_x{scale}.yml',
+                '--checkpoint',
+                weights,
+                '--set',
+                f'datasets.test_set5.dataroot_gt={set5}/HR',
+                f'datasets.test_set5.dataroot_lq={set5}/LR',
+                f'val.chop={str(chop).lower()}',
+                f'path.experiments_root={tmp_path}/x{scale}_{chop}',
+            )
+            record = json.load(open(lines[-1]))
+            label = f'A2N (a2n_official_x{scale}{", chop" if chop else ""})'
+            assert record['label'] == label and record['scale'] == scale
+            own = open(osp.join(osp.dirname(lines[-1]), 'results.md'), encoding='utf-8').read()
+            means = record['metrics']['Set5']
+            assert _table_rows(own)[1][label]['Set5'] == _cell(means, crop=scale)  # 2 decimals
+            runs.append((scale, chop, label, lines[-1], means))
+    merged = tmp_path / 'results.md'
+    out = forked_tool(
+        'tools/test.py', '--compare', *[r[3] for r in runs], '--digits', '4', '-o', str(merged)
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = merged.read_text(encoding='utf-8')
+    print(text)
+    header, rows = _table_rows(text)
+    assert header == ['Scale', 'Method', 'Set5'] and list(rows) == [r[2] for r in runs]
+    for scale, chop, label, _, means in runs:
+        assert rows[label]['Scale'] == f'×{scale}'
+        assert rows[label]['Set5'] == f'{means[f"psnr_y_crop{scale}"]:.4f} / ' + (
+            f'{means[f"ssim_y_crop{scale}"]:.4f}'
+        )
+        assert rows[label]['Set5'] == A2N_SET5[scale, chop]
