@@ -306,8 +306,17 @@ def _cell(means: Optional[Mapping[str, float]], row: _Row, metrics, digits: int)
     return ' / '.join(parts)
 
 
+def _escape(text: str) -> str:
+    return text.replace('|', '\\|')
+
+
 def _markdown(header: Sequence[str], body: Sequence[Sequence[str]], left: int) -> List[str]:
-    """Rows of a Markdown table padded to equal widths; the first ``left`` columns left-aligned."""
+    """Rows of a Markdown table padded to equal widths; the first ``left`` columns left-aligned.
+
+    A ``|`` in a set name or label is escaped so that it cannot split a cell.
+    """
+    header = [_escape(c) for c in header]
+    body = [[_escape(c) for c in cells] for cells in body]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     widths = [max(w, 3) for w in widths]
 

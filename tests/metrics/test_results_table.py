@@ -170,3 +170,11 @@ def test_read_record_names_the_file(tmp_path):
         read_record(str(tmp_path / 'missing.json'))
     with pytest.raises(UserError, match=f'^{tmp_path}: is a folder'):
         read_record(str(tmp_path))
+
+
+def test_a_bar_in_a_name_cannot_split_a_cell():
+    text = format_results_table([x2('A|B', **{'S|1': (30.0, 0.9)})])
+    rule = [line for line in text.splitlines() if line.startswith('|')][1]
+    for line in text.splitlines()[2:]:
+        assert line.replace('\\|', '').count('|') == rule.count('|')
+    assert 'A\\|B' in text and 'S\\|1' in text
