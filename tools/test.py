@@ -195,8 +195,8 @@ def _test(argv):
     from basicattn.metrics.results_table import format_results_table, read_record
 
     compared = [read_record(path) for path in args.compare]  # before a long run
+    table = format_results_table(compared, digits=args.digits) if compared else None
     if args.opt is None:
-        table = format_results_table(compared, digits=args.digits)
         print(table, end='', flush=True)
         if args.output:
             print(_write_text(table, args.output), flush=True)

@@ -147,6 +147,24 @@ def test_bad_or_missing_compare_file_is_one_error_line_before_running(
     )
     assert f'{missing}: not found' in _error_line(out)
     assert not results.exists()  # read before the run: nothing was tested or written
+    # two compared runs that give one row two values: refused before the run too
+    clash = []
+    for value in (30.0, 31.0):
+        clash.append(tmp_path / f'clash{value}.json')
+        record = {'label': 'X', 'scale': 2, 'metrics': {'S': {'psnr_y_crop2': value}}}
+        clash[-1].write_text(json.dumps(record))
+    out = forked_tool(
+        'tools/test.py',
+        '-opt',
+        two_sets,
+        '--compare',
+        *map(str, clash),
+        '--set',
+        f'path.experiments_root={results}',
+    )
+    line = _error_line(out)
+    assert str(clash[0]) in line and str(clash[1]) in line and '--label' in line
+    assert not results.exists()
 
 
 @pytest.mark.parametrize(
