@@ -1,7 +1,9 @@
-"""Evaluate a model on every test set of an option file.
+"""Evaluate a model on every test set of an option file; merge runs into a results table.
 
     python tools/test.py -opt options/test/a2n_official_x2.yml [--checkpoint W.pth]
+        [--label NAME] [--compare A.json B.json ...] [-o results.md] [--digits 2]
         [--launcher none|pytorch] [--verbose] [--set val.self_ensemble=true ...]
+    python tools/test.py --compare A.json B.json ... [-o results.md] [--digits 2]
 
 Prints a table (set x metric), saves SR images when ``val.save_img`` is true,
 and writes, in the results folder:
@@ -11,13 +13,25 @@ and writes, in the results folder:
   (absolute path; null for an arch without weights, e.g. Bicubic),
   "iteration": the training iteration the checkpoint was saved after (null
   for converted or official weights), "written": UTC time (ISO 8601),
-  "basicattn": version, "metrics": {set: {metric: mean}}}``;
+  "basicattn": version, "label": the run's row in results tables
+  (``--label``, or network type, options name, checkpoint and inference
+  mode), "network": network_g.type, "scale", "test_cfg": the test-time
+  settings used (chop, self_ensemble, tile ...), "metrics": {set: {metric:
+  mean}}}``;
+* ``results.md`` (or ``-o``), the Markdown table papers print: methods as
+  rows, sets as columns, ``PSNR / SSIM`` cells; the runs of ``--compare``
+  (their ``metrics.json``) are rows above this run's
+  (:mod:`basicattn.metrics.results_table`, ``docs/results_table.md``);
 * ``metrics_per_image.json``: ``{set: {image key: {metric: value}}}``, the
   value of every image (every frame for video: key ``clip/frame``) the means
   were taken over, gathered from every process;
 * for video test sets (items with a clip name), ``metrics_per_clip.json``
   (``{set: {clip: {metric: mean}}}``), also printed as a table per set; the
   set's value is the mean over clips (not over frames).
+
+Without ``-opt``, ``--compare`` runs nothing: it merges the records into one
+table, prints it, and writes it to ``-o`` when given (that path is then the
+last line).
 """
 
 import argparse
@@ -35,14 +49,51 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument('-opt', '--opt', required=True, help='YAML option file')
+    parser.add_argument('-opt', '--opt', help='YAML option file (omit to only --compare)')
     parser.add_argument(
         '--checkpoint',
         help='weights to test (sets path.pretrain_network_g; without network_g in the '
         'option file, the network is the one the weights record or show)',
     )
+    parser.add_argument(
+        '--label',
+        metavar='NAME',
+        help="this run's row in results.md (default: network type, options name, "
+        'checkpoint and inference mode, e.g. "A2N (a2n_official_x2, chop)")',
+    )
+    parser.add_argument(
+        '--compare',
+        nargs='+',
+        action='extend',
+        default=[],
+        metavar='JSON',
+        help='metrics.json files of other runs, merged into one results table (without '
+        '-opt: only merge them, run nothing)',
+    )
+    parser.add_argument(
+        '-o',
+        '--output',
+        metavar='MD',
+        help='where to write the Markdown results table (default with -opt: results.md '
+        'beside metrics.json; without -opt: print it only)',
+    )
+    parser.add_argument(
+        '--digits',
+        type=int,
+        default=2,
+        help='decimals of PSNR in the results table (default 2, as papers; SSIM: 4)',
+    )
     add_run_arguments(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.opt is None and not args.compare:
+        parser.error('give -opt to test a model, or --compare A.json B.json to merge runs')
+    if args.opt is None:
+        for flag, value in (('--checkpoint', args.checkpoint), ('--label', args.label)):
+            if value is not None:
+                parser.error(f'{flag} applies to the run of -opt; give -opt or leave it out')
+    if not 0 <= args.digits <= 10:
+        parser.error(f'--digits must be between 0 and 10, got {args.digits}')
+    return args
 
 
 def format_table(per_set, first_column='set'):
@@ -59,7 +110,7 @@ def format_table(per_set, first_column='set'):
     return '\n'.join(rows)
 
 
-def metrics_record(per_set, options, checkpoint=None, iteration=None):
+def metrics_record(per_set, options, checkpoint=None, iteration=None, label=None, run_info=None):
     """The content of ``metrics.json``: what was measured, and ``per_set`` means.
 
     Args:
@@ -67,18 +118,46 @@ def metrics_record(per_set, options, checkpoint=None, iteration=None):
         options (str): The option file (made absolute).
         checkpoint (str, optional): The weights tested (made absolute).
         iteration (int, optional): The checkpoint's training iteration.
+        label (str, optional): The row label (default:
+            :func:`basicattn.metrics.results_table.default_label`).
+        run_info (dict, optional): ``name``, ``network``, ``scale`` and
+            ``test_cfg`` of the run (see :func:`_run_info`).
     """
     from datetime import datetime, timezone
 
     from basicattn import __version__
+    from basicattn.metrics.results_table import default_label
 
+    info = run_info or {}
+    if label is None:
+        label = default_label(
+            info.get('network'), info.get('name'), checkpoint, info.get('test_cfg')
+        )
     return {
         'options': osp.abspath(options),
         'checkpoint': osp.abspath(checkpoint) if checkpoint else None,
         'iteration': iteration,
         'written': datetime.now(timezone.utc).isoformat(timespec='seconds'),
         'basicattn': __version__,
+        'label': label,
+        'network': info.get('network'),
+        'scale': info.get('scale'),
+        'test_cfg': info.get('test_cfg'),
         'metrics': per_set,
+    }
+
+
+def _run_info(opt, runner):
+    """``name``, ``network`` type, ``scale`` and ``test_cfg`` (the model's) of a test run."""
+    model = getattr(runner.model, 'module', runner.model)  # DDP wraps it
+    test_cfg = getattr(model, 'test_cfg', None)
+    network = opt.get('network_g') or {}
+    scale = opt.get('scale')
+    return {
+        'name': opt.get('name'),
+        'network': network.get('type') if isinstance(network, dict) else None,
+        'scale': scale if isinstance(scale, int) and not isinstance(scale, bool) else None,
+        'test_cfg': test_cfg.to_dict() if hasattr(test_cfg, 'to_dict') else None,
     }
 
 
@@ -94,10 +173,15 @@ def _tested_checkpoint(runner):
 
 def _write_json(content, folder, name):
     """Write ``content`` as ``<folder>/<name>`` at once (never half-written); return the path."""
+    return _write_text(json.dumps(content, indent=2), osp.join(folder, name))
+
+
+def _write_text(text, path):
+    """Write ``text`` to ``path`` at once (never half-written); return the absolute path."""
     from basicattn.engine.checkpoint_io import atomic_write_bytes
 
-    path = osp.abspath(osp.join(folder, name))
-    atomic_write_bytes(json.dumps(content, indent=2).encode('utf-8'), path)
+    path = osp.abspath(path)
+    atomic_write_bytes(text.encode('utf-8'), path)
     return path
 
 
@@ -108,6 +192,15 @@ def main(argv=None):
 
 def _test(argv):
     args = parse_args(argv)
+    from basicattn.metrics.results_table import format_results_table, read_record
+
+    compared = [read_record(path) for path in args.compare]  # before a long run
+    table = format_results_table(compared, digits=args.digits) if compared else None
+    if args.opt is None:
+        print(table, end='', flush=True)
+        if args.output:
+            print(_write_text(table, args.output), flush=True)
+        return 0
     from basicattn.engine import build_runner, read_options
 
     overrides = list(args.set)
@@ -140,8 +233,20 @@ def _test(argv):
         _write_json(tables.per_clip, runner.work_dir, 'metrics_per_clip.json')
     if tables.per_image:
         _write_json(tables.per_image, runner.work_dir, 'metrics_per_image.json')
-    record = metrics_record(tables.per_set, args.opt, *_tested_checkpoint(runner))
+    record = metrics_record(
+        tables.per_set,
+        args.opt,
+        *_tested_checkpoint(runner),
+        label=args.label,
+        run_info=_run_info(opt, runner),
+    )
     path = _write_json(record, runner.work_dir, 'metrics.json')
+    from basicattn.metrics.results_table import record_from_dict
+
+    records = compared + [record_from_dict(record, path)]
+    table = format_results_table(records, digits=args.digits)
+    results = _write_text(table, args.output or osp.join(runner.work_dir, 'results.md'))
+    print(f'results table written to {results}', flush=True)
     print(f'metrics written to {path}', flush=True)
     print(path, flush=True)
     return 0

@@ -27,7 +27,20 @@ def test_metrics_json_records_what_was_measured_and_per_image_values(tiny_experi
     relative = osp.relpath(opt, REPO_ROOT)  # the tool runs in the repository root
     before = datetime.now(timezone.utc).replace(microsecond=0)
     record, per_image = _test(forked_tool, relative)
-    assert list(record) == ['options', 'checkpoint', 'iteration', 'written', 'basicattn', 'metrics']
+    assert list(record) == [
+        'options',
+        'checkpoint',
+        'iteration',
+        'written',
+        'basicattn',
+        'label',
+        'network',
+        'scale',
+        'test_cfg',
+        'metrics',
+    ]
+    assert record['label'] == 'EDSR (plain)' and record['network'] == 'EDSR'
+    assert record['scale'] == 2 and record['test_cfg']['self_ensemble'] is False
     assert record['options'] == opt
     assert record['checkpoint'] is None and record['iteration'] is None
     written = datetime.fromisoformat(record['written'])
