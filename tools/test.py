@@ -36,6 +36,7 @@ last line).
 
 import argparse
 import json
+import math
 import os.path as osp
 import sys
 
@@ -172,8 +173,26 @@ def _tested_checkpoint(runner):
 
 
 def _write_json(content, folder, name):
-    """Write ``content`` as ``<folder>/<name>`` at once (never half-written); return the path."""
-    return _write_text(json.dumps(content, indent=2), osp.join(folder, name))
+    """Write ``content`` as ``<folder>/<name>`` at once (never half-written); return the path.
+
+    The file is strict JSON, readable by any parser: a value that is not a
+    finite number (the PSNR of an image equal to its ground truth is
+    infinite) is written as the string ``"inf"``, ``"-inf"`` or ``"nan"``
+    (``float()`` reads it back), not as JavaScript's ``Infinity``.
+    """
+    text = json.dumps(_finite_or_text(content), indent=2, allow_nan=False)
+    return _write_text(text, osp.join(folder, name))
+
+
+def _finite_or_text(value):
+    """``value`` with every non-finite float replaced by its ``repr`` (``'inf'`` ...)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _finite_or_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_text(v) for v in value]
+    return value
 
 
 def _write_text(text, path):

@@ -82,3 +82,17 @@ def test_checkpoint_path_and_its_iteration(tiny_experiment, forked_tool, tmp_pat
     assert record['checkpoint'] == str(weights)
     assert record['iteration'] == (meta or {}).get('iter')
     assert set(per_image['tinyval']) == {'im0', 'im1'}
+
+
+def test_json_files_are_strict_json_even_for_an_infinite_psnr(tmp_path):
+    """An SR image equal to its GT has PSNR inf: written as "inf", never as `Infinity`."""
+    test_tool = tool_module('test')
+    content = {'Set5': {'img': {'psnr': float('inf'), 'ssim': 1.0}, 'n': [float('nan'), 2]}}
+    path = test_tool._write_json(content, str(tmp_path), 'metrics_per_image.json')
+
+    def refuse(constant):
+        raise AssertionError(f'non-standard JSON constant {constant}')
+
+    loaded = json.loads(open(path).read(), parse_constant=refuse)
+    assert loaded == {'Set5': {'img': {'psnr': 'inf', 'ssim': 1.0}, 'n': ['nan', 2]}}
+    assert float(loaded['Set5']['img']['psnr']) == float('inf')
