@@ -21,7 +21,9 @@ the fly) kept. On one channel of an HR image ``X`` at scale ``s``:
 
 So ``LR[i, j] = sum_{a, b} K[a, b] X_pad[(i + 2) s + a, (j + 2) s + b]``:
 the kernel is centred on HR pixel ``(s i, s j)``, the first pixel of each
-``s x s`` cell (RDN's BD keeps the centre of the cell instead).
+``s x s`` cell, whereas bicubic upsampling (MATLAB ``imresize``) puts LR pixel
+``i`` at the cell centre ``s i + (s - 1) / 2``: the bicubic baseline of BD-DUF
+input is ``(s - 1) / 2`` HR pixels off (trained models learn the offset).
 
 Unlike BasicSR's torch version, which asks for sides larger than ``p``, any
 size works here (numpy repeats the mirroring for tiny images).
