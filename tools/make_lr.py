@@ -1,4 +1,4 @@
-"""Write the LR images of a test (or training) set with BI, BD or DN.
+"""Write the LR images of a test (or training) set with BI, BD, BD-DUF or DN.
 
 Examples::
 
@@ -6,6 +6,8 @@ Examples::
         datasets/Set5/X3/LR_BD --degradation BD --scale 3
     python tools/make_lr.py datasets/Set5/X3/HR \\
         datasets/Set5/X3/LR_DN --degradation DN --scale 3 --seed 0
+    python tools/make_lr.py datasets/Vid4/GT datasets/Vid4/BDx4 \\
+        --degradation BD-DUF --scale 4
 
 Every image under HR_DIR (any depth) is cropped to a multiple of the scale
 (MATLAB ``modcrop``), degraded and written as PNG under OUT_DIR with the
@@ -19,6 +21,9 @@ match exactly. The degradations are those of
 * BI: MATLAB bicubic ``imresize(HR, 1/s)`` (``--padding``);
 * BD: ``imfilter(HR, fspecial('gaussian', 7, 1.6), 'replicate')``, then the
   pixel at offset ``(s-1)//2`` of every s x s cell (RDN's convention);
+* BD-DUF: the video papers' blur-down (DUF, BasicVSR, MMagic): 13x13
+  Gaussian of sigma ``0.4 * s``, mirrored padding, stride-s convolution, 2 LR
+  pixels cropped per side (``basicattn/data/bd_duf.py``);
 * DN: BI + Gaussian noise of level 30 (0-255 scale), rounded to uint8. The
   noise of an image comes from ``numpy.random.default_rng([seed,
   crc32(key)])`` (key: its relative path without extension), so a set is
@@ -37,16 +42,20 @@ import _bootstrap  # noqa: F401
 
 from basicattn.errors import UserError, add_debug_argument, run_tool
 
+#: The --degradation choices: the short names of
+#: basicattn.data.degradation_transform.DEGRADATION_NAMES (a test checks they agree).
+DEGRADATIONS = ('BI', 'BD', 'DN', 'BD-DUF')
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Degrade every image of HR_DIR (BI, BD or DN) and write '
+        description='Degrade every image of HR_DIR (BI, BD, BD-DUF or DN) and write '
         'the LR images to OUT_DIR as PNG, keeping relative paths.'
     )
     parser.add_argument('hr_dir', metavar='HR_DIR', help='folder of HR images')
     parser.add_argument('out_dir', metavar='OUT_DIR', help='LR output folder')
     parser.add_argument(
-        '--degradation', required=True, choices=('BI', 'BD', 'DN'), help='degradation model'
+        '--degradation', required=True, choices=DEGRADATIONS, help='degradation model'
     )
     parser.add_argument('--scale', type=int, required=True, help='downscaling factor (e.g. 3)')
     parser.add_argument('--seed', type=int, default=0, help='DN: noise seed (default: 0)')
@@ -57,11 +66,11 @@ def parse_args(argv=None):
         help='DN: noise standard deviation, 0-255 scale (default: 30)',
     )
     parser.add_argument(
-        '--sigma', type=float, default=1.6, help='BD: Gaussian standard deviation (default: 1.6)'
+        '--sigma',
+        type=float,
+        help='BD, BD-DUF: Gaussian standard deviation (default: BD 1.6, BD-DUF 0.4 x scale)',
     )
-    parser.add_argument(
-        '--kernel-size', type=int, default=7, help='BD: Gaussian kernel side (default: 7)'
-    )
+    parser.add_argument('--kernel-size', type=int, help='BD: Gaussian kernel side (default: 7)')
     parser.add_argument(
         '--padding',
         choices=('symmetric', 'replicate'),
@@ -86,11 +95,18 @@ def parse_args(argv=None):
 
 
 def degradation_cfg(args):
-    """The transform config the arguments describe."""
+    """The transform config the arguments describe (unset ones keep the transform's defaults)."""
     if args.degradation == 'BI':
         return dict(type='BIDegradation', padding=args.padding)
-    if args.degradation == 'BD':
-        return dict(type='BDDegradation', kernel_size=args.kernel_size, sigma=args.sigma)
+    if args.degradation in ('BD', 'BD-DUF'):
+        cfg = dict(type=args.degradation)
+        if args.sigma is not None:
+            cfg['sigma'] = args.sigma
+        if args.kernel_size is not None:
+            if args.degradation == 'BD-DUF':
+                raise UserError('--kernel-size: BD-DUF has a fixed 13x13 kernel; drop it')
+            cfg['kernel_size'] = args.kernel_size
+        return cfg
     return dict(
         type='DNDegradation', noise_level=args.noise_level, seed=args.seed, padding=args.padding
     )
@@ -116,7 +132,10 @@ def _make_lr(argv):
     from basicattn.utils.atomic_file import StagedFolder
     from basicattn.utils.img_util import imread, imwrite, mod_crop
 
-    degradation = build_degradation(degradation_cfg(args), args.scale, where='--degradation')
+    try:
+        degradation = build_degradation(degradation_cfg(args), args.scale, where='--degradation')
+    except ValueError as err:  # a bad --sigma / --kernel-size / --noise-level value
+        raise UserError(f'--degradation {args.degradation}: {err}') from None
     items = scan_images(args.hr_dir)
     check_unique_keys(items)
     if not items:

@@ -19,6 +19,10 @@ do with ``modcrop``) and returns the LR image:
   MATLAB's nearest-neighbour subsampling for odd ``s`` and RDN's
   ``B(s/2:s:end-s/2, ...)`` for even ``s``. Only x3 with the 7x7 kernel is
   used in the papers; ``kernel_size`` and ``sigma`` are arguments.
+* **BD-DUF** (:class:`BDDUFDegradation`): the blur-down of the video SR
+  papers (DUF, TDAN, BasicVSR, MMagic), a different model from RDN's BD:
+  13x13 Gaussian of sigma ``0.4 * scale``, mirrored padding, stride-``scale``
+  convolution, 2 LR pixels cropped per side (``basicattn/data/bd_duf.py``).
 * **DN** (:class:`DNDegradation`): BI, rounded to uint8, plus white Gaussian
   noise of standard deviation ``noise_level = 30`` on the 0-255 scale (the
   papers' "30% noise"), rounded and clipped back to uint8 since LR sets are
@@ -41,7 +45,8 @@ with ``seed: S`` equals the files that tool writes.
 Usage: ``deg.degrade(img, seed=None, key=None)`` on an array, or
 ``deg(results)`` on a dict with ``gt`` (and optionally ``seed``, ``key``),
 which adds ``lq``, as OpenMMLab pipelines do. :func:`build_degradation`
-turns ``'BI'``/``'BD'``/``'DN'`` or a config dict into a transform.
+turns a short name (``'BI'``, ``'BD'``, ``'BD-DUF'``, ``'DN'``) or a config
+dict into a transform.
 """
 
 import difflib
@@ -55,10 +60,13 @@ from basicattn.registry import TRANSFORMS
 from basicattn.utils.matlab_imresize import imresize
 from basicattn.utils.validators import is_int, is_positive_int
 
+from .bd_duf import duf_blur_downsample, duf_kernel, duf_sigma
+
 __all__ = [
     'Degradation',
     'BIDegradation',
     'BDDegradation',
+    'BDDUFDegradation',
     'DNDegradation',
     'build_degradation',
     'gaussian_kernel',
@@ -68,7 +76,12 @@ __all__ = [
 ]
 
 #: The short names accepted wherever a degradation is named by a string.
-DEGRADATION_NAMES = {'BI': 'BIDegradation', 'BD': 'BDDegradation', 'DN': 'DNDegradation'}
+DEGRADATION_NAMES = {
+    'BI': 'BIDegradation',
+    'BD': 'BDDegradation',
+    'DN': 'DNDegradation',
+    'BD-DUF': 'BDDUFDegradation',
+}
 _PADDINGS = ('symmetric', 'replicate')
 
 
@@ -310,6 +323,47 @@ class BDDegradation(Degradation):
 
 
 @TRANSFORMS.register_module()
+class BDDUFDegradation(Degradation):
+    """BD-DUF: the video community's blur-down (``basicattn/data/bd_duf.py``).
+
+    A 13x13 Gaussian (scipy ``gaussian_filter`` of an impulse, sigma
+    ``0.4 * scale`` unless given), the image mirrored by ``6 + 2 * scale``
+    pixels, correlated at stride ``scale``, 2 LR pixels cropped per side:
+    an ``H x W`` image gives ``H / scale x W / scale``. Computed in float64
+    per channel; uint8 input is rounded to uint8 once at the end.
+
+    Args:
+        scale (int): Downscaling factor. Default: 3.
+        sigma (float, optional): Standard deviation; None: ``0.4 * scale``.
+            Default: None.
+    """
+
+    short_name = 'BD-DUF'
+
+    def __init__(self, scale=3, sigma=None):
+        super().__init__(scale)
+        if sigma is not None and (
+            isinstance(sigma, bool)
+            or not isinstance(sigma, (int, float))
+            or not (sigma > 0 and math.isfinite(sigma))
+        ):
+            raise ValueError(f'BDDUFDegradation: sigma must be a positive number, got {sigma!r}')
+        self.sigma = duf_sigma(self.scale) if sigma is None else float(sigma)
+
+    @property
+    def kernel(self):
+        """The 13x13 kernel (float64, sums to one)."""
+        return duf_kernel(self.sigma)
+
+    def _degrade(self, img, seed, key):
+        lr = duf_blur_downsample(img, self.scale, self.sigma)
+        return _round_uint8(lr) if img.dtype == np.uint8 else lr
+
+    def _args(self):
+        return dict(scale=self.scale, sigma=self.sigma)
+
+
+@TRANSFORMS.register_module()
 class DNDegradation(Degradation):
     """DN: BI, then additive white Gaussian noise.
 
@@ -371,7 +425,8 @@ def build_degradation(cfg, scale=None, where='degradation'):
     """Make a degradation from a short name, a config dict or an instance.
 
     Args:
-        cfg (str | dict | Degradation): ``'BI'``, ``'BD'``, ``'DN'``; a dict
+        cfg (str | dict | Degradation): ``'BI'``, ``'BD'``, ``'DN'``,
+            ``'BD-DUF'``; a dict
             ``{type: BDDegradation, sigma: 1.6, ...}`` whose ``type`` is a
             registered transform (or a short name); or a transform object
             with a ``degrade`` method.
