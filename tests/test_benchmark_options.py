@@ -126,8 +126,11 @@ def other_lr_source(opt):
 
 
 def run_test(tool, path, root, tag, overrides=(), extra=()):
+    """tools/test.py on ``path``; the Bicubic network unless ``extra`` gives a --checkpoint."""
     run = f'{osp.splitext(osp.basename(path))[0]}_{tag}'  # one mmengine instance name per run
     args = ['-opt', path, *extra, '--set', f'path.experiments_root={root}/results/{tag}']
+    if '--checkpoint' not in extra:
+        args += ['--set', 'network_g.type=Bicubic']
     args += ['--set', f'name={run}']
     for item in overrides:
         args += ['--set', item]
@@ -179,7 +182,7 @@ def test_benchmark_file_runs_on_a_stand_in(name, test_tool, tmp_path, monkeypatc
 
 
 def test_checkpoint_names_the_network(test_tool, tmp_path, monkeypatch, capsys):
-    """``--checkpoint W --set network_g=null``: the network the checkpoint records is tested."""
+    """``--checkpoint W`` alone: the network the checkpoint records is tested."""
     from basicattn.engine.checkpoint_state import save_weights_checkpoint
     from basicattn.engine.network import build_network
 
@@ -193,9 +196,7 @@ def test_checkpoint_names_the_network(test_tool, tmp_path, monkeypatch, capsys):
     save_weights_checkpoint(weights, net.state_dict(), dict(arch=arch, scale=2))
     path = osp.join(BENCHMARKS, 'image_x2.yml')
     bicubic, _ = run_test(test_tool, path, str(tmp_path), 'bicubic')
-    edsr, _ = run_test(
-        test_tool, path, str(tmp_path), 'edsr', ['network_g=null'], ['--checkpoint', weights]
-    )
+    edsr, _ = run_test(test_tool, path, str(tmp_path), 'edsr', [], ['--checkpoint', weights])
     key = 'psnr_y_crop2'
     assert edsr['Set5'][key] != pytest.approx(bicubic['Set5'][key], abs=0.01)
     with open(tmp_path / 'results' / 'edsr' / 'metrics.json', encoding='utf-8') as f:

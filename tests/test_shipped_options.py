@@ -8,7 +8,9 @@ option files: they are covered through the files that inherit them (and each
 base must be inherited by at least one shipped file). Datasets are not built (their data is the
 user's); the network is, with the file's ``scale`` propagated, and networks
 small enough get one forward on an 8x8 LR input (a window of frames for video
-archs) whose output must be ``scale`` times larger and finite.
+archs) whose output must be ``scale`` times larger and finite. The benchmark
+protocols (``options/test/benchmarks/``) name no network (the ``--checkpoint``
+weights do): they are read with ``network_g.type=Bicubic``, their baseline row.
 """
 
 import glob
@@ -34,6 +36,20 @@ def _purpose(path):
     return 'train' if opt.get('train') else 'test'
 
 
+#: The files whose network comes from the weights given to tools/test.py.
+NETWORK_FROM_WEIGHTS = osp.join('options', 'test', 'benchmarks') + osp.sep
+
+
+def _overrides(path):
+    return ['network_g.type=Bicubic'] if path.startswith(NETWORK_FROM_WEIGHTS) else []
+
+
+def test_only_the_benchmark_protocols_leave_the_network_to_the_weights():
+    for path in OPTION_FILES:
+        opt, _ = load_option_file(osp.join(REPO_ROOT, path))
+        assert ('network_g' in opt) != path.startswith(NETWORK_FROM_WEIGHTS), path
+
+
 def test_there_are_option_files():
     assert len(OPTION_FILES) >= 30 and BASE_FILES
 
@@ -51,7 +67,7 @@ def test_option_file_validates_and_builds_its_network(path):
     from basicattn.engine import read_options
     from basicattn.engine.network import build_network
 
-    opt = read_options(osp.join(REPO_ROOT, path), purpose=_purpose(path))
+    opt = read_options(osp.join(REPO_ROOT, path), _overrides(path), purpose=_purpose(path))
     torch.manual_seed(0)
     net = build_network(opt['network_g'], f'{path}: network_g').eval()
     params = sum(p.numel() for p in net.parameters())

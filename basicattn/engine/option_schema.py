@@ -46,6 +46,8 @@ class Typed:
     doc: str = ''
     injected: Tuple[str, ...] = ()
     optional: bool = True
+    #: Added to the "required ... is missing" message: how else to give it.
+    missing_hint: str = ''
 
 
 @dataclass
@@ -164,7 +166,15 @@ OPTION_SCHEMA = Section(
             DatasetBlock(loader_fields=LOADER_FIELDS), doc=DATASET_KEY_DOC, optional=False
         ),
         'network_g': Typed(
-            'ARCHS', 'The network: a registered arch and its arguments.', optional=False
+            'ARCHS',
+            'The network: a registered arch and its arguments. `tools/test.py --checkpoint W` '
+            'and `tools/infer.py` take it from the weights file when it is absent.',
+            optional=False,
+            missing_hint=(
+                '; give it, or test weights that name their network with '
+                '`tools/test.py --checkpoint W` (a basicattn or converted file), or '
+                '`--set network_g.type=Bicubic` for the bicubic baseline'
+            ),
         ),
         'path': Section(
             doc='Where weights come from and where results go.',

@@ -137,6 +137,11 @@ def override_keys(item: str, path: str, source: str = OVERRIDE_SOURCE) -> list[s
     return keys
 
 
+def _missing_hint(spec: Any) -> str:
+    """What a schema entry says about giving it otherwise (``''`` when nothing)."""
+    return getattr(spec, 'missing_hint', '')
+
+
 class _Validator:
     """Walks options and schema together, collecting problems."""
 
@@ -196,12 +201,12 @@ class _Validator:
                     elif fill:
                         node[key] = deepcopy(sub.default)
                 elif not sub.optional and self._required(keypath):
-                    self.fail(keypath, 'required section is missing')
+                    self.fail(keypath, 'required section is missing' + _missing_hint(sub))
                 continue
             if node[key] is None and not isinstance(sub, S.Field):
                 if sub.optional or not self._required(keypath):
                     continue  # an optional block written as `key: ~` is simply off
-                self.fail(keypath, 'required block is empty')
+                self.fail(keypath, 'required block is empty' + _missing_hint(sub))
                 continue
             checked = self.check_any(keypath, sub, node[key])
             if isinstance(sub, S.Field):
