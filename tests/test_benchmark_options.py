@@ -17,6 +17,7 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -281,3 +282,19 @@ def test_docs_protocol_table_matches_the_files():
                     lr = f'`{lr}`'
                 assert cells['lr (default)'].startswith(lr), (name, cells['lr (default)'])
     assert os.path.isfile(DOC)
+
+
+def test_a_set_written_as_null_is_left_out(test_tool, tmp_path, monkeypatch, capsys):
+    """Someone with Set5 only runs image_x2.yml with the other sets set to null."""
+    monkeypatch.chdir(tmp_path)
+    opt = load('image_x2.yml')
+    build_stand_in(str(tmp_path), opt, {})
+    others = [k for k in opt['datasets'] if k != 'test_set5']
+    for key in others:  # their folders are gone: they must not be looked at
+        shutil.rmtree(tmp_path / opt['datasets'][key]['dataroot_gt'])
+    path = osp.join(BENCHMARKS, 'image_x2.yml')
+    metrics, _ = run_test(
+        test_tool, path, str(tmp_path), 'set5', [f'datasets.{k}=null' for k in others]
+    )
+    assert list(metrics) == ['Set5']
+    capsys.readouterr()

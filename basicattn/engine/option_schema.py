@@ -92,7 +92,8 @@ LOADER_FIELDS = {
 
 DATASET_KEY_DOC = (
     '`train`, `val` or `val_<name>` (validated during training), '
-    '`test_<name>` (evaluated by tools/test.py; `val*` sets too).'
+    '`test_<name>` (evaluated by tools/test.py; `val*` sets too). A set written as `~` '
+    '(`--set datasets.test_set14=null`) is left out, e.g. one of a benchmark file you lack.'
 )
 
 STAGE_SECTION = Section(

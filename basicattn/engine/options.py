@@ -249,6 +249,9 @@ class _Validator:
         if not isinstance(node, dict):
             self.fail(path, f'expected a mapping of names to blocks, got {type(node).__name__}')
             return
+        if isinstance(spec.item, S.DatasetBlock):
+            for name in [n for n, block in node.items() if block is None]:
+                del node[name]  # `test_x: ~`: that set is left out
         for name, block in node.items():
             if isinstance(spec.item, S.DatasetBlock):
                 if not DATASET_KEY.match(str(name)):
