@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'archs'))
 from arch_cases import ARCH_CASES  # noqa: E402
 
 #: Archs whose traced graph runs at other sizes (docs/deploy.md has the reasons for the rest).
-DYNAMIC = {'A2N', 'DAN', 'EDSR'}
+DYNAMIC = {'A2N', 'Bicubic', 'DAN', 'EDSR'}
 
 
 def _require_onnx():

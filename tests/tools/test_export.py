@@ -81,9 +81,13 @@ def test_user_mistakes_are_one_line(export, checkpoint, tmp_path, capsys):
     assert 'EDSR has parameters: pass --checkpoint' in line
     line = _error(export, capsys, '--checkpoint', ckpt, '--opset', 13, out_path)
     assert '--opset 13: at least 16 is needed' in line
-    bicubic = ('--arch', 'Bicubic', '--arch-args', '{"scale": 2}', '--input-size', 8, 8)
-    line = _error(export, capsys, *bicubic, '--dynamic', out_path)
-    assert 'Bicubic does not export with --dynamic' in line
+    mana = dict(type='MANA', num_feat=8, num_groups=4, embed_dim=4, num_slots=8, hr_feat=8)
+    mana.update(num_frames=3, num_encoder_blocks=1, num_decoder_blocks=1)
+    mana_ckpt = str(tmp_path / 'mana.pth')
+    save_weights_checkpoint(mana_ckpt, build_network(dict(mana)).state_dict(), {'arch': mana})
+    args = ('--checkpoint', mana_ckpt, '--input-size', 8, 8, '--dynamic', out_path)
+    line = _error(export, capsys, *args)
+    assert 'MANA does not export with --dynamic' in line
     assert not os.path.exists(out_path)
 
 
