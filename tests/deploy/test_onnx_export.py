@@ -1,5 +1,8 @@
 """ONNX export of every registered arch, checked with onnxruntime (issue 15, point 6).
 
+The archs are those of ``tests/archs/arch_cases.py`` (``test_all_archs.py``
+fails for a registered arch without a case).
+
 Each arch is exported at its tiny case's LR size and run by onnxruntime on
 two inputs; the archs whose graph generalises are exported with dynamic
 batch, height and width and checked at a second size, the others must say
@@ -15,44 +18,23 @@ import torch
 from basicattn.deploy.onnx_export import TOLERANCE, check_onnx, example_input, export_onnx
 from basicattn.engine.network import build_network
 from basicattn.errors import UserError
-from basicattn.registry import ARCHS
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'archs'))
 from arch_cases import ARCH_CASES  # noqa: E402
 
+EXTRA = "onnx / onnxruntime not installed: pip install -e '.[export]' (tools/setup_env.sh does)"
+
+pytest.importorskip('onnx', reason=EXTRA)
+pytest.importorskip('onnxruntime', reason=EXTRA)
+
 #: Archs whose traced graph runs at other sizes (docs/deploy.md has the reasons for the rest).
 DYNAMIC = {'A2N', 'Bicubic', 'DAN', 'EDSR'}
-
-
-def _require_onnx():
-    for name in ('onnx', 'onnxruntime'):
-        try:
-            __import__(name)
-        except ImportError:
-            reason = f"{name} is not installed: pip install -e '.[export]'"
-            if os.environ.get('CI', '').lower() == 'true':
-                pytest.fail(reason)
-            pytest.skip(reason)
-
-
-@pytest.fixture(autouse=True)
-def onnx_installed():
-    _require_onnx()
-
-
-def _registered_archs():
-    ARCHS.get('EDSR')  # imports every arch module
-    return sorted(ARCHS.module_dict)
 
 
 def _tiny(name):
     torch.manual_seed(0)
     case = ARCH_CASES[name]
     return build_network(dict(type=name, **case['kwargs'])).eval(), case['input'][-2:]
-
-
-def test_every_registered_arch_has_a_case():
-    assert set(_registered_archs()) <= set(ARCH_CASES)
 
 
 @pytest.mark.parametrize('name', sorted(ARCH_CASES))
@@ -86,17 +68,13 @@ def test_dynamic_export_or_a_clear_refusal(name, tmp_path):
 
 
 def test_check_catches_a_different_network():
-    net, size = _tiny('EDSR')
-    path_model = _export_bytes(net, size)
-    other = build_network(dict(type='EDSR', **ARCH_CASES['EDSR']['kwargs'])).eval()
-    with pytest.raises(UserError, match='onnxruntime and PyTorch differ by'):
-        check_onnx(path_model, other, [example_input(other, size)], 'EDSR')
-
-
-def _export_bytes(net, size):
     from basicattn.deploy.onnx_export import _trace
 
-    return _trace(net, example_input(net, size), 17, False, 'EDSR')
+    net, size = _tiny('EDSR')
+    model = _trace(net, example_input(net, size), 17, False, 'EDSR')
+    other = build_network(dict(type='EDSR', **ARCH_CASES['EDSR']['kwargs'])).eval()
+    with pytest.raises(UserError, match='onnxruntime and PyTorch differ by'):
+        check_onnx(model, other, [example_input(other, size)], 'EDSR')
 
 
 def test_existing_file_is_kept_without_overwrite(tmp_path):

@@ -11,7 +11,9 @@ from conftest import tool_module
 from basicattn.engine.checkpoint_state import save_weights_checkpoint
 from basicattn.engine.network import build_network
 
-pytest.importorskip('onnxruntime', reason="pip install -e '.[export]'")
+EXTRA = "onnx / onnxruntime not installed: pip install -e '.[export]' (tools/setup_env.sh does)"
+pytest.importorskip('onnx', reason=EXTRA)
+pytest.importorskip('onnxruntime', reason=EXTRA)
 EDSR = {'type': 'EDSR', 'num_feat': 8, 'num_block': 1, 'upscale': 2}
 
 
