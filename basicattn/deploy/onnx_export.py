@@ -74,6 +74,13 @@ class ExportResult:
     size_bytes: int = 0
 
 
+def max_opset() -> int:
+    """The highest opset this torch's TorchScript exporter writes."""
+    from torch.onnx import _constants
+
+    return getattr(_constants, 'ONNX_MAX_OPSET', 20)
+
+
 def require_onnx():
     """Import and return ``(onnx, onnxruntime)``.
 
@@ -227,6 +234,8 @@ def export_onnx(
             f'--opset {opset}: at least {MIN_OPSET} is needed (ONNX GridSample, used by '
             'the deformable convolutions)'
         )
+    if opset > max_opset():
+        raise UserError(f'--opset {opset}: this torch exports opsets {MIN_OPSET} to {max_opset()}')
     if len(size) != 2 or min(size) < 1:
         raise UserError(f'--input-size {size}: give two positive numbers H W')
     require_onnx()

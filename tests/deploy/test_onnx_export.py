@@ -89,10 +89,12 @@ def test_existing_file_is_kept_without_overwrite(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ['b.onnx']  # no temporary file left
 
 
-def test_low_opset_is_refused(tmp_path):
+def test_unsupported_opsets_are_refused(tmp_path):
     net, size = _tiny('DKSAN')
     with pytest.raises(UserError, match='at least 16 is needed'):
         export_onnx(net, str(tmp_path / 'd.onnx'), size=size, opset=15)
+    with pytest.raises(UserError, match='--opset 99: this torch exports opsets 16 to'):
+        export_onnx(net, str(tmp_path / 'd.onnx'), size=size, opset=99)
 
 
 def test_video_input_layout():

@@ -83,6 +83,8 @@ def test_user_mistakes_are_one_line(export, checkpoint, tmp_path, capsys):
     assert 'EDSR has parameters: pass --checkpoint' in line
     line = _error(export, capsys, '--checkpoint', ckpt, '--opset', 13, out_path)
     assert '--opset 13: at least 16 is needed' in line
+    line = _error(export, capsys, '--checkpoint', ckpt, '--input-size', 0, 8, out_path)
+    assert '--input-size [0, 8]: give two positive numbers H W' in line
     mana = dict(type='MANA', num_feat=8, num_groups=4, embed_dim=4, num_slots=8, hr_feat=8)
     mana.update(num_frames=3, num_encoder_blocks=1, num_decoder_blocks=1)
     mana_ckpt = str(tmp_path / 'mana.pth')
