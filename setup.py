@@ -45,6 +45,8 @@ setup(
         'mmcv': ['mmcv>=2.0'],
         # Weights & Biases logging (`logger.wandb.project`), through mmengine's WandbVisBackend
         'wandb': ['wandb'],
+        # tools/export.py: ONNX export, checked with onnxruntime (TorchScript exporter)
+        'export': ['onnx>=1.16', 'onnxruntime>=1.17'],
     },
     zip_safe=False,
 )

@@ -4,6 +4,8 @@ import math
 
 from torch import nn
 
+from basicattn.ops._utils import exporting
+from basicattn.ops.traced_imresize import traced_bicubic_upsample
 from basicattn.registry import ARCHS
 from basicattn.utils.matlab_imresize import imresize
 
@@ -54,6 +56,8 @@ class Bicubic(nn.Module):
                 f'Bicubic: expected input (N, C, H, W) or (N, T, '
                 f'C, H, W), got shape {tuple(x.shape)}'
             )
+        if exporting() and self.scale >= 1:  # the same numbers, at any traced size
+            return traced_bicubic_upsample(x, self.scale)
         return imresize(x, scale=self.scale)
 
     def extra_repr(self):

@@ -9,6 +9,26 @@ from torch import nn
 IntPair = Union[int, Sequence[int]]
 
 
+def exporting() -> bool:
+    """Whether an ONNX export is tracing the current call.
+
+    Ops then take their plain, traceable path (no custom autograd function,
+    no activation checkpointing, ONNX-mapped ``grid_sample``); the numbers
+    are the same as the eager path's.
+    """
+    return torch.onnx.is_in_onnx_export()
+
+
+def records_autograd(*tensors: Optional[torch.Tensor]) -> bool:
+    """Whether autograd records a graph through any of ``tensors``.
+
+    False while :func:`exporting`: an export traces the forward only.
+    """
+    if exporting() or not torch.is_grad_enabled():
+        return False
+    return any(t is not None and t.requires_grad for t in tensors)
+
+
 def to_pair(value: IntPair, name: str, minimum: int = 0) -> Tuple[int, int]:
     """Return ``value`` as a ``(height, width)`` pair of ints.
 

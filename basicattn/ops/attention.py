@@ -18,7 +18,7 @@ from torch.utils.checkpoint import checkpoint
 
 from basicattn.utils.validators import check_positive_int
 
-from ._utils import at_least_float32, no_autocast
+from ._utils import at_least_float32, no_autocast, records_autograd
 
 __all__ = ['chunked_attention', 'attention_coverage']
 
@@ -95,11 +95,7 @@ def chunked_attention(
     spans = _chunks(query.shape[1], chunk_size)
     if len(spans) == 1:
         return _attend(query, key, value)
-    recompute = (
-        use_checkpoint
-        and torch.is_grad_enabled()
-        and any(t.requires_grad for t in (query, key, value))
-    )
+    recompute = use_checkpoint and records_autograd(query, key, value)
     outs = []
     for s, e in spans:
         if recompute:

@@ -38,6 +38,7 @@ import torch
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
+from ._utils import records_autograd
 from .columns_matmul import columns_matmul
 from .deform_im2col import SamplingGrid, sample_columns, sample_columns_backward, sampling_grid
 
@@ -236,7 +237,7 @@ def deform_conv_columns(
         Tensor: (B, O, Ho, Wo).
     """
     tensors = (input, offset, mask, weight, bias)
-    if not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)):
+    if not records_autograd(*tensors):
         return _forward_no_grad(*tensors, geometry, groups, deform_groups)
     offset = offset.contiguous()
     mask = None if mask is None else mask.contiguous()

@@ -37,6 +37,8 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from ._utils import exporting
+
 __all__ = [
     'deform_im2col',
     'SamplingGrid',
@@ -157,7 +159,15 @@ def sampling_grid(
 def sample_columns(grid: SamplingGrid) -> torch.Tensor:
     """Bilinear samples (B*dg, C/dg, K*Ho, Wo) of a :class:`SamplingGrid`
     (no autograd graph of its own when called inside an autograd function).
+
+    While :func:`~._utils.exporting`, the same bilinear / zeros /
+    ``align_corners=False`` sampling goes through ``F.grid_sample``, which
+    ONNX maps to ``GridSample`` (opset >= 16).
     """
+    if exporting():
+        return F.grid_sample(
+            grid.input, grid.grid, mode='bilinear', padding_mode='zeros', align_corners=False
+        )
     return torch.grid_sampler_2d(grid.input, grid.grid, 0, 0, False)
 
 

@@ -62,7 +62,7 @@ from torch.utils.checkpoint import checkpoint
 
 from basicattn.utils.validators import check_positive_int
 
-from ._utils import at_least_float32, no_autocast
+from ._utils import at_least_float32, no_autocast, records_autograd
 
 __all__ = [
     'gaussian_window_radius',
@@ -221,7 +221,7 @@ def _tile_weights(
     gauss = _gaussian(
         _squared_distances(y0, y0 + th, x0, x0 + tw, ky0, ky1, kx0, kx1, q), sigma, logits.dtype
     )
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, key_flat, value, sigma)):
+    if records_autograd(q, key_flat, value, sigma):
         lse = torch.logsumexp(logits, dim=-1, keepdim=True)
         weights = torch.exp(win_logits - lse) * gauss
     else:
@@ -275,11 +275,7 @@ def gaussian_nonlocal_attention(
         raise ValueError(f'sigma must be finite and non-zero, got {sigma_value}')
     radius = gaussian_window_radius(sigma_value, tol)
     key_flat = key.flatten(-3, -2)
-    recompute = (
-        use_checkpoint
-        and torch.is_grad_enabled()
-        and any(t.requires_grad for t in (query, key, value, sigma))
-    )
+    recompute = use_checkpoint and records_autograd(query, key, value, sigma)
     rows = []
     for y0 in range(0, h, tile_size):
         row = []

@@ -1,0 +1,105 @@
+"""ONNX export of every registered arch, checked with onnxruntime (issue 15, point 6).
+
+The archs are those of ``tests/archs/arch_cases.py`` (``test_all_archs.py``
+fails for a registered arch without a case).
+
+Each arch is exported at its tiny case's LR size and run by onnxruntime on
+two inputs; the archs whose graph generalises are exported with dynamic
+batch, height and width and checked at a second size, the others must say
+that they do not export with ``--dynamic``.
+"""
+
+import os
+import sys
+
+import pytest
+import torch
+
+from basicattn.deploy.onnx_export import TOLERANCE, check_onnx, example_input, export_onnx
+from basicattn.engine.network import build_network
+from basicattn.errors import UserError
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'archs'))
+from arch_cases import ARCH_CASES  # noqa: E402
+
+EXTRA = "onnx / onnxruntime not installed: pip install -e '.[export]' (tools/setup_env.sh does)"
+
+pytest.importorskip('onnx', reason=EXTRA)
+pytest.importorskip('onnxruntime', reason=EXTRA)
+
+#: Archs whose traced graph runs at other sizes (docs/deploy.md has the reasons for the rest).
+DYNAMIC = {'A2N', 'Bicubic', 'DAN', 'EDSR'}
+
+
+def _tiny(name):
+    torch.manual_seed(0)
+    case = ARCH_CASES[name]
+    return build_network(dict(type=name, **case['kwargs'])).eval(), case['input'][-2:]
+
+
+@pytest.mark.parametrize('name', sorted(ARCH_CASES))
+def test_fixed_size_export_matches_pytorch(name, tmp_path):
+    net, size = _tiny(name)
+    path = str(tmp_path / f'{name}.onnx')
+    result = export_onnx(net, path, size=size, opset=17)
+    assert os.path.getsize(path) == result.size_bytes > 0
+    assert len(result.max_abs_diffs) == 2 and max(result.max_abs_diffs) < TOLERANCE
+    assert result.shapes[0] == result.shapes[1] == tuple(ARCH_CASES[name]['input'])
+    import onnx
+
+    model = onnx.load(path)
+    onnx.checker.check_model(model)
+    assert model.opset_import[0].version == 17
+
+
+@pytest.mark.parametrize('name', sorted(ARCH_CASES))
+def test_dynamic_export_or_a_clear_refusal(name, tmp_path):
+    net, size = _tiny(name)
+    path = str(tmp_path / f'{name}.onnx')
+    if name in DYNAMIC:
+        result = export_onnx(net, path, size=size, dynamic=True)
+        h, w = size
+        assert result.shapes[1][0] == 2 and result.shapes[1][-2:] == (h + 8, w + 16)
+        assert max(result.max_abs_diffs) < TOLERANCE
+    else:
+        with pytest.raises(UserError, match=f'{name} does not export with --dynamic'):
+            export_onnx(net, path, size=size, dynamic=True)
+        assert not os.path.exists(path)  # nothing written when the check fails
+
+
+def test_check_catches_a_different_network():
+    from basicattn.deploy.onnx_export import _trace
+
+    net, size = _tiny('EDSR')
+    model = _trace(net, example_input(net, size), 17, False, 'EDSR')
+    other = build_network(dict(type='EDSR', **ARCH_CASES['EDSR']['kwargs'])).eval()
+    with pytest.raises(UserError, match='onnxruntime and PyTorch differ by'):
+        check_onnx(model, other, [example_input(other, size)], 'EDSR')
+
+
+def test_existing_file_is_kept_without_overwrite(tmp_path):
+    net, size = _tiny('Bicubic')
+    path = tmp_path / 'b.onnx'
+    path.write_bytes(b'keep')
+    with pytest.raises(UserError, match='exists; pass --overwrite'):
+        export_onnx(net, str(path), size=size)
+    assert path.read_bytes() == b'keep'
+    export_onnx(net, str(path), size=size, overwrite=True)
+    assert path.read_bytes() != b'keep'
+    assert [p.name for p in tmp_path.iterdir()] == ['b.onnx']  # no temporary file left
+
+
+def test_unsupported_opsets_are_refused(tmp_path):
+    net, size = _tiny('DKSAN')
+    with pytest.raises(UserError, match='at least 16 is needed'):
+        export_onnx(net, str(tmp_path / 'd.onnx'), size=size, opset=15)
+    with pytest.raises(UserError, match='--opset 99: this torch exports opsets 16 to'):
+        export_onnx(net, str(tmp_path / 'd.onnx'), size=size, opset=99)
+
+
+def test_video_input_layout():
+    net, _ = _tiny('MANA')
+    assert example_input(net, (5, 7), batch=2).shape == (2, net.num_frames, 3, 5, 7)
+    edsr, _ = _tiny('EDSR')
+    x = example_input(edsr, (5, 7))
+    assert x.shape == (1, 3, 5, 7) and 0 <= x.min() and x.max() <= 1

@@ -1,0 +1,115 @@
+"""Export a network to ONNX, checked against PyTorch with onnxruntime.
+
+    python tools/export.py OUT.onnx --checkpoint W.pth [-opt X.yml | --arch NAME
+        --arch-args JSON] [--format onnx] [--input-size H W] [--opset 17] [--dynamic]
+        [--overwrite]
+
+The network and its weights come from the same places as in tools/infer.py
+(``-opt``'s ``network_g``, ``--arch`` and ``--arch-args``, or the weights file
+itself: a recorded ``meta['arch']`` or an authors' format); an arch without
+parameters (Bicubic) needs no ``--checkpoint``. The input is RGB in [0, 1]:
+``(N, 3, H, W)`` for image archs, ``(N, T, 3, H, W)`` for video archs, with
+``T`` the arch's ``num_frames``; ``--input-size`` is the LR ``H W`` of the
+export (default 32 32). Recurrent archs (DASAA) are exported without their
+state (one window in, its centre frame out).
+
+``--dynamic`` declares batch, height and width dynamic. After the export the
+graph is run by onnxruntime on two inputs (the export size and, with
+``--dynamic``, a batch of 2 of another size; else a second input of the same
+size) and compared with PyTorch; the max abs differences are printed, and a
+difference above 1e-4 (or a graph that does not run at the second size) is an
+error and writes nothing. OUT is written under a temporary name and renamed;
+an existing OUT is kept unless ``--overwrite``. The last line printed is OUT.
+Needs ``pip install -e '.[export]'`` (onnx, onnxruntime).
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/, also when imported
+import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
+
+from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
+
+FORMATS = ('onnx',)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument('output', help='the file to write (OUT.onnx)')
+    parser.add_argument(
+        '--checkpoint',
+        help="weights: basicattn/training checkpoint (.pth, .safetensors) or authors' file",
+    )
+    parser.add_argument('-opt', '--opt', help='option file whose network_g to build')
+    parser.add_argument('--arch', help='registered arch name (instead of -opt)')
+    parser.add_argument('--arch-args', default='{}', help='JSON keyword arguments of --arch')
+    parser.add_argument(
+        '--param-key', default=None, help='key of the weights in the checkpoint (default: found)'
+    )
+    parser.add_argument(
+        '--scale',
+        type=int,
+        default=None,
+        help="scale of weights whose file does not show it (A2N x2/x3 authors' files)",
+    )
+    parser.add_argument('--format', default='onnx', help='export format (onnx)')
+    parser.add_argument(
+        '--input-size',
+        type=int,
+        nargs=2,
+        default=(32, 32),
+        metavar=('H', 'W'),
+        help='LR height and width of the export (default: 32 32)',
+    )
+    parser.add_argument('--opset', type=int, default=17, help='ONNX opset (>= 16; default 17)')
+    parser.add_argument(
+        '--dynamic', action='store_true', help='dynamic batch, height and width axes'
+    )
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
+    add_debug_argument(parser)
+    args = parser.parse_args(argv)
+    args.device = 'cpu'  # the export traces on CPU (what tools/infer.load_network reads)
+    return args
+
+
+def main(argv=None):
+    """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
+    return run_tool(lambda a: run(parse_args(a)), argv)
+
+
+def run(args):
+    if args.format not in FORMATS:
+        raise UserError(f'--format {args.format}: unknown export format; choose one of {FORMATS}')
+    if os.path.exists(args.output) and not args.overwrite:
+        raise UserError(f'{args.output} exists; pass --overwrite to replace it')
+    from infer import load_network
+
+    from basicattn.deploy.onnx_export import export_onnx, require_onnx
+
+    require_onnx()
+    net, cfg = load_network(args)
+    result = export_onnx(
+        net,
+        args.output,
+        size=args.input_size,
+        opset=args.opset,
+        dynamic=args.dynamic,
+        overwrite=args.overwrite,
+        name=cfg['type'],
+    )
+    axes = 'dynamic batch, height, width' if result.dynamic else 'fixed size'
+    for shape, diff in zip(result.shapes, result.max_abs_diffs):
+        shape_text = 'x'.join(str(s) for s in shape)
+        print(f'onnxruntime vs PyTorch on {shape_text}: max abs difference {diff:.3g}')
+    size_mb = result.size_bytes / 2**20
+    print(f'{cfg["type"]}: ONNX opset {result.opset}, {axes}, {size_mb:.1f} MiB')
+    print(args.output)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
