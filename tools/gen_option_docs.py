@@ -320,6 +320,8 @@ train:
   clip_grad_norm: ~
   amp: ~                  # bf16 | fp16: mixed precision
   accumulate: 1           # batches per optimizer step
+  channels_last: false    # NHWC weights and batches
+  compile: false          # true or {mode: ~, dynamic: ~, backend: inductor}
   paramwise_cfg: ~
   losses:
     pixel: {type: L1Loss, loss_weight: 1.0, reduction: mean}
@@ -334,6 +336,8 @@ val:
   chop: false
   chop_shave: 10
   amp: ~
+  channels_last: ~        # null: the arch's preference
+  compile: false
   sequence: false
   metrics:
     psnr: {type: PSNR, crop_border: 2, test_y_channel: true}

@@ -3,6 +3,7 @@
     python tools/infer.py INPUT OUTPUT --checkpoint W.pth [-opt X.yml | --arch NAME
         --arch-args JSON] [--scale S] [--tile 128 --tile-overlap 16] [--self-ensemble]
         [--mode auto|window|sequence] [--device cpu|cuda] [--fps 25] [--overwrite]
+        [--channels-last | --no-channels-last] [--compile]
 
 The network comes from ``-opt`` (its ``network_g``), from ``--arch`` and
 ``--arch-args``, or, when neither is given, from the weights file itself
@@ -24,6 +25,12 @@ and x3 weights have the same shapes: their scale comes from the file name
 * ``--mode sequence`` (the default for archs whose forward takes
   ``return_state``, e.g. DASAA's ConvLSTM) carries the recurrent state from
   each output frame to the next; ``--mode window`` restarts it every frame.
+
+The network runs in its arch's preferred memory format (channels_last for
+A2N, DAN and EDSR, measured faster; ``--channels-last`` / ``--no-channels-last``
+force one) and, with ``--compile``, through ``torch.compile`` (inductor: needs a
+C++ compiler; the first frame compiles). Both are the ``val.channels_last`` /
+``val.compile`` settings of tools/test.py (basicattn/models/acceleration.py).
 
 OUTPUT is a folder (PNG files, named after the inputs or numbered), a file
 ending in a video extension (.mp4 .avi .mkv .mov .webm), encoded with OpenCV
@@ -94,6 +101,17 @@ def parse_args(argv=None):
         help='border policy of the frame windows (default: reflection)',
     )
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1 ...')
+    parser.add_argument(
+        '--channels-last',
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run in channels_last memory format (default: the arch's measured preference)",
+    )
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='torch.compile the network (inductor, needs a C++ compiler)',
+    )
     parser.add_argument('--fps', type=float, default=None, help='frame rate of a video output')
     parser.add_argument('--overwrite', action='store_true', help='replace existing outputs')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -207,6 +225,10 @@ def run(args):
     from basicattn.models.sr_model import SRModel
     from basicattn.utils.img_util import img2tensor, tensor2img
 
+    if args.compile:
+        from basicattn.models.acceleration import check_compile
+
+        check_compile(True, '--compile')  # before any output exists
     source = FrameSource(args.input)
     sink = make_sink(args, source.fps)
     net, cfg = load_network(args)
@@ -226,9 +248,13 @@ def run(args):
     model = SRModel(
         net,
         test_cfg=dict(
-            tile=args.tile, tile_overlap=args.tile_overlap, self_ensemble=args.self_ensemble
+            tile=args.tile,
+            tile_overlap=args.tile_overlap,
+            self_ensemble=args.self_ensemble,
+            channels_last=args.channels_last,
+            compile=args.compile,
         ),
-    )
+    )  # sets the network's memory format and compiles it (sequence mode too)
     device = torch.device(args.device)
     if num_frames:
         items = sliding_windows(iter(source), num_frames, args.padding)

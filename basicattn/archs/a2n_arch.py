@@ -257,6 +257,10 @@ class A2N(nn.Module):
             Default: 1.0.
     """
 
+    #: Measured faster with channels_last weights and inputs on CPU (docs/ops.md,
+    #: "Speed"); the default memory format of inference (``val.channels_last: null``).
+    preferred_memory_format = 'channels_last'
+
     def __init__(
         self,
         num_in_ch: int = 3,

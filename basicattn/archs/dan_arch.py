@@ -346,6 +346,10 @@ class DAN(MeanShiftMixin, nn.Module):
     upscale * h, upscale * w)``.
     """
 
+    #: Measured faster with channels_last weights and inputs on CPU (docs/ops.md,
+    #: "Speed"); the default memory format of inference (``val.channels_last: null``).
+    preferred_memory_format = 'channels_last'
+
     def __init__(
         self,
         num_in_ch: PositiveInt = 3,

@@ -116,6 +116,10 @@ class EDSR(MeanShiftMixin, nn.Module):
     h * upscale, w * upscale).
     """
 
+    #: Measured faster with channels_last weights and inputs on CPU (docs/ops.md,
+    #: "Speed"); the default memory format of inference (``val.channels_last: null``).
+    preferred_memory_format = 'channels_last'
+
     def __init__(
         self,
         num_in_ch: PositiveInt = 3,

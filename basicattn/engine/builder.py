@@ -155,17 +155,45 @@ def model_cfg(opt: Mapping[str, Any], purpose: str) -> Dict[str, Any]:
 
     model_type = opt.get('model_type', 'SRModel')
     config_class = getattr(MODELS.get(model_type), 'test_config_class', TestConfig)
+    from basicattn.models.acceleration import check_compile
+
     from .mixed_precision import check_amp
 
-    check_amp((opt.get('val') or {}).get('amp'), 'val.amp')
+    val = opt.get('val') or {}
+    check_amp(val.get('amp'), 'val.amp')
+    check_compile(val.get('compile', False), 'val.compile')
     cfg = dict(
         type=model_type,
         generator=deepcopy(opt['network_g']),
         test_cfg=config_class.from_options(opt.get('val'), model_type),
     )
     if purpose == 'train':
-        cfg['losses'] = deepcopy(opt['train']['losses'])
+        train = opt['train']
+        cfg['losses'] = deepcopy(train['losses'])
+        cfg['train_cfg'] = train_speed_cfg(train, val)
     return cfg
+
+
+def train_speed_cfg(train: Mapping[str, Any], val: Mapping[str, Any]) -> Dict[str, Any]:
+    """The model's ``train_cfg``: ``train.channels_last`` and ``train.compile``.
+
+    Checked here with the option names, before anything is built.
+
+    Raises:
+        OptionError: ``val.channels_last`` set and different from
+            ``train.channels_last`` (the network has one memory format), or
+            ``train.compile`` with inductor and no C++ compiler.
+    """
+    from basicattn.models.acceleration import check_compile, training_channels_last
+
+    channels_last = training_channels_last(
+        train.get('channels_last', False),
+        val.get('channels_last'),
+        ('train.channels_last', 'val.channels_last'),
+    )
+    compile_value = deepcopy(train.get('compile', False))
+    check_compile(compile_value, 'train.compile')
+    return dict(channels_last=channels_last, compile=compile_value)
 
 
 def schedule_cfg(train: Mapping[str, Any]) -> Optional[List[Dict[str, Any]]]:

@@ -9,6 +9,7 @@ against the signature of the class their registry names, not here.
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, Optional, Tuple
 
+from basicattn.models.acceleration import COMPILE_VALUE
 from basicattn.models.test_config import option_settings
 from basicattn.utils.bounds import AtLeast, Between, Bound
 
@@ -291,6 +292,24 @@ OPTION_SCHEMA = Section(
                     'exact. Same result as one batch `accumulate` times larger for networks '
                     'without batch statistics.',
                     bound=AtLeast(1),
+                ),
+                'channels_last': Field(
+                    (bool,),
+                    False,
+                    'Train with the network weights and the batches in channels_last '
+                    '(NHWC) memory format (faster convolutions on CPU for A2N, DAN, EDSR; '
+                    'docs/ops.md); validation during training uses the same format.',
+                ),
+                'compile': Field(
+                    (bool, dict),
+                    False,
+                    'torch.compile the network for training: true or '
+                    '`{mode, dynamic, backend}` (mode: default, reduce-overhead, '
+                    'max-autotune ...; backend: inductor, or aot_eager without a C++ '
+                    'compiler). Compiled once at start-up, fullgraph off (the graph '
+                    'breaks are logged); checkpoints, EMA, `stages` and resuming are '
+                    'unchanged. inductor without a C++ compiler is refused at start-up.',
+                    bound=COMPILE_VALUE,
                 ),
                 'stages': ListOf(
                     STAGE_SECTION,

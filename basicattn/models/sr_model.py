@@ -15,6 +15,11 @@ inference (to reproduce papers measured that way), clamping to [0, 1]; they
 are run by :mod:`basicattn.models.tiled_inference`. ``test_cfg.amp`` runs
 inference under autocast (bf16 / fp16); training under autocast is the
 optimizer wrapper's (``train.amp``, :mod:`basicattn.engine.mixed_precision`).
+
+Memory format and compilation (``train_cfg`` / ``test_cfg`` ``channels_last``
+and ``compile``) are applied to the generator once, when the model is built
+(:mod:`basicattn.models.acceleration`); inputs then follow the generator's
+memory format.
 """
 
 from typing import Any, ContextManager, Dict, List, Mapping, Optional, Sequence, Union
@@ -23,9 +28,11 @@ import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
+from basicattn.errors import OptionError
 from basicattn.losses.named_losses import LossesArg, build_named_losses
 from basicattn.registry import MODELS
 
+from . import acceleration
 from .test_config import TestConfig
 from .tiled_inference import (  # noqa: F401  (re-exported: their old home)
     apply_test_cfg,
@@ -71,6 +78,13 @@ class SRModel(BaseModel):
             ``TestConfig``. Unknown keys and bad values raise
             :class:`~basicattn.errors.OptionError` (a ``ValueError``).
             Default: None (all defaults).
+        train_cfg (dict | None): Training-run settings of the generator:
+            ``channels_last`` (bool) and ``compile`` (bool or
+            ``{mode, dynamic, backend}``), the options ``train.channels_last``
+            and ``train.compile``. In a training run the generator keeps
+            ``train_cfg.channels_last`` in validation too (``test_cfg.channels_last``
+            may only repeat it). Default: None (not a training run: the memory
+            format is ``test_cfg.channels_last``'s, else the arch's preference).
         data_preprocessor (dict | nn.Module | None): Default: None, mmengine's
             ``BaseDataPreprocessor``, which only moves tensors to the device.
         init_cfg (dict | None): mmengine initialisation config. Default: None.
@@ -91,6 +105,7 @@ class SRModel(BaseModel):
         generator: Union[dict, nn.Module],
         losses: LossesArg = None,
         test_cfg: Union[Mapping[str, Any], TestConfig, None] = None,
+        train_cfg: Optional[Mapping[str, Any]] = None,
         data_preprocessor: Union[dict, nn.Module, None] = None,
         init_cfg: Optional[dict] = None,
     ):
@@ -107,9 +122,44 @@ class SRModel(BaseModel):
             )
         self.losses = build_named_losses(losses)
         self.test_cfg = self.test_config_class.from_dict(test_cfg, type(self).__name__)
+        #: Whether the generator's weights and inputs are channels_last.
+        self.channels_last = self._prepare_generator(train_cfg)
         # Names of the losses summed in training (None: all of them); set by
         # basicattn.engine.stage_hook.MultiStageHook per stage.
         self.active_losses: Optional[Sequence[str]] = None
+
+    def _prepare_generator(self, train_cfg: Optional[Mapping[str, Any]]) -> bool:
+        """Set the generator's memory format and compile it (see ``train_cfg``).
+
+        Returns:
+            bool: Whether the generator is channels_last.
+
+        Raises:
+            OptionError: A bad ``train_cfg``, ``test_cfg.channels_last``
+                contradicting ``train_cfg.channels_last``, or inductor without a
+                C++ compiler.
+        """
+        test_cfg = self.test_cfg
+        train_compile = None
+        if train_cfg is None:
+            channels_last = acceleration.resolve_channels_last(
+                self.generator, test_cfg.channels_last
+            )
+        else:
+            unknown = sorted(set(train_cfg) - {'channels_last', 'compile'})
+            if unknown:
+                raise OptionError(
+                    f'unknown train_cfg key(s) {unknown}; allowed: channels_last, compile'
+                )
+            channels_last = acceleration.training_channels_last(
+                train_cfg.get('channels_last', False), test_cfg.channels_last
+            )
+            train_compile = acceleration.compile_settings(
+                train_cfg.get('compile', False), 'train_cfg.compile'
+            )
+        val_compile = acceleration.compile_settings(test_cfg.compile, 'test_cfg.compile')
+        acceleration.prepare_generator(self.generator, channels_last, train_compile, val_compile)
+        return channels_last
 
     def forward(
         self, lq: Tensor, gt: Optional[Tensor] = None, mode: str = 'tensor', **meta: Any
@@ -133,7 +183,7 @@ class SRModel(BaseModel):
             when given, and each metadata entry's item for that image (a str
             entry is copied as is). For ``'tensor'``, the generator output.
         """
-        lq = _as_batch(lq, 'lq')
+        lq = acceleration.input_memory_format(_as_batch(lq, 'lq'), self.channels_last)
         if mode == 'loss':
             return self.loss(lq, gt)
         if mode == 'predict':
@@ -245,7 +295,8 @@ class SRModel(BaseModel):
         """Super-resolve ``lq`` with the test-time settings :attr:`test_cfg`.
 
         See :func:`~basicattn.models.tiled_inference.apply_test_cfg`; with
-        ``test_cfg.amp`` the generator runs under autocast (:meth:`autocast`).
+        ``test_cfg.amp`` the generator runs under autocast (:meth:`autocast`);
+        a 4-D ``lq`` is made channels_last when the generator is.
 
         Args:
             lq: (N, C, h, w).
@@ -254,8 +305,10 @@ class SRModel(BaseModel):
             (N, C_out, H, W), clamped to [0, 1] if ``test_cfg.clamp``; float32
             under ``amp`` (the dtype of ``lq`` otherwise).
         """
+        lq = acceleration.input_memory_format(lq, self.channels_last)
         with self.autocast(lq):
             out = apply_test_cfg(self.generator, lq, self.test_cfg)
+        out = out.contiguous()  # NCHW, whatever format the generator ran in
         return out.float() if self.test_cfg.amp else out
 
     def autocast(self, like: Tensor) -> ContextManager[None]:

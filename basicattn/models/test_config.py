@@ -20,10 +20,12 @@ optional numeric ``bound`` (:mod:`basicattn.utils.bounds`) and ``option``
 import dataclasses
 import typing
 from dataclasses import InitVar, dataclass, field
-from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 from basicattn.errors import OptionError
 from basicattn.utils.bounds import AtLeast, Bound
+
+from .acceleration import COMPILE_VALUE
 
 __all__ = ['Setting', 'TestConfig', 'VideoTestConfig', 'option_settings']
 
@@ -108,6 +110,20 @@ class TestConfig:
         'Inference under autocast to `bf16` or `fp16` (null: float32); the '
         'predictions are returned as float32.',
         choices=('bf16', 'fp16', None),
+    )
+    channels_last: Optional[bool] = _setting(
+        None,
+        'Run the network with channels_last (NHWC) weights and inputs; null: the '
+        "arch's measured preference (A2N, DAN, EDSR: channels_last; docs/ops.md). "
+        'In training runs the network keeps `train.channels_last`.',
+    )
+    compile: Union[bool, dict] = _setting(
+        False,
+        'torch.compile the network for inference (eval mode): true or '
+        '`{mode, dynamic, backend}` (fullgraph off, graph breaks are logged); the first '
+        'call compiles and new input sizes may recompile; the default inductor backend '
+        'needs a C++ compiler.',
+        bound=COMPILE_VALUE,
     )
     clamp: bool = _setting(True, 'Clamp the predictions to [0, 1].', option=False)
 
@@ -255,17 +271,23 @@ def _check_value(where: str, item: dataclasses.Field, value: Any) -> None:
     """Raise OptionError when ``value`` does not fit the field's type or bound."""
     key = f'{where}.{item.name}'
     choices = item.metadata.get('choices')
+    bound = item.metadata.get('bound')
+    if bound is not None and not _is_int_field(item):  # a rule of its own (compile)
+        problem = bound.problem(value)
+        if problem:
+            raise OptionError(f'{key}: {problem}')
+        return
     if choices is not None:
         if value not in choices or isinstance(value, bool):
             names = ', '.join('null' if c is None else repr(c) for c in choices)
             raise OptionError(f'{key}: must be one of {names}, got {value!r}')
         return
-    if item.type is bool:
-        if not isinstance(value, bool):
-            raise OptionError(f'{key}: must be true or false, got {value!r}')
+    if item.type is bool or item.type == Optional[bool]:
+        if not isinstance(value, bool) and not (value is None and item.type is not bool):
+            what = 'true or false' if item.type is bool else 'true, false or null'
+            raise OptionError(f'{key}: must be {what}, got {value!r}')
         return
     optional = value is None and item.default is None
-    bound = item.metadata.get('bound')
     ok = optional or (isinstance(value, int) and not isinstance(value, bool))
     if ok and not optional and bound is not None:
         ok = bound.allows(value)
@@ -274,6 +296,10 @@ def _check_value(where: str, item: dataclasses.Field, value: Any) -> None:
         if item.default is None:
             what += ' or None (0 or None: off)'
         raise OptionError(f'{key}: must be {what}, got {value!r}')
+
+
+def _is_int_field(item: dataclasses.Field) -> bool:
+    return item.type in (int, Optional[int])
 
 
 def _owner_of(key: str) -> Optional[str]:

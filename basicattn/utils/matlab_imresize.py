@@ -126,6 +126,18 @@ def resize_weights(in_len, out_len, scale, antialiasing=True, padding='symmetric
     return _weights_np(int(in_len), int(out_len), float(scale), bool(antialiasing), padding)
 
 
+@torch.compiler.disable
+def _axis_matrix(in_len, out_len, scale, antialiasing, padding, dtype, device):
+    """The checked, cached weight matrix of one axis as a tensor.
+
+    Built with numpy, outside ``torch.compile``'s tracing (dynamo cannot trace
+    the numpy code; a compiled network calling ``imresize`` gets a graph break
+    here and the matrix as a constant input).
+    """
+    resize_weights(in_len, out_len, scale, antialiasing, padding)  # validates; cached
+    return _weights_torch(in_len, out_len, scale, bool(antialiasing), padding, dtype, device)
+
+
 @lru_cache(maxsize=32)
 def _weights_torch(in_len, out_len, scale, antialiasing, padding, dtype, device):
     """Cached weight matrix as a tensor of ``dtype`` on ``device``."""
@@ -212,11 +224,8 @@ def _imresize_torch(t, scale, output_shape, antialiasing, padding):
     out, scales, order = _plan(in_hw, scale, output_shape, 'imresize')
     res = t
     for axis in order:
-        resize_weights(
-            in_hw[axis], out[axis], scales[axis], antialiasing, padding
-        )  # validates arguments; cached
-        mat = _weights_torch(
-            in_hw[axis], out[axis], scales[axis], bool(antialiasing), padding, t.dtype, t.device
+        mat = _axis_matrix(
+            in_hw[axis], out[axis], scales[axis], antialiasing, padding, t.dtype, t.device
         )
         if axis == 0:  # rows: (out_h, H) @ (..., H, W)
             res = torch.matmul(mat, res)

@@ -139,8 +139,16 @@ def test_model_and_optimizer(train_cfg):
     assert model['generator'] == dict(type='EDSR', num_feat=8, num_block=1, upscale=2)
     assert model['losses'] == {'pixel': {'type': 'L1Loss'}}
     assert model['test_cfg'] == dict(
-        self_ensemble=False, tile=None, tile_overlap=8, chop=False, chop_shave=10, amp=None
+        self_ensemble=False,
+        tile=None,
+        tile_overlap=8,
+        chop=False,
+        chop_shave=10,
+        amp=None,
+        channels_last=None,
+        compile=False,
     )
+    assert model['train_cfg'] == dict(channels_last=False, compile=False)
     wrapper = train_cfg['optim_wrapper']
     assert wrapper['optimizer'] == dict(type='Adam', lr=1e-3)
     assert wrapper['clip_grad'] is None
@@ -192,7 +200,14 @@ def test_optional_features(tmp_path):
     assert [b['type'] for b in cfg['visualizer']['vis_backends']] == ['LocalVisBackend']
     assert cfg['resume'] is True and cfg['load_from'] == f'{tmp_path}/iter_3.pth'
     assert cfg['model']['test_cfg'] == dict(
-        self_ensemble=True, tile=16, tile_overlap=8, chop=False, chop_shave=10, amp=None
+        self_ensemble=True,
+        tile=16,
+        tile_overlap=8,
+        chop=False,
+        chop_shave=10,
+        amp=None,
+        channels_last=None,
+        compile=False,
     )
 
 

@@ -243,10 +243,19 @@ def test_test_config_is_one_typed_object():
         'chop',
         'chop_shave',
         'amp',
+        'channels_last',
+        'compile',
         'sequence',
     ]
     assert TestConfig.from_options({'tile': 16, 'val_freq': 3}, 'SRModel') == dict(
-        self_ensemble=False, tile=16, tile_overlap=8, chop=False, chop_shave=10, amp=None
+        self_ensemble=False,
+        tile=16,
+        tile_overlap=8,
+        chop=False,
+        chop_shave=10,
+        amp=None,
+        channels_last=None,
+        compile=False,
     )
     assert VideoTestConfig.from_options({'sequence': True}, 'VideoSRModel')['sequence'] is True
     with pytest.raises(ValueError, match=r'val.sequence: sequence is a setting of VideoSRModel'):
