@@ -72,7 +72,6 @@ def parse_args(argv=None):
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
     add_debug_argument(parser)
     args = parser.parse_args(argv)
-    args.device = 'cpu'  # the export traces on CPU (what tools/infer.load_network reads)
     return args
 
 
@@ -86,12 +85,13 @@ def run(args):
         raise UserError(f'--format {args.format}: unknown export format; choose one of {FORMATS}')
     if os.path.exists(args.output) and not args.overwrite:
         raise UserError(f'{args.output} exists; pass --overwrite to replace it')
-    from infer import load_network
-
     from basicattn.deploy.onnx_export import export_onnx, require_onnx
+    from basicattn.engine.network import network_from_arguments
 
     require_onnx()
-    net, cfg = load_network(args)
+    net, cfg = network_from_arguments(
+        args.opt, args.arch, args.arch_args, args.checkpoint, args.scale, args.param_key
+    )
     result = export_onnx(
         net,
         args.output,

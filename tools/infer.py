@@ -76,7 +76,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--param-key',
         default=None,
-        help='key of the weights in the checkpoint (default: state_dict, or found; '
+        help='key of the weights in the checkpoint (default: found: state_dict, params_ema, '
+        'params, model or a bare state dict; '
         "a training checkpoint's state_dict holds the EMA weights when the run kept EMA, "
         "'ema_state_dict' then the raw ones)",
     )
@@ -120,7 +121,7 @@ def parse_args(argv=None):
 
 
 def load_network(args: argparse.Namespace):
-    """The arch from -opt, --arch or the weights file itself, with its weights.
+    """The network of the command line (:func:`~basicattn.engine.network.network_from_arguments`).
 
     Returns:
         tuple[torch.nn.Module, dict]: The network (on ``--device``, eval mode)
@@ -128,29 +129,12 @@ def load_network(args: argparse.Namespace):
     """
     import torch
 
-    from basicattn.engine.checkpoint_io import safe_load
-    from basicattn.engine.checkpoint_state import load_weights
-    from basicattn.engine.network import (
-        build_network,
-        network_config_from_arguments,
-        network_from_weights,
-    )
+    from basicattn.engine.network import network_from_arguments
 
-    checkpoint = safe_load(args.checkpoint, option='--checkpoint') if args.checkpoint else None
-    if checkpoint is not None and not (args.opt or args.arch):
-        net, found = network_from_weights(checkpoint, args.checkpoint, args.scale, args.param_key)
-        scale = f'x{found.scale} from {found.scale_source}' if found.scale else 'scale not known'
-        print(f'{args.checkpoint}: {found.name} weights, {found.arch["type"]} ({scale})')
-        return net.to(torch.device(args.device)).eval(), found.arch
-    cfg, where = network_config_from_arguments(
-        args.opt, args.arch, args.arch_args, checkpoint, args.checkpoint
+    net, cfg = network_from_arguments(
+        args.opt, args.arch, args.arch_args, args.checkpoint, args.scale, args.param_key
     )
-    net = build_network(cfg, where)
-    if checkpoint is not None:
-        load_weights(net, checkpoint, args.param_key or 'state_dict', args.checkpoint)
-    elif any(True for _ in net.parameters()):
-        raise UserError(f'{cfg["type"]} has parameters: pass --checkpoint')
-    return net.to(torch.device(args.device)).eval(), cfg
+    return net.to(torch.device(args.device)), cfg
 
 
 class ImageFileSink:

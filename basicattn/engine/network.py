@@ -215,3 +215,52 @@ def network_config_from_arguments(
 
     cfg = recorded_arch(checkpoint, checkpoint_path, 'name the network with -opt or --arch')
     return cfg, f"{checkpoint_path}: meta['arch']"
+
+
+def network_from_arguments(
+    opt: Optional[str] = None,
+    arch: Optional[str] = None,
+    arch_args: str = '{}',
+    checkpoint_path: Optional[str] = None,
+    scale: Optional[int] = None,
+    param_key: Optional[str] = None,
+    report: Any = print,
+) -> Tuple[nn.Module, dict]:
+    """The network a tool's command line names, with its weights, in eval mode on the CPU.
+
+    ``-opt FILE`` (its ``network_g``) or ``--arch NAME --arch-args JSON``, with
+    the weights of ``--checkpoint`` loaded strictly; with neither, the
+    weights file alone (:func:`network_from_weights`: a recorded
+    ``meta['arch']`` or a detected authors' format, whose finding is passed
+    to ``report`` in one line). ``tools/infer.py`` and ``tools/export.py``
+    build their network here.
+
+    Args:
+        opt, arch, arch_args: ``-opt``, ``--arch``, ``--arch-args``.
+        checkpoint_path (str, optional): ``--checkpoint``.
+        scale (int, optional): ``--scale``, for weights that do not show it.
+        param_key (str, optional): ``--param-key`` (None: found).
+        report (callable): Receives the line saying what the weights were found to be.
+
+    Returns:
+        tuple[nn.Module, dict]: The network and its arch config.
+
+    Raises:
+        UserError: No network named, or an arch with parameters but no ``--checkpoint``.
+    """
+    from .checkpoint_io import safe_load
+    from .checkpoint_state import load_weights
+
+    checkpoint = safe_load(checkpoint_path, option='--checkpoint') if checkpoint_path else None
+    if checkpoint is not None and not (opt or arch):
+        net, found = network_from_weights(checkpoint, checkpoint_path, scale, param_key)
+        shown = f'x{found.scale} from {found.scale_source}' if found.scale else 'scale not known'
+        report(f'{checkpoint_path}: {found.name} weights, {found.arch["type"]} ({shown})')
+        return net, found.arch
+    cfg, where = network_config_from_arguments(opt, arch, arch_args, checkpoint, checkpoint_path)
+    net = build_network(cfg, where)
+    if checkpoint is not None:
+        load_weights(net, checkpoint, param_key, checkpoint_path)
+    elif any(True for _ in net.parameters()):
+        raise UserError(f'{cfg["type"]} has parameters: pass --checkpoint')
+    return net.eval(), cfg
