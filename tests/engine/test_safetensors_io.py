@@ -1,6 +1,8 @@
 """safetensors weights files: written atomically, read by the one loader like .pth."""
 
 import io
+import os.path as osp
+import sys
 
 import pytest
 import torch
@@ -11,6 +13,9 @@ from basicattn.engine.network import network_from_checkpoint
 from basicattn.engine.safetensors_io import META_KEY, encode_safetensors, is_safetensors
 from basicattn.errors import CheckpointError
 from basicattn.registry import ARCHS
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', 'archs'))
+from arch_cases import ARCH_CASES  # noqa: E402
 
 ARCH = {'type': 'EDSR', 'num_feat': 8, 'num_block': 1, 'upscale': 2}
 
@@ -56,6 +61,26 @@ def test_builds_the_recorded_network(tmp_path):
     save_weights_file(path, state, {'arch': ARCH})
     net = network_from_checkpoint(path)
     assert all(torch.equal(net.state_dict()[k], v) for k, v in state.items())
+
+
+@pytest.mark.parametrize('name', sorted(ARCH_CASES))
+def test_every_arch_loads_itself_from_safetensors(name, tmp_path):
+    """Every registered arch: a safetensors file with its recorded arch is all
+    ``network_from_arguments`` (tools/infer.py, tools/export.py) needs."""
+    from basicattn.engine.network import network_from_arguments
+
+    case = ARCH_CASES[name]
+    arch = dict(type=name, **case['kwargs'])
+    torch.manual_seed(0)
+    net = ARCHS.build(dict(arch)).eval()
+    path = str(tmp_path / f'{name}.safetensors')
+    save_weights_file(path, net.state_dict(), {'arch': arch})
+    lines = []
+    loaded, cfg = network_from_arguments(checkpoint_path=path, report=lines.append)
+    assert cfg == arch and len(lines) == 1 and name in lines[0]
+    x = torch.rand(case['input'])
+    with torch.no_grad():
+        assert torch.equal(loaded(x), net(x))
 
 
 def test_foreign_file_is_a_bare_state_dict(tmp_path):
