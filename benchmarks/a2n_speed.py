@@ -14,6 +14,11 @@ A2N variants (each output is checked against the eager one):
 * ``channels_last``: model and input in ``torch.channels_last``, so oneDNN
   runs every conv without NCHW <-> blocked reorders (equal to float
   rounding).
+* ``test.py``: what ``tools/test.py`` and ``tools/infer.py`` run,
+  ``SRModel.inference`` with the default test-time settings (the memory
+  format is A2N's ``preferred_memory_format``, channels_last; the input is
+  converted and the output returned as NCHW; clamped to [0, 1], so it is
+  compared with the clamped eager output).
 * ``compiled`` (``--compile``): ``torch.compile`` of the channels_last model
   with inductor's ``freezing`` (constant weights: oneDNN weight prepacking
   and conv + activation / sum fusion), about 30-60 s to compile, needs a C
@@ -136,7 +141,15 @@ def main(argv=None):
     stack_cl.load_state_dict(stack.state_dict())
     x_cl, feat_cl = x.to(memory_format=cl), feat.to(memory_format=cl)
 
-    a2n_runs = {'eager': (model, x), 'channels_last': (model_cl, x_cl)}
+    from basicattn.models.sr_model import SRModel
+
+    tool_model = SRModel(build_network(A2N_X4, 'A2N_X4')).eval()
+    tool_model.generator.load_state_dict(model.state_dict())
+    a2n_runs = {
+        'eager': (model, x),
+        'channels_last': (model_cl, x_cl),
+        'test.py': (tool_model.inference, x),
+    }
     ref_runs = {'eager': (stack, feat), 'channels_last': (stack_cl, feat_cl)}
     if args.compile:
         a2n_c, secs = compile_frozen(model_cl, x_cl)
@@ -148,7 +161,8 @@ def main(argv=None):
     with torch.inference_mode():
         ref_out = model(x)
         for name, (fn, inp) in a2n_runs.items():
-            diff = (fn(inp) - ref_out).abs().max().item()
+            ref = ref_out.clamp(0, 1) if name == 'test.py' else ref_out
+            diff = (fn(inp) - ref).abs().max().item()
             print(f'A2N {name:14s} max |out - eager| = {diff:.1e}')
             if diff > 1e-4:
                 raise RuntimeError(f'{name} output differs from eager')
