@@ -24,8 +24,10 @@ Checks:
 * ``dksan``: the default DKSAN x16 at 64 x 64 LR, 7 frames: s per output
   frame (paper: 0.95 s on their GPU).
 * ``train``: 200 iterations of EDSR-baseline x2 (batch 16, 48 x 48 LR
-  patches, L1, Adam) in float32 NCHW eager, then in bf16 autocast +
-  channels_last + ``torch.compile``; iterations/s of each and their ratio.
+  patches, L1, Adam) through ``SRModel.train_step`` in float32 NCHW eager,
+  then with ``train.amp: bf16``, ``train.channels_last`` and
+  ``train.compile`` (the same wrapper and generator set-up as the options);
+  iterations/s of each and their ratio.
 
 Timing uses CUDA events around ``--repeat`` calls after warm-up, the median
 kept. The whole script is sized to run in under 8 minutes on one recent GPU
@@ -350,36 +352,48 @@ def train_iterations_per_second(
     fast: bool,
     compile_model: bool,
 ) -> float:
-    """Iterations/s of a small EDSR training, plain or bf16 + channels_last (+ compile)."""
+    """Iterations/s of a small EDSR training through basicattn's own training path.
+
+    ``SRModel.train_step`` with the optimizer wrapper that ``train.amp``
+    builds (``MixedPrecisionOptimWrapper`` for bf16, mmengine's
+    ``OptimWrapper`` for float32) and the generator set up as
+    ``train.channels_last`` / ``train.compile`` set it up
+    (:mod:`basicattn.models.acceleration`), so the options themselves are timed.
+    """
+    from mmengine.optim import OptimWrapper
+
+    from basicattn.engine.mixed_precision import MixedPrecisionOptimWrapper
+    from basicattn.models.sr_model import SRModel
+
     kwargs = dict(num_feat=8, num_block=2, upscale=2) if quick else dict(upscale=2)
     batch, patch = (2, 12) if quick else (16, 48)
     torch.manual_seed(0)
-    net = build_network(dict(type='EDSR', **kwargs), where='gpu_check EDSR').to(device)
-    memory_format = torch.channels_last if fast else torch.contiguous_format
-    net = net.to(memory_format=memory_format)
-    model = torch.compile(net) if fast and compile_model else net
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
-    lq = torch.rand(batch, 3, patch, patch, device=device).to(memory_format=memory_format)
-    gt = torch.rand(batch, 3, patch * 2, patch * 2, device=device)
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
-            loss = F.l1_loss(model(lq).float(), gt)
-        loss.backward()
-        optimizer.step()
-        return loss
-
+    net = build_network(dict(type='EDSR', **kwargs), where='gpu_check EDSR')
+    train_cfg = dict(channels_last=fast, compile=fast and compile_model)
+    model = SRModel(net, losses={'pixel': {'type': 'L1Loss'}}, train_cfg=train_cfg)
+    model = model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    if fast:
+        wrapper = MixedPrecisionOptimWrapper(
+            amp='bf16', device_type=device.type, optimizer=optimizer
+        )
+    else:
+        wrapper = OptimWrapper(optimizer=optimizer)
+    data = dict(
+        lq=torch.rand(batch, 3, patch, patch, device=device),
+        gt=torch.rand(batch, 3, patch * 2, patch * 2, device=device),
+    )
     for _ in range(3):  # warm-up (and compilation)
-        step()
+        model.train_step(data, wrapper)
     synchronize(device)
     start = time.perf_counter()
     for _ in range(iterations):
-        loss = step()
+        logs = model.train_step(data, wrapper)
     synchronize(device)
-    if not torch.isfinite(loss):
-        raise RuntimeError(f'non-finite loss {loss.item()}')
-    return iterations / (time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    if not all(torch.isfinite(v) for v in logs.values()):
+        raise RuntimeError(f'non-finite losses {logs}')
+    return iterations / seconds
 
 
 def check_train(
