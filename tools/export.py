@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/, also w
 import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
 from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from basicattn.utils.run_arguments import add_network_arguments  # noqa: E402
 
 FORMATS = ('onnx',)
 
@@ -40,22 +41,7 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument('output', help='the file to write (OUT.onnx)')
-    parser.add_argument(
-        '--checkpoint',
-        help="weights: basicattn/training checkpoint (.pth, .safetensors) or authors' file",
-    )
-    parser.add_argument('-opt', '--opt', help='option file whose network_g to build')
-    parser.add_argument('--arch', help='registered arch name (instead of -opt)')
-    parser.add_argument('--arch-args', default='{}', help='JSON keyword arguments of --arch')
-    parser.add_argument(
-        '--param-key', default=None, help='key of the weights in the checkpoint (default: found)'
-    )
-    parser.add_argument(
-        '--scale',
-        type=int,
-        default=None,
-        help="scale of weights whose file does not show it (A2N x2/x3 authors' files)",
-    )
+    add_network_arguments(parser)
     parser.add_argument('--format', default='onnx', help='export format (onnx)')
     parser.add_argument(
         '--input-size',

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Optional
 import _bootstrap  # noqa: F401
 
 from basicattn.errors import UserError, add_debug_argument, run_tool
+from basicattn.utils.run_arguments import add_network_arguments
 
 if TYPE_CHECKING:
     import numpy as np
@@ -66,27 +67,7 @@ def parse_args(argv=None):
     parser.add_argument(
         'output', help='output folder, video file (.mp4 ...), or image file for one image'
     )
-    parser.add_argument(
-        '--checkpoint',
-        help="weights: basicattn/training checkpoint (.pth, .safetensors) or authors' file",
-    )
-    parser.add_argument('-opt', '--opt', help='option file whose network_g to build')
-    parser.add_argument('--arch', help='registered arch name (instead of -opt)')
-    parser.add_argument('--arch-args', default='{}', help='JSON keyword arguments of --arch')
-    parser.add_argument(
-        '--param-key',
-        default=None,
-        help='key of the weights in the checkpoint (default: found: state_dict, params_ema, '
-        'params, model or a bare state dict; '
-        "a training checkpoint's state_dict holds the EMA weights when the run kept EMA, "
-        "'ema_state_dict' then the raw ones)",
-    )
-    parser.add_argument(
-        '--scale',
-        type=int,
-        default=None,
-        help="scale of weights whose file does not show it (A2N x2/x3 authors' files)",
-    )
+    add_network_arguments(parser)
     parser.add_argument('--tile', type=int, default=None, help='LR tile size (tiled inference)')
     parser.add_argument('--tile-overlap', type=int, default=16, help='LR overlap of tiles')
     parser.add_argument('--self-ensemble', action='store_true', help='x8 flips/rotations')

@@ -1,4 +1,8 @@
-"""The command-line flags that tools/train.py and tools/test.py share.
+"""The command-line flags that several tools share.
+
+``--launcher``/``--set``/``--verbose``: tools/train.py and tools/test.py;
+the network flags (:func:`add_network_arguments`): tools/infer.py and
+tools/export.py, read by :func:`basicattn.engine.network.network_from_arguments`.
 
 Light on purpose (argparse only): the tools parse their arguments before
 torch, mmengine or any arch is imported.
@@ -41,3 +45,29 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     # torchrun's older launchers pass --local_rank; the rank is read from the environment
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     return add_debug_argument(parser)
+
+
+def add_network_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add ``--checkpoint``, ``-opt``, ``--arch``, ``--arch-args``, ``--param-key``, ``--scale``."""
+    parser.add_argument(
+        '--checkpoint',
+        help="weights: basicattn/training checkpoint (.pth, .safetensors) or authors' file",
+    )
+    parser.add_argument('-opt', '--opt', help='option file whose network_g to build')
+    parser.add_argument('--arch', help='registered arch name (instead of -opt)')
+    parser.add_argument('--arch-args', default='{}', help='JSON keyword arguments of --arch')
+    parser.add_argument(
+        '--param-key',
+        default=None,
+        help='key of the weights in the checkpoint (default: found: state_dict, params_ema, '
+        'params, model or a bare state dict; '
+        "a training checkpoint's state_dict holds the EMA weights when the run kept EMA, "
+        "'ema_state_dict' then the raw ones)",
+    )
+    parser.add_argument(
+        '--scale',
+        type=int,
+        default=None,
+        help="scale of weights whose file does not show it (A2N x2/x3 authors' files)",
+    )
+    return parser
