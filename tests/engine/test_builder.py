@@ -69,6 +69,14 @@ def train_cfg(tmp_path):
     return runner_cfg(load(tmp_path), 'train')
 
 
+def _default_test_cfg():
+    """The model's test_cfg for a `val` section that sets no test-time key
+    (the values themselves are pinned in tests/models/test_sr_model.py)."""
+    from basicattn.models.test_config import TestConfig
+
+    return TestConfig.from_options({}, 'SRModel')
+
+
 def test_train_loops(train_cfg):
     assert train_cfg['train_cfg'] == dict(
         type='ResumableIterBasedTrainLoop', max_iters=6, val_interval=3
@@ -138,16 +146,7 @@ def test_model_and_optimizer(train_cfg):
     assert model['type'] == 'SRModel'
     assert model['generator'] == dict(type='EDSR', num_feat=8, num_block=1, upscale=2)
     assert model['losses'] == {'pixel': {'type': 'L1Loss'}}
-    assert model['test_cfg'] == dict(
-        self_ensemble=False,
-        tile=None,
-        tile_overlap=8,
-        chop=False,
-        chop_shave=10,
-        amp=None,
-        channels_last=None,
-        compile=False,
-    )
+    assert model['test_cfg'] == _default_test_cfg()
     assert model['train_cfg'] == dict(channels_last=False, compile=False)
     wrapper = train_cfg['optim_wrapper']
     assert wrapper['optimizer'] == dict(type='Adam', lr=1e-3)
@@ -199,16 +198,7 @@ def test_optional_features(tmp_path):
     assert cfg['optim_wrapper']['clip_grad'] == dict(max_norm=0.5)
     assert [b['type'] for b in cfg['visualizer']['vis_backends']] == ['LocalVisBackend']
     assert cfg['resume'] is True and cfg['load_from'] == f'{tmp_path}/iter_3.pth'
-    assert cfg['model']['test_cfg'] == dict(
-        self_ensemble=True,
-        tile=16,
-        tile_overlap=8,
-        chop=False,
-        chop_shave=10,
-        amp=None,
-        channels_last=None,
-        compile=False,
-    )
+    assert cfg['model']['test_cfg'] == dict(_default_test_cfg(), self_ensemble=True, tile=16)
 
 
 def test_auto_resume(tmp_path):
