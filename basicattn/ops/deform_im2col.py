@@ -130,7 +130,10 @@ def sampling_grid(
     gh, gw = _next_pow2(h), _next_pow2(w)
     if (gh, gw) != (h, w):
         input = F.pad(input, (0, gw - w, 0, gh - h))
-    base = _base_grid(
+    # Under torch.compile the cache is bypassed on purpose (the graph builds
+    # the grid itself; dynamo would ignore the lru_cache wrapper anyway).
+    build_base = _base_grid.__wrapped__ if torch.compiler.is_compiling() else _base_grid
+    base = build_base(
         tuple(kernel_size),
         tuple(stride),
         tuple(padding),
