@@ -1,13 +1,12 @@
 """The Bicubic baseline: MATLAB-exact bicubic upsampling as a network."""
 
-import math
-
 from torch import nn
 
 from basicattn.ops._utils import exporting
 from basicattn.ops.traced_imresize import traced_bicubic_upsample
 from basicattn.registry import ARCHS
 from basicattn.utils.matlab_imresize import imresize
+from basicattn.utils.validators import check_positive_number
 
 __all__ = ['Bicubic']
 
@@ -30,13 +29,7 @@ class Bicubic(nn.Module):
 
     def __init__(self, scale=4):
         super().__init__()
-        if (
-            isinstance(scale, bool)
-            or not isinstance(scale, (int, float))
-            or not (scale > 0 and math.isfinite(scale))
-        ):
-            raise ValueError(f'Bicubic: scale must be a positive number, got {scale!r}')
-        self.scale = scale
+        self.scale = check_positive_number(scale, 'scale', 'Bicubic')
 
     def forward(self, x):
         """Upsample a batch.

@@ -31,7 +31,14 @@ size works here (numpy repeats the mirroring for tiny images).
 
 import numpy as np
 
-__all__ = ['DUF_KERNEL_SIZE', 'duf_sigma', 'duf_kernel_1d', 'duf_kernel', 'duf_blur_downsample']
+__all__ = [
+    'DUF_KERNEL_SIZE',
+    'duf_sigma',
+    'duf_kernel_1d',
+    'duf_kernel',
+    'duf_blur_downsample',
+    'strided_correlate',
+]
 
 #: Side of DUF's kernel.
 DUF_KERNEL_SIZE = 13
@@ -73,8 +80,12 @@ def duf_kernel(sigma: float, size: int = DUF_KERNEL_SIZE) -> np.ndarray:
     return np.outer(k, k)
 
 
-def _strided_correlate(img: np.ndarray, taps: np.ndarray, axis: int, stride: int, first: int, n):
-    """``out[i] = sum_a taps[a] img[(first + i) * stride + a]`` along ``axis``, ``n`` outputs."""
+def strided_correlate(img: np.ndarray, taps: np.ndarray, axis: int, stride: int, first: int, n):
+    """``out[i] = sum_a taps[a] img[(first + i) * stride + a]`` along ``axis``, ``n`` outputs.
+
+    Zero taps are skipped. Also RDN's BD filter (stride 1) in
+    :mod:`basicattn.data.degradation_transform`.
+    """
     out = None
     for a, w in enumerate(taps):
         if not w:
@@ -115,5 +126,5 @@ def duf_blur_downsample(img: np.ndarray, scale: int, sigma: float = None) -> np.
                 f'BD-DUF: side {img.shape[axis]} gives {n} LR pixels, not side / {scale}; '
                 f'the side must be a multiple of the scale'
             )
-        out = _strided_correlate(out, taps, axis, scale, _CROP, n)
+        out = strided_correlate(out, taps, axis, scale, _CROP, n)
     return np.ascontiguousarray(out)

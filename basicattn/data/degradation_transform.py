@@ -58,9 +58,9 @@ import numpy as np
 
 from basicattn.registry import TRANSFORMS
 from basicattn.utils.matlab_imresize import imresize
-from basicattn.utils.validators import is_int, is_positive_int
+from basicattn.utils.validators import check_positive_number, is_int, is_positive_int
 
-from .bd_duf import duf_blur_downsample, duf_kernel, duf_sigma
+from .bd_duf import duf_blur_downsample, duf_kernel, duf_sigma, strided_correlate
 
 __all__ = [
     'Degradation',
@@ -106,12 +106,7 @@ def gaussian_kernel(size=7, sigma=1.6):
     """
     if not is_positive_int(size):
         raise ValueError(f'gaussian_kernel: size must be an int >= 1, got {size!r}')
-    if (
-        isinstance(sigma, bool)
-        or not isinstance(sigma, (int, float))
-        or not (sigma > 0 and math.isfinite(sigma))
-    ):
-        raise ValueError(f'gaussian_kernel: sigma must be a positive number, got {sigma!r}')
+    check_positive_number(sigma, 'sigma', 'gaussian_kernel')
     half = (size - 1) / 2.0
     x = np.arange(size, dtype=np.float64) - half
     h = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2.0 * sigma * sigma))
@@ -126,12 +121,7 @@ def _correlate_axis(img, weights, axis):
     pad = [(0, 0)] * img.ndim
     pad[axis] = (before, after)
     padded = np.pad(img, pad, mode='edge')
-    length = img.shape[axis]
-    out = np.zeros(img.shape, dtype=np.float64)
-    for k, w in enumerate(weights):
-        if w:
-            out += w * np.take(padded, np.arange(k, k + length), axis=axis)
-    return out
+    return strided_correlate(padded, weights, axis, 1, 0, img.shape[axis])
 
 
 def imfilter_replicate(img, kernel):
@@ -342,12 +332,8 @@ class BDDUFDegradation(Degradation):
 
     def __init__(self, scale=3, sigma=None):
         super().__init__(scale)
-        if sigma is not None and (
-            isinstance(sigma, bool)
-            or not isinstance(sigma, (int, float))
-            or not (sigma > 0 and math.isfinite(sigma))
-        ):
-            raise ValueError(f'BDDUFDegradation: sigma must be a positive number, got {sigma!r}')
+        if sigma is not None:
+            check_positive_number(sigma, 'sigma', 'BDDUFDegradation')
         self.sigma = duf_sigma(self.scale) if sigma is None else float(sigma)
 
     @property

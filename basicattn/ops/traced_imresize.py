@@ -15,19 +15,11 @@ Only upsampling (``scale >= 1``), where MATLAB uses the plain cubic kernel
 
 import torch
 
+from basicattn.utils.matlab_imresize import cubic_of_distance
+
 __all__ = ['traced_bicubic_upsample']
 
 _TAPS = 6  # ceil(kernel width 4) + 2, as MATLAB
-
-
-def _cubic(d: torch.Tensor) -> torch.Tensor:
-    """Keys' cubic kernel, ``a = -0.5`` (the tensor form of
-    :func:`basicattn.utils.matlab_imresize.cubic_kernel`)."""
-    ad = d.abs()
-    ad2, ad3 = ad * ad, ad * ad * ad
-    near = (1.5 * ad3 - 2.5 * ad2 + 1.0) * (ad <= 1)
-    far = (-0.5 * ad3 + 2.5 * ad2 - 4.0 * ad + 2.0) * ((ad > 1) & (ad <= 2))
-    return near + far
 
 
 def _axis_weights(length: torch.Tensor, scale: float) -> torch.Tensor:
@@ -41,7 +33,7 @@ def _axis_weights(length: torch.Tensor, scale: float) -> torch.Tensor:
     x = torch.arange(1, out_len + 1, **f64)  # 1-based output coordinates
     u = x / scale + 0.5 * (1.0 - 1.0 / scale)
     idx = torch.floor(u - 2.0)[:, None] + torch.arange(_TAPS, **f64)[None, :]
-    w = _cubic(u[:, None] - idx)
+    w = cubic_of_distance((u[:, None] - idx).abs())
     w = w / w.sum(dim=1, keepdim=True)
     # symmetric padding: 0..n-1, n-1..0 repeated (the edge pixel repeated)
     j = torch.remainder(idx - 1, 2 * n)

@@ -52,7 +52,12 @@ def cubic_kernel(x):
     Returns:
         np.ndarray: Kernel values (float64), zero for ``|x| > 2``.
     """
-    ax = np.abs(np.asarray(x, dtype=np.float64))
+    return cubic_of_distance(np.abs(np.asarray(x, dtype=np.float64)))
+
+
+def cubic_of_distance(ax):
+    """Keys' cubic (``a = -0.5``) of absolute distances ``ax``: a numpy array or a
+    torch tensor (the traced resize of ``basicattn/ops/traced_imresize.py`` uses it)."""
     ax2 = ax * ax
     ax3 = ax2 * ax
     near = (1.5 * ax3 - 2.5 * ax2 + 1.0) * (ax <= 1)

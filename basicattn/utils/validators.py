@@ -6,12 +6,20 @@ raises ``ValueError`` with the owner's name first, e.g.
 ``DASAA: attn_chunk must be a positive int, got 0``.
 """
 
+import math
 import typing
 from typing import Any, Iterable, Optional
 
 import numpy as np
 
-__all__ = ['is_int', 'is_positive_int', 'check_positive_int', 'check_choice', 'choices_of']
+__all__ = [
+    'is_int',
+    'is_positive_int',
+    'check_positive_int',
+    'check_positive_number',
+    'check_choice',
+    'choices_of',
+]
 
 
 def is_int(value: Any) -> bool:
@@ -47,6 +55,21 @@ def check_positive_int(
     if not is_positive_int(value):
         what = 'a positive int or None' if allow_none else 'a positive int'
         raise ValueError(f'{_prefix(owner)}{name} must be {what}, got {value!r}')
+    return value
+
+
+def check_positive_number(value: Any, name: str, owner: Optional[str] = None) -> Any:
+    """Return ``value`` if it is a finite int or float > 0 (``bool`` is not a number here).
+
+    Raises:
+        ValueError: ``{owner}: {name} must be a positive number, got {value!r}``.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not (value > 0 and math.isfinite(value))
+    ):
+        raise ValueError(f'{_prefix(owner)}{name} must be a positive number, got {value!r}')
     return value
 
 

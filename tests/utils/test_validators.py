@@ -5,7 +5,13 @@ from typing import Literal
 import numpy as np
 import pytest
 
-from basicattn.utils.validators import check_choice, check_positive_int, is_int, is_positive_int
+from basicattn.utils.validators import (
+    check_choice,
+    check_positive_int,
+    check_positive_number,
+    is_int,
+    is_positive_int,
+)
 
 
 @pytest.mark.parametrize('value', [1, 7, np.int64(3)])
@@ -40,3 +46,14 @@ def test_choice_from_literal_and_list():
         check_choice('c', 'mode', Mode, 'DAN')
     with pytest.raises(ValueError, match=r'^x=3 is not supported'):
         check_choice(3, 'x', [1, 2])
+
+
+@pytest.mark.parametrize('value', [1, 0.5, 2.0, np.float64(1.6), np.int64(3)])
+def test_check_positive_number_accepts(value):
+    assert check_positive_number(value, 'sigma', 'Owner') == value
+
+
+@pytest.mark.parametrize('value', [0, -1.0, float('inf'), float('nan'), True, '1', None])
+def test_check_positive_number_names_owner_and_value(value):
+    with pytest.raises(ValueError, match=r'^Owner: sigma must be a positive number, got '):
+        check_positive_number(value, 'sigma', 'Owner')
