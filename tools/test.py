@@ -35,8 +35,6 @@ last line).
 """
 
 import argparse
-import json
-import math
 import os.path as osp
 import sys
 
@@ -178,21 +176,11 @@ def _write_json(content, folder, name):
     The file is strict JSON, readable by any parser: a value that is not a
     finite number (the PSNR of an image equal to its ground truth is
     infinite) is written as the string ``"inf"``, ``"-inf"`` or ``"nan"``
-    (``float()`` reads it back), not as JavaScript's ``Infinity``.
+    (:mod:`basicattn.utils.strict_json`), not as JavaScript's ``Infinity``.
     """
-    text = json.dumps(_finite_or_text(content), indent=2, allow_nan=False)
-    return _write_text(text, osp.join(folder, name))
+    from basicattn.utils.strict_json import dumps
 
-
-def _finite_or_text(value):
-    """``value`` with every non-finite float replaced by its ``repr`` (``'inf'`` ...)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, dict):
-        return {k: _finite_or_text(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_text(v) for v in value]
-    return value
+    return _write_text(dumps(content), osp.join(folder, name))
 
 
 def _write_text(text, path):

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from basicattn.errors import UserError
+from basicattn.utils.strict_json import number
 
 __all__ = [
     'Record',
@@ -151,14 +152,13 @@ def record_from_dict(content: Any, source: str) -> Record:
         raise UserError(f'{source}: no "metrics" table {{set: {{metric: mean}}}}; {what}')
     metrics: PerSet = {}
     for set_name, means in content['metrics'].items():
-        if not isinstance(means, dict) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in means.values()
-        ):
+        values = {k: number(v) for k, v in means.items()} if isinstance(means, dict) else None
+        if values is None or any(v is None for v in values.values()):
             raise UserError(
                 f'{source}: metrics.{set_name} should map metric names to numbers, '
                 f'got {means!r}; {what}'
             )
-        metrics[str(set_name)] = {str(k): float(v) for k, v in means.items()}
+        metrics[str(set_name)] = {str(k): v for k, v in values.items()}
     label = content.get('label')
     if not isinstance(label, str) or not label.strip():
         label = default_label(

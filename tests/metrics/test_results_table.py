@@ -172,6 +172,17 @@ def test_read_record_names_the_file(tmp_path):
         read_record(str(tmp_path))
 
 
+def test_an_infinite_psnr_written_by_test_py_reads_back():
+    """tools/test.py writes an infinite PSNR as "inf" (strict JSON); --compare reads it."""
+    from basicattn.utils.strict_json import dumps
+
+    text = dumps({'label': 'Id', 'scale': 2, 'metrics': {'S': {'psnr_y_crop2': float('inf')}}})
+    record = record_from_dict(json.loads(text), 'id.json')
+    assert record.metrics == {'S': {'psnr_y_crop2': float('inf')}}
+    _, _, rows = parse(format_results_table([record]))
+    assert rows[0]['S'] == 'inf'
+
+
 def test_a_bar_in_a_name_cannot_split_a_cell():
     text = format_results_table([x2('A|B', **{'S|1': (30.0, 0.9)})])
     rule = [line for line in text.splitlines() if line.startswith('|')][1]
