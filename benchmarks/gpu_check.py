@@ -64,6 +64,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from basicattn.engine.mixed_precision import autocast_region  # noqa: E402
 from basicattn.engine.network import build_network  # noqa: E402
 from basicattn.ops import modulated_deform_conv2d  # noqa: E402
 from basicattn.registry import ARCHS  # noqa: E402
@@ -134,11 +135,11 @@ def relative_difference(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) ->
     return math.sqrt(num / den) if den > 0 else math.sqrt(num)
 
 
-def forward_backward(net: nn.Module, x: torch.Tensor, amp: Optional[torch.dtype]):
+def forward_backward(net: nn.Module, x: torch.Tensor, amp: Optional[str]):
     """Output (float32, detached) and gradients (input first) of ``out.mean()``."""
     net.zero_grad(set_to_none=True)
     x = x.detach().clone().requires_grad_()
-    with torch.autocast(x.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+    with autocast_region(x.device.type, amp):  # what train.amp / val.amp use
         out = net(x)
     out.float().mean().backward()
     grads = [x.grad] + [p.grad for p in net.parameters() if p.grad is not None]
@@ -162,7 +163,7 @@ def check_archs(device: torch.device, quick: bool) -> List[Row]:
         dev_net = copy.deepcopy(cpu_net).to(device)
         for label, amp, out_bar, grad_bar in (
             ('float32', None, 1e-3, 1e-3),
-            ('bf16', torch.bfloat16, None, 0.1),
+            ('bf16', 'bf16', None, 0.1),
         ):
             out, grads = forward_backward(dev_net, x.to(device), amp)
             diff = (out.cpu() - ref_out).abs().max().item()
@@ -304,10 +305,10 @@ def check_mana(device: torch.device, quick: bool, repeat: int) -> List[Row]:
             )
         )
         clip = torch.rand(1, frames, 3, *small, device=device)
-        for label, amp in (('float32', None), ('bf16', torch.bfloat16)):
+        for label, amp in (('float32', None), ('bf16', 'bf16')):
 
             def call(amp=amp):
-                with torch.autocast(device.type, dtype=amp or torch.float32, enabled=bool(amp)):
+                with autocast_region(device.type, amp):
                     return net(clip)
 
             seconds = median_seconds(call, device, repeat)
