@@ -144,16 +144,21 @@ def _trace(net: nn.Module, example: torch.Tensor, opset: int, dynamic: bool, nam
 
 
 def check_onnx(
-    model: bytes, net: nn.Module, inputs: Sequence[torch.Tensor], name: str, hint: str = ''
+    model: bytes,
+    net: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    name: str,
+    hints: Sequence[str] = (),
 ) -> List[float]:
-    """Run ``model`` with onnxruntime on each input; compare with ``net``.
+    """Run ``model`` with onnxruntime on each input (one session); compare with ``net``.
 
     Args:
         model (bytes): The serialised ONNX model.
         net (nn.Module): The network it was exported from (eval mode).
         inputs (Sequence[Tensor]): Inputs in [0, 1].
         name (str): The arch, for messages.
-        hint (str): Appended to the message of an input the graph cannot run.
+        hints (Sequence[str]): Per input, appended to the message when the
+            graph fails on it (missing entries: nothing).
 
     Returns:
         list[float]: Max abs difference per input.
@@ -167,7 +172,8 @@ def check_onnx(
     options.log_severity_level = 4  # failures are raised below, not logged as well
     session = ort.InferenceSession(model, options, providers=['CPUExecutionProvider'])
     diffs = []
-    for x in inputs:
+    for i, x in enumerate(inputs):
+        hint = hints[i] if i < len(hints) else ''
         shape = 'x'.join(str(s) for s in x.shape)
         with torch.no_grad():
             want = net(x)
@@ -251,7 +257,7 @@ def export_onnx(
     else:
         second, hint = example_input(net, size, seed=1), ''
     inputs = [example, second]
-    diffs = check_onnx(model, net, [example], name) + check_onnx(model, net, [second], name, hint)
+    diffs = check_onnx(model, net, inputs, name, hints=('', hint))
     from basicattn.utils.atomic_file import atomic_write_bytes
 
     atomic_write_bytes(model, path)
