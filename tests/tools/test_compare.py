@@ -208,18 +208,12 @@ def test_vimeo_clip_strip_and_temporal_profile(compare, capsys, tmp_path):
         imwrite(tmp_path / 'lr' / f'{key}.png', lr)
         imwrite(tmp_path / 'bicubic' / f'{key.replace("/", "_")}.png', _bicubic(lr, 4))
     shutil.copytree(tmp_path / 'bicubic', tmp_path / 'copy')  # a second "method"
+    clip_inputs = ['--video', '--gt', VIMEO, '--lr', tmp_path / 'lr']
+    clip_inputs += ['--sr', f'Bicubic={tmp_path / "bicubic"}']
     code, out, err = _run(
         compare,
         capsys,
-        *[
-            '--video',
-            '--gt',
-            VIMEO,
-            '--lr',
-            tmp_path / 'lr',
-            '--sr',
-            f'Bicubic={tmp_path / "bicubic"}',
-        ],
+        *clip_inputs,
         *['--sr', f'Copy={tmp_path / "copy"}', '--box', 100, 60, 32, 32, '--zoom', 2],
         *['--row', 70, '--row-height', 4, '--out', tmp_path / 'out'],
     )
@@ -244,15 +238,7 @@ def test_vimeo_clip_strip_and_temporal_profile(compare, capsys, tmp_path):
     code, out, err = _run(
         compare,
         capsys,
-        *[
-            '--video',
-            '--gt',
-            VIMEO,
-            '--lr',
-            tmp_path / 'lr',
-            '--sr',
-            f'Bicubic={tmp_path / "bicubic"}',
-        ],
+        *clip_inputs,
         *['--box', 100, 60, 32, 32, '--names', CLIP, '--out', tmp_path / 'default'],
     )
     assert code == 0 and 'row 76' in out, err
