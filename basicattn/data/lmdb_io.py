@@ -17,6 +17,7 @@ import errno
 import os
 import os.path as osp
 import re
+import sys
 import threading
 import weakref
 
@@ -147,6 +148,13 @@ def scan_images(root, suffixes=IMG_SUFFIXES):
     (``x.png`` and ``x.jpg``) are *not* detected here; see
     :func:`check_unique_keys`.
 
+    Links to folders are followed at most once per real folder (its
+    ``(st_dev, st_ino)``): a link into the scanned tree (``self -> .``), to a
+    folder holding it (``loop -> ..``) or to a folder listed already is
+    skipped with one ``warning:`` line on stderr, so a loop can neither hang
+    the scan nor list the same images again under other keys. Links to
+    files are kept (each is its own key: a clip may repeat a frame that way).
+
     Args:
         root (str | os.PathLike): The folder to scan.
         suffixes (Sequence[str]): File suffixes to keep, compared
@@ -163,8 +171,7 @@ def scan_images(root, suffixes=IMG_SUFFIXES):
         raise FileNotFoundError(f'image folder not found: {root}')
     suffixes = tuple(s.lower() for s in suffixes)
     found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames.sort()
+    for dirpath, filenames in _walk_each_folder_once(root):
         for filename in sorted(filenames):
             stem, ext = osp.splitext(filename)
             if not stem or ext.lower() not in suffixes:
@@ -175,6 +182,55 @@ def scan_images(root, suffixes=IMG_SUFFIXES):
     # One global order of relative paths, whatever the folder nesting.
     found.sort()
     return [(key, path) for _, key, path in found]
+
+
+def _folder_identity(path):
+    st = os.stat(path)  # follows links: the real folder
+    return st.st_dev, st.st_ino
+
+
+def _within(path, folder):
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _walk_each_folder_once(root):
+    """Yield ``(dirpath, filenames)`` like ``os.walk(followlinks=True)``, each real folder once.
+
+    A link to a folder inside the scanned tree (it is listed under its own
+    path) or to one that holds the tree (a loop) is skipped; a link out of
+    the tree is followed unless its real folder was listed already.
+    """
+    real_root = osp.realpath(root)
+    seen = {_folder_identity(root)}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        keep = []
+        for name in sorted(dirnames):
+            path = osp.join(dirpath, name)
+            try:
+                identity = _folder_identity(path)
+            except OSError:  # vanished or unreadable: os.walk would skip it too
+                continue
+            if osp.islink(path):
+                target = osp.realpath(path)
+                if _within(target, real_root) or _within(real_root, target):
+                    why = 'inside' if _within(target, real_root) else 'holding'
+                    _skip(path, f'links to {target}, a folder {why} the scanned tree')
+                    continue
+            if identity in seen:
+                _skip(path, 'leads to a folder listed already')
+                continue
+            seen.add(identity)
+            keep.append(name)
+        dirnames[:] = keep
+        yield dirpath, filenames
+
+
+def _skip(path, why):
+    print(
+        f'warning: {path} {why}; skipped (each folder is listed once)',
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def check_unique_keys(items):

@@ -82,6 +82,44 @@ def test_scan_images_keys(tmp_path):
         scan_images(tmp_path / 'missing')
 
 
+def _touch(root, *rels):
+    for rel in rels:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b'')
+
+
+def test_scan_images_skips_folder_loops_with_one_line_each(tmp_path, capsys):
+    hr = tmp_path / 'HR'
+    _touch(hr, 'a.png', 'sub/b.png')
+    os.symlink('..', hr / 'sub' / 'loop')  # holds the tree: would never end
+    os.symlink('.', hr / 'self')  # the tree again: every image a second time
+    os.symlink('sub', hr / 'alias')  # a folder inside the tree, listed as sub/
+    keys = [key for key, _ in scan_images(hr)]
+    assert keys == ['a', 'sub/b']
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and all(line.startswith('warning: ') for line in lines)
+    assert {line.split()[1] for line in lines} == {
+        str(hr / 'alias'),
+        str(hr / 'self'),
+        str(hr / 'sub' / 'loop'),
+    }
+
+
+def test_scan_images_follows_a_link_out_of_the_tree_once(tmp_path, capsys):
+    _touch(tmp_path / 'store', 'x.png')
+    os.symlink(tmp_path / 'store', tmp_path / 'store' / 'again')  # a loop outside the tree
+    hr = tmp_path / 'HR'
+    _touch(hr, 'a.png', 'link_to_file_target.png')
+    os.symlink(tmp_path / 'store', hr / 'one')
+    os.symlink(tmp_path / 'store', hr / 'two')  # the same real folder: listed once
+    os.symlink(hr / 'a.png', hr / 'repeated.png')  # links to files stay keys of their own
+    keys = [key for key, _ in scan_images(hr)]
+    assert keys == ['a', 'link_to_file_target', 'one/x', 'repeated']
+    err = capsys.readouterr().err
+    assert str(hr / 'two') in err and str(hr / 'one' / 'again') in err
+
+
 def test_reader_get_keys_contains(tmp_path):
     db = _make_db(tmp_path / 'x.lmdb', {'a.b/c': b'abc', 'z': b'zz'})
     reader = LmdbReader(db)

@@ -122,3 +122,17 @@ def test_expected_errors_exit_2(cli, tiny_image_folder, tmp_path, capsys):
         cli([hr])  # usage error
     assert info.value.code == 2
     assert 'usage' in capsys.readouterr().err
+
+
+def test_a_folder_loop_is_skipped_not_followed(cli, tiny_image_folder, tmp_path, capsys):
+    """`ln -s .. HR/loop` and `self -> .` once hung the scan or stored every image many times."""
+    hr, _ = tiny_image_folder
+    os.symlink('..', osp.join(hr, 'loop'))
+    os.symlink('.', osp.join(hr, 'self'))
+    dst = str(tmp_path / 'hr.lmdb')
+    assert cli([hr, dst, '--no-progress', '--workers', '0']) == 0
+    captured = capsys.readouterr()
+    assert 'wrote 4 images' in captured.out
+    assert [key for key, _, _ in read_meta_info(dst)] == [f'img_{i:03d}' for i in range(4)]
+    warnings = [line for line in captured.err.splitlines() if line.startswith('warning: ')]
+    assert len(warnings) == 2 and 'loop' in warnings[0] + warnings[1]
