@@ -14,7 +14,7 @@ def exporting() -> bool:
 
     Ops then take their plain, traceable path (no custom autograd function,
     no activation checkpointing, ONNX-mapped ``grid_sample``); the numbers
-    are the same as the eager path's.
+    are the eager path's to float32 rounding (other kernels, other sum order).
     """
     return torch.onnx.is_in_onnx_export()
 

@@ -1,13 +1,23 @@
 """The paths the ops take while an ONNX export traces them give the eager numbers.
 
 ``torch.onnx.is_in_onnx_export()`` is patched to True, so these run the
-export branches (plain no-grad DCN with ``F.grid_sample``, no checkpointing)
-on ordinary tensors that require grad, and compare them bit for bit with
-the eager forward.
+export branches (plain no-grad DCN with ``F.grid_sample``, no checkpointing,
+in-place softmax) on ordinary tensors that require grad, and compare them
+with the eager forward.
+
+The two paths run different kernels (``grid_sample`` against our gather and
+lerp, a GEMM blocked differently, ``logsumexp`` against max-subtract-exp),
+so they agree to float32 rounding, not bit for bit: on a 2-thread AVX-512
+EPYC the DCN paths differ by 7e-7 on outputs of magnitude 6, and by 0 with
+one thread. :data:`FLOAT32_PATHS` allows about ten float32 ulps of that
+magnitude, far below any real mistake in an export branch (a wrong offset,
+mask or weight shows at 1e-2 and more).
 """
 
 import pytest
 import torch
+
+FLOAT32_PATHS = dict(rtol=1e-5, atol=1e-5)
 
 from basicattn.ops import chunked_attention, modulated_deform_conv2d
 from basicattn.ops._utils import exporting, records_autograd
@@ -46,7 +56,7 @@ def _dcn(x, offset, mask, weight, bias):
     return modulated_deform_conv2d(x, offset, mask, weight, bias, padding=1, deform_groups=2)
 
 
-def test_dcn_export_path_is_bit_identical(monkeypatch):
+def test_dcn_export_path_equals_eager(monkeypatch):
     inputs = _dcn_inputs()
     eager = _dcn(*inputs)
     assert type(eager.grad_fn).__name__ == '_DeformConvColumnsBackward'
@@ -57,10 +67,10 @@ def test_dcn_export_path_is_bit_identical(monkeypatch):
 
     monkeypatch.setattr(_DeformConvColumns, 'apply', not_traceable)
     monkeypatch.setattr(torch, 'grid_sampler_2d', not_traceable)  # F.grid_sample instead
-    assert torch.equal(_dcn(*inputs).detach(), eager.detach())
+    torch.testing.assert_close(_dcn(*inputs).detach(), eager.detach(), **FLOAT32_PATHS)
 
 
-def test_attention_export_paths_are_bit_identical(monkeypatch):
+def test_attention_export_paths_equal_eager(monkeypatch):
     g = torch.Generator().manual_seed(1)
     q, k, v = (torch.rand(1, 6, 5, 5, 4, generator=g, requires_grad=True) for _ in range(3))
     sigma = torch.tensor(2.0, requires_grad=True)
@@ -72,7 +82,7 @@ def test_attention_export_paths_are_bit_identical(monkeypatch):
         gaussian_nonlocal_attention(q, k, v, sigma, 2),
     )
     for a, b in zip(eager, traced):
-        assert torch.equal(a.detach(), b.detach())
+        torch.testing.assert_close(a.detach(), b.detach(), **FLOAT32_PATHS)
 
 
 @pytest.mark.parametrize('scale', [1, 2, 3, 4, 1.5, 2.5])
@@ -83,7 +93,11 @@ def test_traced_bicubic_upsample_is_matlab_imresize(scale):
     g = torch.Generator().manual_seed(2)
     for hw in ((8, 8), (5, 11), (1, 3)):
         x = torch.rand(2, 3, *hw, generator=g)
-        assert torch.equal(traced_bicubic_upsample(x, scale), imresize(x, scale=scale))
+        # the same matrix products, with weights computed by torch here and by
+        # numpy there: equal up to the float32 rounding of those weights
+        torch.testing.assert_close(
+            traced_bicubic_upsample(x, scale), imresize(x, scale=scale), **FLOAT32_PATHS
+        )
 
 
 def test_traced_bicubic_upsample_refuses_downscaling():

@@ -25,6 +25,17 @@ DASAA_TINY = dict(
 )
 
 
+def _assert_same_image(got, expected):
+    """The tool's PNG against this process's own forward of the same network.
+
+    The tool runs with one thread and this process with several, so the
+    convolutions may sum in another order: a value at a rounding boundary can
+    land one grey level away. A wrong network or window is off by far more.
+    """
+    assert got.shape == expected.shape
+    assert np.abs(got.astype(np.int16) - expected.astype(np.int16)).max() <= 1
+
+
 def _frames(folder, count=5, size=(12, 16), seed=0):
     rng = np.random.default_rng(seed)
     os.makedirs(folder, exist_ok=True)
@@ -59,7 +70,7 @@ def test_image_folder_with_bicubic(tmp_path, tool):
     assert out.stdout.strip().splitlines()[-1] == str(tmp_path / 'out')
     for i, frame in enumerate(frames):
         expected = tensor2img(Bicubic(scale=2)(img2tensor(frame)[None])[0])
-        assert np.array_equal(imread(str(tmp_path / 'out' / f'f{i}.png')), expected)
+        _assert_same_image(imread(str(tmp_path / 'out' / f'f{i}.png')), expected)
     again = tool(
         'tools/infer.py',
         str(tmp_path / 'in'),
@@ -82,7 +93,7 @@ def test_single_image_to_an_image_file(tmp_path, forked_tool):
     assert out.stdout.strip().splitlines()[-1] == target
     assert osp.isfile(target)  # a file, not a folder named sr.png
     expected = tensor2img(Bicubic(scale=2)(img2tensor(frame)[None])[0])
-    assert np.array_equal(imread(target), expected)
+    _assert_same_image(imread(target), expected)
     assert sorted(os.listdir(tmp_path)) == ['in', 'sr.png']  # no temporary file left
     again = forked_tool('tools/infer.py', src, target, *BICUBIC_X2)
     assert again.returncode == 2 and 'exists; pass --overwrite' in again.stderr
