@@ -17,12 +17,12 @@ mask or weight shows at 1e-2 and more).
 import pytest
 import torch
 
-FLOAT32_PATHS = dict(rtol=1e-5, atol=1e-5)
-
 from basicattn.ops import chunked_attention, modulated_deform_conv2d
 from basicattn.ops._utils import exporting, records_autograd
 from basicattn.ops.deform_conv_function import _DeformConvColumns
 from basicattn.ops.nonlocal_attention import gaussian_nonlocal_attention
+
+FLOAT32_PATHS = dict(rtol=1e-5, atol=1e-5)
 
 
 @pytest.fixture
