@@ -16,6 +16,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from basicattn.metrics.metric_direction import best_rule
 from basicattn.utils.path_util import safe_path_component
 
 from . import (
@@ -125,7 +126,11 @@ def _eval_loop_cfg(opt: Mapping[str, Any], purpose: str) -> Tuple[Any, Any, Any]
 
 
 def best_metric_key(opt: Mapping[str, Any]) -> Optional[str]:
-    """The key checkpoints are ranked by: first validation set, first metric."""
+    """The key checkpoints are ranked by: first validation set, first metric.
+
+    The best is the highest value, or the lowest for a metric that is better
+    when lower (LPIPS; :mod:`basicattn.metrics.metric_direction`).
+    """
     sets = dataset_sets(opt, 'train')
     metrics = opt.get('val', {}).get('metrics') or {}
     if not sets or not metrics:
@@ -307,6 +312,7 @@ def runner_cfg(
     resume_from, resume_option = (
         resume_checkpoint(opt, work_dir, auto_resume) if purpose == 'train' else (None, None)
     )
+    best_key = best_metric_key(opt) if purpose == 'train' else None
     custom_hooks = [
         dict(type='ExperimentFolderHook', resume_option=resume_option),
         dict(type='RNGStateHook'),
@@ -353,8 +359,8 @@ def runner_cfg(
                 interval=logger.get('save_checkpoint_freq', 5000),
                 max_keep_ckpts=logger.get('max_keep_ckpts', -1),
                 save_last=True,
-                save_best=best_metric_key(opt) if purpose == 'train' else None,
-                rule='greater',
+                save_best=best_key,
+                rule=best_rule(best_key or ''),
             ),
         ),
         custom_hooks=custom_hooks,
