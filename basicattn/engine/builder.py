@@ -444,6 +444,7 @@ def build_runner(
     from basicattn.data.data_check import check_dataset_paths
 
     check_dataset_paths(opt, purpose)
+    check_metrics(opt, purpose)
     checkpoint_io.install()
     dist = opt.get('dist_params', {})
     init_distributed(
@@ -460,6 +461,22 @@ def build_runner(
     runner = QuietDumpsRunner(**kwargs, cfg=Config(deepcopy(cfg)), verbose=verbose)
     _save_options(opt, runner.work_dir)
     return runner
+
+
+def check_metrics(opt: Mapping[str, Any], purpose: str) -> None:
+    """Build every ``val.metrics`` metric once, before anything is created.
+
+    So that a metric that cannot be built (LPIPS without its weight files)
+    stops the run with its one-line error before the experiment folder, the
+    model or the data loaders exist. Nothing to check without evaluation sets.
+    """
+    metrics = (opt.get('val') or {}).get('metrics') or {}
+    if not metrics or not dataset_sets(opt, purpose):
+        return
+    from basicattn.registry import METRICS
+
+    for block in metrics.values():
+        METRICS.build(deepcopy(block))
 
 
 def prepare_work_dir(opt: Mapping[str, Any], cfg: Mapping[str, Any], purpose: str) -> None:

@@ -161,3 +161,37 @@ def test_with_the_published_weights(net):
     if not osp.isfile(backbone) or heads is None or not osp.isfile(heads):
         pytest.skip(f'published LPIPS weights of {net} not installed ({backbone}, lpips package)')
     check_properties(LPIPS(net=net, crop_border=2))
+
+
+def test_test_tool_stops_before_creating_anything(tmp_path, monkeypatch, capsys, tiny_image_folder):
+    """tools/test.py with LPIPS and no weights: one error line, no results folder."""
+    import importlib.util
+    import sys
+
+    hr, lr = tiny_image_folder
+    monkeypatch.setattr(torch.hub, '_hub_dir', None, raising=False)
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    options = tmp_path / 'lpips.yml'
+    options.write_text(
+        f'name: lpips_missing\nscale: 2\nnetwork_g: {{type: Bicubic}}\n'
+        f'datasets:\n  test_tiny: {{name: Tiny, type: PairedImageDataset, '
+        f'dataroot_gt: {hr}, dataroot_lq: {lr}}}\n'
+        f'path: {{experiments_root: {tmp_path}/results}}\n'
+        'val:\n  metrics:\n    psnr: {type: PSNR, crop_border: 2}\n'
+        '    lpips: {type: LPIPS, crop_border: 2}\n'
+    )
+    tools = osp.join(osp.dirname(__file__), '..', '..', 'tools')
+    sys.path.insert(0, tools)
+    try:
+        spec = importlib.util.spec_from_file_location(
+            '_tool_test_lpips', osp.join(tools, 'test.py')
+        )
+        tool = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(tool)
+    finally:
+        sys.path.pop(0)
+    assert tool.main(['-opt', str(options)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('error: LPIPS (net: alex): '), err
+    assert 'alexnet-owt-7be5be79.pth' in err[0]
+    assert not (tmp_path / 'results').exists()
