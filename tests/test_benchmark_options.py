@@ -60,6 +60,8 @@ def test_there_are_the_benchmark_files():
         'reds4_x4.yml',
         'vimeo90k_t_bi_x4.yml',
         'vimeo90k_t_bdduf_x4.yml',
+        'vimeo90k_t_mana_x4.yml',
+        'vimeo90k_motion_x4.yml',
         'udm10_bdduf_x4.yml',
     }
     assert set(FILES) == expected
@@ -107,6 +109,7 @@ def build_stand_in(root, opt, lr_source):
         if block.get('meta_info_file'):
             clips = dict.fromkeys(k.rsplit('/', 1)[0] for k in keys)
             path = osp.join(root, block['meta_info_file'])
+            os.makedirs(osp.dirname(path), exist_ok=True)
             with open(path, 'w', encoding='utf-8') as f:
                 f.write(''.join(f'{c}\n' for c in clips))
         lq = block.get('dataroot_lq') or lr_source.get(block['name'])
@@ -124,6 +127,32 @@ def other_lr_source(opt):
             folder = osp.join(osp.dirname(block['dataroot_gt'].rstrip('/')), 'BDx4')
             switch[block['name']] = (f'datasets.{key}.dataroot_lq={folder}', folder)
     return switch
+
+
+def lpips_overrides(opt, folder):
+    """``--set`` items giving an LPIPS metric weight files of the published layouts.
+
+    The stand-in run checks that the file runs; the files hold the default
+    initialisation of :class:`~basicattn.metrics.lpips_net.LPIPSNet` (heads made
+    non-negative), so the
+    LPIPS value itself means nothing here (tests/metrics/test_lpips_*.py check it).
+    """
+    names = [k for k, m in opt['val']['metrics'].items() if m['type'] == 'LPIPS']
+    if not names:
+        return []
+    from basicattn.metrics.lpips_net import LPIPSNet
+
+    net = LPIPSNet('alex')
+    torch.save(net.backbone_state_dict(), osp.join(folder, 'lpips_backbone.pth'))
+    heads = {k: v.abs() for k, v in net.head_state_dict().items()}  # >= 0 as published
+    torch.save(heads, osp.join(folder, 'lpips_heads.pth'))
+    items = []
+    for name in names:
+        items += [
+            f'val.metrics.{name}.backbone_path={folder}/lpips_backbone.pth',
+            f'val.metrics.{name}.head_path={folder}/lpips_heads.pth',
+        ]
+    return items
 
 
 def run_test(tool, path, root, tag, overrides=(), extra=()):
@@ -159,7 +188,8 @@ def test_benchmark_file_runs_on_a_stand_in(name, test_tool, tmp_path, monkeypatc
     opt = load(name)
     switch = other_lr_source(opt)
     build_stand_in(str(tmp_path), opt, {s: f for s, (_, f) in switch.items() if f})
-    metrics, clips = run_test(test_tool, path, str(tmp_path), 'default')
+    lpips = lpips_overrides(opt, tmp_path)
+    metrics, clips = run_test(test_tool, path, str(tmp_path), 'default', lpips)
     sets = [b['name'] for b in opt['datasets'].values()]
     assert list(metrics) == sets
     # the keys name the protocol's channel and crop: psnr_y_crop4, ssim_rgb_crop0 ...
@@ -168,14 +198,17 @@ def test_benchmark_file_runs_on_a_stand_in(name, test_tool, tmp_path, monkeypatc
     psnr, ssim = (f'{m}_{space}_crop{psnr_cfg["crop_border"]}' for m in ('psnr', 'ssim'))
     for set_name in sets:
         values = metrics[set_name]
-        assert set(values) == {psnr, ssim}
+        assert set(values) == {psnr, ssim} | ({'lpips_alex_crop0'} if lpips else set())
+        if lpips:  # weights of the right layout only: the value is not checked
+            assert values['lpips_alex_crop0'] >= 0
         assert 15 < values[psnr] < 60 and 0 < values[ssim] < 1, (set_name, values)
         if opt['model_type'] == 'VideoSRModel':  # the set value is the mean over clips
             per_clip = clips[set_name]
             assert len(per_clip) >= 2
             mean = np.mean([c[psnr] for c in per_clip.values()])
             assert values[psnr] == pytest.approx(mean, rel=1e-9)
-    other, _ = run_test(test_tool, path, str(tmp_path), 'other', [o for o, _ in switch.values()])
+    other_lr = [o for o, _ in switch.values()]
+    other, _ = run_test(test_tool, path, str(tmp_path), 'other', other_lr + lpips)
     for set_name in sets:
         for metric, value in metrics[set_name].items():
             assert other[set_name][metric] == pytest.approx(value, abs=1e-9), (set_name, metric)

@@ -2,7 +2,7 @@
 
     python tools/compare.py --gt DIR [--lr DIR] --sr LABEL=DIR [--sr LABEL=DIR ...]
         --out OUT_DIR [--box X Y W H] [--zoom N] [--names NAME ...] [--scale S]
-        [--columns C] [--rgb] [--video [--row R] [--row-height N]]
+        [--columns C] [--rgb] [--lpips alex|vgg] [--video [--row R] [--row-height N]]
 
 ``--gt`` and ``--lr`` are the test set's folders (what the option file's
 ``dataroot_gt`` / ``dataroot_lq`` name); each ``--sr`` is a folder of
@@ -27,6 +27,12 @@ per frame, each method tile with its frame's PSNR / SSIM) and
 the box, stacked over time for every source). ``--names`` selects images
 (or clips with ``--video``). Layout, sizes and the automatic box: see
 ``basicattn/utils/comparison_figure.py`` and ``docs/figures.md``.
+
+``--lpips NET`` adds each method's LPIPS (``basicattn/metrics/lpips_metric.py``,
+RGB, crop = scale; lower is better, printed as ``LPIPS↓``) to the line printed
+per figure: of the image, or the mean over the frames of the clip. Its two
+weight files must be in their default places (``docs/metrics.md``); without
+them the tool stops before any figure, with one ``error:`` line.
 
 The figures reach OUT_DIR only when all of them were made (each move is
 atomic; a figure of the same name is replaced). The last line printed is
@@ -76,6 +82,11 @@ def parse_args(argv=None):
     parser.add_argument('--scale', type=int, help='SR scale (default: GT size / LR size)')
     parser.add_argument('--columns', type=int, help='tiles per row (default: two rows)')
     parser.add_argument('--rgb', action='store_true', help='PSNR / SSIM on RGB, not Y')
+    parser.add_argument(
+        '--lpips',
+        choices=('alex', 'vgg'),
+        help="also print each method's LPIPS (lower is better) with this backbone",
+    )
     parser.add_argument('--video', action='store_true', help='GT images are frames of clips')
     parser.add_argument('--row', type=int, help='--video: pixel row of the temporal profile')
     parser.add_argument(
@@ -243,10 +254,33 @@ def _box(args, shape, where):
     return None if args.box is None else check_box(args.box, shape, f'--box for {where}')
 
 
-def _scores(figure):
+def _scores(figure, lpips=None):
+    """``label PSNR/SSIM`` of every method tile, with ``LPIPS↓ value`` when ``lpips`` has it."""
+    lpips = lpips or {}
     return '  '.join(
-        f'{t.label} {t.psnr:.2f}/{t.ssim:.4f}' for t in figure.tiles if t.psnr is not None
+        f'{t.label} {t.psnr:.2f}/{t.ssim:.4f}'
+        + (f' LPIPS↓ {lpips[t.label]:.4f}' if t.label in lpips else '')
+        for t in figure.tiles
+        if t.psnr is not None
     )
+
+
+def lpips_scores(net, gts, srs, border):
+    """``{label: mean LPIPS over the frames}`` of uint8 RGB images (``gts``: a list of frames)."""
+    import torch
+
+    from basicattn.metrics.lpips_metric import lpips_distance
+
+    def tensor(img):
+        return torch.from_numpy(img.astype('float32') / 255.0).permute(2, 0, 1)
+
+    return {
+        label: float(
+            sum(lpips_distance(net, tensor(s), tensor(g), border).item() for s, g in zip(ss, gts))
+            / len(gts)
+        )
+        for label, ss in srs.items()
+    }
 
 
 def _write(staging, name, image):
@@ -281,7 +315,12 @@ def compare_images(args, sources, staging):
         )
         path = _write(staging, f'{name}.png', figure.image)
         x, y, w, h = figure.box
-        print(f'{path}: box {x} {y} {w} {h}, zoom {figure.zoom}; {_scores(figure)}')
+        lpips = None
+        if args.lpips_net is not None:
+            lpips = lpips_scores(
+                args.lpips_net, [gt], {k: [v] for k, v in srs.items()}, sources.scale
+            )
+        print(f'{path}: box {x} {y} {w} {h}, zoom {figure.zoom}; {_scores(figure, lpips)}')
         written.append(path)
     return written
 
@@ -337,7 +376,14 @@ def compare_clips(args, sources, staging):
         )
         for suffix, figure in (('strip', strip), ('profile', profile)):
             written.append(_write(staging, f'{clip}_{suffix}.png', figure.image))
-        print(f'{written[-2]}: box {x} {y} {w} {h}, zoom {strip.zoom}; {written[-1]}: row {row}')
+        scores = ''
+        if args.lpips_net is not None:
+            means = lpips_scores(args.lpips_net, gts, srs, sources.scale)
+            scores = '; ' + '  '.join(f'{k} LPIPS↓ {v:.4f}' for k, v in means.items())
+        print(
+            f'{written[-2]}: box {x} {y} {w} {h}, zoom {strip.zoom}; {written[-1]}: row {row}'
+            + scores
+        )
     return written
 
 
@@ -350,6 +396,11 @@ def _compare(argv):
     from basicattn.utils.atomic_file import StagedFolder
 
     args = parse_args(argv)
+    args.lpips_net = None
+    if args.lpips:  # its weights are found (or refused) before any image is read
+        from basicattn.metrics.lpips_weights import load_lpips_net
+
+        args.lpips_net = load_lpips_net(args.lpips)
     sources = Sources(args)
     staging = StagedFolder(args.out)  # the figures reach OUT_DIR only when all are made
     try:

@@ -96,12 +96,14 @@ def parse_args(argv=None):
 
 
 def format_table(per_set, first_column='set'):
-    """Render ``{set: {metric: value}}`` as a fixed-width text table."""
+    """Render ``{set: {metric: value}}`` as a fixed-width text table (``↓``: lower is better)."""
+    from basicattn.metrics.metric_direction import arrow
+
     metrics = []
     for values in per_set.values():
         metrics += [m for m in values if m not in metrics]
     width = max([len(first_column)] + [len(s) for s in per_set])
-    header = first_column.ljust(width) + ''.join(f'  {m:>16}' for m in metrics)
+    header = first_column.ljust(width) + ''.join(f'  {m + arrow(m):>16}' for m in metrics)
     rows = [header, '-' * len(header)]
     for name, values in per_set.items():
         cells = ''.join(f'  {values[m]:>16.4f}' if m in values else f'  {"-":>16}' for m in metrics)

@@ -16,6 +16,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from basicattn.metrics.metric_direction import best_rule
 from basicattn.utils.path_util import safe_path_component
 
 from . import (
@@ -125,7 +126,11 @@ def _eval_loop_cfg(opt: Mapping[str, Any], purpose: str) -> Tuple[Any, Any, Any]
 
 
 def best_metric_key(opt: Mapping[str, Any]) -> Optional[str]:
-    """The key checkpoints are ranked by: first validation set, first metric."""
+    """The key checkpoints are ranked by: first validation set, first metric.
+
+    The best is the highest value, or the lowest for a metric that is better
+    when lower (LPIPS; :mod:`basicattn.metrics.metric_direction`).
+    """
     sets = dataset_sets(opt, 'train')
     metrics = opt.get('val', {}).get('metrics') or {}
     if not sets or not metrics:
@@ -307,6 +312,7 @@ def runner_cfg(
     resume_from, resume_option = (
         resume_checkpoint(opt, work_dir, auto_resume) if purpose == 'train' else (None, None)
     )
+    best_key = best_metric_key(opt) if purpose == 'train' else None
     custom_hooks = [
         dict(type='ExperimentFolderHook', resume_option=resume_option),
         dict(type='RNGStateHook'),
@@ -353,8 +359,8 @@ def runner_cfg(
                 interval=logger.get('save_checkpoint_freq', 5000),
                 max_keep_ckpts=logger.get('max_keep_ckpts', -1),
                 save_last=True,
-                save_best=best_metric_key(opt) if purpose == 'train' else None,
-                rule='greater',
+                save_best=best_key,
+                rule=best_rule(best_key or ''),
             ),
         ),
         custom_hooks=custom_hooks,
@@ -438,6 +444,7 @@ def build_runner(
     from basicattn.data.data_check import check_dataset_paths
 
     check_dataset_paths(opt, purpose)
+    check_metrics(opt, purpose)
     checkpoint_io.install()
     dist = opt.get('dist_params', {})
     init_distributed(
@@ -454,6 +461,22 @@ def build_runner(
     runner = QuietDumpsRunner(**kwargs, cfg=Config(deepcopy(cfg)), verbose=verbose)
     _save_options(opt, runner.work_dir)
     return runner
+
+
+def check_metrics(opt: Mapping[str, Any], purpose: str) -> None:
+    """Build every ``val.metrics`` metric once, before anything is created.
+
+    So that a metric that cannot be built (LPIPS without its weight files)
+    stops the run with its one-line error before the experiment folder, the
+    model or the data loaders exist. Nothing to check without evaluation sets.
+    """
+    metrics = (opt.get('val') or {}).get('metrics') or {}
+    if not metrics or not dataset_sets(opt, purpose):
+        return
+    from basicattn.registry import METRICS
+
+    for block in metrics.values():
+        METRICS.build(deepcopy(block))
 
 
 def prepare_work_dir(opt: Mapping[str, Any], cfg: Mapping[str, Any], purpose: str) -> None:

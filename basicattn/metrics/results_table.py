@@ -14,7 +14,9 @@ turns one or more of them into a Markdown table:
   cell, in a fixed order that the caption line states; a metric a run did not
   measure is ``-``, and so is a set it did not test;
 * a caption line above the table naming the metrics with their channel and
-  crop (``crop = scale`` when every run cropped its own scale).
+  crop (``crop = scale`` when every run cropped its own scale); a metric that
+  is better when lower (LPIPS, :mod:`basicattn.metrics.metric_direction`)
+  carries an arrow, ``LPIPS↓``, and LPIPS names its network.
 
 Rows are grouped by scale (smaller first, records without one last), and
 keep the order of the records within a scale. Two records with the same
@@ -32,6 +34,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from basicattn.errors import UserError
 from basicattn.utils.strict_json import number
 
+from .metric_direction import arrow
+
 __all__ = [
     'Record',
     'default_label',
@@ -43,8 +47,11 @@ __all__ = [
 
 #: Metric keys written by :func:`basicattn.metrics.psnr_ssim.metric_name`.
 _KEY = re.compile(r'^(psnr|ssim)_(y|rgb)_crop(\d+)$')
-_KIND_ORDER = ('psnr', 'ssim')
+#: Keys written by :class:`basicattn.metrics.lpips_metric.LPIPS` (RGB, a backbone).
+_LPIPS_KEY = re.compile(r'^lpips_(alex|vgg)_crop(\d+)$')
+_KIND_ORDER = ('psnr', 'ssim', 'lpips')
 _SPACE = {'y': 'Y channel (BT.601)', 'rgb': 'RGB'}
+_NET = {'alex': 'AlexNet', 'vgg': 'VGG16'}
 
 PerSet = Dict[str, Dict[str, float]]
 
@@ -200,9 +207,10 @@ def read_record(path: str) -> Record:
 class _Metric:
     """A table metric: a key pattern that may say ``crop = scale``."""
 
-    kind: str  # 'psnr', 'ssim' or the whole key of another metric
-    space: Optional[str] = None  # 'y' / 'rgb' for PSNR and SSIM
+    kind: str  # 'psnr', 'ssim', 'lpips' or the whole key of another metric
+    space: Optional[str] = None  # 'y' / 'rgb' for PSNR and SSIM, 'rgb' for LPIPS
     crop: Optional[int] = None  # None: crop = the row's scale
+    net: Optional[str] = None  # LPIPS's backbone
 
     def qualifier(self) -> str:
         if self.space is None:
@@ -211,7 +219,8 @@ class _Metric:
         return f'{_SPACE[self.space]}, {crop}'
 
     def title(self) -> str:
-        return self.kind.upper() if self.space is not None else self.kind
+        name = self.kind.upper() if self.space is not None else self.kind
+        return name + arrow(self.kind)
 
     def sort_key(self, first_seen: int) -> Tuple[int, int]:
         order = _KIND_ORDER.index(self.kind) if self.space is not None else len(_KIND_ORDER)
@@ -219,6 +228,10 @@ class _Metric:
 
 
 def _metric_of(key: str, scale: Optional[int]) -> _Metric:
+    match = _LPIPS_KEY.match(key)
+    if match is not None:
+        crop = int(match.group(2))
+        return _Metric('lpips', 'rgb', None if crop == scale else crop, match.group(1))
     match = _KEY.match(key)
     if match is None:
         return _Metric(key)
@@ -267,14 +280,23 @@ def _titles(metrics: Sequence[_Metric]) -> List[str]:
     titles = []
     for m in metrics:
         title = m.title()
-        if kinds.count(m.kind) > 1 and m.space is not None:
+        if kinds.count(m.kind) > 1 and m.net is not None:
+            same = [o for o in metrics if o.kind == m.kind]
+            if len({o.net for o in same}) > 1:
+                title += f'-{m.net}'
+            if len({o.crop for o in same}) > 1:
+                title += '' if m.crop is None else f'-crop{m.crop}'
+        elif kinds.count(m.kind) > 1 and m.space is not None:
             title += f'-{m.space.upper()}' + ('' if m.crop is None else f'-crop{m.crop}')
         titles.append(title)
     return titles
 
 
 def _caption(metrics: Sequence[_Metric], titles: Sequence[str]) -> str:
-    units = [f'{t} (dB)' if m.kind == 'psnr' else t for m, t in zip(metrics, titles)]
+    units = [
+        f'{t} (dB)' if m.kind == 'psnr' else f'{t} ({_NET[m.net]})' if m.net else t
+        for m, t in zip(metrics, titles)
+    ]
     groups: Dict[str, List[str]] = {}
     for metric, title in zip(metrics, titles):
         if metric.qualifier():
@@ -288,6 +310,8 @@ def _caption(metrics: Sequence[_Metric], titles: Sequence[str]) -> str:
     text = f'Each cell: {" / ".join(units)}'
     if described:
         text += f'; {described}'
+    if any(arrow(m.kind) for m in metrics):
+        text += '; ↓: lower is better'
     return text + '; "-": not measured.'
 
 

@@ -323,3 +323,22 @@ def test_video_model_gets_sequence_and_image_model_refuses_it(tmp_path):
         load(tmp_path, overrides=['val.sequence=true'])
     opt = load(tmp_path, overrides=['model_type=VideoSRModel'])
     assert runner_cfg(opt, 'train')['model']['test_cfg']['sequence'] is False
+
+
+def test_best_checkpoint_of_a_lower_is_better_metric(tmp_path):
+    """LPIPS first in val.metrics: the best checkpoint is the lowest value."""
+    import torch
+
+    from basicattn.metrics.lpips_net import LPIPSNet
+
+    net = LPIPSNet('alex')  # weights of the right layout (default init): only built here
+    torch.save(net.backbone_state_dict(), tmp_path / 'b.pth')
+    torch.save(net.head_state_dict(), tmp_path / 'h.pth')
+    lpips = (
+        f'lpips: {{type: LPIPS, crop_border: 2, backbone_path: {tmp_path}/b.pth, '
+        f'head_path: {tmp_path}/h.pth}}'
+    )
+    text = TINY.replace('psnr: {type: PSNR, crop_border: 2, test_y_channel: true}', lpips)
+    checkpoint = runner_cfg(load(tmp_path, text), 'train')['default_hooks']['checkpoint']
+    assert checkpoint['save_best'] == 'tinyval/lpips_alex_crop2'
+    assert checkpoint['rule'] == 'less'

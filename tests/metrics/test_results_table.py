@@ -189,3 +189,21 @@ def test_a_bar_in_a_name_cannot_split_a_cell():
     for line in text.splitlines()[2:]:
         assert line.replace('\\|', '').count('|') == rule.count('|')
     assert 'A\\|B' in text and 'S\\|1' in text
+
+
+def test_lpips_is_marked_lower_is_better_and_names_its_network():
+    """MANA's Table 1 cells: PSNR / SSIM on RGB and LPIPS (AlexNet), LPIPS lower is better."""
+    mana = {'psnr_rgb_crop0': 36.55, 'ssim_rgb_crop0': 0.9471, 'lpips_alex_crop0': 0.1186}
+    text = format_results_table([Record('TOFlow', 4, {'Vimeo90K-Motion': mana})])
+    caption = text.splitlines()[0]
+    assert caption.startswith('Each cell: PSNR (dB) / SSIM / LPIPS↓ (AlexNet);')
+    assert 'PSNR and SSIM and LPIPS↓ on RGB, crop 0' in caption
+    assert '↓: lower is better' in caption
+    _, _, rows = parse(text)
+    assert rows[0]['Vimeo90K-Motion'] == '36.55 / 0.9471 / 0.1186'
+    both = dict(mana, lpips_vgg_crop0=0.2)
+    caption = format_results_table([Record('X', 4, {'S': both})]).splitlines()[0]
+    assert 'LPIPS↓-alex (AlexNet) / LPIPS↓-vgg (VGG16)' in caption
+    # a metric without an arrow keeps its caption unchanged
+    plain = format_results_table([Record('X', 4, {'S': {'psnr_y_crop4': 30.0}})])
+    assert '↓' not in plain

@@ -249,3 +249,60 @@ def test_vimeo_clip_strip_and_temporal_profile(compare, capsys, tmp_path):
         *['--row', 256, '--out', tmp_path / 'bad'],
     )
     assert '--row 256 is outside the frames' in _error_line(code, err)
+
+
+def _lpips_weights_in_default_places(root, monkeypatch, net):
+    """LPIPS weight files of the published layouts where the tool looks for them.
+
+    Default initialisation (heads made non-negative): the values only have to
+    agree with the metric's on the same files.
+    """
+    import torch
+
+    from basicattn.metrics.lpips_net import LPIPSNet
+    from basicattn.metrics.lpips_weights import BACKBONE_FILES
+
+    model = LPIPSNet(net)
+    hub = root / 'torch' / 'hub' / 'checkpoints'
+    heads = root / 'site' / 'lpips' / 'weights' / 'v0.1'
+    hub.mkdir(parents=True)
+    heads.mkdir(parents=True)
+    (root / 'site' / 'lpips' / '__init__.py').write_text('')
+    torch.save(model.backbone_state_dict(), hub / BACKBONE_FILES[net])
+    torch.save({k: v.abs() for k, v in model.head_state_dict().items()}, heads / f'{net}.pth')
+    monkeypatch.setattr(torch.hub, '_hub_dir', None, raising=False)
+    monkeypatch.setenv('TORCH_HOME', str(root / 'torch'))
+    monkeypatch.syspath_prepend(str(root / 'site'))
+
+
+def test_lpips_is_printed_lower_is_better(compare, capsys, tiny, monkeypatch):
+    import torch
+
+    from basicattn.metrics.lpips_metric import LPIPS
+
+    _lpips_weights_in_default_places(tiny, monkeypatch, 'vgg')
+    code, out, _ = _run(compare, capsys, *_tiny_args(tiny, '--lpips', 'vgg'))
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith(str(tiny / 'out' / 'a.png')))
+    found = re.search(r'M (\d+\.\d+)/(\d\.\d+) LPIPS↓ (\d\.\d+)$', line)
+    assert found, line
+    metric = LPIPS(net='vgg', crop_border=2)  # crop = scale, as the PSNR / SSIM labels
+
+    def tensor(path):
+        return torch.from_numpy(imread(path).astype(np.float32) / 255).permute(2, 0, 1)
+
+    metric.process(
+        None, [dict(pred=tensor(tiny / 'sr' / 'a.png'), gt=tensor(tiny / 'gt' / 'a.png'), key='a')]
+    )
+    assert float(found.group(3)) == pytest.approx(metric.results[0]['value'], abs=1e-4)
+
+
+def test_lpips_without_its_weights_stops_before_any_figure(compare, capsys, tiny, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.hub, '_hub_dir', None, raising=False)
+    monkeypatch.setenv('TORCH_HOME', str(tiny / 'empty'))
+    code, _, err = _run(compare, capsys, *_tiny_args(tiny, '--lpips', 'alex'))
+    line = _error_line(code, err)
+    assert 'alexnet-owt-7be5be79.pth' in line and str(tiny / 'empty') in line
+    assert not (tiny / 'out').exists()
