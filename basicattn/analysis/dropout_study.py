@@ -164,18 +164,22 @@ def parse_variants(specs: Sequence[str], num_block: int) -> List[Variant]:
 
 
 def _num_block(network_g: Dict[str, Any], source: str) -> int:
-    """``network_g``'s block count; refuse an arch without ``attention_blocks``."""
-    from basicattn.engine.signature_check import explicit_parameters
-    from basicattn.registry import ARCHS
+    """``network_g``'s block count; refuse a network without ``attention_blocks``.
 
-    params = explicit_parameters(ARCHS.get(network_g['type'])) or {}
-    if 'attention_blocks' not in params or 'num_block' not in params:
+    The network is built (:func:`~basicattn.engine.network.build_network`): an
+    arch for the study keeps its 1-based choice in ``attention_blocks`` and its
+    block count in ``num_block`` (:class:`~basicattn.archs.attention_probe_arch.AttentionProbe`).
+    """
+    from basicattn.engine.network import build_network
+
+    net = build_network(network_g, f'{source}: network_g')
+    if not hasattr(net, 'attention_blocks') or not isinstance(getattr(net, 'num_block', None), int):
         raise UserError(
             f'{source}: network_g.type {network_g["type"]!r} has no attention_blocks and '
-            'num_block arguments; the study needs an arch whose blocks can drop their '
-            'attention (type: AttentionProbe)'
+            'num_block; the study needs an arch whose blocks can drop their attention '
+            '(type: AttentionProbe)'
         )
-    return int(network_g.get('num_block', params['num_block'].default))
+    return net.num_block
 
 
 def _yaml_value(value: Any) -> str:

@@ -222,6 +222,7 @@ class AttentionProbe(nn.Module):
                 f'num_in_ch ({num_in_ch}) must equal num_out_ch ({num_out_ch})'
             )
         self.upscale = upscale
+        self.num_block = num_block
         #: 1-based numbers of the blocks with attention, sorted.
         self.attention_blocks = resolve_attention_blocks(attention_blocks, num_block)
         self.conv_first = conv3x3(num_in_ch, num_feat)
