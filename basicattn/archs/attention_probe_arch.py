@@ -182,6 +182,10 @@ class AttentionProbe(nn.Module):
     Parameters at x4 with the defaults: 4,388,415 + 479,829 per block with
     attention (9,186,705 for ``'all'``).
 
+    Taps (:attr:`TAPS`): ``blocks.{i}.attention_map``, the sigmoid gate of
+    block ``i`` (0-based module index; blocks with attention only),
+    (N, C, H, W) in (0, 1).
+
     Args:
         num_in_ch (int): Input channels. Default: 3.
         num_out_ch (int): Output channels (equal to ``num_in_ch``: the input
