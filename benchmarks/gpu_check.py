@@ -74,6 +74,7 @@ CHECKS = ('arch', 'dcn', 'mana', 'dksan', 'train')
 #: Paper-sized arch configs and the (small) input each is checked on.
 FULL_ARCHS = {
     'A2N': (dict(upscale=4), (1, 3, 48, 48)),
+    'AttentionProbe': (dict(upscale=4), (1, 3, 48, 48)),
     'Bicubic': (dict(scale=4), (1, 3, 48, 48)),
     'DAN': (dict(upscale=3), (1, 3, 32, 32)),
     'EDSR': (dict(upscale=4), (1, 3, 48, 48)),

@@ -23,6 +23,15 @@ ARCH_CASES = {
         output=(1, 3, 16, 16),
         paper=(dict(upscale=3), 11_460_745),
     ),
+    # A2N's attention-dropout probe (paper Sec. 3.2, Table 2): all blocks with
+    # attention 9,186,705 at x4 (paper 9.2 M); the other rows of Table 2 are
+    # checked in test_attention_probe_arch.py.
+    'AttentionProbe': dict(
+        kwargs=dict(num_feat=8, unf=4, num_block=3, upscale=2, attention_blocks=[1, 3]),
+        input=(1, 3, 8, 8),
+        output=(1, 3, 16, 16),
+        paper=(dict(), 9_186_705),
+    ),
     'Bicubic': dict(
         kwargs=dict(scale=2), input=(1, 3, 8, 8), output=(1, 3, 16, 16), paper=(dict(scale=4), 0)
     ),

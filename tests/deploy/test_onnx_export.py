@@ -28,7 +28,7 @@ pytest.importorskip('onnx', reason=EXTRA)
 pytest.importorskip('onnxruntime', reason=EXTRA)
 
 #: Archs whose traced graph runs at other sizes (docs/deploy.md has the reasons for the rest).
-DYNAMIC = {'A2N', 'Bicubic', 'DAN', 'EDSR'}
+DYNAMIC = {'A2N', 'AttentionProbe', 'Bicubic', 'DAN', 'EDSR'}
 
 
 def _tiny(name):
