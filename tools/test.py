@@ -192,6 +192,23 @@ def _write_text(text, path):
     return path
 
 
+def _refuse_output_over_inputs(args, opt=None):
+    """``-o`` must not be, contain or lie inside an input (:mod:`basicattn.utils.output_guard`).
+
+    The inputs: the ``--compare`` records, the option file, ``--checkpoint``
+    and, once the options are read (``opt``), their dataset paths and weights.
+    """
+    from basicattn.utils.output_guard import refuse_outputs_over_inputs
+
+    inputs = [('--compare', path) for path in args.compare]
+    inputs += [('-opt', args.opt), ('--checkpoint', args.checkpoint)]
+    if opt is not None:
+        from basicattn.engine.builder import run_inputs
+
+        inputs += run_inputs(opt, 'test')
+    refuse_outputs_over_inputs([('-o', args.output)], inputs)
+
+
 def main(argv=None):
     """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
     return run_tool(_test, argv)
@@ -201,6 +218,7 @@ def _test(argv):
     args = parse_args(argv)
     from basicattn.metrics.results_table import format_results_table, read_record
 
+    _refuse_output_over_inputs(args)  # before anything is read or written
     compared = [read_record(path) for path in args.compare]  # before a long run
     table = format_results_table(compared, digits=args.digits) if compared else None
     if args.opt is None:
@@ -220,6 +238,7 @@ def _test(argv):
 
         overrides += network_overrides(args.opt, args.checkpoint, overrides)
     opt = read_options(args.opt, overrides, purpose='test')
+    _refuse_output_over_inputs(args, opt)
     runner = build_runner(opt, purpose='test', launcher=args.launcher, verbose=args.verbose)
     from basicattn.engine.dist_env import collective_timeout_report
 
