@@ -241,9 +241,13 @@ def _test(argv):
     _refuse_output_over_inputs(args, opt)
     runner = build_runner(opt, purpose='test', launcher=args.launcher, verbose=args.verbose)
     from basicattn.engine.dist_env import collective_timeout_report
+    from basicattn.engine.run_lock import release
 
-    with collective_timeout_report():
-        metrics = runner.test()
+    try:
+        with collective_timeout_report():
+            metrics = runner.test()
+    finally:  # also after a failure: the folder is free again (the hook did it otherwise)
+        release(runner.work_dir, remove=True)
     from mmengine.dist import is_main_process
 
     if not is_main_process():

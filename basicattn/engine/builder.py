@@ -480,10 +480,8 @@ def build_runner(
 
 def _unlock_unused(work_dir: str, created: bool) -> None:
     """Free the lock of a run that failed to start; remove a folder it only created."""
-    run_lock.release(work_dir)
-    lock = osp.join(work_dir, run_lock.LOCK_NAME)
-    if created and osp.isdir(work_dir) and os.listdir(work_dir) == [run_lock.LOCK_NAME]:
-        os.remove(lock)
+    run_lock.release(work_dir, remove=True)
+    if created and osp.isdir(work_dir) and not os.listdir(work_dir):
         os.rmdir(work_dir)
 
 

@@ -505,3 +505,21 @@ class ExperimentFolderHook(Hook):
         check_training_state(checkpoint, getattr(runner, '_load_from', None), self.resume_option)
         for key, (old, new) in rebase_runtime_paths(checkpoint, runner.work_dir).items():
             print_log(f'{key}: {old} is taken as {new} (inside this work dir)', logger='current')
+
+
+@HOOKS.register_module()
+class RunLockHook(Hook):
+    """Remove the run lock file and free the lock when the run ends normally.
+
+    The last hook to run (after the logger and visualizer close their files;
+    see :mod:`basicattn.engine.run_lock`). A run that fails leaves the file,
+    and the kernel frees the lock when the process ends, so the next run
+    takes it over.
+    """
+
+    priority = 'LOWEST'
+
+    def after_run(self, runner: Runner) -> None:
+        from .run_lock import release
+
+        release(runner.work_dir, remove=True)

@@ -1,5 +1,7 @@
 """One run at a time in an experiment (or results) folder.
 
+Imports nothing heavy (no torch, no mmengine) at module level.
+
 ``tools/train.py`` and ``tools/test.py`` hold an exclusive lock on their work
 dir for the life of the process: the file ``<work dir>/.basicattn_run.lock``,
 locked with :func:`fcntl.flock` on a file descriptor that stays open until
@@ -16,7 +18,7 @@ file) before it reads, moves or archives anything.
 * When a fresh run archives its folder (``work_dir.archive_existing``), the
   locked file is moved from the archived folder into the new one
   (:func:`relock_after_archive`) without ever being unlocked.
-* A run that ends normally removes the file (:class:`RunLockHook`), so an
+* A run that ends normally removes the file (:class:`~basicattn.engine.hooks.RunLockHook`), so an
   archived folder holds only the run's own files.
 * Only the main process of a distributed run locks; its verdict is shared
   with the other ranks (:func:`lock_for_run`), so all of them stop together.
@@ -35,10 +37,7 @@ import os.path as osp
 import socket
 from typing import Dict
 
-from mmengine.hooks import Hook
-
 from basicattn.errors import UserError
-from basicattn.registry import HOOKS
 
 LOCK_NAME = '.basicattn_run.lock'
 
@@ -186,18 +185,3 @@ def lock_for_run(folder: str, what: str) -> None:
         message = shared[0]
     if message:
         raise FolderLockedError(message)
-
-
-@HOOKS.register_module()
-class RunLockHook(Hook):
-    """Remove the lock file and free the lock when the run ends normally.
-
-    The last hook to run (after the logger and visualizer close their files);
-    a run that fails leaves the file, and the kernel frees the lock when the
-    process ends, so the next run takes it over.
-    """
-
-    priority = 'LOWEST'
-
-    def after_run(self, runner) -> None:
-        release(runner.work_dir, remove=True)
