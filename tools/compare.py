@@ -350,6 +350,10 @@ def _compare(argv):
     from basicattn.utils.atomic_file import StagedFolder
 
     args = parse_args(argv)
+    from basicattn.utils.output_guard import refuse_outputs_over_inputs
+
+    inputs = [('--gt', args.gt), ('--lr', args.lr)] + [(f'--sr {k}', d) for k, d in args.sr]
+    refuse_outputs_over_inputs([('--out', args.out)], inputs)  # before anything is written
     sources = Sources(args)
     staging = StagedFolder(args.out)  # the figures reach OUT_DIR only when all are made
     try:
