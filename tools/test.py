@@ -92,7 +92,30 @@ def parse_args(argv=None):
                 parser.error(f'{flag} applies to the run of -opt; give -opt or leave it out')
     if not 0 <= args.digits <= 10:
         parser.error(f'--digits must be between 0 and 10, got {args.digits}')
+    if args.label is not None:
+        check_label(args.label)
     return args
+
+
+def check_label(label):
+    """Refuse a ``--label`` that cannot be one row name of a Markdown table.
+
+    A newline or another control character would split the row of
+    ``results.md`` (a ``|`` is escaped by the table writer); an empty label
+    names nothing.
+    """
+    import unicodedata
+
+    from basicattn.errors import UserError
+
+    bad = [c for c in label if unicodedata.category(c) in ('Cc', 'Cf', 'Zl', 'Zp')]
+    if bad:
+        raise UserError(
+            f'--label {label!r} holds the control character {bad[0]!r}; a label is one line '
+            'of text (its row in results.md): remove it'
+        )
+    if not label.strip():
+        raise UserError('--label is empty; give the name of the row in results.md, or leave it out')
 
 
 def format_table(per_set, first_column='set'):
