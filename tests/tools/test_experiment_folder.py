@@ -164,6 +164,9 @@ def test_auto_resume_takes_the_newest_valid_checkpoint(tiny_experiment, tool):
     opt = tiny_experiment('resumed')
     exp = osp.join(tiny_experiment.root, 'resumed')
     _ok(tool('tools/train.py', '-opt', opt, '--stop-at', '2'))
+    # a --stop-at the resumed run has already passed would never stop it
+    line = _refused(tool('tools/train.py', '-opt', opt, '--auto-resume', '--stop-at', '2'))
+    assert '--stop-at 2: the run resumes after iteration 2' in line, line
     with open(osp.join(exp, 'iter_5.pth'), 'wb') as f:
         f.write(b'torn')  # newer, but not loadable
     with open(osp.join(exp, 'last_checkpoint'), 'w') as f:
