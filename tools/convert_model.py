@@ -15,7 +15,9 @@ Without ``--source`` the input's format is detected
 (``meta['arch']``: a training checkpoint, a converted file) is re-written as
 weights only, an authors' file is converted. ``--to safetensors`` (or an
 OUTPUT ending in ``.safetensors``) writes a safetensors file, the metadata
-below as JSON in it; ``--to pth`` a ``torch.save`` file.
+below as JSON in it; ``--to pth`` a ``torch.save`` file. OUTPUT must end in
+``.pth``, ``.pt`` or ``.safetensors`` (``x.onnx`` is refused: ONNX is
+tools/export.py's), and must not be INPUT, even with ``--overwrite``.
 
 The output is ``{'state_dict': ..., 'meta': {'arch': {type + kwargs},
 'scale': ..., 'scale_source': ..., 'converted_from': ..., 'source_sha256':

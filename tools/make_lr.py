@@ -30,8 +30,9 @@ match exactly. The degradations are those of
   reproducible and equals ``PairedImageDataset`` with
   ``degradation: {type: DN, seed: SEED}``.
 
-Existing output files are never replaced without ``--overwrite``. The last
-line printed is OUT_DIR.
+Existing output files are never replaced without ``--overwrite``; OUT_DIR and
+``--hr-out`` may never be, contain or lie inside HR_DIR (nor each other),
+whatever the flags. The last line printed is OUT_DIR.
 """
 
 import argparse

@@ -31,7 +31,10 @@ and writes, in the results folder:
 
 Without ``-opt``, ``--compare`` runs nothing: it merges the records into one
 table, prints it, and writes it to ``-o`` when given (that path is then the
-last line).
+last line). ``-o`` may not be (or contain) an input: a ``--compare`` record,
+the option file, the checkpoint or a dataset path. ``--label`` is one line of
+text (control characters are refused). A second run into a results folder in
+use stops with one line naming the run that holds it.
 """
 
 import argparse
