@@ -396,6 +396,10 @@ def _compare(argv):
     from basicattn.utils.atomic_file import StagedFolder
 
     args = parse_args(argv)
+    from basicattn.utils.output_guard import refuse_outputs_over_inputs
+
+    inputs = [('--gt', args.gt), ('--lr', args.lr)] + [(f'--sr {k}', d) for k, d in args.sr]
+    refuse_outputs_over_inputs([('--out', args.out)], inputs)  # before anything is written
     args.lpips_net = None
     if args.lpips:  # its weights are found (or refused) before any image is read
         from basicattn.metrics.lpips_weights import load_lpips_net

@@ -15,7 +15,9 @@ Without ``--source`` the input's format is detected
 (``meta['arch']``: a training checkpoint, a converted file) is re-written as
 weights only, an authors' file is converted. ``--to safetensors`` (or an
 OUTPUT ending in ``.safetensors``) writes a safetensors file, the metadata
-below as JSON in it; ``--to pth`` a ``torch.save`` file.
+below as JSON in it; ``--to pth`` a ``torch.save`` file. OUTPUT must end in
+``.pth``, ``.pt`` or ``.safetensors`` (``x.onnx`` is refused: ONNX is
+tools/export.py's), and must not be INPUT, even with ``--overwrite``.
 
 The output is ``{'state_dict': ..., 'meta': {'arch': {type + kwargs},
 'scale': ..., 'scale_source': ..., 'converted_from': ..., 'source_sha256':
@@ -107,9 +109,12 @@ def _convert(argv) -> int:
         for name, doc in list_converters().items():
             print(f'{name:20s} {doc}')
         return 0
+    output_format(args)
+    from basicattn.utils.output_guard import refuse_outputs_over_inputs
+
+    refuse_outputs_over_inputs([('OUTPUT', args.output)], [('INPUT', args.input)])
     if osp.exists(args.output) and not args.overwrite:
         raise UserError(f'{args.output} exists; pass --overwrite to replace it')
-    output_format(args)
     foreign = None
     if args.source:
         convert = get_converter(args.source)
@@ -145,9 +150,25 @@ def _convert(argv) -> int:
     return 0
 
 
+#: OUTPUT extensions of a ``torch.save`` checkpoint.
+PTH_SUFFIXES = ('.pth', '.pt')
+
+
 def output_format(args) -> str:
-    """``'pth'`` or ``'safetensors'`` from ``--to`` and OUTPUT, refusing a mismatch."""
-    is_st = args.output.lower().endswith(SAFETENSORS_SUFFIX)
+    """``'pth'`` or ``'safetensors'`` from ``--to`` and OUTPUT, refusing a mismatch.
+
+    OUTPUT must end in ``.pth`` / ``.pt`` (a torch checkpoint) or
+    ``.safetensors``; anything else (``x.onnx``) is refused, since the file
+    would not be what its name says.
+    """
+    ext = osp.splitext(args.output)[1].lower()
+    if ext not in PTH_SUFFIXES + (SAFETENSORS_SUFFIX,):
+        hint = '; to export ONNX use tools/export.py' if ext == '.onnx' else ''
+        raise UserError(
+            f'OUTPUT {args.output}: convert_model.py writes .pth / .pt (a torch checkpoint) or '
+            f'.safetensors files, not {ext or "a name without an extension"}{hint}'
+        )
+    is_st = ext == SAFETENSORS_SUFFIX
     if args.to is None:
         return 'safetensors' if is_st else 'pth'
     if (args.to == 'safetensors') != is_st:

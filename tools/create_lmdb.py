@@ -107,6 +107,11 @@ def main(argv=None):
 
 def _create(argv):
     args = parse_args(argv)
+    if not args.verify_only:
+        from basicattn.utils.output_guard import refuse_outputs_over_inputs
+
+        # before --overwrite is looked at: it never allows this
+        refuse_outputs_over_inputs([('DST', args.dst)], [('SRC', args.src)])
     recover_first(args.verify_only or args.dst)
     message = precheck(args)
     if message is not None:

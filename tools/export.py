@@ -69,6 +69,10 @@ def main(argv=None):
 def run(args):
     if args.format not in FORMATS:
         raise UserError(f'--format {args.format}: unknown export format; choose one of {FORMATS}')
+    from basicattn.utils.output_guard import refuse_outputs_over_inputs
+
+    inputs = [('--checkpoint', args.checkpoint), ('-opt', args.opt)]
+    refuse_outputs_over_inputs([('OUT', args.output)], inputs)  # even with --overwrite
     if os.path.exists(args.output) and not args.overwrite:
         raise UserError(f'{args.output} exists; pass --overwrite to replace it')
     from basicattn.deploy.onnx_export import export_onnx, require_onnx

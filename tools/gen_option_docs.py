@@ -245,9 +245,15 @@ to be complete) and runs the test loop.
 | `path.resume_state` | resume model, optimizer, schedulers, iteration, RNG and data position | ignored |
 | `dist_params` | backend, port and collective timeout for `--launcher pytorch` / `slurm` | the same |
 
-`--auto-resume` continues from the newest checkpoint of the work dir, and
-`--stop-at ITER` saves a resume checkpoint after iteration `ITER` and exits
-(for time-limited jobs).
+`--auto-resume` continues from the checkpoint `last_checkpoint` names, or,
+when that file is missing or cannot resume the run, from the newest valid
+`iter_<N>.pth` of the work dir (the line it prints says which); when the
+folder has checkpoints but none is valid it stops with one line and moves
+nothing. `--stop-at ITER` (an iteration from 1 to `train.total_iter`, after
+the one a resumed run starts from) saves a resume checkpoint after iteration
+`ITER` and exits (for time-limited jobs). One run at a time: a second run into
+the same work dir stops with one line naming the pid and host of the run
+that holds it (`docs/design.md`).
 
 With several processes, every collective operation (the gradient all-reduce,
 barriers, gathering metrics) waits at most `dist_params.timeout` seconds for

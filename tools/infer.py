@@ -32,7 +32,8 @@ force one) and, with ``--compile``, through ``torch.compile`` (inductor: needs a
 C++ compiler; the first frame compiles). Both are the ``val.channels_last`` /
 ``val.compile`` settings of tools/test.py (basicattn/models/acceleration.py).
 
-OUTPUT is a folder (PNG files, named after the inputs or numbered), a file
+OUTPUT is a folder (PNG files, named after the inputs or numbered; a path
+without an extension, or an existing folder), a file
 ending in a video extension (.mp4 .avi .mkv .mov .webm), encoded with OpenCV
 at the input video's frame rate (or ``--fps``), or, for a single image INPUT,
 an image file (.png .jpg .jpeg .bmp .tif .tiff .webp; its extension picks the
@@ -40,8 +41,10 @@ format), written under a temporary name and renamed. Existing outputs are not
 replaced without ``--overwrite``; a video is written beside the target and
 moved into place only when complete; PNG outputs likewise go to a hidden
 folder beside OUTPUT and are moved into it only once every frame succeeded, so
-a failure (an unreadable input frame ...) leaves OUTPUT as it was. The last
-line printed is OUTPUT.
+a failure (an unreadable input frame ...) leaves OUTPUT as it was. Another
+extension (``out.xyz``) is refused, and so is an OUTPUT that is, contains or
+lies inside INPUT, ``--checkpoint`` or ``-opt``, even with ``--overwrite``.
+The last line printed is OUTPUT.
 """
 
 import argparse
@@ -157,15 +160,24 @@ def make_sink(args: argparse.Namespace, source_fps: Optional[float] = None):
     """Where the frames go: an image file, a video file or a folder of PNG files.
 
     An OUTPUT ending in an image extension (``IMG_SUFFIXES``) that is not an
-    existing folder is one image file, which only a single image INPUT fills.
+    existing folder is one image file, which only a single image INPUT fills;
+    one ending in a video extension is a video file; a path without an
+    extension, or an existing folder, is a folder of PNG files.
 
     Raises:
-        UserError: An image-file OUTPUT for a folder or video INPUT.
+        UserError: An image-file OUTPUT for a folder or video INPUT, or an
+            OUTPUT with another extension that is not an existing folder.
     """
-    from basicattn.data.frame_io import FrameSink, is_video_file
+    from basicattn.data.frame_io import VIDEO_SUFFIXES, FrameSink, is_video_file
     from basicattn.data.lmdb_io import IMG_SUFFIXES
 
     ext = osp.splitext(args.output)[1].lower()
+    if ext and ext not in IMG_SUFFIXES + VIDEO_SUFFIXES and not osp.isdir(args.output):
+        raise UserError(
+            f'OUTPUT {args.output}: unknown extension {ext}; give an image file '
+            f'({" ".join(IMG_SUFFIXES)}), a video file ({" ".join(VIDEO_SUFFIXES)}), or a '
+            'folder (a path without an extension, or an existing folder)'
+        )
     if ext in IMG_SUFFIXES and not osp.isdir(args.output):
         if osp.isdir(args.input) or is_video_file(args.input):
             kind = 'a folder' if osp.isdir(args.input) else 'a video'
@@ -194,6 +206,10 @@ def run(args):
         from basicattn.models.acceleration import check_compile
 
         check_compile(True, '--compile')  # before any output exists
+    from basicattn.utils.output_guard import refuse_outputs_over_inputs
+
+    inputs = [('INPUT', args.input), ('--checkpoint', args.checkpoint), ('-opt', args.opt)]
+    refuse_outputs_over_inputs([('OUTPUT', args.output)], inputs)  # even with --overwrite
     source = FrameSource(args.input)
     sink = make_sink(args, source.fps)
     net, cfg = load_network(args)

@@ -30,8 +30,9 @@ match exactly. The degradations are those of
   reproducible and equals ``PairedImageDataset`` with
   ``degradation: {type: DN, seed: SEED}``.
 
-Existing output files are never replaced without ``--overwrite``. The last
-line printed is OUT_DIR.
+Existing output files are never replaced without ``--overwrite``; OUT_DIR and
+``--hr-out`` may never be, contain or lie inside HR_DIR (nor each other),
+whatever the flags. The last line printed is OUT_DIR.
 """
 
 import argparse
@@ -127,6 +128,13 @@ def _make_lr(argv):
     args = parse_args(argv)
     if not osp.isdir(args.hr_dir):
         raise UserError(f'HR folder not found: {args.hr_dir}')
+    from basicattn.utils.output_guard import refuse_outputs_over_inputs
+
+    # whatever --overwrite says; and the two outputs must be apart as well
+    refuse_outputs_over_inputs(
+        [('OUT_DIR', args.out_dir), ('--hr-out', args.hr_out)], [('HR_DIR', args.hr_dir)]
+    )
+    refuse_outputs_over_inputs([('--hr-out', args.hr_out)], [('OUT_DIR', args.out_dir)])
     from basicattn.data.degradation_transform import build_degradation
     from basicattn.data.lmdb_io import check_unique_keys, scan_images
     from basicattn.utils.atomic_file import StagedFolder

@@ -31,7 +31,10 @@ and writes, in the results folder:
 
 Without ``-opt``, ``--compare`` runs nothing: it merges the records into one
 table, prints it, and writes it to ``-o`` when given (that path is then the
-last line).
+last line). ``-o`` may not be (or contain) an input: a ``--compare`` record,
+the option file, the checkpoint or a dataset path. ``--label`` is one line of
+text (control characters are refused). A second run into a results folder in
+use stops with one line naming the run that holds it.
 """
 
 import argparse
@@ -92,7 +95,30 @@ def parse_args(argv=None):
                 parser.error(f'{flag} applies to the run of -opt; give -opt or leave it out')
     if not 0 <= args.digits <= 10:
         parser.error(f'--digits must be between 0 and 10, got {args.digits}')
+    if args.label is not None:
+        check_label(args.label)
     return args
+
+
+def check_label(label):
+    """Refuse a ``--label`` that cannot be one row name of a Markdown table.
+
+    A newline or another control character would split the row of
+    ``results.md`` (a ``|`` is escaped by the table writer); an empty label
+    names nothing.
+    """
+    import unicodedata
+
+    from basicattn.errors import UserError
+
+    bad = [c for c in label if unicodedata.category(c) in ('Cc', 'Cf', 'Zl', 'Zp')]
+    if bad:
+        raise UserError(
+            f'--label {label!r} holds the control character {bad[0]!r}; a label is one line '
+            'of text (its row in results.md): remove it'
+        )
+    if not label.strip():
+        raise UserError('--label is empty; give the name of the row in results.md, or leave it out')
 
 
 def format_table(per_set, first_column='set'):
@@ -194,6 +220,23 @@ def _write_text(text, path):
     return path
 
 
+def _refuse_output_over_inputs(args, opt=None):
+    """``-o`` must not be, contain or lie inside an input (:mod:`basicattn.utils.output_guard`).
+
+    The inputs: the ``--compare`` records, the option file, ``--checkpoint``
+    and, once the options are read (``opt``), their dataset paths and weights.
+    """
+    from basicattn.utils.output_guard import refuse_outputs_over_inputs
+
+    inputs = [('--compare', path) for path in args.compare]
+    inputs += [('-opt', args.opt), ('--checkpoint', args.checkpoint)]
+    if opt is not None:
+        from basicattn.engine.builder import run_inputs
+
+        inputs += run_inputs(opt, 'test')
+    refuse_outputs_over_inputs([('-o', args.output)], inputs)
+
+
 def main(argv=None):
     """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
     return run_tool(_test, argv)
@@ -203,6 +246,7 @@ def _test(argv):
     args = parse_args(argv)
     from basicattn.metrics.results_table import format_results_table, read_record
 
+    _refuse_output_over_inputs(args)  # before anything is read or written
     compared = [read_record(path) for path in args.compare]  # before a long run
     table = format_results_table(compared, digits=args.digits) if compared else None
     if args.opt is None:
@@ -222,11 +266,16 @@ def _test(argv):
 
         overrides += network_overrides(args.opt, args.checkpoint, overrides)
     opt = read_options(args.opt, overrides, purpose='test')
+    _refuse_output_over_inputs(args, opt)
     runner = build_runner(opt, purpose='test', launcher=args.launcher, verbose=args.verbose)
     from basicattn.engine.dist_env import collective_timeout_report
+    from basicattn.engine.run_lock import release
 
-    with collective_timeout_report():
-        metrics = runner.test()
+    try:
+        with collective_timeout_report():
+            metrics = runner.test()
+    finally:  # also after a failure: the folder is free again (the hook did it otherwise)
+        release(runner.work_dir, remove=True)
     from mmengine.dist import is_main_process
 
     if not is_main_process():

@@ -53,9 +53,13 @@ def _train(argv):
         verbose=args.verbose,
     )
     from basicattn.engine.dist_env import collective_timeout_report
+    from basicattn.engine.run_lock import release
 
-    with collective_timeout_report():
-        runner.train()
+    try:
+        with collective_timeout_report():
+            runner.train()
+    finally:  # also after a failure: the folder is free again (the hook did it otherwise)
+        release(runner.work_dir, remove=True)
     from mmengine.dist import get_dist_info
 
     rank, world_size = get_dist_info()

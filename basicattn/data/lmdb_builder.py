@@ -255,17 +255,14 @@ def _write_meta_info(folder, lines):
         raise
 
 
-def _is_same_or_inside(inner, outer):
-    inner = osp.realpath(inner)
-    outer = osp.realpath(outer)
-    return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
-
-
 def _check_destination(src, dst, overwrite):
-    if _is_same_or_inside(src, dst):
+    from basicattn.utils.output_guard import overlap
+
+    relation = overlap(dst, src)
+    if relation is not None:  # the one output-over-input rule of every tool
         raise DataError(
-            f'destination {dst} is the source folder or contains it; choose '
-            'another path for the LMDB'
+            f'destination {dst} {relation} the source folder {src}; an output never '
+            'replaces an input (not even with --overwrite): choose another path for the LMDB'
         )
     if not osp.lexists(dst):
         parent = osp.dirname(osp.abspath(dst))

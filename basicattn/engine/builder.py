@@ -8,6 +8,7 @@ the optimizer wrapper and iteration-based schedulers; ``logger`` the logging,
 checkpoint and TensorBoard hooks; ``path`` pretrained weights and resume.
 """
 
+import os
 import os.path as osp
 from copy import deepcopy
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -16,12 +17,15 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from basicattn.errors import UserError
 from basicattn.metrics.metric_direction import best_rule
+from basicattn.utils.output_guard import refuse_outputs_over_inputs
 from basicattn.utils.path_util import safe_path_component
 
 from . import (
     checkpoint_io,
     mixed_precision,  # noqa: F401  (registers the optim wrappers)
+    run_lock,
 )
 from . import work_dir as experiment_folder
 from .dist_env import DEFAULT_TIMEOUT_S, init_distributed, resolve_backend
@@ -262,9 +266,12 @@ def resume_checkpoint(
     """The checkpoint a training run resumes from, and the option that named it.
 
     ``path.resume_state`` wins; with ``auto_resume`` the ``last_checkpoint``
-    pointer of the work dir is resolved inside it (a URL there is refused).
-    Without either, or when the pointer or its file is missing, the run
-    starts afresh (with one line saying so for ``auto_resume``).
+    pointer of the work dir is resolved inside it (a URL there is refused),
+    and when its file is missing or cannot resume, the newest valid
+    ``iter_<N>.pth`` is taken (:func:`~.work_dir.find_resume_checkpoint`;
+    refused when the folder has checkpoints but none is valid). Without
+    either, or in a folder without checkpoints, the run starts afresh (with
+    one line saying so for ``auto_resume``).
 
     Returns:
         tuple[str | None, str | None]: ``(file, option)`` or ``(None, None)``.
@@ -274,7 +281,7 @@ def resume_checkpoint(
         return paths['resume_state'], 'path.resume_state'
     if not auto_resume:
         return None, None
-    target, found = experiment_folder.read_pointer(work_dir)
+    target, found = experiment_folder.find_resume_checkpoint(work_dir)
     from mmengine.dist import is_main_process
 
     if is_main_process():
@@ -318,6 +325,7 @@ def runner_cfg(
         dict(type='RNGStateHook'),
         dict(type='PlainCheckpointHook'),
         dict(type='LatestCheckpointHook'),
+        dict(type='RunLockHook'),
         dict(
             type='SRVisualizationHook',
             save_img=val.get('save_img', False),
@@ -331,6 +339,7 @@ def runner_cfg(
                 path=paths['pretrain_network_g'],
                 strict=paths.get('strict_load_g', True),
                 param_key=paths.get('param_key_g'),
+                scale=expected_scale(opt),
             )
         )
     cfg = dict(
@@ -453,12 +462,25 @@ def build_runner(
         dist.get('port', 29500),
         dist.get('timeout', DEFAULT_TIMEOUT_S),
     )
-    cfg = runner_cfg(opt, purpose, launcher, auto_resume, stop_at)
-    prepare_work_dir(opt, cfg, purpose)
-    kwargs = {k: v for k, v in cfg.items() if k != 'model_wrapper_cfg'}  # read from cfg
-    from .progress import QuietDumpsRunner
+    check_stop_at(opt, stop_at)
+    work_dir = default_work_dir(opt, purpose)
+    what = 'experiment folder' if purpose == 'train' else 'results folder'
+    refuse_outputs_over_inputs(
+        [(f'{what} (path.experiments_root)', work_dir)], dataset_inputs(opt, purpose)
+    )
+    check_pretrain_scale(opt)
+    created = not osp.exists(work_dir)
+    run_lock.lock_for_run(work_dir, what)  # before anything in it is read or moved
+    try:
+        cfg = runner_cfg(opt, purpose, launcher, auto_resume, stop_at)
+        prepare_work_dir(opt, cfg, purpose)
+        kwargs = {k: v for k, v in cfg.items() if k != 'model_wrapper_cfg'}  # read from cfg
+        from .progress import QuietDumpsRunner
 
-    runner = QuietDumpsRunner(**kwargs, cfg=Config(deepcopy(cfg)), verbose=verbose)
+        runner = QuietDumpsRunner(**kwargs, cfg=Config(deepcopy(cfg)), verbose=verbose)
+    except BaseException:
+        _unlock_unused(work_dir, created)
+        raise
     _save_options(opt, runner.work_dir)
     return runner
 
@@ -479,6 +501,70 @@ def check_metrics(opt: Mapping[str, Any], purpose: str) -> None:
         METRICS.build(deepcopy(block))
 
 
+def _unlock_unused(work_dir: str, created: bool) -> None:
+    """Free the lock of a run that failed to start; remove a folder it only created."""
+    run_lock.release(work_dir, remove=True)
+    if created and osp.isdir(work_dir) and not os.listdir(work_dir):
+        os.rmdir(work_dir)
+
+
+def dataset_inputs(opt: Mapping[str, Any], purpose: str) -> List[Tuple[str, str]]:
+    """``(option key, path)`` of every dataset file and folder a run reads."""
+    from basicattn.data.data_check import dataset_paths
+
+    return [(key, path) for key, path, _ in dataset_paths(opt, purpose)]
+
+
+def run_inputs(opt: Mapping[str, Any], purpose: str) -> List[Tuple[str, str]]:
+    """``(option key, path)`` of everything a run reads: datasets and checkpoints."""
+    paths = opt.get('path') or {}
+    found = dataset_inputs(opt, purpose)
+    for key in ('pretrain_network_g', 'resume_state'):
+        if paths.get(key):
+            found.append((f'path.{key}', str(paths[key])))
+    return found
+
+
+def check_stop_at(opt: Mapping[str, Any], stop_at: Optional[int]) -> None:
+    """Refuse a ``--stop-at`` that is not an iteration of the run (< 1 or > total_iter)."""
+    if stop_at is None:
+        return
+    total = (opt.get('train') or {}).get('total_iter')
+    if isinstance(stop_at, bool) or not isinstance(stop_at, int) or stop_at < 1:
+        raise UserError(f'--stop-at {stop_at}: give the iteration to stop after (an integer >= 1)')
+    if isinstance(total, int) and stop_at > total:
+        raise UserError(
+            f'--stop-at {stop_at} is beyond train.total_iter {total}, where the run ends anyway; '
+            'give a smaller ITER or drop --stop-at'
+        )
+
+
+def check_pretrain_scale(opt: Mapping[str, Any]) -> None:
+    """Refuse ``path.pretrain_network_g`` recorded for another scale than the option file's."""
+    path = (opt.get('path') or {}).get('pretrain_network_g')
+    if not path or checkpoint_io.is_url(str(path)) or not osp.isfile(path):
+        return  # a URL or a missing file gets its own message where it is loaded
+    from .checkpoint_state import check_checkpoint_scale
+
+    checkpoint = checkpoint_io.safe_load(path, option='path.pretrain_network_g')
+    check_checkpoint_scale(checkpoint, path, expected_scale(opt), OPTION_SCALE)
+
+
+#: How the scale of an option file is named in the scale check's message.
+OPTION_SCALE = "the option file's scale"
+
+
+def expected_scale(opt: Mapping[str, Any]) -> Optional[int]:
+    """The scale a run's network works at: ``network_g``'s ``upscale``/``scale``, else ``scale``."""
+    from .checkpoint_state import config_scale
+
+    network = opt.get('network_g') if isinstance(opt.get('network_g'), Mapping) else {}
+    scale = config_scale(network)
+    if scale is None and isinstance(opt.get('scale'), int) and not isinstance(opt['scale'], bool):
+        scale = opt['scale']
+    return scale
+
+
 def prepare_work_dir(opt: Mapping[str, Any], cfg: Mapping[str, Any], purpose: str) -> None:
     """Keep an earlier run's folder and confine removals to this run's folder.
 
@@ -497,7 +583,9 @@ def prepare_work_dir(opt: Mapping[str, Any], cfg: Mapping[str, Any], purpose: st
         plan = experiment_folder.plan_fresh_run(folder, purpose, keep)  # same on every rank
         if plan == 'archive' and is_main_process():
             what = 'experiment folder' if purpose == 'train' else 'results folder'
-            experiment_folder.archive_existing(folder, keep, what)
+            archived = experiment_folder.archive_existing(folder, keep, what)
+            if archived:  # the lock file went with the old folder: lock the new one
+                run_lock.relock_after_archive(folder, archived, what)
         if torch_dist.is_available() and torch_dist.is_initialized():
             torch_dist.barrier()
     checkpoint_io.confine_removals(folder)

@@ -356,3 +356,59 @@ def recorded_arch(checkpoint: Any, source: str, hint: str = '') -> dict:
             + (f'; {hint}' if hint else '')
         )
     return dict(arch)
+
+
+def config_scale(cfg: Any) -> Optional[int]:
+    """The ``upscale`` (or ``scale``) an arch config gives its network, None if neither."""
+    if not isinstance(cfg, Mapping):
+        return None
+    value = cfg.get('upscale', cfg.get('scale'))
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def recorded_scale(checkpoint: Any) -> Tuple[Optional[int], str]:
+    """The scale a checkpoint records, and where: ``meta['scale']``, else ``meta['arch']``.
+
+    Converted files (tools/convert_model.py) and training checkpoints
+    (``NetworkRecordHook``) record it; authors' files and bare state dicts do not.
+
+    Returns:
+        tuple[int | None, str]: The scale (None: not recorded) and its key.
+    """
+    meta = checkpoint.get('meta') if isinstance(checkpoint, Mapping) else None
+    if not isinstance(meta, Mapping):
+        return None, ''
+    scale = meta.get('scale')
+    if isinstance(scale, int) and not isinstance(scale, bool):
+        return scale, "meta['scale']"
+    return config_scale(meta.get('arch')), "meta['arch']"
+
+
+def check_checkpoint_scale(
+    checkpoint: Any, path: str, expected: Optional[int], where: str = 'scale'
+) -> None:
+    """Refuse weights recorded for another scale than the one the network is built for.
+
+    The one scale check of every tool that loads weights into a network it
+    built from an option file or ``--arch`` (tools/test.py, tools/train.py's
+    ``path.pretrain_network_g``, tools/infer.py, tools/export.py). A2N x2
+    and x3 weights have the same shapes, so such a pairing would load with
+    ``strict=True`` and score wrong. Nothing is refused when either scale is
+    not known.
+
+    Args:
+        checkpoint (object): The loaded file.
+        path (str): Its path, for the message.
+        expected (int | None): The scale of the network the weights go into.
+        where (str): Where ``expected`` came from (``scale``, ``--arch-args``).
+
+    Raises:
+        CheckpointError: Both scales are known and differ.
+    """
+    recorded, origin = recorded_scale(checkpoint)
+    if expected is None or recorded is None or recorded == expected:
+        return
+    raise CheckpointError(
+        f'{path}: the weights are for x{recorded} ({origin}), but {where} asks for '
+        f'x{expected}; use x{expected} weights, or the x{recorded} option file / scale'
+    )

@@ -34,6 +34,7 @@ from mmengine.dist import get_dist_info, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from basicattn.errors import UserError
 from basicattn.registry import HOOKS
 from basicattn.utils.path_util import safe_path_component
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 from . import work_dir as experiment_folder
 from .checkpoint_io import check_training_state, decode_plain, encode_plain, safe_load
 from .checkpoint_state import (
+    check_checkpoint_scale,
     extract_generator_state,  # noqa: F401  (re-exported from its old place)
     load_network_weights,
     load_weights,  # noqa: F401  (re-exported)
@@ -144,18 +146,28 @@ class GeneratorLoadHook(Hook):
         strict (bool): Require matching keys.
         param_key (str | None): Key of the weights in the file (``path.param_key_g``);
             None: found (:data:`~basicattn.engine.checkpoint_state.NESTED_KEYS`).
+        scale (int | None): The scale of the network; weights that record
+            another are refused
+            (:func:`~basicattn.engine.checkpoint_state.check_checkpoint_scale`).
     """
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, path: str, strict: bool = True, param_key: Optional[str] = None) -> None:
-        self.path, self.strict, self.param_key = path, strict, param_key
+    def __init__(
+        self,
+        path: str,
+        strict: bool = True,
+        param_key: Optional[str] = None,
+        scale: Optional[int] = None,
+    ) -> None:
+        self.path, self.strict, self.param_key, self.scale = path, strict, param_key, scale
         #: ``meta['iter']`` of the file last loaded (None: not a training checkpoint).
         self.loaded_iteration: Optional[int] = None
 
     def _load(self, runner: Runner) -> None:
         checkpoint = safe_load(self.path, option='path.pretrain_network_g')
         self.loaded_iteration = training_iteration(checkpoint)
+        check_checkpoint_scale(checkpoint, self.path, self.scale, "the option file's scale")
         generator = unwrap_model(runner.model).generator
         from basicattn.converters.detect import generator_state  # converters import engine
 
@@ -370,6 +382,14 @@ class StopAtIterHook(Hook):
     def __init__(self, stop_iter: int) -> None:
         self.stop_iter = int(stop_iter)
 
+    def before_train(self, runner: Runner) -> None:
+        """Refuse a stop iteration that a resumed run has already passed."""
+        if runner.iter >= self.stop_iter:
+            raise UserError(
+                f'--stop-at {self.stop_iter}: the run resumes after iteration {runner.iter}, '
+                'so it would never stop there; give a later ITER or drop --stop-at'
+            )
+
     def after_train_iter(
         self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None
     ) -> None:
@@ -485,3 +505,21 @@ class ExperimentFolderHook(Hook):
         check_training_state(checkpoint, getattr(runner, '_load_from', None), self.resume_option)
         for key, (old, new) in rebase_runtime_paths(checkpoint, runner.work_dir).items():
             print_log(f'{key}: {old} is taken as {new} (inside this work dir)', logger='current')
+
+
+@HOOKS.register_module()
+class RunLockHook(Hook):
+    """Remove the run lock file and free the lock when the run ends normally.
+
+    The last hook to run (after the logger and visualizer close their files;
+    see :mod:`basicattn.engine.run_lock`). A run that fails leaves the file,
+    and the kernel frees the lock when the process ends, so the next run
+    takes it over.
+    """
+
+    priority = 'LOWEST'
+
+    def after_run(self, runner: Runner) -> None:
+        from .run_lock import release
+
+        release(runner.work_dir, remove=True)

@@ -232,8 +232,10 @@ def network_from_arguments(
     the weights of ``--checkpoint`` loaded strictly; with neither, the
     weights file alone (:func:`network_from_weights`: a recorded
     ``meta['arch']`` or a detected authors' format, whose finding is passed
-    to ``report`` in one line). ``tools/infer.py`` and ``tools/export.py``
-    build their network here.
+    to ``report`` in one line). Weights that record another scale than the
+    network's (or ``--scale``) are refused
+    (:func:`~.checkpoint_state.check_checkpoint_scale`). ``tools/infer.py``
+    and ``tools/export.py`` build their network here.
 
     Args:
         opt, arch, arch_args: ``-opt``, ``--arch``, ``--arch-args``.
@@ -249,7 +251,7 @@ def network_from_arguments(
         UserError: No network named, or an arch with parameters but no ``--checkpoint``.
     """
     from .checkpoint_io import safe_load
-    from .checkpoint_state import load_weights
+    from .checkpoint_state import check_checkpoint_scale, config_scale, load_weights
 
     checkpoint = safe_load(checkpoint_path, option='--checkpoint') if checkpoint_path else None
     if checkpoint is not None and not (opt or arch):
@@ -260,6 +262,9 @@ def network_from_arguments(
     cfg, where = network_config_from_arguments(opt, arch, arch_args, checkpoint, checkpoint_path)
     net = build_network(cfg, where)
     if checkpoint is not None:
+        expected = config_scale(cfg) if config_scale(cfg) is not None else scale
+        named = f'-opt {opt} (network_g)' if opt else ('--arch-args' if arch else where)
+        check_checkpoint_scale(checkpoint, checkpoint_path, expected, named)
         load_weights(net, checkpoint, param_key, checkpoint_path)
     elif any(True for _ in net.parameters()):
         raise UserError(f'{cfg["type"]} has parameters: pass --checkpoint')

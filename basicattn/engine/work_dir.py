@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+import re
 import time
 from collections.abc import Iterable
 
@@ -99,8 +100,80 @@ def read_pointer(work_dir: str) -> tuple[str | None, str]:
 
 
 def holds_files(folder: str) -> bool:
-    """True when ``folder`` exists and is not empty."""
-    return osp.isdir(folder) and any(True for _ in os.scandir(folder))
+    """True when ``folder`` exists and holds more than the run lock (:mod:`.run_lock`)."""
+    from .run_lock import LOCK_NAME
+
+    return osp.isdir(folder) and any(e.name != LOCK_NAME for e in os.scandir(folder))
+
+
+_ITER_NAME = re.compile(r'iter_(\d+)\.pth')
+
+
+def iteration_checkpoints(work_dir: str) -> list:
+    """The ``iter_<N>.pth`` files of ``work_dir``, newest (largest ``N``) first."""
+    if not osp.isdir(work_dir):
+        return []
+    found = []
+    for entry in os.scandir(work_dir):
+        match = _ITER_NAME.fullmatch(entry.name)
+        if match and entry.is_file():
+            found.append((int(match.group(1)), entry.path))
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def resume_problem(path: str) -> str | None:
+    """Why ``path`` cannot resume a run (unloadable, weights only), or None when it can.
+
+    The file is read with the safe loader (a pickle with code is refused, not run).
+    """
+    from .checkpoint_io import check_training_state, safe_load
+
+    try:
+        check_training_state(safe_load(path, option='--auto-resume'), path, '--auto-resume')
+    except (UserError, OSError) as err:
+        return str(err).splitlines()[0] if str(err) else type(err).__name__
+    return None
+
+
+def find_resume_checkpoint(work_dir: str) -> tuple[str | None, str]:
+    """The checkpoint ``--auto-resume`` continues from, and a sentence saying why.
+
+    ``last_checkpoint`` is followed when its file can resume the run;
+    otherwise (missing pointer or file, a torn or weights-only file) the
+    newest ``iter_<N>.pth`` that can is taken. Each candidate is loaded
+    with the safe loader and must hold a full training state.
+
+    Returns:
+        tuple[str | None, str]: The checkpoint (None: the folder has no
+        checkpoint at all, the run starts afresh) and the sentence.
+
+    Raises:
+        CheckpointError: The pointer holds a URL, or there are checkpoints
+            but none of them can resume the run (nothing is archived then).
+    """
+    target, found = read_pointer(work_dir)
+    rejected = []
+    if target is not None:
+        problem = resume_problem(target)
+        if problem is None:
+            return target, found
+        rejected.append(f'{osp.basename(target)} ({problem})')
+        found = f'{found}, which cannot resume the run'
+    for path in iteration_checkpoints(work_dir):
+        if target is not None and osp.abspath(path) == osp.abspath(target):
+            continue
+        problem = resume_problem(path)
+        if problem is None:
+            return path, f'{found}; the newest valid checkpoint is {osp.basename(path)}'
+        rejected.append(f'{osp.basename(path)} ({problem})')
+    if rejected:
+        raise CheckpointError(
+            f'--auto-resume: no checkpoint in {work_dir} can resume the run: '
+            + '; '.join(rejected)
+            + '. Nothing was moved; remove the broken files, or start afresh without '
+            '--auto-resume (the folder is then archived)'
+        )
+    return None, found
 
 
 def archive_name(folder: str, stamp: str | None = None) -> str:

@@ -5,9 +5,11 @@ import os.path as osp
 import textwrap
 
 import pytest
+import torch
 
 from basicattn.engine.builder import runner_cfg
 from basicattn.engine.options import read_options
+from basicattn.errors import CheckpointError
 
 TINY = textwrap.dedent("""\
     name: builder_test
@@ -193,7 +195,7 @@ def test_optional_features(tmp_path):
     assert 'EMAHook' not in hooks
     assert hooks['StopAtIterHook']['stop_iter'] == 4
     assert hooks['GeneratorLoadHook'] == dict(
-        type='GeneratorLoadHook', path=pretrained, strict=False, param_key=None
+        type='GeneratorLoadHook', path=pretrained, strict=False, param_key=None, scale=2
     )
     assert cfg['optim_wrapper']['clip_grad'] == dict(max_norm=0.5)
     assert [b['type'] for b in cfg['visualizer']['vis_backends']] == ['LocalVisBackend']
@@ -208,14 +210,21 @@ def test_auto_resume(tmp_path):
     assert not cfg.get('resume') and cfg.get('load_from') is None
     work_dir = runner_cfg(opt, 'train')['work_dir']
     os.makedirs(work_dir)
-    (tmp_path / 'exp' / 'iter_3.pth').write_bytes(b'x')
+    state = {'meta': {'iter': 3, 'epoch': 0}, 'message_hub': {}, 'state_dict': {}}
+    torch.save(state, str(tmp_path / 'exp' / 'iter_3.pth'))  # a (minimal) training state
     for content in ('iter_3.pth', '/elsewhere/old_run/iter_3.pth'):
         (tmp_path / 'exp' / 'last_checkpoint').write_text(content)
         cfg = runner_cfg(opt, 'train', auto_resume=True)
         assert cfg['resume'] is True
         assert cfg['load_from'] == osp.join(osp.abspath(work_dir), 'iter_3.pth')
-    (tmp_path / 'exp' / 'last_checkpoint').write_text('iter_9.pth')  # its file is missing
-    assert not runner_cfg(opt, 'train', auto_resume=True).get('resume')
+    # the pointer's file is missing: the newest valid checkpoint is taken (issue 22)
+    (tmp_path / 'exp' / 'last_checkpoint').write_text('iter_9.pth')
+    cfg = runner_cfg(opt, 'train', auto_resume=True)
+    assert cfg['load_from'] == osp.join(osp.abspath(work_dir), 'iter_3.pth')
+    # checkpoints, but none valid: refused (a fresh start would archive them)
+    (tmp_path / 'exp' / 'iter_3.pth').write_bytes(b'x')
+    with pytest.raises(CheckpointError, match='no checkpoint in .* can resume the run'):
+        runner_cfg(opt, 'train', auto_resume=True)
 
 
 def test_no_validation_sets(tmp_path):

@@ -133,3 +133,64 @@ def test_every_network_is_built_through_engine_network():
         'build networks with basicattn.engine.network (build_network, '
         'network_from_options, network_from_checkpoint):\n' + '\n'.join(offenders)
     )
+
+
+# issue 22, point 3: one scale check for every tool that loads weights
+
+
+A2N_TINY = dict(type='A2N', num_feat=8, unf=6, num_block=1)
+
+
+def _a2n_x2_file(tmp_path, meta_scale=True):
+    torch.manual_seed(0)
+    net = build_network(dict(A2N_TINY, upscale=2))
+    meta = {'arch': dict(A2N_TINY, upscale=2)}
+    if meta_scale:
+        meta['scale'] = 2
+    path = str(tmp_path / 'a2n_x2.pth')
+    save_weights_checkpoint(path, net.state_dict(), meta)
+    return path
+
+
+@pytest.mark.parametrize('meta_scale', [True, False])  # meta['scale'], or meta['arch'] alone
+def test_x2_weights_into_an_x3_network_are_refused(tmp_path, meta_scale):
+    import json
+
+    from basicattn.engine.network import network_from_arguments
+
+    path = _a2n_x2_file(tmp_path, meta_scale)
+    args = {k: v for k, v in A2N_TINY.items() if k != 'type'}
+    with pytest.raises(CheckpointError) as info:
+        network_from_arguments(None, 'A2N', json.dumps(dict(args, upscale=3)), path)
+    message = str(info.value)
+    assert message.startswith(f'{path}: the weights are for x2 (meta[')
+    assert 'but --arch-args asks for x3' in message
+    # the same weights into an x2 network load (A2N x2 and x3 have the same shapes)
+    net, _ = network_from_arguments(None, 'A2N', json.dumps(dict(args, upscale=2)), path)
+    assert net.upscale == 2
+
+
+def test_scale_is_not_checked_when_one_side_is_unknown(tmp_path):
+    from basicattn.engine.checkpoint_state import check_checkpoint_scale, recorded_scale
+
+    assert recorded_scale({'state_dict': {}}) == (None, '')
+    assert recorded_scale({'meta': {'arch': dict(A2N_TINY, upscale=4)}}) == (4, "meta['arch']")
+    assert recorded_scale({'meta': {'scale': 3, 'arch': {'type': 'X'}}}) == (3, "meta['scale']")
+    check_checkpoint_scale({'state_dict': {}}, 'bare.pth', 3)
+    check_checkpoint_scale({'meta': {'scale': 2}}, 'w.pth', None)
+    with pytest.raises(CheckpointError, match=r"x2 \(meta\['scale'\]\), but scale asks for x4"):
+        check_checkpoint_scale({'meta': {'scale': 2}}, 'w.pth', 4, 'scale')
+
+
+def test_pretrain_of_another_scale_is_refused_before_the_run(tmp_path):
+    from basicattn.engine.builder import check_pretrain_scale, expected_scale
+
+    path = _a2n_x2_file(tmp_path)
+    opt = {'scale': 3, 'network_g': dict(A2N_TINY, upscale=3), 'path': {}}
+    assert expected_scale(opt) == 3
+    check_pretrain_scale(opt)  # no pretrain_network_g: nothing to check
+    opt['path']['pretrain_network_g'] = path
+    with pytest.raises(CheckpointError, match="but the option file's scale asks for x3"):
+        check_pretrain_scale(opt)
+    opt.update(scale=2, network_g=dict(A2N_TINY, upscale=2))
+    check_pretrain_scale(opt)

@@ -937,6 +937,238 @@ def _(c):
 
 
 # --------------------------------------------------------------------------
+# issue 22: outputs over inputs, scale, locks, flags
+# --------------------------------------------------------------------------
+# An output that is, contains or lies inside an input is refused whatever the
+# flags (basicattn/utils/output_guard.py); the harness asserts every input in
+# tmp_path is unchanged. Weights recorded for x2 on an x3 network are refused
+# by every tool that loads them (check_checkpoint_scale).
+
+I22_A2N = dict(type='A2N', num_feat=8, unf=6, num_block=2)  # the synthetic official layout
+
+
+def _i22_a2n_x2(c, name='a2n_x2.pth'):
+    """The synthetic authors' A2N x2 weights converted as x2 (meta records the scale)."""
+    from basicattn.converters.base import get_converter
+    from basicattn.engine.checkpoint_state import save_weights_file
+
+    state, arch = get_converter('a2n_official')(_a2n_official_state_dict(scale=2), scale=2)
+    path = c.path(name)
+    save_weights_file(path, state, {'arch': arch, 'scale': 2, 'scale_source': '--scale'})
+    return path
+
+
+def _i22_a2n_x3_options(c, changes=(), drop=()):
+    """Tiny options of the same A2N at x3 (the datasets make their LR by bicubic)."""
+    return c.options({'network_g': dict(I22_A2N), 'scale': 3, **dict(changes)}, drop=drop)
+
+
+@case('i22-compare-output-is-an-input', 'test.py', ('a.json', '-o', '--compare'), 'options')
+def _(c):
+    a = c.write('a.json', '{"metrics": {}}')
+    b = c.write('b.json', '{"metrics": {}}')
+    return ['--compare', a, b, '-o', a]
+
+
+@case(
+    'i22-results-folder-holds-the-test-set',
+    'test.py',
+    ('path.experiments_root', 'datasets.val.dataroot_gt'),
+    'data',
+)
+def _(c):
+    shutil.copytree(c.data('val'), c.path('results', 'val'))
+    c.options(
+        {
+            'datasets.val.dataroot_gt': c.path('results', 'val'),
+            'path.experiments_root': c.path('results'),
+        },
+        drop=['train'],
+    )
+    return ['-opt', c.path(OPTIONS_NAME), '--checkpoint', c.data('edsr_x2.pth')]
+
+
+@case('i22-x2-weights-on-x3-options', 'test.py', ('a2n_x2.pth', 'x2', 'x3'), 'checkpoint')
+def _(c):
+    path = _i22_a2n_x2(c)
+    _i22_a2n_x3_options(c, drop=['train'])
+    return ['-opt', c.path(OPTIONS_NAME), '--checkpoint', path]
+
+
+@case('i22-label-with-a-newline', 'test.py', '--label', 'options')
+def _(c):
+    c.options(drop=['train'])
+    args = ['-opt', c.path(OPTIONS_NAME), '--checkpoint', c.data('edsr_x2.pth')]
+    return args + ['--label', 'mine\n| x | y |']
+
+
+@case('i22-x2-pretrain-on-x3-options', 'train.py', ('a2n_x2.pth', 'x2', 'x3'), 'checkpoint')
+def _(c):
+    path = _i22_a2n_x2(c)
+    _i22_a2n_x3_options(c, {'path.pretrain_network_g': path})
+    return train(c)
+
+
+@case('i22-experiment-folder-is-the-train-set', 'train.py', 'datasets.train.dataroot_gt', 'data')
+def _(c):
+    shutil.copytree(c.data('train'), c.path('train'))
+    c.options(
+        {'datasets.train.dataroot_gt': c.path('train'), 'path.experiments_root': c.path('train')}
+    )
+    return train(c)
+
+
+@case('i22-stop-at-negative', 'train.py', '--stop-at', 'options')
+def _(c):
+    c.options()
+    return train(c, '--stop-at', '-3')
+
+
+@case('i22-stop-at-beyond-total_iter', 'train.py', ('--stop-at', 'train.total_iter'), 'options')
+def _(c):
+    c.options()
+    return train(c, '--stop-at', '7')
+
+
+@case(
+    'i22-auto-resume-without-a-valid-checkpoint',
+    'train.py',
+    ('iter_3.pth', '--auto-resume'),
+    'checkpoint',
+)
+def _(c):
+    c.options()
+    c.truncated_checkpoint(osp.join('exp', 'iter_3.pth'))
+    c.write(osp.join('exp', 'last_checkpoint'), 'iter_4.pth')
+    return train(c, '--auto-resume')
+
+
+@case('i22-output-is-the-input-image', 'infer.py', ('OUTPUT', 'INPUT', 'a0.png'), 'data')
+def _(c):
+    shutil.copyfile(c.data('lr', 'a0.png'), c.path('a0.png'))
+    weights = ['--checkpoint', c.data('edsr_x2.pth')]
+    return [c.path('a0.png'), c.path('a0.png'), '--quiet', '--overwrite', *weights]
+
+
+@case('i22-output-inside-the-input-folder', 'infer.py', ('OUTPUT', 'INPUT', 'lies inside'), 'data')
+def _(c):
+    shutil.copytree(c.data('lr'), c.path('lr'))
+    return [
+        c.path('lr'),
+        c.path('lr', 'sr'),
+        '--quiet',
+        '--overwrite',
+        '--checkpoint',
+        c.data('edsr_x2.pth'),
+    ]
+
+
+@case('i22-unknown-output-extension', 'infer.py', ('out.xyz', '.png', '.mp4'), 'data')
+def _(c):
+    return [c.data('lr'), c.path('out.xyz'), '--quiet', '--checkpoint', c.data('edsr_x2.pth')]
+
+
+@case('i22-x2-weights-as-x3-arch', 'infer.py', ('a2n_x2.pth', 'x2', 'x3'), 'checkpoint')
+def _(c):
+    path = _i22_a2n_x2(c)
+    arch_args = dict(I22_A2N, upscale=3)
+    arch_args.pop('type')
+    import json
+
+    return [
+        c.data('lr'),
+        c.path('out'),
+        '--quiet',
+        '--arch',
+        'A2N',
+        '--arch-args',
+        json.dumps(arch_args),
+        '--checkpoint',
+        path,
+    ]
+
+
+@case('i22-out-is-the-gt-folder', 'compare.py', ('--out', '--gt'), 'data')
+def _(c):
+    shutil.copytree(c.data('val'), c.path('gt'))
+    shutil.copytree(c.data('val'), c.path('sr'))
+    return [
+        '--gt',
+        c.path('gt'),
+        '--sr',
+        f'M={c.path("sr")}',
+        '--out',
+        c.path('gt'),
+        '--scale',
+        '2',
+    ]
+
+
+@case('i22-out-is-the-hr-folder', 'make_lr.py', ('OUT_DIR', 'HR_DIR'), 'data')
+def _(c):
+    shutil.copytree(c.data('val'), c.path('hr'))
+    return [c.path('hr'), c.path('hr'), '--degradation', 'BI', '--scale', '2', '--overwrite']
+
+
+@case('i22-hr-out-is-the-hr-folder', 'make_lr.py', ('--hr-out', 'HR_DIR'), 'data')
+def _(c):
+    shutil.copytree(c.data('val'), c.path('hr'))
+    args = [c.path('hr'), c.path('lr_out'), '--degradation', 'BI', '--scale', '2']
+    return args + ['--hr-out', c.path('hr'), '--overwrite']
+
+
+@case(
+    'i22-output-is-the-input', 'convert_model.py', ('OUTPUT', 'INPUT', 'aan_x2.pth'), 'checkpoint'
+)
+def _(c):
+    shutil.copyfile(c.data('aan_x2_src.pt'), c.path('aan_x2.pth'))
+    return [
+        '--source',
+        'a2n_official',
+        '--scale',
+        '2',
+        c.path('aan_x2.pth'),
+        c.path('aan_x2.pth'),
+        '--overwrite',
+    ]
+
+
+@case('i22-onnx-output-name', 'convert_model.py', ('x.onnx', 'export.py'), 'checkpoint')
+def _(c):
+    return ['--source', 'a2n_official', '--scale', '2', c.data('aan_x2_src.pt'), c.path('x.onnx')]
+
+
+@case('i22-out-is-the-checkpoint', 'export.py', ('OUT', '--checkpoint', 'edsr.pth'), 'checkpoint')
+def _(c):
+    shutil.copyfile(c.data('edsr_x2.pth'), c.path('edsr.pth'))
+    return [c.path('edsr.pth'), '--checkpoint', c.path('edsr.pth'), '--overwrite']
+
+
+@case('i22-x2-weights-as-x3-arch', 'export.py', ('a2n_x2.pth', 'x2', 'x3'), 'checkpoint')
+def _(c):
+    import json
+
+    path = _i22_a2n_x2(c)
+    arch_args = {k: v for k, v in I22_A2N.items() if k != 'type'}
+    arch_args['upscale'] = 3
+    return [
+        c.path('a2n.onnx'),
+        '--arch',
+        'A2N',
+        '--arch-args',
+        json.dumps(arch_args),
+        '--checkpoint',
+        path,
+    ]
+
+
+@case('i22-destination-inside-the-source', 'create_lmdb.py', ('DST', 'SRC', 'lies inside'), 'data')
+def _(c):
+    shutil.copytree(c.data('val'), c.path('src'))
+    return [c.path('src'), c.path('src', 'db.lmdb'), '--overwrite', '--no-progress']
+
+
+# --------------------------------------------------------------------------
 # the test
 # --------------------------------------------------------------------------
 

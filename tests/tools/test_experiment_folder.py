@@ -117,3 +117,82 @@ def test_test_tool_archives_earlier_results(tiny_experiment, tool):
     assert len(archived) == 1 and f'moved them to {archived[0]}' in log
     assert snapshot(archived[0]) == first
     assert osp.isfile(osp.join(results, 'metrics.json'))
+
+
+# issue 22, point 3: one run per folder, and auto-resume from what is there
+
+
+def _holder(folder):
+    """A second process holding the run lock of ``folder`` (tests/engine/test_run_lock.py)."""
+    import sys
+
+    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'engine'))
+    try:
+        from test_run_lock import start_holder, stop
+    finally:
+        sys.path.pop(0)
+    return start_holder(folder), stop
+
+
+def _refused(out):
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-3000:]
+    lines = out.stderr.strip().splitlines()
+    assert 'Traceback' not in out.stderr and lines[-1].startswith('error: '), out.stderr
+    return lines[-1]
+
+
+@pytest.mark.parametrize('script', ['train.py', 'test.py'])
+def test_run_into_a_folder_in_use_is_refused_before_anything_moves(script, tiny_experiment, tool):
+    opt = tiny_experiment('busy')
+    exp = osp.join(tiny_experiment.root, 'busy')
+    os.makedirs(exp)
+    with open(osp.join(exp, 'iter_3.pth'), 'wb') as f:
+        f.write(b'an earlier run')  # a fresh run would archive the folder
+    child, stop = _holder(exp)
+    try:
+        before = snapshot(exp)
+        line = _refused(tool(f'tools/{script}', '-opt', opt))
+        assert f'is in use by another run (pid {child.pid} on host ' in line, line
+        assert exp in line
+        assert snapshot(exp) == before
+        assert not glob.glob(exp + '_archived_*')
+    finally:
+        stop(child)
+
+
+def test_auto_resume_takes_the_newest_valid_checkpoint(tiny_experiment, tool):
+    opt = tiny_experiment('resumed')
+    exp = osp.join(tiny_experiment.root, 'resumed')
+    _ok(tool('tools/train.py', '-opt', opt, '--stop-at', '2'))
+    # a --stop-at the resumed run has already passed would never stop it
+    line = _refused(tool('tools/train.py', '-opt', opt, '--auto-resume', '--stop-at', '2'))
+    assert '--stop-at 2: the run resumes after iteration 2' in line, line
+    with open(osp.join(exp, 'iter_5.pth'), 'wb') as f:
+        f.write(b'torn')  # newer, but not loadable
+    with open(osp.join(exp, 'last_checkpoint'), 'w') as f:
+        f.write('iter_4.pth')  # deleted
+    log = _ok(tool('tools/train.py', '-opt', opt, '--auto-resume'))
+    assert (
+        'last_checkpoint names iter_4.pth, but '
+        f'{osp.join(exp, "iter_4.pth")} does not exist; the newest valid checkpoint is '
+        f'iter_2.pth; resuming from {osp.join(exp, "iter_2.pth")}'
+    ) in log
+    assert not glob.glob(exp + '_archived_*')
+    assert safe_load(osp.join(exp, 'iter_6.pth'))['meta']['iter'] == 6
+    assert not osp.exists(osp.join(exp, '.basicattn_run.lock'))  # removed at the end
+
+
+def test_auto_resume_without_a_valid_checkpoint_is_refused(tiny_experiment, tool):
+    opt = tiny_experiment('broken')
+    exp = osp.join(tiny_experiment.root, 'broken')
+    os.makedirs(exp)
+    with open(osp.join(exp, 'iter_3.pth'), 'wb') as f:
+        f.write(b'torn')
+    torch.save({'state_dict': {'w': torch.ones(1)}}, osp.join(exp, 'iter_2.pth'))
+    with open(osp.join(exp, 'last_checkpoint'), 'w') as f:
+        f.write('iter_9.pth')
+    before = snapshot(exp)
+    line = _refused(tool('tools/train.py', '-opt', opt, '--auto-resume'))
+    assert line.startswith(f'error: --auto-resume: no checkpoint in {exp} can resume the run')
+    assert 'iter_3.pth (' in line and 'iter_2.pth (' in line and 'weights only' in line
+    assert snapshot(exp) == before and not glob.glob(exp + '_archived_*')

@@ -75,7 +75,7 @@ def test_both_files_infer_without_options_like_the_run(trained, forked_tool, tmp
     ref = str(tmp_path / 'ref')
     _infer(forked_tool, val, ref, '--checkpoint', osp.join(exp, 'iter_2.pth'), '-opt', opt)
     for name in ('iter_2.pth', 'net_g_2.safetensors'):
-        out = str(tmp_path / name)
+        out = str(tmp_path / name.replace('.', '_'))  # a folder: a name without an extension
         result = _infer(forked_tool, val, out, '--checkpoint', osp.join(exp, name))
         assert 'basicattn weights, EDSR (x2' in result.stdout
         got, want = _images(out), _images(ref)
