@@ -17,6 +17,8 @@ from .yaml_io import load_yaml_file
 
 BASE_KEY = '_base_'
 DELETE_KEY = '_delete_'
+#: How many ``_base_`` files may lead to one another (shipped chains have 2 or 3).
+MAX_BASE_CHAIN = 32
 
 
 def load_option_file(path: str) -> tuple[dict, dict[str, str]]:
@@ -47,6 +49,11 @@ def load_option_file(path: str) -> tuple[dict, dict[str, str]]:
 
 def _load_with_bases(path, chain):
     """:func:`load_option_file` for ``path``, reached through the files ``chain``."""
+    if len(chain) >= MAX_BASE_CHAIN:
+        raise OptionError(
+            f'{chain[0]}: {BASE_KEY}: more than {MAX_BASE_CHAIN} files inherit from one '
+            f'another (... -> {chain[-1]} -> {path}); merge some of them'
+        )
     real = osp.realpath(path)
     data = load_yaml_file(path)
     bases = _base_list(path, data.pop(BASE_KEY, None))

@@ -109,7 +109,7 @@ def apply_overrides(
                     [f'{where}: is a {type(node[key]).__name__}, cannot set {path} inside it'],
                 )
             node = node[key]
-        node[keys[-1]] = parse_yaml_scalar(text)
+        node[keys[-1]] = parse_yaml_scalar(text, f'{source} {path.strip()}')
         if origins is not None:
             record_origin(origins, '.'.join(keys), node[keys[-1]], source)
     return opt
