@@ -5,6 +5,7 @@ videos need memory for a window of frames only.
 Frames are RGB uint8 arrays (H, W, 3), as everywhere in basicattn.
 """
 
+import math
 import os
 import os.path as osp
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -147,6 +148,8 @@ class FrameSink:
     def __init__(self, path: str, fps: float = 25.0, overwrite: bool = False):
         self.path, self.fps, self.overwrite = path, float(fps), overwrite
         self.is_video = is_video_file(path)
+        if self.is_video and not (math.isfinite(self.fps) and self.fps > 0):
+            raise DataError(f'{path}: frame rate {fps} (fps) must be positive, e.g. 25')
         self._writer = None
         self._tmp = None
         self._staged = None if self.is_video else StagedFolder(path)
