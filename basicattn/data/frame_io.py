@@ -15,6 +15,7 @@ import numpy as np
 from basicattn.errors import DataError
 from basicattn.utils.atomic_file import StagedFolder
 from basicattn.utils.img_util import imread, imwrite
+from basicattn.utils.path_util import not_found
 
 from .lmdb_io import IMG_SUFFIXES
 from .video_clips import natural_key
@@ -60,7 +61,7 @@ class FrameSource:
 
     def __init__(self, path: str):
         if not osp.exists(path):
-            raise FileNotFoundError(f'input not found: {path}')
+            raise FileNotFoundError(not_found('input', path))
         self.path, self.fps, self._capture = path, None, None
         if osp.isdir(path):
             self._files = list_images(path)

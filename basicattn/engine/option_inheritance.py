@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from copy import deepcopy
 
 from basicattn.errors import OptionError
+from basicattn.utils.path_util import broken_link_target
 
 from .yaml_io import load_yaml_file
 
@@ -63,7 +64,9 @@ def _load_with_bases(path, chain):
     for base in bases:
         base_path = osp.normpath(osp.join(folder, base))
         if not osp.isfile(base_path):
-            raise OptionError(f'{path}: {BASE_KEY}: {base!r} not found (looked for {base_path})')
+            target = broken_link_target(base_path)
+            found = f'is a broken symbolic link to {target}' if target is not None else 'not found'
+            raise OptionError(f'{path}: {BASE_KEY}: {base!r} {found} (looked for {base_path})')
         _refuse_cycle(base_path, (*chain, path))
         base_opt, base_origins = _load_with_bases(base_path, (*chain, path))
         _merge(merged, origins, base_opt, base_origins, set(), '')
