@@ -212,6 +212,12 @@ class PairedImageDataset(SRDatasetBase):
         samples = []
         for key in keys:
             lq_key = _lq_key(key, self.filename_tmpl)
+            if lq_key not in lq_keys and key not in self._gt_reader:
+                raise LmdbKeyError(  # the GT list is wrong, not the LQ database
+                    f'GT key {key!r} is listed in {osp.join(self.dataroot_gt, "meta_info.txt")} '
+                    f'but not stored in the GT LMDB {self.dataroot_gt}; rebuild the LMDB '
+                    '(tools/create_lmdb.py) or remove that line'
+                )
             if lq_key not in lq_keys:
                 raise LmdbKeyError(
                     f'LQ key {lq_key!r} for GT key {key!r} not found in LMDB '
