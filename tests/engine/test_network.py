@@ -136,3 +136,12 @@ def test_every_network_is_built_through_engine_network():
         'build networks with basicattn.engine.network (build_network, '
         'network_from_options, network_from_checkpoint):\n' + '\n'.join(offenders)
     )
+
+
+def test_arch_args_nested_too_deep_is_one_line():
+    """Issue 22: JSON nested thousands deep ended in a RecursionError traceback."""
+    from basicattn.engine.network import arch_config_from_arguments
+
+    deep = '{"a": ' + '[' * 100000 + ']' * 100000 + '}'
+    with pytest.raises(OptionError, match='^--arch-args is nested too deep; give a flat JSON'):
+        arch_config_from_arguments('EDSR', deep)

@@ -1172,6 +1172,12 @@ for _name, _arch, _shape, _culprits in (
         ]
 
 
+@case('i22-arch-args-nested-too-deep', 'get_flops.py', ('--arch-args', 'too deep'), 'options')
+def _(c):
+    deep = '{"num_feat": ' + '[' * 20000 + ']' * 20000 + '}'
+    return ['--arch', 'EDSR', '--arch-args', deep, '--input-shape', '3', '8', '8']
+
+
 @case('i22-output-an-existing-folder', 'export.py', ('exports', '.onnx'), 'options')
 def _(c):
     os.makedirs(c.path('exports'))
