@@ -11,6 +11,7 @@ from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import imfrombytes, img2tensor, imread, mod_crop
 from basicattn.utils.path_util import not_found
+from basicattn.utils.text_file import read_text_lines
 
 from .base_dataset import SRDatasetBase
 from .degradation_transform import DEGRADATION_NAMES
@@ -35,11 +36,10 @@ def _read_meta_info_list(meta_info_file):
     if not osp.isfile(meta_info_file):
         raise FileNotFoundError(not_found('meta_info_file', meta_info_file))
     names = []
-    with open(meta_info_file, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, start=1):
-            fields = line.split()
-            if fields:
-                names.append((fields[0], lineno))
+    for lineno, line in enumerate(read_text_lines(meta_info_file, 'meta_info_file'), start=1):
+        fields = line.split()
+        if fields:
+            names.append((fields[0], lineno))
     return names
 
 
