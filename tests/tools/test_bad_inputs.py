@@ -952,7 +952,9 @@ def _alias_bomb(levels=9):
 def _with_bomb(c, name):
     """Our tiny options, with the bomb nested in ``train.paramwise_cfg``."""
     text = yaml.safe_dump(c.base_options(), sort_keys=False)
-    return c.write(name, text.replace('train:\n', 'train:\n  paramwise_cfg:\n' + _alias_bomb(), 1))
+    top = '\ntrain:\n'  # the top-level section, not datasets.train
+    assert top in text
+    return c.write(name, text.replace(top, top + '  paramwise_cfg:\n' + _alias_bomb(), 1))
 
 
 @case('i22-options-alias-bomb', 'train.py', (OPTIONS_NAME, 'billion laughs'), 'options', timeout=60)
