@@ -105,7 +105,11 @@ def describe_os_error(err):
     if not isinstance(err, OSError) or err.errno not in _USER_ERRNOS:
         return None
     what = err.strerror or _USER_ERRNOS[err.errno]
-    from basicattn.utils.path_util import shown_path
+    from basicattn.utils.path_util import broken_link_target, shown_path
+
+    target = None if err.errno != errno.ENOENT else broken_link_target(err.filename or '')
+    if target is not None:  # the name exists: it points nowhere
+        what = f'a broken symbolic link: it points to {target}, which does not exist'
 
     where = ' -> '.join(shown_path(f) for f in (err.filename, err.filename2) if f is not None)
     text = f'{where}: {what}' if where else what

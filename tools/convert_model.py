@@ -49,7 +49,11 @@ from basicattn.converters.base import (  # noqa: E402
     scale_hints,
     sha256_file,
 )
-from basicattn.converters.detect import BASICATTN, detect_format  # noqa: E402
+from basicattn.converters.detect import (  # noqa: E402
+    BASICATTN,
+    check_named_format,
+    detect_format,
+)
 from basicattn.engine.checkpoint_io import safe_load  # noqa: E402
 from basicattn.engine.checkpoint_state import (  # noqa: E402
     extract_state_dict,
@@ -179,6 +183,7 @@ def output_format(args) -> str:
 
 def _converted(args, name, convert, foreign, raw):
     """Convert an authors' state dict; return it and the ``meta`` to record."""
+    check_named_format(name, convert, foreign, args.input)
     hints = scale_hints(args.input, raw)
     hinted = hints[0][0] if hints else None
     try:

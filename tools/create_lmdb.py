@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/, also w
 import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
 from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from basicattn.utils.path_util import not_found  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -85,7 +86,7 @@ def precheck(args):
             return f'LMDB database not found: {args.verify_only} has no data.mdb'
         return None
     if not osp.isdir(args.src):
-        return f'source folder not found: {args.src}'
+        return not_found('source folder', args.src)
     if osp.lexists(args.dst) and not args.overwrite:
         return f'destination {args.dst} already exists; pass --overwrite to replace it'
     return None

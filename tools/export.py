@@ -73,9 +73,11 @@ def run(args):
 
     inputs = [('--checkpoint', args.checkpoint), ('-opt', args.opt)]
     refuse_outputs_over_inputs([('OUT', args.output)], inputs)  # even with --overwrite
-    if os.path.exists(args.output) and not args.overwrite:
-        raise UserError(f'{args.output} exists; pass --overwrite to replace it')
-    from basicattn.deploy.onnx_export import export_onnx, require_onnx
+    from basicattn.deploy.onnx_export import export_onnx, output_problem, require_onnx
+
+    problem = output_problem(args.output, args.overwrite)  # before the network is built
+    if problem:
+        raise UserError(problem)
     from basicattn.engine.network import network_from_arguments
 
     require_onnx()

@@ -38,7 +38,13 @@ layout BasicSR users know. `tools/train.py` and `tools/test.py` read it in
 three steps, before any network, dataset or runner is built:
 
 1. **Read** the YAML safely (plain scalars, lists and mappings only; YAML 1.2
-   floats, so `1e-4`, `5E3` and `.5` are numbers, not strings).
+   floats, so `1e-4`, `5E3` and `.5` are numbers, not strings), within
+   bounds that hold for every file (`_base_` files too) and every `--set`
+   value: UTF-8 text of at most 16 MiB (a non-UTF-8 or control byte is
+   named with its byte offset), mappings and lists nested at most 64 levels,
+   aliases (`*name`) that add at most 100,000 values when expanded and never
+   refer to the mapping or list that holds them (a "billion laughs" file
+   fails at once, with one line), and at most 32 `_base_` files in a chain.
 2. **Override** keys given with `--set` (see [below](#overriding-keys-with---set)).
 3. **Validate and complete** every key against the schema below and every
    `type:` block against the signature of the class it names. Plain keys
@@ -51,12 +57,16 @@ names:
 
 ```text
 3 problem(s) in option file options/train/edsr_x2.yml:
-  options/train/edsr_x2.yml: network_g.type: unknown arch 'EDSRR'. Did you mean 'EDSR'?
+  options/train/edsr_x2.yml: network_g.type: unknown arch 'EDSRR'. Did you mean 'EDSR'? Registered archs: A2N, Bicubic, DAN, DASAA, DKSAN, EDSR, MANA. For an arch of your own, put its module beside the option file and name it in `custom_imports` (docs/options.md).
   options/train/edsr_x2.yml: train.totla_iter: unknown key. Did you mean 'total_iter' or 'warmup_iter'?
   options/train/edsr_x2.yml: train.total_iter: required key is missing
 ```
 
-A key that is valid in another section (`val_freq` at the top level, say) is
+Each check runs whenever the keys it reads are valid, so one problem never
+hides another (an unknown arch does not hide an unknown `model_type`). An
+unknown arch is answered with a close name only for a case or typo
+difference (`edsr`, `EDRS`), then the list of registered archs. A key that
+is valid in another section (`val_freq` at the top level, say) is
 reported with the section it belongs under. The completed options, defaults
 included, are written to `<work_dir>/options.yml` when a run starts.
 """

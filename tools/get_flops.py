@@ -26,8 +26,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/, also when imported
 import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
-from basicattn.errors import add_debug_argument, run_tool  # noqa: E402
-from basicattn.utils.flops import count_flops, format_count  # noqa: E402
+from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from basicattn.utils.flops import count_flops, format_count, input_shape_problem  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -52,6 +52,16 @@ def parse_args(argv=None):
     if len(args.input_shape) not in (3, 4):
         parser.error(f'--input-shape takes C H W or T C H W, got {len(args.input_shape)} numbers')
     return args
+
+
+def default_argument(arch: str, name: str):
+    """The default of argument ``name`` of the registered ``arch`` (None if it has none)."""
+    import inspect
+
+    from basicattn.registry import ARCHS
+
+    param = inspect.signature(ARCHS.get(arch)).parameters.get(name)
+    return None if param is None or param.default is param.empty else param.default
 
 
 def report(cfg: dict, result: dict) -> str:
@@ -97,6 +107,11 @@ def _count(argv) -> int:
 
     cfg, where = network_config_from_arguments(args.opt, args.arch, args.arch_args)
     model = build_network(cfg, where)
+    in_ch = cfg.get('num_in_ch', default_argument(cfg['type'], 'num_in_ch'))
+    problem = input_shape_problem(model, args.input_shape, cfg['type'], in_ch)
+    if problem:
+        shown = ' '.join(map(str, args.input_shape))
+        raise UserError(f'--input-shape {shown}: {problem}')
     result = count_flops(model, args.input_shape)
     if args.json:
         print(json.dumps(dict(arch=cfg, **result), indent=2))

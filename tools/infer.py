@@ -195,8 +195,16 @@ def main(argv=None):
 
 
 def run(args):
+    import math
+
     import torch
     from tqdm import tqdm
+
+    from basicattn.utils.devices import resolve_device
+
+    args.device = resolve_device(args.device)  # before any output exists
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise UserError(f'--fps {args.fps:g}: the frame rate of a video must be positive (e.g. 25)')
 
     from basicattn.data.frame_io import FrameSource, sliding_windows
     from basicattn.models.sr_model import SRModel

@@ -42,6 +42,7 @@ import sys
 import _bootstrap  # noqa: F401
 
 from basicattn.errors import UserError, add_debug_argument, run_tool
+from basicattn.utils.path_util import not_found
 
 #: The --degradation choices: the short names of
 #: basicattn.data.degradation_transform.DEGRADATION_NAMES (a test checks they agree).
@@ -127,7 +128,7 @@ def main(argv=None):
 def _make_lr(argv):
     args = parse_args(argv)
     if not osp.isdir(args.hr_dir):
-        raise UserError(f'HR folder not found: {args.hr_dir}')
+        raise UserError(not_found('HR folder', args.hr_dir))
     from basicattn.utils.output_guard import refuse_outputs_over_inputs
 
     # whatever --overwrite says; and the two outputs must be apart as well

@@ -1,5 +1,7 @@
 """The Bicubic baseline: MATLAB-exact bicubic upsampling as a network."""
 
+from typing import Optional, Union
+
 from torch import nn
 
 from basicattn.ops._utils import exporting
@@ -24,12 +26,28 @@ class Bicubic(nn.Module):
     too (``model_type: VideoSRModel``).
 
     Args:
-        scale (int | float): Upsampling factor (> 0). Defaults to 4.
+        upscale (int | float, optional): Upsampling factor (> 0), named as
+            in every other arch. Defaults to 4.
+        scale (int | float, optional): The same factor under its earlier
+            name, still accepted (option files and ``--arch-args`` that
+            say ``scale``); when both are given they must agree.
     """
 
-    def __init__(self, scale=4):
+    def __init__(
+        self,
+        upscale: Optional[Union[int, float]] = None,
+        scale: Optional[Union[int, float]] = None,
+    ):
         super().__init__()
-        self.scale = check_positive_number(scale, 'scale', 'Bicubic')
+        if upscale is not None:
+            upscale = check_positive_number(upscale, 'upscale', 'Bicubic')
+        if scale is not None:
+            scale = check_positive_number(scale, 'scale', 'Bicubic')
+        if upscale is not None and scale is not None and upscale != scale:
+            raise ValueError(
+                f'Bicubic: upscale={upscale} and scale={scale} disagree; give upscale only'
+            )
+        self.upscale = self.scale = next((v for v in (upscale, scale) if v is not None), 4)
 
     def forward(self, x):
         """Upsample a batch.
@@ -54,4 +72,4 @@ class Bicubic(nn.Module):
         return imresize(x, scale=self.scale)
 
     def extra_repr(self):
-        return f'scale={self.scale}'
+        return f'upscale={self.upscale}'

@@ -102,6 +102,49 @@ def foreign_format(state_dict: Mapping[str, torch.Tensor]) -> Optional[Tuple[str
     return found[0] if found else None
 
 
+def check_named_format(name: str, convert: Any, state_dict: Mapping, source: str) -> None:
+    """Refuse weights that are not of the format ``--source NAME`` names, saying what they are.
+
+    Without this, the converter fails on a detail of the wrong format (MANA's
+    "x4 only" for A2N weights). Converters without a
+    :class:`~basicattn.converters.base.FormatSignature` are not checked.
+
+    Args:
+        name (str): The converter the user named.
+        convert (callable): That converter.
+        state_dict (Mapping): The weights read from the file.
+        source (str): The file, named in the message.
+
+    Raises:
+        ConversionError: The weights lack keys of the named format.
+    """
+    from basicattn.engine.checkpoint_state import strip_wrapper_prefixes
+
+    signature = getattr(convert, 'signature', None)
+    if signature is None or not is_state_dict(state_dict):
+        return
+    stripped = strip_wrapper_prefixes(state_dict)
+    if signature.matches(stripped) or signature.matches(state_dict):
+        return
+    missing = [k for k in signature.keys if k not in stripped]
+    try:
+        other = foreign_format(stripped)
+    except CheckpointError:
+        other = None
+    if other is not None:
+        hint = (
+            f'they are {other[0]} weights ({other[1].signature.describe}): use --source '
+            f'{other[0]}, or leave --source out to detect the format'
+        )
+    else:
+        hint = 'leave --source out to detect the format, or see --list'
+    raise ConversionError(
+        f'{source}: not {name} weights ({signature.describe}): no {missing[0]!r}'
+        + (f' and {len(missing) - 1} more of its keys' if len(missing) > 1 else '')
+        + f'; {hint}'
+    )
+
+
 def _unknown(source: str, reason: str, hint: str) -> CheckpointError:
     return CheckpointError(
         f'{source}: unknown weights format ({reason}); the formats basicattn recognises are: '

@@ -18,7 +18,7 @@ import os.path as osp
 from typing import Any, Iterator, List, Mapping, Tuple
 
 from basicattn.errors import DataError
-from basicattn.utils.path_util import shown_path
+from basicattn.utils.path_util import broken_link_target, shown_path
 
 #: Where the expected data layout is described (named in the error).
 DATA_README = 'datasets/README.md'
@@ -65,6 +65,9 @@ def _problem(key: str, path: str, backend: str) -> str:
 
         recover_interrupted_swap(path)  # an interrupted swap may have moved it aside
     if not osp.exists(path):
+        target = broken_link_target(path)
+        if target is not None:
+            return f'is a broken symbolic link: it points to {target}, which does not exist'
         return 'does not exist'
     if is_lmdb_root and not osp.isfile(osp.join(path, 'data.mdb')):
         return 'has no data.mdb, so it is not an LMDB (io_backend: lmdb)'

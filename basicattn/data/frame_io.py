@@ -5,6 +5,7 @@ videos need memory for a window of frames only.
 Frames are RGB uint8 arrays (H, W, 3), as everywhere in basicattn.
 """
 
+import math
 import os
 import os.path as osp
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -14,6 +15,7 @@ import numpy as np
 from basicattn.errors import DataError
 from basicattn.utils.atomic_file import StagedFolder
 from basicattn.utils.img_util import imread, imwrite
+from basicattn.utils.path_util import not_found
 
 from .lmdb_io import IMG_SUFFIXES
 from .video_clips import natural_key
@@ -59,7 +61,7 @@ class FrameSource:
 
     def __init__(self, path: str):
         if not osp.exists(path):
-            raise FileNotFoundError(f'input not found: {path}')
+            raise FileNotFoundError(not_found('input', path))
         self.path, self.fps, self._capture = path, None, None
         if osp.isdir(path):
             self._files = list_images(path)
@@ -147,6 +149,8 @@ class FrameSink:
     def __init__(self, path: str, fps: float = 25.0, overwrite: bool = False):
         self.path, self.fps, self.overwrite = path, float(fps), overwrite
         self.is_video = is_video_file(path)
+        if self.is_video and not (math.isfinite(self.fps) and self.fps > 0):
+            raise DataError(f'{path}: frame rate {fps} (fps) must be positive, e.g. 25')
         self._writer = None
         self._tmp = None
         self._staged = None if self.is_video else StagedFolder(path)

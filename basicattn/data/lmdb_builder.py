@@ -20,6 +20,7 @@ import lmdb
 
 from basicattn.errors import DataError
 from basicattn.utils.img_util import imencode_png, imfrombytes
+from basicattn.utils.path_util import not_found
 
 from . import lmdb_swap
 from .lmdb_io import (
@@ -353,7 +354,7 @@ def build_lmdb_from_folder(
     ):
         raise ValueError(f'compress_level must be an integer in [0, 9], got {compress_level!r}')
     if not osp.isdir(src):
-        raise FileNotFoundError(f'source folder not found: {src}')
+        raise FileNotFoundError(not_found('source folder', src))
     recover_interrupted_swap(dst)
     _check_destination(src, dst, overwrite)
 

@@ -24,6 +24,7 @@ import weakref
 import lmdb
 
 from basicattn.errors import DataError
+from basicattn.utils.text_file import read_text_lines
 
 __all__ = [
     'IMG_SUFFIXES',
@@ -113,28 +114,27 @@ def read_meta_info(path):
         raise FileNotFoundError(f'LMDB meta info file not found: {path}')
     entries = []
     seen = {}
-    with open(path, encoding='utf-8') as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.strip()
-            if not line:
-                continue
-            match = _META_LINE.match(line)
-            if match is None:
-                raise DataError(
-                    f'{path}, line {lineno}: malformed meta info line '
-                    f'{line!r}; expected "<key>.png (h,w,c) <compress_level>"'
-                )
-            name = match.group('name')
-            key = name[: -len('.png')] if name.endswith('.png') else name
-            if not key:
-                raise DataError(f'{path}, line {lineno}: empty key in line {line!r}')
-            if key in seen:
-                raise DataError(
-                    f'{path}, line {lineno}: key {key!r} already listed on line {seen[key]}'
-                )
-            seen[key] = lineno
-            shape = (int(match.group('h')), int(match.group('w')), int(match.group('c')))
-            entries.append((key, shape, int(match.group('level'))))
+    for lineno, raw in enumerate(read_text_lines(path, 'LMDB meta info file'), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        match = _META_LINE.match(line)
+        if match is None:
+            raise DataError(
+                f'{path}, line {lineno}: malformed meta info line '
+                f'{line!r}; expected "<key>.png (h,w,c) <compress_level>"'
+            )
+        name = match.group('name')
+        key = name[: -len('.png')] if name.endswith('.png') else name
+        if not key:
+            raise DataError(f'{path}, line {lineno}: empty key in line {line!r}')
+        if key in seen:
+            raise DataError(
+                f'{path}, line {lineno}: key {key!r} already listed on line {seen[key]}'
+            )
+        seen[key] = lineno
+        shape = (int(match.group('h')), int(match.group('w')), int(match.group('c')))
+        entries.append((key, shape, int(match.group('level'))))
     return entries
 
 

@@ -10,6 +10,8 @@ from basicattn.errors import DataError
 from basicattn.registry import DATASETS
 from basicattn.utils.bounds import PositiveInt
 from basicattn.utils.img_util import imfrombytes, img2tensor, imread, mod_crop
+from basicattn.utils.path_util import not_found
+from basicattn.utils.text_file import read_text_lines
 
 from .base_dataset import SRDatasetBase
 from .degradation_transform import DEGRADATION_NAMES
@@ -32,13 +34,12 @@ SUPPORTED_DEGRADATIONS = tuple(DEGRADATION_NAMES)  # BI, BD, DN
 def _read_meta_info_list(meta_info_file):
     """First token of every non-blank line of a BasicSR meta info file."""
     if not osp.isfile(meta_info_file):
-        raise FileNotFoundError(f'meta_info_file not found: {meta_info_file}')
+        raise FileNotFoundError(not_found('meta_info_file', meta_info_file))
     names = []
-    with open(meta_info_file, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, start=1):
-            fields = line.split()
-            if fields:
-                names.append((fields[0], lineno))
+    for lineno, line in enumerate(read_text_lines(meta_info_file, 'meta_info_file'), start=1):
+        fields = line.split()
+        if fields:
+            names.append((fields[0], lineno))
     return names
 
 
@@ -145,7 +146,7 @@ class PairedImageDataset(SRDatasetBase):
             if root is not None and is_lmdb(root):
                 raise DataError(f"{root} is an LMDB database; set io_backend='lmdb' to read it")
         if not osp.isdir(self.dataroot_gt):
-            raise FileNotFoundError(f'GT folder not found: {self.dataroot_gt}')
+            raise FileNotFoundError(not_found('GT folder', self.dataroot_gt))
         if self.meta_info_file is not None:
             gt_items = []
             for rel, lineno in _read_meta_info_list(self.meta_info_file):
@@ -165,7 +166,7 @@ class PairedImageDataset(SRDatasetBase):
         if self.dataroot_lq is None:
             return [(key, path, None) for key, path in gt_items]
         if not osp.isdir(self.dataroot_lq):
-            raise FileNotFoundError(f'LQ folder not found: {self.dataroot_lq}')
+            raise FileNotFoundError(not_found('LQ folder', self.dataroot_lq))
         samples = []
         for key, gt_path in gt_items:
             lq_key = _lq_key(key, self.filename_tmpl)
@@ -211,6 +212,12 @@ class PairedImageDataset(SRDatasetBase):
         samples = []
         for key in keys:
             lq_key = _lq_key(key, self.filename_tmpl)
+            if lq_key not in lq_keys and key not in self._gt_reader:
+                raise LmdbKeyError(  # the GT list is wrong, not the LQ database
+                    f'GT key {key!r} is listed in {osp.join(self.dataroot_gt, "meta_info.txt")} '
+                    f'but not stored in the GT LMDB {self.dataroot_gt}; rebuild the LMDB '
+                    '(tools/create_lmdb.py) or remove that line'
+                )
             if lq_key not in lq_keys:
                 raise LmdbKeyError(
                     f'LQ key {lq_key!r} for GT key {key!r} not found in LMDB '

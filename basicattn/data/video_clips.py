@@ -18,6 +18,8 @@ import numpy as np
 
 from basicattn.errors import DataError
 from basicattn.utils.img_util import imfrombytes, imread
+from basicattn.utils.path_util import not_found
+from basicattn.utils.text_file import read_text_lines
 
 from .lmdb_io import (
     IMG_SUFFIXES,
@@ -134,20 +136,19 @@ def read_clip_list(path: str) -> List[Tuple[str, int, List[str]]]:
     """
     path = os.fspath(path)
     if not osp.isfile(path):
-        raise FileNotFoundError(f'clip list file not found: {path}')
+        raise FileNotFoundError(not_found('clip list file', path))
     entries, seen = [], {}
-    with open(path, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, start=1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            clip = tokens[0].replace('\\', '/').strip('/')
-            if clip in seen:
-                raise DataError(
-                    f'{path}, line {lineno}: clip {clip!r} is already listed on line {seen[clip]}'
-                )
-            seen[clip] = lineno
-            entries.append((clip, lineno, tokens[1:]))
+    for lineno, line in enumerate(read_text_lines(path, 'clip list file'), start=1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        clip = tokens[0].replace('\\', '/').strip('/')
+        if clip in seen:
+            raise DataError(
+                f'{path}, line {lineno}: clip {clip!r} is already listed on line {seen[clip]}'
+            )
+        seen[clip] = lineno
+        entries.append((clip, lineno, tokens[1:]))
     if not entries:
         raise DataError(f'clip list file {path} lists no clips')
     return entries
@@ -215,7 +216,7 @@ class FrameStore:
                     f"{self.root} is an LMDB database; set io_backend='lmdb' to read it"
                 )
             if not osp.isdir(self.root):
-                raise FileNotFoundError(f'{role} folder not found: {self.root}')
+                raise FileNotFoundError(not_found(f'{role} folder', self.root))
         else:
             raise ValueError(f'io_backend must be one of {SUPPORTED_BACKENDS}, got {backend!r}')
 

@@ -199,6 +199,20 @@ def check_onnx(
     return diffs
 
 
+def output_problem(path: str, overwrite: bool) -> str:
+    """What stops writing the ONNX file ``path`` ('' when nothing does).
+
+    A folder is refused whatever ``overwrite`` says (it is never replaced by
+    a file), so the message does not suggest ``--overwrite`` for it.
+    """
+    if osp.isdir(path):
+        name = osp.join(path, 'model.onnx')
+        return f'{path} is a folder; OUT is the .onnx file to write, e.g. {name}'
+    if osp.lexists(path) and not overwrite:
+        return f'{path} exists; pass --overwrite to replace it'
+    return ''
+
+
 def export_onnx(
     net: nn.Module,
     path: str,
@@ -233,8 +247,9 @@ def export_onnx(
             check that failed.
     """
     name = name or type(net).__name__
-    if osp.exists(path) and not overwrite:
-        raise UserError(f'{path} exists; pass --overwrite to replace it')
+    problem = output_problem(path, overwrite)
+    if problem:
+        raise UserError(problem)
     if opset < MIN_OPSET:
         raise UserError(
             f'--opset {opset}: at least {MIN_OPSET} is needed (ONNX GridSample, used by '

@@ -171,13 +171,72 @@ def _value(basicsr_names: str | tuple[str, ...], ours: str) -> Callable[[Site, R
 VAL_PARTITIONS = {'REDS4': 'REDS4', 'official': 'REDSofficial'}
 
 
+def _clips_in(block: dict) -> set[str] | None:
+    """The clip names under a dataset block's ``dataroot_gt`` (None: not readable yet)."""
+    import os.path as osp
+
+    root = block.get('dataroot_gt')
+    if not isinstance(root, str) or not root:
+        return None
+    if block.get('io_backend') == 'lmdb':
+        meta = osp.join(root, 'meta_info.txt')
+        if not osp.isfile(meta):
+            return None
+        from basicattn.data.lmdb_io import read_meta_info
+
+        return {key.split('/', 1)[0] for key, _, _ in read_meta_info(meta)}
+    if not osp.isdir(root):
+        return None  # named by the data check that follows validation
+    return {entry.name for entry in os.scandir(root) if entry.is_dir()}
+
+
 def _val_partition(site: Site, rule: Rule) -> None:
+    """``val_partition`` -> ``exclude_clips``; its clips are checked here, under the user's key."""
+    from basicattn.data.video_clips import CLIP_PRESETS
+
     value = site.value
     if value not in VAL_PARTITIONS:
         site.fail(f"{value!r} is not one of {list(VAL_PARTITIONS)} (BasicSR's REDSDataset)")
         del site.parent[site.key]
         return
+    found = _clips_in(site.parent)
+    missing = [
+        c for c in CLIP_PRESETS[VAL_PARTITIONS[value]] if found is not None and c not in found
+    ]
+    if missing:
+        site.fail(
+            f'{value}: clip(s) {", ".join(missing)} of the {value} partition are not among the '
+            f'clips of {site.parent["dataroot_gt"]} ({len(found)} found); basicattn leaves the '
+            'partition out of training and wants each of its clips to exist: give the full '
+            'REDS training folder, or remove val_partition if your folder already lacks them'
+        )
+        del site.parent[site.key]
+        return
     _put(site, VAL_PARTITIONS[value])
+
+
+def _flow_lr_mul(site: Site, rule: Rule) -> None:
+    """``train.flow_lr_mul: x`` -> ``train.paramwise_cfg.custom_keys.spynet.lr_mult: x``."""
+    value = site.value
+    del site.parent[site.key]
+    if value == 1:
+        return  # BasicSR's default: one learning rate for every parameter
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        site.fail(f'expected a number >= 0 (the lr multiplier of the flow network), got {value!r}')
+        return
+    paramwise = site.parent.get('paramwise_cfg')
+    if paramwise is None:
+        paramwise = site.parent['paramwise_cfg'] = {}
+    if not isinstance(paramwise, dict):
+        return  # the validator names train.paramwise_cfg
+    custom = paramwise.setdefault('custom_keys', {})
+    if not isinstance(custom, dict) or 'spynet' in custom:
+        site.fail(
+            'BasicSR key for train.paramwise_cfg.custom_keys.spynet, which is given too; '
+            'keep one of them'
+        )
+        return
+    custom['spynet'] = {'lr_mult': value}
 
 
 def _backend(site: Site, rule: Rule) -> None:
@@ -246,7 +305,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         'datasets.<set>.val_partition: REDS4|official',
         'datasets.<set>.exclude_clips: REDS4|REDSofficial',
-        "the clips BasicSR's REDSDataset leaves out of training",
+        "the clips BasicSR's REDSDataset leaves out of training; each must exist under "
+        '`dataroot_gt` (checked when the file is read, naming `val_partition`)',
         _val_partition,
     ),
     Rule(
@@ -299,6 +359,29 @@ RULES: tuple[Rule, ...] = (
         _ignore,
     ),
     Rule(
+        'train.fix_flow',
+        None,
+        "BasicVSR's first iterations with the flow network (`spynet`, and IconVSR's `edvr`) "
+        'frozen; the same with a multi-stage schedule: `train.stages: [{until_iter: N, '
+        "frozen: ['*spynet*']}, {until_iter: TOTAL, reset_optimizer: false}]` "
+        '(patterns must match parameter names of your arch)',
+        _ignore,
+    ),
+    Rule(
+        'train.flow_lr_mul',
+        'train.paramwise_cfg.custom_keys.spynet.lr_mult',
+        "a parameter-wise lr multiplier for parameters whose name holds `spynet` (BasicSR's "
+        'flow network), as BasicSR applies it; 1 (its default) is dropped',
+        _flow_lr_mul,
+    ),
+    Rule(
+        'find_unused_parameters',
+        None,
+        "basicattn sets DDP's `find_unused_parameters` itself: on for a multi-process run "
+        'whose `train.stages` freeze parameters, off otherwise',
+        _ignore,
+    ),
+    Rule(
         'val.metrics.<name>.type: calculate_psnr',
         'val.metrics.<name>.type: PSNR',
         '`crop_border` and `test_y_channel` are the same',
@@ -317,6 +400,13 @@ RULES: tuple[Rule, ...] = (
         _ignore,
     ),
     Rule('val.pbar', None, 'basicattn prints its own progress', _ignore),
+    Rule(
+        'val.suffix',
+        None,
+        'saved images are named by their key: `results/<set>/<key>.png` '
+        '(`visualization/<set>/<key>_<iter>.png` during training), without a suffix',
+        _ignore,
+    ),
     Rule(
         'dist_params.backend: nccl',
         'dist_params.backend: gloo',

@@ -45,7 +45,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 from basicattn.errors import CheckpointError
 from basicattn.utils.atomic_file import atomic_write_bytes  # noqa: F401  (re-exported)
-from basicattn.utils.path_util import shown_path
+from basicattn.utils.path_util import broken_link_target, shown_path
 
 from .safetensors_io import is_safetensors, load_safetensors, looks_like_safetensors
 
@@ -256,8 +256,11 @@ def safe_load(
         where = f'{option or "checkpoint"} {shown_path(path)}'
         refuse_url(str(path), option or 'checkpoint')
         if not osp.isfile(path):
+            target = broken_link_target(path)
             raise FileNotFoundError(
-                f'{where} does not exist' + (' (or is a folder)' if osp.isdir(path) else '')
+                f'{where} is a broken symbolic link: it points to {target}, which does not exist'
+                if target is not None
+                else f'{where} does not exist' + (' (or is a folder)' if osp.isdir(path) else '')
             )
         if is_safetensors(path):
             return load_safetensors(path, map_location, where)

@@ -169,6 +169,8 @@ def arch_config_from_arguments(arch: str, arch_args: str = '{}') -> dict:
         kwargs = json.loads(arch_args)
     except json.JSONDecodeError as err:
         raise OptionError(f'--arch-args is not valid JSON: {err}') from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise OptionError('--arch-args is nested too deep; give a flat JSON object') from None
     if not isinstance(kwargs, dict):
         raise OptionError(
             f'--arch-args must be a JSON object of keyword arguments, got {arch_args!r}'

@@ -12,11 +12,14 @@ from collections.abc import Mapping
 from copy import deepcopy
 
 from basicattn.errors import OptionError
+from basicattn.utils.path_util import broken_link_target
 
 from .yaml_io import load_yaml_file
 
 BASE_KEY = '_base_'
 DELETE_KEY = '_delete_'
+#: How many ``_base_`` files may lead to one another (shipped chains have 2 or 3).
+MAX_BASE_CHAIN = 32
 
 
 def load_option_file(path: str) -> tuple[dict, dict[str, str]]:
@@ -47,6 +50,11 @@ def load_option_file(path: str) -> tuple[dict, dict[str, str]]:
 
 def _load_with_bases(path, chain):
     """:func:`load_option_file` for ``path``, reached through the files ``chain``."""
+    if len(chain) >= MAX_BASE_CHAIN:
+        raise OptionError(
+            f'{chain[0]}: {BASE_KEY}: more than {MAX_BASE_CHAIN} files inherit from one '
+            f'another (... -> {chain[-1]} -> {path}); merge some of them'
+        )
     real = osp.realpath(path)
     data = load_yaml_file(path)
     bases = _base_list(path, data.pop(BASE_KEY, None))
@@ -56,7 +64,9 @@ def _load_with_bases(path, chain):
     for base in bases:
         base_path = osp.normpath(osp.join(folder, base))
         if not osp.isfile(base_path):
-            raise OptionError(f'{path}: {BASE_KEY}: {base!r} not found (looked for {base_path})')
+            target = broken_link_target(base_path)
+            found = f'is a broken symbolic link to {target}' if target is not None else 'not found'
+            raise OptionError(f'{path}: {BASE_KEY}: {base!r} {found} (looked for {base_path})')
         _refuse_cycle(base_path, (*chain, path))
         base_opt, base_origins = _load_with_bases(base_path, (*chain, path))
         _merge(merged, origins, base_opt, base_origins, set(), '')

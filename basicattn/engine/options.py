@@ -45,6 +45,39 @@ def did_you_mean(name: object, candidates: Iterable[object]) -> str:
     return ''
 
 
+def close_names(name: object, candidates: Iterable[object]) -> list[str]:
+    """The candidates that differ from ``name`` only by case or a small typo.
+
+    Stricter than :func:`did_you_mean`: for a short name like an arch's, a
+    loose match suggests unrelated names (``RCAN`` -> ``DAN``).
+    """
+    candidates = sorted(set(map(str, candidates)))
+    lowered = {c.lower(): c for c in candidates}
+    text = str(name).lower()
+    if text in lowered:
+        return [lowered[text]]
+    close = difflib.get_close_matches(text, list(lowered), n=3, cutoff=0.75)
+    return [lowered[c] for c in close]
+
+
+def unknown_arch_message(type_name: object, registry: Any = None) -> str:
+    """What to say about an arch name that is not registered (one line).
+
+    Names a registered arch only when it is really close (``edsr``,
+    ``EDRS``), then lists every registered arch and says how to add one's own.
+    """
+    registry = registry if registry is not None else _registry('ARCHS')
+    registry.import_from_location()
+    names = sorted(registry.module_dict)  # basicattn's own (its parent holds mmengine's)
+    close = close_names(type_name, names)
+    hint = (' Did you mean ' + ' or '.join(repr(c) for c in close) + '?') if close else ''
+    return (
+        f'unknown arch {type_name!r}.{hint} Registered archs: {", ".join(names)}. '
+        'For an arch of your own, put its module beside the option file and name it in '
+        '`custom_imports` (docs/options.md).'
+    )
+
+
 def _registry(name):
     """Return the registry that resolves ``type:`` names of a block kind."""
     import mmengine.optim  # noqa: F401  (registers torch optimizers/schedulers)
@@ -109,7 +142,7 @@ def apply_overrides(
                     [f'{where}: is a {type(node[key]).__name__}, cannot set {path} inside it'],
                 )
             node = node[key]
-        node[keys[-1]] = parse_yaml_scalar(text)
+        node[keys[-1]] = parse_yaml_scalar(text, f'{source} {path.strip()}')
         if origins is not None:
             record_origin(origins, '.'.join(keys), node[keys[-1]], source)
     return opt
@@ -154,6 +187,12 @@ class _Validator:
     def fail(self, path, message):
         self.problems.append(f'{path}: {message}' if path else message)
         self.paths.append(path)
+
+    def valid(self, *keypaths):
+        """True when no problem was found at or under any of ``keypaths``."""
+        return not any(
+            p == k or p.startswith(f'{k}.') for p in self.paths for k in keypaths if p is not None
+        )
 
     # -- plain values and sections --------------------------------------
     def check_field(self, path, spec, value):
@@ -279,7 +318,9 @@ class _Validator:
             self.fail(f'{path}.type', f'expected a name, got {type_name!r}')
             return None
         target = registry.get(type_name)
-        if target is None:
+        if target is None and registry_name == 'ARCHS':
+            self.fail(f'{path}.type', unknown_arch_message(type_name, registry))
+        elif target is None:
             self.fail(
                 f'{path}.type',
                 f'unknown {registry.name} {type_name!r}.'
@@ -422,10 +463,16 @@ def validate_options(
         checker.fail('train', 'required section is missing or empty (tools/train.py needs it)')
         opt.pop('train', None)
     checker.check_section('', S.OPTION_SCHEMA, opt)
-    if not checker.problems:
-        _propagate_scale(opt, checker)
+    # each check below runs when the keys it reads are valid, whatever else is
+    # wrong, so one run reports every problem (an unknown arch does not hide
+    # an unknown model_type)
+    if checker.valid('model_type'):
         _check_registered_model(opt, checker)
+    if checker.valid('scale'):
+        _propagate_scale(opt, checker)
+    if checker.valid('train'):
         _check_stages(opt, checker)
+    if checker.valid('model_type', 'val'):
         _check_test_time(opt, checker)
     if checker.problems:
         files = [origin_of(p, origins or {}, str(source)) for p in checker.paths]
@@ -442,19 +489,32 @@ def _accepts(target, key):
 def _propagate_scale(opt, checker):
     """Give ``scale`` to datasets and the network when they take it and lack it."""
     scale = opt['scale']
-    arch = _registry('ARCHS').get(opt['network_g']['type'])
-    for key in ('upscale', 'scale'):
-        if _accepts(arch, key):
-            given = opt['network_g'].setdefault(key, scale)
-            if given != scale:
-                checker.fail(f'network_g.{key}', f'{given} differs from scale: {scale}')
-            break
-    for name, block in opt.get('datasets', {}).items():
+    network = opt.get('network_g')
+    if checker.valid('network_g') and isinstance(network, dict) and 'type' in network:
+        arch = _registry('ARCHS').get(network['type'])
+        keys = [key for key in ('upscale', 'scale') if _accepts(arch, key)]
+        for key in keys:  # an arch may take both (Bicubic: upscale, and scale for old files)
+            if key in network and network[key] != scale:
+                checker.fail(f'network_g.{key}', f'{network[key]} differs from scale: {scale}')
+        if keys and not any(key in network for key in keys):
+            network[keys[0]] = scale
+    datasets = opt.get('datasets') if checker.valid('datasets') else None
+    for name, block in (datasets or {}).items():
+        if not checker.valid(f'datasets.{name}'):
+            continue
         dataset = _registry('DATASETS').get(block['type'])
         if _accepts(dataset, 'scale'):
             given = block.setdefault('scale', scale)
             if given != scale:
                 checker.fail(f'datasets.{name}.scale', f'{given} differs from scale: {scale}')
+        gt_size = block.get('gt_size')
+        if _accepts(dataset, 'gt_size') and isinstance(gt_size, int) and gt_size % scale:
+            lower, upper = gt_size // scale * scale, (gt_size // scale + 1) * scale
+            checker.fail(
+                f'datasets.{name}.gt_size',
+                f'{gt_size} is not a multiple of scale: {scale} (the LQ patch is gt_size / '
+                f'scale pixels); use {lower or upper}' + (f' or {upper}' if lower else ''),
+            )
 
 
 def _check_stages(opt, checker):

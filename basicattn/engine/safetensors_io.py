@@ -160,6 +160,10 @@ def load_safetensors(
         return tensors
     try:
         meta = json.loads(text)
+    except RecursionError:
+        raise CheckpointError(
+            f'cannot load {where or source}: its {META_KEY!r} metadata is nested too deep'
+        ) from None
     except json.JSONDecodeError as err:
         raise CheckpointError(
             f'cannot load {where or source}: its {META_KEY!r} metadata is not JSON ({err})'

@@ -78,13 +78,26 @@ def read_pointer(work_dir: str) -> tuple[str | None, str]:
         saying what was found, for the log.
 
     Raises:
-        CheckpointError: The pointer holds a URL.
+        CheckpointError: The pointer holds a URL, is not UTF-8 text or holds
+            a NUL byte (a damaged file).
     """
     pointer = osp.join(work_dir, POINTER)
     if not osp.isfile(pointer):
         return None, f'no {pointer}'
-    with open(pointer, encoding='utf-8') as f:
-        content = f.read().strip()
+    with open(pointer, 'rb') as f:
+        raw = f.read(64 * 1024)  # a file name; anything longer is not a pointer
+    damaged = (
+        f'{pointer} is damaged: %s; put the file name of a checkpoint of this folder in it '
+        f'(e.g. iter_1000.pth) or delete it to start afresh'
+    )
+    try:
+        content = raw.decode('utf-8').strip()
+    except UnicodeDecodeError as err:
+        raise CheckpointError(
+            damaged % f'byte 0x{raw[err.start]:02x} at offset {err.start} is not UTF-8'
+        ) from None
+    if '\0' in content:
+        raise CheckpointError(damaged % f'a NUL byte at offset {raw.index(0)}')
     if is_url(content):
         raise CheckpointError(
             f'{pointer} holds the URL {content}; --auto-resume only resumes from a local '

@@ -30,7 +30,7 @@ restores only the centre frame): the cost per restored frame.
 
 import math
 from collections import Counter
-from typing import Callable, Dict, Iterable, List, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -341,6 +341,70 @@ def _first_tensor(obj):
     if isinstance(obj, dict):
         return _first_tensor(list(obj.values()))
     return None
+
+
+#: The largest input side and window traced (a real forward pass runs: time and memory).
+MAX_SIDE = 4096
+MAX_FRAMES = 64
+
+
+def is_video_arch(model: nn.Module) -> bool:
+    """True for archs that take frame windows ``(N, T, C, H, W)``.
+
+    Those with a ``num_frames`` attribute (sliding windows) or whose forward
+    takes ``return_state`` (recurrent), as tools/infer.py tells them apart.
+    """
+    import inspect
+
+    if getattr(model, 'num_frames', None):
+        return True
+    try:
+        return 'return_state' in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover  (builtin forwards)
+        return False
+
+
+def input_shape_problem(
+    model: nn.Module, input_shape: Sequence[int], name: str = '', num_in_ch: Optional[int] = None
+) -> str:
+    """What is wrong with an input shape for ``model`` ('' when nothing is).
+
+    Checked before tracing: the rank (``C H W`` for image archs, ``T C H W``
+    for video archs), sizes >= 1, ``C`` = the arch's ``num_in_ch`` and ``T`` =
+    its ``num_frames`` where it has them, and at most :data:`MAX_SIDE` pixels
+    a side and :data:`MAX_FRAMES` frames.
+
+    Args:
+        model (nn.Module): The network.
+        input_shape (Sequence[int]): Without the batch dimension.
+        name (str): The arch, for the message (default: the class name).
+        num_in_ch (int, optional): The input channels of the arch config
+            (default: the model's ``num_in_ch`` attribute, if any).
+    """
+    name = name or type(model).__name__
+    shape = [int(s) for s in input_shape]
+    video = is_video_arch(model)
+    if len(shape) not in (3, 4):
+        return f'give C H W (image archs) or T C H W (video archs), got {len(shape)} numbers'
+    if video and len(shape) == 3:
+        return f'{name} is a video arch: give T C H W (frames, channels, height, width)'
+    if not video and len(shape) == 4:
+        return f'{name} is an image arch: give C H W (channels, height, width)'
+    if min(shape) < 1:
+        return 'every size must be at least 1'
+    channels, height, width = shape[-3:]
+    frames = getattr(model, 'num_frames', None)
+    if len(shape) == 4 and isinstance(frames, int) and shape[0] != frames:
+        return f'{name} takes windows of num_frames={frames} frames: give T = {frames}'
+    in_ch = num_in_ch if num_in_ch is not None else getattr(model, 'num_in_ch', None)
+    if isinstance(in_ch, int) and channels != in_ch:
+        return f'{name} takes num_in_ch={in_ch} channels: give C = {in_ch}'
+    if max(height, width) > MAX_SIDE or (len(shape) == 4 and shape[0] > MAX_FRAMES):
+        return (
+            f'at most {MAX_SIDE} pixels a side and {MAX_FRAMES} frames (the count traces a '
+            'real forward pass); MACs grow with H x W, so count a smaller input and scale'
+        )
+    return ''
 
 
 def count_flops(

@@ -83,7 +83,9 @@ def imread(path):
     """
     path = os.fspath(path)
     if not osp.isfile(path):
-        raise FileNotFoundError(f'image file not found: {path}')
+        from basicattn.utils.path_util import not_found
+
+        raise FileNotFoundError(not_found('image file', path))
     with open(path, 'rb') as f:
         buf = f.read()
     return _decode(buf, path)

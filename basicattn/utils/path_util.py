@@ -30,6 +30,36 @@ def safe_path_component(name, fallback='_'):
     return text or fallback
 
 
+def broken_link_target(path):
+    """The target of ``path`` when it is a symbolic link to nothing, else None."""
+    try:
+        if osp.islink(path) and not osp.exists(path):
+            return os.readlink(path)
+    except (OSError, ValueError):  # unreadable link, NUL in the name
+        pass
+    return None
+
+
+def not_found(what, path, shown=None) -> str:
+    """``'<what> not found: <path>'``, or, for a broken symbolic link, what it points to.
+
+    A name that exists but cannot be opened is not "not found": a dangling
+    link (a moved data folder, an unmounted disk) is named as such.
+
+    Args:
+        what (str): What the path should be (``'GT folder'``, ``'input'``).
+        path (str | os.PathLike): The path as given.
+        shown (str, optional): The path as the message shows it (default: ``path``).
+    """
+    shown = os.fspath(path) if shown is None else shown
+    target = broken_link_target(path)
+    if target is not None:
+        return (
+            f'{what} {shown} is a broken symbolic link: it points to {target}, which does not exist'
+        )
+    return f'{what} not found: {shown}'
+
+
 def shown_path(path) -> str:
     """A path as an error message shows it: absolute, and for a relative one also as written.
 

@@ -33,7 +33,10 @@ ARCH_CASES = {
         paper=(dict(), 9_186_705),
     ),
     'Bicubic': dict(
-        kwargs=dict(scale=2), input=(1, 3, 8, 8), output=(1, 3, 16, 16), paper=(dict(scale=4), 0)
+        kwargs=dict(upscale=2),
+        input=(1, 3, 8, 8),
+        output=(1, 3, 16, 16),
+        paper=(dict(upscale=4), 0),
     ),
     # MANA (x4 video, 7 frames -> centre): 14,317,508 with the coded 256
     # memory slots (paper's N = 512: +16,384); see test_mana_arch.py.

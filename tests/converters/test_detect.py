@@ -95,3 +95,22 @@ def test_real_a2n_weights_are_detected(scale, testdata):
     with torch.no_grad():
         out = net(torch.rand(1, 3, 6, 5))
     assert out.shape == (1, 3, 6 * scale, 5 * scale)
+
+
+def test_named_format_that_does_not_fit_says_which_format_it_is():
+    """Issue 22: --source mana_official on A2N weights said "MANA is x4 only"."""
+    from basicattn.converters.base import ConversionError, get_converter
+    from basicattn.converters.detect import check_named_format
+
+    a2n = official_state_dict(scale=2)
+    with pytest.raises(ConversionError) as info:
+        check_named_format('mana_official', get_converter('mana_official'), a2n, 'aan_x2.pt')
+    message = str(info.value)
+    assert message.startswith("aan_x2.pt: not mana_official weights (MANA authors' checkpoints")
+    assert 'use --source a2n_official, or leave --source out' in message
+    check_named_format('a2n_official', get_converter('a2n_official'), a2n, 'aan_x2.pt')
+    wrapped = {f'module.{k}': v for k, v in author_state_dict().items()}
+    check_named_format('mana_official', get_converter('mana_official'), wrapped, 'mana.pth')
+    plain = {'conv.weight': torch.zeros(1)}
+    with pytest.raises(ConversionError, match='leave --source out to detect the format, or see'):
+        check_named_format('a2n_official', get_converter('a2n_official'), plain, 'x.pth')

@@ -198,3 +198,15 @@ def test_errors(paired, tmp_path):
         PairedImageDataset(
             paired['hr_db'], paired['lr_db'], io_backend='lmdb', filename_tmpl='{}x4'
         )
+
+
+def test_gt_meta_info_key_missing_from_the_gt_lmdb_blames_gt(paired):
+    """Issue 22: a GT meta_info line without a GT record was blamed on the LQ LMDB."""
+    with open(osp.join(paired['hr_db'], 'meta_info.txt'), 'a') as f:
+        f.write('ghost.png (24,32,3) 1\n')
+    with pytest.raises(KeyError) as info:
+        PairedImageDataset(paired['hr_db'], paired['lr_db'], io_backend='lmdb', scale=2)
+    assert info.value.args[0] == (
+        f"GT key 'ghost' is listed in {paired['hr_db']}/meta_info.txt but not stored in the "
+        f'GT LMDB {paired["hr_db"]}; rebuild the LMDB (tools/create_lmdb.py) or remove that line'
+    )

@@ -103,3 +103,23 @@ def test_video_input_layout():
     edsr, _ = _tiny('EDSR')
     x = example_input(edsr, (5, 7))
     assert x.shape == (1, 3, 5, 7) and 0 <= x.min() and x.max() <= 1
+
+
+def test_an_existing_folder_is_not_offered_overwrite(tmp_path):
+    """Issue 22: OUT an existing folder suggested --overwrite, which then refused."""
+    from basicattn.deploy.onnx_export import output_problem
+
+    folder = tmp_path / 'exports'
+    folder.mkdir()
+    expected = f'{folder} is a folder; OUT is the .onnx file to write, e.g. {folder}/model.onnx'
+    assert output_problem(str(folder), overwrite=False) == expected
+    assert output_problem(str(folder), overwrite=True) == expected
+    (tmp_path / 'a.onnx').write_bytes(b'old')
+    assert output_problem(str(tmp_path / 'a.onnx'), False).endswith(
+        'pass --overwrite to replace it'
+    )
+    assert output_problem(str(tmp_path / 'a.onnx'), True) == ''
+    assert output_problem(str(tmp_path / 'new.onnx'), False) == ''
+    net, size = _tiny('Bicubic')
+    with pytest.raises(UserError, match='is a folder'):
+        export_onnx(net, str(folder), size=size, overwrite=True)

@@ -255,3 +255,106 @@ def test_option_warnings_are_printed_by_the_first_process_only(monkeypatch, caps
     monkeypatch.setenv('SLURM_PROCID', '3')
     warn_option('num_gpu', 'ignored')
     assert capsys.readouterr().err == ''
+
+
+# -- issue 22: BasicSR files, second round -------------------------------------------
+
+
+def test_test_file_suffix_and_find_unused_parameters_are_explained(capsys):
+    opt = _basicsr_edsr()
+    opt['val']['suffix'] = None  # BasicSR's test files: `suffix: ~`
+    opt['find_unused_parameters'] = True
+    opt = validate_options(opt, source='x.yml')
+    assert 'suffix' not in opt['val'] and 'find_unused_parameters' not in opt
+    warnings = {line.split(':', 2)[1].strip(): line for line in _warnings(capsys)}
+    assert 'results/<set>/<key>.png' in warnings['val.suffix']
+    assert 'train.stages' in warnings['find_unused_parameters']
+
+
+def test_fix_flow_is_explained_as_a_frozen_first_stage(capsys):
+    opt = _basicsr_edsr()
+    opt['train']['fix_flow'] = 5000
+    opt = validate_options(opt, source='x.yml')
+    assert 'fix_flow' not in opt['train'] and 'stages' not in opt['train']
+    (line,) = [w for w in _warnings(capsys) if w.startswith('warning: train.fix_flow:')]
+    assert "train.stages: [{until_iter: N, frozen: ['*spynet*']}" in line
+
+
+def test_flow_lr_mul_becomes_a_parameter_wise_lr_multiplier():
+    opt = _basicsr_edsr()
+    opt['train']['flow_lr_mul'] = 0.125
+    opt['train']['paramwise_cfg'] = {'custom_keys': {'conv_offset': {'lr_mult': 0.25}}}
+    opt = validate_options(opt, source='x.yml')
+    assert 'flow_lr_mul' not in opt['train']
+    assert opt['train']['paramwise_cfg'] == {
+        'custom_keys': {'conv_offset': {'lr_mult': 0.25}, 'spynet': {'lr_mult': 0.125}}
+    }
+    one = _basicsr_edsr()
+    one['train']['flow_lr_mul'] = 1  # BasicSR's default: nothing to do
+    assert validate_options(one, source='x.yml')['train']['paramwise_cfg'] is None
+
+
+@pytest.mark.parametrize(
+    'paramwise, expected',
+    [
+        (
+            {'custom_keys': {'spynet': {'lr_mult': 0.5}}},
+            'train.flow_lr_mul: BasicSR key for train.paramwise_cfg.custom_keys.spynet',
+        ),
+        (None, None),
+    ],
+)
+def test_flow_lr_mul_conflict_and_bad_value(paramwise, expected):
+    opt = _basicsr_edsr()
+    opt['train']['flow_lr_mul'] = 0.125 if paramwise else 'low'
+    opt['train']['paramwise_cfg'] = paramwise
+    with pytest.raises(OptionError) as err:
+        validate_options(opt, source='x.yml')
+    assert (
+        expected
+        or 'train.flow_lr_mul: expected a number >= 0 (the lr multiplier of the '
+        "flow network), got 'low'"
+    ) in str(err.value)
+
+
+def _reds_options(root, partition, **block):
+    opt = _basicsr_edsr()
+    opt['model_type'] = 'EDVRModel'
+    opt['network_g'] = {'type': 'Bicubic'}
+    opt['datasets']['train'] = {
+        'type': 'REDSDataset',
+        'dataroot_gt': str(root),
+        'num_frame': 3,
+        'val_partition': partition,
+        'batch_size_per_gpu': 1,
+        **block,
+    }
+    del opt['datasets']['val']
+    return opt
+
+
+def test_val_partition_clips_are_checked_under_the_key_written(tmp_path):
+    for clip in ('001', '011', '012'):
+        (tmp_path / clip).mkdir()
+    with pytest.raises(OptionError) as err:
+        validate_options(_reds_options(tmp_path, 'REDS4'), source='reds.yml')
+    (problem,) = err.value.problems
+    assert problem.startswith(
+        f'datasets.train.val_partition: REDS4: clip(s) 000, 015, 020 of the REDS4 partition '
+        f'are not among the clips of {tmp_path} (3 found)'
+    )
+    assert 'exclude_clips' not in str(err.value)
+    for clip in ('000', '015', '020'):
+        (tmp_path / clip).mkdir()
+    opt = validate_options(_reds_options(tmp_path, 'REDS4'), source='reds.yml')
+    assert opt['datasets']['train']['exclude_clips'] == 'REDS4'
+
+
+def test_val_partition_clips_of_an_lmdb_come_from_its_meta_info(tmp_path):
+    (tmp_path / 'meta_info.txt').write_text(
+        '000/00000000.png (8,8,3) 1\n011/00000000.png (8,8,3) 1\n'
+    )
+    with pytest.raises(OptionError, match=r'clip\(s\) 015, 020 of the REDS4 partition'):
+        validate_options(
+            _reds_options(tmp_path, 'REDS4', io_backend={'type': 'lmdb'}), source='reds.yml'
+        )

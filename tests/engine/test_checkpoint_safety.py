@@ -254,6 +254,24 @@ def test_pointer_is_relative_and_resolved_inside(tmp_path):
         work_dir.read_pointer(str(run))
 
 
+@pytest.mark.parametrize(
+    'content, what',
+    [
+        (b'iter_3\x00.pth', 'a NUL byte at offset 6'),
+        (b'iter_\xff3.pth', 'byte 0xff at offset 5 is not UTF-8'),
+    ],
+)
+def test_damaged_pointer_is_one_line(tmp_path, content, what):
+    """Before: ValueError (embedded null byte) and UnicodeDecodeError tracebacks."""
+    (tmp_path / 'last_checkpoint').write_bytes(content)
+    with pytest.raises(CheckpointError) as info:
+        work_dir.read_pointer(str(tmp_path))
+    assert str(info.value) == (
+        f'{tmp_path}/last_checkpoint is damaged: {what}; put the file name of a checkpoint '
+        'of this folder in it (e.g. iter_1000.pth) or delete it to start afresh'
+    )
+
+
 def test_runtime_paths_are_rebased(tmp_path):
     checkpoint = {
         'message_hub': {

@@ -29,7 +29,10 @@ EDSR_TINY = dict(type='EDSR', num_feat=4, num_block=1, upscale=2)
 def test_options_give_their_scale_to_the_network():
     net = network_from_options(osp.join(REPO_ROOT, 'options', 'train', 'a2n_x2.yml'))
     assert net.upscale == 2
-    x3 = network_from_options(osp.join(REPO_ROOT, 'options', 'train', 'a2n_x2.yml'), ['scale=3'])
+    x3 = network_from_options(  # gt_size must stay a multiple of the scale
+        osp.join(REPO_ROOT, 'options', 'train', 'a2n_x2.yml'),
+        ['scale=3', 'datasets.train.gt_size=192'],
+    )
     assert x3.upscale == 3
 
 
@@ -133,6 +136,15 @@ def test_every_network_is_built_through_engine_network():
         'build networks with basicattn.engine.network (build_network, '
         'network_from_options, network_from_checkpoint):\n' + '\n'.join(offenders)
     )
+
+
+def test_arch_args_nested_too_deep_is_one_line():
+    """Issue 22: JSON nested thousands deep ended in a RecursionError traceback."""
+    from basicattn.engine.network import arch_config_from_arguments
+
+    deep = '{"a": ' + '[' * 100000 + ']' * 100000 + '}'
+    with pytest.raises(OptionError, match='^--arch-args is nested too deep; give a flat JSON'):
+        arch_config_from_arguments('EDSR', deep)
 
 
 # issue 22, point 3: one scale check for every tool that loads weights

@@ -247,3 +247,14 @@ def test_rewritten_file_merges_to_its_former_content(path):
     opt, origins = load_option_file(osp.join(REPO_ROOT, path))
     assert json.dumps(opt, sort_keys=True) == json.dumps(BEFORE[path], sort_keys=True)
     assert len(set(origins.values())) > 1, 'expected the file to inherit from a base'
+
+
+def test_a_chain_of_too_many_bases_is_one_line(tmp_path):
+    """1000 files each inheriting the next would end in a RecursionError."""
+    for i in range(1000):
+        write(tmp_path, f'f{i}.yml', f'_base_: f{i + 1}.yml\n' if i < 999 else 'name: x\n')
+    first = osp.join(str(tmp_path), 'f0.yml')
+    with pytest.raises(OptionError) as info:
+        load_option_file(first)
+    assert str(info.value).startswith(f'{first}: _base_: more than 32 files inherit')
+    assert '\n' not in str(info.value)

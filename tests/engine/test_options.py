@@ -546,3 +546,45 @@ def test_validate_options_on_a_dict():
     with pytest.raises(OptionError) as info:
         validate_options(opt2, source='<memory>')
     assert str(info.value).startswith('1 problem(s) in option file <memory>')
+
+
+# -- issue 22: one pass, unknown archs, gt_size ------------------------------------
+
+
+def test_unknown_arch_does_not_hide_the_other_checks(tmp_path):
+    """The registered-model, scale and test-time checks run beside an unknown arch."""
+    text = (
+        GOOD.replace('type: EDSR', 'type: RCAN')
+        .replace('gt_size: 16', 'gt_size: 15')
+        .replace('scale: 2\n', 'scale: 2\nmodel_type: SRModell\n', 1)
+    )
+    err = problems_of(write(tmp_path, text, 'two_unknowns.yml'))
+    assert len(err.problems) == 3, err.problems
+    assert err.problems[0].startswith("network_g.type: unknown arch 'RCAN'.")
+    assert err.problems[1].startswith(
+        "model_type: unknown model 'SRModell'. Did you mean 'SRModel'"
+    )
+    assert err.problems[2].startswith('datasets.train.gt_size: 15 is not a multiple of scale: 2')
+
+
+@pytest.mark.parametrize(
+    'written, close', [('RCAN', None), ('SwinIR', None), ('edsr', 'EDSR'), ('EDRS', 'EDSR')]
+)
+def test_unknown_arch_lists_the_archs_and_custom_imports(tmp_path, written, close):
+    err = problems_of(write(tmp_path, GOOD.replace('type: EDSR', f'type: {written}')))
+    (problem,) = err.problems
+    hint = f" Did you mean '{close}'?" if close else ''
+    assert problem.startswith(
+        f"network_g.type: unknown arch '{written}'.{hint} Registered archs: A2N, Bicubic, DAN, "
+    )
+    assert 'DAN' not in problem.split('Registered')[0]  # not RCAN -> DAN
+    assert problem.endswith('name it in `custom_imports` (docs/options.md).')
+
+
+@pytest.mark.parametrize('gt_size, advice', [(15, 'use 14 or 16'), (1, 'use 2')])
+def test_gt_size_must_be_a_multiple_of_the_scale(tmp_path, gt_size, advice):
+    err = problems_of(write(tmp_path, GOOD.replace('gt_size: 16', f'gt_size: {gt_size}')))
+    assert err.problems == [
+        f'datasets.train.gt_size: {gt_size} is not a multiple of scale: 2 (the LQ patch is '
+        f'gt_size / scale pixels); {advice}'
+    ]

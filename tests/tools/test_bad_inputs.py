@@ -1169,6 +1169,256 @@ def _(c):
 
 
 # --------------------------------------------------------------------------
+# issue 22: tracebacks and unclear lines
+# --------------------------------------------------------------------------
+# Each of these gave a traceback or a misleading line before issue 22.
+
+
+def _alias_bomb(levels=9):
+    """A billion-laughs YAML fragment: 9 lists of 9 aliases, nested 9 deep."""
+    lines = ['    l0: &l0 [' + ', '.join(['lol'] * 9) + ']']
+    lines += [f'    l{i}: &l{i} [' + ', '.join([f'*l{i - 1}'] * 9) + ']' for i in range(1, levels)]
+    return '\n'.join(lines) + '\n'
+
+
+def _with_bomb(c, name):
+    """Our tiny options, with the bomb nested in ``train.paramwise_cfg``."""
+    text = yaml.safe_dump(c.base_options(), sort_keys=False)
+    top = '\ntrain:\n'  # the top-level section, not datasets.train
+    assert top in text
+    return c.write(name, text.replace(top, top + '  paramwise_cfg:\n' + _alias_bomb(), 1))
+
+
+@case('i22-options-alias-bomb', 'train.py', (OPTIONS_NAME, 'billion laughs'), 'options', timeout=60)
+def _(c):
+    _with_bomb(c, OPTIONS_NAME)
+    return train(c)
+
+
+@case('i22-base-file-alias-bomb', 'train.py', ('bomb_base.yml', 'aliases'), 'options', timeout=60)
+def _(c):
+    _with_bomb(c, 'bomb_base.yml')
+    c.write(OPTIONS_NAME, '_base_: bomb_base.yml\nname: child\n')
+    return train(c)
+
+
+@case('i22-set-alias-bomb', 'train.py', ('--set train.x', 'aliases'), 'options', timeout=60)
+def _(c):
+    c.options()
+    bomb = '[&a0 [lol, lol, lol], ' + ', '.join(
+        f'&a{i} [' + ', '.join([f'*a{i - 1}'] * 9) + ']' for i in range(1, 9)
+    )
+    return train(c, '--set', f'train.x={bomb}]')
+
+
+@case('i22-options-not-utf8', 'train.py', (OPTIONS_NAME, 'byte offset'), 'options')
+def _(c):
+    c.write(OPTIONS_NAME, 'name: caf\xe9\nscale: 2\n'.encode('latin-1'))
+    return train(c)
+
+
+@case('i22-options-binary-file', 'train.py', ('weights.yml', 'byte offset'), 'options')
+def _(c):
+    with open(c.data('edsr_x2.pth'), 'rb') as f:
+        c.write('weights.yml', f.read())
+    return ['-opt', c.path('weights.yml')]
+
+
+@case('i22-options-nested-too-deep', 'train.py', (OPTIONS_NAME, '64 levels'), 'options')
+def _(c):
+    c.write(OPTIONS_NAME, 'name: deep\nnetwork_g: ' + '[' * 5000 + ']' * 5000 + '\n')
+    return train(c)
+
+
+@case('i22-gt_size-not-a-multiple-of-scale', 'train.py', 'datasets.train.gt_size', 'options')
+def _(c):
+    c.options({'datasets.train.gt_size': 15})
+    return train(c)
+
+
+@case(
+    'i22-last_checkpoint-with-a-NUL-byte',
+    'train.py',
+    ('last_checkpoint', 'NUL'),
+    'checkpoint',
+    may_write=RUN_LOGS,
+)
+def _(c):
+    c.options()
+    c.write('exp/iter_3.pth', b'not read')
+    c.write('exp/last_checkpoint', b'iter_3\x00.pth')
+    return train(c, '--auto-resume')
+
+
+@case(
+    'i22-unknown-arch-and-model_type',
+    'train.py',
+    ('network_g.type', 'RCAN', 'custom_imports', 'model_type', 'SRModell'),
+    'options',
+)
+def _(c):
+    c.options({'network_g.type': 'RCAN', 'model_type': 'SRModell'})
+    return train(c)
+
+
+@case('i22-options-broken-symlink', 'train.py', ('linked.yml', 'symbolic link'), 'options')
+def _(c):
+    os.symlink(c.path('moved_away.yml'), c.path('linked.yml'))
+    return ['-opt', c.path('linked.yml')]
+
+
+@case(
+    'i22-dataroot-broken-symlink',
+    'train.py',
+    ('datasets.train.dataroot_gt', 'symbolic link'),
+    'data',
+    may_write=RUN_LOGS,
+)
+def _(c):
+    os.symlink(c.path('unmounted_disk'), c.path('train_link'))
+    c.options({'datasets.train.dataroot_gt': c.path('train_link')})
+    return train(c)
+
+
+@case('i22-val_partition-clips-missing', 'train.py', ('val_partition', 'REDS4'), 'options')
+def _(c):
+    for clip in ('005', '006'):
+        os.makedirs(c.path('reds', clip))
+    c.options(
+        {
+            'datasets.train': {
+                'type': 'REDSDataset',
+                'dataroot_gt': c.path('reds'),
+                'num_frame': 3,
+                'val_partition': 'REDS4',
+                'batch_size_per_gpu': 1,
+                'num_worker_per_gpu': 0,
+            }
+        }
+    )
+    return train(c)
+
+
+@case(
+    'i22-gt-meta_info-key-not-in-gt-lmdb',
+    'train.py',
+    ('ghost', 'GT', 'meta_info.txt'),
+    'data',
+    may_write=RUN_LOGS,
+)
+def _(c):
+    import cv2
+
+    from basicattn.data.lmdb_builder import build_lmdb_from_folder
+
+    shutil.copytree(c.data('good.lmdb'), c.path('gt.lmdb'))
+    os.makedirs(c.path('lq'))
+    for name in sorted(os.listdir(c.data('train'))):
+        img = cv2.imread(c.data('train', name))
+        cv2.imwrite(c.path('lq', name), cv2.resize(img, (24, 24), interpolation=cv2.INTER_AREA))
+    build_lmdb_from_folder(c.path('lq'), c.path('lq.lmdb'), num_workers=0, progress=False)
+    with open(c.path('gt.lmdb', 'meta_info.txt'), 'a') as f:
+        f.write('ghost.png (48,48,3) 1\n')
+    c.options(
+        {
+            'datasets.train.io_backend': 'lmdb',
+            'datasets.train.dataroot_gt': c.path('gt.lmdb'),
+            'datasets.train.dataroot_lq': c.path('lq.lmdb'),
+        }
+    )
+    return train(c)
+
+
+@case('i22-device-cuda-without-cuda', 'infer.py', '--device cuda', 'options')
+def _(c):
+    return _infer(c, c.data('lr'), '--device', 'cuda')
+
+
+@case('i22-device-banana', 'infer.py', '--device banana', 'options')
+def _(c):
+    return _infer(c, c.data('lr'), '--device', 'banana')
+
+
+@case('i22-negative-fps', 'infer.py', '--fps -3', 'options')
+def _(c):
+    return [
+        c.data('lr'),
+        c.path('result.mp4'),
+        '--quiet',
+        '--fps',
+        '-3',
+        '--checkpoint',
+        c.data('edsr_x2.pth'),
+    ]
+
+
+@case('i22-input-broken-symlink', 'infer.py', ('frames_link', 'symbolic link'), 'data')
+def _(c):
+    os.symlink(c.path('frames_moved'), c.path('frames_link'))
+    return _infer(c, c.path('frames_link'))
+
+
+@case(
+    'i22-checkpoint-broken-symlink',
+    'test.py',
+    ('best.pth', 'symbolic link'),
+    'checkpoint',
+    may_write=RUN_LOGS,
+)
+def _(c):
+    os.symlink(c.path('deleted_run', 'iter_3.pth'), c.path('best.pth'))
+    return _test(c, c.path('best.pth'))
+
+
+@case(
+    'i22-mana-source-on-a2n-weights',
+    'convert_model.py',
+    ('aan_x2.pt', 'mana_official', '--source a2n_official'),
+    'checkpoint',
+)
+def _(c):
+    shutil.copyfile(c.data('aan_x2_src.pt'), c.path('aan_x2.pt'))
+    return _convert(c, c.path('aan_x2.pt'), source='mana_official')
+
+
+I22_FLOPS_ARGS = {
+    'EDSR': '{"upscale": 2, "num_feat": 8, "num_block": 1}',
+    'DASAA': '{"num_feat": 16}',
+}
+
+
+for _name, _arch, _shape, _culprits in (
+    ('video-rank-for-image-arch', 'EDSR', '5 3 8 8', ('image arch',)),
+    ('image-rank-for-video-arch', 'DASAA', '3 8 8', ('video arch',)),
+    ('negative', 'EDSR', '3 -8 8', ('at least 1',)),
+    ('huge', 'EDSR', '3 100000 100000', ('4096',)),
+):
+
+    @case(f'i22-input-shape-{_name}', 'get_flops.py', ('--input-shape', *_culprits), 'options')
+    def _(c, arch=_arch, shape=_shape):
+        return [
+            '--arch',
+            arch,
+            '--arch-args',
+            I22_FLOPS_ARGS[arch],
+            '--input-shape',
+            *shape.split(),
+        ]
+
+
+@case('i22-arch-args-nested-too-deep', 'get_flops.py', ('--arch-args', 'too deep'), 'options')
+def _(c):
+    deep = '{"num_feat": ' + '[' * 20000 + ']' * 20000 + '}'
+    return ['--arch', 'EDSR', '--arch-args', deep, '--input-shape', '3', '8', '8']
+
+
+@case('i22-output-an-existing-folder', 'export.py', ('exports', '.onnx'), 'options')
+def _(c):
+    os.makedirs(c.path('exports'))
+    return [c.path('exports'), '--checkpoint', c.data('edsr_x2.pth'), '--overwrite']
+
+
+# --------------------------------------------------------------------------
 # the test
 # --------------------------------------------------------------------------
 

@@ -133,6 +133,35 @@ def test_bad_input_shape():
         count_flops(A2N(upscale=2, num_block=1), (1, 3, 8, 8, 8))
 
 
+@pytest.mark.parametrize(
+    'arch, shape, expected',
+    [
+        ('EDSR', (5, 3, 8, 8), 'EDSR is an image arch: give C H W (channels, height, width)'),
+        (
+            'DASAA',
+            (3, 8, 8),
+            'DASAA is a video arch: give T C H W (frames, channels, height, width)',
+        ),
+        ('DASAA', (5, 3, 8, 8), 'DASAA takes windows of num_frames=3 frames: give T = 3'),
+        ('EDSR', (3, -8, 8), 'every size must be at least 1'),
+        ('EDSR', (3, 8, 0), 'every size must be at least 1'),
+        ('EDSR', (4, 8, 8), 'EDSR takes num_in_ch=3 channels: give C = 3'),
+        ('EDSR', (3, 100000, 100000), 'at most 4096 pixels a side and 64 frames'),
+        ('EDSR', (3, 8, 8), ''),
+        ('DASAA', (3, 3, 8, 8), ''),
+        ('Bicubic', (1, 8, 8), ''),
+    ],
+)
+def test_input_shape_problem(arch, shape, expected):
+    from basicattn.registry import ARCHS
+    from basicattn.utils.flops import input_shape_problem
+
+    kwargs = {'EDSR': dict(num_feat=8, num_block=1), 'DASAA': dict(num_feat=16, num_frames=3)}
+    model = ARCHS.build(dict(type=arch, **kwargs.get(arch, {})))
+    problem = input_shape_problem(model, shape, num_in_ch=3 if arch == 'EDSR' else None)
+    assert problem.startswith(expected) and bool(problem) == bool(expected)
+
+
 def _tool():
     spec = importlib.util.spec_from_file_location(
         'get_flops_tool', osp.join(REPO_ROOT, 'tools', 'get_flops.py')
@@ -176,6 +205,13 @@ def test_get_flops_tool(tmp_path, capsys):
     assert tool.main(['--arch', 'NoSuchArch', '--input-shape', '3', '8', '8']) == 2
     err = capsys.readouterr().err
     assert "unknown arch 'NoSuchArch'" in err and 'A2N' in err
+
+    # a wrong rank, a negative or a huge size: one line, before any tracing
+    assert tool.main(['--arch', 'EDSR', '--input-shape', '5', '3', '8', '8']) == 2
+    assert capsys.readouterr().err == (
+        'error: --input-shape 5 3 8 8: EDSR is an image arch: give C H W (channels, height, '
+        'width)\n'
+    )
 
 
 @pytest.mark.parametrize(
