@@ -40,8 +40,9 @@ format), written under a temporary name and renamed. Existing outputs are not
 replaced without ``--overwrite``; a video is written beside the target and
 moved into place only when complete; PNG outputs likewise go to a hidden
 folder beside OUTPUT and are moved into it only once every frame succeeded, so
-a failure (an unreadable input frame ...) leaves OUTPUT as it was. The last
-line printed is OUTPUT.
+a failure (an unreadable input frame, an output with NaN or inf, which has no
+8-bit image ...) leaves OUTPUT as it was. Weights with NaN or inf are refused
+when loaded. The last line printed is OUTPUT.
 """
 
 import argparse
@@ -177,6 +178,23 @@ def make_sink(args: argparse.Namespace, source_fps: Optional[float] = None):
     return FrameSink(args.output, fps=args.fps or source_fps or 25.0, overwrite=args.overwrite)
 
 
+def check_output(out, args: argparse.Namespace, where: str) -> None:
+    """Refuse an output with NaN or inf (it would be written as a black image).
+
+    Raises:
+        NonFiniteError: Naming the input frame and the weights.
+    """
+    from basicattn.errors import NonFiniteError
+    from basicattn.utils.finite import describe_values, is_finite
+
+    if not is_finite(out):
+        weights = args.checkpoint or 'the network'
+        raise NonFiniteError(
+            f'{where}: the output of {weights} holds {describe_values(out)}; nothing was '
+            'written (check the weights; with --tile or another --device the output may differ)'
+        )
+
+
 def main(argv=None):
     """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
     return run_tool(lambda a: run(parse_args(a)), argv)
@@ -239,7 +257,9 @@ def run(args):
                     out = out.clamp(0, 1)
                 else:
                     out = model.inference(lq)
-                sink.write(tensor2img(out[0].cpu()), names[index] if names else None)
+                name = names[index] if names else None
+                check_output(out, args, name or f'frame {index}')
+                sink.write(tensor2img(out[0].cpu()), name)
                 bar.update(1)
         sink.close()
     except BaseException:
