@@ -95,7 +95,7 @@ class NonFiniteTraining(NonFiniteError):
         iteration: Optional[int] = None,
         outcome: Optional[str] = None,
         advice: Optional[str] = None,
-    ) -> 'NonFiniteTraining':
+    ) -> NonFiniteTraining:
         """Set the iteration, outcome and advice that are known; return ``self``."""
         if iteration is not None:
             self.iteration = iteration
@@ -161,7 +161,7 @@ def check_weights(named: Any, what: str) -> None:
         raise NonFiniteTraining(f'{what} are not finite ({found[0]} holds {found[1]})')
 
 
-def scale_learning_rate(runner: 'Runner', factor: float) -> float:
+def scale_learning_rate(runner: Runner, factor: float) -> float:
     """Multiply the learning rate of every parameter group and schedule by ``factor``.
 
     The schedulers' base values (and a cosine's ``eta_min``) are scaled too, so
@@ -229,7 +229,7 @@ class NonFiniteGuardHook(Hook):
         self._step_hook = None
 
     # checks ------------------------------------------------------------------
-    def before_train(self, runner: 'Runner') -> None:
+    def before_train(self, runner: Runner) -> None:
         """Check the gradients at every optimizer step; keep the start state (rollback)."""
         model = unwrap_model(runner.model)
         names = {id(p): n for n, p in model.named_parameters()}
@@ -250,19 +250,19 @@ class NonFiniteGuardHook(Hook):
             self._start = self._capture(runner)
 
     def after_train_iter(
-        self, runner: 'Runner', batch_idx: int, data_batch: Any = None, outputs: Any = None
+        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None
     ) -> None:
         """Check the weights the optimizer step left, before a checkpoint can hold them."""
         check_weights(unwrap_model(runner.model).named_parameters(), 'the weights')
 
-    def before_save_checkpoint(self, runner: 'Runner', checkpoint: dict) -> None:
+    def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         """Refuse to write non-finite weights; record the rollback count and lr scale."""
         for key in ('state_dict', 'ema_state_dict'):
             if isinstance(checkpoint.get(key), Mapping):
                 check_weights(checkpoint[key].items(), f'the weights to be saved ({key})')
         checkpoint['nan_guard'] = dict(rollbacks=self.rollbacks, lr_scale=self.lr_scale)
 
-    def after_load_checkpoint(self, runner: 'Runner', checkpoint: dict) -> None:
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         """On resume, read the count back (on a rollback only the file's lr scale)."""
         if not getattr(runner, '_resume', False):
             return
@@ -273,7 +273,7 @@ class NonFiniteGuardHook(Hook):
             self.lr_scale = self._loaded_scale
 
     # policy ------------------------------------------------------------------
-    def handle(self, runner: 'Runner', error: NonFiniteTraining) -> None:
+    def handle(self, runner: Runner, error: NonFiniteTraining) -> None:
         """Stop (raise ``error`` with the outcome and advice) or roll back and return."""
         pointer, _ = experiment_folder.read_pointer(runner.work_dir)
         kept = (
@@ -296,7 +296,7 @@ class NonFiniteGuardHook(Hook):
             )
         self._rollback(runner, error, pointer)
 
-    def _rollback(self, runner: 'Runner', error: NonFiniteTraining, pointer: Optional[str]) -> None:
+    def _rollback(self, runner: Runner, error: NonFiniteTraining, pointer: Optional[str]) -> None:
         runner.optim_wrapper.zero_grad()
         if pointer:
             self._reloading, resume = True, getattr(runner, '_resume', False)
@@ -317,17 +317,17 @@ class NonFiniteGuardHook(Hook):
         lr = scale_learning_rate(runner, self.lr_scale / loaded_scale)
         runner.train_loop.restart_data_stream()
         print_log(
-            f'{error.message(outcome="", advice="")}; rolled back to {source} (iteration {runner.iter}) '
-            f'with the learning rate x{self.lr_scale:g} ({lr:.4g}), rollback {self.rollbacks} '
+            f'{error.message(outcome="", advice="")}; rolled back to {source} '
+            f'(iteration {runner.iter}) with the learning rate x{self.lr_scale:g} ({lr:.4g}), rollback {self.rollbacks} '
             f'of {self.max_times} (train.nan_policy: rollback)',
             logger='current',
             level=logging.WARNING,
         )
 
-    def _hook(self, runner: 'Runner', name: str) -> Any:
+    def _hook(self, runner: Runner, name: str) -> Any:
         return next((h for h in runner.hooks if type(h).__name__ == name), None)
 
-    def _capture(self, runner: 'Runner') -> Dict[str, Any]:
+    def _capture(self, runner: Runner) -> Dict[str, Any]:
         """The state a rollback without a checkpoint returns to (CPU copies)."""
         ema, stages = self._hook(runner, 'EMAHook'), self._hook(runner, 'MultiStageHook')
         schedulers = runner.param_schedulers or []
@@ -341,7 +341,7 @@ class NonFiniteGuardHook(Hook):
             stage=getattr(stages, 'applied', None),
         )
 
-    def _restore(self, runner: 'Runner', state: Dict[str, Any]) -> None:
+    def _restore(self, runner: Runner, state: Dict[str, Any]) -> None:
         unwrap_model(runner.model).load_state_dict(state['model'])
         ema = self._hook(runner, 'EMAHook')
         if ema is not None and state['ema'] is not None:
