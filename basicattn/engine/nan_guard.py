@@ -318,8 +318,8 @@ class NonFiniteGuardHook(Hook):
         runner.train_loop.restart_data_stream()
         print_log(
             f'{error.message(outcome="", advice="")}; rolled back to {source} '
-            f'(iteration {runner.iter}) with the learning rate x{self.lr_scale:g} ({lr:.4g}), rollback {self.rollbacks} '
-            f'of {self.max_times} (train.nan_policy: rollback)',
+            f'(iteration {runner.iter}) with the learning rate x{self.lr_scale:g} ({lr:.4g}), '
+            f'rollback {self.rollbacks} of {self.max_times} (train.nan_policy: rollback)',
             logger='current',
             level=logging.WARNING,
         )
