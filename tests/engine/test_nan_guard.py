@@ -260,3 +260,23 @@ def test_check_losses_names_the_first_non_finite_term():
 def test_bad_hook_arguments(kwargs, key):
     with pytest.raises(ValueError, match=key):
         NonFiniteGuardHook(**kwargs)
+
+
+def test_fp16_overflow_that_the_loss_scaler_skips_is_not_a_failure(root, monkeypatch):
+    from basicattn.engine import mixed_precision
+    from basicattn.errors import OptionError
+
+    try:
+        mixed_precision.check_amp('fp16', 'train.amp', 'cpu')
+    except OptionError as err:
+        pytest.skip(f'this PyTorch cannot train fp16 on the CPU: {err}')
+
+    def huge_scale(device_type, enabled, key='train.amp'):
+        return torch.amp.GradScaler(device_type, init_scale=2.0**100, enabled=enabled)
+
+    monkeypatch.setattr(mixed_precision, '_grad_scaler', huge_scale)
+    work_dir = tiny_runs.train(root, _options(root, 'fp16_overflow', total_iter=2, amp='fp16'))
+    checkpoint = tiny_runs.checkpoint(work_dir, 2)
+    # both steps overflowed in fp16 and were skipped by the scaler (scale halved twice)
+    assert checkpoint['optimizer']['loss_scaler']['scale'] == 2.0**98
+    assert 'nan_guard' in checkpoint and checkpoint['nan_guard']['rollbacks'] == 0
