@@ -213,6 +213,7 @@ def run(args):
 
         check_compile(True, '--compile')  # before any output exists
     source = FrameSource(args.input)
+    files = source.files
     sink = make_sink(args, source.fps)
     net, cfg = load_network(args)
     num_frames = getattr(net, 'num_frames', None)
@@ -252,13 +253,13 @@ def run(args):
             for index, frames in items:
                 lq = torch.stack([img2tensor(f) for f in frames]).to(device)
                 lq = lq[None] if num_frames else lq  # (1, T, C, h, w) or (1, C, h, w)
+                name = names[index] if names else None
                 if mode == 'sequence':
                     out, state = net(lq, state, return_state=True)
-                    out = out.clamp(0, 1)
                 else:
-                    out = model.inference(lq)
-                name = names[index] if names else None
-                check_output(out, args, name or f'frame {index}')
+                    out = model.inference(lq)  # clamped, inf made NaN
+                check_output(out, args, files[index] if files else f'{args.input}: frame {index}')
+                out = out.clamp(0, 1)
                 sink.write(tensor2img(out[0].cpu()), name)
                 bar.update(1)
         sink.close()
