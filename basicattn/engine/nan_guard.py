@@ -292,7 +292,8 @@ class NonFiniteGuardHook(Hook):
                 f'(train.nan_rollback.max_times: {self.max_times}), nothing non-finite was '
                 f'saved, {kept}',
                 advice='lower train.optim_g.lr (or set train.clip_grad_norm, '
-                'train.warmup_iter) and resume with --auto-resume',
+                'train.warmup_iter) and train afresh, or raise train.nan_rollback.max_times '
+                'and resume with --auto-resume',
             )
         self._rollback(runner, error, pointer)
 
