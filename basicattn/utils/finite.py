@@ -1,7 +1,8 @@
 """Find NaN and inf in tensors: which tensor, what kind, how many.
 
-One reduction per call over any number of tensors (the max-abs norm of each,
-which propagates NaN and never overflows, unlike a sum or a 2-norm), and the
+One fused reduction per call over any number of tensors (the 2-norm of each,
+NaN or inf when the tensor holds one), an exact look only at the tensors whose
+norm is not finite (a 2-norm also overflows for large finite values), and the
 details only for the first tensor that is not finite. Used by the training
 guard (:mod:`basicattn.engine.nan_guard`), the checkpoint loader
 (:func:`basicattn.engine.checkpoint_state.check_finite_weights`), the
@@ -18,15 +19,15 @@ __all__ = ['NonFinite', 'describe_values', 'first_non_finite', 'is_finite']
 NonFinite = Tuple[str, str]
 
 
-def _max_abs(tensors: List[torch.Tensor]) -> torch.Tensor:
-    """Each tensor's largest absolute value (NaN when it holds one), as one vector."""
+def _norms(tensors: List[torch.Tensor]) -> torch.Tensor:
+    """Each tensor's 2-norm, as one vector (NaN/inf when it holds one, or overflows)."""
     foreach_norm = getattr(torch, '_foreach_norm', None)
     if foreach_norm is not None:
         try:
-            return torch.stack([n.float().cpu() for n in foreach_norm(tensors, float('inf'))])
-        except (RuntimeError, TypeError, NotImplementedError):  # mixed devices, old torch
+            return torch.stack(foreach_norm(tensors)).float()
+        except (RuntimeError, TypeError, NotImplementedError):  # an old torch, odd dtypes
             pass
-    return torch.stack([torch.linalg.vector_norm(t, float('inf')).float().cpu() for t in tensors])
+    return torch.stack([torch.linalg.vector_norm(t).float() for t in tensors])
 
 
 def describe_values(tensor: torch.Tensor) -> str:
@@ -67,10 +68,12 @@ def first_non_finite(named: Iterable[Tuple[str, torch.Tensor]]) -> Optional[NonF
     by_device = {}
     for index, (_, t) in enumerate(pairs):
         by_device.setdefault((t.device, t.dtype), []).append(index)
-    bad = []
+    suspects = []
     for indices in by_device.values():
-        norms = _max_abs([pairs[i][1] for i in indices])
-        bad += [indices[j] for j in torch.nonzero(~torch.isfinite(norms)).flatten().tolist()]
+        norms = _norms([pairs[i][1] for i in indices])  # one pass, one sync per device
+        suspects += [indices[j] for j in torch.nonzero(~torch.isfinite(norms)).flatten().tolist()]
+    # a 2-norm also overflows for large finite values: look at the suspects exactly
+    bad = [i for i in suspects if not bool(torch.isfinite(pairs[i][1]).all())]
     if not bad:
         return None
     name, tensor = pairs[min(bad)]
