@@ -13,6 +13,7 @@ import pytest
 import tiny_runs
 import torch
 from mmengine.logging import MessageHub
+from mmengine.registry import OPTIMIZERS
 from torch import nn
 
 from basicattn.engine.checkpoint_io import safe_load
@@ -62,6 +63,23 @@ class NaNGradientLoss(nn.Module):
 
     def forward(self, pred, gt):
         return _NaNGradient.apply(pred)
+
+
+@OPTIMIZERS.register_module(force=True)
+class AdamNaNAtStep(torch.optim.Adam):
+    """Adam that writes NaN into its first parameter after its ``nan_at``-th step."""
+
+    def __init__(self, params, lr: float = 1e-3, nan_at: int = 0):
+        super().__init__(params, lr=lr)
+        self.nan_at, self.steps = nan_at, 0
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = super().step(closure)
+        self.steps += 1
+        if self.steps == self.nan_at:
+            self.param_groups[0]['params'][0].fill_(float('nan'))
+        return loss
 
 
 @ARCHS.register_module(force=True)
@@ -128,11 +146,12 @@ def test_stop_on_a_real_divergence_names_the_loss_and_iteration(root):
 
 
 def test_rollback_reloads_the_last_checkpoint_and_halves_the_lr(root):
-    reference = tiny_runs.train(root, _options(root, 'reference'))
+    reference = tiny_runs.train(root, _options(root, 'reference', ema_decay=0.5))
     opt = _options(
         root,
         'rollback_once',
         nan_policy='rollback',
+        ema_decay=0.5,
         losses={'pixel': {'type': 'InfAtIterations', 'iterations': [4]}},
     )
     work_dir = tiny_runs.train(root, opt)
@@ -144,10 +163,11 @@ def test_rollback_reloads_the_last_checkpoint_and_halves_the_lr(root):
         assert _lr(work_dir, iteration) == pytest.approx(0.5 * _lr(reference, iteration))
     schedulers = final['param_schedulers']
     assert schedulers[1]['base_values'] == pytest.approx([0.5e-3])  # the schedule continues scaled
-    # the weights of iteration 3 (the reloaded checkpoint) are those of the reference run
-    before = tiny_runs.checkpoint(work_dir, 3)['state_dict']
-    for key, value in tiny_runs.checkpoint(reference, 3)['state_dict'].items():
-        assert torch.equal(before[key], value), key
+    # the weights and EMA of iteration 3 (the reloaded checkpoint) are the reference run's
+    for name in ('state_dict', 'ema_state_dict'):
+        before = tiny_runs.checkpoint(work_dir, 3)[name]
+        for key, value in tiny_runs.checkpoint(reference, 3)[name].items():
+            assert torch.equal(before[key], value), key
     assert _pointer(work_dir) == 'iter_6.pth'
     _assert_all_checkpoints_finite(work_dir)
 
@@ -201,6 +221,31 @@ def test_the_rollback_count_survives_a_resume(root):
     assert 'at iteration 5' in str(info.value)
     assert 'stopped after 1 rollback(s) (train.nan_rollback.max_times: 1)' in str(info.value)
     assert _pointer(work_dir) == 'iter_4.pth'
+    _assert_all_checkpoints_finite(work_dir)
+
+
+@pytest.mark.parametrize('policy', ['stop', 'rollback'])
+def test_weights_made_nan_by_a_step_are_caught_before_the_checkpoint(root, policy):
+    """The step poisons the weights, then the EMA; neither reaches a file (or survives)."""
+    opt = _options(
+        root,
+        f'nan_step_{policy}',
+        nan_policy=policy,
+        ema_decay=0.5,
+        optim_g={'type': 'AdamNaNAtStep', 'lr': 1e-3, 'nan_at': 4},
+    )
+    work_dir = opt['path']['experiments_root']
+    if policy == 'stop':
+        with pytest.raises(
+            NonFiniteTraining,
+            match=r'the weights are not finite \(generator\.'
+            r'conv_first\.weight holds nan .*\) at iteration 4',
+        ):
+            tiny_runs.train(root, opt)
+        assert _pointer(work_dir) == 'iter_3.pth'
+    else:  # weights and EMA come back from iter_3.pth (a NaN EMA would fail the save check)
+        tiny_runs.train(root, opt)
+        assert tiny_runs.checkpoint(work_dir, 6)['nan_guard']['rollbacks'] == 1
     _assert_all_checkpoints_finite(work_dir)
 
 
