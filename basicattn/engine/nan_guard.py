@@ -35,7 +35,8 @@ iteration and hands it to :meth:`NonFiniteGuardHook.handle`, which acts per
   memory at the start for this. After ``train.nan_rollback.max_times``
   rollbacks, the next failure stops the run as ``stop`` does. The number of
   rollbacks and the learning-rate scale in effect are stored in every
-  checkpoint (``nan_guard``), so a resumed run keeps counting.
+  checkpoint (``nan_guard``), so a resumed run keeps counting. A stage of
+  ``train.stages`` that sets its own ``lr`` sets it as written, unscaled.
 """
 
 from __future__ import annotations
