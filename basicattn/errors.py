@@ -74,6 +74,11 @@ class DataError(UserError, ValueError):
     """A dataset, image, video or LMDB that cannot be used as it is."""
 
 
+class NonFiniteError(UserError, ArithmeticError):
+    """NaN or inf where numbers must be finite: a diverged training run (loss,
+    gradient, weights), a checkpoint's weights or a network's output."""
+
+
 def first_line_of_worker_error(message):
     """The original message of an error re-raised from a DataLoader worker.
 

@@ -339,6 +339,8 @@ train:
   channels_last: false    # NHWC weights and batches
   compile: false          # true or {mode: ~, dynamic: ~, backend: inductor}
   paramwise_cfg: ~
+  nan_policy: stop        # or rollback: reload the last good checkpoint, lr x lr_factor
+  nan_rollback: {lr_factor: 0.5, max_times: 3}
   losses:
     pixel: {type: L1Loss, loss_weight: 1.0, reduction: mean}
 

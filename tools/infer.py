@@ -41,10 +41,11 @@ format), written under a temporary name and renamed. Existing outputs are not
 replaced without ``--overwrite``; a video is written beside the target and
 moved into place only when complete; PNG outputs likewise go to a hidden
 folder beside OUTPUT and are moved into it only once every frame succeeded, so
-a failure (an unreadable input frame ...) leaves OUTPUT as it was. Another
-extension (``out.xyz``) is refused, and so is an OUTPUT that is, contains or
-lies inside INPUT, ``--checkpoint`` or ``-opt``, even with ``--overwrite``.
-The last line printed is OUTPUT.
+a failure (an unreadable input frame, an output with NaN or inf, which has no
+8-bit image ...) leaves OUTPUT as it was. Weights with NaN or inf are refused
+when loaded. Another extension (``out.xyz``) is refused, and so is an OUTPUT
+that is, contains or lies inside INPUT, ``--checkpoint`` or ``-opt``, even with
+``--overwrite``. The last line printed is OUTPUT.
 """
 
 import argparse
@@ -189,6 +190,23 @@ def make_sink(args: argparse.Namespace, source_fps: Optional[float] = None):
     return FrameSink(args.output, fps=args.fps or source_fps or 25.0, overwrite=args.overwrite)
 
 
+def check_output(out, args: argparse.Namespace, where: str) -> None:
+    """Refuse an output with NaN or inf (it would be written as a black image).
+
+    Raises:
+        NonFiniteError: Naming the input frame and the weights.
+    """
+    from basicattn.errors import NonFiniteError
+    from basicattn.utils.finite import describe_values, is_finite
+
+    if not is_finite(out):
+        weights = args.checkpoint or 'the network'
+        raise NonFiniteError(
+            f'{where}: the output of {weights} holds {describe_values(out)}; nothing was '
+            'written (check the weights; with --tile or another --device the output may differ)'
+        )
+
+
 def main(argv=None):
     """Run the tool; user mistakes end in one ``error:`` line and exit code 2."""
     return run_tool(lambda a: run(parse_args(a)), argv)
@@ -219,6 +237,7 @@ def run(args):
     inputs = [('INPUT', args.input), ('--checkpoint', args.checkpoint), ('-opt', args.opt)]
     refuse_outputs_over_inputs([('OUTPUT', args.output)], inputs)  # even with --overwrite
     source = FrameSource(args.input)
+    files = source.files
     sink = make_sink(args, source.fps)
     net, cfg = load_network(args)
     num_frames = getattr(net, 'num_frames', None)
@@ -258,12 +277,14 @@ def run(args):
             for index, frames in items:
                 lq = torch.stack([img2tensor(f) for f in frames]).to(device)
                 lq = lq[None] if num_frames else lq  # (1, T, C, h, w) or (1, C, h, w)
+                name = names[index] if names else None
                 if mode == 'sequence':
                     out, state = net(lq, state, return_state=True)
-                    out = out.clamp(0, 1)
                 else:
-                    out = model.inference(lq)
-                sink.write(tensor2img(out[0].cpu()), names[index] if names else None)
+                    out = model.inference(lq)  # clamped, inf made NaN
+                check_output(out, args, files[index] if files else f'{args.input}: frame {index}')
+                out = out.clamp(0, 1)
+                sink.write(tensor2img(out[0].cpu()), name)
                 bar.update(1)
         sink.close()
     except BaseException:

@@ -80,6 +80,11 @@ class FrameSource:
             None if self._files is None else [osp.splitext(osp.basename(f))[0] for f in self._files]
         )
 
+    @property
+    def files(self) -> Optional[List[str]]:
+        """The image files, in frame order (None for a video file)."""
+        return None if self._files is None else list(self._files)
+
     def __iter__(self) -> Iterator[np.ndarray]:
         if self._files is not None:
             for f in self._files:

@@ -177,6 +177,15 @@ def check_onnx(
         shape = 'x'.join(str(s) for s in x.shape)
         with torch.no_grad():
             want = net(x)
+        if not bool(torch.isfinite(want).all()):
+            from basicattn.errors import NonFiniteError
+            from basicattn.utils.finite import describe_values
+
+            raise NonFiniteError(
+                f'{name}: the PyTorch output holds {describe_values(want)} on input {shape}, '
+                'so there is nothing to check the graph against; nothing was exported '
+                '(check the weights)'
+            )
         try:
             got = torch.from_numpy(session.run(None, {INPUT_NAME: x.numpy()})[0])
         except Exception as err:  # noqa: BLE001  (onnxruntime raises its own classes)

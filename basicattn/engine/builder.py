@@ -412,6 +412,15 @@ def runner_cfg(
                     update_buffers=True,
                 )
             )
+        rollback = train.get('nan_rollback') or {}
+        custom_hooks.append(
+            dict(
+                type='NonFiniteGuardHook',
+                policy=train.get('nan_policy', 'stop'),
+                lr_factor=rollback.get('lr_factor', 0.5),
+                max_times=rollback.get('max_times', 3),
+            )
+        )
         custom_hooks.append(
             dict(
                 type='NetworkRecordHook',

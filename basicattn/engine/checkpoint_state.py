@@ -173,14 +173,42 @@ def read_state_dict(
     return extract_state_dict(raw, key, path, key_option), raw
 
 
+def check_finite_weights(state: Mapping[str, Any], source: str) -> None:
+    """Raise unless every floating-point tensor of ``state`` is finite.
+
+    Weights with NaN or inf come from a diverged training run; a network
+    built from them writes black (NaN) images and meaningless scores, so
+    they are refused wherever weights are loaded.
+
+    Args:
+        state (Mapping[str, Tensor]): Weights (other values are skipped).
+        source (str): The file, for the message.
+
+    Raises:
+        CheckpointError: Naming ``source`` and the first non-finite tensor.
+    """
+    from basicattn.utils.finite import first_non_finite
+
+    found = first_non_finite(state.items())
+    if found is not None:
+        name, what = found
+        raise CheckpointError(
+            f'{source}: the weights are not finite ({name} holds {what}); they come from a '
+            'diverged training run and cannot be used: take an earlier checkpoint of the run'
+        )
+
+
 def load_network_weights(
     net: nn.Module, state: Mapping[str, torch.Tensor], strict: bool, source: str
 ) -> Any:
     """``net.load_state_dict(state, strict)``; a mismatch is one CheckpointError line.
 
+    Weights with NaN or inf are refused first (:func:`check_finite_weights`).
+
     Returns:
         The ``load_state_dict`` result (missing and unexpected keys).
     """
+    check_finite_weights(state, source)
     try:
         return net.load_state_dict(state, strict=strict)
     except RuntimeError as err:

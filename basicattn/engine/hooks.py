@@ -45,6 +45,7 @@ from . import work_dir as experiment_folder
 from .checkpoint_io import check_training_state, decode_plain, encode_plain, safe_load
 from .checkpoint_state import (
     check_checkpoint_scale,
+    check_finite_weights,
     extract_generator_state,  # noqa: F401  (re-exported from its old place)
     load_network_weights,
     load_weights,  # noqa: F401  (re-exported)
@@ -221,7 +222,11 @@ class SRVisualizationHook(Hook):
 
         loop = runner.val_loop if phase == 'val' else runner.test_loop
         set_name = safe_path_component(getattr(loop, 'current_set', None) or phase)
+        from basicattn.utils.finite import is_finite
+
         for sample in outputs:
+            if torch.is_tensor(sample.get('pred')) and not is_finite(sample['pred']):
+                continue  # no image to show; the loop warned (validation) or refused (test)
             key = safe_path_component(sample.get('key', 'img'))
             image = None
             if self.save_img:  # every rank saves the images of its own shard
@@ -485,7 +490,8 @@ class ExperimentFolderHook(Hook):
 
     Runs before every other hook's ``after_load_checkpoint`` when resuming:
     a file with network weights only (no iteration, optimizer, logging state)
-    is refused with a :class:`~basicattn.errors.CheckpointError` naming it,
+    or with weights that are NaN or inf (from a run without the NaN guard) is
+    refused with a :class:`~basicattn.errors.CheckpointError` naming it,
     and the paths mmengine remembers are rebased onto the current work dir
     (:func:`rebase_runtime_paths`).
 
@@ -502,7 +508,11 @@ class ExperimentFolderHook(Hook):
     def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         if not getattr(runner, '_resume', False):
             return
-        check_training_state(checkpoint, getattr(runner, '_load_from', None), self.resume_option)
+        path = getattr(runner, '_load_from', None)
+        check_training_state(checkpoint, path, self.resume_option)
+        for key in ('state_dict', 'ema_state_dict'):  # written by a run without the NaN guard
+            if isinstance(checkpoint.get(key), dict):
+                check_finite_weights(checkpoint[key], f'{self.resume_option}: {path} ({key})')
         for key, (old, new) in rebase_runtime_paths(checkpoint, runner.work_dir).items():
             print_log(f'{key}: {old} is taken as {new} (inside this work dir)', logger='current')
 

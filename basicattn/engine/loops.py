@@ -17,6 +17,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.runner.loops import BaseLoop, IterBasedTrainLoop, _InfiniteDataloaderIterator
 
+from basicattn.errors import NonFiniteError
 from basicattn.metrics.per_clip import scalar_results
 from basicattn.registry import LOOPS
 from basicattn.utils.path_util import safe_path_component
@@ -89,25 +90,60 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
         )
         self._iter += 1
 
-    def run(self) -> Any:
-        """Train until ``max_iters``, validating every ``val_interval``; return the model."""
-        self.runner.call_hook('before_train')
-        self.runner.call_hook('before_train_epoch')
+    def _initialize_counts(self) -> None:
+        """Tell the optimizer wrapper where the run is (after a resume or a rollback)."""
         wrapper = self.runner.optim_wrapper
         if self.accumulate > 1 and not getattr(wrapper, 'counts_optimizer_steps', False):
             # A plain mmengine wrapper counts batches; the loop counts optimizer steps.
             wrapper.initialize_count_status(
                 self.runner.model, self._iter * self.accumulate, self._max_iters * self.accumulate
             )
+        else:
+            wrapper.initialize_count_status(self.runner.model, self._iter, self._max_iters)
+
+    def restart_data_stream(self) -> None:
+        """Continue the data and the optimizer counts from ``self._iter`` (a rollback)."""
+        self._initialize_counts()
+        self._skip_seen_batches()
+
+    def _non_finite(self, error: Exception, iteration: int) -> None:
+        """Hand a non-finite loss, gradient or weight to ``train.nan_policy``'s hook."""
+        from .nan_guard import NonFiniteGuardHook
+
+        error.completed(iteration=iteration)
+        guard = next((h for h in self.runner.hooks if isinstance(h, NonFiniteGuardHook)), None)
+        if guard is None:
+            raise error
+        guard.handle(self.runner, error)
+
+    def run(self) -> Any:
+        """Train until ``max_iters``, validating every ``val_interval``; return the model.
+
+        A :class:`~basicattn.engine.nan_guard.NonFiniteTraining` raised in an
+        iteration (a loss, gradient or weight that is NaN or inf) goes to the
+        :class:`~basicattn.engine.nan_guard.NonFiniteGuardHook`, which stops
+        the run or rolls it back (``train.nan_policy``).
+        """
+        from .nan_guard import NonFiniteTraining
+
+        self.runner.call_hook('before_train')
+        self.runner.call_hook('before_train_epoch')
+        wrapper = self.runner.optim_wrapper
+        if self.accumulate > 1 and not getattr(wrapper, 'counts_optimizer_steps', False):
+            self._initialize_counts()  # mmengine's Runner counted batches
         if self._iter > 0:
             self._skip_seen_batches()
         while self._iter < self._max_iters and not self.stop_training:
-            self.runner.model.train()
-            self.run_iter(next(self.dataloader_iterator))
-            self._decide_current_val_interval()
-            due = self._iter % self.val_interval == 0 or self._iter == self._max_iters
-            if self.runner.val_loop is not None and self._iter >= self.val_begin and due:
-                self.runner.val_loop.run()
+            iteration = self._iter + 1
+            try:
+                self.runner.model.train()
+                self.run_iter(next(self.dataloader_iterator))
+                self._decide_current_val_interval()
+                due = self._iter % self.val_interval == 0 or self._iter == self._max_iters
+                if self.runner.val_loop is not None and self._iter >= self.val_begin and due:
+                    self.runner.val_loop.run()
+            except NonFiniteTraining as error:
+                self._non_finite(error, iteration)
         self.runner.call_hook('after_train_epoch')
         self.runner.call_hook('after_train')
         return self.runner.model
@@ -150,6 +186,7 @@ class _MultiSetLoop(BaseLoop):
             )
         self.fp16 = fp16
         self.current_set: Optional[str] = None
+        self._non_finite_keys: list = []  # keys of the current set's non-finite outputs
 
     @property
     def set_names(self) -> list:
@@ -175,6 +212,7 @@ class _MultiSetLoop(BaseLoop):
         merged: Dict[str, Any] = {}
         for name, loader, evaluator in self.sets:
             self.current_set = name
+            self._non_finite_keys = []
             progress = SetProgress(self.phase, name, _num_samples(loader), evaluator)
             try:
                 for idx, data_batch in enumerate(loader):
@@ -182,6 +220,7 @@ class _MultiSetLoop(BaseLoop):
             finally:
                 progress.close()
             merged.update(evaluator.evaluate(len(loader.dataset)))
+            self._report_non_finite(name, len(loader.dataset))
         self.current_set = None
         hook(f'after_{self.phase}_epoch', metrics=scalar_results(merged))
         hook(f'after_{self.phase}')
@@ -195,9 +234,56 @@ class _MultiSetLoop(BaseLoop):
         step = getattr(self.runner.model, f'{self.phase}_step')
         with torch.autocast(device_type=_device_type(), enabled=self.fp16):
             outputs = step(data_batch)
+        self._check_outputs(outputs)
         evaluator.process(data_samples=outputs, data_batch=data_batch)
         hook(f'after_{self.phase}_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
         return len(outputs) if isinstance(outputs, (list, tuple)) else 1
+
+    def _check_outputs(self, outputs: Any) -> None:
+        """Find outputs with NaN or inf: refused when testing, flagged in validation.
+
+        Raises:
+            NonFiniteError: Testing, naming the set, the image and the weights.
+        """
+        from basicattn.utils.finite import describe_values, is_finite
+
+        for index, sample in enumerate(outputs if isinstance(outputs, (list, tuple)) else []):
+            pred = sample.get('pred') if isinstance(sample, dict) else None
+            if not torch.is_tensor(pred) or is_finite(pred):
+                continue
+            key = str(sample.get('key', index))
+            if self.phase == 'test':
+                raise NonFiniteError(
+                    f'test set {self.current_set}, image {key}: the network output holds '
+                    f'{describe_values(pred)}; {_weights_tested(self.runner)} produce no '
+                    'image there, so nothing is scored (check the weights and the test-time '
+                    'settings val.amp, val.tile)'
+                )
+            self._non_finite_keys.append(key)
+
+    def _report_non_finite(self, name: str, total: int) -> None:
+        """One warning per validation set whose outputs held NaN or inf."""
+        keys = self._non_finite_keys
+        if not keys:
+            return
+        shown = ', '.join(keys[:3]) + (', ...' if len(keys) > 3 else '')
+        print_log(
+            f'validation of {name} at iteration {self.runner.iter}: {len(keys)} of {total} '
+            f'outputs hold NaN or inf ({shown}); their metrics are nan, so this validation '
+            'ranks no checkpoint best and saves none of their images',
+            logger='current',
+            level=logging.WARNING,
+        )
+
+
+def _weights_tested(runner: Any) -> str:
+    """``'the weights <path>'`` that a test run loaded, for messages."""
+    from .hooks import GeneratorLoadHook
+
+    for hook in getattr(runner, 'hooks', []):
+        if isinstance(hook, GeneratorLoadHook):
+            return f'the weights {hook.path}'
+    return 'the weights'
 
 
 def _num_samples(loader: Any) -> int:

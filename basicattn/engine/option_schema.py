@@ -13,6 +13,9 @@ from basicattn.models.acceleration import COMPILE_VALUE
 from basicattn.models.test_config import option_settings
 from basicattn.utils.bounds import AtLeast, Between, Bound
 
+#: ``train.nan_policy`` values (basicattn/engine/nan_guard.py).
+POLICIES = ('stop', 'rollback')
+
 NoneType = type(None)
 REQUIRED = object()
 
@@ -310,6 +313,38 @@ OPTION_SCHEMA = Section(
                     'breaks are logged); checkpoints, EMA, `stages` and resuming are '
                     'unchanged. inductor without a C++ compiler is refused at start-up.',
                     bound=COMPILE_VALUE,
+                ),
+                'nan_policy': Field(
+                    (str,),
+                    'stop',
+                    'What a loss, gradient or weight that is NaN or inf does (the line names '
+                    'the loss term or tensor and the iteration; basicattn/engine/nan_guard.py): '
+                    '`stop` ends the run with exit code 2, the last good checkpoint staying '
+                    '`last_checkpoint`; `rollback` reloads the last good checkpoint (before the '
+                    'first one: the state the run started from), multiplies the learning rate '
+                    'by `nan_rollback.lr_factor` and goes on, at most `nan_rollback.max_times` '
+                    'times (counted in the checkpoints, so a resumed run keeps counting). No '
+                    'checkpoint with non-finite weights is ever written. fp16 steps whose '
+                    'gradients overflow are skipped by the loss scaler, not failures.',
+                    choices=POLICIES,
+                ),
+                'nan_rollback': Section(
+                    doc='The rollbacks of `train.nan_policy: rollback`.',
+                    fields={
+                        'lr_factor': Field(
+                            (float, int),
+                            0.5,
+                            'Factor of the learning rate at each rollback (every parameter '
+                            'group and the schedule).',
+                            bound=Between(0.01, 1, max_exclusive=True),
+                        ),
+                        'max_times': Field(
+                            (int,),
+                            3,
+                            'Rollbacks allowed in a run; the next failure stops it.',
+                            bound=AtLeast(1),
+                        ),
+                    },
                 ),
                 'stages': ListOf(
                     STAGE_SECTION,

@@ -3,7 +3,9 @@
 Each data sample handed to :meth:`process` is a dict with ``'pred'`` and
 ``'gt'`` (float tensors ``(C, H, W)`` in [0, 1]) and ``'key'`` (the image
 name). Values are computed per image on the uint8-rounded images (see
-:mod:`basicattn.metrics.psnr_ssim`) and averaged over the dataset. The result
+:mod:`basicattn.metrics.psnr_ssim`) and averaged over the dataset. An output
+with NaN or inf values scores NaN (it has no 8-bit image), so the mean is NaN
+too and never ranks a checkpoint best. The result
 key names the space and crop, e.g. ``'psnr_y_crop4'``; a ``prefix`` is
 prepended by mmengine as ``'prefix/psnr_y_crop4'``.
 
@@ -27,6 +29,15 @@ from .per_clip import per_clip_key, per_image_key, per_image_values
 from .psnr_ssim import calculate_psnr, calculate_ssim, metric_name
 
 __all__ = ['PSNR', 'SSIM']
+
+
+def _finite(image: Any) -> bool:
+    """False when a float tensor or array holds NaN or inf."""
+    if isinstance(image, np.ndarray):
+        return not np.issubdtype(image.dtype, np.floating) or bool(np.isfinite(image).all())
+    from basicattn.utils.finite import is_finite
+
+    return is_finite(image) if hasattr(image, 'is_floating_point') else True
 
 
 class _PerImageMetric(BaseMetric):
@@ -105,6 +116,13 @@ class _PerImageMetric(BaseMetric):
                         f'{sorted(sample)})'
                     )
             key = str(sample['key'])
+            if not _finite(sample['pred']):
+                # NaN/inf have no 8-bit value (they used to round to black and
+                # score a finite PSNR); the image's value is NaN, and so the mean
+                self.results.append(dict(key=key, value=float('nan')))
+                if sample.get('clip') is not None:
+                    self.results[-1]['clip'] = str(sample['clip'])
+                continue
             try:
                 value = self._compute_one(sample['pred'], sample['gt'])
             except (TypeError, ValueError) as err:

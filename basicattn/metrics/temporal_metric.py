@@ -69,7 +69,12 @@ class TemporalConsistency(BaseMetric):
         return f'tdiff_{space}_crop{self.crop_border}'
 
     def _prepare(self, tensor):
-        img = tensor2img(tensor).astype(np.float32)
+        import torch
+
+        finite = bool(torch.isfinite(tensor).all())
+        img = tensor2img(tensor if finite else torch.nan_to_num(tensor)).astype(np.float32)
+        if not finite:  # NaN/inf have no 8-bit value: every difference with it is NaN
+            img[:] = np.nan
         if self.test_y_channel:
             img = rgb2ycbcr(img / 255.0, y_only=True).astype(np.float32) * 255.0
         c = self.crop_border

@@ -244,6 +244,18 @@ class SRModel(BaseModel):
                 results[f'loss_{name}'] = loss(pred, gt)
         return results
 
+    def parse_losses(self, losses: Dict[str, Any]) -> Any:
+        """mmengine's sum of the losses, after checking that each term is finite.
+
+        A term that is NaN or inf raises
+        :class:`~basicattn.engine.nan_guard.NonFiniteTraining` naming it,
+        before the backward pass (``train.nan_policy`` decides what follows).
+        """
+        from basicattn.engine.nan_guard import check_losses
+
+        check_losses(losses)
+        return super().parse_losses(losses)
+
     def predict(self, lq: Tensor, gt: Optional[Tensor] = None, **meta: Any) -> List[dict]:
         """Run :meth:`inference` and split the batch into per-image results.
 

@@ -175,7 +175,8 @@ def apply_test_cfg(network: Network, lq: Tensor, cfg: TestConfig) -> Tensor:
 
     Self-ensemble (if on) wraps tiling or chop (if on): each of the 8
     transformed inputs is run tiled, transformed back, and the 8 outputs
-    averaged; the result is clamped to [0, 1] if ``cfg.clamp``.
+    averaged; the result is clamped to [0, 1] if ``cfg.clamp``
+    (:func:`clamp_output`: an inf output becomes NaN, not 0 or 1).
 
     Args:
         network: The generator.
@@ -194,4 +195,15 @@ def apply_test_cfg(network: Network, lq: Tensor, cfg: TestConfig) -> Tensor:
         return network(x)
 
     out = self_ensemble_forward(run, lq) if cfg.self_ensemble else run(lq)
-    return out.clamp(0, 1) if cfg.clamp else out
+    return clamp_output(out) if cfg.clamp else out
+
+
+def clamp_output(out: Tensor) -> Tensor:
+    """Clamp to [0, 1], keeping non-finite values visible: inf becomes NaN.
+
+    ``clamp`` alone would turn an overflowed (inf) output into a plain white
+    or black pixel, which then scores and saves like a real one; NaN is
+    refused when testing and scores NaN in validation.
+    """
+    clamped = out.clamp(0, 1)
+    return clamped.masked_fill(torch.isinf(out), float('nan'))

@@ -30,6 +30,7 @@ from basicattn.registry import MODELS
 
 from .sr_model import SRModel, _as_batch
 from .test_config import VideoTestConfig
+from .tiled_inference import clamp_output
 
 
 @MODELS.register_module()
@@ -87,5 +88,5 @@ class VideoSRModel(SRModel):
                 out, state = self.generator(lq[i : i + 1], state, return_state=True)
                 self._sequence_key, self._sequence_state = (clip, index), state
                 out = out.float() if self.test_cfg.amp else out
-                outputs.append(out.clamp(0, 1) if self.test_cfg.clamp else out)
+                outputs.append(clamp_output(out) if self.test_cfg.clamp else out)
         return self.split_results(torch.cat(outputs), gt, meta)

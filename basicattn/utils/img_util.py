@@ -258,7 +258,9 @@ def tensor2img(t):
 
     Raises:
         TypeError: ``t`` is not a floating-point tensor.
-        ValueError: Wrong number of dimensions or a batch larger than one.
+        ValueError: Wrong number of dimensions or a batch larger than one, or
+            values that are NaN or inf (they have no 8-bit value: NaN would
+            silently become black).
     """
     import torch
 
@@ -278,7 +280,14 @@ def tensor2img(t):
         raise ValueError(
             f'tensor2img: expected (C, H, W) or (1, C, H, W), got shape {tuple(t.shape)}'
         )
-    t = t.detach().to('cpu', torch.float32).clamp(0, 1)
+    t = t.detach().to('cpu', torch.float32)
+    if not bool(torch.isfinite(t).all()):
+        from basicattn.utils.finite import describe_values
+
+        raise ValueError(
+            f'tensor2img: the image holds {describe_values(t)}, which has no 8-bit value'
+        )
+    t = t.clamp(0, 1)
     img = torch.round(t * 255.0).to(torch.uint8)
     return np.ascontiguousarray(img.permute(1, 2, 0).numpy())
 

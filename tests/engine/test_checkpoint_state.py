@@ -5,7 +5,9 @@ import torch
 from mmengine.model import ExponentialMovingAverage
 
 from basicattn.engine.checkpoint_state import (
+    check_finite_weights,
     extract_state_dict,
+    load_network_weights,
     load_weights,
     read_state_dict,
     read_weights_checkpoint,
@@ -105,3 +107,14 @@ def test_old_import_paths_still_work():
     assert base.build_from_checkpoint is network.network_from_checkpoint
     assert issubclass(base.ConversionError, CheckpointError)
     assert issubclass(base.ConversionError, ValueError)
+
+
+def test_non_finite_weights_are_refused_naming_the_file_and_tensor():
+    net = torch.nn.Conv2d(3, 4, 3)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    check_finite_weights(state, 'good.pth')
+    state['bias'][2] = float('nan')
+    state['weight'][0, 0, 0, 0] = float('inf')  # the first non-finite tensor is named
+    with pytest.raises(CheckpointError, match=r'^bad\.pth: .*\(weight holds inf \(1 of 108'):
+        load_network_weights(net, state, True, 'bad.pth')
+    assert bool(torch.isfinite(net.weight).all())  # nothing was loaded

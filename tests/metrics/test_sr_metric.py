@@ -116,3 +116,18 @@ def test_repeated_image_keys_keep_every_value():
     assert list(per_image) == ['same', 'same#2', 'same#3']
     assert np.mean(list(per_image.values())) == pytest.approx(res['psnr_rgb_crop0'])
     assert per_image_values([('a', 1), ('a#2', 2), ('a', 3)]) == {'a': 1.0, 'a#2': 2.0, 'a#3': 3.0}
+
+
+@pytest.mark.parametrize('name', ['PSNR', 'SSIM'])
+def test_non_finite_output_scores_nan_not_the_black_image(name):
+    """NaN used to round to black (uint8 0) and score a finite ~7 dB; now the value is nan."""
+    metric = METRICS.build(dict(type=name))
+    good, bad = _samples(2)
+    bad['pred'] = bad['pred'].clone()
+    bad['pred'][0, 0, 0] = float('nan')
+    metric.process(None, [good, bad])
+    result = metric.evaluate(2)
+    key = f'{name.lower()}_rgb_crop0'
+    assert math.isnan(result[key])
+    assert math.isnan(result[f'{key}/per_image']['img_001'])
+    assert math.isfinite(result[f'{key}/per_image']['img_000'])

@@ -54,3 +54,12 @@ def test_errors():
     single = TemporalConsistency()
     single.process(None, [_sample('a', 0, 1, 1)])
     assert np.isnan(single.compute_metrics(single.results)['tdiff_y_crop0'])
+
+
+def test_a_non_finite_frame_makes_its_clip_nan():
+    metric = TemporalConsistency(test_y_channel=True)
+    samples = [_sample('a', 0, 100, 100), _sample('a', 1, 110, 100)]
+    samples += [_sample('b', 0, 50, 50), _sample('b', 1, float('nan'), 60)]
+    metric.process(None, samples)
+    per_clip = metric.compute_metrics(metric.results)['tdiff_y_crop0/per_clip']
+    assert np.isfinite(per_clip['a']) and np.isnan(per_clip['b'])

@@ -1419,6 +1419,117 @@ def _(c):
 
 
 # --------------------------------------------------------------------------
+# issue 22: non-finite weights and outputs
+# --------------------------------------------------------------------------
+
+
+def _edsr_weights(c, name, change):
+    """The shared tiny EDSR x2 checkpoint with ``change(state)`` applied, as ``name``."""
+    checkpoint = torch.load(c.data('edsr_x2.pth'), weights_only=True)
+    change(checkpoint['state_dict'])
+    path = c.path(name)
+    torch.save(checkpoint, path)
+    return path
+
+
+def _nan_weights(c):
+    def change(state):
+        state['body.0.conv1.weight'][0, 0, 0, 0] = float('nan')
+
+    return _edsr_weights(c, 'nan_weights.pth', change)
+
+
+def _overflowing_weights(c):
+    """Finite weights (1e20) whose output overflows to inf, then NaN."""
+
+    def change(state):
+        for value in state.values():
+            value.fill_(1e20)
+
+    return _edsr_weights(c, 'overflowing_weights.pth', change)
+
+
+@case(
+    'lr-1e6-diverges',
+    'train.py',
+    ('train.losses.pixel', 'at iteration 2', 'train.optim_g.lr', 'train.nan_policy'),
+    'options',
+    may_write=RUN_LOGS,
+)
+def _(c):
+    c.options({'train.optim_g.lr': 1e6})  # the loss is inf at iteration 2, before any save
+    return train(c)
+
+
+@case(
+    'resume-state-nan-weights',
+    'train.py',
+    ('nan_resume.pth', 'generator.body.0.conv1.weight'),
+    'checkpoint',
+    may_write=RUN_LOGS,
+)
+def _(c):
+    checkpoint = torch.load(c.data('edsr_x2.pth'), weights_only=True)
+    state = {f'generator.{k}': v for k, v in checkpoint['state_dict'].items()}
+    state['generator.body.0.conv1.weight'][0, 0, 0, 0] = float('nan')
+    path = c.path('nan_resume.pth')
+    torch.save({'meta': {'iter': 3, 'epoch': 0}, 'message_hub': {}, 'state_dict': state}, path)
+    c.options({'path.resume_state': path})
+    return train(c)
+
+
+@case(
+    'checkpoint-nan-weights',
+    'test.py',
+    ('nan_weights.pth', 'body.0.conv1.weight'),
+    'checkpoint',
+    may_write=RUN_LOGS,
+)
+def _(c):
+    return _test(c, _nan_weights(c))
+
+
+@case(
+    'output-not-finite',
+    'test.py',
+    ('overflowing_weights.pth', 'tinyval', 'im0'),
+    'checkpoint',
+    may_write=RUN_LOGS,
+)
+def _(c):
+    return _test(c, _overflowing_weights(c))
+
+
+@case(
+    'checkpoint-nan-weights',
+    'infer.py',
+    ('nan_weights.pth', 'body.0.conv1.weight'),
+    'checkpoint',
+    may_write=OUT,
+)
+def _(c):
+    return _infer(c, c.data('lr'), '--checkpoint', _nan_weights(c), ckpt=False)
+
+
+@case(
+    'output-not-finite',
+    'infer.py',
+    ('overflowing_weights.pth', 'a0.png'),
+    'checkpoint',
+    may_write=OUT,
+)
+def _(c):
+    return _infer(c, c.data('lr'), '--checkpoint', _overflowing_weights(c), ckpt=False)
+
+
+@case(
+    'checkpoint-nan-weights', 'export.py', ('nan_weights.pth', 'body.0.conv1.weight'), 'checkpoint'
+)
+def _(c):
+    return [c.path('out.onnx'), '--checkpoint', _nan_weights(c)]
+
+
+# --------------------------------------------------------------------------
 # the test
 # --------------------------------------------------------------------------
 

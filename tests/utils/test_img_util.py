@@ -132,3 +132,12 @@ def test_mod_crop(img):
         mod_crop(img, 2.0)
     with pytest.raises(ValueError, match='smaller than scale 8'):
         mod_crop(img, 8)
+
+
+@pytest.mark.parametrize('value, kind', [(float('nan'), 'nan'), (float('-inf'), 'inf')])
+def test_tensor2img_refuses_non_finite_values(value, kind):
+    """NaN has no 8-bit value (it used to become black silently)."""
+    t = torch.rand(3, 4, 5)
+    t[1, 2, 3] = value
+    with pytest.raises(ValueError, match=rf'holds {kind} \(1 of 60 values\)'):
+        tensor2img(t)
