@@ -10,6 +10,7 @@ import torch
 from conftest import REPO_ROOT, tool_module
 
 import basicattn
+from basicattn.models.forward_timing import cpu_model
 from basicattn.registry import ARCHS
 
 
@@ -35,11 +36,15 @@ def test_metrics_json_records_what_was_measured_and_per_image_values(tiny_experi
         'basicattn',
         'label',
         'network',
+        'params',
         'scale',
         'test_cfg',
         'metrics',
+        'runtime',
     ]
     assert record['label'] == 'EDSR (plain)' and record['network'] == 'EDSR'
+    tiny = ARCHS.build(dict(type='EDSR', num_feat=8, num_block=1, upscale=2))
+    assert record['params'] == sum(p.numel() for p in tiny.parameters())
     assert record['scale'] == 2 and record['test_cfg']['self_ensemble'] is False
     assert record['options'] == opt
     assert record['checkpoint'] is None and record['iteration'] is None
@@ -54,6 +59,14 @@ def test_metrics_json_records_what_was_measured_and_per_image_values(tiny_experi
     for metric, mean in means.items():
         assert np.mean([values[metric] for values in images.values()]) == pytest.approx(mean)
     assert images['im0']['psnr_y_crop2'] != images['im1']['psnr_y_crop2']
+    # the forward time per output frame, per set, with the device named
+    runtime = record['runtime']
+    assert runtime['device_type'] == 'cpu' and runtime['device'] == cpu_model()
+    assert runtime['device'] and runtime['threads'] >= 1 and runtime['processes'] == 1
+    assert runtime['torch'] == torch.__version__
+    timed = runtime['sets']['tinyval']
+    assert timed['frames'] == 2  # one per output image
+    assert 0 < timed['ms_per_frame'] < 60_000 and 0 < timed['ms_per_frame_median'] < 60_000
     # tools/demo.py reads the file it writes (the demo is too slow to run in the tests)
     path = osp.join(osp.dirname(opt), 'plain', 'metrics_probe.json')
     with open(path, 'w') as f:
