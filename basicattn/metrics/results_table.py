@@ -216,7 +216,8 @@ def device_text(runtime: Dict[str, Any]) -> str:
     """
     details = [str(runtime.get('device_type') or '?')]
     if runtime.get('device_type') == 'cpu' and runtime.get('threads'):
-        details.append(f'{runtime["threads"]} threads')
+        threads = runtime['threads']
+        details.append(f'{threads} thread' + ('s' if threads != 1 else ''))
     if runtime.get('torch'):
         details.append(f'torch {runtime["torch"]}')
     if (runtime.get('processes') or 1) > 1:
