@@ -111,7 +111,7 @@ def parse_args(argv=None):
     parser.add_argument('--log-x', action='store_true', help='logarithmic parameter axis')
     parser.add_argument('--title', help='the line above the plot (default: set, scale, metric)')
     add_debug_argument(parser)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # JSON files before or after the options
     if not args.metrics and not args.point:
         parser.error('give metrics.json files (or --point LABEL=PARAMS:VALUE)')
     for out in args.out:
@@ -216,11 +216,12 @@ def _plot(argv):
         taken.add(label)
         points.append(PlotPoint(label, params, value, measured=False))
     if args.log_x:
+        sources = {r.label: r.source for r in records}
         zero = [p.label for p in points if p.params <= 0]
         if zero:
             raise UserError(
-                f'--log-x: {zero[0]} has 0 parameters, which a log axis cannot show; '
-                'leave it out or drop --log-x'
+                f'--log-x: {zero[0]} ({sources.get(zero[0], "--point")}) has 0 parameters, '
+                'which a log axis cannot show; leave it out or drop --log-x'
             )
     plot = tradeoff_plot(
         points,

@@ -2,6 +2,7 @@
 
 import json
 import os.path as osp
+import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
 import numpy as np
@@ -72,6 +73,13 @@ def test_metrics_json_records_what_was_measured_and_per_image_values(tiny_experi
     with open(path, 'w') as f:
         json.dump(record, f)
     assert tool_module('demo').set_means(path, 'tinyval') == means
+    # the parameters-vs-PSNR figure needs nothing but this file
+    svg = osp.join(osp.dirname(opt), 'plain', 'tradeoff.svg')
+    plot = tool_module('plot_tradeoff')
+    assert plot.main([path, '--set', 'tinyval', '--metric', 'psnr_y_crop2', '--out', svg]) == 0
+    circle = ET.parse(svg).getroot().find('{http://www.w3.org/2000/svg}circle')
+    assert float(circle.get('data-params')) == record['params']
+    assert float(circle.get('data-value')) == pytest.approx(means['psnr_y_crop2'], rel=1e-5)
 
 
 @pytest.mark.parametrize('meta', [{'iter': 4, 'arch': {'type': 'EDSR'}}, None])
