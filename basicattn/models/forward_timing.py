@@ -9,11 +9,14 @@ model then runs every test-time forward through :meth:`ForwardTimer.measure`:
   chop, autocast): :meth:`SRModel.inference`, or one recurrent step in
   video sequence mode. Loading, moving the batch to the device, copying the
   output back and the metrics are not timed;
-* the first forward of the run is a warm-up, run once more untimed before
-  the timed one and thrown away (CUDA context, kernels, allocator; in
-  sequence mode it starts from a zero state, so the carried state is not
-  touched); the metrics use only the timed forward's output, so timing
-  changes no metric value;
+* before the first timed forward of the run, one untimed warm-up forward
+  runs on the top-left ``WARMUP_SIZE x WARMUP_SIZE`` crop of the same input
+  (CUDA context, kernels, allocator, lazy initialisation) and is thrown
+  away: a crop, so that the warm-up costs little even when the first image
+  is large (the whole input when the crop fails, for an arch that needs a
+  larger one). In sequence mode it starts from a zero state, so the carried
+  state is not touched. The metrics use only the timed forward's output,
+  so timing changes no metric value;
 * on CUDA the device is synchronised before and after the timed forward, so
   the time is the device's, not the launch's;
 * a batch of ``N`` output frames (images, or centre frames of video windows)
@@ -40,12 +43,20 @@ __all__ = [
     'device_info',
     'runtime_lines',
     'runtime_record',
+    'warmup_crop',
 ]
 
 T = TypeVar('T')
 
 #: One timed forward: ``(set name, milliseconds, output frames)``.
 Sample = Tuple[str, float, int]
+#: Height and width (input pixels) of the warm-up crop.
+WARMUP_SIZE = 64
+
+
+def warmup_crop(lq: torch.Tensor) -> torch.Tensor:
+    """The top-left ``WARMUP_SIZE x WARMUP_SIZE`` of ``lq`` (its last two axes)."""
+    return lq[..., :WARMUP_SIZE, :WARMUP_SIZE]
 
 
 def _frames(output: Any) -> int:
@@ -85,27 +96,40 @@ class ForwardTimer:
         self.warmed_up = False
 
     def measure(
-        self, run: Callable[[], T], like: torch.Tensor, warmup: Optional[Callable[[], Any]] = None
+        self,
+        run: Callable[[torch.Tensor], T],
+        lq: torch.Tensor,
+        warmup: Optional[Callable[[torch.Tensor], Any]] = None,
     ) -> T:
-        """Return ``run()``, timed (after one untimed warm-up the first time).
+        """Return ``run(lq)``, timed (after one untimed warm-up the first time).
 
         Args:
-            run: The forward (no arguments), e.g. ``lambda: model.inference(lq)``.
-            like: The input, for its device.
-            warmup: The untimed first forward when it must differ from
+            run: The forward, e.g. ``model.inference``.
+            lq: Its input.
+            warmup: The untimed warm-up forward when it must differ from
                 ``run`` (a recurrent step from a zero state); default ``run``.
+                It gets :func:`warmup_crop` ``(lq)``, or ``lq`` if that fails.
         """
-        self.device = like.device
+        self.device = lq.device
         if not self.warmed_up:
-            (warmup or run)()
-            self.warmed_up = True
+            self._warm_up(warmup or run, lq)
         _synchronize(self.device)
         start = self.clock()
-        output = run()
+        output = run(lq)
         _synchronize(self.device)
         elapsed_ms = (self.clock() - start) * 1000.0
         self.samples.append((str(self.set_name() or 'test'), elapsed_ms, _frames(output)))
         return output
+
+    def _warm_up(self, forward: Callable[[torch.Tensor], Any], lq: torch.Tensor) -> None:
+        crop = warmup_crop(lq)
+        try:
+            forward(crop)
+        except (RuntimeError, ValueError):
+            if crop.shape == lq.shape:
+                raise
+            forward(lq)  # an arch that needs more than the crop: warm up on the whole input
+        self.warmed_up = True
 
 
 def cpu_model() -> str:

@@ -261,7 +261,7 @@ class SRModel(BaseModel):
         """
         if self.forward_timer is None:
             return self.split_results(self.inference(lq), gt, meta)
-        pred = self.forward_timer.measure(lambda: self.inference(lq), lq)
+        pred = self.forward_timer.measure(self.inference, lq)
         return self.split_results(pred, gt, meta)
 
     @staticmethod

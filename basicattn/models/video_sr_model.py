@@ -95,7 +95,7 @@ class VideoSRModel(SRModel):
         if self.forward_timer is None:
             return self.generator(window, state, return_state=True)
         return self.forward_timer.measure(
-            lambda: self.generator(window, state, return_state=True),
+            lambda x: self.generator(x, state, return_state=True),
             window,
-            warmup=lambda: self.generator(window, None, return_state=True),
+            warmup=lambda x: self.generator(x, None, return_state=True),
         )

@@ -30,14 +30,16 @@ class FakeClock:
 
 
 class CountingNet(nn.Module):
-    """x2 nearest upsampling that counts its calls."""
+    """x2 nearest upsampling that records the (H, W) of its inputs; refuses below ``least``."""
 
-    def __init__(self):
+    def __init__(self, least=1):
         super().__init__()
-        self.calls = 0
+        self.sizes, self.least = [], least
 
     def forward(self, x):
-        self.calls += 1
+        self.sizes.append(tuple(x.shape[-2:]))
+        if min(x.shape[-2:]) < self.least:
+            raise RuntimeError(f'input smaller than {self.least}')
         return x.repeat_interleave(2, -1).repeat_interleave(2, -2)
 
 
@@ -46,10 +48,10 @@ def test_warm_up_once_then_every_forward_timed_per_output_frame():
     net = CountingNet()
     model = SRModel(net)
     model.forward_timer = timer
-    model.predict(torch.rand(3, 3, 4, 4))
-    assert net.calls == 2  # the warm-up and the timed forward
+    model.predict(torch.rand(3, 3, 80, 70))
+    assert net.sizes == [(64, 64), (80, 70)]  # the warm-up on a crop, then the timed forward
     model.predict(torch.rand(1, 3, 4, 4))
-    assert net.calls == 3  # no warm-up again
+    assert net.sizes[2:] == [(4, 4)]  # no warm-up again
     # the fake clock: start/stop read 10 ms apart for the first, 30 ms for the second
     assert timer.samples == [('Set5', pytest.approx(20.0), 3), ('Set5', pytest.approx(40.0), 1)]
     record = runtime_record([timer.samples], timer.device)
@@ -61,6 +63,19 @@ def test_warm_up_once_then_every_forward_timed_per_output_frame():
             'frames': 4,
         }
     }
+
+
+def test_warm_up_on_the_whole_input_when_the_crop_fails():
+    net = CountingNet(least=70)
+    model = SRModel(net)
+    model.forward_timer = ForwardTimer()
+    model.predict(torch.rand(1, 3, 80, 70))
+    assert net.sizes == [(64, 64), (80, 70), (80, 70)]
+    assert len(model.forward_timer.samples) == 1
+    net.sizes.clear()
+    model.forward_timer = ForwardTimer()
+    with pytest.raises(RuntimeError, match='smaller than 70'):  # its own failure is not hidden
+        model.predict(torch.rand(1, 3, 60, 60))
 
 
 def test_timing_changes_no_output_and_counts_self_ensemble():
