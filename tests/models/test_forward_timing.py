@@ -92,6 +92,20 @@ def test_timing_changes_no_output_and_counts_self_ensemble():
     assert name == 'test' and ms > 0 and frames == 2
 
 
+def test_self_ensemble_and_tiles_inside_the_timed_forward_video_frames_are_outputs():
+    net = CountingNet()
+    model = SRModel(net, test_cfg=dict(self_ensemble=True, tile=4, tile_overlap=0))
+    model.forward_timer = ForwardTimer(clock=FakeClock())
+    model.predict(torch.rand(1, 3, 8, 8))
+    # warm-up (one 8x8 crop: 8 transforms x 4 tiles), then the same again, timed as one forward
+    assert len(net.sizes) == 64 and model.forward_timer.samples[0][2] == 1
+    # a sliding-window video model: 2 windows of 3 frames give 2 output (centre) frames
+    video = VideoSRModel(Recurrent())
+    video.forward_timer = ForwardTimer()
+    video.predict(torch.rand(2, 3, 3, 4, 4))
+    assert [s[2] for s in video.forward_timer.samples] == [2]
+
+
 class Recurrent(nn.Module):
     """A recurrent step: output = upsampled centre frame + state; state counts frames."""
 
