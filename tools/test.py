@@ -15,11 +15,15 @@ and writes, in the results folder:
   for converted or official weights), "written": UTC time (ISO 8601),
   "basicattn": version, "label": the run's row in results tables
   (``--label``, or network type, options name, checkpoint and inference
-  mode), "network": network_g.type, "scale", "test_cfg": the test-time
-  settings used (chop, self_ensemble, tile ...), "metrics": {set: {metric:
-  mean}}}``;
+  mode), "network": network_g.type, "params": the generator's parameter
+  count, "scale", "test_cfg": the test-time settings used (chop,
+  self_ensemble, tile ...), "metrics": {set: {metric: mean}}, "runtime":
+  {"device", "device_type", "threads", "torch", "processes", "sets": {set:
+  {"ms_per_frame", "ms_per_frame_median", "frames"}}}}``: the test-time
+  forward's time per output frame, warm, self-ensemble / tiles / chop
+  included (:mod:`basicattn.models.forward_timing`);
 * ``results.md`` (or ``-o``), the Markdown table papers print: methods as
-  rows, sets as columns, ``PSNR / SSIM`` cells; the runs of ``--compare``
+  rows, sets as columns, ``PSNR / SSIM`` cells, a ``ms/frame`` column; the runs of ``--compare``
   (their ``metrics.json``) are rows above this run's
   (:mod:`basicattn.metrics.results_table`, ``docs/results_table.md``);
 * ``metrics_per_image.json``: ``{set: {image key: {metric: value}}}``, the
@@ -137,7 +141,9 @@ def format_table(per_set, first_column='set'):
     return '\n'.join(rows)
 
 
-def metrics_record(per_set, options, checkpoint=None, iteration=None, label=None, run_info=None):
+def metrics_record(
+    per_set, options, checkpoint=None, iteration=None, label=None, run_info=None, runtime=None
+):
     """The content of ``metrics.json``: what was measured, and ``per_set`` means.
 
     Args:
@@ -147,8 +153,10 @@ def metrics_record(per_set, options, checkpoint=None, iteration=None, label=None
         iteration (int, optional): The checkpoint's training iteration.
         label (str, optional): The row label (default:
             :func:`basicattn.metrics.results_table.default_label`).
-        run_info (dict, optional): ``name``, ``network``, ``scale`` and
-            ``test_cfg`` of the run (see :func:`_run_info`).
+        run_info (dict, optional): ``name``, ``network``, ``params``,
+            ``scale`` and ``test_cfg`` of the run (see :func:`_run_info`).
+        runtime (dict, optional): The forward times
+            (:func:`basicattn.models.forward_timing.runtime_record`).
     """
     from datetime import datetime, timezone
 
@@ -168,21 +176,31 @@ def metrics_record(per_set, options, checkpoint=None, iteration=None, label=None
         'basicattn': __version__,
         'label': label,
         'network': info.get('network'),
+        'params': info.get('params'),
         'scale': info.get('scale'),
         'test_cfg': info.get('test_cfg'),
         'metrics': per_set,
+        'runtime': runtime,
     }
 
 
 def _run_info(opt, runner):
-    """``name``, ``network`` type, ``scale`` and ``test_cfg`` (the model's) of a test run."""
+    """``name``, ``network`` type, ``params``, ``scale`` and ``test_cfg`` of a test run.
+
+    ``params`` is the generator's parameter count (every parameter, trainable
+    or not, each shared one once), as the papers' tables count it.
+    """
     model = getattr(runner.model, 'module', runner.model)  # DDP wraps it
+    generator = getattr(model, 'generator', None)
     test_cfg = getattr(model, 'test_cfg', None)
     network = opt.get('network_g') or {}
     scale = opt.get('scale')
     return {
         'name': opt.get('name'),
         'network': network.get('type') if isinstance(network, dict) else None,
+        'params': (
+            sum(p.numel() for p in generator.parameters()) if generator is not None else None
+        ),
         'scale': scale if isinstance(scale, int) and not isinstance(scale, bool) else None,
         'test_cfg': test_cfg.to_dict() if hasattr(test_cfg, 'to_dict') else None,
     }
@@ -270,10 +288,16 @@ def _test(argv):
     runner = build_runner(opt, purpose='test', launcher=args.launcher, verbose=args.verbose)
     from basicattn.engine.dist_env import collective_timeout_report
     from basicattn.engine.run_lock import release
+    from basicattn.models.forward_timing import ForwardTimer, runtime_lines, runtime_record
 
+    timer = ForwardTimer(lambda: runner.test_loop.current_set)
+    getattr(runner.model, 'module', runner.model).forward_timer = timer
     try:
         with collective_timeout_report():
             metrics = runner.test()
+            from mmengine.dist import all_gather_object
+
+            runtime = runtime_record(all_gather_object(timer.samples), timer.device)
     finally:  # also after a failure: the folder is free again (the hook did it otherwise)
         release(runner.work_dir, remove=True)
     from mmengine.dist import is_main_process
@@ -284,6 +308,8 @@ def _test(argv):
 
     tables = result_tables(metrics, runner.test_loop.set_names)
     print(format_table(tables.per_set))
+    for line in runtime_lines(runtime):
+        print(line)
     for name, clips in tables.per_clip.items():
         print(f'\n{name}, per clip (the set value is the mean over clips):')
         print(format_table(clips, first_column='clip'))
@@ -297,6 +323,7 @@ def _test(argv):
         *_tested_checkpoint(runner),
         label=args.label,
         run_info=_run_info(opt, runner),
+        runtime=runtime,
     )
     path = _write_json(record, runner.work_dir, 'metrics.json')
     from basicattn.metrics.results_table import record_from_dict

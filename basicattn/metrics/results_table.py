@@ -16,7 +16,13 @@ turns one or more of them into a Markdown table:
 * a caption line above the table naming the metrics with their channel and
   crop (``crop = scale`` when every run cropped its own scale); a metric that
   is better when lower (LPIPS, :mod:`basicattn.metrics.metric_direction`)
-  carries an arrow, ``LPIPS↓``, and LPIPS names its network.
+  carries an arrow, ``LPIPS↓``, and LPIPS names its network;
+* a last column ``ms/frame`` when any record timed its forwards (its
+  ``runtime``, :mod:`basicattn.models.forward_timing`): the mean forward
+  time per output frame of each set, in the order of the set columns
+  (``12.3 / 85.1``; ``-`` for a set not timed). The caption names the device
+  when every timed row ran on one; otherwise a ``Device`` column follows.
+  Records without ``runtime`` (older ones) leave it out.
 
 Rows are grouped by scale (smaller first, records without one last), and
 keep the order of the records within a scale. Two records with the same
@@ -39,6 +45,7 @@ from .metric_direction import arrow
 __all__ = [
     'Record',
     'default_label',
+    'device_text',
     'format_results_table',
     'inference_mode',
     'read_record',
@@ -50,6 +57,8 @@ _KEY = re.compile(r'^(psnr|ssim)_(y|rgb)_crop(\d+)$')
 #: Keys written by :class:`basicattn.metrics.lpips_metric.LPIPS` (RGB, a backbone).
 _LPIPS_KEY = re.compile(r'^lpips_(alex|vgg)_crop(\d+)$')
 _KIND_ORDER = ('psnr', 'ssim', 'lpips')
+#: The header of the runtime column.
+RUNTIME_COLUMN = 'ms/frame'
 _SPACE = {'y': 'Y channel (BT.601)', 'rgb': 'RGB'}
 _NET = {'alex': 'AlexNet', 'vgg': 'VGG16'}
 
@@ -65,12 +74,18 @@ class Record:
         scale: The upscaling factor, or None when the record does not say.
         metrics: ``{set: {metric key: mean}}``, sets in their order.
         source: Where the record came from (a file name), for messages.
+        params: The generator's parameter count, None when not recorded.
+        ms_per_frame: ``{set: mean ms per output frame}`` of the timed sets.
+        device: The timed device in words (``device_text``), or None.
     """
 
     label: str
     scale: Optional[int]
     metrics: PerSet
     source: str = '<run>'
+    params: Optional[int] = None
+    ms_per_frame: Dict[str, float] = field(default_factory=dict)
+    device: Optional[str] = None
 
 
 @dataclass
@@ -79,6 +94,8 @@ class _Row:
     label: str
     cells: PerSet = field(default_factory=dict)
     sources: Dict[str, str] = field(default_factory=dict)  # set -> record source
+    ms_per_frame: Dict[str, float] = field(default_factory=dict)
+    devices: List[str] = field(default_factory=list)
 
 
 def inference_mode(test_cfg: Optional[Mapping[str, Any]]) -> str:
@@ -177,7 +194,57 @@ def record_from_dict(content: Any, source: str) -> Record:
     scale = content.get('scale')
     if isinstance(scale, bool) or not isinstance(scale, int):
         scale = None
-    return Record(label=label, scale=scale, metrics=metrics, source=source)
+    params = content.get('params')
+    if isinstance(params, bool) or not isinstance(params, int) or params < 0:
+        params = None
+    ms_per_frame, device = _runtime(content.get('runtime'), source)
+    return Record(
+        label=label,
+        scale=scale,
+        metrics=metrics,
+        source=source,
+        params=params,
+        ms_per_frame=ms_per_frame,
+        device=device,
+    )
+
+
+def device_text(runtime: Dict[str, Any]) -> str:
+    """The device of a ``runtime`` record in words, e.g. ``'NVIDIA H100 (cuda, torch 2.5.1)'``.
+
+    A CPU names its thread count too (``'Intel Xeon (cpu, 2 threads, torch 2.5.1)'``).
+    """
+    details = [str(runtime.get('device_type') or '?')]
+    if runtime.get('device_type') == 'cpu' and runtime.get('threads'):
+        threads = runtime['threads']
+        details.append(f'{threads} thread' + ('s' if threads != 1 else ''))
+    if runtime.get('torch'):
+        details.append(f'torch {runtime["torch"]}')
+    if (runtime.get('processes') or 1) > 1:
+        details.append(f'{runtime["processes"]} processes')
+    return f'{runtime.get("device") or "unknown device"} ({", ".join(details)})'
+
+
+def _runtime(runtime: Any, source: str) -> Tuple[Dict[str, float], Optional[str]]:
+    """``({set: ms per frame}, device words)`` of a record's ``runtime`` (absent: empty)."""
+    if runtime is None:
+        return {}, None
+    sets = runtime.get('sets') if isinstance(runtime, dict) else None
+    if not isinstance(sets, dict):
+        raise UserError(
+            f'{source}: "runtime" should hold "sets" {{set: {{"ms_per_frame": ...}}}}, '
+            f'got {runtime!r}; give a metrics.json written by tools/test.py'
+        )
+    times = {}
+    for set_name, values in sets.items():
+        ms = number(values.get('ms_per_frame')) if isinstance(values, dict) else None
+        if ms is None or not ms > 0:
+            raise UserError(
+                f'{source}: runtime.sets.{set_name}.ms_per_frame should be a positive '
+                f'number, got {values!r}; give a metrics.json written by tools/test.py'
+            )
+        times[str(set_name)] = ms
+    return times, device_text(runtime)
 
 
 def read_record(path: str) -> Record:
@@ -256,6 +323,9 @@ def _merge_rows(records: Sequence[Record]) -> List[_Row]:
                 )
             row.cells[set_name] = means
             row.sources[set_name] = record.source
+        row.ms_per_frame.update(record.ms_per_frame)
+        if record.device is not None and record.device not in row.devices:
+            row.devices.append(record.device)
     # grouped by scale as papers do; stable within a scale
     return sorted(rows.values(), key=lambda r: (r.scale is None, r.scale or 0))
 
@@ -376,11 +446,46 @@ def format_results_table(records: Sequence[Record], digits: int = 2) -> str:
     titles = _titles(metrics)
     with_scale = any(row.scale is not None for row in rows)
     header = (['Scale'] if with_scale else []) + ['Method'] + sets
+    timed = [s for s in sets if any(s in row.ms_per_frame for row in rows)]
+    devices = []
+    for row in rows:
+        devices += [d for d in row.devices if d not in devices]
+    if timed:
+        header.append(RUNTIME_COLUMN)
+        if len(devices) > 1:
+            header.append('Device')
     body = []
     for row in rows:
         head = [f'×{row.scale}' if row.scale is not None else '-'] if with_scale else []
         cells = [_cell(row.cells.get(s), row, metrics, digits) for s in sets]
+        if timed:
+            cells.append(_runtime_cell(row, timed))
+            if len(devices) > 1:
+                cells.append(', '.join(row.devices) or '-')
         body.append(head + [row.label] + cells)
-    lines = [_caption(metrics, titles), '']
-    lines += _markdown(header, body, left=len(header) - len(sets))
+    caption = _caption(metrics, titles)
+    if timed:
+        caption += ' ' + _runtime_caption(timed, devices)
+    lines = [caption, '']
+    lines += _markdown(header, body, left=2 if with_scale else 1)
     return '\n'.join(lines) + '\n'
+
+
+def _ms(value: float) -> str:
+    return f'{value:.1f}' if value >= 1 else f'{value:.2f}'
+
+
+def _runtime_cell(row: _Row, timed: Sequence[str]) -> str:
+    """The row's ms per frame of each timed set, in column order (``-`` where not timed)."""
+    if not row.ms_per_frame:
+        return '-'
+    return ' / '.join(_ms(row.ms_per_frame[s]) if s in row.ms_per_frame else '-' for s in timed)
+
+
+def _runtime_caption(timed: Sequence[str], devices: Sequence[str]) -> str:
+    where = f' on {devices[0]}' if len(devices) == 1 else ' on the device of its row'
+    order = f', per set ({" / ".join(timed)})' if len(timed) > 1 else ''
+    return (
+        f'{RUNTIME_COLUMN}: mean test-time forward per output frame{where}{order} '
+        '(warm; self-ensemble, tiles and chop included).'
+    )

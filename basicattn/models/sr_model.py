@@ -99,6 +99,9 @@ class SRModel(BaseModel):
 
     #: The class of :attr:`test_cfg`; subclasses with more settings replace it.
     test_config_class = TestConfig
+    #: Times the test-time forwards when set (``tools/test.py`` sets a
+    #: :class:`~basicattn.models.forward_timing.ForwardTimer`); None: untimed.
+    forward_timer = None
 
     def __init__(
         self,
@@ -268,7 +271,10 @@ class SRModel(BaseModel):
         Returns:
             list[dict]: See :meth:`forward`.
         """
-        return self.split_results(self.inference(lq), gt, meta)
+        if self.forward_timer is None:
+            return self.split_results(self.inference(lq), gt, meta)
+        pred = self.forward_timer.measure(self.inference, lq)
+        return self.split_results(pred, gt, meta)
 
     @staticmethod
     def split_results(

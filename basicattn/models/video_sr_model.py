@@ -85,8 +85,18 @@ class VideoSRModel(SRModel):
             for i in range(lq.shape[0]):
                 clip, index = str(clips[i]), int(frames[i])
                 state = self._sequence_state if self._sequence_key == (clip, index - 1) else None
-                out, state = self.generator(lq[i : i + 1], state, return_state=True)
+                out, state = self._step(lq[i : i + 1], state)
                 self._sequence_key, self._sequence_state = (clip, index), state
                 out = out.float() if self.test_cfg.amp else out
                 outputs.append(clamp_output(out) if self.test_cfg.clamp else out)
         return self.split_results(torch.cat(outputs), gt, meta)
+
+    def _step(self, window: Tensor, state: Any) -> Any:
+        """One recurrent step ``(out, state)``; timed (from a zero state the first time)."""
+        if self.forward_timer is None:
+            return self.generator(window, state, return_state=True)
+        return self.forward_timer.measure(
+            lambda x: self.generator(x, state, return_state=True),
+            window,
+            warmup=lambda x: self.generator(x, None, return_state=True),
+        )

@@ -207,3 +207,66 @@ def test_lpips_is_marked_lower_is_better_and_names_its_network():
     # a metric without an arrow keeps its caption unchanged
     plain = format_results_table([Record('X', 4, {'S': {'psnr_y_crop4': 30.0}})])
     assert '↓' not in plain
+
+
+def _timed(label, ms, device='GPU X (cuda, torch 2.0)', **sets):
+    record = x2(label, **sets)
+    record.ms_per_frame, record.device = ms, device
+    return record
+
+
+def test_runtime_column_per_set_with_the_device_in_the_caption():
+    fast = _timed('Fast', {'Set5': 12.34, 'Set14': 85.06}, Set5=(38.0, 0.96), Set14=(33.0, 0.91))
+    old = x2('Old', Set5=(37.0, 0.95))  # a record written before runtime was measured
+    caption, header, rows = parse(format_results_table([fast, old]))
+    assert header == ['Scale', 'Method', 'Set5', 'Set14', 'ms/frame']
+    assert rows[0]['ms/frame'] == '12.3 / 85.1' and rows[1]['ms/frame'] == '-'
+    assert caption.endswith(
+        'ms/frame: mean test-time forward per output frame on GPU X (cuda, torch 2.0), per set '
+        '(Set5 / Set14) (warm; self-ensemble, tiles and chop included).'
+    )
+    # a set timed only by another row is '-' in this one; under 1 ms: 2 decimals
+    half = _timed('Half', {'Set14': 0.456}, Set14=(30.0, 0.9))
+    _, _, rows = parse(format_results_table([fast, half]))
+    assert rows[1]['ms/frame'] == '- / 0.46'
+
+
+def test_runtime_of_two_devices_gets_a_device_column_old_records_unchanged():
+    gpu = _timed('A', {'Set5': 50.0}, Set5=(38.0, 0.96))
+    cpu = _timed('B', {'Set5': 900.0}, 'EPYC (cpu, 2 threads, torch 2.0)', Set5=(38.0, 0.96))
+    caption, header, rows = parse(format_results_table([gpu, cpu]))
+    assert header[-2:] == ['ms/frame', 'Device'] and 'on the device of its row' in caption
+    assert [(r['ms/frame'], r['Device']) for r in rows] == [
+        ('50.0', 'GPU X (cuda, torch 2.0)'),
+        ('900.0', 'EPYC (cpu, 2 threads, torch 2.0)'),
+    ]
+    untimed = [x2('A', Set5=(38.0, 0.96))]
+    assert 'ms/frame' not in format_results_table(untimed)
+
+
+def test_record_reads_params_and_runtime_and_accepts_records_without_them():
+    content = {
+        'label': 'A2N',
+        'scale': 2,
+        'params': 1036443,
+        'metrics': {'Set5': {'psnr_y_crop2': 38.06}},
+        'runtime': {
+            'device': 'NVIDIA H100 80GB HBM3',
+            'device_type': 'cuda',
+            'threads': 16,
+            'torch': '2.5.1',
+            'processes': 1,
+            'sets': {'Set5': {'ms_per_frame': 7.5, 'ms_per_frame_median': 7.0, 'frames': 5}},
+        },
+    }
+    record = record_from_dict(content, 'a.json')
+    assert record.params == 1036443 and record.ms_per_frame == {'Set5': 7.5}
+    assert record.device == 'NVIDIA H100 80GB HBM3 (cuda, torch 2.5.1)'
+    old = record_from_dict({'metrics': {'Set5': {'psnr_y_crop2': 38.0}}}, 'old.json')
+    assert old.params is None and old.ms_per_frame == {} and old.device is None
+    content['runtime']['sets']['Set5']['ms_per_frame'] = -1
+    with pytest.raises(UserError, match=r'a\.json: runtime\.sets\.Set5\.ms_per_frame'):
+        record_from_dict(content, 'a.json')
+    content['runtime'] = 'fast'
+    with pytest.raises(UserError, match='a.json: "runtime" should hold "sets"'):
+        record_from_dict(content, 'a.json')

@@ -53,17 +53,24 @@ def test_results_md_beside_metrics_json_with_both_sets(two_sets, forked_tool):
     text = open(results, encoding='utf-8').read()
     assert text.startswith('Each cell: PSNR (dB) / SSIM; PSNR and SSIM on the Y channel')
     header, rows = _table_rows(text)
-    assert header == ['Scale', 'Method', 'tinyval', 'tinyval2']
+    assert header == ['Scale', 'Method', 'tinyval', 'tinyval2', 'ms/frame']
     means = record['metrics']
     assert means['tinyval'] != means['tinyval2']
+    timed = record['runtime']['sets']
     assert rows == {
         'EDSR (two)': {
             'Scale': '×2',
             'Method': 'EDSR (two)',
             'tinyval': _cell(means['tinyval']),
             'tinyval2': _cell(means['tinyval2']),
+            'ms/frame': ' / '.join(_ms(timed[s]['ms_per_frame']) for s in ('tinyval', 'tinyval2')),
         }
     }
+    assert 'ms/frame: mean test-time forward per output frame on ' in text.splitlines()[0]
+
+
+def _ms(value):
+    return f'{value:.1f}' if value >= 1 else f'{value:.2f}'
 
 
 def test_compare_merges_runs_with_and_without_running(two_sets, forked_tool, tmp_path):
@@ -95,9 +102,9 @@ def test_compare_merges_runs_with_and_without_running(two_sets, forked_tool, tmp
 
     def cells(text):
         header, rows = _table_rows(text)
-        assert header == ['Scale', 'Method', 'tinyval', 'tinyval2']
+        assert header == ['Scale', 'Method', 'tinyval', 'tinyval2', 'ms/frame']
         assert list(rows) == ['EDSR (two)', 'Tiny+']  # compared runs above this one
-        return {m: {s: row[s] for s in header[2:]} for m, row in rows.items()}
+        return {m: {s: row[s] for s in header[2:4]} for m, row in rows.items()}
 
     assert cells((tmp_path / 'both.md').read_text(encoding='utf-8')) == expected
     # merging only: nothing runs, the table is printed and written to -o (its path last)
@@ -223,6 +230,8 @@ def test_a2n_official_set5_x2_x3_chop_and_whole_in_one_table(testdata, forked_to
             record = json.load(open(lines[-1]))
             label = f'A2N (a2n_official_x{scale}{", chop" if chop else ""})'
             assert record['label'] == label and record['scale'] == scale
+            assert record['params'] == 1_036_443  # the paper's Table 5 (x2 and x3)
+            assert record['runtime']['sets']['Set5']['frames'] == 5
             own = open(osp.join(osp.dirname(lines[-1]), 'results.md'), encoding='utf-8').read()
             means = record['metrics']['Set5']
             assert _table_rows(own)[1][label]['Set5'] == _cell(means, crop=scale)  # 2 decimals
@@ -235,7 +244,8 @@ def test_a2n_official_set5_x2_x3_chop_and_whole_in_one_table(testdata, forked_to
     text = merged.read_text(encoding='utf-8')
     print(text)
     header, rows = _table_rows(text)
-    assert header == ['Scale', 'Method', 'Set5'] and list(rows) == [r[2] for r in runs]
+    assert header == ['Scale', 'Method', 'Set5', 'ms/frame']
+    assert list(rows) == [r[2] for r in runs]
     for scale, chop, label, _, means in runs:
         assert rows[label]['Scale'] == f'×{scale}'
         assert rows[label]['Set5'] == f'{means[f"psnr_y_crop{scale}"]:.4f} / ' + (

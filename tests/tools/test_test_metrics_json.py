@@ -2,6 +2,7 @@
 
 import json
 import os.path as osp
+import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from conftest import REPO_ROOT, tool_module
 
 import basicattn
+from basicattn.models.forward_timing import cpu_model
 from basicattn.registry import ARCHS
 
 
@@ -35,11 +37,15 @@ def test_metrics_json_records_what_was_measured_and_per_image_values(tiny_experi
         'basicattn',
         'label',
         'network',
+        'params',
         'scale',
         'test_cfg',
         'metrics',
+        'runtime',
     ]
     assert record['label'] == 'EDSR (plain)' and record['network'] == 'EDSR'
+    tiny = ARCHS.build(dict(type='EDSR', num_feat=8, num_block=1, upscale=2))
+    assert record['params'] == sum(p.numel() for p in tiny.parameters())
     assert record['scale'] == 2 and record['test_cfg']['self_ensemble'] is False
     assert record['options'] == opt
     assert record['checkpoint'] is None and record['iteration'] is None
@@ -54,11 +60,26 @@ def test_metrics_json_records_what_was_measured_and_per_image_values(tiny_experi
     for metric, mean in means.items():
         assert np.mean([values[metric] for values in images.values()]) == pytest.approx(mean)
     assert images['im0']['psnr_y_crop2'] != images['im1']['psnr_y_crop2']
+    # the forward time per output frame, per set, with the device named
+    runtime = record['runtime']
+    assert runtime['device_type'] == 'cpu' and runtime['device'] == cpu_model()
+    assert runtime['device'] and runtime['threads'] >= 1 and runtime['processes'] == 1
+    assert runtime['torch'] == torch.__version__
+    timed = runtime['sets']['tinyval']
+    assert timed['frames'] == 2  # one per output image
+    assert 0 < timed['ms_per_frame'] < 60_000 and 0 < timed['ms_per_frame_median'] < 60_000
     # tools/demo.py reads the file it writes (the demo is too slow to run in the tests)
     path = osp.join(osp.dirname(opt), 'plain', 'metrics_probe.json')
     with open(path, 'w') as f:
         json.dump(record, f)
     assert tool_module('demo').set_means(path, 'tinyval') == means
+    # the parameters-vs-PSNR figure needs nothing but this file
+    svg = osp.join(osp.dirname(opt), 'plain', 'tradeoff.svg')
+    plot = tool_module('plot_tradeoff')
+    assert plot.main([path, '--set', 'tinyval', '--metric', 'psnr_y_crop2', '--out', svg]) == 0
+    circle = ET.parse(svg).getroot().find('{http://www.w3.org/2000/svg}circle')
+    assert float(circle.get('data-params')) == record['params']
+    assert float(circle.get('data-value')) == pytest.approx(means['psnr_y_crop2'], rel=1e-5)
 
 
 @pytest.mark.parametrize('meta', [{'iter': 4, 'arch': {'type': 'EDSR'}}, None])

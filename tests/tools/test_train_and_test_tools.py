@@ -146,3 +146,6 @@ def test_two_process_training_on_cpu(tiny_experiment):
     assert sorted(per_image) == ['im0', 'im1']
     mean = sum(v['psnr_y_crop2'] for v in per_image.values()) / 2
     assert abs(mean - metrics['tinyval']['psnr_y_crop2']) < 1e-9
+    # the forward times of both ranks pooled: one frame each
+    runtime = json.load(open(path))['runtime']
+    assert runtime['processes'] == 2 and runtime['sets']['tinyval']['frames'] == 2
