@@ -120,21 +120,6 @@ def parse_args(argv=None):
     return args
 
 
-def check_outputs(outputs, inputs):
-    """Refuse an output that is one of the inputs (the same path or the same file).
-
-    Raises:
-        UserError: Naming the output and the input it would replace.
-    """
-    for out in outputs:
-        for path in inputs:
-            same = osp.realpath(out) == osp.realpath(path)
-            if not same and osp.exists(out) and osp.exists(path):
-                same = osp.samefile(out, path)
-            if same:
-                raise UserError(f'--out {out} is the input {path}; write the figure elsewhere')
-
-
 def run_points(records, set_name, metric, counts):
     """One :class:`PlotPoint` per record; ``counts`` (``{label: n}``) replace the recorded ones.
 
@@ -198,7 +183,11 @@ def main(argv=None):
 
 def _plot(argv):
     args = parse_args(argv)
-    check_outputs(args.out, args.metrics)
+    from basicattn.utils.output_guard import refuse_outputs_over_inputs
+
+    refuse_outputs_over_inputs(
+        [('--out', out) for out in args.out], [('JSON', m) for m in args.metrics]
+    )
     from basicattn.metrics.results_table import read_record
     from basicattn.utils.tradeoff_plot import PlotPoint, tradeoff_plot
 

@@ -121,7 +121,7 @@ def _usage_error(plot, capsys, *args):
         ('no-params', "give --params 'Old=N'"),
         ('unknown-params-label', '--params Nobody: no run has that label'),
         ('same-label', "both labelled 'A2N'"),
-        ('output-is-input', 'is the input'),
+        ('output-is-input', 'never replaces an input'),
         ('log-x-zero', '--log-x: Bicubic ('),
     ],
 )
