@@ -135,6 +135,7 @@ class EDVR(nn.Module):
             )
         self.center_frame_idx = center_frame_idx
         self.num_frame = num_frame
+        self.num_frames = num_frame  # the toolbox's name (ONNX export, option checks)
         self.hr_in = hr_in
         self.with_predeblur = with_predeblur
         self.with_tsa = with_tsa
