@@ -48,6 +48,9 @@ Differences from BasicSR's code (none changes the function):
   mmengine's logger and only in training mode.
 * Input sizes: BasicSR asserts H, W multiples of 4 (16 with ``hr_in``); we
   raise a ``ValueError`` naming the size.
+* Initialisation: PyTorch's defaults everywhere (BasicSR scales the Kaiming
+  init of its residual blocks by 0.1); the DCN packs as mmcv (offset
+  predictors zero, so each DCN starts as a plain conv with mask 0.5).
 """
 
 from typing import Literal, Optional
