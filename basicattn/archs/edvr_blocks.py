@@ -21,6 +21,7 @@ edvr_arch.py`` so that state dicts written by BasicSR load with
 ``strict=True``; the code is ours.
 """
 
+import logging
 from typing import List, Sequence
 
 import torch
@@ -84,7 +85,7 @@ class DCNv2Pack(ModulatedDeformConv2dPack):
                     f'EDVR: mean |offset| of a DCN is {mean_abs:.1f} > {OFFSET_WARNING:g} pixels '
                     '(the alignment is diverging; lower the lr of conv_offset)',
                     logger='current',
-                    level=30,
+                    level=logging.WARNING,
                 )
         return ModulatedDeformConv2d.forward(self, x, offset, mask)
 
