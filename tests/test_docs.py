@@ -55,6 +55,13 @@ LAYOUT = (
     'Vid3oC/<split>/HR',
     'Vid3oC/<split>/LR_bicubic/X16',
     'IntVID/HR',
+    'Youku-VESR/<split>/GT',
+    'Youku-VESR/<split>/LQ',
+    'Youku-VESR/test/GT',
+    'Youku-VESR/test/LQ',
+    'Parkour/GT',
+    'SPMCS/GT',
+    'SPMCS/BIx4',
     'demo/...',
 )
 PLACEHOLDERS = {

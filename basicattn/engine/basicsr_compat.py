@@ -239,6 +239,46 @@ def _flow_lr_mul(site: Site, rule: Rule) -> None:
     custom['spynet'] = {'lr_mult': value}
 
 
+def _dcn_lr_mul(site: Site, rule: Rule) -> None:
+    value = site.value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        site.fail(f'expected a positive number, got {value!r}')
+        del site.parent[site.key]
+        return
+    if value == 1:
+        del site.parent[site.key]
+        return
+    if 'paramwise_cfg' in site.parent:
+        del site.parent[site.key]
+        site.fail('BasicSR key for train.paramwise_cfg, which is given too; keep one of them')
+        return
+    _put(site, value)
+
+
+def _tsa_iter(site: Site, rule: Rule) -> None:
+    """``tsa_iter: N`` -> two stages: the TSA fusion alone, then everything."""
+    train, until = site.parent, site.value
+    del train[site.key]
+    if until is None or until is False or until == 0:
+        return
+    total = train.get('total_iter')
+    if isinstance(total, float) and total.is_integer():
+        total = int(total)  # `!!float 6e5`, as BasicSR writes it
+    if isinstance(until, float) and until.is_integer():
+        until = int(until)
+    if isinstance(until, bool) or not isinstance(until, int) or until < 0:
+        site.fail(f'expected a non-negative int, got {until!r}')
+    elif 'stages' in train:
+        site.fail('BasicSR key for train.stages, which is given too; keep one of them')
+    elif not isinstance(total, int) or until >= total:
+        site.fail(f'{until} must be smaller than train.total_iter ({total!r})')
+    else:
+        train['stages'] = [
+            {'name': 'tsa', 'until_iter': until, 'trainable': ['fusion.*']},
+            {'name': 'all', 'until_iter': total, 'reset_optimizer': False},
+        ]
+
+
 def _backend(site: Site, rule: Rule) -> None:
     if site.value != 'nccl':
         return
@@ -262,7 +302,8 @@ RULES: tuple[Rule, ...] = (
         'model_type: VideoBaseModel|EDVRModel',
         'model_type: VideoSRModel',
         "BasicSR's sliding-window video models; `network_g` must be an arch of basicattn "
-        "(there is no EDVR); EDVRModel's `train.dcn_lr_mul` and `train.tsa_iter` are below",
+        "(EDVR is, with BasicSR's arguments); EDVRModel's `train.dcn_lr_mul` and "
+        '`train.tsa_iter` are below',
         _value(('VideoBaseModel', 'EDVRModel'), 'VideoSRModel'),
     ),
     Rule(
@@ -346,17 +387,18 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         'train.dcn_lr_mul',
-        None,
-        'set a smaller lr with '
-        '`train.paramwise_cfg: {custom_keys: {conv_offset: {lr_mult: 0.25}}}`',
-        _ignore,
+        'train.paramwise_cfg.custom_keys.dcn.lr_mult',
+        "EDVRModel's lr multiplier of the parameters whose name holds `dcn` (EDVR's DCN "
+        'packs); 1 changes nothing and is dropped',
+        _dcn_lr_mul,
     ),
     Rule(
         'train.tsa_iter',
-        None,
-        "EDVR's first iterations training only its TSA fusion; the same with "
-        "`train.stages: [{until_iter: N, trainable: ['fusion.*']}]`",
-        _ignore,
+        'train.stages',
+        "EDVRModel's first N iterations train only the TSA fusion (`fusion.*`), then "
+        "everything: `[{until_iter: N, trainable: ['fusion.*']}, {until_iter: total_iter}]`, "
+        'the optimizer state kept across (as BasicSR); 0 or `~` is no such phase',
+        _tsa_iter,
     ),
     Rule(
         'train.fix_flow',

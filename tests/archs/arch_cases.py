@@ -74,6 +74,21 @@ ARCH_CASES = {
         output=(1, 3, 32, 32),
         paper=(dict(), 1_752_991),
     ),
+    # EDVR-M (BasicSR's defaults: 64 feats, 5 frames, TSA, x4): 3,300,131;
+    # EDVR-L 20,633,827; DKSAN's x16 baseline (EDVR-L, 7 frames) 20,994,787;
+    # see test_edvr_arch.py (BasicSR's state-dict layout loads strictly).
+    'EDVR': dict(
+        kwargs=dict(
+            num_feat=8,
+            num_frame=3,
+            deformable_groups=2,
+            num_extract_block=1,
+            num_reconstruct_block=1,
+        ),
+        input=(1, 3, 3, 8, 8),
+        output=(1, 3, 32, 32),
+        paper=(dict(), 3_300_131),
+    ),
     # DKSAN (x16 video, 7 frames -> centre, four x2 levels): 30,297,600
     # (paper: 29.5M; Table 3's 26.1M / 26.3M rows match); see
     # test_dksan_arch.py and docs/models/dksan.md. Tiny case: x4, 3 frames.
