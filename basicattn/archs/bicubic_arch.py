@@ -27,6 +27,9 @@ class Bicubic(nn.Module):
         scale (int | float): Upsampling factor (> 0). Defaults to 4.
     """
 
+    #: Attention taps (:mod:`basicattn.archs.taps`): none, no attention here.
+    TAPS: dict = {}
+
     def __init__(self, scale=4):
         super().__init__()
         self.scale = check_positive_number(scale, 'scale', 'Bicubic')
