@@ -87,9 +87,16 @@ def match_taps(model: nn.Module, patterns: Patterns) -> List[str]:
     return [n for n in names if n in chosen]
 
 
-def _keep(value: torch.Tensor) -> torch.Tensor:
-    # a copy: archs may overwrite the tensor in place after the tap (A2N's gates)
-    return value.detach().to('cpu', copy=True)
+def _keep(value):
+    """A detached CPU copy of a tensor (or of the tensors in a dict / list a ``reduce`` gave)."""
+    if isinstance(value, torch.Tensor):
+        # a copy: archs may overwrite the tensor in place after the tap (A2N's gates)
+        return value.detach().to('cpu', copy=True)
+    if isinstance(value, dict):
+        return {k: _keep(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_keep(v) for v in value)
+    return value
 
 
 @contextmanager
@@ -124,9 +131,10 @@ def record_taps(
             Default: every tap.
         queries (sequence[tuple[int, int]], optional): ``(y, x)`` LR pixels
             for the query-pixel taps; None: the centre pixel.
-        reduce (callable, optional): ``reduce(name, tensor) -> tensor``
+        reduce (callable, optional): ``reduce(name, tensor) -> value``
             applied before a value is kept (e.g. a channel mean, to keep
-            less memory).
+            less memory); the value may be a tensor or a dict / list of
+            them (and of plain numbers).
 
     Yields:
         dict[str, Tensor]: Filled while the model runs: tap name -> the
