@@ -34,7 +34,8 @@ __all__ = [
     'tap_maps',
 ]
 
-_PANEL = 144  # px: longer side of a panel
+#: Default longer side of a panel, px (``--panel-size``).
+PANEL = 144
 
 
 def blocks_of(names, suffix: str) -> List[int]:
@@ -43,7 +44,9 @@ def blocks_of(names, suffix: str) -> List[int]:
     return sorted(int(m.group(1)) for m in map(pattern.match, names) if m)
 
 
-def block_heatmaps(maps: Dict[str, torch.Tensor], blocks: Sequence[int]) -> np.ndarray:
+def block_heatmaps(
+    maps: Dict[str, torch.Tensor], blocks: Sequence[int], panel: int = PANEL
+) -> np.ndarray:
     """Fig. 2: a column per block; rows input feature, gated feature, attention map."""
     rows = []
     for what, title, colour in (
@@ -59,7 +62,7 @@ def block_heatmaps(maps: Dict[str, torch.Tensor], blocks: Sequence[int]) -> np.n
                     colour(m),
                     f'block {i}: {title}',
                     f'range {m.min():.3g}..{m.max():.3g}',
-                    size=_PANEL,
+                    size=panel,
                 )
             )
         rows.append(row)
@@ -67,7 +70,9 @@ def block_heatmaps(maps: Dict[str, torch.Tensor], blocks: Sequence[int]) -> np.n
 
 
 def enhanced_suppressed(
-    per_input: Sequence[Tuple[str, Dict[str, torch.Tensor], Dict[int, float]]], count: int = 2
+    per_input: Sequence[Tuple[str, Dict[str, torch.Tensor], Dict[int, float]]],
+    count: int = 2,
+    panel: int = PANEL,
 ) -> np.ndarray:
     """Fig. 7: per input a row, the ``count`` highest and ``count`` lowest ``pi_att`` blocks.
 
@@ -86,7 +91,7 @@ def enhanced_suppressed(
                     heat(maps[f'blocks.{i}.attention_map'].numpy()),
                     f'{name}: {kind}',
                     f'block {i}, pi_att={pi[i]:.3f}',
-                    size=_PANEL,
+                    size=panel,
                 )
             )
         rows.append(row)
@@ -111,6 +116,7 @@ def query_attention_figure(
     att: torch.Tensor,
     queries: Sequence[Tuple[int, int]],
     tap: str,
+    panel: int = PANEL,
 ) -> np.ndarray:
     """Query-pixel attention over the frames: a row per query, a panel per frame.
 
@@ -131,14 +137,14 @@ def query_attention_figure(
         high = float(att[k].max())
         row = []
         for f in range(t):
-            panel = overlay(shown[f], att[k, f].numpy(), high)
+            img = overlay(shown[f], att[k, f].numpy(), high)
             if f == centre:
-                panel = np.ascontiguousarray(panel)
-                cv2.circle(panel, (x, y), max(2, panel.shape[0] // 40), (0, 255, 0), 1)
+                img = np.ascontiguousarray(img)
+                cv2.circle(img, (x, y), max(1, img.shape[0] // 40), (0, 255, 0), 1)
             label = f'frame {f - centre:+d}' if t > 1 else 'centre frame'
             row.append(
                 labelled(
-                    panel, f'{tap}: query (y={y}, x={x})', f'{label}, max {high:.3g}', size=_PANEL
+                    img, f'{tap}: query (y={y}, x={x})', f'{label}, max {high:.3g}', size=panel
                 )
             )
         rows.append(row)
@@ -146,7 +152,7 @@ def query_attention_figure(
 
 
 def tap_maps(
-    maps: Dict[str, torch.Tensor], names: Sequence[str], per_row: int = 6
+    maps: Dict[str, torch.Tensor], names: Sequence[str], per_row: int = 6, panel: int = PANEL
 ) -> Optional[np.ndarray]:
     """The heat map of every named ``H x W`` map, ``per_row`` panels a row."""
     panels = []
@@ -158,7 +164,7 @@ def tap_maps(
                     heat(m[j].numpy()),
                     name,
                     f'[{j}] {float(m[j].min()):.3g}..{float(m[j].max()):.3g}',
-                    size=_PANEL,
+                    size=panel,
                 )
                 for j in range(m.shape[0])
             ]
@@ -168,7 +174,7 @@ def tap_maps(
                     heat(m.numpy()),
                     name,
                     f'{float(m.min()):.3g}..{float(m.max()):.3g}',
-                    size=_PANEL,
+                    size=panel,
                 )
             )
     if not panels:

@@ -76,6 +76,12 @@ def add_arguments(parser) -> None:
         default=5,
         help='draw the per-input figures for the first N inputs (default 5; 0: none)',
     )
+    parser.add_argument(
+        '--panel-size',
+        type=int,
+        default=144,
+        help='longer side of a figure panel in pixels (default 144)',
+    )
 
 
 def _check_out(out: str) -> None:
@@ -132,6 +138,9 @@ def run(args) -> int:
     requested = _blocks(args.blocks) if args.blocks is not None else None
     if args.figure_inputs < 0:
         raise UserError(f'--figure-inputs {args.figure_inputs}: give 0 or more')
+    if args.panel_size < 16:
+        raise UserError(f'--panel-size {args.panel_size}: give 16 pixels or more')
+    size = args.panel_size
     _check_out(args.out)
     net, cfg = load_network(args)
     names = tap_names(net)
@@ -178,12 +187,12 @@ def run(args) -> int:
     for k, maps in enumerate(summary.figure_maps):
         name = summary.inputs[k]
         if fig2:
-            out.png(f'figures/block_heatmaps_{name}.png', block_heatmaps(maps, fig2))
+            out.png(f'figures/block_heatmaps_{name}.png', block_heatmaps(maps, fig2, size))
         if pis and gates:
             pi = {i: stats[f'blocks.{i}.pi_att']['values'][name] for i in pis}
             rows.append((name, maps, pi))
         for tap in [t for t in maps if t.endswith('query_attention')]:
-            fig = query_attention_figure(frames[k], maps[tap], used_queries[k], tap)
+            fig = query_attention_figure(frames[k], maps[tap], used_queries[k], tap, size)
             out.png(f'figures/query_attention_{name}.png', fig)
         others = [
             t
@@ -192,10 +201,10 @@ def run(args) -> int:
             and not any(t.endswith(s) for s in ('attention_input', 'attention_output'))
             and not (t.startswith('blocks.') and t.endswith('.attention_map') and pis)
         ]
-        fig = tap_maps(maps, others)
+        fig = tap_maps(maps, others, panel=size)
         if fig is not None:
             out.png(f'figures/maps_{name}.png', fig)
     if rows:
-        out.png('figures/enhanced_suppressed.png', enhanced_suppressed(rows))
+        out.png('figures/enhanced_suppressed.png', enhanced_suppressed(rows, panel=size))
     print(f'{len(summary.inputs)} inputs, {len(stats)} taps -> {args.out}')
     return 0
