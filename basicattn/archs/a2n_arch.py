@@ -49,6 +49,22 @@ Differences from the paper and from the authors' code (all deliberate):
   fast CPU inference also convert model and input to
   ``torch.channels_last`` (see ``benchmarks/a2n_speed.py``).
 
+Attention taps (:mod:`basicattn.archs.taps`; record them with
+:func:`basicattn.analysis.taps.record_taps`), blocks counted from 0:
+
+* ``blocks.{i}.pi_att``: the attention branch's weight pi_att of block i
+  (eq. 3-4), shape (N,), one value per image; the block mixes with the tap's
+  output, so a hook can force it.
+* ``blocks.{i}.pi_na``: the non-attention branch's weight, 1 - pi_att, (N,).
+* ``blocks.{i}.attention_map``: the sigmoid gate of the attention branch,
+  (N, C, H, W) in (0, 1).
+* ``blocks.{i}.attention_input``: the feature the gate multiplies,
+  ``k3(x)``, (N, C, H, W) (paper Fig. 2, first row).
+* ``blocks.{i}.attention_output``: the gated feature, ``k3(x) * gate``
+  (paper Fig. 2, second row).
+* ``upsampler.{j}.pa.attention_map``: the pixel-attention gate of
+  upsampling stage j, (N, unf, sH, sW).
+
 Submodule names follow the official state_dict so that the mapping is one
 rename per key (see ``basicattn/converters/a2n_converter.py``)::
 

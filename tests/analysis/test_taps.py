@@ -206,3 +206,15 @@ def test_dksan_offset_magnitude():
     assert mag.shape == (1, 2, 8, 8)
     torch.testing.assert_close(mag, torch.full_like(mag, math.sqrt(0.5)))
     assert rec['levels.1.dksa.spatial_map'].shape == (1, 8, 16, 16)
+
+
+@pytest.mark.parametrize('name', ['A2N', 'DAN', 'DASAA', 'MANA', 'DKSAN'])
+def test_doc_page_and_docstring_list_every_tap(name):
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    with open(osp.join(root, 'docs', 'models', f'{name.lower()}.md'), encoding='utf-8') as f:
+        page = f.read()
+    cls = ARCHS.get(name)
+    module_doc = sys.modules[cls.__module__].__doc__
+    for pattern in cls.TAPS:
+        assert f'`{pattern}`' in page, f'docs/models/{name.lower()}.md lacks {pattern}'
+        assert f'``{pattern}``' in module_doc, f'{cls.__module__} docstring lacks {pattern}'
