@@ -129,7 +129,13 @@ def run(args) -> int:
         tap_maps,
     )
     from basicattn.analysis.attention_summary import TapSummary
-    from basicattn.analysis.inputs import is_video_arch, iter_inputs, list_inputs, load_network
+    from basicattn.analysis.inputs import (
+        is_video_arch,
+        iter_inputs,
+        list_inputs,
+        load_network,
+        network_input,
+    )
     from basicattn.analysis.output_folder import OutputFolder
     from basicattn.analysis.taps import record_taps, tap_names
     from basicattn.engine.progress import SetProgress
@@ -161,7 +167,7 @@ def run(args) -> int:
             if bad:
                 raise UserError(f'--queries: pixel {bad[0]} is outside {item.name} ({h}x{w})')
             with torch.no_grad(), record_taps(net, '*', points, reduce=summary.reduce) as rec:
-                net(item.tensor)
+                net(network_input(net, item.tensor))
             summary.add(item.name, rec)
             if len(frames) < args.figure_inputs:
                 frames.append(item.frames)

@@ -58,7 +58,7 @@ def _hr_for(lr_path: str, gt: str) -> str:
 
 def run(args) -> int:
     from basicattn.analysis.block_importance import block_importance, forceable_blocks
-    from basicattn.analysis.inputs import list_inputs, load_network, read_input
+    from basicattn.analysis.inputs import list_inputs, load_network, network_input, read_input
     from basicattn.analysis.output_folder import OutputFolder
     from basicattn.analysis.plot import column_plot
     from basicattn.engine.progress import SetProgress
@@ -85,7 +85,7 @@ def run(args) -> int:
                 f'{path}: LR {h}x{w} times {scale} is not the HR size '
                 f'{hr.shape[0]}x{hr.shape[1]} (after cropping to a multiple of {scale})'
             )
-        pairs.append((item.name, item.tensor, hr))
+        pairs.append((item.name, network_input(net, item.tensor), hr))
     total = len(pairs) * (1 + 2 * len(blocks))
     progress = SetProgress('block-importance', f'{len(pairs)} images', total)
     try:
