@@ -49,6 +49,22 @@ Differences from the paper and from the authors' code (all deliberate):
   fast CPU inference also convert model and input to
   ``torch.channels_last`` (see ``benchmarks/a2n_speed.py``).
 
+Attention taps (:mod:`basicattn.archs.taps`; record them with
+:func:`basicattn.analysis.taps.record_taps`), blocks counted from 0:
+
+* ``blocks.{i}.pi_att``: the attention branch's weight pi_att of block i
+  (eq. 3-4), shape (N,), one value per image; the block mixes with the tap's
+  output, so a hook can force it.
+* ``blocks.{i}.pi_na``: the non-attention branch's weight, 1 - pi_att, (N,).
+* ``blocks.{i}.attention_map``: the sigmoid gate of the attention branch,
+  (N, C, H, W) in (0, 1).
+* ``blocks.{i}.attention_input``: the feature the gate multiplies,
+  ``k3(x)``, (N, C, H, W) (paper Fig. 2, first row).
+* ``blocks.{i}.attention_output``: the gated feature, ``k3(x) * gate``
+  (paper Fig. 2, second row).
+* ``upsampler.{j}.pa.attention_map``: the pixel-attention gate of
+  upsampling stage j, (N, unf, sH, sW).
+
 Submodule names follow the official state_dict so that the mapping is one
 rename per key (see ``basicattn/converters/a2n_converter.py``)::
 
@@ -74,6 +90,7 @@ import torch.nn.functional as F
 from basicattn.registry import ARCHS
 
 from .arch_util import lrelu
+from .taps import Tap
 
 _NON_ATTENTION_KERNELS = {'3x3': 3, '1x1': 1}
 
@@ -94,6 +111,10 @@ def _inplace_ok() -> bool:
     return not torch.is_grad_enabled()
 
 
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
 class AttentionBranch(nn.Module):
     """Channel-spatial attention branch of an A2B.
 
@@ -111,15 +132,17 @@ class AttentionBranch(nn.Module):
         self.k3 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False)
         self.k4 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, taps=None) -> torch.Tensor:
+        """``k4(k3(x) * gate)``; ``taps``: the block's (gate, input, output) taps or None."""
+        gate_tap, input_tap, output_tap = taps if taps is not None else (_identity,) * 3
         inplace = _inplace_ok()
         gate = self.k2(lrelu(self.k1(x), _LRELU_SLOPE, inplace))
-        feat = self.k3(x)
+        feat = input_tap(self.k3(x))
         if inplace:
-            feat = feat.mul_(gate.sigmoid_())
+            feat = feat.mul_(gate_tap(gate.sigmoid_()))
         else:
-            feat = feat * torch.sigmoid(gate)
-        return self.k4(feat)
+            feat = feat * gate_tap(torch.sigmoid(gate))
+        return self.k4(output_tap(feat))
 
 
 class AttentionDropout(nn.Module):
@@ -174,16 +197,22 @@ class A2B(nn.Module):
         self.attention = AttentionBranch(num_feat)
         self.non_attention = nn.Conv2d(num_feat, num_feat, k, 1, k // 2, bias=False)
         self.conv_out = nn.Conv2d(num_feat, num_feat, 1, bias=False)
+        # attention taps (module docstring); no parameters
+        self.pi_att, self.pi_na = Tap(), Tap()
+        self.attention_map, self.attention_input, self.attention_output = Tap(), Tap(), Tap()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inplace = _inplace_ok()
         feat = lrelu(self.conv_in(x), _LRELU_SLOPE, inplace)
-        weights = self.adm(feat)[:, :, None, None]  # (N, 2, 1, 1)
-        att, non_att = self.attention(feat), self.non_attention(feat)
+        weights = self.adm(feat)  # (N, 2)
+        pi_att = self.pi_att(weights[:, 0])[:, None, None, None]
+        pi_na = self.pi_na(weights[:, 1])[:, None, None, None]
+        taps = (self.attention_map, self.attention_input, self.attention_output)
+        att, non_att = self.attention(feat, taps), self.non_attention(feat)
         if inplace:
-            mixed = att.mul_(weights[:, 0:1]).add_(non_att.mul_(weights[:, 1:2]))
+            mixed = att.mul_(pi_att).add_(non_att.mul_(pi_na))
         else:
-            mixed = att * weights[:, 0:1] + non_att * weights[:, 1:2]
+            mixed = att * pi_att + non_att * pi_na
         out = self.conv_out(lrelu(mixed, _LRELU_SLOPE, inplace))
         return out.add_(x) if inplace else x + out
 
@@ -194,11 +223,12 @@ class PixelAttention(nn.Module):
     def __init__(self, num_feat: int):
         super().__init__()
         self.conv = nn.Conv2d(num_feat, num_feat, 1)
+        self.attention_map = Tap()  # the gate (module docstring)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if _inplace_ok():
-            return self.conv(x).sigmoid_().mul_(x)
-        return x * torch.sigmoid(self.conv(x))
+            return self.attention_map(self.conv(x).sigmoid_()).mul_(x)
+        return x * self.attention_map(torch.sigmoid(self.conv(x)))
 
 
 class UpStage(nn.Module):
@@ -260,6 +290,16 @@ class A2N(nn.Module):
     #: Measured faster with channels_last weights and inputs on CPU (docs/ops.md,
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).
     preferred_memory_format = 'channels_last'
+
+    #: Attention taps, name pattern -> meaning (module docstring; docs/models/a2n.md).
+    TAPS = {
+        'blocks.{i}.pi_att': 'weight pi_att of the attention branch of block i (eq. 3-4), (N,)',
+        'blocks.{i}.pi_na': 'weight pi_na = 1 - pi_att of the non-attention branch, (N,)',
+        'blocks.{i}.attention_map': 'sigmoid gate of the attention branch, (N, C, H, W)',
+        'blocks.{i}.attention_input': 'feature the gate multiplies, k3(x), (N, C, H, W)',
+        'blocks.{i}.attention_output': 'gated feature k3(x) * gate, (N, C, H, W)',
+        'upsampler.{j}.pa.attention_map': 'pixel-attention gate of upsampling stage j',
+    }
 
     def __init__(
         self,

@@ -33,6 +33,9 @@ class Bicubic(nn.Module):
             say ``scale``); when both are given they must agree.
     """
 
+    #: Attention taps (:mod:`basicattn.archs.taps`): none, no attention here.
+    TAPS: dict = {}
+
     def __init__(
         self,
         upscale: Optional[Union[int, float]] = None,

@@ -78,6 +78,15 @@ Choices the paper leaves open, each an argument (defaults in brackets):
   the MATLAB bicubic upsampling of the input lets tiny CPU demos beat
   bicubic within minutes. With it the mean is not added back and ``conv_last``
   starts at zero, so the untrained network outputs exactly bicubic.
+
+Attention taps (:mod:`basicattn.archs.taps`; record them with
+:func:`basicattn.analysis.taps.record_taps`), blocks counted from 0:
+
+* ``blocks.{i}.gca.attention_map``: the global cross-layer attention
+  weights ``s`` of block i (eq. 7), (N, C, 1, 1) for GCA, (N, 1, H, W) for
+  GCA-S.
+* ``blocks.{i}.lea.attention_map``: the local enhanced attention map ``s``
+  of block i (eq. 9), (N, 1, H, W) (spatial LEA only; LEA-C has no tap).
 """
 
 from typing import Literal, Optional, Sequence, Tuple
@@ -98,6 +107,7 @@ from .arch_util import (
     start_as_bicubic,
 )
 from .edsr_arch import PixelShuffleUpsampler
+from .taps import Tap
 
 __all__ = [
     'DAN',
@@ -180,10 +190,11 @@ class LocalEnhancedAttention(nn.Module):
             layers += [nn.Conv2d(hidden, hidden, 3, 1, rate, dilation=rate), nn.ReLU(inplace=True)]
         self.atrous = nn.Sequential(*layers)  # f_d
         self.expand = nn.Conv2d(hidden, 1, 1)  # W_beta
+        self.attention_map = Tap()  # s, (N, 1, H, W)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x * sigmoid(W_beta f_d(W_alpha x))``, one weight per position."""
-        return x * torch.sigmoid(self.expand(self.atrous(self.reduce(x))))
+        return x * self.attention_map(torch.sigmoid(self.expand(self.atrous(self.reduce(x)))))
 
 
 class ChannelAttention(arch_util.ChannelAttention):
@@ -237,13 +248,14 @@ class GlobalCrossLayerAttention(nn.Module):
         self.expand = nn.Conv2d(  # W2
             hidden, num_feat if mode == 'channel' else 1, 1
         )
+        self.attention_map = Tap()  # s, (N, C, 1, 1) or (N, 1, H, W)
 
     def forward(self, x_n: torch.Tensor, x_m: torch.Tensor) -> torch.Tensor:
         """``s * x_n`` with ``s`` from ``x_n`` and the earlier feature ``x_m``."""
         g = self.proj_n(x_n) * self.proj_m(x_m)
         if self.mode == 'channel':
             g = g.mean(dim=(2, 3), keepdim=True)
-        return x_n * torch.sigmoid(self.expand(self.act(g)))
+        return x_n * self.attention_map(torch.sigmoid(self.expand(self.act(g))))
 
 
 class DAB(nn.Module):
@@ -349,6 +361,12 @@ class DAN(MeanShiftMixin, nn.Module):
     #: Measured faster with channels_last weights and inputs on CPU (docs/ops.md,
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).
     preferred_memory_format = 'channels_last'
+
+    #: Attention taps, name pattern -> meaning (module docstring; docs/models/dan.md).
+    TAPS = {
+        'blocks.{i}.gca.attention_map': 'global cross-layer attention weights s of block i (eq. 7)',
+        'blocks.{i}.lea.attention_map': 'local enhanced attention map s of block i (eq. 9)',
+    }
 
     def __init__(
         self,

@@ -90,6 +90,20 @@ Parameters: 1,752,991 with the defaults (the authors' 1,841,419 minus
 their 73,856 unused, minus 15,340 for the PAB's channel pooling, plus 768
 RDB biases); the paper says 1.8M. MACs per output frame at a 32 x 32 LR
 input (the authors' own profiling size): see ``docs/models/dasaa.md``.
+
+Attention taps (:mod:`basicattn.archs.taps`; record them with
+:func:`basicattn.analysis.taps.record_taps`), on the LR grid:
+
+* ``dam.pab.position_map``: the position attention map (PAB, eq. 6),
+  (N, 1, H, W).
+* ``dam.cab.channel_weights``: the channel attention weights (CAB, eq. 7),
+  (N, C, 1, 1).
+* ``dam.saam.query_attention``: SAAM's alignment attention ``M_pc`` of the
+  chosen query pixels (:attr:`~basicattn.archs.taps.Tap.queries`; default
+  the centre) over every position of ``F_c``, (N, K, H, W), computed only
+  while recorded.
+* ``dam.saam.valid_mask``: the morphological validity mask, 1 = valid,
+  (N, 1, H, W) (with ``use_mask=True``).
 """
 
 from typing import Literal, Optional, Tuple, Union
@@ -234,6 +248,14 @@ class DASAA(nn.Module):
     steps for truncated back-propagation. Without LSTM (``use_lstm=False``)
     the returned state is None and passing one is an error.
     """
+
+    #: Attention taps, name pattern -> meaning (module docstring; docs/models/dasaa.md).
+    TAPS = {
+        'dam.pab.position_map': 'position attention map of the PAB (eq. 6), (N, 1, H, W)',
+        'dam.cab.channel_weights': 'channel attention weights of the CAB (eq. 7), (N, C, 1, 1)',
+        'dam.saam.query_attention': 'SAAM alignment attention of the query pixels, (N, K, H, W)',
+        'dam.saam.valid_mask': 'morphological validity mask of SAAM, 1 = valid, (N, 1, H, W)',
+    }
 
     def __init__(
         self,

@@ -12,6 +12,9 @@ all ``HW`` positions, ``chunk_size`` queries at a time, so that no
 :mod:`basicattn.ops.morphology` (``disk``, ``binary_dilation``,
 ``binary_erosion``).
 * :class:`SelfAttentionAlignment` (SAAM) and :class:`ConvLSTMCell`.
+
+The attention taps (:mod:`basicattn.archs.taps`) are listed in
+:class:`basicattn.archs.dasaa_arch.DASAA`'s ``TAPS``.
 """
 
 from typing import Optional, Tuple
@@ -24,6 +27,8 @@ from torch import nn
 from basicattn.ops.attention import attention_coverage, chunked_attention
 from basicattn.ops.morphology import binary_dilation, binary_erosion, disk
 from basicattn.utils.validators import check_positive_int
+
+from .taps import Tap
 
 __all__ = [
     'ResidualDenseBlock',
@@ -111,12 +116,13 @@ class PositionAttention(nn.Module):
         super().__init__()
         self.res_block = _MapResBlock(hidden, kernel_size)
         self.fuse = _conv(2, 1, kernel_size)
+        self.position_map = Tap()  # the map, (N, 1, H, W)
 
     def attention_map(self, x: torch.Tensor) -> torch.Tensor:
         """The ``(N, 1, H, W)`` position attention map of ``x``."""
         pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=0)
         x_a, x_m = self.res_block(pooled).chunk(2, dim=0)  # shared weights
-        return torch.sigmoid(self.fuse(torch.cat([x_a, x_m], dim=1)))
+        return self.position_map(torch.sigmoid(self.fuse(torch.cat([x_a, x_m], dim=1))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.attention_map(x)
@@ -147,12 +153,13 @@ class ChannelAttention(nn.Module):
 
         self.mlp_avg = mlp()
         self.mlp_max = mlp()
+        self.channel_weights = Tap()  # the weights, (N, C, 1, 1)
 
     def attention_map(self, x: torch.Tensor) -> torch.Tensor:
         """The ``(N, C, 1, 1)`` channel attention weights of ``x``."""
         f_a = self.mlp_avg(x.mean(dim=(2, 3), keepdim=True))
         f_m = self.mlp_max(x.amax(dim=(2, 3), keepdim=True))
-        return torch.sigmoid(f_a + f_m)
+        return self.channel_weights(torch.sigmoid(f_a + f_m))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.attention_map(x)
@@ -266,6 +273,8 @@ class SelfAttentionAlignment(nn.Module):
             else None
         )
         self.fuse = nn.Conv2d(2 * num_feat + int(use_mask), num_feat, 1)
+        self.query_attention = Tap()  # rows of M_pc of the query pixels, (N, K, H, W)
+        self.valid_mask = Tap()  # the 0/1 mask, (N, 1, H, W)
 
     @staticmethod
     def _tokens(x: torch.Tensor) -> torch.Tensor:
@@ -284,7 +293,19 @@ class SelfAttentionAlignment(nn.Module):
                 self._tokens(self.to_q(feat_c)), self._tokens(self.to_k(feat_p)), self.chunk_size
             )
         coverage = rearrange(coverage, 'b (h w) -> b 1 h w', h=h, w=w)
-        return self.mask(coverage)
+        return self.valid_mask(self.mask(coverage))
+
+    def _record_query_attention(self, q: torch.Tensor, k: torch.Tensor, h: int, w: int) -> None:
+        """Pass the rows of ``M_pc = softmax(P^T Q)`` of the query pixels to the tap.
+
+        Only while a recorder listens: K rows of ``HW`` weights, never the
+        ``HW x HW`` matrix; float32 as :func:`chunked_attention`.
+        """
+        rows = q[:, self.query_attention.query_index(h, w, q.device)]
+        dtype = torch.promote_types(q.dtype, torch.float32)
+        with torch.no_grad():
+            att = torch.softmax(rows.to(dtype) @ k.to(dtype).transpose(1, 2), dim=-1)
+        self.query_attention(att.unflatten(-1, (h, w)))
 
     def forward(self, feat_p: torch.Tensor, feat_c: torch.Tensor) -> torch.Tensor:
         if feat_p.shape != feat_c.shape:
@@ -294,12 +315,10 @@ class SelfAttentionAlignment(nn.Module):
                 f'{tuple(feat_c.shape)}'
             )
         h, w = feat_p.shape[-2:]
-        ref = chunked_attention(
-            self._tokens(self.to_q(feat_p)),
-            self._tokens(self.to_k(feat_c)),
-            self._tokens(self.to_v(feat_c)),
-            self.chunk_size,
-        )
+        q, k = self._tokens(self.to_q(feat_p)), self._tokens(self.to_k(feat_c))
+        if self.query_attention.listening:
+            self._record_query_attention(q, k, h, w)
+        ref = chunked_attention(q, k, self._tokens(self.to_v(feat_c)), self.chunk_size)
         parts = [feat_p, rearrange(ref, 'b (h w) c -> b c h w', h=h, w=w)]
         if self.mask is not None:
             parts.append(self.validity_mask(feat_p, feat_c).to(feat_p.dtype))

@@ -81,6 +81,15 @@ Parameters: 30,297,600 with the defaults (x16); the paper says 29.5M. Our
 backbone and "w/o alignment & DKSA" models match its 26.1M / 26.3M to the
 rounding; the difference is in DKC Align and DKSA, whose layer counts and
 offset predictors the paper does not give (``docs/models/dksan.md``).
+
+Attention taps (:mod:`basicattn.archs.taps`; record them with
+:func:`basicattn.analysis.taps.record_taps`), levels counted from 0:
+
+* ``levels.{k}.dksa.spatial_map``: the DKSA attention map of level k (x2
+  per level), per pixel and channel, (N, C, h * 2^k, w * 2^k).
+* ``align.offset_magnitude``: the mean length in LR pixels of DKC Align's
+  DCN offsets (over deformable groups and kernel points) for each
+  neighbour frame, (N, T - 1, h, w); computed only while recorded.
 """
 
 from typing import List, Optional, Sequence, Union
@@ -234,6 +243,13 @@ class DKSAN(nn.Module):
     Input: (N, num_frames, num_in_ch, h, w), RGB in [0, 1]. Output:
     (N, num_in_ch, upscale * h, upscale * w), the centre frame, not clipped.
     """
+
+    #: Attention taps, name pattern -> meaning (module docstring; docs/models/dksan.md).
+    TAPS = {
+        'levels.{k}.dksa.spatial_map': 'DKSA spatial attention map of level k, (N, C, H_k, W_k)',
+        'align.offset_magnitude': 'mean DCN offset length of DKC Align per neighbour frame, '
+        '(N, T - 1, h, w)',
+    }
 
     def __init__(
         self,

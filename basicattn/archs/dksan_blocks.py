@@ -11,6 +11,9 @@
 * :class:`DKCAlign`: DKC Align (paper Sec. 3.2, Fig. 2, eq. 9-11).
 * :class:`DKSA`: deformable kernel spatial attention (Sec. 3.3, Fig. 3b/c).
 * :class:`UpscaleX2`: the x2 upscale module of a cascade level (Fig. 4).
+
+The attention taps (:mod:`basicattn.archs.taps`) are listed in
+:class:`basicattn.archs.dksan_arch.DKSAN`'s ``TAPS``.
 """
 
 from typing import Tuple
@@ -25,6 +28,7 @@ from basicattn.ops.deform_kernel import DeformableKernelConv2d
 from basicattn.ops.modulated_deform_conv import ModulatedDeformConv2d
 
 from .arch_util import ChannelAttention, conv3x3, lrelu
+from .taps import Tap
 
 __all__ = [
     'ChannelAttention',
@@ -144,6 +148,7 @@ class DKCAlign(nn.Module):
         self.dcn = ModulatedDeformConv2d(
             num_feat, num_feat, 3, padding=1, deform_groups=deform_groups
         )
+        self.offset_magnitude = Tap()  # (B, N, H, W), only while recorded
 
     def offset_and_mask(
         self, nbr: torch.Tensor, ref: torch.Tensor
@@ -177,6 +182,10 @@ class DKCAlign(nn.Module):
         flat = rearrange(nbrs, 'b n c h w -> (b n) c h w')
         refs = repeat(ref, 'b c h w -> (b n) c h w', n=n)
         offset, mask = self.offset_and_mask(flat, refs)
+        if self.offset_magnitude.listening:
+            # mmcv layout: (dy, dx) pairs per deformable group and kernel point
+            length = offset.detach().unflatten(1, (-1, 2)).norm(dim=2).mean(dim=1)
+            self.offset_magnitude(rearrange(length, '(b n) h w -> b n h w', n=n))
         aligned = self.dcn(flat, offset, mask)
         return rearrange(aligned, '(b n) c h w -> b n c h w', n=n)
 
@@ -202,10 +211,11 @@ class DKSA(nn.Module):
             raise ValueError(f'DKSA needs at least one DKC layer, got num_dkc={num_dkc}')
         self.conv = conv3x3(num_feat, num_feat)
         self.dkc = DKCStack(num_feat, num_dkc, **dkc_kwargs)
+        self.spatial_map = Tap()  # the map, shape of x
 
     def attention_map(self, x: torch.Tensor) -> torch.Tensor:
         """The attention map in (0, 1), same shape as ``x``."""
-        return torch.sigmoid(self.dkc(lrelu(self.conv(x))))
+        return self.spatial_map(torch.sigmoid(self.dkc(lrelu(self.conv(x)))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.attention_map(x)

@@ -120,6 +120,9 @@ class EDSR(MeanShiftMixin, nn.Module):
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).
     preferred_memory_format = 'channels_last'
 
+    #: Attention taps (:mod:`basicattn.archs.taps`): none, EDSR has no attention.
+    TAPS: dict = {}
+
     def __init__(
         self,
         num_in_ch: PositiveInt = 3,

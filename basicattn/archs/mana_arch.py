@@ -55,6 +55,17 @@ loss ``mean |Q - Y|`` is taken between the centre query embedding and its
 memory read-out, so only the bank and the layers before the query (if
 trainable) receive its gradient -- in the second stage ``memory.conv_out``
 is trainable in the code but gets no gradient from that loss.
+
+Attention taps (:mod:`basicattn.archs.taps`; record them with
+:func:`basicattn.analysis.taps.record_taps`), on the LR grid:
+
+* ``attention.query_attention``: the cross-frame non-local attention of the
+  chosen query pixels (:attr:`~basicattn.archs.taps.Tap.queries`; default
+  the centre) of the centre frame over every pixel of every frame,
+  ``softmax * Gaussian`` as in eq. 1, (N, K, T, H, W); computed only while
+  recorded, never as an ``HW x HW`` matrix.
+* ``memory.slot_attention``: the memory-bank attention, which of the
+  ``num_slots`` entries each pixel reads, (N, H, W, num_slots).
 """
 
 from typing import Tuple, Union
@@ -71,6 +82,8 @@ from basicattn.ops.nonlocal_attention import (
     gaussian_nonlocal_attention_dense,
 )
 from basicattn.registry import ARCHS
+
+from .taps import Tap
 
 _ATTENTION_MODES = ('tiled', 'dense')
 
@@ -128,6 +141,32 @@ class CrossFrameAttention(nn.Module):
         self.to_v = nn.Conv2d(num_feat, embed_dim, 1)
         self.conv_out = _zero_conv1x1(embed_dim * num_frames, num_feat)
         self.sigma = nn.Parameter(torch.full((1,), float(sigma)))
+        self.query_attention = Tap()  # (B, K, T, H, W), only while recorded
+
+    @torch.no_grad()
+    def _record_query_attention(self, q: torch.Tensor, key: torch.Tensor) -> None:
+        """Pass the attention of the query pixels over every frame to the tap.
+
+        ``q`` ``(B, 1, H, W, E)``, ``key`` ``(B, T, H, W, E)``: for each query
+        pixel ``p`` and frame ``t``, ``softmax_q(Q[p] . K_t[q]) *
+        exp(-|p - q|^2 / (2 sigma^2))`` over the frame's pixels ``q``, in
+        float32 (K rows of ``HW`` weights per frame).
+        """
+        h, w = q.shape[2:4]
+        index = self.query_attention.query_index(h, w, q.device)
+        dtype = torch.promote_types(q.dtype, torch.float32)
+        rows = q.flatten(2, 3)[:, :, index].to(dtype)  # (B, 1, K, E)
+        logits = rows @ key.flatten(2, 3).to(dtype).transpose(-1, -2)  # (B, T, K, HW)
+        ys = torch.arange(h, device=q.device, dtype=dtype)
+        xs = torch.arange(w, device=q.device, dtype=dtype)
+        qy, qx = (index // w).to(dtype), (index % w).to(dtype)
+        d2 = (ys[None, :, None] - qy[:, None, None]).square() + (
+            xs[None, None, :] - qx[:, None, None]
+        ).square()  # (K, H, W)
+        sigma = self.sigma.to(dtype).reshape(())
+        gauss = torch.exp(d2.flatten(1) * (-0.5 / (sigma * sigma)))  # (K, HW)
+        att = torch.softmax(logits, dim=-1) * gauss
+        self.query_attention(att.unflatten(-1, (h, w)).transpose(1, 2))
 
     def forward(self, feats: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Attend from the centre frame to every frame.
@@ -146,6 +185,8 @@ class CrossFrameAttention(nn.Module):
         key = rearrange(self.to_k(normed), '(b t) e h w -> b t h w e', b=b)
         value = rearrange(self.to_v(normed), '(b t) e h w -> b t h w e', b=b)
         q = rearrange(query, 'b e h w -> b 1 h w e')
+        if self.query_attention.listening:
+            self._record_query_attention(q, key)
         if self.mode == 'dense':
             out = gaussian_nonlocal_attention_dense(q, key, value, self.sigma)
         else:
@@ -173,11 +214,14 @@ class MemoryAttention(nn.Module):
         super().__init__()
         self.bank = nn.Parameter(torch.randn(embed_dim, num_slots))
         self.conv_out = _zero_conv1x1(embed_dim, num_feat)
+        self.slot_attention = Tap()  # (B, H, W, num_slots)
 
     def read(self, query: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Return the read-out ``Y`` and ``Q``, both ``(B, HW, d)``."""
         q = rearrange(query, 'b e h w -> b (h w) e')
         attn = torch.softmax(q @ self.bank * q.shape[-1] ** -0.5, dim=-1)
+        if self.slot_attention.listening:  # the (B, H, W, N) view only for a recorder
+            self.slot_attention(attn.unflatten(1, query.shape[-2:]))
         return attn @ self.bank.t(), q
 
     def forward(self, query: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -229,6 +273,14 @@ class MANA(nn.Module):
         attention_tol (float): Gaussian weight below which the tiled
             attention skips keys. Default: 1e-8.
     """
+
+    #: Attention taps, name pattern -> meaning (module docstring; docs/models/mana.md).
+    TAPS = {
+        'attention.query_attention': 'cross-frame attention of the query pixels over every '
+        'frame (eq. 1), (N, K, T, H, W)',
+        'memory.slot_attention': 'memory-bank attention, which entries each pixel reads, '
+        '(N, H, W, num_slots)',
+    }
 
     def __init__(
         self,
