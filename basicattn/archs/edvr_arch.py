@@ -48,6 +48,11 @@ Differences from BasicSR's code (none changes the function):
   mmengine's logger and only in training mode.
 * Input sizes: BasicSR asserts H, W multiples of 4 (16 with ``hr_in``); we
   raise a ``ValueError`` naming the size.
+* Attention taps (:mod:`basicattn.archs.taps`), with TSA fusion only:
+  ``fusion.temporal_attention``, each aligned frame's temporal attention
+  ``sigmoid(<theta(F_t), phi(F_ref)>)`` per pixel, ``(N, T, H, W)``; and
+  ``fusion.spatial_attention``, the multiplicative spatial attention map
+  ``2 sigmoid(.)`` applied to the fused feature, ``(N, C, H, W)``.
 * Initialisation: PyTorch's defaults everywhere (BasicSR scales the Kaiming
   init of its residual blocks by 0.1); the DCN packs as mmcv (offset
   predictors zero, so each DCN starts as a plain conv with mask 0.5).
@@ -101,6 +106,14 @@ class EDVR(nn.Module):
         upscale (int): 4 (BasicSR's), 16 (DKSAN's baseline, ours) or 1
             (only with ``hr_in``). Default: 4.
     """
+
+    #: Attention taps, name pattern -> meaning (module docstring; docs/models/edvr.md).
+    TAPS = {
+        'fusion.temporal_attention': "TSA temporal attention: each aligned frame's weight "
+        'per pixel, (N, T, H, W) (with_tsa only)',
+        'fusion.spatial_attention': 'TSA spatial attention: the multiplicative map 2 sigmoid(.) '
+        'on the fused feature, (N, C, H, W) (with_tsa only)',
+    }
 
     def __init__(
         self,

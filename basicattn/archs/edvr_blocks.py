@@ -33,6 +33,7 @@ from basicattn.archs.edsr_arch import ResBlock
 from basicattn.ops.modulated_deform_conv import ModulatedDeformConv2d, ModulatedDeformConv2dPack
 
 from .arch_util import lrelu
+from .taps import Tap
 
 __all__ = ['DCNv2Pack', 'PCDAlignment', 'TSAFusion', 'PredeblurModule', 'upsample2x']
 
@@ -192,6 +193,8 @@ class TSAFusion(nn.Module):
         self.spatial_attn_l3 = nn.Conv2d(c, c, 3, 1, 1)
         self.spatial_attn_add1 = nn.Conv2d(c, c, 1)
         self.spatial_attn_add2 = nn.Conv2d(c, c, 1)
+        self.temporal_attention = Tap()  # (B, T, H, W): each frame's weight per pixel
+        self.spatial_attention = Tap()  # (B, C, H, W): the multiplicative map, sigmoid x 2
 
     @staticmethod
     def _pool(x: torch.Tensor) -> torch.Tensor:
@@ -205,6 +208,7 @@ class TSAFusion(nn.Module):
         ref = self.temporal_attn1(aligned[:, self.center_frame_idx])
         emb = self.temporal_attn2(aligned.reshape(b * t, c, h, w)).view(b, t, c, h, w)
         corr = torch.sigmoid((emb * ref.unsqueeze(1)).sum(dim=2, keepdim=True))  # (B, T, 1, H, W)
+        corr = self.temporal_attention(corr.squeeze(2)).unsqueeze(2)
         weighted = (aligned * corr).reshape(b, t * c, h, w)
 
         feat = lrelu(self.feat_fusion(weighted))
@@ -218,7 +222,7 @@ class TSAFusion(nn.Module):
         attn = upsample2x(lrelu(self.spatial_attn4(attn)))
         attn = self.spatial_attn5(attn)
         attn_add = self.spatial_attn_add2(lrelu(self.spatial_attn_add1(attn)))
-        return feat * torch.sigmoid(attn) * 2 + attn_add
+        return feat * self.spatial_attention(torch.sigmoid(attn) * 2) + attn_add
 
 
 class PredeblurModule(nn.Module):

@@ -208,7 +208,7 @@ def test_dksan_offset_magnitude():
     assert rec['levels.1.dksa.spatial_map'].shape == (1, 8, 16, 16)
 
 
-@pytest.mark.parametrize('name', ['A2N', 'DAN', 'DASAA', 'MANA', 'DKSAN'])
+@pytest.mark.parametrize('name', ['A2N', 'DAN', 'DASAA', 'MANA', 'DKSAN', 'EDVR'])
 def test_doc_page_and_docstring_list_every_tap(name):
     root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     with open(osp.join(root, 'docs', 'models', f'{name.lower()}.md'), encoding='utf-8') as f:
