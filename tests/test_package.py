@@ -39,3 +39,18 @@ def test_registries_are_children_with_scope_basicattn():
     assert R.METRICS.get('PSNR') is not None and R.HOOKS.get('RNGStateHook') is not None
     # mmengine's own classes stay reachable through the parents
     assert R.HOOKS.get('CheckpointHook') is not None
+
+
+def test_no_conftest_shadows_the_one_test_modules_import():
+    """Test modules say ``from conftest import REPO_ROOT``; with pytest's default
+    import mode, each folder's ``conftest.py`` takes the module name ``conftest`` in
+    turn, so a new one without those names breaks every test module collected after
+    it. Folder fixtures live in a helper module that the test files import instead."""
+    import glob
+    import os.path as osp
+
+    found = sorted(
+        osp.relpath(p, REPO_ROOT)
+        for p in glob.glob(osp.join(REPO_ROOT, 'tests', '**', 'conftest.py'), recursive=True)
+    )
+    assert found == ['tests/conftest.py', 'tests/tools/conftest.py']

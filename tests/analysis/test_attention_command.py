@@ -3,6 +3,7 @@
 import json
 import os.path as osp
 
+import analysis_helpers
 import pytest
 import torch
 from analysis_helpers import listing, write_images
@@ -10,6 +11,11 @@ from analysis_helpers import listing, write_images
 from basicattn.analysis.taps import record_taps
 from basicattn.engine.network import network_from_arguments
 from basicattn.utils.img_util import img2tensor
+
+# fixtures of these tests, bound here: a conftest.py of this folder would shadow
+# the module that `from conftest import REPO_ROOT` means in later test files
+analyze = analysis_helpers.analyze
+tiny_checkpoint = analysis_helpers.tiny_checkpoint
 
 
 def test_a2n_outputs_and_nothing_outside_out(tmp_path, analyze, tiny_checkpoint, capsys):

@@ -2,6 +2,7 @@
 
 import json
 
+import analysis_helpers
 import cv2
 import pytest
 import torch
@@ -10,6 +11,11 @@ from analysis_helpers import ARCH_CASES, listing, write_images
 from basicattn.analysis.block_importance import block_importance, forceable_blocks, psnr_y
 from basicattn.errors import UserError
 from basicattn.registry import ARCHS
+
+# fixtures of these tests, bound here: a conftest.py of this folder would shadow
+# the module that `from conftest import REPO_ROOT` means in later test files
+analyze = analysis_helpers.analyze
+tiny_checkpoint = analysis_helpers.tiny_checkpoint
 
 
 def _a2n():

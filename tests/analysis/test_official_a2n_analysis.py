@@ -7,6 +7,7 @@ different CPU changes them only by float rounding, hence the tolerances.
 
 import json
 
+import analysis_helpers
 import numpy as np
 import pytest
 import torch
@@ -15,6 +16,10 @@ from analysis_helpers import listing
 from basicattn.analysis.taps import record_taps
 from basicattn.engine.network import network_from_arguments
 from basicattn.utils.img_util import img2tensor, imread
+
+# fixtures of these tests, bound here: a conftest.py of this folder would shadow
+# the module that `from conftest import REPO_ROOT` means in later test files
+analyze = analysis_helpers.analyze
 
 #: Mean pi_att of blocks 0..15 over Set5 x2 (docs/analysis.md).
 SET5_PI_ATT = [

@@ -1,6 +1,6 @@
 """The LPIPS metric: properties of the distance, its key, crop and averaging, its errors.
 
-The weights are the seeded random files of ``conftest.write_lpips_weights``
+The weights are the seeded random files of ``lpips_helpers.write_lpips_weights``
 (the published files are not part of the repository); the properties checked
 hold for any weights with non-negative heads. The same checks with the
 published weights run when they are installed (``test_with_the_published_weights``).
@@ -9,6 +9,7 @@ published weights run when they are installed (``test_with_the_published_weights
 import os.path as osp
 
 import cv2
+import lpips_helpers
 import numpy as np
 import pytest
 import torch
@@ -16,6 +17,11 @@ import torch
 from basicattn.errors import CheckpointError, run_tool
 from basicattn.metrics.lpips_metric import LPIPS, lpips_distance, to_lpips_input
 from basicattn.registry import METRICS
+
+# fixtures of these tests, bound here: a conftest.py of this folder would shadow
+# the module that `from conftest import REPO_ROOT` means in later test files
+alex_weights = lpips_helpers.alex_weights
+lpips_weights_writer = lpips_helpers.lpips_weights_writer
 
 
 def textured(seed=0, size=(48, 56)):

@@ -4,11 +4,17 @@ import os.path as osp
 import shutil
 import sys
 
+import lpips_helpers
 import pytest
 import torch
 
 from basicattn.errors import CheckpointError
 from basicattn.metrics import lpips_weights as W
+
+# fixtures of these tests, bound here: a conftest.py of this folder would shadow
+# the module that `from conftest import REPO_ROOT` means in later test files
+alex_weights = lpips_helpers.alex_weights
+lpips_weights_writer = lpips_helpers.lpips_weights_writer
 
 
 def fake_lpips_package(root, with_heads=True):

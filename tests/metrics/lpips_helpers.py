@@ -1,4 +1,9 @@
-"""Fixtures of the metric tests: LPIPS weight files in the published layouts."""
+"""LPIPS weight files in the published layouts, and fixtures that write them.
+
+Imported by the LPIPS tests (not a ``conftest.py``: test modules import
+``REPO_ROOT`` and friends ``from conftest``, and a second conftest module
+would shadow the one they mean).
+"""
 
 import pytest
 import torch
