@@ -43,6 +43,13 @@ Differences from the paper and from the authors' code (all deliberate):
   (+0.002 dB on Set5 x2, +0.008 dB x3). Prefer whole images.
 * A2N-M (the paper's 1x1 non-attention branch, a commented-out line in the
   authors' code) is ``non_attention='1x1'``; no separate registered name.
+* The paper's ablations (Tables 3, 4, 6, 8) are the arguments
+  ``attention``, ``non_attention``, ``fusion`` and ``channel_reduction``.
+  The paper names them and gives their parameter counts but not their
+  layers, and the authors' code has none of them; the structures here are
+  our readings chosen to match those counts (docs/models/a2n.md, "Ablation
+  structures", with the one row, non-attention-only, that no reading
+  matches). The defaults are A2N.
 * Without autograd recording (``torch.no_grad`` / ``inference_mode``) the
   gates, the branch mixing and the residual sums run in place on tensors
   the forward created: bit-identical outputs, fewer large temporaries. For
@@ -50,7 +57,10 @@ Differences from the paper and from the authors' code (all deliberate):
   ``torch.channels_last`` (see ``benchmarks/a2n_speed.py``).
 
 Attention taps (:mod:`basicattn.archs.taps`; record them with
-:func:`basicattn.analysis.taps.record_taps`), blocks counted from 0:
+:func:`basicattn.analysis.taps.record_taps`), blocks counted from 0. The
+``pi_*`` taps exist with ``fusion`` ``'dynamic'`` or ``'adaptive'``, the
+``attention_*`` taps when ``attention`` is not ``'none'`` (gate shape
+(N, C, 1, 1) for ``'channel'``, (N, 1, H, W) for ``'spatial'``):
 
 * ``blocks.{i}.pi_att``: the attention branch's weight pi_att of block i
   (eq. 3-4), shape (N,), one value per image; the block mixes with the tap's
@@ -407,7 +417,8 @@ class A2N(nn.Module):
     differences from the paper and the authors' code.
 
     Parameter counts with the defaults: 1,036,443 (x2, x3) and 1,047,459
-    (x4); with ``non_attention='1x1'`` (A2N-M) 831,643 and 842,659.
+    (x4); with ``non_attention='1x1'`` (A2N-M) 831,643 and 842,659. The
+    ablation variants' x4 counts are tabulated in docs/models/a2n.md.
 
     Args:
         num_in_ch (int): Input channels. Default: 3.
@@ -448,7 +459,8 @@ class A2N(nn.Module):
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).
     preferred_memory_format = 'channels_last'
 
-    #: Attention taps, name pattern -> meaning (module docstring; docs/models/a2n.md).
+    #: Attention taps, name pattern -> meaning (module docstring; docs/models/a2n.md); the
+    #: pi_* taps exist with fusion dynamic or adaptive, attention_* unless attention is none.
     TAPS = {
         'blocks.{i}.pi_att': 'weight pi_att of the attention branch of block i (eq. 3-4), (N,)',
         'blocks.{i}.pi_na': 'weight pi_na = 1 - pi_att of the non-attention branch, (N,)',
