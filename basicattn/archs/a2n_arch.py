@@ -43,6 +43,13 @@ Differences from the paper and from the authors' code (all deliberate):
   (+0.002 dB on Set5 x2, +0.008 dB x3). Prefer whole images.
 * A2N-M (the paper's 1x1 non-attention branch, a commented-out line in the
   authors' code) is ``non_attention='1x1'``; no separate registered name.
+* The paper's ablations (Tables 3, 4, 6, 8) are the arguments
+  ``attention``, ``non_attention``, ``fusion`` and ``channel_reduction``.
+  The paper names them and gives their parameter counts but not their
+  layers, and the authors' code has none of them; the structures here are
+  our readings chosen to match those counts (docs/models/a2n.md, "Ablation
+  structures", with the one row, non-attention-only, that no reading
+  matches). The defaults are A2N.
 * Without autograd recording (``torch.no_grad`` / ``inference_mode``) the
   gates, the branch mixing and the residual sums run in place on tensors
   the forward created: bit-identical outputs, fewer large temporaries. For
@@ -50,7 +57,10 @@ Differences from the paper and from the authors' code (all deliberate):
   ``torch.channels_last`` (see ``benchmarks/a2n_speed.py``).
 
 Attention taps (:mod:`basicattn.archs.taps`; record them with
-:func:`basicattn.analysis.taps.record_taps`), blocks counted from 0:
+:func:`basicattn.analysis.taps.record_taps`), blocks counted from 0. The
+``pi_*`` taps exist with ``fusion`` ``'dynamic'`` or ``'adaptive'``, the
+``attention_*`` taps when ``attention`` is not ``'none'`` (gate shape
+(N, C, 1, 1) for ``'channel'``, (N, 1, H, W) for ``'spatial'``):
 
 * ``blocks.{i}.pi_att``: the attention branch's weight pi_att of block i
   (eq. 3-4), shape (N,), one value per image; the block mixes with the tap's
@@ -81,18 +91,29 @@ rename per key (see ``basicattn/converters/a2n_converter.py``)::
     conv_last                  <- conv_last
 """
 
-from typing import List
+from typing import List, Literal
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from basicattn.registry import ARCHS
+from basicattn.utils.bounds import PositiveInt
 
 from .arch_util import lrelu
 from .taps import Tap
 
+NonAttention = Literal['3x3', '1x1', 'identity', 'spatial', 'none']
+Attention = Literal['channel_spatial', 'channel', 'spatial', 'none']
+Fusion = Literal['dynamic', 'add', 'concat', 'adaptive', 'none']
+
 _NON_ATTENTION_KERNELS = {'3x3': 3, '1x1': 1}
+_NON_ATTENTION = ('3x3', '1x1', 'identity', 'spatial', 'none')
+_ATTENTION = ('channel_spatial', 'channel', 'spatial', 'none')
+_FUSION = ('dynamic', 'add', 'concat', 'adaptive', 'none')
+
+#: Hidden width divisor of the spatial-attention gate (ablation branches only).
+_SPATIAL_REDUCTION = 4
 
 
 #: A2N's LeakyReLU slope (the authors' code and the official weights).
@@ -115,11 +136,41 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-class AttentionBranch(nn.Module):
-    """Channel-spatial attention branch of an A2B.
+class _GatedBranch(nn.Module):
+    """``k4(k3(x) * sigmoid(gate_logits(x)))``: the form of every attention branch.
+
+    ``k3`` and ``k4`` are 3x3 convs without bias; subclasses build the gate
+    layers (``k1``, ``k2``) first, then call :meth:`_make_values`, so that the
+    parameters keep the authors' order ``k1 .. k4``.
+    """
+
+    def _make_values(self, num_feat: int) -> None:
+        self.k3 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False)
+        self.k4 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False)
+
+    def gate_logits(self, x: torch.Tensor, inplace: bool) -> torch.Tensor:
+        """The gate before its sigmoid (a fresh tensor)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, taps=None) -> torch.Tensor:
+        """``k4(k3(x) * gate)``; ``taps``: the block's (gate, input, output) taps or None."""
+        gate_tap, input_tap, output_tap = taps if taps is not None else (_identity,) * 3
+        inplace = _inplace_ok()
+        gate = self.gate_logits(x, inplace)
+        feat = input_tap(self.k3(x))
+        if inplace:
+            feat = feat.mul_(gate_tap(gate.sigmoid_()))
+        else:
+            feat = feat * gate_tap(torch.sigmoid(gate))
+        return self.k4(output_tap(feat))
+
+
+class AttentionBranch(_GatedBranch):
+    """Channel-spatial attention branch of an A2B (A2N's own).
 
     ``out = k4(k3(x) * sigmoid(k2(lrelu(k1(x)))))``: ``k1``, ``k3``, ``k4`` are
-    3x3 convs without bias, ``k2`` a 1x1 conv with bias.
+    3x3 convs without bias, ``k2`` a 1x1 conv with bias. The gate has one
+    value per pixel and channel, (N, C, H, W).
 
     Args:
         num_feat (int): Channels of the feature.
@@ -129,20 +180,69 @@ class AttentionBranch(nn.Module):
         super().__init__()
         self.k1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False)
         self.k2 = nn.Conv2d(num_feat, num_feat, 1)
-        self.k3 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False)
-        self.k4 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=False)
+        self._make_values(num_feat)
 
-    def forward(self, x: torch.Tensor, taps=None) -> torch.Tensor:
-        """``k4(k3(x) * gate)``; ``taps``: the block's (gate, input, output) taps or None."""
-        gate_tap, input_tap, output_tap = taps if taps is not None else (_identity,) * 3
-        inplace = _inplace_ok()
-        gate = self.k2(lrelu(self.k1(x), _LRELU_SLOPE, inplace))
-        feat = input_tap(self.k3(x))
-        if inplace:
-            feat = feat.mul_(gate_tap(gate.sigmoid_()))
-        else:
-            feat = feat * gate_tap(torch.sigmoid(gate))
-        return self.k4(output_tap(feat))
+    def gate_logits(self, x: torch.Tensor, inplace: bool) -> torch.Tensor:
+        return self.k2(lrelu(self.k1(x), _LRELU_SLOPE, inplace))
+
+
+class ChannelAttentionBranch(_GatedBranch):
+    """Channel attention branch (ablations, paper Table 3): one gate per channel.
+
+    ``out = k4(k3(x) * sigmoid(k2(relu(k1(avgpool(x))))))``: ``k1`` and ``k2``
+    are 1x1 convs with bias, ``C -> C // reduction -> C`` (the
+    squeeze-excitation layer of RCAN); ``k3``, ``k4`` as in
+    :class:`AttentionBranch`. The gate is (N, C, 1, 1).
+
+    Args:
+        num_feat (int): Channels of the feature.
+        reduction (int): Hidden-width divisor of the gate.
+    """
+
+    def __init__(self, num_feat: int, reduction: int = 16):
+        super().__init__()
+        if num_feat // reduction < 1:
+            raise ValueError(
+                f'channel_reduction={reduction} leaves no hidden unit for num_feat={num_feat}'
+            )
+        self.k1 = nn.Conv2d(num_feat, num_feat // reduction, 1)
+        self.k2 = nn.Conv2d(num_feat // reduction, num_feat, 1)
+        self._make_values(num_feat)
+
+    def gate_logits(self, x: torch.Tensor, inplace: bool) -> torch.Tensor:
+        pooled = x.mean(dim=(2, 3), keepdim=True)
+        return self.k2(F.relu(self.k1(pooled), inplace=inplace))
+
+
+class SpatialAttentionBranch(_GatedBranch):
+    """Spatial attention branch (ablations, paper Table 3): one gate per pixel.
+
+    ``out = k4(k3(x) * sigmoid(k2(lrelu(k1(x)))))`` with ``k1`` a 1x1 conv
+    ``C -> C // 4`` and ``k2`` a 1x1 conv ``C // 4 -> 1``, both with bias;
+    ``k3``, ``k4`` as in :class:`AttentionBranch`. The gate is (N, 1, H, W),
+    shared by all channels.
+
+    Args:
+        num_feat (int): Channels of the feature.
+    """
+
+    def __init__(self, num_feat: int):
+        super().__init__()
+        hidden = max(num_feat // _SPATIAL_REDUCTION, 1)
+        self.k1 = nn.Conv2d(num_feat, hidden, 1)
+        self.k2 = nn.Conv2d(hidden, 1, 1)
+        self._make_values(num_feat)
+
+    def gate_logits(self, x: torch.Tensor, inplace: bool) -> torch.Tensor:
+        return self.k2(lrelu(self.k1(x), _LRELU_SLOPE, inplace))
+
+
+def _attention_branch(kind: str, num_feat: int, channel_reduction: int) -> nn.Module:
+    if kind == 'channel_spatial':
+        return AttentionBranch(num_feat)
+    if kind == 'channel':
+        return ChannelAttentionBranch(num_feat, channel_reduction)
+    return SpatialAttentionBranch(num_feat)
 
 
 class AttentionDropout(nn.Module):
@@ -173,14 +273,29 @@ class AttentionDropout(nn.Module):
 
 
 class A2B(nn.Module):
-    """Attention in attention block (paper Fig. 5).
+    """Attention in attention block (paper Fig. 5), with the ablations' parts.
+
+    The defaults are A2N's block. The other values build the structures of the
+    paper's ablations (Tables 3, 4, 6, 8; docs/models/a2n.md, "Ablation
+    structures").
 
     Args:
         num_feat (int): Channels of the feature.
-        non_attention (str): Kernel of the non-attention conv, ``'3x3'``
-            (A2N) or ``'1x1'`` (A2N-M).
+        non_attention (str): The second branch: a ``'3x3'`` (A2N) or ``'1x1'``
+            (A2N-M) conv without bias, ``'identity'`` (pass-through, "no-op"),
+            ``'spatial'`` (a :class:`SpatialAttentionBranch`, Table 3 cases 2
+            and 6) or ``'none'`` (no second branch).
         reduction (int): Hidden-layer reduction of the dropout module.
         temperature (float): Softmax temperature of the dropout module.
+        attention (str): The attention branch: ``'channel_spatial'`` (A2N),
+            ``'channel'``, ``'spatial'`` or ``'none'``.
+        fusion (str): How the two branches are mixed: ``'dynamic'`` (the
+            attention dropout module, A2N), ``'add'``, ``'concat'`` (concatenate,
+            then a 1x1 conv ``2C -> C`` without bias), ``'adaptive'`` (two
+            learned scalars, the same for every input, initialised to 0.5) or
+            ``'none'`` (a single branch).
+        channel_reduction (int): Hidden-width divisor of the channel-attention
+            gate.
     """
 
     def __init__(
@@ -189,27 +304,65 @@ class A2B(nn.Module):
         non_attention: str = '3x3',
         reduction: int = 4,
         temperature: float = 30.0,
+        attention: str = 'channel_spatial',
+        fusion: str = 'dynamic',
+        channel_reduction: int = 16,
     ):
         super().__init__()
-        k = _NON_ATTENTION_KERNELS[non_attention]
+        self.fusion = fusion
         self.conv_in = nn.Conv2d(num_feat, num_feat, 1, bias=False)
-        self.adm = AttentionDropout(num_feat, reduction, temperature)
-        self.attention = AttentionBranch(num_feat)
-        self.non_attention = nn.Conv2d(num_feat, num_feat, k, 1, k // 2, bias=False)
+        if fusion == 'dynamic':
+            self.adm = AttentionDropout(num_feat, reduction, temperature)
+        elif fusion == 'adaptive':
+            self.fusion_weights = nn.Parameter(torch.full((2,), 0.5))
+        if attention != 'none':
+            self.attention = _attention_branch(attention, num_feat, channel_reduction)
+        if non_attention in _NON_ATTENTION_KERNELS:
+            k = _NON_ATTENTION_KERNELS[non_attention]
+            self.non_attention = nn.Conv2d(num_feat, num_feat, k, 1, k // 2, bias=False)
+        elif non_attention == 'identity':
+            self.non_attention = nn.Identity()
+        elif non_attention == 'spatial':
+            self.non_attention = SpatialAttentionBranch(num_feat)
+        if fusion == 'concat':
+            self.fuse = nn.Conv2d(2 * num_feat, num_feat, 1, bias=False)
         self.conv_out = nn.Conv2d(num_feat, num_feat, 1, bias=False)
         # attention taps (module docstring); no parameters
-        self.pi_att, self.pi_na = Tap(), Tap()
-        self.attention_map, self.attention_input, self.attention_output = Tap(), Tap(), Tap()
+        if fusion in ('dynamic', 'adaptive'):
+            self.pi_att, self.pi_na = Tap(), Tap()
+        if attention != 'none':
+            self.attention_map, self.attention_input, self.attention_output = Tap(), Tap(), Tap()
+
+    def _weights(self, feat: torch.Tensor):
+        """(pi_att, pi_na), each (N, 1, 1, 1), through their taps."""
+        if self.fusion == 'dynamic':
+            weights = self.adm(feat)  # (N, 2)
+        else:  # adaptive: the same two learned scalars for every image
+            weights = self.fusion_weights.expand(feat.shape[0], 2)
+        pi_att = self.pi_att(weights[:, 0])[:, None, None, None]
+        pi_na = self.pi_na(weights[:, 1])[:, None, None, None]
+        return pi_att, pi_na
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inplace = _inplace_ok()
         feat = lrelu(self.conv_in(x), _LRELU_SLOPE, inplace)
-        weights = self.adm(feat)  # (N, 2)
-        pi_att = self.pi_att(weights[:, 0])[:, None, None, None]
-        pi_na = self.pi_na(weights[:, 1])[:, None, None, None]
-        taps = (self.attention_map, self.attention_input, self.attention_output)
-        att, non_att = self.attention(feat, taps), self.non_attention(feat)
-        if inplace:
+        if self.fusion in ('dynamic', 'adaptive'):
+            pi_att, pi_na = self._weights(feat)
+        att = non_att = None
+        if hasattr(self, 'attention'):
+            taps = (self.attention_map, self.attention_input, self.attention_output)
+            att = self.attention(feat, taps)
+        if hasattr(self, 'non_attention'):
+            # 'identity' returns ``feat`` itself: the in-place mixing below may then
+            # overwrite it, which is safe because both branches have read it already
+            non_att = self.non_attention(feat)
+        if self.fusion == 'none':
+            mixed = att if att is not None else non_att
+        elif self.fusion == 'concat':
+            mixed = self.fuse(torch.cat([att, non_att], dim=1))
+        elif self.fusion == 'add':
+            mixed = att.add_(non_att) if inplace else att + non_att
+        elif inplace:
             mixed = att.mul_(pi_att).add_(non_att.mul_(pi_na))
         else:
             mixed = att * pi_att + non_att * pi_na
@@ -264,7 +417,8 @@ class A2N(nn.Module):
     differences from the paper and the authors' code.
 
     Parameter counts with the defaults: 1,036,443 (x2, x3) and 1,047,459
-    (x4); with ``non_attention='1x1'`` (A2N-M) 831,643 and 842,659.
+    (x4); with ``non_attention='1x1'`` (A2N-M) 831,643 and 842,659. The
+    ablation variants' x4 counts are tabulated in docs/models/a2n.md.
 
     Args:
         num_in_ch (int): Input channels. Default: 3.
@@ -273,8 +427,10 @@ class A2N(nn.Module):
         unf (int): Channels of the upsampling module. Default: 24.
         num_block (int): Number of A2B blocks. Default: 16.
         upscale (int): 2, 3 or 4. Default: 4.
-        non_attention (str): ``'3x3'`` for A2N, ``'1x1'`` for A2N-M.
-            Default: ``'3x3'``.
+        non_attention (str): The non-attention branch: ``'3x3'`` for A2N,
+            ``'1x1'`` for A2N-M; for the ablations ``'identity'``
+            (pass-through), ``'spatial'`` (a spatial-attention branch in its
+            place) or ``'none'`` (attention branch only). Default: ``'3x3'``.
         reduction (int): Hidden-width reduction of the attention dropout
             module (40 -> 10). Default: 4.
         temperature (float): Softmax temperature of the attention dropout
@@ -285,13 +441,26 @@ class A2N(nn.Module):
             dropout temperature was chosen for [0, 255] features; our
             option files use it); 1.0 keeps features on the [0, 1] scale.
             Default: 1.0.
+        attention (str): The attention branch: ``'channel_spatial'`` (A2N's),
+            ``'channel'`` (squeeze-excitation gate), ``'spatial'`` (one gate
+            per pixel) or ``'none'`` (ablations only). Default:
+            ``'channel_spatial'``.
+        fusion (str): How the branches are mixed: ``'dynamic'`` (the
+            attention dropout module, A2N), ``'add'``, ``'concat'`` (then a
+            1x1 conv 2C -> C), ``'adaptive'`` (two learned input-independent
+            scalars per block) or ``'none'`` (required with a single branch).
+            Default: ``'dynamic'``.
+        channel_reduction (int): Hidden-width divisor of the channel-attention
+            gate (``attention`` or ``non_attention`` = ``'channel'`` only).
+            Default: 16.
     """
 
     #: Measured faster with channels_last weights and inputs on CPU (docs/ops.md,
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).
     preferred_memory_format = 'channels_last'
 
-    #: Attention taps, name pattern -> meaning (module docstring; docs/models/a2n.md).
+    #: Attention taps, name pattern -> meaning (module docstring; docs/models/a2n.md); the
+    #: pi_* taps exist with fusion dynamic or adaptive, attention_* unless attention is none.
     TAPS = {
         'blocks.{i}.pi_att': 'weight pi_att of the attention branch of block i (eq. 3-4), (N,)',
         'blocks.{i}.pi_na': 'weight pi_na = 1 - pi_att of the non-attention branch, (N,)',
@@ -309,18 +478,36 @@ class A2N(nn.Module):
         unf: int = 24,
         num_block: int = 16,
         upscale: int = 4,
-        non_attention: str = '3x3',
+        non_attention: NonAttention = '3x3',
         reduction: int = 4,
         temperature: float = 30.0,
         img_range: float = 1.0,
+        attention: Attention = 'channel_spatial',
+        fusion: Fusion = 'dynamic',
+        channel_reduction: PositiveInt = 16,
     ):
         super().__init__()
         if upscale not in (2, 3, 4):
             raise ValueError(f'A2N: upscale must be 2, 3 or 4, got {upscale!r}')
-        if non_attention not in _NON_ATTENTION_KERNELS:
+        for key, value, allowed in (
+            ('non_attention', non_attention, _NON_ATTENTION),
+            ('attention', attention, _ATTENTION),
+            ('fusion', fusion, _FUSION),
+        ):
+            if value not in allowed:
+                raise ValueError(f'A2N: {key} must be one of {list(allowed)}, got {value!r}')
+        if attention == 'none' and non_attention == 'none':
+            raise ValueError("A2N: attention and non_attention cannot both be 'none'")
+        single = attention == 'none' or non_attention == 'none'
+        if single and fusion != 'none':
             raise ValueError(
-                f'A2N: non_attention must be one of '
-                f'{sorted(_NON_ATTENTION_KERNELS)}, got {non_attention!r}'
+                f'A2N: with a single branch (attention={attention!r}, '
+                f"non_attention={non_attention!r}) there is nothing to fuse: set fusion='none'"
+            )
+        if not single and fusion == 'none':
+            raise ValueError(
+                "A2N: fusion='none' needs attention='none' or non_attention='none'; "
+                "two branches are fused with 'dynamic', 'add', 'concat' or 'adaptive'"
             )
         if num_in_ch != num_out_ch:
             raise ValueError(
@@ -335,7 +522,18 @@ class A2N(nn.Module):
 
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
         self.blocks = nn.Sequential(
-            *[A2B(num_feat, non_attention, reduction, temperature) for _ in range(num_block)]
+            *[
+                A2B(
+                    num_feat,
+                    non_attention,
+                    reduction,
+                    temperature,
+                    attention,
+                    fusion,
+                    channel_reduction,
+                )
+                for _ in range(num_block)
+            ]
         )
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         stage_scales: List[int] = [2, 2] if upscale == 4 else [upscale]

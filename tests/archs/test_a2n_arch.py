@@ -97,3 +97,20 @@ def test_bad_arguments(kwargs, match):
 def test_bad_input_shape():
     with pytest.raises(ValueError, match=r'shape \(3, 4, 4\)'):
         tiny()(torch.rand(3, 4, 4))
+
+
+@pytest.mark.parametrize(
+    'key,value,match',
+    [
+        ('fusion', 'sum', 'fusion: A2N expects Literal'),
+        ('attention', 'cbam', 'attention: A2N expects Literal'),
+        ('non_attention', '5x5', 'non_attention: A2N expects Literal'),
+        ('channel_reduction', 0, 'channel_reduction: A2N: must be >= 1'),
+    ],
+)
+def test_option_validator_names_the_bad_key(key, value, match):
+    from basicattn.engine.network import build_network
+    from basicattn.errors import OptionError
+
+    with pytest.raises(OptionError, match=match):
+        build_network({'type': 'A2N', key: value}, 'x.yml: network_g')
