@@ -54,13 +54,11 @@ def parse_args(argv=None):
     return args
 
 
-def default_argument(arch: str, name: str):
-    """The default of argument ``name`` of the registered ``arch`` (None if it has none)."""
+def default_argument(model, name: str):
+    """The default of argument ``name`` of ``model``'s class (None if it has none)."""
     import inspect
 
-    from basicattn.registry import ARCHS
-
-    param = inspect.signature(ARCHS.get(arch)).parameters.get(name)
+    param = inspect.signature(type(model)).parameters.get(name)
     return None if param is None or param.default is param.empty else param.default
 
 
@@ -107,7 +105,7 @@ def _count(argv) -> int:
 
     cfg, where = network_config_from_arguments(args.opt, args.arch, args.arch_args)
     model = build_network(cfg, where)
-    in_ch = cfg.get('num_in_ch', default_argument(cfg['type'], 'num_in_ch'))
+    in_ch = cfg.get('num_in_ch', default_argument(model, 'num_in_ch'))
     problem = input_shape_problem(model, args.input_shape, cfg['type'], in_ch)
     if problem:
         shown = ' '.join(map(str, args.input_shape))
