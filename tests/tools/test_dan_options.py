@@ -109,12 +109,17 @@ def _data_overrides(block_key, block, part_dir, scale):
 def test_train_and_test_two_iterations(tiny_data, tmp_path, tool):
     """Every training file runs 2 iterations (validating at the end); the
     matching test file then evaluates the checkpoint on its five sets, and
-    the x3 DN test file once more as DAN+ (self-ensemble)."""
+    the x3 DN test file once more as DAN+ (self-ensemble). BI x4, BD x3 and DN x3
+    start from the BI x3 run's checkpoint, as the paper's transfer learning;
+    the x4 one through the partial load, which logs what it skipped."""
+    x3_checkpoint = osp.join(str(tmp_path / 'dan_x3_bi'), 'iter_2.pth')
     for name in TRAIN:
         opt = merged('train', name)
         scale = opt['scale']
         work = str(tmp_path / name)
-        sets = (
+        transfer = opt.get('path', {}).get('pretrain_network_g')
+        assert (transfer == 'experiments/dan_x3_bi/latest.pth') == (name != 'dan_x3_bi')
+        sets = ([f'path.pretrain_network_g={x3_checkpoint}'] if transfer else []) + (
             []
             + _data_overrides('train', opt['datasets']['train'], tiny_data['train'], scale)
             + _data_overrides('val', opt['datasets']['val'], tiny_data['val'], scale)
@@ -138,6 +143,12 @@ def test_train_and_test_two_iterations(tiny_data, tmp_path, tool):
         )
         assert out.returncode == 0, (name, out.stderr[-3000:])
         assert f'Set5/psnr_y_crop{scale}' in out.stdout + out.stderr
+        if name == 'dan_x4_bi':  # SMALL_NET: 46 tensors, 2 of the x3 upsampler
+            assert (
+                f'Partial load of {x3_checkpoint} into DAN: 44 of 46 checkpoint tensors loaded; '
+                'skipped: excluded 2 [upsample.* (2)]; left at initialisation: 4 '
+                '[upsample.* (4)] (x3 weights into an x4 network)'
+            ) in out.stdout + out.stderr
         checkpoint = osp.join(work, 'iter_2.pth')
         assert osp.isfile(checkpoint)
 
