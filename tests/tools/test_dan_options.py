@@ -55,6 +55,38 @@ def test_train_and_test_files_build_the_papers_dan(name):
         assert sum(p.numel() for p in net.parameters()) == PAPER_X3_PARAMS
 
 
+@pytest.mark.parametrize(
+    'name, count', [('dan_x3_bi_edsr', 44_437_283), ('dan_x3_bi_edsr_backbone', 43_680_003)]
+)
+def test_table5_edsr_files(name, count):
+    """Table 5's EDSR rows: DAN's recipe, the EDSR backbone, with and without GCA + LEA."""
+    import torch
+
+    from basicattn.engine.network import build_network
+
+    opt = read_options(option_path('train', name), purpose='train')
+    base = read_options(option_path('train', 'dan_x3_bi'), purpose='train')
+    assert opt['train'] == base['train'] and opt['scale'] == 3
+    with torch.device('meta'):  # counts only
+        net = build_network(opt['network_g'])
+    assert sum(p.numel() for p in net.parameters()) == count
+
+
+def test_transfer_files_start_from_the_x3_model():
+    """BI x4, BD x3 and DN x3 start from the BI x3 model (Sec. IV-E); x4 by a partial load."""
+    for name in ('dan_x4_bi', 'dan_x3_bd', 'dan_x3_dn'):
+        paths = read_options(option_path('train', name), purpose='train')['path']
+        assert paths['pretrain_network_g'] == 'experiments/dan_x3_bi/latest.pth'
+        assert paths['partial_load_g'] is (name == 'dan_x4_bi')
+    assert read_options(option_path('train', 'dan_x4_bi'))['path']['partial_exclude_g'] == [
+        'upsample.*'
+    ]
+    base = read_options(option_path('train', 'dan_x3_bi'), purpose='train')
+    # one epoch = 1,000 iterations (EDSR-PyTorch), halved every 200 epochs
+    assert base['train']['scheduler']['milestones'] == [200000, 400000, 600000, 800000]
+    assert base['train']['total_iter'] == 1000000
+
+
 def test_bad_values_are_named():
     path = option_path('train', 'dan_x3_bi')
     with pytest.raises(OptionError) as info:
