@@ -17,7 +17,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from basicattn.errors import OptionError, UserError
+from basicattn.errors import CheckpointError, OptionError, UserError
 from basicattn.metrics.metric_direction import best_rule
 from basicattn.utils.output_guard import refuse_outputs_over_inputs
 from basicattn.utils.path_util import safe_path_component
@@ -586,7 +586,13 @@ def check_pretrain_scale(opt: Mapping[str, Any]) -> None:
     from .checkpoint_state import check_checkpoint_scale
 
     checkpoint = checkpoint_io.safe_load(path, option='path.pretrain_network_g')
-    check_checkpoint_scale(checkpoint, path, expected_scale(opt), OPTION_SCALE)
+    try:
+        check_checkpoint_scale(checkpoint, path, expected_scale(opt), OPTION_SCALE)
+    except CheckpointError as err:
+        raise CheckpointError(
+            f'{err}; to start from them on purpose (transfer learning), set '
+            'path.partial_load_g: true'
+        ) from None
 
 
 #: How the scale of an option file is named in the scale check's message.

@@ -87,8 +87,9 @@ def test_scale_check_allows_a_partial_load_only(tmp_path):
     save_weights_checkpoint(path, x3.state_dict(), {'arch': dict(type='DAN', upscale=3)})
     opt = {'scale': 4, 'network_g': dict(type='DAN', upscale=4), 'path': {}}
     opt['path']['pretrain_network_g'] = path
-    with pytest.raises(CheckpointError, match='the weights are for x3'):
+    with pytest.raises(CheckpointError, match='the weights are for x3') as info:
         check_pretrain_scale(opt)
+    assert str(info.value).endswith('(transfer learning), set path.partial_load_g: true')
     opt['path']['partial_load_g'] = True
     check_pretrain_scale(opt)  # a deliberate transfer
     assert osp.isfile(path)
