@@ -126,7 +126,7 @@ def test_three_stages_on_vimeo_sample_then_test_per_clip(testdata, tmp_path, too
     assert not stage1 & memory and len(stage1) > 10  # memory frozen, the rest trains
     assert stage2 == {'memory.bank'}  # the quantisation loss reaches only the bank
     assert memory <= stage3 and stage1 <= stage3  # everything trains again
-    # tools/test.py on the two held-out clips: per-clip table and metrics.json
+    # tools/test.py on the two held-out clips: per-clip table and metrics.json (RGB, the paper's)
     test = tool(
         'tools/test.py',
         '-opt',
@@ -140,10 +140,10 @@ def test_three_stages_on_vimeo_sample_then_test_per_clip(testdata, tmp_path, too
     assert 'per clip' in test.stdout and '00002/0002' in test.stdout
     metrics = json.load(open(test.stdout.strip().splitlines()[-1]))['metrics']
     per_clip = json.load(open(f'{root}/test/metrics_per_clip.json'))['Vimeo90K_test']
-    mean = sum(v['psnr_y_crop4'] for v in per_clip.values()) / len(per_clip)
-    assert abs(metrics['Vimeo90K_test']['psnr_y_crop4'] - mean) < 1e-9
+    mean = sum(v['psnr_rgb_crop0'] for v in per_clip.values()) / len(per_clip)
+    assert abs(metrics['Vimeo90K_test']['psnr_rgb_crop0'] - mean) < 1e-9
     # per frame: keys clip/frame, the frames of each clip average to its per-clip value
     frames = json.load(open(f'{root}/test/metrics_per_image.json'))['Vimeo90K_test']
     for clip, values in per_clip.items():
-        own = [v['psnr_y_crop4'] for k, v in frames.items() if k.startswith(clip + '/')]
-        assert own and abs(sum(own) / len(own) - values['psnr_y_crop4']) < 1e-9
+        own = [v['psnr_rgb_crop0'] for k, v in frames.items() if k.startswith(clip + '/')]
+        assert own and abs(sum(own) / len(own) - values['psnr_rgb_crop0']) < 1e-9
