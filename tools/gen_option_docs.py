@@ -251,7 +251,7 @@ to be complete) and runs the test loop.
 | `val.save_img`, `val.num_tb_images` | images under `<work_dir>/visualization/<set>/`, a few sent to TensorBoard with their LR input and GT side by side | images under `<work_dir>/results/<set>/` |
 | {test_time_keys} | test-time behaviour during validation | test-time behaviour |
 | `logger` | progress lines, checkpoint interval and retention, TensorBoard | progress-line interval, TensorBoard switch |
-| `path.pretrain_network_g`, `strict_load_g`, `param_key_g` | weights loaded before training (not when resuming) | weights to test (`--checkpoint` overrides) |
+| `path.pretrain_network_g`, `strict_load_g`, `param_key_g`, `partial_*_g` | weights loaded before training (not when resuming); `partial_load_g`: a transfer load, logging what it skipped | weights to test (`--checkpoint` overrides) |
 | `path.resume_state` | resume model, optimizer, schedulers, iteration, RNG and data position | ignored |
 | `dist_params` | backend, port and collective timeout for `--launcher pytorch` / `slurm` | the same |
 
@@ -323,6 +323,9 @@ network_g:
 path:
   pretrain_network_g: ~
   strict_load_g: true
+  partial_load_g: false        # true: transfer load, keep what fits by name and shape
+  partial_include_g: ~         # with partial_load_g: patterns of names to load (~: all)
+  partial_exclude_g: []        # with partial_load_g: patterns never loaded, e.g. ['upsample.*']
   param_key_g: state_dict
   resume_state: ~
   experiments_root: ~

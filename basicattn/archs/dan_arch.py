@@ -25,8 +25,10 @@ What the paper fixes (Sec. III, IV-A):
 * Variants (Sec. III-C, Tables 5 and 6): GCA-0 (``d = 0``), GCA-S
   (position-wise GCA, eq. 10, ``W2: C/r -> 1`` and no pooling), LEA-C
   (channel-wise LEA, "as RCAN"), LEA-then-GCA "in a sequential manner", the
-  backbone without GCA and LEA, and GCA or LEA alone. :data:`DAN_VARIANTS`
-  names them.
+  backbone without GCA and LEA, and GCA or LEA alone; Table 5 also puts GCA
+  and LEA on an EDSR backbone (:data:`EDSR_BACKBONE`: 256 channels, 32 DABs
+  of one residual unit, ``res_scale=0.1``, ``long_skip``; with both
+  attentions off it is EDSR). :data:`DAN_VARIANTS` names them.
 
 Choices the paper leaves open, each an argument (defaults in brackets):
 
@@ -116,6 +118,7 @@ __all__ = [
     'LocalEnhancedAttention',
     'ChannelAttention',
     'DAN_VARIANTS',
+    'EDSR_BACKBONE',
 ]
 
 GCAMode = Literal['channel', 'position', 'none']
@@ -123,6 +126,11 @@ LEAMode = Literal['spatial', 'channel', 'none']
 CrossFeature = Literal['lea', 'output']
 EarlySource = Literal['shallow', 'self']
 Activation = Literal['relu', 'none']
+
+#: EDSR's large model (Lim et al., 2017) as DAN arguments: with
+#: ``gca='none', lea='none'`` it is :class:`~basicattn.archs.edsr_arch.EDSR`
+#: (``num_feat=256, num_block=32, res_scale=0.1``) with the same parameters.
+EDSR_BACKBONE = dict(num_feat=256, num_block=32, num_res=1, long_skip=True, res_scale=0.1)
 
 #: The configurations of the paper's ablations (Tables 5 and 6) as DAN
 #: keyword arguments: ``DAN(**DAN_VARIANTS['GCA-S+LEA'])``.
@@ -136,6 +144,13 @@ DAN_VARIANTS = {
     'GCA-S+LEA': dict(gca='position'),  # Table 6
     'GCA+LEA-C': dict(lea='channel'),  # Table 6
     'GCA-S+LEA-C': dict(gca='position', lea='channel'),  # Table 6
+    # Table 5's second half: GCA and LEA on an EDSR backbone (EDSR-L: 256
+    # channels, 32 blocks of one residual unit, residual scaling 0.1, the
+    # trunk conv + long skip). 'EDSR' is EDSR itself, under DAN's names.
+    'EDSR': dict(EDSR_BACKBONE, gca='none', lea='none'),
+    'EDSR+GCA': dict(EDSR_BACKBONE, lea='none'),
+    'EDSR+LEA': dict(EDSR_BACKBONE, gca='none'),
+    'EDSR+GCA+LEA': dict(EDSR_BACKBONE),
 }
 
 
@@ -262,12 +277,12 @@ class DAB(nn.Module):
     """Dual attention block: residual units, then LEA, then GCA, plus skip.
 
     ``R = U(x) - x`` (what ``num_res`` chained residual units add),
-    ``X^ = LEA(R)``, ``out = x + GCA(X^, x_m)``; a missing attention is the
+    ``X^ = LEA(R)``, ``out = x + res_scale * GCA(X^, x_m)``; a missing attention is the
     identity. ``x_m = None`` means GCA-0: ``x_m`` is the block's own
     ``X^``.
 
     Args:
-        num_feat, num_res, reduction, gca, lea, lea_dilations, gca_act:
+        num_feat, num_res, reduction, gca, lea, lea_dilations, gca_act, res_scale:
             as in :class:`DAN` (which holds the defaults).
 
     Returns (forward):
@@ -284,8 +299,10 @@ class DAB(nn.Module):
         lea: LEAMode,
         lea_dilations: Sequence[int],
         gca_act: Activation,
+        res_scale: float = 1.0,
     ):
         super().__init__()
+        self.res_scale = res_scale
         self.units = nn.Sequential(*[ResUnit(num_feat) for _ in range(num_res)])
         if lea == 'spatial':
             self.lea = LocalEnhancedAttention(num_feat, reduction, lea_dilations)
@@ -307,6 +324,8 @@ class DAB(nn.Module):
         out = feat
         if self.gca is not None:
             out = self.gca(feat, feat if x_m is None else x_m)
+        if self.res_scale != 1.0:  # EDSR's residual scaling (Table 5's EDSR backbone)
+            out = out * self.res_scale
         return x + out, feat
 
 
@@ -353,6 +372,9 @@ class DAN(MeanShiftMixin, nn.Module):
         img_range (float): Multiplier after the mean shift. Default: 1.0.
         global_skip (str): ``'none'`` (the paper) or ``'bicubic'`` (add the
             MATLAB bicubic upsampling of the input). Default: ``'none'``.
+        res_scale (float): Factor of each DAB's (attended) residual before
+            the skip; 0.1 with :data:`EDSR_BACKBONE` (EDSR's residual
+            scaling, Table 5's EDSR rows). Default: 1.0 (the paper's DAN).
 
     Shapes: ``(N, num_in_ch, h, w)`` in [0, 1] -> ``(N, num_out_ch,
     upscale * h, upscale * w)``.
@@ -388,6 +410,7 @@ class DAN(MeanShiftMixin, nn.Module):
         rgb_mean: Sequence[float] = (0.4488, 0.4371, 0.4040),
         img_range: float = 1.0,
         global_skip: GlobalSkip = 'none',
+        res_scale: float = 1.0,
     ):
         super().__init__()
         for name, value, alias in (
@@ -408,6 +431,8 @@ class DAN(MeanShiftMixin, nn.Module):
         ):
             if not is_int(value) or value < low:
                 raise ValueError(f'DAN: {name} must be an int >= {low}, got {value!r}')
+        if isinstance(res_scale, bool) or not isinstance(res_scale, (int, float)) or res_scale <= 0:
+            raise ValueError(f'DAN: res_scale must be a number > 0, got {res_scale!r}')
         lea_dilations = tuple(lea_dilations)
         if not lea_dilations or not all(is_int(r) and r >= 1 for r in lea_dilations):
             raise ValueError(
@@ -433,7 +458,7 @@ class DAN(MeanShiftMixin, nn.Module):
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)  # H_S
         self.blocks = nn.ModuleList(
             [  # H_D
-                DAB(num_feat, num_res, reduction, gca, lea, lea_dilations, gca_act)
+                DAB(num_feat, num_res, reduction, gca, lea, lea_dilations, gca_act, res_scale)
                 for _ in range(num_block)
             ]
         )

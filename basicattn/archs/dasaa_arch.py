@@ -128,6 +128,8 @@ from .dasaa_blocks import (
 __all__ = ['DASAA', 'DualAttentionModule', 'DASAA_VARIANTS']
 
 Branches = Literal['both', 'pab', 'cab', 'swapped']
+#: SAAM's extent: the whole frame (the paper, Sec. 3.5) or each row (the authors' code).
+SaamMode = Literal['frame', 'row']
 
 #: Table IV of the paper as DASAA keyword arguments:
 #: ``DASAA(**DASAA_VARIANTS['model4'])``.
@@ -153,7 +155,7 @@ class DualAttentionModule(nn.Module):
 
     Args:
         num_feat, reduction, pab_hidden, pab_kernel, branches, use_mask,
-        mask_threshold, mask_open_size, mask_close_radius, attn_chunk:
+        mask_threshold, mask_open_size, mask_close_radius, attn_chunk, saam_mode:
             as in :class:`DASAA`.
     """
 
@@ -169,14 +171,22 @@ class DualAttentionModule(nn.Module):
         mask_open_size: int = 3,
         mask_close_radius: int = 3,
         attn_chunk: Optional[int] = 1024,
+        saam_mode: SaamMode = 'frame',
     ):
         super().__init__()
         check_choice(branches, 'branches', Branches, 'DASAA')
+        check_choice(saam_mode, 'saam_mode', SaamMode, 'DASAA')
         self.branches = branches
         self.pab = PositionAttention(pab_hidden, pab_kernel) if branches != 'cab' else None
         self.cab = ChannelAttention(num_feat, reduction) if branches != 'pab' else None
         self.saam = SelfAttentionAlignment(
-            num_feat, use_mask, mask_threshold, mask_open_size, mask_close_radius, attn_chunk
+            num_feat,
+            use_mask,
+            mask_threshold,
+            mask_open_size,
+            mask_close_radius,
+            attn_chunk,
+            saam_mode,
         )
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
@@ -231,6 +241,11 @@ class DASAA(nn.Module):
             MATLAB bicubic upsampling of the centre frame (basicattn's
             option; needs ``num_in_ch == num_out_ch``; the last conv then
             starts at zero). Default: ``'none'``.
+        saam_mode (str): ``'frame'``: SAAM attends over the whole frame
+            (the paper's text, ``(HW)^2`` attention); ``'row'``: along each
+            row only, as the authors' code (``H W^2``, ``H`` times less;
+            for Youku-VESR's 480x270 LR frames 270 times less, see
+            docs/models/dasaa.md). Default: ``'frame'``.
 
     Sequence mode. ``forward(x)`` is one step from a zero ConvLSTM state
     (the authors' behaviour, what a sliding-window trainer wants). To carry
@@ -280,6 +295,7 @@ class DASAA(nn.Module):
         use_lstm: bool = True,
         branches: str = 'both',
         global_skip: str = 'none',
+        saam_mode: SaamMode = 'frame',
     ):
         super().__init__()
         for name, value in dict(
@@ -331,6 +347,7 @@ class DASAA(nn.Module):
             mask_open_size,
             mask_close_radius,
             attn_chunk,
+            saam_mode,
         )
         self.upsample = nn.Sequential(
             nn.Conv2d(num_feat, num_feat * upscale * upscale, 3, 1, 1), nn.PixelShuffle(upscale)

@@ -46,6 +46,9 @@ __all__ = [
 
 LSTMState = Tuple[torch.Tensor, torch.Tensor]
 
+#: SAAM's attention extent: the whole frame (the paper) or each row (the authors' code).
+SAAM_MODES = ('frame', 'row')
+
 
 def _conv(in_ch: int, out_ch: int, kernel_size: int) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, kernel_size, 1, kernel_size // 2)
@@ -238,9 +241,15 @@ class SelfAttentionAlignment(nn.Module):
     Output: ``conv1x1(cat(F_p, R, mask))``. ``W_q`` and ``W_k`` are shared
     by the two parts (siamese, as in the authors' code and PASSRnet).
 
-    Both parts attend over all ``H x W`` positions (2-D), ``chunk_size``
-    queries at a time (:func:`chunked_attention`), never an ``HW x HW``
-    matrix unless ``chunk_size`` is None or at least ``HW``.
+    ``mode='frame'`` (the paper's reading, default): both parts attend over
+    all ``H x W`` positions (2-D), ``chunk_size`` queries at a time
+    (:func:`chunked_attention`), never an ``HW x HW`` matrix unless
+    ``chunk_size`` is None or at least ``HW``. ``mode='row'`` (the authors'
+    code, qynan/DASAA ``DAM2``, PASSRnet's parallax attention): a position
+    attends only to the ``W`` positions of its own row, ``H`` independent
+    ``W x W`` attentions, so the cost is ``H W^2 C`` multiply-adds per
+    product instead of ``(HW)^2 C`` (``H`` times less); the coverage of the
+    mask is then also counted per row. Measured costs: docs/models/dasaa.md.
 
     Args:
         num_feat (int): Channels C. Default: 64.
@@ -250,6 +259,8 @@ class SelfAttentionAlignment(nn.Module):
         mask_threshold, mask_open_size, mask_close_radius: See
             :class:`MorphologicalMask`.
         chunk_size (int | None): Queries per attention chunk. Default: 1024.
+        mode (str): ``'frame'`` (attend over the whole frame) or ``'row'``
+            (along rows, as the authors' code). Default: ``'frame'``.
     """
 
     def __init__(
@@ -260,10 +271,14 @@ class SelfAttentionAlignment(nn.Module):
         mask_open_size: int = 3,
         mask_close_radius: int = 3,
         chunk_size: Optional[int] = 1024,
+        mode: str = 'frame',
     ):
         super().__init__()
         check_positive_int(chunk_size, 'chunk_size', allow_none=True)
+        if mode not in SAAM_MODES:
+            raise ValueError(f'SAAM: mode must be one of {SAAM_MODES}, got {mode!r}')
         self.chunk_size = chunk_size
+        self.mode = mode
         self.to_q = nn.Conv2d(num_feat, num_feat, 1)
         self.to_k = nn.Conv2d(num_feat, num_feat, 1)
         self.to_v = nn.Conv2d(num_feat, num_feat, 1)
@@ -277,8 +292,20 @@ class SelfAttentionAlignment(nn.Module):
         self.valid_mask = Tap()  # the 0/1 mask, (N, 1, H, W)
 
     @staticmethod
-    def _tokens(x: torch.Tensor) -> torch.Tensor:
+    def _frame_tokens(x: torch.Tensor) -> torch.Tensor:
         return rearrange(x, 'b c h w -> b (h w) c')
+
+    def _tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, HW, C)`` (frame: one attention per image) or ``(B H, W, C)`` (row)."""
+        if self.mode == 'row':
+            return rearrange(x, 'b c h w -> (b h) w c')
+        return self._frame_tokens(x)
+
+    def _grid(self, tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """Back from :meth:`_tokens`' layout to ``(B, C, H, W)``."""
+        if self.mode == 'row':
+            return rearrange(tokens, '(b h) w c -> b c h w', h=h, w=w)
+        return rearrange(tokens, 'b (h w) c -> b c h w', h=h, w=w)
 
     def validity_mask(self, feat_p: torch.Tensor, feat_c: torch.Tensor) -> torch.Tensor:
         """The lower part: ``(N, 1, H, W)`` 0/1 mask on the grid of ``F_p``.
@@ -292,19 +319,27 @@ class SelfAttentionAlignment(nn.Module):
             coverage = attention_coverage(
                 self._tokens(self.to_q(feat_c)), self._tokens(self.to_k(feat_p)), self.chunk_size
             )
-        coverage = rearrange(coverage, 'b (h w) -> b 1 h w', h=h, w=w)
+        coverage = self._grid(coverage.unsqueeze(-1), h, w)
         return self.valid_mask(self.mask(coverage))
 
     def _record_query_attention(self, q: torch.Tensor, k: torch.Tensor, h: int, w: int) -> None:
         """Pass the rows of ``M_pc = softmax(P^T Q)`` of the query pixels to the tap.
 
         Only while a recorder listens: K rows of ``HW`` weights, never the
-        ``HW x HW`` matrix; float32 as :func:`chunked_attention`.
+        ``HW x HW`` matrix; float32 as :func:`chunked_attention`. ``q`` and
+        ``k`` are in the frame layout ``(B, HW, C)``; in row mode the weights
+        outside the query's row are 0.
         """
-        rows = q[:, self.query_attention.query_index(h, w, q.device)]
+        index = self.query_attention.query_index(h, w, q.device)
+        rows = q[:, index]
         dtype = torch.promote_types(q.dtype, torch.float32)
         with torch.no_grad():
-            att = torch.softmax(rows.to(dtype) @ k.to(dtype).transpose(1, 2), dim=-1)
+            logits = rows.to(dtype) @ k.to(dtype).transpose(1, 2)
+            if self.mode == 'row':
+                key_row = torch.arange(h * w, device=q.device) // w
+                other = key_row[None, :] != (index // w)[:, None]  # (K, HW)
+                logits = logits.masked_fill(other, float('-inf'))
+            att = torch.softmax(logits, dim=-1)
         self.query_attention(att.unflatten(-1, (h, w)))
 
     def forward(self, feat_p: torch.Tensor, feat_c: torch.Tensor) -> torch.Tensor:
@@ -315,11 +350,12 @@ class SelfAttentionAlignment(nn.Module):
                 f'{tuple(feat_c.shape)}'
             )
         h, w = feat_p.shape[-2:]
-        q, k = self._tokens(self.to_q(feat_p)), self._tokens(self.to_k(feat_c))
+        q_map, k_map = self.to_q(feat_p), self.to_k(feat_c)
         if self.query_attention.listening:
-            self._record_query_attention(q, k, h, w)
+            self._record_query_attention(self._frame_tokens(q_map), self._frame_tokens(k_map), h, w)
+        q, k = self._tokens(q_map), self._tokens(k_map)
         ref = chunked_attention(q, k, self._tokens(self.to_v(feat_c)), self.chunk_size)
-        parts = [feat_p, rearrange(ref, 'b (h w) c -> b c h w', h=h, w=w)]
+        parts = [feat_p, self._grid(ref, h, w)]
         if self.mask is not None:
             parts.append(self.validity_mask(feat_p, feat_c).to(feat_p.dtype))
         return self.fuse(torch.cat(parts, dim=1))

@@ -27,7 +27,9 @@ Differences from the paper and from the authors' code (all deliberate):
   computation is ``attention_mode='dense'``.
 * **Memory size.** ``num_slots`` defaults to 256 as in the code (the paper's
   tables pick N = 512 as best; pass ``num_slots=512`` for the paper's
-  model).
+  model, as options/train/mana_x4_vimeo.yml does). ``use_memory=False`` is
+  Table 2's ``No_Mem`` row: no memory module, the cross-frame attention
+  alone (not in the code).
 * **Quantisation loss.** The authors' forward always returns
   ``(output, quant_loss)``. Ours returns the output (so generic training and
   test code can call it) and ``(output, {'quant': quant_loss})`` with
@@ -272,6 +274,9 @@ class MANA(nn.Module):
             Default: 16.
         attention_tol (float): Gaussian weight below which the tiled
             attention skips keys. Default: 1e-8.
+        use_memory (bool): Build the memory-augmented attention; False is
+            Table 2's ``No_Mem`` (no ``memory.*`` weights, no quantisation
+            loss). Default: True.
     """
 
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/mana.md).
@@ -298,6 +303,7 @@ class MANA(nn.Module):
         attention_mode: str = 'tiled',
         attention_tile: int = 16,
         attention_tol: float = 1e-8,
+        use_memory: bool = True,
     ):
         super().__init__()
         if num_in_ch != num_out_ch:
@@ -335,7 +341,7 @@ class MANA(nn.Module):
             attention_tile,
             attention_tol,
         )
-        self.memory = MemoryAttention(embed_dim, num_slots, num_feat)
+        self.memory = MemoryAttention(embed_dim, num_slots, num_feat) if use_memory else None
         self.decoder = nn.Sequential(*[ResBlock(num_feat) for _ in range(num_decoder_blocks)])
         self.upconv1 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
         self.upconv2 = nn.Conv2d(num_feat, hr_feat * 4, 3, 1, 1)
@@ -372,18 +378,21 @@ class MANA(nn.Module):
 
         Returns:
             Tensor | tuple[Tensor, dict]: ``(N, C, 4H, 4W)``, and the dict of
-            auxiliary terms when ``return_aux`` is True.
+            auxiliary terms when ``return_aux`` is True (empty without memory).
         """
         self._check_input(x)
         b, t = x.shape[:2]
         centre = x[:, t // 2]
         feats = self.encode(x.flatten(0, 1)).unflatten(0, (b, t))
         att, query = self.attention(feats)
-        mem, quant_loss = self.memory(query)
-        feat = feats[:, t // 2] + att + mem
+        feat = feats[:, t // 2] + att
+        aux = {}
+        if self.memory is not None:
+            mem, aux['quant'] = self.memory(query)
+            feat = feat + mem
         out = self.upsample(self.decoder(feat))
         out = out + F.interpolate(centre, scale_factor=4, mode='bilinear', align_corners=False)
-        return (out, {'quant': quant_loss}) if return_aux else out
+        return (out, aux) if return_aux else out
 
     def quant_loss(self, x: torch.Tensor) -> torch.Tensor:
         """Memory quantisation loss alone (the second training stage).
@@ -400,6 +409,8 @@ class MANA(nn.Module):
             Tensor: Scalar ``mean |Q - Y|``.
         """
         self._check_input(x)
+        if self.memory is None:
+            raise ValueError('MANA: use_memory=False (No_Mem) has no quantisation loss')
         att = self.attention
         query = att.to_q(att.norm(self.encode(x[:, x.shape[1] // 2])))
         y, q = self.memory.read(query)

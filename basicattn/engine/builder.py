@@ -17,7 +17,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from basicattn.errors import UserError
+from basicattn.errors import CheckpointError, OptionError, UserError
 from basicattn.metrics.metric_direction import best_rule
 from basicattn.utils.output_guard import refuse_outputs_over_inputs
 from basicattn.utils.path_util import safe_path_component
@@ -340,6 +340,7 @@ def runner_cfg(
                 strict=paths.get('strict_load_g', True),
                 param_key=paths.get('param_key_g'),
                 scale=expected_scale(opt),
+                **partial_load_args(paths),
             )
         )
     cfg = dict(
@@ -548,15 +549,50 @@ def check_stop_at(opt: Mapping[str, Any], stop_at: Optional[int]) -> None:
         )
 
 
+def partial_load_args(paths: Mapping[str, Any]) -> dict:
+    """The ``GeneratorLoadHook`` arguments of ``path.partial_*_g`` (none when they are not used).
+
+    Raises:
+        OptionError: include/exclude patterns without ``path.partial_load_g: true``.
+    """
+    if not paths.get('partial_load_g'):
+        for key in ('partial_include_g', 'partial_exclude_g'):
+            if paths.get(key):
+                raise OptionError(
+                    f'path.{key} is set but path.partial_load_g is not true; set '
+                    'path.partial_load_g: true for a transfer load, or drop the patterns'
+                )
+        return {}
+    return dict(
+        partial=True,
+        include=paths.get('partial_include_g'),
+        exclude=list(paths.get('partial_exclude_g') or ()),
+    )
+
+
 def check_pretrain_scale(opt: Mapping[str, Any]) -> None:
-    """Refuse ``path.pretrain_network_g`` recorded for another scale than the option file's."""
-    path = (opt.get('path') or {}).get('pretrain_network_g')
+    """Refuse ``path.pretrain_network_g`` recorded for another scale than the option file's.
+
+    A transfer load (``path.partial_load_g: true``) is a deliberate cross-scale
+    load and is not refused (its log line says which scales met).
+    """
+    paths = opt.get('path') or {}
+    partial_load_args(paths)
+    path = paths.get('pretrain_network_g')
+    if paths.get('partial_load_g'):
+        return
     if not path or checkpoint_io.is_url(str(path)) or not osp.isfile(path):
         return  # a URL or a missing file gets its own message where it is loaded
     from .checkpoint_state import check_checkpoint_scale
 
     checkpoint = checkpoint_io.safe_load(path, option='path.pretrain_network_g')
-    check_checkpoint_scale(checkpoint, path, expected_scale(opt), OPTION_SCALE)
+    try:
+        check_checkpoint_scale(checkpoint, path, expected_scale(opt), OPTION_SCALE)
+    except CheckpointError as err:
+        raise CheckpointError(
+            f'{err}; to start from them on purpose (transfer learning), set '
+            'path.partial_load_g: true'
+        ) from None
 
 
 #: How the scale of an option file is named in the scale check's message.

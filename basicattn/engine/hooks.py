@@ -49,6 +49,7 @@ from .checkpoint_state import (
     extract_generator_state,  # noqa: F401  (re-exported from its old place)
     load_network_weights,
     load_weights,  # noqa: F401  (re-exported)
+    recorded_scale,
     save_weights_file,
     unwrap_model,
 )
@@ -149,7 +150,13 @@ class GeneratorLoadHook(Hook):
             None: found (:data:`~basicattn.engine.checkpoint_state.NESTED_KEYS`).
         scale (int | None): The scale of the network; weights that record
             another are refused
-            (:func:`~basicattn.engine.checkpoint_state.check_checkpoint_scale`).
+            (:func:`~basicattn.engine.checkpoint_state.check_checkpoint_scale`)
+            unless ``partial``.
+        partial (bool): Transfer load (``path.partial_load_g``,
+            :func:`~basicattn.engine.partial_load.partial_load`): keep the
+            tensors that fit by name and shape and log one line of the rest.
+        include (list[str] | None): ``path.partial_include_g`` patterns.
+        exclude (list[str] | None): ``path.partial_exclude_g`` patterns.
     """
 
     priority = 'VERY_HIGH'
@@ -160,18 +167,33 @@ class GeneratorLoadHook(Hook):
         strict: bool = True,
         param_key: Optional[str] = None,
         scale: Optional[int] = None,
+        partial: bool = False,
+        include: Optional[Sequence[str]] = None,
+        exclude: Optional[Sequence[str]] = None,
     ) -> None:
         self.path, self.strict, self.param_key, self.scale = path, strict, param_key, scale
+        self.partial, self.include, self.exclude = partial, include, list(exclude or ())
         #: ``meta['iter']`` of the file last loaded (None: not a training checkpoint).
         self.loaded_iteration: Optional[int] = None
 
     def _load(self, runner: Runner) -> None:
         checkpoint = safe_load(self.path, option='path.pretrain_network_g')
         self.loaded_iteration = training_iteration(checkpoint)
-        check_checkpoint_scale(checkpoint, self.path, self.scale, "the option file's scale")
         generator = unwrap_model(runner.model).generator
         from basicattn.converters.detect import generator_state  # converters import engine
 
+        if self.partial:
+            from .partial_load import partial_load
+
+            recorded, _ = recorded_scale(checkpoint)
+            note = ''
+            if recorded is not None and self.scale is not None and recorded != self.scale:
+                note = f'x{recorded} weights into an x{self.scale} network'
+            state = generator_state(checkpoint, self.param_key, self.path)
+            line = partial_load(generator, state, self.path, self.include, self.exclude, note)
+            print_log(line, logger='current')
+            return
+        check_checkpoint_scale(checkpoint, self.path, self.scale, "the option file's scale")
         state = generator_state(checkpoint, self.param_key, self.path)
         result = load_network_weights(generator, state, self.strict, self.path)
         print_log(

@@ -193,6 +193,26 @@ OPTION_SCHEMA = Section(
                 'strict_load_g': Field(
                     (bool,), True, 'Require an exact key match when loading them.'
                 ),
+                'partial_load_g': Field(
+                    (bool,),
+                    False,
+                    'Transfer load (basicattn/engine/partial_load.py): keep every tensor whose '
+                    'name and shape the network has, leave the rest at their initialisation and '
+                    'log one line of what was skipped, by prefix. `strict_load_g` is then not '
+                    'used, and weights recorded for another scale are allowed (x3 -> x4); '
+                    'nothing fitting is an error.',
+                ),
+                'partial_include_g': Field(
+                    (list, NoneType),
+                    None,
+                    'With `partial_load_g`: shell-style patterns of the parameter names to load '
+                    '(null: all).',
+                ),
+                'partial_exclude_g': Field(
+                    (list,),
+                    [],
+                    "With `partial_load_g`: patterns of names never loaded (`['upsampler.*']`).",
+                ),
                 'param_key_g': Field(
                     (str, NoneType),
                     None,

@@ -189,6 +189,26 @@ def test_dasaa_query_attention_and_mask():
     assert rec['dam.pab.position_map'].shape == (1, 1, 8, 8)
 
 
+def test_dasaa_row_mode_query_attention_stays_in_the_row():
+    """``saam_mode='row'``: the tap keeps its (N, K, H, W) shape; a query pixel's
+    weights are the softmax over its own row and 0 elsewhere."""
+    net, x = _net('DASAA', saam_mode='row'), _input('DASAA')
+    points = [(1, 6), (4, 4)]
+    with torch.no_grad():
+        with record_taps(net, 'dam.saam.*', queries=points) as rec:
+            net(x)
+        feat = net.rdbs(net.conv_second(net.conv_first(x.flatten(1, 2))))
+        f_p, f_c = net.dam.pab(feat), net.dam.cab(feat)
+        p, q = net.dam.saam.to_q(f_p)[0], net.dam.saam.to_k(f_c)[0]  # (C, H, W)
+    got = rec['dam.saam.query_attention']
+    assert got.shape == (1, 2, 8, 8)
+    for n, (py, px) in enumerate(points):
+        ref = torch.zeros(8, 8)
+        ref[py] = torch.softmax(torch.einsum('c,cx->x', p[:, py, px], q[:, py]), 0)
+        torch.testing.assert_close(got[0, n], ref, rtol=1e-5, atol=1e-7)  # summation order
+    assert set(rec['dam.saam.valid_mask'].unique().tolist()) <= {0.0, 1.0}
+
+
 def test_query_outside_the_grid_is_refused():
     net, x = _net('DASAA'), _input('DASAA')
     with pytest.raises(ValueError, match=r'query pixel \(y=8, x=0\) is outside the 8x8 grid'):

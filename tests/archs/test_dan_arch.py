@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from basicattn.archs.dan_arch import (
     DAN,
     DAN_VARIANTS,
+    EDSR_BACKBONE,
     ChannelAttention,
     GlobalCrossLayerAttention,
     LocalEnhancedAttention,
@@ -158,7 +159,7 @@ def test_block_is_residual_and_long_skip():
 @pytest.mark.parametrize('variant', sorted(DAN_VARIANTS))
 def test_variants_forward_and_backward(variant):
     torch.manual_seed(0)
-    net = DAN(**dict(TINY, **DAN_VARIANTS[variant]))
+    net = DAN(**dict(DAN_VARIANTS[variant], **TINY))  # the EDSR rows at a tiny size too
     x = torch.rand(1, 3, 6, 7)
     out = net(x)
     assert out.shape == (1, 3, 12, 14) and torch.isfinite(out).all()
@@ -201,8 +202,52 @@ def test_global_skip_bicubic():
         (dict(lea_dilations=(1, 0, 2)), 'lea_dilations'),
         (dict(rgb_mean=(0.5,)), 'rgb_mean has 1 values'),
         (dict(global_skip='bilinear'), 'global_skip'),
+        (dict(res_scale=0), 'res_scale must be a number > 0'),
     ],
 )
 def test_errors_name_the_argument(kwargs, message):
     with pytest.raises(ValueError, match=message.replace('(', r'\(')):
         DAN(**dict(TINY, **kwargs))
+
+
+def test_edsr_backbone_without_attention_is_edsr():
+    """Table 5's EDSR rows: ``DAN(**DAN_VARIANTS['EDSR'])`` computes EDSR
+    (``res_scale=0.1``, trunk conv and long skip) with EDSR's weights renamed."""
+    from basicattn.archs.edsr_arch import EDSR
+
+    torch.manual_seed(0)
+    small = dict(num_feat=8, num_block=2, upscale=3)  # reduction only sizes the attentions
+    edsr = EDSR(res_scale=0.1, **small)
+    dan = DAN(**dict(DAN_VARIANTS['EDSR'], reduction=4, **small))
+    renamed = {
+        k.replace('body.', 'blocks.').replace('.conv', '.units.0.conv')
+        if k.startswith('body.')
+        else k: v
+        for k, v in edsr.state_dict().items()
+    }
+    dan.load_state_dict(renamed)  # strict: the same tensors
+    x = torch.rand(1, 3, 5, 6)
+    # DAB forms the residual as U(x) - x, EDSR adds it directly: equal up to rounding.
+    torch.testing.assert_close(dan(x), edsr(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    'variant, count',
+    [
+        ('EDSR', 43_680_003),  # = EDSR(num_feat=256, num_block=32, upscale=3), "43M"
+        ('EDSR+GCA', 44_082_435),
+        ('EDSR+LEA', 44_034_851),
+        ('EDSR+GCA+LEA', 44_437_283),
+    ],
+)
+def test_edsr_backbone_parameter_counts(variant, count):
+    from basicattn.archs.edsr_arch import EDSR
+
+    with torch.device('meta'):  # counts only, no memory
+        net = DAN(upscale=3, **DAN_VARIANTS[variant])
+        edsr = EDSR(num_feat=256, num_block=32, res_scale=0.1, upscale=3)
+    assert n_params(net) == count
+    assert n_params(edsr) == 43_680_003
+    # the paper: EDSR has "more than 3 times the number of parameters" of DAN
+    assert count / 11_460_745 > 3
+    assert EDSR_BACKBONE['res_scale'] == 0.1 and net.blocks[0].res_scale == 0.1

@@ -329,3 +329,62 @@ def test_global_skip_adds_bicubic_centre_frame():
     torch.testing.assert_close(skip(x), imresize(x[:, 2], scale=4), rtol=0, atol=0)
     skip.load_state_dict(plain.state_dict())
     torch.testing.assert_close(skip(x) - plain(x), imresize(x[:, 2], scale=4), rtol=0, atol=1e-5)
+
+
+# ---------------------------------------------------------------- row mode --
+def _saam_row_brute_force(saam, f_p, f_c):
+    """SAAM along rows by brute force: each row of each image on its own."""
+    b, c, h, w = f_p.shape
+    q, k, v = saam.to_q(f_p), saam.to_k(f_c), saam.to_v(f_c)
+    q2, k2 = saam.to_q(f_c), saam.to_k(f_p)  # the lower part, swapped
+    ref = torch.zeros(b, c, h, w)
+    cov = torch.zeros(b, 1, h, w)
+    for n in range(b):
+        for y in range(h):
+            att = torch.softmax(q[n, :, y].T @ k[n, :, y], -1)  # (W, W), softmax over keys
+            ref[n, :, y] = (att @ v[n, :, y].T).T
+            cov[n, 0, y] = torch.softmax(q2[n, :, y].T @ k2[n, :, y], -1).sum(0)
+    mask = saam.mask(cov.detach())
+    return saam.fuse(torch.cat([f_p, ref, mask], 1)), cov
+
+
+@pytest.mark.parametrize('chunk', [None, 2])
+def test_saam_row_mode_equals_brute_force_per_row(chunk):
+    torch.manual_seed(0)
+    saam = SelfAttentionAlignment(8, chunk_size=chunk, mode='row', mask_threshold=1.0)
+    f_p, f_c = torch.randn(2, 8, 4, 6), torch.randn(2, 8, 4, 6)
+    expected, cov = _saam_row_brute_force(saam, f_p, f_c)
+    # chunked softmax vs one softmax per row: float rounding only
+    torch.testing.assert_close(saam(f_p, f_c), expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(saam.validity_mask(f_p, f_c), saam.mask(cov))
+    # each row's coverage sums to W (every query row of the softmax sums to 1)
+    torch.testing.assert_close(cov.sum(-1), torch.full((2, 1, 4), 6.0))
+
+
+def test_saam_frame_mode_is_unchanged_and_the_default():
+    torch.manual_seed(0)
+    frame = SelfAttentionAlignment(8, chunk_size=6)
+    assert frame.mode == 'frame'
+    torch.manual_seed(0)
+    explicit = SelfAttentionAlignment(8, chunk_size=6, mode='frame')
+    f_p, f_c = torch.randn(1, 8, 5, 6), torch.randn(1, 8, 5, 6)
+    ref, _, _ = _saam_reference(frame, f_p, f_c)
+    assert torch.equal(frame(f_p, f_c), explicit(f_p, f_c))  # same module, same path
+    torch.testing.assert_close(frame(f_p, f_c), ref, rtol=0, atol=1e-5)
+    row = SelfAttentionAlignment(8, chunk_size=6, mode='row')
+    row.load_state_dict(frame.state_dict())  # same weights, other extent
+    assert not torch.allclose(row(f_p, f_c), frame(f_p, f_c), atol=1e-3)
+
+
+def test_dasaa_saam_mode_argument():
+    net = tiny(saam_mode='row')
+    assert net.dam.saam.mode == 'row'
+    x = torch.rand(1, 5, 3, 6, 7)
+    assert net(x).shape == (1, 3, 24, 28)
+    assert sum(p.numel() for p in net.parameters()) == sum(
+        p.numel() for p in tiny().parameters()
+    )  # an extent, not weights
+    with pytest.raises(ValueError, match='saam_mode'):
+        tiny(saam_mode='column')
+    with pytest.raises(ValueError, match='mode must be one of'):
+        SelfAttentionAlignment(8, mode='col')

@@ -125,3 +125,23 @@ def test_bad_input_shape_is_named(shape):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MANA(**dict(TINY, **kwargs))
+
+
+def test_no_mem_is_the_full_model_with_a_silent_memory():
+    """Table 2's No_Mem (``use_memory=False``): no memory weights, and the same
+    output as the full model whose memory read-out conv is zero (its initial state)."""
+    full = tiny(seed=3)
+    torch.nn.init.zeros_(full.memory.conv_out.weight)
+    torch.nn.init.zeros_(full.memory.conv_out.bias)
+    no_mem = MANA(**dict(TINY, use_memory=False))
+    state = {k: v for k, v in full.state_dict().items() if not k.startswith('memory.')}
+    assert set(state) == set(no_mem.state_dict())
+    no_mem.load_state_dict(state)
+    x = torch.rand(1, 7, 3, 8, 8)
+    out, aux = no_mem(x, return_aux=True)
+    assert aux == {}
+    # The full model adds an exact zero; same ops otherwise, but keep a float tolerance.
+    torch.testing.assert_close(out, full(x), rtol=0, atol=1e-6)
+    assert n_params(MANA(use_memory=False)) == 14_317_508 - 64 * 256 - (64 * 128 + 128)
+    with pytest.raises(ValueError, match='No_Mem'):
+        no_mem.quant_loss(x)

@@ -55,6 +55,38 @@ def test_train_and_test_files_build_the_papers_dan(name):
         assert sum(p.numel() for p in net.parameters()) == PAPER_X3_PARAMS
 
 
+@pytest.mark.parametrize(
+    'name, count', [('dan_x3_bi_edsr', 44_437_283), ('dan_x3_bi_edsr_backbone', 43_680_003)]
+)
+def test_table5_edsr_files(name, count):
+    """Table 5's EDSR rows: DAN's recipe, the EDSR backbone, with and without GCA + LEA."""
+    import torch
+
+    from basicattn.engine.network import build_network
+
+    opt = read_options(option_path('train', name), purpose='train')
+    base = read_options(option_path('train', 'dan_x3_bi'), purpose='train')
+    assert opt['train'] == base['train'] and opt['scale'] == 3
+    with torch.device('meta'):  # counts only
+        net = build_network(opt['network_g'])
+    assert sum(p.numel() for p in net.parameters()) == count
+
+
+def test_transfer_files_start_from_the_x3_model():
+    """BI x4, BD x3 and DN x3 start from the BI x3 model (Sec. IV-E); x4 by a partial load."""
+    for name in ('dan_x4_bi', 'dan_x3_bd', 'dan_x3_dn'):
+        paths = read_options(option_path('train', name), purpose='train')['path']
+        assert paths['pretrain_network_g'] == 'experiments/dan_x3_bi/latest.pth'
+        assert paths['partial_load_g'] is (name == 'dan_x4_bi')
+    assert read_options(option_path('train', 'dan_x4_bi'))['path']['partial_exclude_g'] == [
+        'upsample.*'
+    ]
+    base = read_options(option_path('train', 'dan_x3_bi'), purpose='train')
+    # one epoch = 1,000 iterations (EDSR-PyTorch), halved every 200 epochs
+    assert base['train']['scheduler']['milestones'] == [200000, 400000, 600000, 800000]
+    assert base['train']['total_iter'] == 1000000
+
+
 def test_bad_values_are_named():
     path = option_path('train', 'dan_x3_bi')
     with pytest.raises(OptionError) as info:
@@ -109,12 +141,17 @@ def _data_overrides(block_key, block, part_dir, scale):
 def test_train_and_test_two_iterations(tiny_data, tmp_path, tool):
     """Every training file runs 2 iterations (validating at the end); the
     matching test file then evaluates the checkpoint on its five sets, and
-    the x3 DN test file once more as DAN+ (self-ensemble)."""
+    the x3 DN test file once more as DAN+ (self-ensemble). BI x4, BD x3 and DN x3
+    start from the BI x3 run's checkpoint, as the paper's transfer learning;
+    the x4 one through the partial load, which logs what it skipped."""
+    x3_checkpoint = osp.join(str(tmp_path / 'dan_x3_bi'), 'iter_2.pth')
     for name in TRAIN:
         opt = merged('train', name)
         scale = opt['scale']
         work = str(tmp_path / name)
-        sets = (
+        transfer = opt.get('path', {}).get('pretrain_network_g')
+        assert (transfer == 'experiments/dan_x3_bi/latest.pth') == (name != 'dan_x3_bi')
+        sets = ([f'path.pretrain_network_g={x3_checkpoint}'] if transfer else []) + (
             []
             + _data_overrides('train', opt['datasets']['train'], tiny_data['train'], scale)
             + _data_overrides('val', opt['datasets']['val'], tiny_data['val'], scale)
@@ -138,6 +175,12 @@ def test_train_and_test_two_iterations(tiny_data, tmp_path, tool):
         )
         assert out.returncode == 0, (name, out.stderr[-3000:])
         assert f'Set5/psnr_y_crop{scale}' in out.stdout + out.stderr
+        if name == 'dan_x4_bi':  # SMALL_NET: 46 tensors, 2 of the x3 upsampler
+            assert (
+                f'Partial load of {x3_checkpoint} into DAN: 44 of 46 checkpoint tensors loaded; '
+                'skipped: excluded 2 [upsample.* (2)]; left at initialisation: 4 '
+                '[upsample.* (4)] (x3 weights into an x4 network)'
+            ) in out.stdout + out.stderr
         checkpoint = osp.join(work, 'iter_2.pth')
         assert osp.isfile(checkpoint)
 

@@ -36,7 +36,40 @@ def test_paper_option_files_validate():
     assert opt['train']['optim_g']['betas'] == [0.5, 0.99]
     assert opt['datasets']['train']['batch_size_per_gpu'] == 16
     assert opt['datasets']['train']['gt_size'] == 256  # 64x64 LR
-    read_options(osp.join(REPO_ROOT, 'options', 'test', 'mana_x4_vimeo.yml'), purpose='test')
+    assert opt['network_g']['num_slots'] == 512  # the paper's N (Sec. 4.1)
+    test = read_options(osp.join(REPO_ROOT, 'options', 'test', 'mana_x4_vimeo.yml'), purpose='test')
+    for o in (opt, test):  # the paper's RGB PSNR/SSIM
+        assert {(m['test_y_channel'], m['crop_border']) for m in o['val']['metrics'].values()} == {
+            (False, 0)
+        }
+    assert test['network_g'] == opt['network_g']
+
+
+@pytest.mark.parametrize(
+    'row, slots, memory',
+    [('n128', 128, True), ('n256', 256, True), ('n1024', 1024, True), ('nomem', 512, False)],
+)
+def test_table2_rows_train_and_test_the_same_network(row, slots, memory):
+    """Table 2's rows: the train and test file of a row build the same network."""
+    train = read_options(osp.join(REPO_ROOT, 'options', 'train', f'mana_x4_vimeo_{row}.yml'))
+    test = read_options(
+        osp.join(REPO_ROOT, 'options', 'test', f'mana_x4_vimeo_{row}.yml'), purpose='test'
+    )
+    assert train['network_g'] == test['network_g']
+    assert train['network_g']['num_slots'] == slots
+    assert train['network_g'].get('use_memory', True) is memory
+    assert test['path']['pretrain_network_g'] == f'experiments/mana_x4_vimeo_{row}/latest.pth'
+    if not memory:  # no memory: no quantisation loss, no memory stage
+        assert list(train['train']['losses']) == ['pixel']
+        assert [s['until_iter'] for s in train['train']['stages']] == [90000, 120000]
+
+
+def test_the_authors_code_variant():
+    opt = read_options(osp.join(REPO_ROOT, 'options', 'train', 'mana_x4_vimeo_code.yml'))
+    assert opt['network_g']['num_slots'] == 256
+    assert opt['train']['optim_g'] == {'type': 'Adam', 'lr': 1e-4, 'betas': [0.5, 0.999]}
+    assert [s['lr'] for s in opt['train']['stages']] == [1e-4, 1e-4, 1e-4]
+    assert opt['val']['metrics']['psnr']['test_y_channel'] is True
 
 
 def _tiny_options(root, sequences):
@@ -93,7 +126,7 @@ def test_three_stages_on_vimeo_sample_then_test_per_clip(testdata, tmp_path, too
     assert not stage1 & memory and len(stage1) > 10  # memory frozen, the rest trains
     assert stage2 == {'memory.bank'}  # the quantisation loss reaches only the bank
     assert memory <= stage3 and stage1 <= stage3  # everything trains again
-    # tools/test.py on the two held-out clips: per-clip table and metrics.json
+    # tools/test.py on the two held-out clips: per-clip table and metrics.json (RGB, the paper's)
     test = tool(
         'tools/test.py',
         '-opt',
@@ -107,10 +140,10 @@ def test_three_stages_on_vimeo_sample_then_test_per_clip(testdata, tmp_path, too
     assert 'per clip' in test.stdout and '00002/0002' in test.stdout
     metrics = json.load(open(test.stdout.strip().splitlines()[-1]))['metrics']
     per_clip = json.load(open(f'{root}/test/metrics_per_clip.json'))['Vimeo90K_test']
-    mean = sum(v['psnr_y_crop4'] for v in per_clip.values()) / len(per_clip)
-    assert abs(metrics['Vimeo90K_test']['psnr_y_crop4'] - mean) < 1e-9
+    mean = sum(v['psnr_rgb_crop0'] for v in per_clip.values()) / len(per_clip)
+    assert abs(metrics['Vimeo90K_test']['psnr_rgb_crop0'] - mean) < 1e-9
     # per frame: keys clip/frame, the frames of each clip average to its per-clip value
     frames = json.load(open(f'{root}/test/metrics_per_image.json'))['Vimeo90K_test']
     for clip, values in per_clip.items():
-        own = [v['psnr_y_crop4'] for k, v in frames.items() if k.startswith(clip + '/')]
-        assert own and abs(sum(own) / len(own) - values['psnr_y_crop4']) < 1e-9
+        own = [v['psnr_rgb_crop0'] for k, v in frames.items() if k.startswith(clip + '/')]
+        assert own and abs(sum(own) / len(own) - values['psnr_rgb_crop0']) < 1e-9
