@@ -102,3 +102,20 @@ def test_a_video_arch_given_one_image():
         run_clip_lam(_build('MANA'), torch.rand(3, 8, 8), Window(0, 0, 4), path=PATH)
     with pytest.raises(DataError, match='at least 2 frames'):
         run_clip_lam(_build('MANA'), torch.rand(1, 3, 8, 8), Window(0, 0, 4), path=PATH)
+
+
+@pytest.mark.slow
+def test_a2n_official_uses_more_pixels_than_bicubic(testdata):
+    # A2N x2 (authors' weights) against the 4x4-tap bicubic baseline on a 32x32 crop of
+    # the Set5 butterfly: the deep network's DI is larger (A2N Table 7's ordering)
+    from basicattn.engine.network import network_from_arguments
+    from basicattn.utils.img_util import img2tensor, imread
+
+    weights = testdata('weights', 'a2n_official', 'aan_x2.pt')
+    lr = img2tensor(imread(testdata('Set5', 'X2', 'LR', 'img_003.png')))[:, 40:72, 40:72]
+    a2n, _ = network_from_arguments(checkpoint_path=weights, scale=2, report=lambda line: None)
+    window, path = Window(24, 24, 16), BlurPath(fold=2)
+    a2n_result = run_image_lam(a2n, lr, window, path, batch_size=2)
+    bicubic = run_image_lam(ARCHS.build(dict(type='Bicubic', scale=2)), lr, window, path)
+    assert a2n_result.sr.shape == (3, 64, 64)
+    assert 0 < bicubic.diffusion_index < a2n_result.diffusion_index < 100

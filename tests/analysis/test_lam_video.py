@@ -84,3 +84,11 @@ def test_frame_summary_by_hand():
     from basicattn.analysis.lam import gini
 
     assert summary['gini'] == pytest.approx(gini(values), abs=1e-12)
+
+
+def test_mana_at_initialisation_reads_only_the_centre_frame(rng):
+    # MANA starts its cross-frame attention and memory outputs at zero (conv_out), so
+    # before training the neighbour frames cannot reach the output: exactly zero shares
+    clip = torch.from_numpy(rng.random((3, 3, 8, 8)).astype(np.float32))
+    result = run_clip_lam(_net(MANA_TINY), clip, Window(4, 4, 8), path=PATH)
+    assert [f['share'] for f in result.frames] == [0.0, 1.0, 0.0]
