@@ -120,6 +120,7 @@ def test_video_lam_reports_every_frame(analyze, inputs, tmp_path, capsys):
         ('image arch, a folder', ['--window', '1', '1', 'CLIP'], 'image arch'),
         ('frame outside', ['--window', '1', '1', 'MANA', 'CLIP', '--frame', '3'], '--frame 3'),
         ('image too small', ['--window', '1', '1', 'TINY'], 'at least 5x5'),
+        ('frame of an image arch', ['--window', '1', '1', '--frame', '0'], '--frame'),
     ],
 )
 def test_bad_input_is_one_error_line(analyze, inputs, tmp_path, capsys, case, extra, culprit):

@@ -122,6 +122,8 @@ def _read_input(args: argparse.Namespace, net, cfg: dict):
                 f'IMAGE {args.image} is a folder or video, but {cfg["type"]} is an image arch: '
                 'give one LR image file'
             )
+        if args.frame is not None:
+            raise UserError(f'--frame: {cfg["type"]} is an image arch; --frame is for video archs')
         img = imread(args.image)
         return img2tensor(img), [img], [osp.splitext(osp.basename(args.image))[0]]
     if not is_clip:
