@@ -14,7 +14,8 @@ their release are the defaults of :class:`BlurPath`):
 
 * the network sees the LR input as RGB in [0, 1] and gives the SR output y;
 * the objective is the gradient detector summed over a ``w x w`` window at
-  ``(row, col)`` of y (:func:`gradient_detector`);
+  ``(row, col)`` of y (:func:`gradient_detector`; its square root has
+  derivative 0 at 0, where the release's NaN would wipe out whole regions);
 * the path is progressive blurring (:class:`BlurPath`): ``sigma_k =
   linspace(sigma, 0, fold + 1)``; kernel ``k`` is an isotropic
   ``kernel_size x kernel_size`` Gaussian of standard deviation ``sigma_k +
@@ -214,6 +215,15 @@ def gradient_detector(y: torch.Tensor, row: int, col: int, size: int) -> torch.T
     :-1] - y[..., :, 1:])**2``, ``g = sqrt(dh[..., :, :-1] + dw[..., :-1,
     :])``, summed over the channels and ``g[..., row:row+size, col:col+size]``.
 
+    One difference from the LAM release: where ``g`` is exactly 0 (equal
+    neighbours, e.g. a saturated patch), the derivative of the square root is
+    taken as 0 instead of ``inf``. The release's ``inf`` times the zero
+    differences gives NaN, which the backward pass spreads to every input
+    pixel that reaches that output pixel before NaNs are set to 0, erasing
+    their attribution (all of it for the bicubic baseline, whose resize mixes
+    whole rows and columns, or for an arch with global pooling). Wherever the
+    release gives no NaN the two are the same.
+
     Args:
         y (Tensor): ``(N, C, H, W)`` SR outputs.
 
@@ -222,8 +232,12 @@ def gradient_detector(y: torch.Tensor, row: int, col: int, size: int) -> torch.T
     """
     dh = (y[..., :-1, :] - y[..., 1:, :]) ** 2
     dw = (y[..., :, :-1] - y[..., :, 1:]) ** 2
-    g = torch.sqrt(dh[..., :, :-1] + dw[..., :-1, :])
-    return g[..., row : row + size, col : col + size].flatten(1).sum(1)
+    squared = (dh[..., :, :-1] + dw[..., :-1, :])[..., row : row + size, col : col + size]
+    # sqrt with derivative 0 at 0 (a subgradient of the magnitude); torch.sqrt's inf
+    # there times the zero differences is NaN, which backward spreads over the input
+    positive = squared > 0
+    g = torch.where(positive, torch.sqrt(torch.where(positive, squared, 1.0)), 0.0)
+    return g.flatten(1).sum(1)
 
 
 def path_attribution(

@@ -26,7 +26,7 @@ from .lam import (
 )
 from .lam_video import clip_forward, frame_summary, frames_used
 
-__all__ = ['LamResult', 'Window', 'run_clip_lam', 'run_image_lam']
+__all__ = ['LamResult', 'Window', 'check_sr_window', 'run_clip_lam', 'run_image_lam']
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,26 @@ class LamResult:
     frames: List[dict] = field(default_factory=list)
 
 
+def check_sr_window(sr: torch.Tensor, window: Window) -> None:
+    """The window fits the SR output ``(C, H, W)`` and is not flat there.
+
+    Raises:
+        UserError: The window leaves the gradient detector.
+        DataError: The detector is 0 over the whole window (no edge to attribute).
+    """
+    check_window(window.row, window.col, window.size, sr.shape)
+    if not gradient_detector(sr[None], window.row, window.col, window.size).item() > 0:
+        raise DataError(
+            f'the {window.size}x{window.size} window at row {window.row} col {window.col} is '
+            'flat in the SR output (its gradient detector is 0): choose a window with edges '
+            'or texture'
+        )
+
+
 def _sr_and_check(forward, inputs: torch.Tensor, window: Window) -> torch.Tensor:
     with torch.no_grad():
         sr = forward(inputs[None].to(torch.float32))[0]
-    check_window(window.row, window.col, window.size, sr.shape)
+    check_sr_window(sr, window)
     return sr
 
 

@@ -115,6 +115,38 @@ def test_gradient_detector_by_hand():
     assert gradient_detector(y, 0, 0, 2).item() == pytest.approx(5.0 + 2**0.5)
 
 
+def test_gradient_detector_has_no_nan_where_neighbours_are_equal():
+    torch.manual_seed(0)
+    y = torch.rand(1, 1, 5, 5, dtype=torch.float64)
+    y.data[0, 0, 2, 1] = y.data[0, 0, 1, 2] = y.data[0, 0, 1, 1]  # g at (1, 1) is exactly 0
+    y.requires_grad_(True)
+    (grad,) = torch.autograd.grad(gradient_detector(y, 0, 0, 3).sum(), y)
+    assert torch.isfinite(grad).all()
+    # the same as the published torch.sqrt over the other eight window positions
+    dh = (y[..., :-1, :] - y[..., 1:, :]) ** 2
+    dw = (y[..., :, :-1] - y[..., :, 1:]) ** 2
+    squared = (dh[..., :, :-1] + dw[..., :-1, :])[0, 0, :3, :3]
+    mask = torch.ones(3, 3, dtype=torch.bool)
+    mask[1, 1] = False
+    (expected,) = torch.autograd.grad(torch.sqrt(squared[mask]).sum(), y, retain_graph=True)
+    assert torch.equal(grad, expected)
+    # published: sqrt'(0) = inf, times the zero differences, is NaN
+    (published,) = torch.autograd.grad(torch.sqrt(squared).sum(), y)
+    assert torch.isnan(published).any()
+
+
+def test_equal_neighbours_do_not_erase_the_bicubic_attribution(rng):
+    # a flat 2x2 LR patch inside the window: with the published NaN the bicubic
+    # resize (whole rows and columns) would spread it over every pixel
+    from basicattn.registry import ARCHS
+
+    image = rng.random((3, 12, 12))
+    image[:, 5:7, 5:7] = 0.5
+    net = ARCHS.build(dict(type='Bicubic', scale=2))
+    lam_map = _lam_map(net, image, 8, 8, 6, BlurPath(fold=2))
+    assert lam_map.max() > 0 and np.count_nonzero(lam_map) > 16
+
+
 def test_check_window():
     check_window(0, 0, 4, (3, 5, 5))  # detector 4x4: fits exactly
     with pytest.raises(UserError, match=r'--window 1 0.*ROW must be in \[0, 0\]'):

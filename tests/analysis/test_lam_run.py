@@ -93,8 +93,12 @@ def test_window_outside_the_output_is_found_before_the_path():
 
 def test_flat_window_has_no_di():
     # Bicubic of a constant image is constant: no gradient anywhere on the path
-    with pytest.raises(DataError, match='zero everywhere'):
-        run_image_lam(_build('Bicubic'), torch.full((3, 8, 8), 0.5), Window(2, 2, 4), PATH)
+    steps = []
+    with pytest.raises(DataError, match='window at row 2 col 2 is flat in the SR output'):
+        run_image_lam(
+            _build('Bicubic'), torch.full((3, 8, 8), 0.5), Window(2, 2, 4), PATH, 1, steps.append
+        )
+    assert steps == []  # found before the path
 
 
 def test_a_video_arch_given_one_image():

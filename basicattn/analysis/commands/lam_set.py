@@ -60,7 +60,7 @@ def _prepare(spec, windows, scale, gt_folder, device, window_size):
     """Build one model, super-resolve every listed image, check windows, measure PSNR."""
     import torch
 
-    from basicattn.analysis.lam import check_window
+    from basicattn.analysis.lam_run import Window, check_sr_window
     from basicattn.engine.network import network_from_arguments
     from basicattn.metrics.psnr_ssim import calculate_psnr
     from basicattn.utils.img_util import img2tensor, imread, tensor2img
@@ -93,7 +93,7 @@ def _prepare(spec, windows, scale, gt_folder, device, window_size):
                 border = sr.shape[-1] // lr.shape[1]  # crop = the scale
                 psnrs[w.image] = calculate_psnr(sr_img, gt, crop_border=border, test_y_channel=True)
         try:
-            check_window(w.row, w.col, window_size, images[w.image][1].shape)
+            check_sr_window(images[w.image][1], Window(w.row, w.col, window_size))
         except UserError as err:
             raise UserError(f'{w.image} (model {spec.label}): {err}') from None
     return net, cfg, images, psnrs
