@@ -959,8 +959,12 @@ def _i22_a2n_x2(c, name='a2n_x2.pth'):
 
 
 def _i22_a2n_x3_options(c, changes=(), drop=()):
-    """Tiny options of the same A2N at x3 (the datasets make their LR by bicubic)."""
-    return c.options({'network_g': dict(I22_A2N), 'scale': 3, **dict(changes)}, drop=drop)
+    """Tiny options of the same A2N at x3 (the datasets make their LR by bicubic).
+
+    ``gt_size`` 18: the patch must be a multiple of the scale (a check of its own).
+    """
+    x3 = {'network_g': dict(I22_A2N), 'scale': 3, 'datasets.train.gt_size': 18}
+    return c.options({**x3, **dict(changes)}, drop=drop)
 
 
 @case('i22-compare-output-is-an-input', 'test.py', ('a.json', '-o', '--compare'), 'options')
