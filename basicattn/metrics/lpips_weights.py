@@ -49,10 +49,17 @@ _LOADED: Dict[tuple, LPIPSNet] = {}
 
 
 def default_backbone_path(net: str) -> str:
-    """``<torch hub dir>/checkpoints/<torchvision file name>`` of ``net``."""
-    import torch.hub
+    """``<torch hub dir>/checkpoints/<torchvision file name>`` of ``net``.
 
-    return osp.join(torch.hub.get_dir(), 'checkpoints', BACKBONE_FILES[net])
+    The hub folder by torch's documented rule (``$TORCH_HOME/hub``, else
+    ``$XDG_CACHE_HOME/torch/hub``, else ``~/.cache/torch/hub``), worked out
+    here rather than through ``torch.hub``: nothing in basicattn touches the
+    module that downloads (tests/engine/test_checkpoint_safety.py).
+    """
+    torch_home = os.environ.get('TORCH_HOME') or osp.join(
+        os.environ.get('XDG_CACHE_HOME') or osp.join(osp.expanduser('~'), '.cache'), 'torch'
+    )
+    return osp.join(osp.expanduser(torch_home), 'hub', 'checkpoints', BACKBONE_FILES[net])
 
 
 def default_head_path(net: str) -> Optional[str]:

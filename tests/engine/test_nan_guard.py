@@ -82,7 +82,6 @@ class AdamNaNAtStep(torch.optim.Adam):
         return loss
 
 
-@ARCHS.register_module(force=True)
 class EDSRNaNInEval(nn.Module):
     """A tiny conv net that trains normally but outputs NaN in eval mode."""
 
@@ -259,9 +258,20 @@ def test_a_nan_gradient_of_a_finite_loss_is_named(root):
     assert _checkpoints(opt['path']['experiments_root']) == []
 
 
-def test_non_finite_validation_output_scores_nan_and_ranks_nothing_best(root, caplog):
+@pytest.fixture
+def nan_in_eval_arch():
+    """EDSRNaNInEval registered for one test only: the registry is global, and every
+    test that walks the registered archs (cases, taps, gpu_check) would meet it."""
+    ARCHS.register_module(module=EDSRNaNInEval, force=True)
+    yield 'EDSRNaNInEval'
+    ARCHS.module_dict.pop('EDSRNaNInEval', None)
+
+
+def test_non_finite_validation_output_scores_nan_and_ranks_nothing_best(
+    root, caplog, nan_in_eval_arch
+):
     opt = _options(root, 'nan_in_eval', total_iter=2, save_freq=1)
-    opt['network_g'] = {'type': 'EDSRNaNInEval'}
+    opt['network_g'] = {'type': nan_in_eval_arch}
     opt['datasets']['val'] = {
         'name': 'tinyval',
         'type': 'PairedImageDataset',

@@ -568,15 +568,20 @@ def test_unknown_arch_does_not_hide_the_other_checks(tmp_path):
 
 
 @pytest.mark.parametrize(
-    'written, close', [('RCAN', None), ('SwinIR', None), ('edsr', 'EDSR'), ('EDRS', 'EDSR')]
+    'written, close', [('RCAN', None), ('SwinIR', None), ('edsr', 'EDSR'), ('EDSRR', 'EDSR')]
 )
 def test_unknown_arch_lists_the_archs_and_custom_imports(tmp_path, written, close):
     err = problems_of(write(tmp_path, GOOD.replace('type: EDSR', f'type: {written}')))
     (problem,) = err.problems
     hint = f" Did you mean '{close}'?" if close else ''
+    from basicattn.registry import ARCHS
+
+    ARCHS.import_from_location()
+    listed = ', '.join(sorted(ARCHS.module_dict))  # every registered arch, in name order
     assert problem.startswith(
-        f"network_g.type: unknown arch '{written}'.{hint} Registered archs: A2N, Bicubic, DAN, "
+        f"network_g.type: unknown arch '{written}'.{hint} Registered archs: {listed}. "
     )
+    assert listed.startswith('A2N, ') and ', EDSR, ' in listed
     assert 'DAN' not in problem.split('Registered')[0]  # not RCAN -> DAN
     assert problem.endswith('name it in `custom_imports` (docs/options.md).')
 
