@@ -39,8 +39,9 @@ setup(
     ],
     extras_require={
         # scikit-image ships the photographs that the demo and tests use;
-        # ruff is pinned so that `ruff format --check` means the same everywhere
-        'test': ['pytest>=7', 'scikit-image', 'scipy', 'ruff==0.17.6'],
+        # ruff is pinned so that `ruff format --check` means the same everywhere;
+        # pytest-xdist runs the suite in two processes (tools/run_tests.sh)
+        'test': ['pytest>=7', 'pytest-xdist>=3', 'scikit-image', 'scipy', 'ruff==0.17.6'],
         'demo': ['scikit-image'],
         'mmcv': ['mmcv>=2.0'],
         # Weights & Biases logging (`logger.wandb.project`), through mmengine's WandbVisBackend
