@@ -56,6 +56,7 @@ from basicattn.converters.detect import (  # noqa: E402
 )
 from basicattn.engine.checkpoint_io import safe_load  # noqa: E402
 from basicattn.engine.checkpoint_state import (  # noqa: E402
+    check_finite_weights,
     extract_state_dict,
     read_state_dict,
     save_weights_file,
@@ -135,6 +136,7 @@ def _convert(argv) -> int:
             args.source = found.name
             foreign = extract_state_dict(raw, args.key, args.input, '--key')
             state_dict, meta = _converted(args, found.name, get_converter(found.name), foreign, raw)
+    check_finite_weights(state_dict, args.input)  # before anything is written
     save_weights_file(args.output, state_dict, meta, overwrite=args.overwrite)
     model = network_from_checkpoint(args.output)  # strict=True self-check
     num_params = sum(p.numel() for p in model.parameters())

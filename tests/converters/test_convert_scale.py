@@ -137,3 +137,16 @@ def test_official_x2_file_as_x3_is_refused(testdata, tmp_path, convert_tool, cap
         ['--source', 'a2n_official', '--scale', '3', src, str(tmp_path / 'out.pth')]
     )
     assert code == 2 and 'contradicts the file name aan_x2.pt' in capsys.readouterr().err
+
+
+def test_weights_with_nan_are_refused_before_anything_is_written(tmp_path, convert_tool, capsys):
+    state = official_state_dict(scale=2)
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first] = torch.full_like(state[first], float('nan'))
+    src = tmp_path / 'aan_x2.pt'
+    torch.save(state, src)
+    out = tmp_path / 'a2n_x2.pth'
+    assert convert_tool(['--source', 'a2n_official', str(src), str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and 'aan_x2.pt' in err and 'not finite' in err, err
+    assert not out.exists()
