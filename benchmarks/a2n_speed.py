@@ -57,7 +57,7 @@ if REPO_ROOT not in sys.path:
 
 from bench_utils import tune_malloc  # noqa: E402
 
-from basicattn.engine.network import build_network  # noqa: E402
+from basicattn.archs.build import build_network  # noqa: E402
 from basicattn.utils.flops import count_flops, format_count  # noqa: E402
 
 LR_H, LR_W, FEAT = 180, 320, 40

@@ -84,8 +84,8 @@ def worker(name: str, threads: int, repeat: int) -> dict:
     import torch
 
     sys.path.insert(0, REPO_ROOT)
+    from basicattn.archs.build import build_network
     from basicattn.archs.mana_arch import CrossFrameAttention
-    from basicattn.engine.network import build_network
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

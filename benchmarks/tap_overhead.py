@@ -37,8 +37,8 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from basicattn.analysis.taps import record_taps, tap_names  # noqa: E402
+from basicattn.archs.build import build_network  # noqa: E402
 from basicattn.archs.taps import Tap  # noqa: E402
-from basicattn.engine.network import build_network  # noqa: E402
 
 
 def _identity(x):

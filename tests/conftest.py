@@ -85,3 +85,13 @@ def small_disk(tmp_path):
     yield make
     for folder in mounted:
         subprocess.run(['umount', str(folder)], check=False)
+
+
+@pytest.fixture(autouse=True, scope='session')
+def safe_checkpoint_io():
+    """Route mmengine's checkpoint I/O through basicattn, as every tool's entry point does
+    (tools/train.py, test.py, analyze.py call ``checkpoint.io.install()`` first); tests
+    that build runners in-process get the same atomic writes and safe loads."""
+    from basicattn.checkpoint.io import install
+
+    install()

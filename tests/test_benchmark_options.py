@@ -24,9 +24,9 @@ import pytest
 import torch
 from conftest import REPO_ROOT
 
+from basicattn.config.options import load_option_file
 from basicattn.data.degradation_transform import build_degradation
 from basicattn.data.video_clips import CLIP_PRESETS
-from basicattn.engine.options import load_option_file
 from basicattn.utils.img_util import imwrite
 
 BENCHMARKS = osp.join(REPO_ROOT, 'options', 'test', 'benchmarks')
@@ -217,8 +217,8 @@ def test_benchmark_file_runs_on_a_stand_in(name, test_tool, tmp_path, monkeypatc
 
 def test_checkpoint_names_the_network(test_tool, tmp_path, monkeypatch, capsys):
     """``--checkpoint W`` alone: the network the checkpoint records is tested."""
-    from basicattn.engine.checkpoint_state import save_weights_checkpoint
-    from basicattn.engine.network import build_network
+    from basicattn.archs.build import build_network
+    from basicattn.checkpoint.state import save_weights_checkpoint
 
     monkeypatch.chdir(tmp_path)
     opt = load('image_x2.yml')

@@ -19,7 +19,7 @@ import re
 import pytest
 from conftest import REPO_ROOT
 
-from basicattn.engine.options import load_option_file
+from basicattn.config.options import load_option_file
 
 DATA_README = osp.join(REPO_ROOT, 'datasets', 'README.md')
 

@@ -20,7 +20,7 @@ import pytest
 import torch
 from conftest import REPO_ROOT
 
-from basicattn.engine.options import load_option_file
+from basicattn.config.options import load_option_file
 
 ALL_YAML = sorted(
     osp.relpath(p, REPO_ROOT)
@@ -64,8 +64,8 @@ def test_every_base_file_is_inherited():
 
 @pytest.mark.parametrize('path', OPTION_FILES)
 def test_option_file_validates_and_builds_its_network(path):
-    from basicattn.engine import read_options
-    from basicattn.engine.network import build_network
+    from basicattn.archs.build import build_network
+    from basicattn.config import read_options
 
     opt = read_options(osp.join(REPO_ROOT, path), _overrides(path), purpose=_purpose(path))
     torch.manual_seed(0)

@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/, also when imported
 import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
-from basicattn.errors import add_debug_argument, run_tool  # noqa: E402
+from basicattn.utils.tool_runner import add_debug_argument, run_tool  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -34,6 +34,9 @@ def parse_args(argv=None):
 
 def _analyze(argv) -> int:
     args = parse_args(argv)
+    from basicattn.checkpoint.io import install as install_safe_checkpoint_io
+
+    install_safe_checkpoint_io()  # the studies train and test through mmengine runners
     return args.run(args)
 
 

@@ -26,7 +26,7 @@ per frame, each method tile with its frame's PSNR / SSIM) and
 ``OUT_DIR/<clip>_profile.png`` (pixel row ``--row``, default the middle of
 the box, stacked over time for every source). ``--names`` selects images
 (or clips with ``--video``). Layout, sizes and the automatic box: see
-``basicattn/utils/comparison_figure.py`` and ``docs/figures.md``.
+``basicattn/visualization/comparison_figure.py`` and ``docs/figures.md``.
 
 ``--lpips NET`` adds each method's LPIPS (``basicattn/metrics/lpips_metric.py``,
 RGB, crop = scale; lower is better, printed as ``LPIPS↓``) to the line printed
@@ -47,7 +47,8 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from basicattn.errors import DataError, UserError, add_debug_argument, run_tool
+from basicattn.errors import DataError, UserError
+from basicattn.utils.tool_runner import add_debug_argument, run_tool
 
 RESERVED_LABELS = ('GT', 'LR')
 
@@ -249,7 +250,7 @@ def _select(wanted, available, what, folder):
 
 
 def _box(args, shape, where):
-    from basicattn.utils.comparison_figure import check_box
+    from basicattn.visualization.comparison_figure import check_box
 
     return None if args.box is None else check_box(args.box, shape, f'--box for {where}')
 
@@ -294,7 +295,7 @@ def _write(staging, name, image):
 
 def compare_images(args, sources, staging):
     """One crop comparison per image; returns the figures' paths."""
-    from basicattn.utils.comparison_figure import crop_comparison
+    from basicattn.visualization.comparison_figure import crop_comparison
 
     names = _select(args.names, sources.names, 'image', args.gt) if args.names else sources.names
     sources.check_complete(names)
@@ -339,7 +340,7 @@ def clips_of(sources, gt_folder):
 
 def compare_clips(args, sources, staging):
     """A strip and a temporal profile per clip; returns the figures' paths."""
-    from basicattn.utils.comparison_figure import clip_strip, profile_figure
+    from basicattn.visualization.comparison_figure import clip_strip, profile_figure
 
     clips = clips_of(sources, args.gt)
     chosen = _select(args.names, clips, 'clip', args.gt) if args.names else list(clips)

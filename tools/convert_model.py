@@ -41,6 +41,15 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/, also when imported
 import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
+from basicattn.archs.build import network_from_checkpoint  # noqa: E402
+from basicattn.checkpoint.io import safe_load  # noqa: E402
+from basicattn.checkpoint.safetensors_io import SUFFIX as SAFETENSORS_SUFFIX  # noqa: E402
+from basicattn.checkpoint.state import (  # noqa: E402
+    check_finite_weights,
+    extract_state_dict,
+    read_state_dict,
+    save_weights_file,
+)
 from basicattn.converters.base import (  # noqa: E402
     ConversionError,
     check_scale,
@@ -54,16 +63,8 @@ from basicattn.converters.detect import (  # noqa: E402
     check_named_format,
     detect_format,
 )
-from basicattn.engine.checkpoint_io import safe_load  # noqa: E402
-from basicattn.engine.checkpoint_state import (  # noqa: E402
-    check_finite_weights,
-    extract_state_dict,
-    read_state_dict,
-    save_weights_file,
-)
-from basicattn.engine.network import network_from_checkpoint  # noqa: E402
-from basicattn.engine.safetensors_io import SUFFIX as SAFETENSORS_SUFFIX  # noqa: E402
-from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from basicattn.errors import UserError  # noqa: E402
+from basicattn.utils.tool_runner import add_debug_argument, run_tool
 
 
 def parse_args(argv=None):

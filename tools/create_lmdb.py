@@ -27,8 +27,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/, also when imported
 import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
-from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from basicattn.errors import UserError  # noqa: E402
 from basicattn.utils.path_util import not_found  # noqa: E402
+from basicattn.utils.tool_runner import add_debug_argument, run_tool
 
 
 def parse_args(argv=None):

@@ -156,7 +156,7 @@ def main(argv=None):
         osp.join(root, args.data_root) if not osp.isabs(args.data_root) else args.data_root
     )
 
-    from basicattn.engine import read_options
+    from basicattn.config import read_options
     from basicattn.engine.builder import default_work_dir
 
     train_opt = osp.join(root, args.train_opt)
@@ -231,7 +231,7 @@ def _write_degraded_sets(data_root, scale, degradation):
 
 def _degradation_overrides(opt_path, scale, degradation, purpose='train'):
     """Point every ``dataroot_*`` naming ``x<scale>_BI`` at ``degradation``."""
-    from basicattn.engine import read_options
+    from basicattn.config import read_options
 
     datasets = read_options(opt_path, purpose=purpose).get('datasets') or {}
     overrides = []

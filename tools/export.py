@@ -30,8 +30,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/, also when imported
 import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
-from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from basicattn.errors import UserError  # noqa: E402
 from basicattn.utils.run_arguments import add_network_arguments  # noqa: E402
+from basicattn.utils.tool_runner import add_debug_argument, run_tool
 
 FORMATS = ('onnx',)
 
@@ -78,7 +79,7 @@ def run(args):
     problem = output_problem(args.output, args.overwrite)  # before the network is built
     if problem:
         raise UserError(problem)
-    from basicattn.engine.network import network_from_arguments
+    from basicattn.converters.network_loading import network_from_arguments
 
     require_onnx()
     net, cfg = network_from_arguments(

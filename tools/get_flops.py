@@ -26,8 +26,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tools/, also when imported
 import _bootstrap  # noqa: F401,E402  (the checkout's .venv and package)
 
-from basicattn.errors import UserError, add_debug_argument, run_tool  # noqa: E402
+from basicattn.errors import UserError  # noqa: E402
 from basicattn.utils.flops import count_flops, format_count, input_shape_problem  # noqa: E402
+from basicattn.utils.tool_runner import add_debug_argument, run_tool
 
 
 def parse_args(argv=None):
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
 
 def _count(argv) -> int:
     args = parse_args(argv)
-    from basicattn.engine.network import build_network, network_config_from_arguments
+    from basicattn.archs.build import build_network, network_config_from_arguments
 
     cfg, where = network_config_from_arguments(args.opt, args.arch, args.arch_args)
     model = build_network(cfg, where)

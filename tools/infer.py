@@ -56,8 +56,9 @@ from typing import TYPE_CHECKING, Optional
 
 import _bootstrap  # noqa: F401
 
-from basicattn.errors import UserError, add_debug_argument, run_tool
+from basicattn.errors import UserError
 from basicattn.utils.run_arguments import add_network_arguments
+from basicattn.utils.tool_runner import add_debug_argument, run_tool
 
 if TYPE_CHECKING:
     import numpy as np
@@ -106,7 +107,8 @@ def parse_args(argv=None):
 
 
 def load_network(args: argparse.Namespace):
-    """The network of the command line (:func:`~basicattn.engine.network.network_from_arguments`).
+    """The network of the command line (:func:`~basicattn.converters.network_loading.
+    network_from_arguments`).
 
     Returns:
         tuple[torch.nn.Module, dict]: The network (on ``--device``, eval mode)
@@ -114,7 +116,7 @@ def load_network(args: argparse.Namespace):
     """
     import torch
 
-    from basicattn.engine.network import network_from_arguments
+    from basicattn.converters.network_loading import network_from_arguments
 
     net, cfg = network_from_arguments(
         args.opt, args.arch, args.arch_args, args.checkpoint, args.scale, args.param_key
@@ -229,7 +231,7 @@ def run(args):
     from basicattn.utils.img_util import img2tensor, tensor2img
 
     if args.compile:
-        from basicattn.models.acceleration import check_compile
+        from basicattn.config.compile_settings import check_compile
 
         check_compile(True, '--compile')  # before any output exists
     from basicattn.utils.output_guard import refuse_outputs_over_inputs

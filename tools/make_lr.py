@@ -41,8 +41,9 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from basicattn.errors import UserError, add_debug_argument, run_tool
+from basicattn.errors import UserError
 from basicattn.utils.path_util import not_found
+from basicattn.utils.tool_runner import add_debug_argument, run_tool
 
 #: The --degradation choices: the short names of
 #: basicattn.data.degradation_transform.DEGRADATION_NAMES (a test checks they agree).

@@ -18,7 +18,7 @@ runs are drawn red, published points blue.
 each written at once (never half-written) and never over one of the input
 files. The x axis is in thousands (``K``) when the largest count is below 2M,
 else millions (``M``; ``--unit`` chooses), linear (``--log-x`` for a log
-axis). Layout: ``basicattn/utils/tradeoff_plot.py`` and ``docs/figures.md``.
+axis). Layout: ``basicattn/visualization/tradeoff_plot.py`` and ``docs/figures.md``.
 A missing set, metric or count, a file that is not a ``metrics.json``, and
 an output that is an input end in one ``error:`` line. The paths written
 are printed last.
@@ -32,7 +32,8 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from basicattn.errors import UserError, add_debug_argument, run_tool
+from basicattn.errors import UserError
+from basicattn.utils.tool_runner import add_debug_argument, run_tool
 
 _COUNT = re.compile(r'^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kKmM]?)\s*$')
 _FORMATS = ('.png', '.svg')
@@ -127,7 +128,7 @@ def run_points(records, set_name, metric, counts):
         UserError: A record without the set, the metric or a count, a
             non-finite value, or two records with one label.
     """
-    from basicattn.utils.tradeoff_plot import PlotPoint
+    from basicattn.visualization.tradeoff_plot import PlotPoint
 
     points, sources = [], {}
     for record in records:
@@ -189,7 +190,7 @@ def _plot(argv):
         [('--out', out) for out in args.out], [('JSON', m) for m in args.metrics]
     )
     from basicattn.metrics.results_table import read_record
-    from basicattn.utils.tradeoff_plot import PlotPoint, tradeoff_plot
+    from basicattn.visualization.tradeoff_plot import PlotPoint, tradeoff_plot
 
     records = [read_record(path) for path in args.metrics]
     counts = dict(args.params)
@@ -222,7 +223,7 @@ def _plot(argv):
     for point in plot.points:
         kind = 'measured' if point.measured else 'published'
         print(f'{point.label}: {point.params:,.0f} parameters, {point.value:g} ({kind})')
-    from basicattn.engine.checkpoint_io import atomic_write_bytes
+    from basicattn.utils.atomic_file import atomic_write_bytes
     from basicattn.utils.img_util import imwrite
 
     for out in args.out:

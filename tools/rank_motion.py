@@ -36,7 +36,7 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from basicattn.errors import add_debug_argument, run_tool
+from basicattn.utils.tool_runner import add_debug_argument, run_tool
 
 
 def _percent(text):

@@ -47,8 +47,8 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from basicattn.errors import run_tool
 from basicattn.utils.run_arguments import add_run_arguments
+from basicattn.utils.tool_runner import run_tool
 
 
 def parse_args(argv=None):
@@ -231,7 +231,7 @@ def _write_json(content, folder, name):
 
 def _write_text(text, path):
     """Write ``text`` to ``path`` at once (never half-written); return the absolute path."""
-    from basicattn.engine.checkpoint_io import atomic_write_bytes
+    from basicattn.utils.atomic_file import atomic_write_bytes
 
     path = osp.abspath(path)
     atomic_write_bytes(text.encode('utf-8'), path)
@@ -272,11 +272,14 @@ def _test(argv):
         if args.output:
             print(_write_text(table, args.output), flush=True)
         return 0
-    from basicattn.engine import build_runner, read_options
+    from basicattn.checkpoint.io import install as install_safe_checkpoint_io
+    from basicattn.config import read_options
+    from basicattn.engine import build_runner
 
+    install_safe_checkpoint_io()
     overrides = list(args.set)
     if args.checkpoint:
-        from basicattn.engine.checkpoint_io import refuse_url
+        from basicattn.checkpoint.io import refuse_url
 
         refuse_url(args.checkpoint, '--checkpoint (path.pretrain_network_g)')
         overrides.append(f'path.pretrain_network_g={args.checkpoint}')
@@ -286,8 +289,8 @@ def _test(argv):
     opt = read_options(args.opt, overrides, purpose='test')
     _refuse_output_over_inputs(args, opt)
     runner = build_runner(opt, purpose='test', launcher=args.launcher, verbose=args.verbose)
+    from basicattn.checkpoint.run_lock import release
     from basicattn.engine.dist_env import collective_timeout_report
-    from basicattn.engine.run_lock import release
     from basicattn.models.forward_timing import ForwardTimer, runtime_lines, runtime_record
 
     timer = ForwardTimer(lambda: runner.test_loop.current_set)

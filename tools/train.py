@@ -9,8 +9,8 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from basicattn.errors import run_tool
 from basicattn.utils.run_arguments import add_run_arguments
+from basicattn.utils.tool_runner import run_tool
 
 
 def parse_args(argv=None):
@@ -41,8 +41,11 @@ def main(argv=None):
 
 def _train(argv):
     args = parse_args(argv)
-    from basicattn.engine import build_runner, read_options
+    from basicattn.checkpoint.io import install as install_safe_checkpoint_io
+    from basicattn.config import read_options
+    from basicattn.engine import build_runner
 
+    install_safe_checkpoint_io()
     opt = read_options(args.opt, args.set, purpose='train')
     runner = build_runner(
         opt,
@@ -52,8 +55,8 @@ def _train(argv):
         stop_at=args.stop_at,
         verbose=args.verbose,
     )
+    from basicattn.checkpoint.run_lock import release
     from basicattn.engine.dist_env import collective_timeout_report
-    from basicattn.engine.run_lock import release
 
     try:
         with collective_timeout_report():

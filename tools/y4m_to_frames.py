@@ -35,7 +35,8 @@ import sys
 
 import _bootstrap  # noqa: F401
 
-from basicattn.errors import UserError, add_debug_argument, run_tool
+from basicattn.errors import UserError
+from basicattn.utils.tool_runner import add_debug_argument, run_tool
 
 #: Youku-VESR file names: clip, then ``_h_GT`` (HR) or ``_l`` (LR).
 YOUKU_NAME = re.compile(r'^(?P<clip>.+?)_(?P<side>h_GT|l)$')

@@ -20,8 +20,10 @@ import numpy as np
 import torch
 
 from basicattn.errors import UserError
+from basicattn.metrics.psnr_ssim import calculate_psnr
+from basicattn.utils.img_util import tensor2img
 
-from .taps import replace_taps, tap_names
+from .taps import record_taps, replace_taps, tap_names
 
 __all__ = ['FORCED', 'forceable_blocks', 'psnr_y', 'block_importance']
 
@@ -47,8 +49,6 @@ def forceable_blocks(net: torch.nn.Module) -> List[int]:
 
 def psnr_y(sr: torch.Tensor, hr: np.ndarray, scale: int) -> float:
     """PSNR on Y of the network output ``sr`` (1, 3, H, W) against uint8 ``hr``, crop = scale."""
-    from basicattn.metrics.psnr_ssim import calculate_psnr
-    from basicattn.utils.img_util import tensor2img
 
     return calculate_psnr(tensor2img(sr), hr, crop_border=scale, test_y_channel=True)
 
@@ -78,7 +78,6 @@ def block_importance(
         block -> forced name -> ``psnr``, ``delta`` (mean change) and
         per-image ``values``, and the per-block mean ``pi_att``.
     """
-    from .taps import record_taps
 
     def run_all():
         values = {}

@@ -30,7 +30,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from basicattn.config import read_options
+from basicattn.config.yaml_io import dump_yaml
 from basicattn.errors import UserError
+from basicattn.metrics.per_clip import result_tables
+from basicattn.utils.strict_json import dumps
 
 __all__ = [
     'TABLE_2_VARIANTS',
@@ -166,11 +170,11 @@ def parse_variants(specs: Sequence[str], num_block: int) -> List[Variant]:
 def _num_block(network_g: Dict[str, Any], source: str) -> int:
     """``network_g``'s block count; refuse a network without ``attention_blocks``.
 
-    The network is built (:func:`~basicattn.engine.network.build_network`): an
+    The network is built (:func:`~basicattn.archs.build.build_network`): an
     arch for the study keeps its 1-based choice in ``attention_blocks`` and its
     block count in ``num_block`` (:class:`~basicattn.archs.attention_probe_arch.AttentionProbe`).
     """
-    from basicattn.engine.network import build_network
+    from basicattn.archs.build import build_network  # lazy: cheap
 
     net = build_network(network_g, f'{source}: network_g')
     if not hasattr(net, 'attention_blocks') or not isinstance(getattr(net, 'num_block', None), int):
@@ -196,15 +200,13 @@ def _variant_overrides(variant: Variant, out: str, name: str) -> List[str]:
 
 def _fingerprint(opt: Dict[str, Any]) -> str:
     """A digest of the option sections that decide a row's numbers."""
-    from basicattn.engine.yaml_io import dump_yaml
 
     text = dump_yaml({k: opt.get(k) for k in _FINGERPRINTED})
     return hashlib.sha256(text.encode('utf-8')).hexdigest()
 
 
 def _write_json(content: Any, path: str) -> None:
-    from basicattn.engine.checkpoint_io import atomic_write_bytes
-    from basicattn.utils.strict_json import dumps
+    from basicattn.utils.atomic_file import atomic_write_bytes  # lazy: cheap
 
     atomic_write_bytes(dumps(content).encode('utf-8'), path)
 
@@ -235,7 +237,7 @@ def _headline(per_set: Dict[str, Dict[str, float]]) -> Tuple[str, str, float]:
 
 def _train(opt: Dict[str, Any], stop_at: Optional[int], verbose: bool) -> Tuple[int, int]:
     """Train (resuming when the folder has a checkpoint); ``(iteration, total)``."""
-    from basicattn.engine import build_runner
+    from basicattn.engine import build_runner  # lazy: cheap
 
     runner = build_runner(opt, 'train', auto_resume=True, stop_at=stop_at, verbose=verbose)
     runner.train()
@@ -244,8 +246,7 @@ def _train(opt: Dict[str, Any], stop_at: Optional[int], verbose: bool) -> Tuple[
 
 def _test(opt: Dict[str, Any], verbose: bool) -> Dict[str, Dict[str, float]]:
     """Evaluate ``path.pretrain_network_g`` on the validation sets; ``{set: {metric: mean}}``."""
-    from basicattn.engine import build_runner
-    from basicattn.metrics.per_clip import result_tables
+    from basicattn.engine import build_runner  # lazy: cheap
 
     runner = build_runner(opt, 'test', verbose=verbose)
     metrics = runner.test()
@@ -286,7 +287,7 @@ def format_study_table(rows: Sequence[Dict[str, Any]], digits: int = 2) -> str:
 
 
 def _write_results(out: str, rows: List[Dict[str, Any]], digits: int) -> str:
-    from basicattn.engine.checkpoint_io import atomic_write_bytes
+    from basicattn.utils.atomic_file import atomic_write_bytes  # lazy: cheap
 
     _write_json({'rows': rows}, osp.join(out, 'results.json'))
     path = osp.join(out, 'results.md')
@@ -328,9 +329,8 @@ def run_study(
             whose network cannot be built, a finished row made with other
             options; each as one line naming the culprit.
     """
-    from basicattn.engine import read_options
-    from basicattn.engine.network import build_network
-    from basicattn.engine.work_dir import read_pointer
+    from basicattn.archs.build import build_network  # lazy: cheap
+    from basicattn.checkpoint.work_dir import read_pointer  # lazy: cheap
 
     out = osp.abspath(out)
     base = read_options(option_file, list(overrides), purpose='train')

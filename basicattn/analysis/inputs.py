@@ -1,6 +1,6 @@
 """What the analysis commands read: the network, and the LR inputs one at a time.
 
-The network comes from :func:`basicattn.engine.network.network_from_arguments`
+The network comes from :func:`basicattn.converters.network_loading.network_from_arguments`
 (``--checkpoint``, ``-opt``, ``--arch``, ``--scale`` as in ``tools/infer.py``,
 authors' files included). Inputs:
 
@@ -21,7 +21,16 @@ from typing import Iterator, List, Sequence
 import numpy as np
 import torch
 
+from basicattn.converters.network_loading import network_from_arguments
+from basicattn.data.frame_io import IMG_SUFFIXES, list_images
+from basicattn.data.video_window import frame_window
 from basicattn.errors import DataError
+from basicattn.models.acceleration import (
+    apply_memory_format,
+    input_memory_format,
+    prefers_channels_last,
+)
+from basicattn.utils.img_util import img2tensor, imread
 
 __all__ = [
     'AnalysisInput',
@@ -49,8 +58,6 @@ def load_network(args):
     (channels_last for A2N, DAN: measured faster on CPU); feed it inputs
     through :func:`network_input`.
     """
-    from basicattn.engine.network import network_from_arguments
-    from basicattn.models.acceleration import apply_memory_format, prefers_channels_last
 
     net, cfg = network_from_arguments(
         args.opt, args.arch, args.arch_args, args.checkpoint, args.scale, args.param_key
@@ -60,7 +67,6 @@ def load_network(args):
 
 def network_input(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``x`` in the memory format :func:`load_network` gave ``net``."""
-    from basicattn.models.acceleration import input_memory_format, prefers_channels_last
 
     return input_memory_format(x, prefers_channels_last(net))
 
@@ -71,7 +77,6 @@ def is_video_arch(net: torch.nn.Module) -> bool:
 
 
 def _images_in(folder: str) -> List[str]:
-    from basicattn.data.frame_io import list_images
 
     return list_images(folder)
 
@@ -82,7 +87,6 @@ def list_inputs(paths: Sequence[str], video: bool) -> List[str]:
     Raises:
         DataError: A path that does not exist, or holds nothing to analyse.
     """
-    from basicattn.data.frame_io import IMG_SUFFIXES
 
     found: List[str] = []
     for path in paths:
@@ -112,8 +116,6 @@ def _name(path: str, paths: Sequence[str]) -> str:
 
 def read_input(path: str, paths: Sequence[str], num_frames=None) -> AnalysisInput:
     """Read one image (``num_frames`` None) or the middle window of a clip folder."""
-    from basicattn.data.video_window import frame_window
-    from basicattn.utils.img_util import img2tensor, imread
 
     name = _name(path, paths)
     if num_frames is None:

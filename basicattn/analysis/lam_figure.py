@@ -18,8 +18,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from basicattn.utils.comparison_figure import Figure, Tile, compose, draw_box
-from basicattn.utils.image_panels import upsample_nearest
+from basicattn.visualization.comparison_figure import Figure, Tile, compose, draw_box
+from basicattn.visualization.image_panels import upsample_nearest
 
 __all__ = ['blend', 'colour_map', 'clip_figure', 'image_figure']
 

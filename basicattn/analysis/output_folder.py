@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from basicattn.utils.atomic_file import atomic_write_bytes
+from basicattn.utils.img_util import imencode_png
 from basicattn.utils.strict_json import dumps
 
 __all__ = ['OutputFolder']
@@ -41,7 +42,6 @@ class OutputFolder:
 
     def png(self, rel: str, img: np.ndarray) -> str:
         """An RGB uint8 image, compressed at zlib level 9 (figures stay small)."""
-        from basicattn.utils.img_util import imencode_png
 
         return self._write(rel, imencode_png(img, compress_level=9))
 

@@ -1,8 +1,8 @@
 """Plots and map colourings for the analysis figures, drawn with OpenCV and numpy.
 
 matplotlib is not a dependency; the figures reuse the panel helpers of
-:mod:`basicattn.utils.image_panels` and the label strips of
-:mod:`basicattn.utils.comparison_figure`. One helper, :func:`column_plot`,
+:mod:`basicattn.visualization.image_panels` and the label strips of
+:mod:`basicattn.visualization.comparison_figure`. One helper, :func:`column_plot`,
 draws every plot of the analyses: per x position (a block) one or more
 series of points, each with its mean marked.
 
@@ -16,8 +16,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from basicattn.utils.comparison_figure import label_strip
-from basicattn.utils.image_panels import side_by_side, upsample_nearest
+from basicattn.visualization.comparison_figure import label_strip
+from basicattn.visualization.image_panels import side_by_side, upsample_nearest
 
 __all__ = ['SERIES_COLOURS', 'diverging', 'heat', 'overlay', 'labelled', 'grid', 'column_plot']
 

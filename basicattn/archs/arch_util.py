@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from basicattn.utils.matlab_imresize import imresize
 from basicattn.utils.validators import check_choice
 
 __all__ = [
@@ -232,6 +233,5 @@ def add_bicubic_skip(
     """
     if global_skip != 'bicubic':
         return out
-    from basicattn.utils.matlab_imresize import imresize
 
     return out + imresize(lr, scale=scale)

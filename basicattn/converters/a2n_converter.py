@@ -137,7 +137,7 @@ def convert_a2n_official(
 
     Args:
         state_dict (Mapping[str, Tensor]): The official state_dict, e.g. from
-            :func:`basicattn.engine.checkpoint_state.read_state_dict`.
+            :func:`basicattn.checkpoint.state.read_state_dict`.
         scale (int): Upscaling factor of the weights (2, 3 or 4).
 
     Returns:

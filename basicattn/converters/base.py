@@ -9,19 +9,19 @@ under the name of the foreign format (``'a2n_official'``)::
         return convert_by_rules(state_dict, A2N_RULES, infer_arch, SOURCE)
 
 It takes the foreign state_dict (already read with
-:func:`basicattn.engine.checkpoint_state.read_state_dict`) and returns the
+:func:`basicattn.checkpoint.state.read_state_dict`) and returns the
 basicattn state_dict and the arch config (``type`` + keyword arguments) that
 the weights belong to. The first line of its docstring is what
 ``tools/convert_model.py --list`` shows.
 
 Here: the shared flow (:func:`convert_by_rules`: a strict regex renamer that
 refuses unmapped keys, the arch built through
-:func:`basicattn.engine.network.build_network` and the renamed weights
+:func:`basicattn.archs.build.build_network` and the renamed weights
 checked against it), shape checks for reading an arch config off the
 weights, the scale that a file name or metadata states, and the registry
 look-ups. Reading, unwrapping and saving checkpoints live in
-:mod:`basicattn.engine.checkpoint_state`; building networks in
-:mod:`basicattn.engine.network`.
+:mod:`basicattn.checkpoint.state`; building networks in
+:mod:`basicattn.archs.build`.
 """
 
 import hashlib
@@ -32,15 +32,13 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
-from basicattn.engine.checkpoint_state import (
+from basicattn.archs.build import build_network
+from basicattn.checkpoint.state import (
     check_state_dict_against,
     format_keys,
-    read_weights_checkpoint,
-    save_weights_checkpoint,
 )
-from basicattn.engine.checkpoint_state import read_state_dict as read_foreign_checkpoint
-from basicattn.engine.network import build_network, network_from_checkpoint
 from basicattn.errors import CheckpointError, OptionError
+from basicattn.registry import CONVERTERS
 
 __all__ = [
     'ConversionError',
@@ -56,13 +54,6 @@ __all__ = [
     'list_converters',
     'FormatSignature',
 ]
-
-# moved to basicattn.engine.checkpoint_state / basicattn.engine.network; the
-# old names stay importable from here
-load_basicattn_checkpoint = read_weights_checkpoint
-save_basicattn_checkpoint = save_weights_checkpoint
-build_from_checkpoint = network_from_checkpoint
-_moved = (check_state_dict_against, read_foreign_checkpoint)
 
 
 class ConversionError(CheckpointError, ValueError):
@@ -306,7 +297,6 @@ def rename_state_dict(
 
 def get_converter(name: str):
     """Return the converter function registered under ``name``."""
-    from basicattn.registry import CONVERTERS
 
     fn = CONVERTERS.get(name)
     if fn is None:
@@ -319,7 +309,6 @@ def get_converter(name: str):
 
 def list_converters() -> Dict[str, str]:
     """Return ``{name: first docstring line}`` of every registered converter."""
-    from basicattn.registry import CONVERTERS
 
     CONVERTERS.import_from_location()
     out = {}

@@ -25,8 +25,18 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
-from basicattn.engine.checkpoint_state import StateDict, extract_state_dict, is_state_dict
+from basicattn.checkpoint.io import safe_load
+from basicattn.checkpoint.state import (
+    StateDict,
+    extract_state_dict,
+    is_state_dict,
+    recorded_arch,
+    strip_wrapper_prefixes,
+)
+from basicattn.config.inheritance import load_option_file
+from basicattn.config.options import apply_overrides
 from basicattn.errors import CheckpointError
+from basicattn.registry import CONVERTERS
 
 from .base import ConversionError, check_scale, scale_hints
 
@@ -49,7 +59,7 @@ class DetectedWeights:
         state_dict (dict[str, Tensor]): The weights under the arch's names.
         scale (int | None): The upscaling factor (None: not known).
         scale_source (str): Where the scale came from.
-        where (str): The config's origin, for :func:`~basicattn.engine.network.build_network`.
+        where (str): The config's origin, for :func:`~basicattn.archs.build.build_network`.
     """
 
     name: str
@@ -62,7 +72,6 @@ class DetectedWeights:
 
 def signed_converters() -> List[Tuple[str, Any]]:
     """``[(name, converter)]`` of the registered converters that declare a signature."""
-    from basicattn.registry import CONVERTERS
 
     CONVERTERS.import_from_location()
     return [
@@ -118,7 +127,6 @@ def check_named_format(name: str, convert: Any, state_dict: Mapping, source: str
     Raises:
         ConversionError: The weights lack keys of the named format.
     """
-    from basicattn.engine.checkpoint_state import strip_wrapper_prefixes
 
     signature = getattr(convert, 'signature', None)
     if signature is None or not is_state_dict(state_dict):
@@ -162,7 +170,7 @@ def detect_format(
     """Tell the format and arch of a loaded weights file, and get its weights.
 
     Args:
-        checkpoint (object): What :func:`~basicattn.engine.checkpoint_io.safe_load`
+        checkpoint (object): What :func:`~basicattn.checkpoint.io.safe_load`
             returned.
         source (str): The file (its name may state the scale: ``aan_x2.pt``).
         scale (int, optional): The scale the user gave (``--scale``); must
@@ -220,7 +228,6 @@ def _needs_scale(convert) -> bool:
 
 
 def _recorded(checkpoint: Mapping, source: str, scale: Optional[int], key: Optional[str]):
-    from basicattn.engine.checkpoint_state import recorded_arch
 
     arch = recorded_arch(checkpoint, source)
     meta = checkpoint['meta']
@@ -283,10 +290,6 @@ def network_overrides(opt_path: str, checkpoint_path: str, overrides=()) -> List
         list[str]: Overrides to append.
     """
     import json
-
-    from basicattn.engine.checkpoint_io import safe_load
-    from basicattn.engine.option_inheritance import load_option_file
-    from basicattn.engine.options import apply_overrides
 
     opt, _ = load_option_file(opt_path)
     apply_overrides(opt, list(overrides))

@@ -18,7 +18,7 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 
-from basicattn.engine.checkpoint_state import strip_wrapper_prefixes
+from basicattn.checkpoint.state import strip_wrapper_prefixes
 from basicattn.registry import CONVERTERS
 
 from .base import (
@@ -126,7 +126,7 @@ def convert_mana_official(
 
     Args:
         state_dict (Mapping[str, Tensor]): The authors' state_dict, e.g. from
-            :func:`basicattn.engine.checkpoint_state.read_state_dict`.
+            :func:`basicattn.checkpoint.state.read_state_dict`.
         scale (int, optional): Must be None or 4 (MANA is x4 only).
 
     Returns:

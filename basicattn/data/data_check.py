@@ -20,6 +20,8 @@ from typing import Any, Iterator, List, Mapping, Tuple
 from basicattn.errors import DataError
 from basicattn.utils.path_util import broken_link_target, shown_path
 
+from .lmdb_swap import recover_interrupted_swap
+
 #: Where the expected data layout is described (named in the error).
 DATA_README = 'datasets/README.md'
 
@@ -61,8 +63,6 @@ def _problem(key: str, path: str, backend: str) -> str:
     """What is wrong with one dataset path ('' when nothing is)."""
     is_lmdb_root = backend == 'lmdb' and key.rsplit('.', 1)[-1].startswith('dataroot')
     if is_lmdb_root and not osp.isfile(osp.join(path, 'data.mdb')):
-        from .lmdb_swap import recover_interrupted_swap
-
         recover_interrupted_swap(path)  # an interrupted swap may have moved it aside
     if not osp.exists(path):
         target = broken_link_target(path)

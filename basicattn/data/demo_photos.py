@@ -43,8 +43,8 @@ def load_photo(name):
 
 
 def _write_pair(name, folder_hr, folder_lr, scale):
-    from basicattn.utils.img_util import imwrite, mod_crop
-    from basicattn.utils.matlab_imresize import imresize
+    from basicattn.utils.img_util import imwrite, mod_crop  # lazy: cheap
+    from basicattn.utils.matlab_imresize import imresize  # lazy: cheap
 
     hr = mod_crop(load_photo(name), scale)
     imwrite(osp.join(folder_hr, f'{name}.png'), hr)
@@ -65,7 +65,7 @@ def prepare_demo_data(root='datasets/demo', scale=2, progress=True):
         dict: Paths ``train_hr``, ``train_lr``, ``train_hr_lmdb``,
         ``train_lr_lmdb``, ``heldout_hr``, ``heldout_lr``.
     """
-    from basicattn.data.lmdb_builder import build_lmdb_from_folder
+    from basicattn.data.lmdb_builder import build_lmdb_from_folder  # lazy: cheap
 
     paths = dict(
         train_hr=osp.join(root, 'train', 'HR'),

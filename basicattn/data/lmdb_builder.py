@@ -20,6 +20,7 @@ import lmdb
 
 from basicattn.errors import DataError
 from basicattn.utils.img_util import imencode_png, imfrombytes
+from basicattn.utils.output_guard import overlap
 from basicattn.utils.path_util import not_found
 
 from . import lmdb_swap
@@ -257,7 +258,6 @@ def _write_meta_info(folder, lines):
 
 
 def _check_destination(src, dst, overwrite):
-    from basicattn.utils.output_guard import overlap
 
     relation = overlap(dst, src)
     if relation is not None:  # the one output-over-input rule of every tool

@@ -26,6 +26,8 @@ import lmdb
 from basicattn.errors import DataError
 from basicattn.utils.text_file import read_text_lines
 
+from .lmdb_swap import recover_interrupted_swap
+
 __all__ = [
     'IMG_SUFFIXES',
     'META_INFO_NAME',
@@ -326,8 +328,6 @@ def require_lmdb(db_path, role='LMDB'):
     db_path = os.fspath(db_path)
     data_file = osp.join(db_path, 'data.mdb')
     if not osp.isfile(data_file):
-        from .lmdb_swap import recover_interrupted_swap
-
         recover_interrupted_swap(db_path)
     if not osp.isfile(data_file):
         raise FileNotFoundError(f'{role} database not found: {db_path} has no data.mdb')

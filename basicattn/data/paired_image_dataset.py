@@ -14,7 +14,6 @@ from basicattn.utils.path_util import not_found
 from basicattn.utils.text_file import read_text_lines
 
 from .base_dataset import SRDatasetBase
-from .degradation_transform import DEGRADATION_NAMES
 from .lmdb_io import (
     IMG_SUFFIXES,
     LmdbKeyError,
@@ -27,8 +26,6 @@ from .lmdb_io import (
 from .transforms import augment, paired_random_crop
 
 __all__ = ['PairedImageDataset']
-
-SUPPORTED_DEGRADATIONS = tuple(DEGRADATION_NAMES)  # BI, BD, DN
 
 
 def _read_meta_info_list(meta_info_file):

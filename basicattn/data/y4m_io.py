@@ -42,6 +42,7 @@ from typing import BinaryIO, Iterator, List, Optional, Tuple
 import numpy as np
 
 from basicattn.errors import DataError
+from basicattn.utils.atomic_file import atomic_open
 
 __all__ = [
     'Y4MHeader',
@@ -338,7 +339,6 @@ def write_y4m(
     Returns:
         str: ``path``.
     """
-    from basicattn.utils.atomic_file import atomic_open
 
     if colorspace not in CHROMA_SITING:
         raise ValueError(f'colorspace must be one of {sorted(CHROMA_SITING)}, got {colorspace!r}')

@@ -33,7 +33,9 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from basicattn.errors import UserError
+from basicattn.errors import NonFiniteError, UserError
+from basicattn.utils.atomic_file import atomic_write_bytes
+from basicattn.utils.finite import describe_values
 
 __all__ = [
     'TOLERANCE',
@@ -178,9 +180,6 @@ def check_onnx(
         with torch.no_grad():
             want = net(x)
         if not bool(torch.isfinite(want).all()):
-            from basicattn.errors import NonFiniteError
-            from basicattn.utils.finite import describe_values
-
             raise NonFiniteError(
                 f'{name}: the PyTorch output holds {describe_values(want)} on input {shape}, '
                 'so there is nothing to check the graph against; nothing was exported '
@@ -282,7 +281,6 @@ def export_onnx(
         second, hint = example_input(net, size, seed=1), ''
     inputs = [example, second]
     diffs = check_onnx(model, net, inputs, name, hints=('', hint))
-    from basicattn.utils.atomic_file import atomic_write_bytes
 
     atomic_write_bytes(model, path)
     return ExportResult(

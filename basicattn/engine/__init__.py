@@ -1,18 +1,12 @@
-"""Option files -> mmengine Runner, plus the loops and hooks basicattn adds.
+"""The training and testing runtime: option files -> mmengine Runner.
 
+Runner building (:mod:`.builder`), the loops and hooks basicattn adds, the
+schedulers, mixed precision, distributed set-up, progress and logging.
 Importing this package registers the loops and hooks (it is the location of
 the LOOPS and HOOKS registries).
 """
 
-from . import hooks, loops, nan_guard, stage_hook  # noqa: F401  (registration)
-from .builder import build_runner, runner_cfg
-from .options import OptionError, apply_overrides, read_options, validate_options
+from basicattn.engine import hooks, loops, nan_guard, stage_hook  # noqa: F401  (registration)
+from basicattn.engine.builder import build_runner, runner_cfg
 
-__all__ = [
-    'build_runner',
-    'runner_cfg',
-    'OptionError',
-    'apply_overrides',
-    'read_options',
-    'validate_options',
-]
+__all__ = ['build_runner', 'runner_cfg']

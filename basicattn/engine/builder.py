@@ -17,21 +17,28 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from basicattn.checkpoint import io as checkpoint_io
+from basicattn.checkpoint import run_lock
+from basicattn.checkpoint import work_dir as experiment_folder
+from basicattn.checkpoint.state import check_checkpoint_scale, config_scale
+from basicattn.config.compile_settings import check_compile
+from basicattn.config.schema import LOADER_FIELDS
+from basicattn.config.signature_check import explicit_parameters
+from basicattn.config.test_settings import TestConfig
+from basicattn.config.yaml_io import dump_yaml
+from basicattn.data.data_check import check_dataset_paths, dataset_paths
+from basicattn.engine import mixed_precision  # noqa: F401  (registers the optim wrappers)
+from basicattn.engine.dist_env import DEFAULT_TIMEOUT_S, init_distributed, resolve_backend
+from basicattn.engine.logging_backends import vis_backends
+from basicattn.engine.mixed_precision import check_amp
+from basicattn.engine.progress import QuietDumpsRunner
 from basicattn.errors import CheckpointError, OptionError, UserError
 from basicattn.metrics.metric_direction import best_rule
+from basicattn.models.acceleration import training_channels_last
+from basicattn.registry import DATASETS, METRICS, MODELS
+from basicattn.utils.atomic_file import atomic_write_bytes
 from basicattn.utils.output_guard import refuse_outputs_over_inputs
 from basicattn.utils.path_util import safe_path_component
-
-from . import (
-    checkpoint_io,
-    mixed_precision,  # noqa: F401  (registers the optim wrappers)
-    run_lock,
-)
-from . import work_dir as experiment_folder
-from .dist_env import DEFAULT_TIMEOUT_S, init_distributed, resolve_backend
-from .logging_backends import vis_backends
-from .option_schema import LOADER_FIELDS
-from .yaml_io import dump_yaml
 
 
 def default_work_dir(opt: Mapping[str, Any], purpose: str) -> str:
@@ -65,9 +72,6 @@ def _split_loader_keys(block: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[s
 
 
 def _dataset_cfg(block: Dict[str, Any]) -> Dict[str, Any]:
-    from basicattn.registry import DATASETS
-
-    from .signature_check import explicit_parameters
 
     params = explicit_parameters(DATASETS.get(block['type']))
     if params is not None and 'name' not in params:
@@ -139,7 +143,6 @@ def best_metric_key(opt: Mapping[str, Any]) -> Optional[str]:
     metrics = opt.get('val', {}).get('metrics') or {}
     if not sets or not metrics:
         return None
-    from basicattn.registry import METRICS
 
     block = deepcopy(next(iter(metrics.values())))
     metric = METRICS.build(block)
@@ -151,22 +154,17 @@ def model_cfg(opt: Mapping[str, Any], purpose: str) -> Dict[str, Any]:
     """The model block: network, losses (training only) and test-time settings.
 
     The test-time settings are the ``val`` keys of the model's
-    ``test_config_class`` (:mod:`basicattn.models.test_config`), read by
-    :meth:`~basicattn.models.test_config.TestConfig.from_options`.
+    ``test_config_class`` (:mod:`basicattn.config.test_settings`), read by
+    :meth:`~basicattn.config.test_settings.TestConfig.from_options`.
 
     Raises:
         OptionError: A test-time setting the model does not have (``val.sequence``
             on an image model) or a bad combination, naming the ``val`` key;
             a ``val.amp`` this machine cannot run.
     """
-    from basicattn.models.test_config import TestConfig
-    from basicattn.registry import MODELS
 
     model_type = opt.get('model_type', 'SRModel')
     config_class = getattr(MODELS.get(model_type), 'test_config_class', TestConfig)
-    from basicattn.models.acceleration import check_compile
-
-    from .mixed_precision import check_amp
 
     val = opt.get('val') or {}
     check_amp(val.get('amp'), 'val.amp')
@@ -193,7 +191,6 @@ def train_speed_cfg(train: Mapping[str, Any], val: Mapping[str, Any]) -> Dict[st
             ``train.channels_last`` (the network has one memory format), or
             ``train.compile`` with inductor and no C++ compiler.
     """
-    from basicattn.models.acceleration import check_compile, training_channels_last
 
     channels_last = training_channels_last(
         train.get('channels_last', False),
@@ -232,7 +229,6 @@ def optim_wrapper_cfg(train: Mapping[str, Any]) -> Dict[str, Any]:
     Raises:
         OptionError: ``train.amp`` cannot run on this machine.
     """
-    from .mixed_precision import check_amp
 
     clip = train.get('clip_grad_norm')
     cfg: Dict[str, Any] = dict(
@@ -435,8 +431,8 @@ def runner_cfg(
             cfg.update(resume=True, load_from=resume_from)
     else:
         loader, loop, evaluator = _eval_loop_cfg(opt, 'test')
-        if loader is None:
-            raise ValueError(f'{opt.get("_source")}: datasets: no test_<name> or val set to test')
+        if loader is None:  # read_options(purpose='test') refuses such files
+            raise OptionError(f'{opt.get("_source")}: datasets: no test_<name> or val set to test')
         cfg.update(test_dataloader=loader, test_cfg=loop, test_evaluator=evaluator)
     return cfg
 
@@ -460,11 +456,9 @@ def build_runner(
             nothing is built or created; see
             :func:`basicattn.data.data_check.check_dataset_paths`).
     """
-    from basicattn.data.data_check import check_dataset_paths
 
     check_dataset_paths(opt, purpose)
     check_metrics(opt, purpose)
-    checkpoint_io.install()
     dist = opt.get('dist_params', {})
     init_distributed(
         launcher,
@@ -485,7 +479,6 @@ def build_runner(
         cfg = runner_cfg(opt, purpose, launcher, auto_resume, stop_at)
         prepare_work_dir(opt, cfg, purpose)
         kwargs = {k: v for k, v in cfg.items() if k != 'model_wrapper_cfg'}  # read from cfg
-        from .progress import QuietDumpsRunner
 
         runner = QuietDumpsRunner(**kwargs, cfg=Config(deepcopy(cfg)), verbose=verbose)
     except BaseException:
@@ -505,7 +498,6 @@ def check_metrics(opt: Mapping[str, Any], purpose: str) -> None:
     metrics = (opt.get('val') or {}).get('metrics') or {}
     if not metrics or not dataset_sets(opt, purpose):
         return
-    from basicattn.registry import METRICS
 
     for block in metrics.values():
         METRICS.build(deepcopy(block))
@@ -520,7 +512,6 @@ def _unlock_unused(work_dir: str, created: bool) -> None:
 
 def dataset_inputs(opt: Mapping[str, Any], purpose: str) -> List[Tuple[str, str]]:
     """``(option key, path)`` of every dataset file and folder a run reads."""
-    from basicattn.data.data_check import dataset_paths
 
     return [(key, path) for key, path, _ in dataset_paths(opt, purpose)]
 
@@ -583,7 +574,6 @@ def check_pretrain_scale(opt: Mapping[str, Any]) -> None:
         return
     if not path or checkpoint_io.is_url(str(path)) or not osp.isfile(path):
         return  # a URL or a missing file gets its own message where it is loaded
-    from .checkpoint_state import check_checkpoint_scale
 
     checkpoint = checkpoint_io.safe_load(path, option='path.pretrain_network_g')
     try:
@@ -601,7 +591,6 @@ OPTION_SCALE = "the option file's scale"
 
 def expected_scale(opt: Mapping[str, Any]) -> Optional[int]:
     """The scale a run's network works at: ``network_g``'s ``upscale``/``scale``, else ``scale``."""
-    from .checkpoint_state import config_scale
 
     network = opt.get('network_g') if isinstance(opt.get('network_g'), Mapping) else {}
     scale = config_scale(network)
@@ -616,7 +605,7 @@ def prepare_work_dir(opt: Mapping[str, Any], cfg: Mapping[str, Any], purpose: st
     A run that does not resume (a fresh training run, any test run) never
     writes into a folder that already holds an earlier run's files: the main
     process renames it to ``<folder>_archived_<timestamp>`` (the other ranks
-    wait; see :func:`~basicattn.engine.work_dir.plan_fresh_run`). From then
+    wait; see :func:`~basicattn.checkpoint.work_dir.plan_fresh_run`). From then
     on the file backend removes nothing outside the work dir.
     """
     import torch.distributed as torch_dist
@@ -641,4 +630,4 @@ def _save_options(opt: Mapping[str, Any], work_dir: str) -> None:
 
     if is_main_process():
         text = dump_yaml({k: v for k, v in opt.items() if not k.startswith('_')})
-        checkpoint_io.atomic_write_bytes(text.encode('utf-8'), osp.join(work_dir, 'options.yml'))
+        atomic_write_bytes(text.encode('utf-8'), osp.join(work_dir, 'options.yml'))

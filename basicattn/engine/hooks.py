@@ -41,19 +41,22 @@ from basicattn.utils.path_util import safe_path_component
 if TYPE_CHECKING:
     from mmengine.runner import Runner
 
-from . import work_dir as experiment_folder
-from .checkpoint_io import check_training_state, decode_plain, encode_plain, safe_load
-from .checkpoint_state import (
+from basicattn.checkpoint import work_dir as experiment_folder
+from basicattn.checkpoint.io import check_training_state, decode_plain, encode_plain, safe_load
+from basicattn.checkpoint.partial_load import partial_load
+from basicattn.checkpoint.run_lock import release
+from basicattn.checkpoint.state import (
     check_checkpoint_scale,
     check_finite_weights,
-    extract_generator_state,  # noqa: F401  (re-exported from its old place)
     load_network_weights,
-    load_weights,  # noqa: F401  (re-exported)
     recorded_scale,
     save_weights_file,
     unwrap_model,
 )
-from .comparison_image import comparison_image
+from basicattn.converters.detect import generator_state
+from basicattn.utils.finite import is_finite
+from basicattn.utils.img_util import imwrite, tensor2img
+from basicattn.visualization.comparison_image import comparison_image
 
 
 @HOOKS.register_module()
@@ -71,12 +74,7 @@ class RNGStateHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, reseed_every_iter: bool = True) -> None:
-        self.reseed_every_iter = reseed_every_iter
-
     def before_train_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None) -> None:
-        if not self.reseed_every_iter:
-            return
         rank, _ = get_dist_info()
         seed = runner.seed if runner.seed is not None else 0
         state = np.random.SeedSequence([seed, runner.iter, rank]).generate_state(2)
@@ -137,8 +135,8 @@ class GeneratorLoadHook(Hook):
     """Load network weights before training starts (not on resume) or testing.
 
     The file (``.pth`` or ``.safetensors``) is read by
-    :func:`~basicattn.engine.checkpoint_io.safe_load` and its weights found by
-    :func:`~basicattn.engine.checkpoint_state.extract_state_dict`
+    :func:`~basicattn.checkpoint.io.safe_load` and its weights found by
+    :func:`~basicattn.checkpoint.state.extract_state_dict`
     (``path.param_key_g``; wrapper prefixes removed); weights in an authors'
     layout that a converter recognises (A2N, MANA) are renamed by it
     (:func:`~basicattn.converters.detect.generator_state`).
@@ -147,13 +145,13 @@ class GeneratorLoadHook(Hook):
         path (str): Checkpoint file (``path.pretrain_network_g``).
         strict (bool): Require matching keys.
         param_key (str | None): Key of the weights in the file (``path.param_key_g``);
-            None: found (:data:`~basicattn.engine.checkpoint_state.NESTED_KEYS`).
+            None: found (:data:`~basicattn.checkpoint.state.NESTED_KEYS`).
         scale (int | None): The scale of the network; weights that record
             another are refused
-            (:func:`~basicattn.engine.checkpoint_state.check_checkpoint_scale`)
+            (:func:`~basicattn.checkpoint.state.check_checkpoint_scale`)
             unless ``partial``.
         partial (bool): Transfer load (``path.partial_load_g``,
-            :func:`~basicattn.engine.partial_load.partial_load`): keep the
+            :func:`~basicattn.checkpoint.partial_load.partial_load`): keep the
             tensors that fit by name and shape and log one line of the rest.
         include (list[str] | None): ``path.partial_include_g`` patterns.
         exclude (list[str] | None): ``path.partial_exclude_g`` patterns.
@@ -180,11 +178,8 @@ class GeneratorLoadHook(Hook):
         checkpoint = safe_load(self.path, option='path.pretrain_network_g')
         self.loaded_iteration = training_iteration(checkpoint)
         generator = unwrap_model(runner.model).generator
-        from basicattn.converters.detect import generator_state  # converters import engine
 
         if self.partial:
-            from .partial_load import partial_load
-
             recorded, _ = recorded_scale(checkpoint)
             note = ''
             if recorded is not None and self.scale is not None and recorded != self.scale:
@@ -240,11 +235,9 @@ class SRVisualizationHook(Hook):
         self._sent = {}
 
     def _handle(self, runner: Runner, outputs: Optional[Sequence[dict]], phase: str) -> None:
-        from basicattn.utils.img_util import imwrite, tensor2img
 
         loop = runner.val_loop if phase == 'val' else runner.test_loop
         set_name = safe_path_component(getattr(loop, 'current_set', None) or phase)
-        from basicattn.utils.finite import is_finite
 
         for sample in outputs:
             if torch.is_tensor(sample.get('pred')) and not is_finite(sample['pred']):
@@ -544,7 +537,7 @@ class RunLockHook(Hook):
     """Remove the run lock file and free the lock when the run ends normally.
 
     The last hook to run (after the logger and visualizer close their files;
-    see :mod:`basicattn.engine.run_lock`). A run that fails leaves the file,
+    see :mod:`basicattn.checkpoint.run_lock`). A run that fails leaves the file,
     and the kernel frees the lock when the process ends, so the next run
     takes it over.
     """
@@ -552,6 +545,5 @@ class RunLockHook(Hook):
     priority = 'LOWEST'
 
     def after_run(self, runner: Runner) -> None:
-        from .run_lock import release
 
         release(runner.work_dir, remove=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any, Mapping
 
-from basicattn.engine.basicsr_compat import warn_option
+from basicattn.config.basicsr_compat import warn_option
 
 __all__ = ['vis_backends']
 

@@ -17,12 +17,14 @@ import torch
 from mmengine.logging import print_log
 from mmengine.runner.loops import BaseLoop, IterBasedTrainLoop, _InfiniteDataloaderIterator
 
+from basicattn.engine.hooks import GeneratorLoadHook
+from basicattn.engine.nan_guard import NonFiniteGuardHook, NonFiniteTraining
+from basicattn.engine.progress import SetProgress
 from basicattn.errors import NonFiniteError
 from basicattn.metrics.per_clip import scalar_results
 from basicattn.registry import LOOPS
+from basicattn.utils.finite import describe_values, is_finite
 from basicattn.utils.path_util import safe_path_component
-
-from .progress import SetProgress
 
 
 @LOOPS.register_module()
@@ -108,7 +110,6 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
 
     def _non_finite(self, error: Exception, iteration: int) -> None:
         """Hand a non-finite loss, gradient or weight to ``train.nan_policy``'s hook."""
-        from .nan_guard import NonFiniteGuardHook
 
         error.completed(iteration=iteration)
         guard = next((h for h in self.runner.hooks if isinstance(h, NonFiniteGuardHook)), None)
@@ -124,7 +125,6 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
         :class:`~basicattn.engine.nan_guard.NonFiniteGuardHook`, which stops
         the run or rolls it back (``train.nan_policy``).
         """
-        from .nan_guard import NonFiniteTraining
 
         self.runner.call_hook('before_train')
         self.runner.call_hook('before_train_epoch')
@@ -158,7 +158,6 @@ class _MultiSetLoop(BaseLoop):
         evaluator: The first set's evaluator (or its config).
         set_name: The first set's name (default ``'val'``).
         extra_sets: More sets, each ``dict(name, dataloader, evaluator)``.
-        fp16: Run the model under autocast.
     """
 
     phase = 'val'
@@ -170,7 +169,6 @@ class _MultiSetLoop(BaseLoop):
         evaluator: Union[dict, list, Any],
         set_name: Optional[str] = None,
         extra_sets: Sequence[Dict[str, Any]] = (),
-        fp16: bool = False,
     ):
         super().__init__(runner, dataloader)
         first = safe_path_component(set_name or 'val')  # set names become folders
@@ -184,7 +182,6 @@ class _MultiSetLoop(BaseLoop):
                     self._build_evaluator(extra['evaluator']),
                 )
             )
-        self.fp16 = fp16
         self.current_set: Optional[str] = None
         self._non_finite_keys: list = []  # keys of the current set's non-finite outputs
 
@@ -232,8 +229,7 @@ class _MultiSetLoop(BaseLoop):
         hook = self.runner.call_hook
         hook(f'before_{self.phase}_iter', batch_idx=idx, data_batch=data_batch)
         step = getattr(self.runner.model, f'{self.phase}_step')
-        with torch.autocast(device_type=_device_type(), enabled=self.fp16):
-            outputs = step(data_batch)
+        outputs = step(data_batch)  # the model autocasts itself (val.amp)
         self._check_outputs(outputs)
         evaluator.process(data_samples=outputs, data_batch=data_batch)
         hook(f'after_{self.phase}_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)
@@ -245,7 +241,6 @@ class _MultiSetLoop(BaseLoop):
         Raises:
             NonFiniteError: Testing, naming the set, the image and the weights.
         """
-        from basicattn.utils.finite import describe_values, is_finite
 
         for index, sample in enumerate(outputs if isinstance(outputs, (list, tuple)) else []):
             pred = sample.get('pred') if isinstance(sample, dict) else None
@@ -278,7 +273,6 @@ class _MultiSetLoop(BaseLoop):
 
 def _weights_tested(runner: Any) -> str:
     """``'the weights <path>'`` that a test run loaded, for messages."""
-    from .hooks import GeneratorLoadHook
 
     for hook in getattr(runner, 'hooks', []):
         if isinstance(hook, GeneratorLoadHook):
@@ -293,10 +287,6 @@ def _num_samples(loader: Any) -> int:
         return len(sampler if sampler is not None else loader.dataset)
     except TypeError:
         return len(loader.dataset)
-
-
-def _device_type() -> str:
-    return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
 @LOOPS.register_module()

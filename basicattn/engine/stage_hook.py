@@ -35,68 +35,8 @@ from typing import Any, List, Optional, Sequence
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from basicattn.checkpoint.state import unwrap_model
 from basicattn.registry import HOOKS
-
-from .checkpoint_state import unwrap_model
-
-_STAGE_KEYS = ('name', 'until_iter', 'trainable', 'frozen', 'losses', 'lr', 'reset_optimizer')
-
-
-def check_stages(
-    stages: Sequence[dict],
-    total_iter: Optional[int] = None,
-    loss_names: Optional[Sequence[str]] = None,
-) -> List[str]:
-    """Return the problems of a stage list (empty when it is valid).
-
-    Args:
-        stages (Sequence[dict]): The stages.
-        total_iter (int, optional): ``train.total_iter``; the last stage must
-            reach it.
-        loss_names (Sequence[str], optional): Names in ``train.losses``.
-
-    Returns:
-        list[str]: ``'<index>.<key>: message'`` strings.
-    """
-    problems = []
-    if not isinstance(stages, (list, tuple)) or not stages:
-        return ['expected a non-empty list of stages']
-    previous = 0
-    for i, stage in enumerate(stages):
-        if not isinstance(stage, dict):
-            problems.append(f'{i}: expected a mapping, got {type(stage).__name__}')
-            continue
-        for key in stage:
-            if key not in _STAGE_KEYS:
-                problems.append(f'{i}.{key}: unknown stage key; allowed: {", ".join(_STAGE_KEYS)}')
-        until = stage.get('until_iter')
-        if isinstance(until, bool) or not isinstance(until, int):
-            problems.append(f'{i}.until_iter: expected an int, got {until!r}')
-        elif until <= previous:
-            problems.append(
-                f'{i}.until_iter: {until} must be larger than the previous stage end {previous}'
-            )
-        else:
-            previous = until
-        for key in ('trainable', 'frozen', 'losses'):
-            value = stage.get(key)
-            if value is not None and (
-                not isinstance(value, list) or not all(isinstance(v, str) for v in value)
-            ):
-                problems.append(f'{i}.{key}: expected a list of names, got {value!r}')
-        for name in stage.get('losses') or []:
-            if loss_names is not None and name not in loss_names:
-                problems.append(
-                    f'{i}.losses: {name!r} is not in train.losses ({", ".join(sorted(loss_names))})'
-                )
-        if stage.get('losses') == []:
-            problems.append(f'{i}.losses: a stage needs at least one loss')
-    if total_iter is not None and previous and previous < total_iter:
-        problems.append(
-            f'{len(stages) - 1}.until_iter: the last stage ends at '
-            f'{previous} but train.total_iter is {total_iter}'
-        )
-    return problems
 
 
 def trainable_mask(
@@ -137,17 +77,15 @@ class MultiStageHook(Hook):
     """Apply ``train.stages`` from the iteration count (see module docstring).
 
     Args:
-        stages (list[dict]): Each with ``until_iter`` and optionally
-            ``name``, ``trainable``, ``frozen``, ``losses``, ``lr`` and
-            ``reset_optimizer`` (default True).
+        stages (list[dict]): ``train.stages`` as the option validator
+            passed them (:mod:`basicattn.config.stages`): each with
+            ``until_iter`` and optionally ``name``, ``trainable``,
+            ``frozen``, ``losses``, ``lr`` and ``reset_optimizer`` (default True).
     """
 
     priority = 'HIGH'
 
     def __init__(self, stages: List[dict]):
-        problems = check_stages(stages)
-        if problems:
-            raise ValueError('MultiStageHook: ' + '; '.join(problems))
         self.stages = [dict(stage) for stage in stages]
         self.applied = None  # index of the stage last set up
 

@@ -26,6 +26,7 @@ import os
 import os.path as osp
 from typing import Dict, Optional, Tuple
 
+from basicattn.checkpoint.io import safe_load
 from basicattn.errors import CheckpointError
 
 from .lpips_net import NETS, LPIPSNet
@@ -126,8 +127,6 @@ def _head_path(net: str, given: Optional[str]) -> str:
 
 def _read(path: str, option: str, wanted: str):
     import torch
-
-    from basicattn.engine.checkpoint_io import safe_load
 
     try:
         state = safe_load(path, option=option)

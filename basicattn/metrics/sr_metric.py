@@ -24,6 +24,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from basicattn.registry import METRICS
+from basicattn.utils.finite import is_finite
 
 from .per_clip import per_clip_key, per_image_key, per_image_values
 from .psnr_ssim import calculate_psnr, calculate_ssim, metric_name
@@ -35,7 +36,6 @@ def _finite(image: Any) -> bool:
     """False when a float tensor or array holds NaN or inf."""
     if isinstance(image, np.ndarray):
         return not np.issubdtype(image.dtype, np.floating) or bool(np.isfinite(image).all())
-    from basicattn.utils.finite import is_finite
 
     return is_finite(image) if hasattr(image, 'is_floating_point') else True
 

@@ -9,7 +9,7 @@ implements the three modes mmengine's loops call:
 * ``'tensor'``: the raw generator output.
 
 Test-time settings (``test_cfg``, a
-:class:`~basicattn.models.test_config.TestConfig`): x8 self-ensemble, tiled
+:class:`~basicattn.config.test_settings.TestConfig`): x8 self-ensemble, tiled
 inference for images too large for memory, EDSR-style quadrant "chop"
 inference (to reproduce papers measured that way), clamping to [0, 1]; they
 are run by :mod:`basicattn.models.tiled_inference`. ``test_cfg.amp`` runs
@@ -28,18 +28,15 @@ import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
+from basicattn.archs.build import build_network
+from basicattn.config.test_settings import TestConfig
 from basicattn.errors import OptionError
+from basicattn.losses.finite_check import check_losses
 from basicattn.losses.named_losses import LossesArg, build_named_losses
+from basicattn.models import acceleration
+from basicattn.models.autocast import autocast_region
+from basicattn.models.tiled_inference import apply_test_cfg
 from basicattn.registry import MODELS
-
-from . import acceleration
-from .test_config import TestConfig
-from .tiled_inference import (  # noqa: F401  (re-exported: their old home)
-    apply_test_cfg,
-    dihedral_transform,
-    inverse_dihedral_transform,
-    tiled_forward,
-)
 
 
 def _as_batch(x: Union[Tensor, Sequence[Tensor]], name: str) -> Tensor:
@@ -72,7 +69,7 @@ class SRModel(BaseModel):
             Training needs at least one; None is fine for testing.
             Default: None.
         test_cfg (dict | TestConfig | None): Test-time settings, the fields
-            of :class:`~basicattn.models.test_config.TestConfig`
+            of :class:`~basicattn.config.test_settings.TestConfig`
             (``self_ensemble``, ``tile``, ``tile_overlap``, ``chop``,
             ``chop_shave``, ``clamp``); kept as :attr:`test_cfg`, a
             ``TestConfig``. Unknown keys and bad values raise
@@ -116,8 +113,6 @@ class SRModel(BaseModel):
         if isinstance(generator, nn.Module):
             self.generator = generator
         elif isinstance(generator, dict):
-            from basicattn.engine.network import build_network
-
             self.generator = build_network(generator, 'network_g')
         else:
             raise TypeError(
@@ -254,7 +249,6 @@ class SRModel(BaseModel):
         :class:`~basicattn.engine.nan_guard.NonFiniteTraining` naming it,
         before the backward pass (``train.nan_policy`` decides what follows).
         """
-        from basicattn.engine.nan_guard import check_losses
 
         check_losses(losses)
         return super().parse_losses(losses)
@@ -331,13 +325,8 @@ class SRModel(BaseModel):
 
     def autocast(self, like: Tensor) -> ContextManager[None]:
         """Autocast to ``test_cfg.amp`` on ``like``'s device (a no-op when it is None)."""
-        from basicattn.engine.mixed_precision import autocast_region
 
         return autocast_region(like.device.type, self.test_cfg.amp)
-
-    def tiled_forward(self, lq: Tensor, tile: int, overlap: int = 8) -> Tensor:
-        """Run the generator tile by tile (see :func:`.tiled_inference.tiled_forward`)."""
-        return tiled_forward(self.generator, lq, tile, overlap)
 
 
 def _with_input(data: Any, results: Any) -> Any:

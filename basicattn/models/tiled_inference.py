@@ -8,7 +8,7 @@
 
 EDSR-style quadrant "chop" inference is in :mod:`.chop_inference`.
 :func:`apply_test_cfg` combines them as a
-:class:`~basicattn.models.test_config.TestConfig` says.
+:class:`~basicattn.config.test_settings.TestConfig` says.
 """
 
 from typing import Callable, List, Tuple
@@ -16,8 +16,8 @@ from typing import Callable, List, Tuple
 import torch
 from torch import Tensor
 
-from .chop_inference import chop_forward
-from .test_config import TestConfig
+from basicattn.config.test_settings import TestConfig
+from basicattn.models.chop_inference import chop_forward
 
 Network = Callable[[Tensor], Tensor]
 

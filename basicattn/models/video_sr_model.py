@@ -25,12 +25,11 @@ from typing import Any, Dict, List, Optional, Union
 import torch
 from torch import Tensor
 
+from basicattn.config.test_settings import VideoTestConfig
 from basicattn.errors import OptionError
+from basicattn.models.sr_model import SRModel, _as_batch
+from basicattn.models.tiled_inference import clamp_output
 from basicattn.registry import MODELS
-
-from .sr_model import SRModel, _as_batch
-from .test_config import VideoTestConfig
-from .tiled_inference import clamp_output
 
 
 @MODELS.register_module()
@@ -38,7 +37,7 @@ class VideoSRModel(SRModel):
     """:class:`SRModel` for ``(N, T, C, h, w)`` windows -> centre frame.
 
     Args: see :class:`SRModel`; ``test_cfg`` is a
-    :class:`~basicattn.models.test_config.VideoTestConfig` (``sequence`` too).
+    :class:`~basicattn.config.test_settings.VideoTestConfig` (``sequence`` too).
     Data: ``lq`` (N, T, C, h, w), ``gt`` (N, C, H, W) (the centre frame), plus
     the datasets' metadata (``key``, ``clip``, ``frame_idx`` ...).
     """

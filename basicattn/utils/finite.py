@@ -5,7 +5,7 @@ NaN or inf when the tensor holds one), an exact look only at the tensors whose
 norm is not finite (a 2-norm also overflows for large finite values), and the
 details only for the first tensor that is not finite. Used by the training
 guard (:mod:`basicattn.engine.nan_guard`), the checkpoint loader
-(:func:`basicattn.engine.checkpoint_state.check_finite_weights`), the
+(:func:`basicattn.checkpoint.state.check_finite_weights`), the
 evaluation loops and the tools, so every place says it the same way.
 """
 

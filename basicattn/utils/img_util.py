@@ -10,9 +10,10 @@ import os.path as osp
 import numpy as np
 
 from basicattn.errors import DataError
-
-from .atomic_file import atomic_write_bytes
-from .validators import check_positive_int
+from basicattn.utils.atomic_file import atomic_write_bytes
+from basicattn.utils.finite import describe_values
+from basicattn.utils.path_util import not_found
+from basicattn.utils.validators import check_positive_int
 
 __all__ = [
     'imread',
@@ -83,8 +84,6 @@ def imread(path):
     """
     path = os.fspath(path)
     if not osp.isfile(path):
-        from basicattn.utils.path_util import not_found
-
         raise FileNotFoundError(not_found('image file', path))
     with open(path, 'rb') as f:
         buf = f.read()
@@ -282,8 +281,6 @@ def tensor2img(t):
         )
     t = t.detach().to('cpu', torch.float32)
     if not bool(torch.isfinite(t).all()):
-        from basicattn.utils.finite import describe_values
-
         raise ValueError(
             f'tensor2img: the image holds {describe_values(t)}, which has no 8-bit value'
         )

@@ -2,7 +2,7 @@
 
 ``--launcher``/``--set``/``--verbose``: tools/train.py and tools/test.py;
 the network flags (:func:`add_network_arguments`): tools/infer.py and
-tools/export.py, read by :func:`basicattn.engine.network.network_from_arguments`.
+tools/export.py, read by :func:`basicattn.converters.network_loading.network_from_arguments`.
 
 Light on purpose (argparse only): the tools parse their arguments before
 torch, mmengine or any arch is imported.
@@ -10,7 +10,7 @@ torch, mmengine or any arch is imported.
 
 import argparse
 
-from basicattn.errors import add_debug_argument
+from basicattn.utils.tool_runner import add_debug_argument
 
 
 def add_set_argument(

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import REPO_ROOT
 
-from basicattn.engine.checkpoint_state import save_weights_checkpoint
+from basicattn.checkpoint.state import save_weights_checkpoint
 from basicattn.registry import ARCHS
 
 EDSR_TINY = dict(type='EDSR', num_feat=8, num_block=1, upscale=2)

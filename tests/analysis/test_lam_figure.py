@@ -4,7 +4,7 @@ import numpy as np
 
 from basicattn.analysis.lam_figure import blend, clip_figure, colour_map, image_figure
 from basicattn.analysis.lam_run import Window
-from basicattn.utils.comparison_figure import BOX_COLOUR, LABEL_HEIGHT
+from basicattn.visualization.comparison_figure import BOX_COLOUR, LABEL_HEIGHT
 
 
 def test_colour_map_runs_blue_to_red():

@@ -112,7 +112,7 @@ def test_a_video_arch_given_one_image():
 def test_a2n_official_uses_more_pixels_than_bicubic(testdata):
     # A2N x2 (authors' weights) against the 4x4-tap bicubic baseline on a 32x32 crop of
     # the Set5 butterfly: the deep network's DI is larger (A2N Table 7's ordering)
-    from basicattn.engine.network import network_from_arguments
+    from basicattn.converters.network_loading import network_from_arguments
     from basicattn.utils.img_util import img2tensor, imread
 
     weights = testdata('weights', 'a2n_official', 'aan_x2.pt')

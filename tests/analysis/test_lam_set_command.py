@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import REPO_ROOT
 
-from basicattn.engine.checkpoint_state import save_weights_checkpoint
+from basicattn.checkpoint.state import save_weights_checkpoint
 from basicattn.metrics.psnr_ssim import calculate_psnr
 from basicattn.registry import ARCHS
 from basicattn.utils.img_util import img2tensor, imread, tensor2img

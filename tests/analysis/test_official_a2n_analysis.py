@@ -14,7 +14,7 @@ import torch
 from analysis_helpers import listing
 
 from basicattn.analysis.taps import record_taps
-from basicattn.engine.network import network_from_arguments
+from basicattn.converters.network_loading import network_from_arguments
 from basicattn.utils.img_util import img2tensor, imread
 
 # fixtures of these tests, bound here: a conftest.py of this folder would shadow

@@ -48,8 +48,8 @@ MISMATCH = {'table4_non_attn_only': 115_299}
 
 
 def _build(name):
-    from basicattn.engine import read_options
-    from basicattn.engine.network import build_network
+    from basicattn.archs.build import build_network
+    from basicattn.config import read_options
 
     opt = read_options(osp.join(ABLATION_DIR, f'{name}.yml'), [], purpose='train')
     assert opt['scale'] == 4

@@ -109,7 +109,7 @@ def test_bad_input_shape():
     ],
 )
 def test_option_validator_names_the_bad_key(key, value, match):
-    from basicattn.engine.network import build_network
+    from basicattn.archs.build import build_network
     from basicattn.errors import OptionError
 
     with pytest.raises(OptionError, match=match):

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from basicattn.archs.attention_probe_arch import AttentionProbe, resolve_attention_blocks
-from basicattn.engine.network import build_network
-from basicattn.engine.options import OptionError, validate_options
+from basicattn.archs.build import build_network
+from basicattn.config.options import OptionError, validate_options
 
 #: Table 2 of the paper: the blocks with attention and the published size (M).
 TABLE_2 = [

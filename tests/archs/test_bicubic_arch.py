@@ -30,7 +30,7 @@ def test_upscale_is_the_name_and_scale_still_works():
 
 
 def test_option_files_pass_upscale_and_check_scale(tmp_path):
-    from basicattn.engine.options import OptionError, validate_options
+    from basicattn.config.options import OptionError, validate_options
 
     def opt(**network):
         return {

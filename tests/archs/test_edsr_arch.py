@@ -111,7 +111,7 @@ def test_basicsr_params_file_loads_strictly_through_pretrain_path(
     import os.path as osp
     from types import SimpleNamespace
 
-    from basicattn.engine import read_options
+    from basicattn.config import read_options
     from basicattn.engine.hooks import GeneratorLoadHook
 
     gen = torch.Generator().manual_seed(scale)

@@ -12,19 +12,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from basicattn.archs.build import network_from_checkpoint
+from basicattn.checkpoint.state import (
+    check_state_dict_against,
+    read_state_dict,
+    read_weights_checkpoint,
+    save_weights_checkpoint,
+)
 from basicattn.converters.base import (
     ConversionError,
     get_converter,
     list_converters,
     rename_state_dict,
 )
-from basicattn.engine.checkpoint_state import (
-    check_state_dict_against,
-    read_state_dict,
-    read_weights_checkpoint,
-    save_weights_checkpoint,
-)
-from basicattn.engine.network import network_from_checkpoint
 from basicattn.errors import CheckpointError
 from basicattn.registry import ARCHS
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 
+from basicattn.checkpoint.state import read_state_dict
 from basicattn.converters.a2n_converter import convert_a2n_official
-from basicattn.engine.checkpoint_state import read_state_dict
 from basicattn.metrics.psnr_ssim import calculate_psnr
 from basicattn.registry import ARCHS
 from basicattn.utils.img_util import img2tensor, imread, tensor2img

@@ -11,13 +11,13 @@ import pytest
 import torch
 from test_a2n_converter import official_state_dict
 
+from basicattn.checkpoint.state import read_weights_checkpoint
 from basicattn.converters.base import (
     ConversionError,
     check_scale,
     scale_from_name,
     scale_hints,
 )
-from basicattn.engine.checkpoint_state import read_weights_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -5,9 +5,9 @@ import torch
 from test_a2n_converter import official_state_dict
 from test_mana_converter import author_state_dict
 
+from basicattn.checkpoint.io import safe_load
 from basicattn.converters.detect import detect_format, generator_state, known_formats
-from basicattn.engine.checkpoint_io import safe_load
-from basicattn.engine.network import network_from_weights
+from basicattn.converters.network_loading import network_from_weights
 from basicattn.errors import CheckpointError
 from basicattn.registry import ARCHS
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from basicattn.archs.build import network_from_checkpoint
 from basicattn.converters.base import ConversionError, get_converter, list_converters
-from basicattn.engine.network import network_from_checkpoint
 from basicattn.registry import ARCHS
 
 C, INTER, SLOTS, ENC, DEC, T = 32, 16, 8, 1, 2, 7

@@ -10,8 +10,9 @@ from basicattn.data.lmdb_builder import build_lmdb_from_folder
 from basicattn.data.lmdb_io import LmdbKeyError, LmdbReader, read_meta_info
 from basicattn.data.paired_image_dataset import PairedImageDataset
 from basicattn.data.video_test_dataset import VideoTestDataset
-from basicattn.errors import DataError, describe
+from basicattn.errors import DataError
 from basicattn.utils.img_util import imread, imwrite
+from basicattn.utils.tool_runner import describe
 
 
 @pytest.fixture

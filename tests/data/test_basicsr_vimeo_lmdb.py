@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
+from basicattn.config.options import validate_options
 from basicattn.engine.builder import eval_dataloader_cfg, train_dataloader_cfg
-from basicattn.engine.options import validate_options
 from basicattn.registry import DATASETS
 from basicattn.utils.img_util import img2tensor, imread, imwrite
 

@@ -5,9 +5,9 @@ import os.path as osp
 import pytest
 import yaml
 
-from basicattn.engine.basicsr_compat import RULES
-from basicattn.engine.options import validate_options
-from basicattn.engine.yaml_io import OptionLoader
+from basicattn.config.basicsr_compat import RULES
+from basicattn.config.options import validate_options
+from basicattn.config.yaml_io import OptionLoader
 from basicattn.errors import OptionError
 
 # Written by us in the shape of BasicSR's options/train/EDSR/train_EDSR_Mx2.yml.
@@ -241,7 +241,7 @@ def test_every_rule_in_the_docs():
 
 
 def test_option_warnings_are_printed_by_the_first_process_only(monkeypatch, capsys):
-    from basicattn.engine.basicsr_compat import warn_option
+    from basicattn.config.basicsr_compat import warn_option
 
     for rank, printed in (('0', True), ('1', False), (None, True)):
         if rank is None:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from basicattn.engine import read_options
+from basicattn.config import read_options
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FIXTURES = osp.join(osp.dirname(osp.abspath(__file__)), 'fixtures', 'basicsr')

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 import torch
 
+from basicattn.config.options import read_options
 from basicattn.engine.builder import runner_cfg
-from basicattn.engine.options import read_options
 from basicattn.errors import CheckpointError
 
 TINY = textwrap.dedent("""\
@@ -74,7 +74,7 @@ def train_cfg(tmp_path):
 def _default_test_cfg():
     """The model's test_cfg for a `val` section that sets no test-time key
     (the values themselves are pinned in tests/models/test_sr_model.py)."""
-    from basicattn.models.test_config import TestConfig
+    from basicattn.config.test_settings import TestConfig
 
     return TestConfig.from_options({}, 'SRModel')
 
@@ -297,7 +297,8 @@ def test_paramwise_cfg_gives_offset_layers_their_own_lr(tmp_path):
     """EDVR-style recipe: a smaller lr for parameters whose name has a key."""
     from mmengine.optim import build_optim_wrapper
 
-    from basicattn.engine import runner_cfg, validate_options
+    from basicattn.config import validate_options
+    from basicattn.engine import runner_cfg
     from basicattn.models.sr_model import SRModel
 
     opt = validate_options(

@@ -10,8 +10,8 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
-from basicattn.engine import checkpoint_io
-from basicattn.engine.checkpoint_io import (
+from basicattn.checkpoint import io as checkpoint_io
+from basicattn.checkpoint.io import (
     AtomicLocalBackend,
     atomic_write_bytes,
     decode_plain,

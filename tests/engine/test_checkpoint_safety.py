@@ -9,15 +9,16 @@ import tokenize
 import pytest
 import torch
 
-from basicattn.engine import checkpoint_io, work_dir
-from basicattn.engine.checkpoint_io import (
+from basicattn.checkpoint import io as checkpoint_io
+from basicattn.checkpoint import work_dir
+from basicattn.checkpoint.io import (
     AtomicLocalBackend,
     check_training_state,
     confine_removals,
     is_url,
     safe_load,
 )
-from basicattn.engine.checkpoint_state import extract_generator_state, load_network_weights
+from basicattn.checkpoint.state import extract_generator_state, load_network_weights
 from basicattn.engine.hooks import rebase_runtime_paths
 from basicattn.errors import CheckpointError, UserError
 
@@ -381,7 +382,7 @@ def test_every_checkpoint_load_goes_through_the_one_loader():
         if path != own
         for line, what in _unsafe_uses(path)
     ]
-    assert offenders == [], 'load through basicattn.engine.checkpoint_io.safe_load:\n' + '\n'.join(
+    assert offenders == [], 'load through basicattn.checkpoint.io.safe_load:\n' + '\n'.join(
         offenders
     )
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from mmengine.model import ExponentialMovingAverage
 
-from basicattn.engine.checkpoint_state import (
+from basicattn.checkpoint.state import (
     check_finite_weights,
     extract_state_dict,
     load_network_weights,
@@ -92,21 +92,11 @@ def test_weights_checkpoint_roundtrip(tmp_path):
         recorded_arch(read_state_dict(path)[1], path, 'use --arch')
 
 
-def test_old_import_paths_still_work():
-    import basicattn.converters.base as base
-    import basicattn.engine.checkpoint_state as state
-    import basicattn.engine.hooks as hooks
-    import basicattn.engine.network as network
+def test_conversion_error_is_a_checkpoint_error_and_a_value_error():
+    from basicattn.converters.base import ConversionError
 
-    assert hooks.extract_generator_state is state.extract_generator_state
-    assert hooks.load_network_weights is state.load_network_weights
-    assert base.save_basicattn_checkpoint is state.save_weights_checkpoint
-    assert base.load_basicattn_checkpoint is state.read_weights_checkpoint
-    assert base.read_foreign_checkpoint is state.read_state_dict
-    assert base.check_state_dict_against is state.check_state_dict_against
-    assert base.build_from_checkpoint is network.network_from_checkpoint
-    assert issubclass(base.ConversionError, CheckpointError)
-    assert issubclass(base.ConversionError, ValueError)
+    assert issubclass(ConversionError, CheckpointError)
+    assert issubclass(ConversionError, ValueError)
 
 
 def test_non_finite_weights_are_refused_naming_the_file_and_tensor():

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from basicattn.engine.comparison_image import side_by_side, upsample_nearest
+from basicattn.visualization.comparison_image import side_by_side, upsample_nearest
 
 
 def test_upsample_nearest_integer_and_fractional_scales():

@@ -16,7 +16,7 @@ from mmengine.logging import MessageHub
 from mmengine.registry import OPTIMIZERS
 from torch import nn
 
-from basicattn.engine.checkpoint_io import safe_load
+from basicattn.checkpoint.io import safe_load
 from basicattn.engine.nan_guard import NonFiniteGuardHook, NonFiniteTraining, check_losses
 from basicattn.errors import NonFiniteError, UserError
 from basicattn.registry import ARCHS, LOSSES

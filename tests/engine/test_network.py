@@ -13,13 +13,13 @@ import tokenize
 import pytest
 import torch
 
-from basicattn.engine.checkpoint_state import save_weights_checkpoint
-from basicattn.engine.network import (
+from basicattn.archs.build import (
     build_network,
     network_config_from_arguments,
     network_from_checkpoint,
     network_from_options,
 )
+from basicattn.checkpoint.state import save_weights_checkpoint
 from basicattn.errors import CheckpointError, OptionError, UserError
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -77,7 +77,7 @@ def _arch_names():
 
 
 def _direct_builds(path, arch_names):
-    """(line, text) of networks built without basicattn.engine.network."""
+    """(line, text) of networks built without basicattn.archs.build."""
     with open(path, 'rb') as f:
         tokens = [
             t for t in tokenize.tokenize(f.readline) if t.type in (tokenize.NAME, tokenize.OP)
@@ -133,14 +133,14 @@ def test_every_network_is_built_through_engine_network():
         for line, what in _direct_builds(path, names)
     ]
     assert offenders == [], (
-        'build networks with basicattn.engine.network (build_network, '
+        'build networks with basicattn.archs.build (build_network, '
         'network_from_options, network_from_checkpoint):\n' + '\n'.join(offenders)
     )
 
 
 def test_arch_args_nested_too_deep_is_one_line():
     """Issue 22: JSON nested thousands deep ended in a RecursionError traceback."""
-    from basicattn.engine.network import arch_config_from_arguments
+    from basicattn.archs.build import arch_config_from_arguments
 
     deep = '{"a": ' + '[' * 100000 + ']' * 100000 + '}'
     with pytest.raises(OptionError, match='^--arch-args is nested too deep; give a flat JSON'):
@@ -168,7 +168,7 @@ def _a2n_x2_file(tmp_path, meta_scale=True):
 def test_x2_weights_into_an_x3_network_are_refused(tmp_path, meta_scale):
     import json
 
-    from basicattn.engine.network import network_from_arguments
+    from basicattn.converters.network_loading import network_from_arguments
 
     path = _a2n_x2_file(tmp_path, meta_scale)
     args = {k: v for k, v in A2N_TINY.items() if k != 'type'}
@@ -183,7 +183,7 @@ def test_x2_weights_into_an_x3_network_are_refused(tmp_path, meta_scale):
 
 
 def test_scale_is_not_checked_when_one_side_is_unknown(tmp_path):
-    from basicattn.engine.checkpoint_state import check_checkpoint_scale, recorded_scale
+    from basicattn.checkpoint.state import check_checkpoint_scale, recorded_scale
 
     assert recorded_scale({'state_dict': {}}) == (None, '')
     assert recorded_scale({'meta': {'arch': dict(A2N_TINY, upscale=4)}}) == (4, "meta['arch']")

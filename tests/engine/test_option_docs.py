@@ -6,9 +6,9 @@ import os.path as osp
 import pytest
 import yaml
 
-from basicattn.engine import option_schema as S
-from basicattn.engine.options import validate_options
-from basicattn.engine.yaml_io import OptionLoader
+from basicattn.config import schema as S
+from basicattn.config.options import validate_options
+from basicattn.config.yaml_io import OptionLoader
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DOCS = osp.join(REPO_ROOT, 'docs', 'options.md')
@@ -105,7 +105,7 @@ def test_example_sets_every_top_level_and_section_key(gen):
 
 def test_test_time_keys_come_from_the_test_config(docs_text):
     """val.self_ensemble/tile/chop/sequence ... are written once, in models/test_config.py."""
-    from basicattn.models.test_config import option_settings
+    from basicattn.config.test_settings import option_settings
 
     val = S.OPTION_SCHEMA.fields['val'].fields
     for setting in option_settings():

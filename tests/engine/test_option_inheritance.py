@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from basicattn.engine.options import OptionError, load_option_file, read_options
+from basicattn.config.options import OptionError, load_option_file, read_options
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FIXTURE = osp.join(osp.dirname(osp.abspath(__file__)), 'fixtures', 'merged_options.json')

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from basicattn.engine.options import OptionError, apply_overrides, import_custom_modules
+from basicattn.config.options import OptionError, apply_overrides, import_custom_modules
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_missing_module_keeps_its_message(module_dir):
 
 
 def test_read_options_reports_the_option_file(module_dir):
-    from basicattn.engine.options import read_options
+    from basicattn.config.options import read_options
 
     (module_dir / 'h3_custom_boom2.py').write_text('raise RuntimeError("boom2")\n')
     (module_dir / 'opt.yml').write_text('name: x\nscale: 2\ncustom_imports: [h3_custom_boom2]\n')
@@ -113,7 +113,7 @@ def test_read_options_reports_the_option_file(module_dir):
 
 @pytest.mark.parametrize('value', [[''], ['ok_name', 3], ' '])
 def test_custom_imports_must_be_module_names(value):
-    from basicattn.engine.options import validate_options
+    from basicattn.config.options import validate_options
 
     with pytest.raises(OptionError, match='custom_imports: expected a module name'):
         validate_options({'name': 'x', 'scale': 2, 'custom_imports': value}, source='x.yml')

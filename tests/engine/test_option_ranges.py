@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 
 import pytest
 
-from basicattn.engine import option_schema as S
-from basicattn.engine.options import OptionError, apply_overrides, validate_options
-from basicattn.engine.signature_check import bound_problem, describe_expected, explicit_parameters
+from basicattn.config import schema as S
+from basicattn.config.options import OptionError, apply_overrides, validate_options
+from basicattn.config.signature_check import bound_problem, describe_expected, explicit_parameters
 from basicattn.utils.bounds import AtLeast, Between, PositiveInt
 
 

@@ -9,14 +9,14 @@ import pytest
 import torch
 import yaml
 
-from basicattn.engine.options import (
+from basicattn.config.options import (
     OptionError,
     apply_overrides,
     did_you_mean,
     read_options,
     validate_options,
 )
-from basicattn.engine.yaml_io import OptionLoader, dump_yaml, load_yaml_file
+from basicattn.config.yaml_io import OptionLoader, dump_yaml, load_yaml_file
 
 GOOD = textwrap.dedent("""\
     name: opt_test
@@ -343,7 +343,7 @@ def test_optional_block_set_to_null(tmp_path, block):
     path = write_modified(tmp_path, lambda o: o.update({block: None}))
     opt = read_options(path)
     # `block: ~` means "all defaults": the section is filled like an absent one
-    from basicattn.engine.option_schema import OPTION_SCHEMA, Field, Section
+    from basicattn.config.schema import OPTION_SCHEMA, Field, Section
 
     fields = OPTION_SCHEMA.fields[block].fields.items()
     plain = {k for k, v in fields if isinstance(v, (Field, Section))}  # sections fill too

@@ -1,4 +1,4 @@
-"""Transfer loading (basicattn/engine/partial_load.py and ``path.partial_*_g``): keep
+"""Transfer loading (basicattn/checkpoint/partial_load.py and ``path.partial_*_g``): keep
 what fits by name and shape, report the rest in one line, refuse when nothing fits."""
 
 import os.path as osp
@@ -8,9 +8,9 @@ import torch
 
 from basicattn.archs.dan_arch import DAN
 from basicattn.archs.edsr_arch import EDSR
+from basicattn.checkpoint.partial_load import group_by_prefix, partial_load, select_tensors
+from basicattn.checkpoint.state import save_weights_checkpoint
 from basicattn.engine.builder import check_pretrain_scale, partial_load_args
-from basicattn.engine.checkpoint_state import save_weights_checkpoint
-from basicattn.engine.partial_load import group_by_prefix, partial_load, select_tensors
 from basicattn.errors import CheckpointError, OptionError
 
 TINY = dict(num_feat=8, num_block=2, num_res=1, reduction=4, distance=1)

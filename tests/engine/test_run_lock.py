@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from basicattn.engine import run_lock
-from basicattn.engine import work_dir as experiment_folder
-from basicattn.engine.run_lock import LOCK_NAME, FolderLockedError, lock_run_folder, release
+from basicattn.checkpoint import run_lock
+from basicattn.checkpoint import work_dir as experiment_folder
+from basicattn.checkpoint.run_lock import LOCK_NAME, FolderLockedError, lock_run_folder, release
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # run_lock.py loaded on its own (it imports no torch): the child starts in a blink

@@ -7,10 +7,10 @@ import sys
 import pytest
 import torch
 
-from basicattn.engine.checkpoint_io import safe_load
-from basicattn.engine.checkpoint_state import read_weights_checkpoint, save_weights_file
-from basicattn.engine.network import network_from_checkpoint
-from basicattn.engine.safetensors_io import META_KEY, encode_safetensors, is_safetensors
+from basicattn.archs.build import network_from_checkpoint
+from basicattn.checkpoint.io import safe_load
+from basicattn.checkpoint.safetensors_io import META_KEY, encode_safetensors, is_safetensors
+from basicattn.checkpoint.state import read_weights_checkpoint, save_weights_file
 from basicattn.errors import CheckpointError
 from basicattn.registry import ARCHS
 
@@ -67,7 +67,7 @@ def test_builds_the_recorded_network(tmp_path):
 def test_every_arch_loads_itself_from_safetensors(name, tmp_path):
     """Every registered arch: a safetensors file with its recorded arch is all
     ``network_from_arguments`` (tools/infer.py, tools/export.py) needs."""
-    from basicattn.engine.network import network_from_arguments
+    from basicattn.converters.network_loading import network_from_arguments
 
     case = ARCH_CASES[name]
     arch = dict(type=name, **case['kwargs'])

@@ -134,8 +134,8 @@ def _train_options(scheduler, tmp_path):
     ],
 )
 def test_option_files_name_them(scheduler, tmp_path):
+    from basicattn.config.options import validate_options
     from basicattn.engine.builder import schedule_cfg
-    from basicattn.engine.options import validate_options
     from basicattn.registry import PARAM_SCHEDULERS
 
     opt = validate_options(_train_options(scheduler, tmp_path), source='x.yml')
@@ -146,7 +146,7 @@ def test_option_files_name_them(scheduler, tmp_path):
 
 
 def test_unknown_keys_are_refused_by_the_validator(tmp_path):
-    from basicattn.engine.options import validate_options
+    from basicattn.config.options import validate_options
 
     bad = {'type': 'CosineAnnealingRestartLR', 'periods': [4], 'eta_mn': 0}
     with pytest.raises(OptionError, match='eta_mn'):

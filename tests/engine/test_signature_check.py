@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import pytest
 
-from basicattn.engine.signature_check import describe_expected, explicit_parameters, value_fits
+from basicattn.config.signature_check import describe_expected, explicit_parameters, value_fits
 
 
 class Plain:

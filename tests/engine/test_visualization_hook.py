@@ -6,9 +6,9 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from basicattn.engine.comparison_image import GAP
 from basicattn.engine.hooks import SRVisualizationHook
 from basicattn.utils.img_util import imread, tensor2img
+from basicattn.visualization.comparison_image import GAP
 
 
 class FakeVisualizer:

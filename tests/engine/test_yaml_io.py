@@ -2,7 +2,7 @@
 
 import pytest
 
-from basicattn.engine.yaml_io import dump_yaml, load_yaml_file, parse_yaml_scalar
+from basicattn.config.yaml_io import dump_yaml, load_yaml_file, parse_yaml_scalar
 from basicattn.errors import OptionError
 
 

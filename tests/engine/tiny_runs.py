@@ -7,7 +7,7 @@ import os.path as osp
 import numpy as np
 import yaml
 
-from basicattn.engine.checkpoint_io import safe_load
+from basicattn.checkpoint.io import safe_load
 
 
 def write_images(folder, count=8, size=32, seed=0):
@@ -53,7 +53,8 @@ def options(root, name, batch=2, total_iter=4, **train):
 
 def train(root, opt, stop_at=None, auto_resume=False):
     """Run tools/train.py's steps in this process; return the work dir."""
-    from basicattn.engine import build_runner, read_options
+    from basicattn.config import read_options
+    from basicattn.engine import build_runner
 
     path = osp.join(root, f'{opt["name"]}.yml')
     with open(path, 'w') as f:

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from basicattn.errors import CheckpointError, run_tool
+from basicattn.errors import CheckpointError
 from basicattn.metrics.lpips_metric import LPIPS, lpips_distance, to_lpips_input
 from basicattn.registry import METRICS
+from basicattn.utils.tool_runner import run_tool
 
 # fixtures of these tests, bound here: a conftest.py of this folder would shadow
 # the module that `from conftest import REPO_ROOT` means in later test files

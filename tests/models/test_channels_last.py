@@ -90,7 +90,7 @@ def test_bad_values_name_the_key():
 def test_training_run_in_channels_last_matches_nchw(tmp_path):
     from tiny_runs import checkpoint, options, train, write_images
 
-    from basicattn.engine.options import validate_options
+    from basicattn.config.options import validate_options
 
     write_images(str(tmp_path / 'images'))
     sgd = {'type': 'SGD', 'lr': 0.05}

@@ -163,8 +163,8 @@ def _no_compiler(monkeypatch):
 def test_no_cpp_compiler_is_one_line(monkeypatch, tmp_path):
     from tiny_runs import options
 
+    from basicattn.config.options import validate_options
     from basicattn.engine.builder import model_cfg
-    from basicattn.engine.options import validate_options
 
     _no_compiler(monkeypatch)
     with pytest.raises(OptionError) as err:

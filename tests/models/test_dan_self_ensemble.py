@@ -5,7 +5,7 @@ import os.path as osp
 import torch
 from conftest import REPO_ROOT
 
-from basicattn.engine import read_options
+from basicattn.config import read_options
 from basicattn.engine.builder import model_cfg
 from basicattn.registry import MODELS
 

@@ -5,7 +5,8 @@ import torch
 from mmengine.optim import OptimWrapper
 from torch import nn
 
-from basicattn.models.sr_model import SRModel, dihedral_transform, inverse_dihedral_transform
+from basicattn.models.sr_model import SRModel
+from basicattn.models.tiled_inference import dihedral_transform, inverse_dihedral_transform
 from basicattn.registry import MODELS
 
 TINY_EDSR = dict(type='EDSR', num_feat=8, num_block=1, upscale=2)
@@ -230,7 +231,7 @@ def test_errors():
 
 
 def test_test_config_is_one_typed_object():
-    from basicattn.models.test_config import TestConfig, VideoTestConfig, option_settings
+    from basicattn.config.test_settings import TestConfig, VideoTestConfig, option_settings
 
     model = SRModel(TINY_EDSR, test_cfg=dict(tile=0, chop=True))
     assert isinstance(model.test_cfg, TestConfig) and model.test_cfg.tile is None  # 0: off

@@ -2,7 +2,7 @@
 
 import torch
 
-from basicattn.models.test_config import TestConfig
+from basicattn.config.test_settings import TestConfig
 from basicattn.models.tiled_inference import apply_test_cfg, clamp_output
 
 

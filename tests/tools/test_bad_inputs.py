@@ -949,8 +949,8 @@ I22_A2N = dict(type='A2N', num_feat=8, unf=6, num_block=2)  # the synthetic offi
 
 def _i22_a2n_x2(c, name='a2n_x2.pth'):
     """The synthetic authors' A2N x2 weights converted as x2 (meta records the scale)."""
+    from basicattn.checkpoint.state import save_weights_file
     from basicattn.converters.base import get_converter
-    from basicattn.engine.checkpoint_state import save_weights_file
 
     state, arch = get_converter('a2n_official')(_a2n_official_state_dict(scale=2), scale=2)
     path = c.path(name)

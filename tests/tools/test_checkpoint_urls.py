@@ -83,7 +83,7 @@ def test_loader_level_http_is_never_fetched(evil):
     import torch
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from basicattn.engine import checkpoint_io
+    from basicattn.checkpoint import io as checkpoint_io
     from basicattn.errors import CheckpointError
 
     checkpoint_io.install()

@@ -10,10 +10,10 @@ import pytest
 from conftest import tool_module
 
 from basicattn.metrics.psnr_ssim import calculate_psnr, calculate_ssim
-from basicattn.utils.comparison_figure import LABEL_HEIGHT
-from basicattn.utils.image_panels import GAP
 from basicattn.utils.img_util import imread, imwrite
 from basicattn.utils.matlab_imresize import imresize
+from basicattn.visualization.comparison_figure import LABEL_HEIGHT
+from basicattn.visualization.image_panels import GAP
 
 DATA = os.environ.get('BASICATTN_TESTDATA') or osp.join(
     osp.dirname(__file__), '..', '..', '..', 'shared', 'data'

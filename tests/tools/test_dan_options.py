@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
-from basicattn.engine import read_options
-from basicattn.engine.options import OptionError, load_option_file
+from basicattn.config import read_options
+from basicattn.config.options import OptionError, load_option_file
 
 TRAIN = ['dan_x3_bi', 'dan_x4_bi', 'dan_x3_bd', 'dan_x3_dn']
 SETS = {
@@ -40,7 +40,7 @@ def test_train_and_test_files_build_the_papers_dan(name):
     """Each training file and its test file build the same network: the paper's
     d = 9, r = 16, b = 30 DAN (11.46 M parameters at x3), at the file's scale;
     the metrics crop as many pixels as the scale."""
-    from basicattn.engine.network import build_network
+    from basicattn.archs.build import build_network
 
     train = read_options(option_path('train', name), purpose='train')
     test = read_options(option_path('test', name), purpose='test')
@@ -62,7 +62,7 @@ def test_table5_edsr_files(name, count):
     """Table 5's EDSR rows: DAN's recipe, the EDSR backbone, with and without GCA + LEA."""
     import torch
 
-    from basicattn.engine.network import build_network
+    from basicattn.archs.build import build_network
 
     opt = read_options(option_path('train', name), purpose='train')
     base = read_options(option_path('train', 'dan_x3_bi'), purpose='train')

@@ -4,7 +4,7 @@ import os.path as osp
 
 from conftest import REPO_ROOT
 
-from basicattn.engine import read_options
+from basicattn.config import read_options
 
 TRAIN = osp.join(REPO_ROOT, 'options', 'train', 'dasaa_x4_vimeo.yml')
 

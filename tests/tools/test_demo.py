@@ -4,9 +4,9 @@ import os.path as osp
 
 import pytest
 
+from basicattn.config import read_options
 from basicattn.data.demo_photos import HELDOUT_PHOTOS, TRAIN_PHOTOS, prepare_demo_data
 from basicattn.data.lmdb_builder import verify_lmdb
-from basicattn.engine import read_options
 
 pytest.importorskip('skimage', reason='the demo photographs come with scikit-image')
 

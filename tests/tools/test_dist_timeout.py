@@ -89,8 +89,8 @@ def test_init_distributed_passes_the_timeout(monkeypatch):
 def test_runner_config_gives_mmengine_the_timeout():
     from conftest import tiny_options
 
+    from basicattn.config.options import validate_options
     from basicattn.engine.builder import runner_cfg
-    from basicattn.engine.options import validate_options
 
     opt = validate_options(tiny_options('/nonexistent'), source='x.yml')
     assert runner_cfg(opt)['env_cfg']['dist_cfg']['timeout'] == 600

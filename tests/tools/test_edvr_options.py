@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
-from basicattn.engine import read_options
-from basicattn.engine.options import load_option_file
+from basicattn.config import read_options
+from basicattn.config.options import load_option_file
 
 OPTIONS = osp.join(REPO_ROOT, 'options')
 

@@ -17,7 +17,7 @@ import shutil
 import pytest
 import torch
 
-from basicattn.engine.checkpoint_io import safe_load
+from basicattn.checkpoint.io import safe_load
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import tool_module
 
-from basicattn.engine.checkpoint_state import save_weights_checkpoint
-from basicattn.engine.network import build_network
+from basicattn.archs.build import build_network
+from basicattn.checkpoint.state import save_weights_checkpoint
 
 EXTRA = "onnx / onnxruntime not installed: pip install -e '.[export]' (tools/setup_env.sh does)"
 pytest.importorskip('onnx', reason=EXTRA)

@@ -10,8 +10,8 @@ import pytest
 import torch
 import yaml
 
-from basicattn.engine.checkpoint_io import safe_load
-from basicattn.engine.checkpoint_state import extract_state_dict, read_weights_checkpoint
+from basicattn.checkpoint.io import safe_load
+from basicattn.checkpoint.state import extract_state_dict, read_weights_checkpoint
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
-from basicattn.engine import read_options
+from basicattn.config import read_options
 
 TEST = osp.join(REPO_ROOT, 'options', 'test')
 

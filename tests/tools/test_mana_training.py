@@ -10,8 +10,8 @@ import torch
 import yaml
 from conftest import REPO_ROOT
 
-from basicattn.engine import read_options
-from basicattn.engine.checkpoint_io import safe_load
+from basicattn.checkpoint.io import safe_load
+from basicattn.config import read_options
 
 TINY_MANA = dict(
     type='MANA',

@@ -8,8 +8,8 @@ import torch
 import yaml
 from conftest import tiny_options
 
-from basicattn.engine import OptionError, validate_options
-from basicattn.engine.checkpoint_io import safe_load
+from basicattn.checkpoint.io import safe_load
+from basicattn.config import OptionError, validate_options
 
 STAGES = [
     dict(name='body', until_iter=2, frozen=['conv_last.*', 'upsample.*'], losses=['pixel']),

@@ -70,7 +70,7 @@ def test_typo_in_a_base_is_named_in_one_line(tiny_experiment, forked_tool):
 def test_train_records_the_merged_options(tiny_experiment, forked_tool):
     """The experiment folder's options.yml is self-contained: no _base_, every
     inherited value, the --set overrides; it trains again as it is."""
-    from basicattn.engine.options import load_option_file
+    from basicattn.config.options import load_option_file
 
     opt_path = tiny_experiment('child')
     _, child = _split_in_base_and_child(opt_path)

@@ -7,7 +7,7 @@ import os.path as osp
 import pytest
 import torch
 
-from basicattn.engine.checkpoint_io import safe_load
+from basicattn.checkpoint.io import safe_load
 
 
 def _weights(path):

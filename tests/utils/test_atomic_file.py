@@ -8,10 +8,10 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from basicattn.errors import describe
 from basicattn.utils import atomic_file
 from basicattn.utils.atomic_file import atomic_open, atomic_write_bytes
 from basicattn.utils.img_util import imread, imwrite
+from basicattn.utils.tool_runner import describe
 
 
 def _enospc(*args, **kwargs):

@@ -5,7 +5,7 @@ import pytest
 
 from basicattn.errors import DataError, UserError
 from basicattn.metrics.psnr_ssim import calculate_psnr, calculate_ssim
-from basicattn.utils.comparison_figure import (
+from basicattn.visualization.comparison_figure import (
     BOX_COLOUR,
     LABEL_HEIGHT,
     auto_box,
@@ -17,7 +17,7 @@ from basicattn.utils.comparison_figure import (
     profile_figure,
     temporal_profile,
 )
-from basicattn.utils.image_panels import GAP, upsample_nearest
+from basicattn.visualization.image_panels import GAP, upsample_nearest
 
 
 def _image(rng, h, w):

@@ -4,8 +4,9 @@ import os
 
 import pytest
 
-from basicattn.errors import UserError, describe
+from basicattn.errors import UserError
 from basicattn.utils.output_guard import overlap, refuse_outputs_over_inputs
+from basicattn.utils.tool_runner import describe
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 import os
 
-from basicattn.errors import describe
 from basicattn.utils.path_util import broken_link_target, not_found
+from basicattn.utils.tool_runner import describe
 
 
 def test_not_found_and_broken_link(tmp_path):

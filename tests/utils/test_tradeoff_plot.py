@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from basicattn.utils.tradeoff_plot import (
+from basicattn.visualization.tradeoff_plot import (
     MEASURED_COLOUR,
     PUBLISHED_COLOUR,
     PlotPoint,

@@ -51,7 +51,7 @@ def _blocks(text: str) -> List[int]:
 
 
 def add_arguments(parser) -> None:
-    from basicattn.utils.run_arguments import add_network_arguments
+    from basicattn.utils.run_arguments import add_network_arguments  # lazy: cheap
 
     parser.add_argument(
         'inputs', nargs='+', metavar='INPUTS', help='LR images, folders of them, or clip folders'
@@ -90,7 +90,7 @@ def _check_out(out: str) -> None:
 
 
 def _table1_markdown(table, inputs: int) -> str:
-    from basicattn.analysis.highpass import FILTERS
+    from basicattn.analysis.highpass import FILTERS  # lazy: cheap
 
     blocks = list(table)
     short = [b.replace('blocks.', '') for b in blocks]
@@ -127,18 +127,18 @@ def run(args) -> int:
         query_attention_figure,
         scalar_distribution,
         tap_maps,
-    )
-    from basicattn.analysis.attention_summary import TapSummary
+    )  # lazy: cheap
+    from basicattn.analysis.attention_summary import TapSummary  # lazy: cheap
     from basicattn.analysis.inputs import (
         is_video_arch,
         iter_inputs,
         list_inputs,
         load_network,
         network_input,
-    )
-    from basicattn.analysis.output_folder import OutputFolder
-    from basicattn.analysis.taps import record_taps, tap_names
-    from basicattn.engine.progress import SetProgress
+    )  # lazy: cheap
+    from basicattn.analysis.output_folder import OutputFolder  # lazy: cheap
+    from basicattn.analysis.taps import record_taps, tap_names  # lazy: cheap
+    from basicattn.engine.progress import SetProgress  # lazy: cheap
 
     queries = _pixels(args.queries) if args.queries is not None else None
     requested = _blocks(args.blocks) if args.blocks is not None else None

@@ -18,7 +18,7 @@ HELP = 'PSNR change per A2N block with pi_att forced to 0 and to 1 (no training)
 
 
 def add_arguments(parser) -> None:
-    from basicattn.utils.run_arguments import add_network_arguments
+    from basicattn.utils.run_arguments import add_network_arguments  # lazy: cheap
 
     parser.add_argument('inputs', nargs='+', metavar='LR', help='LR images or folders of them')
     parser.add_argument('--gt', required=True, help='folder of the HR images, named as the LR ones')
@@ -45,7 +45,7 @@ def _markdown(result, metric: str) -> str:
 
 
 def _hr_for(lr_path: str, gt: str) -> str:
-    from basicattn.data.frame_io import IMG_SUFFIXES
+    from basicattn.data.frame_io import IMG_SUFFIXES  # lazy: cheap
 
     base = osp.splitext(osp.basename(lr_path))[0]
     for candidate in [base] + [base[: -len(s)] for s in ('x2', 'x3', 'x4') if base.endswith(s)]:
@@ -57,13 +57,21 @@ def _hr_for(lr_path: str, gt: str) -> str:
 
 
 def run(args) -> int:
-    from basicattn.analysis.block_importance import block_importance, forceable_blocks
-    from basicattn.analysis.inputs import list_inputs, load_network, network_input, read_input
-    from basicattn.analysis.output_folder import OutputFolder
-    from basicattn.analysis.plot import column_plot
-    from basicattn.engine.progress import SetProgress
-    from basicattn.metrics.psnr_ssim import metric_name
-    from basicattn.utils.img_util import imread, mod_crop
+    from basicattn.analysis.block_importance import (  # lazy: cheap
+        block_importance,
+        forceable_blocks,
+    )
+    from basicattn.analysis.inputs import (  # lazy: cheap
+        list_inputs,
+        load_network,
+        network_input,
+        read_input,
+    )
+    from basicattn.analysis.output_folder import OutputFolder  # lazy: cheap
+    from basicattn.analysis.plot import column_plot  # lazy: cheap
+    from basicattn.engine.progress import SetProgress  # lazy: cheap
+    from basicattn.metrics.psnr_ssim import metric_name  # lazy: cheap
+    from basicattn.utils.img_util import imread, mod_crop  # lazy: cheap
 
     if osp.exists(args.out) and not osp.isdir(args.out):
         raise UserError(f'--out {args.out}: exists and is not a folder; name a folder')

@@ -24,7 +24,7 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command's flags (``-opt``, ``--variants``, ``--out``, ``--stop-at``, ``--set``)."""
-    from basicattn.analysis.dropout_study import TABLE_2_VARIANTS
+    from basicattn.analysis.dropout_study import TABLE_2_VARIANTS  # lazy: cheap
 
     parser.add_argument(
         '-opt',
@@ -62,8 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the study (:func:`basicattn.analysis.dropout_study.run_study`)."""
-    from basicattn.analysis.dropout_study import run_study
-    from basicattn.errors import UserError
+    from basicattn.analysis.dropout_study import run_study  # lazy: cheap
+    from basicattn.errors import UserError  # lazy: cheap
 
     if args.stop_at is not None and args.stop_at < 1:
         raise UserError(f'--stop-at must be >= 1, got {args.stop_at}')

@@ -80,8 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def path_from_args(args: argparse.Namespace):
     """The checked :class:`~basicattn.analysis.lam.BlurPath` and batch size of the flags."""
-    from basicattn.analysis.lam import BlurPath
-    from basicattn.utils.validators import is_int
+    from basicattn.analysis.lam import BlurPath  # lazy: cheap
+    from basicattn.utils.validators import is_int  # lazy: cheap
 
     path = BlurPath(sigma=args.sigma, fold=args.fold, kernel_size=args.kernel_size).check()
     if not is_int(args.batch_size) or args.batch_size < 1:
@@ -108,9 +108,9 @@ def _read_input(args: argparse.Namespace, net, cfg: dict):
     """``(tensor, uint8 frames, names)``: an image ``(3, h, w)`` or a clip ``(L, 3, h, w)``."""
     import torch
 
-    from basicattn.data.frame_io import FrameSource, is_video_file
-    from basicattn.errors import DataError
-    from basicattn.utils.img_util import img2tensor, imread
+    from basicattn.data.frame_io import FrameSource, is_video_file  # lazy: cheap
+    from basicattn.errors import DataError  # lazy: cheap
+    from basicattn.utils.img_util import img2tensor, imread  # lazy: cheap
 
     video = getattr(net, 'num_frames', None)
     is_clip = osp.isdir(args.image) or is_video_file(args.image)
@@ -142,7 +142,7 @@ def _read_input(args: argparse.Namespace, net, cfg: dict):
 
 def write_outputs(out: str, files: dict) -> None:
     """Write ``{name: bytes}`` into ``out`` together (a staged folder, then moved in)."""
-    from basicattn.utils.atomic_file import StagedFolder
+    from basicattn.utils.atomic_file import StagedFolder  # lazy: cheap
 
     staged = StagedFolder(out)
     try:
@@ -170,12 +170,12 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from basicattn.analysis.lam_figure import clip_figure, image_figure
-    from basicattn.analysis.lam_run import Window, run_clip_lam, run_image_lam
-    from basicattn.analysis.lam_video import accepts_state
-    from basicattn.engine.network import network_from_arguments
-    from basicattn.utils.img_util import imencode_png, tensor2img
-    from basicattn.utils.strict_json import dumps
+    from basicattn.analysis.lam_figure import clip_figure, image_figure  # lazy: cheap
+    from basicattn.analysis.lam_run import Window, run_clip_lam, run_image_lam  # lazy: cheap
+    from basicattn.analysis.lam_video import accepts_state  # lazy: cheap
+    from basicattn.converters.network_loading import network_from_arguments  # lazy: cheap
+    from basicattn.utils.img_util import imencode_png, tensor2img  # lazy: cheap
+    from basicattn.utils.strict_json import dumps  # lazy: cheap
 
     path = path_from_args(args)
     check_out(args.out)

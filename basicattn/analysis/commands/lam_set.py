@@ -60,10 +60,10 @@ def _prepare(spec, windows, scale, gt_folder, device, window_size):
     """Build one model, super-resolve every listed image, check windows, measure PSNR."""
     import torch
 
-    from basicattn.analysis.lam_run import Window, check_sr_window
-    from basicattn.engine.network import network_from_arguments
-    from basicattn.metrics.psnr_ssim import calculate_psnr
-    from basicattn.utils.img_util import img2tensor, imread, tensor2img
+    from basicattn.analysis.lam_run import Window, check_sr_window  # lazy: cheap
+    from basicattn.converters.network_loading import network_from_arguments  # lazy: cheap
+    from basicattn.metrics.psnr_ssim import calculate_psnr  # lazy: cheap
+    from basicattn.utils.img_util import img2tensor, imread, tensor2img  # lazy: cheap
 
     net, cfg = network_from_arguments(
         None, spec.arch, spec.arch_args, spec.checkpoint, scale, None,
@@ -108,11 +108,15 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from basicattn.analysis.lam_figure import image_figure
-    from basicattn.analysis.lam_run import Window, run_image_lam
-    from basicattn.analysis.lam_set import format_table, parse_model_spec, read_window_list
-    from basicattn.utils.img_util import imencode_png, tensor2img
-    from basicattn.utils.strict_json import dumps
+    from basicattn.analysis.lam_figure import image_figure  # lazy: cheap
+    from basicattn.analysis.lam_run import Window, run_image_lam  # lazy: cheap
+    from basicattn.analysis.lam_set import (  # lazy: cheap
+        format_table,
+        parse_model_spec,
+        read_window_list,
+    )
+    from basicattn.utils.img_util import imencode_png, tensor2img  # lazy: cheap
+    from basicattn.utils.strict_json import dumps  # lazy: cheap
 
     path = path_from_args(args)
     check_out(args.out)

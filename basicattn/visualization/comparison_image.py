@@ -9,7 +9,8 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from basicattn.utils.image_panels import FILL, GAP, side_by_side, upsample_nearest
+from basicattn.utils.img_util import tensor2img
+from basicattn.visualization.image_panels import FILL, GAP, side_by_side, upsample_nearest
 
 __all__ = ['FILL', 'GAP', 'comparison_image', 'side_by_side', 'upsample_nearest']
 
@@ -27,7 +28,6 @@ def comparison_image(
         sr: ``tensor2img(sample['pred'])`` when the caller has it already.
         gap: Pixels between panels.
     """
-    from basicattn.utils.img_util import tensor2img
 
     sr = tensor2img(sample['pred']) if sr is None else sr
     panels = [sr]

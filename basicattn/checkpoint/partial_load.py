@@ -9,7 +9,7 @@ include/exclude patterns and whose name and shape the network has, leaves
 the rest of the network at its initialisation, and returns one line that
 says what was loaded and what was skipped (by prefix, with counts).
 
-Option keys (``path.*``, basicattn/engine/option_schema.py):
+Option keys (``path.*``, basicattn/config/schema.py):
 ``partial_load_g: true`` switches it on (``strict_load_g`` is then not
 used, and weights recorded for another scale are allowed: that is the
 point of a transfer); ``partial_include_g`` / ``partial_exclude_g`` are
@@ -24,9 +24,8 @@ from typing import Iterable, Mapping, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from basicattn.checkpoint.state import load_network_weights
 from basicattn.errors import CheckpointError, OptionError
-
-from .checkpoint_state import load_network_weights
 
 #: The option keys, for messages.
 INCLUDE_OPTION = 'path.partial_include_g'

@@ -9,8 +9,8 @@ against the signature of the class their registry names, not here.
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, Optional, Tuple
 
-from basicattn.models.acceleration import COMPILE_VALUE
-from basicattn.models.test_config import option_settings
+from basicattn.config.compile_settings import COMPILE_VALUE
+from basicattn.config.test_settings import option_settings
 from basicattn.utils.bounds import AtLeast, Between, Bound
 
 #: ``train.nan_policy`` values (basicattn/engine/nan_guard.py).
@@ -133,7 +133,7 @@ STAGE_SECTION = Section(
 )
 
 #: ``val.<setting>`` of the test-time settings, generated from
-#: :mod:`basicattn.models.test_config` (their one definition).
+#: :mod:`basicattn.config.test_settings` (their one definition).
 TEST_TIME_FIELDS = {
     setting.name: Field(
         setting.types,
@@ -196,7 +196,7 @@ OPTION_SCHEMA = Section(
                 'partial_load_g': Field(
                     (bool,),
                     False,
-                    'Transfer load (basicattn/engine/partial_load.py): keep every tensor whose '
+                    'Transfer load (basicattn/checkpoint/partial_load.py): keep every tensor whose '
                     'name and shape the network has, leave the rest at their initialisation and '
                     'log one line of what was skipped, by prefix. `strict_load_g` is then not '
                     'used, and weights recorded for another scale are allowed (x3 -> x4); '

@@ -22,9 +22,15 @@ import re
 import time
 from collections.abc import Iterable
 
+from basicattn.checkpoint.io import (
+    atomic_write_bytes,
+    check_training_state,
+    is_inside,
+    is_url,
+    safe_load,
+)
+from basicattn.checkpoint.run_lock import LOCK_NAME
 from basicattn.errors import CheckpointError, UserError
-
-from .checkpoint_io import atomic_write_bytes, is_inside, is_url
 
 POINTER = 'last_checkpoint'
 
@@ -114,7 +120,6 @@ def read_pointer(work_dir: str) -> tuple[str | None, str]:
 
 def holds_files(folder: str) -> bool:
     """True when ``folder`` exists and holds more than the run lock (:mod:`.run_lock`)."""
-    from .run_lock import LOCK_NAME
 
     return osp.isdir(folder) and any(e.name != LOCK_NAME for e in os.scandir(folder))
 
@@ -139,7 +144,6 @@ def resume_problem(path: str) -> str | None:
 
     The file is read with the safe loader (a pickle with code is refused, not run).
     """
-    from .checkpoint_io import check_training_state, safe_load
 
     try:
         check_training_state(safe_load(path, option='--auto-resume'), path, '--auto-resume')

@@ -28,6 +28,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from basicattn.config.signature_check import explicit_parameters
+from basicattn.data.lmdb_io import SUPPORTED_BACKENDS
+from basicattn.registry import DATASETS, LOSSES
+
 #: ``(key path, message)`` of a problem found while mapping.
 Problem = tuple[str, str]
 
@@ -106,7 +110,6 @@ def _ignore(site: Site, rule: Rule) -> None:
 
 
 def _loss(site: Site, rule: Rule) -> None:
-    from basicattn.registry import LOSSES
 
     block = site.value
     type_name = block.get('type') if isinstance(block, dict) else None
@@ -124,7 +127,6 @@ def _loss(site: Site, rule: Rule) -> None:
 
 
 def _io_backend(site: Site, rule: Rule) -> None:
-    from basicattn.data.lmdb_io import SUPPORTED_BACKENDS
 
     value, where = site.value, site.path
     if isinstance(value, dict):
@@ -140,9 +142,6 @@ def _io_backend(site: Site, rule: Rule) -> None:
 
 def _takes(dataset_block: dict, argument: str) -> bool:
     """Whether the dataset class that a block names takes ``argument`` (True if unknown)."""
-    from basicattn.registry import DATASETS
-
-    from .signature_check import explicit_parameters
 
     target = DATASETS.get(dataset_block.get('type')) if 'type' in dataset_block else None
     params = explicit_parameters(target) if target is not None else None
@@ -182,7 +181,7 @@ def _clips_in(block: dict) -> set[str] | None:
         meta = osp.join(root, 'meta_info.txt')
         if not osp.isfile(meta):
             return None
-        from basicattn.data.lmdb_io import read_meta_info
+        from basicattn.data.lmdb_io import read_meta_info  # lazy: cheap
 
         return {key.split('/', 1)[0] for key, _, _ in read_meta_info(meta)}
     if not osp.isdir(root):
@@ -192,7 +191,7 @@ def _clips_in(block: dict) -> set[str] | None:
 
 def _val_partition(site: Site, rule: Rule) -> None:
     """``val_partition`` -> ``exclude_clips``; its clips are checked here, under the user's key."""
-    from basicattn.data.video_clips import CLIP_PRESETS
+    from basicattn.data.video_clips import CLIP_PRESETS  # lazy: cheap
 
     value = site.value
     if value not in VAL_PARTITIONS:

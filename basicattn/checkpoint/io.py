@@ -23,7 +23,7 @@
   Failures (truncated file, not a checkpoint, pickled code) become one
   :class:`~basicattn.errors.CheckpointError` line naming the file. A
   ``.safetensors`` file (recognised by its extension or its header) is read
-  by :func:`~basicattn.engine.safetensors_io.load_safetensors`, so every
+  by :func:`~basicattn.checkpoint.safetensors_io.load_safetensors`, so every
   place that takes a checkpoint takes one.
 * Removing: once :func:`confine_removals` named the run's work dir, the
   file backend refuses (and logs) any ``remove``/``rmtree`` outside it.
@@ -43,11 +43,14 @@ from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from basicattn.checkpoint.safetensors_io import (
+    is_safetensors,
+    load_safetensors,
+    looks_like_safetensors,
+)
 from basicattn.errors import CheckpointError
-from basicattn.utils.atomic_file import atomic_write_bytes  # noqa: F401  (re-exported)
+from basicattn.utils.atomic_file import atomic_write_bytes
 from basicattn.utils.path_util import broken_link_target, shown_path
-
-from .safetensors_io import is_safetensors, load_safetensors, looks_like_safetensors
 
 
 def _numpy_globals():
@@ -233,7 +236,7 @@ def safe_load(
 
     A safetensors file (``.safetensors``, or a file with its header) is read
     as ``{'state_dict', 'meta'}`` when basicattn wrote it, as a bare state
-    dict otherwise (:func:`~basicattn.engine.safetensors_io.load_safetensors`).
+    dict otherwise (:func:`~basicattn.checkpoint.safetensors_io.load_safetensors`).
     numpy arrays and scalars (written by other mmengine-based tools) are
     allowed for the duration of the load; nothing else beyond tensors and
     plain data.
@@ -322,9 +325,6 @@ def load_from_url_refused(filename: str, map_location: Any = None) -> Any:
     raise CheckpointError(f'checkpoint {filename}: refused (only local files are read)')
 
 
-_INSTALLED = False
-
-
 def install() -> None:
     """Route mmengine's checkpoint reads and local file writes through here.
 
@@ -334,9 +334,7 @@ def install() -> None:
     Called again after another library registered a scheme, it refuses that
     one too.
     """
-    global _INSTALLED
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')
     schemes = [p for p in CheckpointLoader._schemes if p != ''] + [ANY_SCHEME]
     CheckpointLoader.register_scheme(prefixes=schemes, loader=load_from_url_refused, force=True)
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_weights_only, force=True)
-    _INSTALLED = True

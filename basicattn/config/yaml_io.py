@@ -171,7 +171,7 @@ OptionLoader.add_implicit_resolver('tag:yaml.org,2002:float', _FLOAT_PATTERN, li
 def load_yaml_file(path: str) -> dict[str, Any]:
     """Read one option file as it is written (``_base_`` files are not followed).
 
-    :func:`basicattn.engine.options.load_option_file` merges the bases.
+    :func:`basicattn.config.options.load_option_file` merges the bases.
 
     Args:
         path (str): YAML file.

@@ -11,10 +11,9 @@ import os.path as osp
 from collections.abc import Mapping
 from copy import deepcopy
 
+from basicattn.config.yaml_io import load_yaml_file
 from basicattn.errors import OptionError
 from basicattn.utils.path_util import broken_link_target
-
-from .yaml_io import load_yaml_file
 
 BASE_KEY = '_base_'
 DELETE_KEY = '_delete_'

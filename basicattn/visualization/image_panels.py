@@ -1,8 +1,8 @@
 """Panels of uint8 images: nearest-neighbour enlargement and joining side by side.
 
 Shared by the TensorBoard ``LR | SR | GT`` image
-(:mod:`basicattn.engine.comparison_image`) and the comparison figures of
-:mod:`basicattn.utils.comparison_figure`. Pure numpy, cheap to import.
+(:mod:`basicattn.visualization.comparison_image`) and the comparison figures of
+:mod:`basicattn.visualization.comparison_figure`. Pure numpy, cheap to import.
 """
 
 from typing import Sequence, Tuple

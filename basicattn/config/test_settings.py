@@ -6,7 +6,7 @@ are the only place where a test-time setting is named, typed, bounded,
 documented and checked:
 
 * the models build their ``test_cfg`` argument into one of them;
-* the option schema (``basicattn/engine/option_schema.py``) generates its
+* the option schema (``basicattn/config/schema.py``) generates its
   ``val.<setting>`` entries from :func:`option_settings`, and so
   ``docs/options.md`` (``tools/gen_option_docs.py``);
 * ``basicattn.engine.builder.model_cfg`` turns the ``val`` section into the
@@ -22,10 +22,9 @@ import typing
 from dataclasses import InitVar, dataclass, field
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
+from basicattn.config.compile_settings import COMPILE_VALUE
 from basicattn.errors import OptionError
 from basicattn.utils.bounds import AtLeast, Bound
-
-from .acceleration import COMPILE_VALUE
 
 __all__ = ['Setting', 'TestConfig', 'VideoTestConfig', 'option_settings']
 

@@ -7,11 +7,11 @@ the format to share weights in. basicattn stores the ``meta`` of a
 weights-only checkpoint (``arch``, ``scale``, ``converted_from`` ...) as one
 JSON string under :data:`META_KEY`, so that reading a ``.safetensors`` file
 gives the same ``{'state_dict': ..., 'meta': ...}`` as the ``.pth`` file
-:func:`~basicattn.engine.checkpoint_state.save_weights_checkpoint` writes.
+:func:`~basicattn.checkpoint.state.save_weights_checkpoint` writes.
 A safetensors file from elsewhere (no :data:`META_KEY`) reads as a bare
 state dict.
 
-:func:`~basicattn.engine.checkpoint_io.safe_load` calls :func:`load_safetensors`
+:func:`~basicattn.checkpoint.io.safe_load` calls :func:`load_safetensors`
 for every file that :func:`is_safetensors` recognises (by its ``.safetensors``
 extension or by its header), so every option and argument that takes a
 checkpoint takes one.
@@ -106,7 +106,7 @@ def save_safetensors(
 ) -> None:
     """Write ``state_dict`` and ``meta`` to a safetensors file, atomically.
 
-    Read back by :func:`~basicattn.engine.checkpoint_io.safe_load` it is
+    Read back by :func:`~basicattn.checkpoint.io.safe_load` it is
     ``{'state_dict': state_dict, 'meta': meta}`` (``meta`` through JSON:
     tuples come back as lists).
 

@@ -14,13 +14,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from copy import deepcopy
 from typing import Any
 
-from basicattn.errors import OptionError  # noqa: F401  (re-exported: engine.OptionError)
-
-from . import option_schema as S
-from .basicsr_compat import apply_basicsr_compat
-from .custom_imports import import_custom_modules
-from .option_inheritance import load_option_file, origin_of, record_origin
-from .signature_check import (
+from basicattn import registry as R
+from basicattn.config import schema as S
+from basicattn.config.basicsr_compat import apply_basicsr_compat
+from basicattn.config.custom_imports import import_custom_modules
+from basicattn.config.inheritance import load_option_file, origin_of, record_origin
+from basicattn.config.signature_check import (
     bound_problem,
     describe_expected,
     explicit_parameters,
@@ -28,7 +27,10 @@ from .signature_check import (
     integral_to_int,
     value_fits,
 )
-from .yaml_io import parse_yaml_scalar
+from basicattn.config.stages import stage_order_problems
+from basicattn.config.test_settings import TestConfig
+from basicattn.config.yaml_io import parse_yaml_scalar
+from basicattn.errors import OptionError
 
 DATASET_KEY = re.compile(r'^(train|val|val_\w+|test_\w+)$')
 OVERRIDE_SOURCE = '--set'
@@ -82,8 +84,6 @@ def _registry(name):
     """Return the registry that resolves ``type:`` names of a block kind."""
     import mmengine.optim  # noqa: F401  (registers torch optimizers/schedulers)
     from mmengine.registry import OPTIMIZERS
-
-    from basicattn import registry as R
 
     table = {
         'ARCHS': R.ARCHS,
@@ -253,7 +253,7 @@ class _Validator:
         return node
 
     def _required(self, keypath):
-        if self.purpose == 'test' and keypath.startswith('train'):
+        if self.purpose != 'train' and keypath.startswith('train'):
             return False
         return True
 
@@ -406,7 +406,9 @@ def read_options(
     Args:
         path (str): The YAML option file.
         overrides (Sequence[str]): ``KEY.PATH=VALUE`` strings (``--set``).
-        purpose (str): ``'train'`` or ``'test'`` (test files need no `train`).
+        purpose (str): ``'train'``, ``'test'`` (test files need no `train`, and
+            their datasets need a test or val set) or ``'network'`` (the file is
+            read for its ``network_g``: neither is needed).
 
     Returns:
         dict: Options with defaults filled in and ``scale`` propagated.
@@ -431,7 +433,7 @@ def validate_options(
     Args:
         opt (dict): Merged options; defaults are filled in place.
         source (str): The option file (or a label), named in errors.
-        purpose (str): ``'train'`` or ``'test'``.
+        purpose (str): ``'train'``, ``'test'`` or ``'network'`` (see :func:`read_options`).
         origins (Mapping[str, str], optional): ``{keypath: file}`` provenance
             (:func:`load_option_file`); each problem names the file that wrote
             its key, ``source`` when unknown.
@@ -462,6 +464,14 @@ def validate_options(
     if purpose == 'train' and not opt.get('train'):
         checker.fail('train', 'required section is missing or empty (tools/train.py needs it)')
         opt.pop('train', None)
+    datasets = opt.get('datasets')
+    if purpose == 'test' and isinstance(datasets, Mapping) and datasets:
+        if not any(str(k).startswith(('test', 'val')) for k in datasets):
+            checker.fail(
+                'datasets',
+                f'no test_<name> or val set to test (found only {", ".join(map(str, datasets))});'
+                ' add a test_1: or val: set, or test with an option file that has one',
+            )
     checker.check_section('', S.OPTION_SCHEMA, opt)
     # each check below runs when the keys it reads are valid, whatever else is
     # wrong, so one run reports every problem (an unknown arch does not hide
@@ -522,9 +532,9 @@ def _check_stages(opt, checker):
     train = opt.get('train') or {}
     if not train.get('stages'):
         return
-    from .stage_hook import check_stages
-
-    for problem in check_stages(
+    if not checker.valid('train.stages', 'train.total_iter', 'train.losses'):
+        return  # a stage's own keys are the schema's (STAGE_SECTION)
+    for problem in stage_order_problems(
         train['stages'], train.get('total_iter'), list(train.get('losses') or {})
     ):
         where, _, message = problem.partition(': ')
@@ -536,9 +546,8 @@ def _check_test_time(opt, checker):
 
     The combinations (tiles overlapping by less than their size, chop or
     tile, ``sequence`` only on whole frames and only for models that have it)
-    are written once, in :mod:`basicattn.models.test_config`.
+    are written once, in :mod:`basicattn.config.test_settings`.
     """
-    from basicattn.models.test_config import TestConfig
 
     model = _registry('MODELS').get(opt['model_type'])
     config_class = getattr(model, 'test_config_class', TestConfig)
@@ -560,3 +569,25 @@ def _check_registered_model(opt, checker):
             f'unknown model {opt["model_type"]!r}.'
             + did_you_mean(opt['model_type'], registered_names(registry)),
         )
+
+
+def check_network_config(cfg: Any, where: str = 'network_g') -> None:
+    """Raise :class:`OptionError` unless ``cfg`` is a valid arch config.
+
+    The one ``network_g`` rule (the schema's field: a registered ``type``,
+    keyword arguments the arch takes, values of their annotated types and
+    bounds), for configs that do not come from an option file
+    (``--arch-args``, a checkpoint's ``meta['arch']``).
+
+    Args:
+        cfg (dict): ``{'type': registered arch, **keyword arguments}``.
+        where (str): What the config came from, for the message.
+    """
+    if not isinstance(cfg, dict):
+        raise OptionError(
+            f'{where}: expected a mapping with a `type:` key, got {type(cfg).__name__} {cfg!r}'
+        )
+    checker = _Validator(where, 'test')
+    checker.check_typed('', S.OPTION_SCHEMA.fields['network_g'], cfg)
+    if checker.problems:
+        raise OptionError('; '.join(f'{where}: {p.lstrip(".")}' for p in checker.problems))

@@ -52,8 +52,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from basicattn.errors import DataError, UserError
-
-from .image_panels import FILL, GAP, as_channels, upsample_nearest
+from basicattn.metrics.psnr_ssim import calculate_psnr, calculate_ssim
+from basicattn.utils.color import rgb2ycbcr
+from basicattn.visualization.image_panels import FILL, GAP, as_channels, upsample_nearest
 
 __all__ = [
     'BOX_COLOUR',
@@ -149,7 +150,6 @@ def measure(
     sr: np.ndarray, gt: np.ndarray, crop_border: int, test_y_channel: bool = True
 ) -> Tuple[float, float]:
     """``(PSNR, SSIM)`` of ``sr`` against ``gt`` with :mod:`basicattn.metrics.psnr_ssim`."""
-    from basicattn.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 
     return (
         calculate_psnr(sr, gt, crop_border=crop_border, test_y_channel=test_y_channel),
@@ -212,7 +212,6 @@ def default_box_size(shape: Sequence[int], scale: int = 1) -> int:
 
 
 def _y(img: np.ndarray) -> np.ndarray:
-    from basicattn.utils.color import rgb2ycbcr
 
     if img.ndim == 2 or img.shape[2] == 1:
         return img.reshape(img.shape[:2]).astype(np.float64)

@@ -1,15 +1,13 @@
-"""basicattn.errors: user mistakes become one ``error:`` line, bugs keep their traceback."""
+"""basicattn.utils.tool_runner: user mistakes become one ``error:`` line; bugs keep tracebacks."""
 
 import errno
 
 import pytest
 
-from basicattn.errors import (
+from basicattn.errors import CheckpointError, DataError, UserError
+from basicattn.utils.tool_runner import (
     EXIT_INTERRUPTED,
     EXIT_USER_ERROR,
-    CheckpointError,
-    DataError,
-    UserError,
     describe,
     first_line_of_worker_error,
     run_tool,

@@ -1,6 +1,6 @@
 """What is inside a checkpoint: network weights in, network weights out.
 
-:mod:`basicattn.engine.checkpoint_io` turns files into objects (atomic
+:mod:`basicattn.checkpoint.io` turns files into objects (atomic
 writes, the one safe loader); this module turns those objects into the
 weights of one network and back. It is the one place that knows where the
 weights sit in the files basicattn reads:
@@ -27,12 +27,12 @@ import torch
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
 
+from basicattn.checkpoint.io import safe_load
+from basicattn.checkpoint.safetensors_io import SUFFIX as SAFETENSORS_SUFFIX
+from basicattn.checkpoint.safetensors_io import save_safetensors
 from basicattn.errors import CheckpointError
 from basicattn.utils.atomic_file import atomic_open
-
-from .checkpoint_io import safe_load
-from .safetensors_io import SUFFIX as SAFETENSORS_SUFFIX
-from .safetensors_io import save_safetensors
+from basicattn.utils.finite import first_non_finite
 
 #: Keys under which common training frameworks nest the state_dict, in the
 #: order they are tried when no key is named (BasicSR: ``params_ema`` first).
@@ -95,7 +95,7 @@ def extract_state_dict(
     """Return the network weights held by a loaded checkpoint.
 
     Args:
-        checkpoint (object): What :func:`~basicattn.engine.checkpoint_io.safe_load`
+        checkpoint (object): What :func:`~basicattn.checkpoint.io.safe_load`
             returned.
         key (str | None): Key holding the weights (``'state_dict'``,
             ``'ema_state_dict'``, ``'params_ema'`` ...); ``''``: the file is a
@@ -187,7 +187,6 @@ def check_finite_weights(state: Mapping[str, Any], source: str) -> None:
     Raises:
         CheckpointError: Naming ``source`` and the first non-finite tensor.
     """
-    from basicattn.utils.finite import first_non_finite
 
     found = first_non_finite(state.items())
     if found is not None:
@@ -311,7 +310,7 @@ def save_weights_checkpoint(
     The file is written to a temporary file in the same folder, flushed to
     disk, then moved over ``path`` with :func:`os.replace`, so a crash never
     leaves a torn checkpoint. ``meta`` should hold ``arch`` (the arch config,
-    ``type`` + kwargs, which :func:`basicattn.engine.network.network_from_checkpoint`
+    ``type`` + kwargs, which :func:`basicattn.archs.build.network_from_checkpoint`
     builds) and, for converted weights, ``converted_from`` and
     ``source_sha256``; it must contain only plain Python values so that the
     file loads with ``weights_only=True``.
@@ -340,7 +339,7 @@ def save_weights_file(
 ) -> None:
     """Write weights and ``meta`` atomically, as safetensors or ``.pth`` by the extension.
 
-    ``*.safetensors``: :func:`~basicattn.engine.safetensors_io.save_safetensors`
+    ``*.safetensors``: :func:`~basicattn.checkpoint.safetensors_io.save_safetensors`
     (``meta`` as JSON in the file's metadata); anything else:
     :func:`save_weights_checkpoint`. :func:`read_weights_checkpoint` reads
     both back as ``(state_dict, meta)``.
