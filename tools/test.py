@@ -208,12 +208,10 @@ def _run_info(opt, runner):
 
 def _tested_checkpoint(runner):
     """``(path, iteration)`` of the weights the runner loaded, ``(None, None)`` if none."""
-    from basicattn.engine.hooks import GeneratorLoadHook
+    from basicattn.engine.hooks import LOADED_WEIGHTS
 
-    for hook in runner.hooks:
-        if isinstance(hook, GeneratorLoadHook):
-            return hook.path, hook.loaded_iteration
-    return None, None
+    loaded = runner.message_hub.get_info(LOADED_WEIGHTS) or {}
+    return loaded.get('path'), loaded.get('iteration')
 
 
 def _write_json(content, folder, name):

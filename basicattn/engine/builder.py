@@ -29,6 +29,7 @@ from basicattn.config.yaml_io import dump_yaml
 from basicattn.data.data_check import check_dataset_paths, dataset_paths
 from basicattn.engine import mixed_precision  # noqa: F401  (registers the optim wrappers)
 from basicattn.engine.dist_env import DEFAULT_TIMEOUT_S, init_distributed, resolve_backend
+from basicattn.engine.hook_order import check_hook_order
 from basicattn.engine.logging_backends import vis_backends
 from basicattn.engine.mixed_precision import check_amp
 from basicattn.engine.progress import QuietDumpsRunner
@@ -295,6 +296,11 @@ def runner_cfg(
 ) -> Dict[str, Any]:
     """Build the dict of Runner arguments (see module docstring).
 
+    Each part comes from one small builder: :func:`base_hooks_cfg`,
+    :func:`default_hooks_cfg`, :func:`env_cfg`, :func:`model_wrapper_cfg`,
+    :func:`model_cfg` and, by purpose, :func:`training_cfg` (with
+    :func:`training_hooks_cfg`) or :func:`testing_cfg`.
+
     Args:
         opt (dict): Validated options (``read_options``).
         purpose (str): 'train' or 'test'.
@@ -306,17 +312,74 @@ def runner_cfg(
         dict: Keyword arguments of :class:`mmengine.runner.Runner`.
     """
     logger = opt.get('logger', {})
-    val = opt.get('val', {})
-    paths = opt.get('path', {})
-    dist = opt.get('dist_params', {})
-    backend = resolve_backend(dist.get('backend', 'auto'))
     refuse_remote_checkpoints(opt)
     work_dir = default_work_dir(opt, purpose)
     resume_from, resume_option = (
         resume_checkpoint(opt, work_dir, auto_resume) if purpose == 'train' else (None, None)
     )
-    best_key = best_metric_key(opt) if purpose == 'train' else None
-    custom_hooks = [
+    cfg = dict(
+        model=model_cfg(opt, purpose),
+        work_dir=work_dir,
+        experiment_name=opt['name'],
+        default_scope='basicattn',
+        randomness=dict(seed=opt.get('manual_seed', 0), diff_rank_seed=False),
+        launcher=launcher,
+        env_cfg=env_cfg(opt.get('dist_params', {})),
+        log_processor=dict(by_epoch=False, window_size=logger.get('print_freq', 100)),
+        visualizer=dict(type='Visualizer', vis_backends=vis_backends(opt, purpose)),
+        default_hooks=default_hooks_cfg(
+            logger, best_metric_key(opt) if purpose == 'train' else None
+        ),
+        custom_hooks=base_hooks_cfg(opt, resume_option),
+    )
+    wrapper = model_wrapper_cfg(opt, purpose, launcher)
+    if wrapper is not None:
+        cfg['model_wrapper_cfg'] = wrapper
+    if purpose == 'train':
+        cfg.update(training_cfg(opt))
+        cfg['custom_hooks'] += training_hooks_cfg(opt, stop_at)
+        if resume_from:
+            cfg.update(resume=True, load_from=resume_from)
+    else:
+        cfg.update(testing_cfg(opt))
+    return cfg
+
+
+def env_cfg(dist: Mapping[str, Any]) -> Dict[str, Any]:
+    """mmengine's ``env_cfg``: the process group (``dist_params``), fork workers."""
+    backend = resolve_backend(dist.get('backend', 'auto'))
+    return dict(
+        cudnn_benchmark=False,
+        dist_cfg=dict(backend=backend, timeout=dist.get('timeout', DEFAULT_TIMEOUT_S)),
+        mp_cfg=dict(mp_start_method='fork'),
+    )
+
+
+def default_hooks_cfg(logger: Mapping[str, Any], best_key: Optional[str]) -> Dict[str, Any]:
+    """mmengine's default hooks, with the checkpoint settings of ``logger``."""
+    return dict(
+        runtime_info=dict(type='RuntimeInfoHook'),
+        timer=dict(type='IterTimerHook'),
+        sampler_seed=dict(type='DistSamplerSeedHook'),
+        logger=dict(type='LoggerHook', interval=logger.get('print_freq', 100)),
+        param_scheduler=dict(type='ParamSchedulerHook'),
+        checkpoint=dict(
+            type='CheckpointHook',
+            by_epoch=False,
+            interval=logger.get('save_checkpoint_freq', 5000),
+            max_keep_ckpts=logger.get('max_keep_ckpts', -1),
+            save_last=True,
+            save_best=best_key,
+            rule=best_rule(best_key or ''),
+        ),
+    )
+
+
+def base_hooks_cfg(opt: Mapping[str, Any], resume_option: Optional[str]) -> List[Dict[str, Any]]:
+    """The hooks of every run: folder, randomness, checkpoint encoding, lock, images, weights."""
+    val = opt.get('val', {})
+    paths = opt.get('path', {})
+    hooks = [
         dict(type='ExperimentFolderHook', resume_option=resume_option),
         dict(type='RNGStateHook'),
         dict(type='PlainCheckpointHook'),
@@ -329,7 +392,7 @@ def runner_cfg(
         ),
     ]
     if paths.get('pretrain_network_g'):
-        custom_hooks.append(
+        hooks.append(
             dict(
                 type='GeneratorLoadHook',
                 path=paths['pretrain_network_g'],
@@ -339,102 +402,99 @@ def runner_cfg(
                 **partial_load_args(paths),
             )
         )
+    return hooks
+
+
+def model_wrapper_cfg(
+    opt: Mapping[str, Any], purpose: str, launcher: str
+) -> Optional[Dict[str, Any]]:
+    """DDP on CPU processes; with stages, DDP that allows parameters without gradients.
+
+    None: mmengine's default wrapper (or none, with one process).
+    """
+    if launcher == 'none':
+        return None
+    wrapper = None
+    if not torch.cuda.is_available():
+        wrapper = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
+    if purpose == 'train' and opt['train'].get('stages'):  # frozen parameters get no gradient
+        wrapper = wrapper or dict(type='MMDistributedDataParallel', broadcast_buffers=False)
+        wrapper['find_unused_parameters'] = True
+    return wrapper
+
+
+def training_cfg(opt: Mapping[str, Any]) -> Dict[str, Any]:
+    """The training data, loop, optimizer, schedule and validation of a run."""
+    train = opt['train']
+    val = opt.get('val', {})
+    optim_wrapper = optim_wrapper_cfg(train)
+    if train.get('paramwise_cfg'):
+        optim_wrapper['paramwise_cfg'] = deepcopy(train['paramwise_cfg'])
     cfg = dict(
-        model=model_cfg(opt, purpose),
-        work_dir=work_dir,
-        experiment_name=opt['name'],
-        default_scope='basicattn',
-        randomness=dict(seed=opt.get('manual_seed', 0), diff_rank_seed=False),
-        launcher=launcher,
-        env_cfg=dict(
-            cudnn_benchmark=False,
-            dist_cfg=dict(backend=backend, timeout=dist.get('timeout', DEFAULT_TIMEOUT_S)),
-            mp_cfg=dict(mp_start_method='fork'),
-        ),
-        log_processor=dict(by_epoch=False, window_size=logger.get('print_freq', 100)),
-        visualizer=dict(type='Visualizer', vis_backends=vis_backends(opt, purpose)),
-        default_hooks=dict(
-            runtime_info=dict(type='RuntimeInfoHook'),
-            timer=dict(type='IterTimerHook'),
-            sampler_seed=dict(type='DistSamplerSeedHook'),
-            logger=dict(type='LoggerHook', interval=logger.get('print_freq', 100)),
-            param_scheduler=dict(type='ParamSchedulerHook'),
-            checkpoint=dict(
-                type='CheckpointHook',
-                by_epoch=False,
-                interval=logger.get('save_checkpoint_freq', 5000),
-                max_keep_ckpts=logger.get('max_keep_ckpts', -1),
-                save_last=True,
-                save_best=best_key,
-                rule=best_rule(best_key or ''),
-            ),
-        ),
-        custom_hooks=custom_hooks,
-    )
-    if launcher != 'none' and not torch.cuda.is_available():
-        cfg['model_wrapper_cfg'] = dict(
-            type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False
-        )
-    if purpose == 'train':
-        train = opt['train']
-        cfg['train_dataloader'] = train_dataloader_cfg(opt['datasets']['train'])
-        cfg['train_cfg'] = dict(
+        train_dataloader=train_dataloader_cfg(opt['datasets']['train']),
+        train_cfg=dict(
             type='ResumableIterBasedTrainLoop',
             max_iters=train['total_iter'],
             val_interval=val.get('val_freq', 5000),
-        )
-        cfg['optim_wrapper'] = optim_wrapper_cfg(train)
-        if train.get('paramwise_cfg'):
-            cfg['optim_wrapper']['paramwise_cfg'] = deepcopy(train['paramwise_cfg'])
-        cfg['param_scheduler'] = schedule_cfg(train)
-        loader, loop, evaluator = _eval_loop_cfg(opt, 'train')
-        if loader is not None:
-            cfg.update(val_dataloader=loader, val_cfg=loop, val_evaluator=evaluator)
-        if stop_at:
-            custom_hooks.append(dict(type='StopAtIterHook', stop_iter=stop_at))
-        if train.get('stages'):
-            custom_hooks.append(dict(type='MultiStageHook', stages=deepcopy(train['stages'])))
-            if launcher != 'none':  # frozen parameters get no gradient
-                wrapper = cfg.setdefault(
-                    'model_wrapper_cfg',
-                    dict(type='MMDistributedDataParallel', broadcast_buffers=False),
-                )
-                wrapper['find_unused_parameters'] = True
-        if train.get('ema_decay'):
-            custom_hooks.append(
-                dict(
-                    type='EMAHook',
-                    ema_type='ExponentialMovingAverage',
-                    momentum=1.0 - float(train['ema_decay']),
-                    update_buffers=True,
-                )
-            )
-        rollback = train.get('nan_rollback') or {}
-        custom_hooks.append(
-            dict(
-                type='NonFiniteGuardHook',
-                policy=train.get('nan_policy', 'stop'),
-                lr_factor=rollback.get('lr_factor', 0.5),
-                max_times=rollback.get('max_times', 3),
-            )
-        )
-        custom_hooks.append(
-            dict(
-                type='NetworkRecordHook',
-                arch=deepcopy(opt['network_g']),
-                scale=opt.get('scale'),
-                save_weights=logger.get('save_weights'),
-                max_keep=logger.get('max_keep_ckpts', -1),
-            )
-        )
-        if resume_from:
-            cfg.update(resume=True, load_from=resume_from)
-    else:
-        loader, loop, evaluator = _eval_loop_cfg(opt, 'test')
-        if loader is None:  # read_options(purpose='test') refuses such files
-            raise OptionError(f'{opt.get("_source")}: datasets: no test_<name> or val set to test')
-        cfg.update(test_dataloader=loader, test_cfg=loop, test_evaluator=evaluator)
+        ),
+        optim_wrapper=optim_wrapper,
+        param_scheduler=schedule_cfg(train),
+    )
+    loader, loop, evaluator = _eval_loop_cfg(opt, 'train')
+    if loader is not None:
+        cfg.update(val_dataloader=loader, val_cfg=loop, val_evaluator=evaluator)
     return cfg
+
+
+def training_hooks_cfg(opt: Mapping[str, Any], stop_at: Optional[int]) -> List[Dict[str, Any]]:
+    """The hooks of training: stop-at, stages, EMA, the NaN guard, the network record.
+
+    Their order relative to each other is the hooks' own priorities, checked
+    by :func:`~basicattn.engine.hook_order.check_hook_order`.
+    """
+    train = opt['train']
+    logger = opt.get('logger', {})
+    hooks = []
+    if stop_at:
+        hooks.append(dict(type='StopAtIterHook', stop_iter=stop_at))
+    if train.get('stages'):
+        hooks.append(dict(type='MultiStageHook', stages=deepcopy(train['stages'])))
+    if train.get('ema_decay'):
+        hooks.append(
+            dict(
+                type='EMAHook',
+                ema_type='ExponentialMovingAverage',
+                momentum=1.0 - float(train['ema_decay']),
+                update_buffers=True,
+            )
+        )
+    rollback = train.get('nan_rollback') or {}
+    hooks.append(
+        dict(
+            type='NonFiniteGuardHook',
+            policy=train.get('nan_policy', 'stop'),
+            lr_factor=rollback.get('lr_factor', 0.5),
+            max_times=rollback.get('max_times', 3),
+        )
+    )
+    hooks.append(
+        dict(
+            type='NetworkRecordHook',
+            arch=deepcopy(opt['network_g']),
+            scale=opt.get('scale'),
+            save_weights=logger.get('save_weights'),
+            max_keep=logger.get('max_keep_ckpts', -1),
+        )
+    )
+    return hooks
+
+
+def testing_cfg(opt: Mapping[str, Any]) -> Dict[str, Any]:
+    """The test data, loop and evaluator (every ``test_*`` and ``val*`` set)."""
+    loader, loop, evaluator = _eval_loop_cfg(opt, 'test')
+    if loader is None:  # read_options(purpose='test') refuses such files
+        raise OptionError(f'{opt.get("_source")}: datasets: no test_<name> or val set to test')
+    return dict(test_dataloader=loader, test_cfg=loop, test_evaluator=evaluator)
 
 
 def build_runner(
@@ -481,6 +541,7 @@ def build_runner(
         kwargs = {k: v for k, v in cfg.items() if k != 'model_wrapper_cfg'}  # read from cfg
 
         runner = QuietDumpsRunner(**kwargs, cfg=Config(deepcopy(cfg)), verbose=verbose)
+        check_hook_order(runner.hooks)
     except BaseException:
         _unlock_unused(work_dir, created)
         raise

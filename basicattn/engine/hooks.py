@@ -130,6 +130,11 @@ def training_iteration(checkpoint: Any) -> Optional[int]:
     return int(value)
 
 
+#: The message-hub key under which :class:`GeneratorLoadHook` records the weights
+#: it loaded: ``{'path': str, 'iteration': int | None}`` (``tools/test.py`` reports them).
+LOADED_WEIGHTS = 'basicattn.loaded_weights'
+
+
 @HOOKS.register_module()
 class GeneratorLoadHook(Hook):
     """Load network weights before training starts (not on resume) or testing.
@@ -177,6 +182,9 @@ class GeneratorLoadHook(Hook):
     def _load(self, runner: Runner) -> None:
         checkpoint = safe_load(self.path, option='path.pretrain_network_g')
         self.loaded_iteration = training_iteration(checkpoint)
+        runner.message_hub.update_info(
+            LOADED_WEIGHTS, dict(path=self.path, iteration=self.loaded_iteration)
+        )
         generator = unwrap_model(runner.model).generator
 
         if self.partial:
@@ -307,7 +315,11 @@ class NetworkRecordHook(Hook):
             chosen format, from earlier iterations, are removed.
     """
 
-    priority = 'LOW'  # after EMAHook (NORMAL), before PlainCheckpointHook (LOWEST)
+    priority = 'LOW'
+    # checked by engine.hook_order: the record is of the EMA weights the NaN
+    # guard has seen, and is added before the checkpoint is encoded
+    runs_after = ('EMAHook', 'NonFiniteGuardHook')
+    runs_before = ('PlainCheckpointHook',)
 
     def __init__(
         self,
@@ -375,6 +387,7 @@ class PlainCheckpointHook(Hook):
     """
 
     priority = 'LOWEST'
+    runs_after = ('NetworkRecordHook',)  # it adds meta['arch'], encoded here
 
     def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         """Encode ``message_hub`` and ``meta`` (:func:`~.checkpoint_io.encode_plain`)."""
@@ -397,7 +410,10 @@ class StopAtIterHook(Hook):
     later ``--auto-resume`` continues exactly where this run stopped.
     """
 
-    priority = 95  # after CheckpointHook (90), before LatestCheckpointHook
+    priority = 95
+    # checked by engine.hook_order: the last checkpoint is written before the stop
+    runs_after = ('CheckpointHook',)
+    runs_before = ('LatestCheckpointHook',)
 
     def __init__(self, stop_iter: int) -> None:
         self.stop_iter = int(stop_iter)
@@ -439,6 +455,7 @@ class LatestCheckpointHook(Hook):
     """
 
     priority = 'LOWEST'
+    runs_after = ('CheckpointHook',)  # checked by engine.hook_order
 
     def __init__(self) -> None:
         self._target = None

@@ -127,7 +127,10 @@ class NonFiniteGuardHook(Hook):
         max_times (int): Rollbacks allowed; the next failure stops the run.
     """
 
-    priority = 'BELOW_NORMAL'  # after EMAHook (NORMAL), before NetworkRecordHook (LOW)
+    priority = 'BELOW_NORMAL'
+    # checked by engine.hook_order: it checks the EMA weights, before they are recorded
+    runs_after = ('EMAHook',)
+    runs_before = ('NetworkRecordHook',)
 
     def __init__(self, policy: str = 'stop', lr_factor: float = 0.5, max_times: int = 3) -> None:
         if policy not in POLICIES:

@@ -129,7 +129,7 @@ class MultiStageHook(Hook):
         flags = trainable_mask([n for n, _ in params], stage.get('trainable'), stage.get('frozen'))
         for (_, param), flag in zip(params, flags):
             param.requires_grad_(flag)
-        model.active_losses = None if stage.get('losses') is None else list(stage['losses'])
+        model.use_losses(stage.get('losses'))
         optimizer = runner.optim_wrapper.optimizer
         if new_stage and stage.get('reset_optimizer', True):
             optimizer.state.clear()

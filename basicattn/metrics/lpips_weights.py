@@ -55,7 +55,7 @@ def default_backbone_path(net: str) -> str:
     The hub folder by torch's documented rule (``$TORCH_HOME/hub``, else
     ``$XDG_CACHE_HOME/torch/hub``, else ``~/.cache/torch/hub``), worked out
     here rather than through ``torch.hub``: nothing in basicattn touches the
-    module that downloads (tests/engine/test_checkpoint_safety.py).
+    module that downloads (tests/checkpoint/test_checkpoint_safety.py).
     """
     torch_home = os.environ.get('TORCH_HOME') or osp.join(
         os.environ.get('XDG_CACHE_HOME') or osp.join(osp.expanduser('~'), '.cache'), 'torch'
@@ -82,15 +82,24 @@ def _where(net: str) -> str:
     return f'LPIPS (net: {net})'
 
 
+def _given_file(net: str, key: str, given: str, wanted: str) -> str:
+    """``backbone_path`` / ``head_path`` as given: it must be a file."""
+    if not osp.isfile(given):
+        raise CheckpointError(
+            f'{_where(net)}: {key} {given} is not a file; give the path of {wanted} (see {_DOCS})'
+        )
+    return given
+
+
 def _backbone_path(net: str, given: Optional[str]) -> str:
     name = BACKBONE_FILES[net]
     if given is not None:
-        if not osp.isfile(given):
-            raise CheckpointError(
-                f'{_where(net)}: backbone_path {given} is not a file; give the path of '
-                f"torchvision's {_BACKBONE_NAMES[net]} ImageNet weights {name} (see {_DOCS})"
-            )
-        return given
+        return _given_file(
+            net,
+            'backbone_path',
+            given,
+            f"torchvision's {_BACKBONE_NAMES[net]} ImageNet weights {name}",
+        )
     path = default_backbone_path(net)
     if not osp.isfile(path):
         raise CheckpointError(
@@ -104,12 +113,7 @@ def _backbone_path(net: str, given: Optional[str]) -> str:
 def _head_path(net: str, given: Optional[str]) -> str:
     name = '/'.join((*HEAD_FOLDER, f'{net}.pth'))
     if given is not None:
-        if not osp.isfile(given):
-            raise CheckpointError(
-                f'{_where(net)}: head_path {given} is not a file; give the linear heads '
-                f'{name} of the lpips package (see {_DOCS})'
-            )
-        return given
+        return _given_file(net, 'head_path', given, f'the linear heads {name} of the lpips package')
     path = default_head_path(net)
     if path is None:
         raise CheckpointError(

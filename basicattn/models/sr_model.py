@@ -122,9 +122,26 @@ class SRModel(BaseModel):
         self.test_cfg = self.test_config_class.from_dict(test_cfg, type(self).__name__)
         #: Whether the generator's weights and inputs are channels_last.
         self.channels_last = self._prepare_generator(train_cfg)
-        # Names of the losses summed in training (None: all of them); set by
-        # basicattn.engine.stage_hook.MultiStageHook per stage.
         self.active_losses: Optional[Sequence[str]] = None
+        self.use_losses(None)
+
+    def use_losses(self, names: Optional[Sequence[str]]) -> None:
+        """Sum only the losses ``names`` in training (None: all of them).
+
+        A multi-stage schedule (:class:`~basicattn.engine.stage_hook.MultiStageHook`)
+        calls this at each stage start; :attr:`active_losses` reads it back.
+
+        Raises:
+            ValueError: A name that is not one of the model's losses.
+        """
+        if names is not None:
+            unknown = [n for n in names if n not in self.losses]
+            if unknown:
+                raise ValueError(
+                    f'unknown loss(es) {unknown}; the losses are {sorted(self.losses)}'
+                )
+        #: Names of the losses summed in training (None: all); see :meth:`use_losses`.
+        self.active_losses = None if names is None else list(names)
 
     def _prepare_generator(self, train_cfg: Optional[Mapping[str, Any]]) -> bool:
         """Set the generator's memory format and compile it (see ``train_cfg``).

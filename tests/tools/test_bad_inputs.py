@@ -650,6 +650,12 @@ def _(c):
     )
 
 
+@case('test-options-with-only-a-train-set', 'test.py', 'datasets', 'options')
+def _(c):
+    c.options(drop=['datasets.val'])
+    return ['-opt', c.path(OPTIONS_NAME), '--checkpoint', c.data('edsr_x2.pth')]
+
+
 @case('options-missing', 'test.py', 'no_such_test_options.yml', 'options')
 def _(c):
     return ['-opt', c.path('no_such_test_options.yml'), '--checkpoint', c.data('edsr_x2.pth')]

@@ -1,6 +1,6 @@
 """The DAN option files build the paper's network, name bad values, and train
 two iterations / test on tiny data through tools/train.py and tools/test.py.
-(Their values are guarded by tests/engine/test_option_inheritance.py's fixture.)"""
+(Their values are guarded by tests/config/test_option_inheritance.py's fixture.)"""
 
 import json
 import os.path as osp

@@ -1,6 +1,6 @@
 """The DKSAN option files: the full file builds the default model, the Table 3
 ablations differ from it only in their switches, test and training files agree
-(values are guarded by tests/engine/test_option_inheritance.py's fixture and
+(values are guarded by tests/config/test_option_inheritance.py's fixture and
 validated by tests/test_shipped_options.py), and a tiny DKSAN x16 trains two
 iterations through tools/train.py on generated REDS-like clips, then
 tools/test.py evaluates it."""

@@ -123,7 +123,7 @@ def test_test_tool_archives_earlier_results(tiny_experiment, tool):
 
 
 def _holder(folder):
-    """A second process holding the run lock of ``folder`` (tests/engine/test_run_lock.py)."""
+    """A second process holding the run lock of ``folder`` (tests/checkpoint/test_run_lock.py)."""
     import sys
 
     sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'engine'))

@@ -1,6 +1,6 @@
 """tools/train.py refuses bad counts, `--set` paths and failing custom_imports in one line.
 
-The other bounded keys are checked in-process by tests/engine/test_option_ranges.py.
+The other bounded keys are checked in-process by tests/config/test_option_ranges.py.
 """
 
 import os

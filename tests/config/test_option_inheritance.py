@@ -241,7 +241,7 @@ with open(FIXTURE, encoding='utf-8') as _f:
 
 @pytest.mark.parametrize('path', sorted(BEFORE))
 def test_rewritten_file_merges_to_its_former_content(path):
-    """``tests/engine/fixtures/merged_options.json`` holds each file as it was written
+    """``tests/config/fixtures/merged_options.json`` holds each file as it was written
     before it inherited (``load_yaml_file`` of the old file, committed with the
     rewrite): the merge must give exactly that, value types included."""
     opt, origins = load_option_file(osp.join(REPO_ROOT, path))
