@@ -4,8 +4,9 @@ Inputs are made here (tests/utils/video_samples.py): a few frames of 24x32 with 
 440 Hz sine track. What is checked: the codec, frame count, frame rate and
 pixel aspect ratio of what a reader finds; the audio packets copied byte for
 byte, or re-encoded to AAC where the container cannot hold them; the CRF
-moving the file size; the OpenCV fallback with one warning; refusals in one
-line; and that memory does not grow with the length of the video.
+moving the file size; refusals in one line; and that memory does not grow
+with the length of the video. The OpenCV fallback is tested through
+tools/infer.py (tests/tools/test_infer_video.py).
 """
 
 import os
@@ -134,26 +135,6 @@ def test_another_fps_drops_the_audio_with_one_warning(tmp_path, capsys):
     assert found['rate'] == 10 and found['audio_codec'] is None
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith('warning: ') and '--fps 10' in lines[0]
-
-
-def test_no_encoder_falls_back_to_opencv_with_one_warning(tmp_path, monkeypatch, capsys):
-    import cv2
-
-    from basicattn.data.frame_io import FrameSink
-
-    monkeypatch.setattr(video_encode, 'encoder_available', lambda codec: False)
-    src = make_video(str(tmp_path / 'in.mp4'), count=5)
-    out = str(tmp_path / 'sr.mp4')
-    sink = _encode(open_video_sink(out, source=src), _upscaled_frames(src))
-    assert isinstance(sink, FrameSink)
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith('warning: '), lines
-    assert 'no h264 encoder' in lines[0] and 'OpenCV' in lines[0]
-    capture = cv2.VideoCapture(out)
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    assert count == 5
 
 
 @pytest.mark.parametrize(
