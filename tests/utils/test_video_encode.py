@@ -243,3 +243,18 @@ def test_memory_does_not_grow_with_the_video_length(tmp_path):
     held = 300 * (2 * size[0]) * (2 * size[1]) * 3 / 2**20  # MB, were all frames kept
     assert held > 0.3 * peaks[30], 'the test video is too small to show anything'
     assert abs(peaks[300] - peaks[30]) <= 0.10 * peaks[30], peaks
+
+
+def test_a_full_disk_names_the_output_and_leaves_nothing(small_disk):
+    import errno
+
+    disk = small_disk('64k')
+    out = osp.join(disk, 'sr.mp4')
+    sink = open_video_sink(out, fps=25, crf='0')  # lossless noise: far more than 64 KiB
+    with pytest.raises(OSError) as err:
+        for frame in moving_frames(40, (96, 128), noise=60):
+            sink.write(frame)
+        sink.close()
+    sink.abort()
+    assert err.value.errno == errno.ENOSPC and err.value.filename == out
+    assert os.listdir(disk) == []
