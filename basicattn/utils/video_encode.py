@@ -346,7 +346,7 @@ class PyAVVideoSink:
 
         height, width = frame.shape[:2]
         if self._out is None:
-            self._open(height, width)
+            self._guarded(lambda: self._open(height, width))
         elif (height, width) != self._size:
             raise DataError(
                 f'{self.path}: frame {self.count} is {width}x{height}, the video is '
