@@ -48,6 +48,9 @@ setup(
         'wandb': ['wandb'],
         # tools/export.py: ONNX export, checked with onnxruntime (TorchScript exporter)
         'export': ['onnx>=1.16', 'onnxruntime>=1.17'],
+        # tools/infer.py: H.264/H.265 video outputs with the input's audio (PyAV bundles
+        # FFmpeg with libx264 and libx265; without it, OpenCV's mp4v writer and a warning)
+        'video': ['av>=14'],
     },
     zip_safe=False,
 )

@@ -3,7 +3,7 @@
     python tools/infer.py INPUT OUTPUT --checkpoint W.pth [-opt X.yml | --arch NAME
         --arch-args JSON] [--scale S] [--tile 128 --tile-overlap 16] [--self-ensemble]
         [--mode auto|window|sequence] [--device cpu|cuda] [--fps 25] [--overwrite]
-        [--channels-last | --no-channels-last] [--compile]
+        [--channels-last | --no-channels-last] [--compile] [--codec h264|h265|mp4v --crf 18]
 
 The network comes from ``-opt`` (its ``network_g``), from ``--arch`` and
 ``--arch-args``, or, when neither is given, from the weights file itself
@@ -34,8 +34,11 @@ C++ compiler; the first frame compiles). Both are the ``val.channels_last`` /
 
 OUTPUT is a folder (PNG files, named after the inputs or numbered; a path
 without an extension, or an existing folder), a file
-ending in a video extension (.mp4 .avi .mkv .mov .webm), encoded with OpenCV
-at the input video's frame rate (or ``--fps``), or, for a single image INPUT,
+ending in a video extension (.mp4 .m4v .mov .mkv .avi: H.264 by default,
+``--codec h265|mp4v``, quality ``--crf``, through PyAV, the ``[video]`` extra;
+.webm: OpenCV's VP8) at the input video's frame rate (or ``--fps``) with its
+pixel aspect ratio and audio (basicattn/utils/video_encode.py; without PyAV,
+OpenCV's writer and one warning), or, for a single image INPUT,
 an image file (.png .jpg .jpeg .bmp .tif .tiff .webp; its extension picks the
 format), written under a temporary name and renamed. Existing outputs are not
 replaced without ``--overwrite``; a video is written beside the target and
@@ -100,6 +103,17 @@ def parse_args(argv=None):
         help='torch.compile the network (inductor, needs a C++ compiler)',
     )
     parser.add_argument('--fps', type=float, default=None, help='frame rate of a video output')
+    parser.add_argument(
+        '--codec',
+        default=None,
+        help='video output: h264 (default), h265 or mp4v (basicattn/utils/video_encode.py)',
+    )
+    parser.add_argument(
+        '--crf',
+        default=None,
+        help='video output: constant rate factor of h264/h265, 0-51, lower is better '
+        '(default 18 for h264, 23 for h265)',
+    )
     parser.add_argument('--overwrite', action='store_true', help='replace existing outputs')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     add_debug_argument(parser)
@@ -180,6 +194,24 @@ def make_sink(args: argparse.Namespace, source_fps: Optional[float] = None):
             f'OUTPUT {args.output}: unknown extension {ext}; give an image file '
             f'({" ".join(IMG_SUFFIXES)}), a video file ({" ".join(VIDEO_SUFFIXES)}), or a '
             'folder (a path without an extension, or an existing folder)'
+        )
+    if ext in VIDEO_SUFFIXES:
+        from basicattn.utils.video_encode import open_video_sink
+
+        return open_video_sink(
+            args.output,
+            fps=args.fps,
+            codec=args.codec,
+            crf=args.crf,
+            source=args.input if is_video_file(args.input) else None,
+            source_fps=source_fps,
+            overwrite=args.overwrite,
+        )
+    if args.codec is not None or args.crf is not None:
+        flag = '--codec' if args.codec is not None else '--crf'
+        raise UserError(
+            f'{flag}: OUTPUT {args.output} is not a video file; give a video OUTPUT '
+            f'({" ".join(VIDEO_SUFFIXES)}) or drop {flag}'
         )
     if ext in IMG_SUFFIXES and not osp.isdir(args.output):
         if osp.isdir(args.input) or is_video_file(args.input):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or reuse) a virtual environment and install basicattn into it with
-# its test and export (onnx, onnxruntime) extras, at the versions pinned in
+# its test, export (onnx, onnxruntime) and video (PyAV) extras, at the versions pinned in
 # tools/constraints.txt. Used by tools/run_demo.sh,
 # tools/run_tests.sh and CI.
 #   BASICATTN_VENV  where the environment lives (default: <repo>/.venv)
@@ -20,7 +20,7 @@ if ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
     echo "[setup] installing ${TORCH_SPEC:-torch==2.13.0}"
     "${PIP[@]}" "${TORCH_SPEC:-torch==2.13.0}"
 fi
-echo "[setup] installing basicattn (editable) with test and export extras"
+echo "[setup] installing basicattn (editable) with test, export and video extras"
 # tools/constraints.txt pins what README's demo figures depend on (opencv ...)
-"${PIP[@]}" -c "$ROOT/tools/constraints.txt" -e "$ROOT[test,export]"
+"${PIP[@]}" -c "$ROOT/tools/constraints.txt" -e "$ROOT[test,export,video]"
 "$VENV/bin/python" -c 'import basicattn, torch, mmengine; print("[setup] basicattn", basicattn.__version__, "| torch", torch.__version__, "| mmengine", mmengine.__version__)'
