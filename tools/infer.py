@@ -206,6 +206,7 @@ def make_sink(args: argparse.Namespace, source_fps: Optional[float] = None):
             source=args.input if is_video_file(args.input) else None,
             source_fps=source_fps,
             overwrite=args.overwrite,
+            opencv_sink=lambda path, fps, overwrite: FrameSink(path, fps=fps, overwrite=overwrite),
         )
     if args.codec is not None or args.crf is not None:
         flag = '--codec' if args.codec is not None else '--crf'

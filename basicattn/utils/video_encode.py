@@ -483,6 +483,7 @@ def open_video_sink(
     source: Optional[str] = None,
     source_fps: Optional[float] = None,
     overwrite: bool = False,
+    opencv_sink=None,
 ):
     """The writer of a video OUTPUT ``path`` (checks everything before writing anything).
 
@@ -496,9 +497,13 @@ def open_video_sink(
         source_fps (float, optional): The input's rate as OpenCV read it
             (used where PyAV cannot read it).
         overwrite (bool): Replace an existing ``path``.
+        opencv_sink (callable, optional): ``(path, fps, overwrite) -> writer``,
+            OpenCV's writer (``basicattn.data.frame_io.FrameSink``, which the
+            caller passes: this module stays below the data layer), used for
+            .webm and when no encoder is available. None: those cases are refused.
 
     Returns:
-        PyAVVideoSink | basicattn.data.frame_io.FrameSink: The writer.
+        PyAVVideoSink | the ``opencv_sink`` writer.
 
     Raises:
         UserError: A bad ``--codec``/``--crf``, or a codec the container cannot hold.
@@ -526,7 +531,7 @@ def open_video_sink(
             raise UserError(f'--crf {crf:g}: {ext} outputs are written by OpenCV (VP8), no CRF')
         if audio:
             warn(f'{path}: OpenCV writes {ext} without audio; the audio of {source} is dropped')
-        return _opencv_sink(path, rate, overwrite)
+        return _opencv_sink(opencv_sink, path, rate, overwrite)
     codec = codec or 'h264'
     if not encoder_available(codec):
         dropped = '; the audio is dropped' if audio else ''
@@ -535,7 +540,7 @@ def open_video_sink(
             f"writing it with OpenCV's writer instead (MPEG-4 Part 2 or MJPEG by extension, "
             f'no --crf{dropped})'
         )
-        return _opencv_sink(path, rate, overwrite)
+        return _opencv_sink(opencv_sink, path, rate, overwrite)
     _check_container(path, codec, CONTAINERS[ext])
     if audio and fps is not None and info.rate and abs(rate / info.rate - 1) > 1e-3:
         warn(
@@ -577,7 +582,10 @@ def _supported_codecs(fmt: str) -> set:
         container.close()
 
 
-def _opencv_sink(path: str, rate: Fraction, overwrite: bool):
-    from basicattn.data.frame_io import FrameSink
-
-    return FrameSink(path, fps=float(rate), overwrite=overwrite)
+def _opencv_sink(make, path: str, rate: Fraction, overwrite: bool):
+    if make is None:
+        raise UserError(
+            f'{path}: no PyAV encoder for this output and no OpenCV writer given; '
+            'install the video extra (pip install "basicattn[video]")'
+        )
+    return make(path, float(rate), overwrite)
