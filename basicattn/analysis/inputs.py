@@ -21,6 +21,7 @@ from typing import Iterator, List, Sequence
 import numpy as np
 import torch
 
+from basicattn.archs.facts import takes_frames
 from basicattn.converters.network_loading import network_from_arguments
 from basicattn.data.frame_io import IMG_SUFFIXES, list_images
 from basicattn.data.video_window import frame_window
@@ -72,8 +73,8 @@ def network_input(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def is_video_arch(net: torch.nn.Module) -> bool:
-    """Whether ``net`` takes windows of frames (it has ``num_frames``)."""
-    return getattr(net, 'num_frames', None) is not None
+    """Whether ``net`` takes windows of frames (its ``TAKES_FRAMES``: archs/facts.py)."""
+    return takes_frames(net)
 
 
 def _images_in(folder: str) -> List[str]:

@@ -455,6 +455,10 @@ class A2N(nn.Module):
             Default: 16.
     """
 
+    # paper Table 5: x2/x3 1,036,443, x4 1,047,459; A2N-M (non_attention '1x1')
+    # 831,643 / 842,659 (all six: tests/archs/test_a2n_arch.py)
+    PAPER_PARAMS = (dict(upscale=2), 1_036_443)
+
     #: Measured faster with channels_last weights and inputs on CPU (docs/ops.md,
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).
     preferred_memory_format = 'channels_last'

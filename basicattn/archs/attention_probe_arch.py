@@ -200,6 +200,10 @@ class AttentionProbe(nn.Module):
             10]``). Default: ``'all'``.
     """
 
+    # paper Sec. 3.2, Table 2: all blocks with attention, x4: 9.2 M (the other
+    # rows: tests/archs/test_attention_probe_arch.py)
+    PAPER_PARAMS = (dict(), 9_186_705)
+
     TAPS = {
         'blocks.{i}.attention_map': 'sigmoid gate of block i (0-based; only blocks with '
         'attention), (N, C, H, W) in (0, 1)',

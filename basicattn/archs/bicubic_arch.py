@@ -33,6 +33,8 @@ class Bicubic(nn.Module):
             say ``scale``); when both are given they must agree.
     """
 
+    PAPER_PARAMS = (dict(upscale=4), 0)
+
     #: Attention taps (:mod:`basicattn.archs.taps`): none, no attention here.
     TAPS: dict = {}
 

@@ -380,6 +380,10 @@ class DAN(MeanShiftMixin, nn.Module):
     upscale * h, upscale * w)``.
     """
 
+    # the default x3 model, 5 residual units per DAB (paper: about a quarter fewer
+    # than RCAN's 15.6M; docs/models/dan.md)
+    PAPER_PARAMS = (dict(upscale=3), 11_460_745)
+
     #: Measured faster with channels_last weights and inputs on CPU (docs/ops.md,
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).
     preferred_memory_format = 'channels_last'

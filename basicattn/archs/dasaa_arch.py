@@ -264,6 +264,10 @@ class DASAA(nn.Module):
     the returned state is None and passing one is an error.
     """
 
+    # x4, 5 frames -> centre (paper: 1.8M; the authors' code 1,841,419 incl. 73,856 unused)
+    PAPER_PARAMS = (dict(), 1_752_991)
+    TAKES_FRAMES = True
+
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/dasaa.md).
     TAPS = {
         'dam.pab.position_map': 'position attention map of the PAB (eq. 6), (N, 1, H, W)',

@@ -244,6 +244,10 @@ class DKSAN(nn.Module):
     (N, num_in_ch, upscale * h, upscale * w), the centre frame, not clipped.
     """
 
+    # x16, 7 frames -> centre, four x2 levels (paper: 29.5M; Table 3's 26.1M / 26.3M rows match)
+    PAPER_PARAMS = (dict(), 30_297_600)
+    TAKES_FRAMES = True
+
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/dksan.md).
     TAPS = {
         'levels.{k}.dksa.spatial_map': 'DKSA spatial attention map of level k, (N, C, H_k, W_k)',

@@ -107,6 +107,11 @@ class EDVR(nn.Module):
             (only with ``hr_in``). Default: 4.
     """
 
+    # EDVR-M (BasicSR's defaults: 64 features, 5 frames, TSA, x4); EDVR-L 20,633,827;
+    # DKSAN's x16 baseline (EDVR-L, 7 frames) 20,994,787
+    PAPER_PARAMS = (dict(), 3_300_131)
+    TAKES_FRAMES = True
+
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/edvr.md).
     TAPS = {
         'fusion.temporal_attention': "TSA temporal attention: each aligned frame's weight "

@@ -279,6 +279,10 @@ class MANA(nn.Module):
             loss). Default: True.
     """
 
+    # x4, 7 frames -> centre, the coded 256 memory slots (the paper's N = 512: +16,384)
+    PAPER_PARAMS = (dict(), 14_317_508)
+    TAKES_FRAMES = True
+
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/mana.md).
     TAPS = {
         'attention.query_attention': 'cross-frame attention of the query pixels over every '

@@ -19,12 +19,12 @@ first frame or after any gap. It needs a single process: with several ranks
 each sees every other frame and the state would restart every frame.
 """
 
-import inspect
 from typing import Any, Dict, List, Optional, Union
 
 import torch
 from torch import Tensor
 
+from basicattn.archs.facts import is_recurrent
 from basicattn.config.test_settings import VideoTestConfig
 from basicattn.errors import OptionError
 from basicattn.models.sr_model import SRModel, _as_batch
@@ -48,10 +48,7 @@ class VideoSRModel(SRModel):
         super().__init__(*args, **kwargs)
         self._sequence_key = None  # (clip, frame index) the state belongs to
         self._sequence_state = None
-        if (
-            self.test_cfg.sequence
-            and 'return_state' not in inspect.signature(self.generator.forward).parameters
-        ):
+        if self.test_cfg.sequence and not is_recurrent(self.generator):
             raise OptionError(
                 f'test_cfg.sequence: {type(self.generator).__name__} has no '
                 'recurrent state (its forward takes no return_state)'

@@ -351,17 +351,10 @@ MAX_FRAMES = 64
 def is_video_arch(model: nn.Module) -> bool:
     """True for archs that take frame windows ``(N, T, C, H, W)``.
 
-    Those with a ``num_frames`` attribute (sliding windows) or whose forward
-    takes ``return_state`` (recurrent), as tools/infer.py tells them apart.
+    The arch states it (``TAKES_FRAMES``, see :mod:`basicattn.archs.facts`;
+    read as an attribute here, as this module sits below the archs).
     """
-    import inspect
-
-    if getattr(model, 'num_frames', None):
-        return True
-    try:
-        return 'return_state' in inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):  # pragma: no cover  (builtin forwards)
-        return False
+    return bool(getattr(model, 'TAKES_FRAMES', False))
 
 
 def input_shape_problem(

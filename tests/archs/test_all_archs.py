@@ -1,13 +1,15 @@
 """One parametrised check of every registered arch (cases in arch_cases.py).
 
 Build, forward, backward, no NaN/Inf, output shape, and the exact parameter
-count of the paper-sized model.
+count of the paper-sized model, which the arch states (``PAPER_PARAMS``,
+:mod:`basicattn.archs.facts`).
 """
 
 import pytest
 import torch
 from arch_cases import ARCH_CASES
 
+from basicattn.archs.facts import arch_facts
 from basicattn.registry import ARCHS
 
 
@@ -34,7 +36,9 @@ def test_arch_forward_backward_and_size(name):
     grads = [p.grad for p in net.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert x.grad is not None and torch.isfinite(x.grad).all()
-    if 'paper' in case:
-        kwargs, count = case['paper']
-        paper_net = ARCHS.build(dict(type=name, **kwargs))
-        assert sum(p.numel() for p in paper_net.parameters()) == count
+    facts = arch_facts(name)
+    assert facts.takes_frames == (len(case['input']) == 5), 'TAKES_FRAMES disagrees with the input'
+    assert facts.paper_params is not None, f'{name}: state PAPER_PARAMS on the class'
+    kwargs, count = facts.paper_params
+    paper_net = ARCHS.build(dict(type=name, **kwargs))
+    assert sum(p.numel() for p in paper_net.parameters()) == count
