@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from basicattn.errors import DataError, UserError
-from basicattn.utils.validators import is_int
+from basicattn.utils.bounds import is_int
 
 __all__ = [
     'DEFAULT_WINDOW_SIZE',

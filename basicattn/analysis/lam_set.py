@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 from basicattn.errors import DataError, UserError
-from basicattn.utils.validators import is_int
+from basicattn.utils.bounds import is_int
 
 __all__ = [
     'ModelSpec',

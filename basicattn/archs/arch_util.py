@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from basicattn.utils.bounds import check_choice
 from basicattn.utils.matlab_imresize import imresize
-from basicattn.utils.validators import check_choice
 
 __all__ = [
     'GlobalSkip',

@@ -59,8 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from basicattn.registry import ARCHS
-from basicattn.utils.bounds import PositiveInt
-from basicattn.utils.validators import check_positive_int, is_int
+from basicattn.utils.bounds import PositiveInt, check_positive_int, is_int
 
 from .arch_util import conv3x3, lrelu
 from .taps import Tap

@@ -7,8 +7,8 @@ from torch import nn
 from basicattn.ops._utils import exporting
 from basicattn.ops.traced_imresize import traced_bicubic_upsample
 from basicattn.registry import ARCHS
+from basicattn.utils.bounds import check_positive_number
 from basicattn.utils.matlab_imresize import imresize
-from basicattn.utils.validators import check_positive_number
 
 __all__ = ['Bicubic']
 

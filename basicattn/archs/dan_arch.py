@@ -97,8 +97,13 @@ import torch
 from torch import nn
 
 from basicattn.registry import ARCHS
-from basicattn.utils.bounds import NonNegativeInt, PositiveInt
-from basicattn.utils.validators import check_choice, check_positive_int, is_int
+from basicattn.utils.bounds import (
+    NonNegativeInt,
+    PositiveInt,
+    check_choice,
+    check_positive_int,
+    is_int,
+)
 
 from . import arch_util
 from .arch_util import (

@@ -113,7 +113,7 @@ from einops import rearrange
 from torch import nn
 
 from basicattn.registry import ARCHS
-from basicattn.utils.validators import check_choice, check_positive_int
+from basicattn.utils.bounds import check_choice, check_positive_int
 
 from .arch_util import add_bicubic_skip, check_global_skip, start_as_bicubic
 from .dasaa_blocks import (

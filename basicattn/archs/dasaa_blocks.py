@@ -26,7 +26,7 @@ from torch import nn
 
 from basicattn.ops.attention import attention_coverage, chunked_attention
 from basicattn.ops.morphology import binary_dilation, binary_erosion, disk
-from basicattn.utils.validators import check_positive_int
+from basicattn.utils.bounds import check_positive_int
 
 from .taps import Tap
 

@@ -100,8 +100,8 @@ from einops import rearrange
 
 from basicattn.archs.edsr_arch import ResBlock
 from basicattn.registry import ARCHS
+from basicattn.utils.bounds import is_int
 from basicattn.utils.matlab_imresize import imresize
-from basicattn.utils.validators import is_int
 
 from .arch_util import conv3x3, lrelu
 from .dksan_blocks import DKSA, RCAB, DKCAlign, UpscaleX2

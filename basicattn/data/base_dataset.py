@@ -14,7 +14,7 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 from torch.utils.data import Dataset
 
-from basicattn.utils.validators import is_positive_int
+from basicattn.utils.bounds import is_positive_int
 
 from .degradation_transform import build_degradation
 from .lmdb_io import SUPPORTED_BACKENDS

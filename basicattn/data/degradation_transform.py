@@ -57,8 +57,8 @@ import zlib
 import numpy as np
 
 from basicattn.registry import TRANSFORMS
+from basicattn.utils.bounds import check_positive_number, is_int, is_positive_int
 from basicattn.utils.matlab_imresize import imresize
-from basicattn.utils.validators import check_positive_number, is_int, is_positive_int
 
 from .bd_duf import duf_blur_downsample, duf_kernel, duf_sigma, strided_correlate
 

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from basicattn.errors import DataError
+from basicattn.utils.bounds import is_positive_int
 from basicattn.utils.img_util import img2tensor, mod_crop
-from basicattn.utils.validators import is_positive_int
 
 from .base_dataset import SRDatasetBase
 from .video_clips import FrameStore, read_clip_list

@@ -5,8 +5,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 
 from basicattn.registry import DATASETS
-from basicattn.utils.bounds import PositiveInt
-from basicattn.utils.validators import is_positive_int
+from basicattn.utils.bounds import PositiveInt, is_positive_int
 
 from .video_base import ClipWindow, VideoFrameDataset
 from .video_clips import resolve_clip_names

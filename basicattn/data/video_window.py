@@ -20,7 +20,7 @@ the *padding* (border policy) maps them back inside:
 
 from typing import List
 
-from basicattn.utils.validators import is_int, is_positive_int
+from basicattn.utils.bounds import is_int, is_positive_int
 
 __all__ = ['PADDING_MODES', 'check_num_frame', 'frame_window']
 

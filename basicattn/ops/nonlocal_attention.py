@@ -60,7 +60,7 @@ from typing import Tuple, Union
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from basicattn.utils.validators import check_positive_int
+from basicattn.utils.bounds import check_positive_int
 
 from ._utils import at_least_float32, no_autocast, records_autograd
 

@@ -1,4 +1,9 @@
-"""Numeric bounds of options and keyword arguments, checked before anything is built.
+"""The value rules of options and keyword arguments, written once.
+
+Numeric bounds (:class:`Bound`, :data:`PositiveInt`) and the checks that
+constructors run when a class is built from Python (:func:`check_positive_int`,
+:func:`check_choice` ...), which raise ``ValueError`` with the owner's name
+first, e.g. ``DASAA: attn_chunk must be a positive int, got 0``.
 
 A :class:`Bound` is attached to a plain option key in the option schema
 (``Field(..., bound=AtLeast(1))``) or to a constructor argument through
@@ -12,8 +17,12 @@ The option validator reads both and reports a value outside the bound with
 its key path (``datasets.train.gt_size: must be >= 1, got 0``).
 """
 
+import math
+import typing
 from dataclasses import dataclass
-from typing import Annotated, Any, Optional, Tuple
+from typing import Annotated, Any, Iterable, Optional, Tuple
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,10 @@ def Between(minimum, maximum, max_exclusive=False):  # noqa: N802
     return Bound(minimum=minimum, maximum=maximum, max_exclusive=max_exclusive)
 
 
-PositiveInt = Annotated[int, AtLeast(1)]
+#: The bound of a positive int.
+POSITIVE = AtLeast(1)
+
+PositiveInt = Annotated[int, POSITIVE]
 """An int >= 1 (crop sizes, frame counts, scales, repeats)."""
 
 NonNegativeInt = Annotated[int, AtLeast(0)]
@@ -89,3 +101,77 @@ NonNegativeInt = Annotated[int, AtLeast(0)]
 def bounds_of(metadata):
     """The :class:`Bound` objects among ``Annotated`` metadata."""
     return [item for item in metadata if isinstance(item, Bound)]
+
+
+# -- checks of constructor arguments ----------------------------------------
+
+
+def is_int(value: Any) -> bool:
+    """True for a Python or NumPy integer; ``bool`` is not an int here."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def is_positive_int(value: Any) -> bool:
+    """True for an int (not bool) >= 1 (the rule of :data:`PositiveInt`)."""
+    return is_int(value) and POSITIVE.allows(value)
+
+
+def _prefix(owner: Optional[str]) -> str:
+    return f'{owner}: ' if owner else ''
+
+
+def check_positive_int(
+    value: Any, name: str, owner: Optional[str] = None, allow_none: bool = False
+) -> Any:
+    """Return ``value`` if it is an int >= 1 (or None where ``allow_none``).
+
+    Args:
+        value: The value to check.
+        name: Argument name used in the message.
+        owner: Class or function name put first in the message.
+        allow_none: Accept ``None`` (e.g. "no chunking").
+
+    Raises:
+        ValueError: ``{owner}: {name} must be a positive int[ or None], got {value!r}``.
+    """
+    if value is None and allow_none:
+        return value
+    if not is_positive_int(value):
+        what = 'a positive int or None' if allow_none else 'a positive int'
+        raise ValueError(f'{_prefix(owner)}{name} must be {what}, got {value!r}')
+    return value
+
+
+def check_positive_number(value: Any, name: str, owner: Optional[str] = None) -> Any:
+    """Return ``value`` if it is a finite int or float > 0 (``bool`` is not a number here).
+
+    Raises:
+        ValueError: ``{owner}: {name} must be a positive number, got {value!r}``.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not (value > 0 and math.isfinite(value))
+    ):
+        raise ValueError(f'{_prefix(owner)}{name} must be a positive number, got {value!r}')
+    return value
+
+
+def choices_of(allowed: Any) -> tuple:
+    """The allowed values of a ``typing.Literal`` alias or of an iterable."""
+    args = typing.get_args(allowed)
+    return tuple(args) if args else tuple(allowed)
+
+
+def check_choice(value: Any, name: str, allowed: Any, owner: Optional[str] = None) -> Any:
+    """Return ``value`` if it is one of ``allowed`` (a ``Literal`` alias or iterable).
+
+    Raises:
+        ValueError: ``{owner}: {name}={value!r} is not supported; allowed values are (...)``.
+    """
+    options: Iterable = choices_of(allowed)
+    if value not in options:
+        raise ValueError(
+            f'{_prefix(owner)}{name}={value!r} is not supported; allowed values are {options}'
+        )
+    return value

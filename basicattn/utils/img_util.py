@@ -11,9 +11,9 @@ import numpy as np
 
 from basicattn.errors import DataError
 from basicattn.utils.atomic_file import atomic_write_bytes
+from basicattn.utils.bounds import check_positive_int
 from basicattn.utils.finite import describe_values
 from basicattn.utils.path_util import not_found
-from basicattn.utils.validators import check_positive_int
 
 __all__ = [
     'imread',

@@ -228,13 +228,19 @@ def test_dksan_offset_magnitude():
     assert rec['levels.1.dksa.spatial_map'].shape == (1, 8, 16, 16)
 
 
-@pytest.mark.parametrize('name', ['A2N', 'DAN', 'DASAA', 'MANA', 'DKSAN', 'EDVR'])
+def _archs_with_taps():
+    ARCHS.import_from_location()
+    return sorted(n for n, cls in ARCHS.module_dict.items() if getattr(cls, 'TAPS', None))
+
+
+@pytest.mark.parametrize('name', _archs_with_taps())
 def test_doc_page_and_docstring_list_every_tap(name):
     root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    with open(osp.join(root, 'docs', 'models', f'{name.lower()}.md'), encoding='utf-8') as f:
-        page = f.read()
     cls = ARCHS.get(name)
+    page_name = cls.__module__.rsplit('.', 1)[-1].removesuffix('_arch')  # the arch's doc page
+    with open(osp.join(root, 'docs', 'models', f'{page_name}.md'), encoding='utf-8') as f:
+        page = f.read()
     module_doc = sys.modules[cls.__module__].__doc__
     for pattern in cls.TAPS:
-        assert f'`{pattern}`' in page, f'docs/models/{name.lower()}.md lacks {pattern}'
+        assert f'`{pattern}`' in page, f'docs/models/{page_name}.md lacks {pattern}'
         assert f'``{pattern}``' in module_doc, f'{cls.__module__} docstring lacks {pattern}'

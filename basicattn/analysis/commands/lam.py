@@ -81,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def path_from_args(args: argparse.Namespace):
     """The checked :class:`~basicattn.analysis.lam.BlurPath` and batch size of the flags."""
     from basicattn.analysis.lam import BlurPath  # lazy: cheap
-    from basicattn.utils.validators import is_int  # lazy: cheap
+    from basicattn.utils.bounds import is_int  # lazy: cheap
 
     path = BlurPath(sigma=args.sigma, fold=args.fold, kernel_size=args.kernel_size).check()
     if not is_int(args.batch_size) or args.batch_size < 1:

@@ -1,11 +1,11 @@
-"""The shared argument checks (basicattn/utils/validators.py)."""
+"""The shared argument checks (basicattn/utils/bounds.py)."""
 
 from typing import Literal
 
 import numpy as np
 import pytest
 
-from basicattn.utils.validators import (
+from basicattn.utils.bounds import (
     check_choice,
     check_positive_int,
     check_positive_number,
