@@ -213,3 +213,18 @@ def test_option_dataroots_follow_the_layout(path):
 def test_option_files_do_not_point_outside_the_repository(path):
     for number, line in enumerate(read(path).splitlines(), 1):
         assert '../shared' not in line, f'{path}:{number}: {line.strip()}'
+
+
+def test_feature_table_is_the_one_the_arch_facts_give():
+    """docs/features.md's per-arch table is written from the arch classes' facts."""
+    import importlib.util
+
+    path = osp.join(REPO_ROOT, 'tools', 'gen_features_doc.py')
+    spec = importlib.util.spec_from_file_location('gen_features_doc_under_test', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    with open(osp.join(REPO_ROOT, 'docs', 'features.md'), encoding='utf-8') as f:
+        text = f.read()
+    assert tool.updated(text) == text, (
+        'docs/features.md is out of date: run python tools/gen_features_doc.py'
+    )
