@@ -2,7 +2,10 @@
 
 A new arch is written in a temporary folder, registered through
 ``custom_imports`` (no file of basicattn is touched), trained for two
-iterations with tools/train.py and evaluated with tools/test.py.
+iterations with tools/train.py and evaluated with tools/test.py. The facts it
+states on its class reach the arch test and docs/features.md with no other
+file edited: a method is its arch file, its option files, its doc page and
+one case in tests/archs/arch_cases.py.
 """
 
 import json
@@ -25,6 +28,9 @@ NEW_ARCH = textwrap.dedent(
     @ARCHS.register_module()
     class TinyResNet(nn.Module):
         """Bicubic upsampling plus a learned residual; RGB [0, 1] in and out."""
+
+        PAPER_PARAMS = (dict(), 1_100)  # the facts of basicattn/archs/facts.py
+        ONNX_DYNAMIC_HW = True
 
         def __init__(self, num_feat: PositiveInt = 8, upscale: PositiveInt = 2):
             super().__init__()
@@ -81,3 +87,40 @@ def test_new_arch_arguments_are_checked_like_built_in_ones(tiny_experiment, fork
     assert out.stderr.startswith('error: ') and 'Traceback' not in out.stderr
     expected = "network_g.num_fet: unknown argument of TinyResNet. Did you mean 'num_feat'?"
     assert expected in out.stderr
+
+
+def test_new_arch_facts_reach_the_arch_test_and_the_feature_table(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    import torch
+
+    from basicattn.archs.facts import arch_facts
+    from basicattn.registry import ARCHS
+
+    (tmp_path / 'tiny_res_net_facts.py').write_text(NEW_ARCH)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        importlib.import_module('tiny_res_net_facts')
+        facts = arch_facts('TinyResNet')
+        assert facts.paper_params == (dict(), 1_100) and facts.onnx_dynamic_hw
+        assert not facts.takes_frames and not facts.recurrent
+        # what tests/archs/test_all_archs.py asserts of its paper-sized model
+        kwargs, count = facts.paper_params
+        net = ARCHS.build(dict(type='TinyResNet', **kwargs))
+        assert sum(p.numel() for p in net.parameters()) == count
+        assert net(torch.rand(1, 3, 8, 8)).shape == (1, 3, 16, 16)
+        # the feature table gains its column from the facts alone
+        spec = importlib.util.spec_from_file_location(
+            'gen_features_doc_for_new_arch',
+            osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
+                     'gen_features_doc.py'),
+        )  # fmt: skip
+        tool = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(tool)
+        table = tool.render()
+        assert '| TinyResNet |' in table.splitlines()[1]
+        assert '| 1,100 |' in table and 'dynamic H/W' in table
+    finally:
+        ARCHS._module_dict.pop('TinyResNet', None)
+        sys.modules.pop('tiny_res_net_facts', None)
