@@ -94,11 +94,8 @@ def _direct_builds(path, arch_names):
 
 
 def _scanned_files():
-    """Tools, benchmarks and the package, less the archs and network.py itself."""
-    skip = {
-        osp.join(REPO_ROOT, 'basicattn', 'archs'),
-        osp.join(REPO_ROOT, 'basicattn', 'engine', 'network.py'),
-    }
+    """Tools, benchmarks and the package, less the archs (and archs/build.py itself)."""
+    skip = {osp.join(REPO_ROOT, 'basicattn', 'archs')}
     for top in ('basicattn', 'tools', 'benchmarks'):
         for root, _, files in os.walk(osp.join(REPO_ROOT, top)):
             if any(root == s or root.startswith(s + os.sep) for s in skip):

@@ -114,7 +114,6 @@ def restore_mmengine_io(monkeypatch):
     saved = [table.copy() for table in tables]
     # register_scheme replaces the class attribute: restore it by setattr
     monkeypatch.setattr(CheckpointLoader, '_schemes', CheckpointLoader._schemes.copy())
-    monkeypatch.setattr(checkpoint_io, '_INSTALLED', False)
     yield
     for table, copy in zip(tables, saved):
         table.clear()

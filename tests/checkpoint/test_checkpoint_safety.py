@@ -375,7 +375,7 @@ def test_scanner_sees_what_it_must():
 
 
 def test_every_checkpoint_load_goes_through_the_one_loader():
-    own = osp.join(REPO_ROOT, 'basicattn', 'engine', 'checkpoint_io.py')
+    own = osp.join(REPO_ROOT, 'basicattn', 'checkpoint', 'io.py')
     offenders = [
         f'{osp.relpath(path, REPO_ROOT)}:{line}: {what}'
         for path in _python_files()
