@@ -30,8 +30,7 @@ def _columns():
     ARCHS.import_from_location()
     columns = []
     for name in sorted(ARCHS.module_dict):
-        cls = ARCHS.get(name)
-        facts = arch_facts(cls)
+        facts = arch_facts(name)
         kwargs, count = facts.paper_params or ({}, None)
         trains = count != 0
         columns.append((name, facts, count, trains))
