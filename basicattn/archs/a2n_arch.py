@@ -455,6 +455,10 @@ class A2N(nn.Module):
             Default: 16.
     """
 
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md).
+    ONNX_DYNAMIC_HW = True
+
     #: Measured faster with channels_last weights and inputs on CPU (docs/ops.md,
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).
     preferred_memory_format = 'channels_last'

@@ -200,6 +200,10 @@ class AttentionProbe(nn.Module):
             10]``). Default: ``'all'``.
     """
 
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md).
+    ONNX_DYNAMIC_HW = True
+
     TAPS = {
         'blocks.{i}.attention_map': 'sigmoid gate of block i (0-based; only blocks with '
         'attention), (N, C, H, W) in (0, 1)',

@@ -33,6 +33,10 @@ class Bicubic(nn.Module):
             say ``scale``); when both are given they must agree.
     """
 
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md).
+    ONNX_DYNAMIC_HW = True
+
     #: Attention taps (:mod:`basicattn.archs.taps`): none, no attention here.
     TAPS: dict = {}
 

@@ -107,6 +107,11 @@ class EDVR(nn.Module):
             (only with ``hr_in``). Default: 4.
     """
 
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md): the deformable
+    #: sampling grids are computed from the traced size.
+    ONNX_DYNAMIC_HW = True
+
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/edvr.md).
     TAPS = {
         'fusion.temporal_attention': "TSA temporal attention: each aligned frame's weight "
