@@ -243,9 +243,14 @@ def _tile_weights(
 
 
 def _export_axis_d2(a0: int, a1: int, b0: int, b1: int, like: torch.Tensor) -> torch.Tensor:
-    """Squared distances between the pixel ranges ``[a0, a1)`` and ``[b0, b1)``."""
-    a = torch.arange(a0, a1, dtype=like.dtype, device=like.device)
-    b = torch.arange(b0, b1, dtype=like.dtype, device=like.device)
+    """Squared distances between the pixel ranges ``[a0, a1)`` and ``[b0, b1)``.
+
+    Integer ranges cast to ``like``'s dtype: a float ``Range`` inside a ``Loop``
+    body trips onnxruntime's float16 converter (it keeps ``Range`` in float32
+    and puts the casts for it in the outer graph).
+    """
+    a = torch.arange(a0, a1, device=like.device).to(like.dtype)
+    b = torch.arange(b0, b1, device=like.device).to(like.dtype)
     return (a.unsqueeze(1) - b.unsqueeze(0)) ** 2
 
 
