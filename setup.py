@@ -46,8 +46,10 @@ setup(
         'mmcv': ['mmcv>=2.0'],
         # Weights & Biases logging (`logger.wandb.project`), through mmengine's WandbVisBackend
         'wandb': ['wandb'],
-        # tools/export.py: ONNX export, checked with onnxruntime (TorchScript exporter)
-        'export': ['onnx>=1.16', 'onnxruntime>=1.17'],
+        # tools/export.py: ONNX export, checked with onnxruntime (TorchScript exporter),
+        # simplified by onnxslim; onnxruntime also does the fp16 conversion and runs the
+        # files (tools/infer.py --backend onnxruntime)
+        'export': ['onnx>=1.16', 'onnxruntime>=1.17', 'onnxslim>=0.1.90'],
         # tools/infer.py: H.264/H.265 video outputs with the input's audio (PyAV bundles
         # FFmpeg with libx264 and libx265; without it, OpenCV's mp4v writer and a warning)
         'video': ['av>=14'],

@@ -79,10 +79,11 @@ ROWS = (
     ('`torch.compile`', '`train.compile`, `val.compile`', lambda f, n, t: 'works'),
     ('safetensors weights', '`logger.save_weights: safetensors`', lambda f, n, t: 'works'),
     (
-        'ONNX export',
+        'ONNX export (onnxruntime < 1e-4; fp16 < 2e-3)',
         '`tools/export.py`',
         lambda f, n, t: (
-            'dynamic H/W' if f.onnx_dynamic_hw else 'fixed size (see the class docstring)'
+            ('dynamic H/W' if f.onnx_dynamic_hw else 'fixed size (see the class docstring)')
+            + (', step graph with its state' if f.recurrent else '')
         ),
     ),
     (

@@ -3,7 +3,8 @@
     python tools/infer.py INPUT OUTPUT --checkpoint W.pth [-opt X.yml | --arch NAME
         --arch-args JSON] [--scale S] [--tile 128 --tile-overlap 16] [--self-ensemble]
         [--mode auto|window|sequence] [--device cpu|cuda] [--fps 25] [--overwrite]
-        [--channels-last | --no-channels-last] [--compile] [--codec h264|h265|mp4v --crf 18]
+        [--channels-last | --no-channels-last] [--compile] [--backend pytorch|onnxruntime]
+        [--codec h264|h265|mp4v --crf 18]
 
 The network comes from ``-opt`` (its ``network_g``), from ``--arch`` and
 ``--arch-args``, or, when neither is given, from the weights file itself
@@ -25,6 +26,12 @@ and x3 weights have the same shapes: their scale comes from the file name
 * ``--mode sequence`` (the default for archs whose forward takes
   ``return_state``, e.g. DASAA's ConvLSTM) carries the recurrent state from
   each output frame to the next; ``--mode window`` restarts it every frame.
+
+``--backend onnxruntime`` runs an ONNX file from tools/export.py instead
+(``--checkpoint X.onnx``; :mod:`basicattn.deploy.onnx_stream`): image graphs
+per frame, window graphs on the same sliding windows, and a recurrent step
+graph (DASAA) with its state carried from frame to frame (``--mode``
+as above).
 
 The network runs in its arch's preferred memory format (channels_last for
 A2N, DAN and EDSR, measured faster; ``--channels-last`` / ``--no-channels-last``
@@ -102,6 +109,12 @@ def parse_args(argv=None):
         action='store_true',
         help='torch.compile the network (inductor, needs a C++ compiler)',
     )
+    parser.add_argument(
+        '--backend',
+        choices=('pytorch', 'onnxruntime'),
+        default='pytorch',
+        help='onnxruntime: --checkpoint is an .onnx file written by tools/export.py',
+    )
     parser.add_argument('--fps', type=float, default=None, help='frame rate of a video output')
     parser.add_argument(
         '--codec',
@@ -130,6 +143,10 @@ def load_network(args: argparse.Namespace):
     """
     import torch
 
+    if args.backend == 'onnxruntime':
+        from basicattn.deploy.onnx_stream import network_from_onnx_arguments
+
+        return network_from_onnx_arguments(args)
     from basicattn.converters.network_loading import network_from_arguments
 
     net, cfg = network_from_arguments(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or reuse) a virtual environment and install basicattn into it with
-# its test, export (onnx, onnxruntime) and video (PyAV) extras, at the versions pinned in
+# its test, export (onnx, onnxruntime, onnxslim) and video (PyAV) extras, at the versions pinned in
 # tools/constraints.txt. Used by tools/run_demo.sh,
 # tools/run_tests.sh and CI.
 #   BASICATTN_VENV  where the environment lives (default: <repo>/.venv)

@@ -458,6 +458,9 @@ class A2N(nn.Module):
     # paper Table 5: x2/x3 1,036,443, x4 1,047,459; A2N-M (non_attention '1x1')
     # 831,643 / 842,659 (all six: tests/archs/test_a2n_arch.py)
     PAPER_PARAMS = (dict(upscale=2), 1_036_443)
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md).
+    ONNX_DYNAMIC_HW = True
 
     #: Measured faster with channels_last weights and inputs on CPU (docs/ops.md,
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).

@@ -10,6 +10,8 @@
   rescale around an SR network (EDSR, DAN).
 * :func:`check_global_skip`, :func:`add_bicubic_skip`: basicattn's
   ``global_skip='bicubic'`` option (EDSR, DAN, DASAA).
+* :func:`bicubic_upsample`: MATLAB-exact bicubic upsampling that an ONNX
+  export records for any input size (DKSAN's skips, ``add_bicubic_skip``).
 
 Papers: RCAN, Zhang et al., "Image Super-Resolution Using Very Deep Residual
 Channel Attention Networks", ECCV 2018 (channel attention, mean shift);
@@ -24,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from basicattn.ops._utils import exporting
+from basicattn.ops.traced_imresize import traced_bicubic_upsample
 from basicattn.utils.bounds import check_choice
 from basicattn.utils.matlab_imresize import imresize
 
@@ -35,6 +39,7 @@ __all__ = [
     'MeanShiftMixin',
     'check_global_skip',
     'add_bicubic_skip',
+    'bicubic_upsample',
     'start_as_bicubic',
 ]
 
@@ -233,5 +238,18 @@ def add_bicubic_skip(
     """
     if global_skip != 'bicubic':
         return out
+    return out + bicubic_upsample(lr, scale)
 
-    return out + imresize(lr, scale=scale)
+
+def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """MATLAB-exact bicubic upsampling of ``(N, C, h, w)`` by ``scale`` (>= 1).
+
+    :func:`basicattn.utils.matlab_imresize.imresize`; while an ONNX export
+    traces the call, :func:`basicattn.ops.traced_imresize.traced_bicubic_upsample`,
+    the same numbers computed from the traced input size, so the exported
+    graph holds for any size (``imresize``'s weights would be constants of
+    the export size).
+    """
+    if exporting():
+        return traced_bicubic_upsample(x, float(scale))
+    return imresize(x, scale=scale)

@@ -202,6 +202,9 @@ class AttentionProbe(nn.Module):
     # paper Sec. 3.2, Table 2: all blocks with attention, x4: 9.2 M (the other
     # rows: tests/archs/test_attention_probe_arch.py)
     PAPER_PARAMS = (dict(), 9_186_705)
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md).
+    ONNX_DYNAMIC_HW = True
 
     TAPS = {
         'blocks.{i}.attention_map': 'sigmoid gate of block i (0-based; only blocks with '

@@ -34,6 +34,9 @@ class Bicubic(nn.Module):
     """
 
     PAPER_PARAMS = (dict(upscale=4), 0)
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md).
+    ONNX_DYNAMIC_HW = True
 
     #: Attention taps (:mod:`basicattn.archs.taps`): none, no attention here.
     TAPS: dict = {}

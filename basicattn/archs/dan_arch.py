@@ -388,6 +388,9 @@ class DAN(MeanShiftMixin, nn.Module):
     # the default x3 model, 5 residual units per DAB (paper: about a quarter fewer
     # than RCAN's 15.6M; docs/models/dan.md)
     PAPER_PARAMS = (dict(upscale=3), 11_460_745)
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md).
+    ONNX_DYNAMIC_HW = True
 
     #: Measured faster with channels_last weights and inputs on CPU (docs/ops.md,
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).

@@ -109,7 +109,6 @@ Attention taps (:mod:`basicattn.archs.taps`; record them with
 from typing import Literal, Optional, Tuple, Union
 
 import torch
-from einops import rearrange
 from torch import nn
 
 from basicattn.registry import ARCHS
@@ -267,6 +266,11 @@ class DASAA(nn.Module):
     # x4, 5 frames -> centre (paper: 1.8M; the authors' code 1,841,419 incl. 73,856 unused)
     PAPER_PARAMS = (dict(), 1_752_991)
     TAKES_FRAMES = True
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md): SAAM's query
+    #: chunks are an ONNX ``Loop`` (:mod:`basicattn.ops.attention`), so the
+    #: memory bound of ``attn_chunk`` holds in the graph too.
+    ONNX_DYNAMIC_HW = True
 
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/dasaa.md).
     TAPS = {
@@ -390,7 +394,7 @@ class DASAA(nn.Module):
             None without LSTM).
         """
         self._check_input(x)
-        feat = self.conv_second(self.conv_first(rearrange(x, 'n t c h w -> n (t c) h w')))
+        feat = self.conv_second(self.conv_first(x.flatten(1, 2)))
         feat = self.upsample(self.dam(self.rdbs(feat)))
         if self.lstm is not None:
             feat, state = self.lstm(feat, state)

@@ -21,7 +21,6 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from basicattn.ops.attention import attention_coverage, chunked_attention
@@ -291,21 +290,24 @@ class SelfAttentionAlignment(nn.Module):
         self.query_attention = Tap()  # rows of M_pc of the query pixels, (N, K, H, W)
         self.valid_mask = Tap()  # the 0/1 mask, (N, 1, H, W)
 
+    # Plain reshapes rather than einops: an ONNX export then records the
+    # sizes as graph values, so the graph holds for any H and W.
     @staticmethod
     def _frame_tokens(x: torch.Tensor) -> torch.Tensor:
-        return rearrange(x, 'b c h w -> b (h w) c')
+        return x.flatten(2).transpose(1, 2)  # b c h w -> b (h w) c
 
     def _tokens(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, HW, C)`` (frame: one attention per image) or ``(B H, W, C)`` (row)."""
         if self.mode == 'row':
-            return rearrange(x, 'b c h w -> (b h) w c')
+            return x.permute(0, 2, 3, 1).flatten(0, 1)  # b c h w -> (b h) w c
         return self._frame_tokens(x)
 
     def _grid(self, tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """Back from :meth:`_tokens`' layout to ``(B, C, H, W)``."""
+        c = tokens.shape[-1]
         if self.mode == 'row':
-            return rearrange(tokens, '(b h) w c -> b c h w', h=h, w=w)
-        return rearrange(tokens, 'b (h w) c -> b c h w', h=h, w=w)
+            return tokens.reshape(-1, h, w, c).permute(0, 3, 1, 2)  # (b h) w c -> b c h w
+        return tokens.transpose(1, 2).reshape(-1, c, h, w)  # b (h w) c -> b c h w
 
     def validity_mask(self, feat_p: torch.Tensor, feat_c: torch.Tensor) -> torch.Tensor:
         """The lower part: ``(N, 1, H, W)`` 0/1 mask on the grid of ``F_p``.

@@ -96,14 +96,12 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-from einops import rearrange
 
 from basicattn.archs.edsr_arch import ResBlock
 from basicattn.registry import ARCHS
 from basicattn.utils.bounds import is_int
-from basicattn.utils.matlab_imresize import imresize
 
-from .arch_util import conv3x3, lrelu
+from .arch_util import bicubic_upsample, conv3x3, lrelu
 from .dksan_blocks import DKSA, RCAB, DKCAlign, UpscaleX2
 
 __all__ = ['DKSAN', 'CascadeLevel', 'DKSAN_VARIANTS']
@@ -201,7 +199,7 @@ class CascadeLevel(nn.Module):
         rec = self.rcabs(x)
         if self.dksa is not None:
             rec = self.dksa(rec)
-        return self.upscale(rec + x) + imresize(prev, scale=2)
+        return self.upscale(rec + x) + bicubic_upsample(prev, 2)
 
 
 @ARCHS.register_module()
@@ -247,6 +245,10 @@ class DKSAN(nn.Module):
     # x16, 7 frames -> centre, four x2 levels (paper: 29.5M; Table 3's 26.1M / 26.3M rows match)
     PAPER_PARAMS = (dict(), 30_297_600)
     TAKES_FRAMES = True
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md): the deformable
+    #: sampling grids and the bicubic skips are computed from the traced size.
+    ONNX_DYNAMIC_HW = True
 
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/dksan.md).
     TAPS = {
@@ -345,17 +347,18 @@ class DKSAN(nn.Module):
             Tensor: ``F_fusion`` (N, num_feat, h, w).
         """
         t = x.shape[1]
-        feats = self.feature_extraction(
-            lrelu(self.conv_first(rearrange(x, 'n t c h w -> (n t) c h w')))
-        )
-        feats = rearrange(feats, '(n t) c h w -> n t c h w', t=t)
+        # plain reshapes with sizes read from the tensors (not einops): an ONNX
+        # export then records them as graph values, so the graph holds for any size
+        feats = self.feature_extraction(lrelu(self.conv_first(x.flatten(0, 1))))
+        _, c, h, w = feats.shape
+        feats = feats.reshape(-1, t, c, h, w)
         if self.align is not None:
             r = t // 2
             ref = feats[:, r]
             nbrs = torch.cat((feats[:, :r], feats[:, r + 1 :]), dim=1)
             aligned = self.align(nbrs, ref)
             feats = torch.cat((aligned[:, :r], ref[:, None], aligned[:, r:]), dim=1)
-        return self.fusion(rearrange(feats, 'n t c h w -> n (t c) h w'))
+        return self.fusion(feats.flatten(1, 2))
 
     def forward(
         self, x: torch.Tensor, return_levels: bool = False

@@ -21,7 +21,7 @@ from typing import Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from einops import rearrange, repeat
+from einops import rearrange
 
 from basicattn.ops._utils import split_offset_mask
 from basicattn.ops.deform_kernel import DeformableKernelConv2d
@@ -179,15 +179,17 @@ class DKCAlign(nn.Module):
             Tensor: Aligned neighbour features (B, N, C, H, W).
         """
         n = nbrs.shape[1]
-        flat = rearrange(nbrs, 'b n c h w -> (b n) c h w')
-        refs = repeat(ref, 'b c h w -> (b n) c h w', n=n)
+        # plain reshapes (not einops): an ONNX export records the sizes as graph values
+        flat = nbrs.flatten(0, 1)  # (b n) c h w
+        refs = ref.unsqueeze(1).expand(-1, n, -1, -1, -1).flatten(0, 1)
         offset, mask = self.offset_and_mask(flat, refs)
         if self.offset_magnitude.listening:
             # mmcv layout: (dy, dx) pairs per deformable group and kernel point
             length = offset.detach().unflatten(1, (-1, 2)).norm(dim=2).mean(dim=1)
             self.offset_magnitude(rearrange(length, '(b n) h w -> b n h w', n=n))
         aligned = self.dcn(flat, offset, mask)
-        return rearrange(aligned, '(b n) c h w -> b n c h w', n=n)
+        _, c, h, w = aligned.shape
+        return aligned.reshape(-1, n, c, h, w)
 
 
 class DKSA(nn.Module):

@@ -118,6 +118,9 @@ class EDSR(MeanShiftMixin, nn.Module):
 
     # EDSR baseline (64 features, 16 blocks): x4 1,517,571, x2 1,369,859
     PAPER_PARAMS = (dict(upscale=4), 1_517_571)
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md).
+    ONNX_DYNAMIC_HW = True
 
     #: Measured faster with channels_last weights and inputs on CPU (docs/ops.md,
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).

@@ -111,6 +111,10 @@ class EDVR(nn.Module):
     # DKSAN's x16 baseline (EDVR-L, 7 frames) 20,994,787
     PAPER_PARAMS = (dict(), 3_300_131)
     TAKES_FRAMES = True
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md): the deformable
+    #: sampling grids are computed from the traced size.
+    ONNX_DYNAMIC_HW = True
 
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/edvr.md).
     TAPS = {

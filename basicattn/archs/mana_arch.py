@@ -75,7 +75,6 @@ from typing import Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from einops import rearrange
 
 from basicattn.archs.arch_util import lrelu
 from basicattn.archs.edsr_arch import ResBlock
@@ -95,6 +94,17 @@ def _zero_conv1x1(in_ch: int, out_ch: int) -> nn.Conv2d:
     nn.init.zeros_(conv.weight)
     nn.init.zeros_(conv.bias)
     return conv
+
+
+def _split_frames(x: torch.Tensor, t: int) -> torch.Tensor:
+    """``(B T, C, H, W) -> (B, T, C, H, W)``.
+
+    A reshape with the sizes read from ``x`` (not ``unflatten``, which an
+    ONNX export records with the export size's constants), so an exported
+    graph holds for any batch, height and width.
+    """
+    _, c, h, w = x.shape
+    return x.reshape(-1, t, c, h, w)
 
 
 class CrossFrameAttention(nn.Module):
@@ -181,12 +191,14 @@ class CrossFrameAttention(nn.Module):
             the centre query embedding ``(B, embed_dim, H, W)`` (the query of
             the memory module).
         """
-        b, t = feats.shape[:2]
+        t = feats.shape[1]
         normed = self.norm(feats.flatten(0, 1))
-        query = self.to_q(normed.unflatten(0, (b, t))[:, t // 2])
-        key = rearrange(self.to_k(normed), '(b t) e h w -> b t h w e', b=b)
-        value = rearrange(self.to_v(normed), '(b t) e h w -> b t h w e', b=b)
-        q = rearrange(query, 'b e h w -> b 1 h w e')
+        query = self.to_q(_split_frames(normed, t)[:, t // 2])
+        # plain reshapes rather than einops: an ONNX export then records the
+        # sizes as graph values, so the graph holds for any H and W
+        key = _split_frames(self.to_k(normed), t).permute(0, 1, 3, 4, 2)  # b t h w e
+        value = _split_frames(self.to_v(normed), t).permute(0, 1, 3, 4, 2)
+        q = query.permute(0, 2, 3, 1).unsqueeze(1)  # b 1 h w e
         if self.query_attention.listening:
             self._record_query_attention(q, key)
         if self.mode == 'dense':
@@ -195,7 +207,7 @@ class CrossFrameAttention(nn.Module):
             out = gaussian_nonlocal_attention(
                 q, key, value, self.sigma, tile_size=self.tile_size, tol=self.tol
             )
-        out = rearrange(out, 'b t h w e -> b (t e) h w')
+        out = out.permute(0, 1, 4, 2, 3).flatten(1, 2)  # b (t e) h w
         return self.conv_out(out), query
 
 
@@ -220,7 +232,7 @@ class MemoryAttention(nn.Module):
 
     def read(self, query: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Return the read-out ``Y`` and ``Q``, both ``(B, HW, d)``."""
-        q = rearrange(query, 'b e h w -> b (h w) e')
+        q = query.flatten(2).transpose(1, 2)  # b (h w) e
         attn = torch.softmax(q @ self.bank * q.shape[-1] ** -0.5, dim=-1)
         if self.slot_attention.listening:  # the (B, H, W, N) view only for a recorder
             self.slot_attention(attn.unflatten(1, query.shape[-2:]))
@@ -235,7 +247,8 @@ class MemoryAttention(nn.Module):
         """
         y, q = self.read(query)
         quant_loss = (q - y).abs().mean()
-        y = rearrange(y, 'b (h w) e -> b e h w', h=query.shape[-2])
+        n, e, h, w = query.shape
+        y = y.transpose(1, 2).reshape(n, e, h, w)
         return self.conv_out(y), quant_loss
 
 
@@ -282,6 +295,11 @@ class MANA(nn.Module):
     # x4, 7 frames -> centre, the coded 256 memory slots (the paper's N = 512: +16,384)
     PAPER_PARAMS = (dict(), 14_317_508)
     TAKES_FRAMES = True
+    #: The ONNX graph holds for any batch, height and width (``tools/export.py
+    #: --dynamic``, checked at a second size; docs/deploy.md): the tiles of the
+    #: non-local attention are ONNX ``Loop`` nodes
+    #: (:mod:`basicattn.ops.nonlocal_attention`), memory ``O(tile^2 x HW)``.
+    ONNX_DYNAMIC_HW = True
 
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/mana.md).
     TAPS = {
@@ -387,7 +405,7 @@ class MANA(nn.Module):
         self._check_input(x)
         b, t = x.shape[:2]
         centre = x[:, t // 2]
-        feats = self.encode(x.flatten(0, 1)).unflatten(0, (b, t))
+        feats = _split_frames(self.encode(x.flatten(0, 1)), t)
         att, query = self.attention(feats)
         feat = feats[:, t // 2] + att
         aux = {}

@@ -1,5 +1,26 @@
-"""Deployment: export networks to other runtimes (:mod:`.onnx_export`)."""
+"""Deployment: export networks to ONNX and run the exported files.
 
-from .onnx_export import TOLERANCE, ExportResult, check_onnx, example_input, export_onnx
+* :mod:`.onnx_export`: trace, simplify, convert to float16 and check against PyTorch.
+* :mod:`.onnx_graph`: the graph passes (onnxslim, float16).
+* :mod:`.onnx_step`: a recurrent arch's step with its state as explicit tensors.
+* :mod:`.onnx_stream`: an exported file as a network ``tools/infer.py`` runs
+  (``--backend onnxruntime``), carrying a step graph's state frame to frame.
+"""
 
-__all__ = ['TOLERANCE', 'ExportResult', 'check_onnx', 'example_input', 'export_onnx']
+from .onnx_export import (
+    FP16_TOLERANCE,
+    TOLERANCE,
+    ExportResult,
+    check_onnx,
+    example_input,
+    export_onnx,
+)
+
+__all__ = [
+    'FP16_TOLERANCE',
+    'TOLERANCE',
+    'ExportResult',
+    'check_onnx',
+    'example_input',
+    'export_onnx',
+]

@@ -20,8 +20,24 @@ temporary file beside the target and renamed over it.
 
 Inputs are RGB in [0, 1]: ``(N, 3, h, w)`` for image archs, ``(N, T, 3, h,
 w)`` for video archs (``T`` = the arch's ``num_frames``). A recurrent arch
-(DASAA) is exported as its per-window forward without the state
-(``net(lq)``, what ``tools/infer.py --mode window`` runs).
+(DASAA) is exported either as its per-window forward without the state
+(``net(lq)``, what ``tools/infer.py --mode window`` runs) or, with
+``recurrent=True``, as a *step graph* ``(lq, state_h, state_c) -> (sr,
+state_h_out, state_c_out)`` (:mod:`basicattn.deploy.onnx_step`) that
+:mod:`basicattn.deploy.onnx_stream` runs frame after frame, carrying the state.
+
+Which archs hold for any size is a fact on the arch class,
+``ONNX_DYNAMIC_HW`` (True for every registered arch); a class that says False
+is refused ``dynamic=True`` at once with its ``ONNX_DYNAMIC_HW_REASON``, and
+one that says nothing (an arch of your own) is tried and checked.
+
+After the trace the graph is simplified by onnxslim (``simplify=True``,
+:func:`basicattn.deploy.onnx_graph.simplify_graph`) and checked against
+PyTorch within :data:`TOLERANCE`; with ``precision='fp16'`` that checked
+graph is converted to float16 (:func:`basicattn.deploy.onnx_graph.to_float16`)
+and checked again within :data:`FP16_TOLERANCE`. The file records what it is
+in its metadata (:data:`METADATA_KEYS`): the arch, the kind of graph, the
+scale, the frames per window and the precision.
 """
 
 import io
@@ -37,8 +53,21 @@ from basicattn.errors import NonFiniteError, UserError
 from basicattn.utils.atomic_file import atomic_write_bytes
 from basicattn.utils.finite import describe_values
 
+from .onnx_graph import require_onnxslim, simplify_graph, to_float16
+from .onnx_step import (  # noqa: F401  (example_input: part of this module's API)
+    STATE_INPUTS,
+    STATE_OUTPUTS,
+    RecurrentStep,
+    example_input,
+    has_state,
+    initial_state,
+)
+
 __all__ = [
     'TOLERANCE',
+    'FP16_TOLERANCE',
+    'PRECISIONS',
+    'METADATA_KEYS',
     'ExportResult',
     'require_onnx',
     'example_input',
@@ -46,8 +75,31 @@ __all__ = [
     'check_onnx',
 ]
 
-#: Largest accepted max abs difference between onnxruntime and PyTorch.
+#: Largest accepted max abs difference between onnxruntime and PyTorch (float32
+#: graphs): other kernels and summation orders than PyTorch's move float32 results by
+#: about 1e-7 per operation; 1e-4 is far above that and far below what a wrong graph does.
 TOLERANCE = 1e-4
+
+#: The same for float16 graphs: float16 keeps 11 significant bits, so every
+#: activation in [0.5, 1) is rounded by up to 2.4e-4 (half a step of 2^-11 * 2), and
+#: the errors of a few dozen layers add up; 2e-3 is half of one 8-bit output level
+#: (1/255 = 3.9e-3), so a checked fp16 graph changes a written 8-bit pixel by at most one
+#: level. Outputs larger than 1 (a recurrent state) are compared relative to their
+#: largest magnitude.
+FP16_TOLERANCE = 2e-3
+
+#: ``precision`` values: float32 as traced, or converted to float16.
+PRECISIONS = ('fp32', 'fp16')
+
+#: Metadata the file records (``onnx.ModelProto.metadata_props``), read by
+#: :mod:`basicattn.deploy.onnx_stream`.
+METADATA_KEYS = {
+    'arch': 'basicattn.arch',
+    'graph': 'basicattn.graph',  # 'image', 'window' or 'step'
+    'scale': 'basicattn.scale',
+    'num_frames': 'basicattn.num_frames',
+    'precision': 'basicattn.precision',
+}
 
 #: Lowest opset: ONNX ``GridSample`` (deformable convolution) needs 16.
 MIN_OPSET = 16
@@ -63,9 +115,16 @@ class ExportResult:
         path (str): The ``.onnx`` file.
         opset (int): Its opset.
         dynamic (bool): Batch, height and width are dynamic axes.
-        shapes (list[tuple]): The input shapes checked.
-        max_abs_diffs (list[float]): onnxruntime vs PyTorch, per shape.
+        shapes (list[tuple]): The ``lq`` shapes checked.
+        max_abs_diffs (list[float]): onnxruntime vs PyTorch, per shape, of
+            the float32 graph (simplified when ``simplified``).
         size_bytes (int): File size.
+        precision (str): ``'fp32'`` or ``'fp16'`` (the file's).
+        fp16_max_abs_diffs (list[float]): The same for the float16 graph
+            (empty for fp32).
+        simplified (bool): onnxslim simplified the graph.
+        graph (str): ``'image'``, ``'window'`` or ``'step'`` (state in and out).
+        scale (int): Output size / input size.
     """
 
     path: str
@@ -74,6 +133,11 @@ class ExportResult:
     shapes: List[Tuple[int, ...]] = field(default_factory=list)
     max_abs_diffs: List[float] = field(default_factory=list)
     size_bytes: int = 0
+    precision: str = 'fp32'
+    fp16_max_abs_diffs: List[float] = field(default_factory=list)
+    simplified: bool = False
+    graph: str = 'image'
+    scale: int = 1
 
 
 def max_opset() -> int:
@@ -100,28 +164,34 @@ def require_onnx():
     return onnx, onnxruntime
 
 
-def example_input(
-    net: nn.Module, size: Sequence[int], batch: int = 1, seed: int = 0
-) -> torch.Tensor:
-    """A random input in [0, 1] of LR ``size = (h, w)`` in the layout ``net`` takes.
-
-    Video archs (a ``num_frames`` attribute) get ``(batch, T, 3, h, w)``,
-    image archs ``(batch, 3, h, w)``.
-    """
-    h, w = size
-    frames = getattr(net, 'num_frames', None)
-    shape = (batch, frames, 3, h, w) if frames else (batch, 3, h, w)
-    generator = torch.Generator().manual_seed(seed)
-    return torch.rand(shape, generator=generator)
-
-
 def _dynamic_axes(dims: int) -> dict:
     spatial = {0: 'batch', dims - 2: 'height', dims - 1: 'width'}
     return {INPUT_NAME: spatial, OUTPUT_NAME: {0: 'batch', 2: 'out_height', 3: 'out_width'}}
 
 
-def _trace(net: nn.Module, example: torch.Tensor, opset: int, dynamic: bool, name: str) -> bytes:
-    """The ONNX model of ``net(example)`` as bytes."""
+def _step_axes(dims: int) -> dict:
+    """Dynamic axes of a step graph: ``lq``'s, and the HR size for the state."""
+    axes = _dynamic_axes(dims)
+    for name in STATE_INPUTS + STATE_OUTPUTS:
+        axes[name] = {0: 'batch', 2: 'out_height', 3: 'out_width'}
+    return axes
+
+
+def _trace(
+    net: nn.Module,
+    example,
+    opset: int,
+    dynamic: bool,
+    name: str,
+    input_names: Sequence[str] = (INPUT_NAME,),
+    output_names: Sequence[str] = (OUTPUT_NAME,),
+) -> bytes:
+    """The ONNX model of ``net(*example)`` as bytes (``example``: a tensor or a tuple)."""
+    args = example if isinstance(example, tuple) else (example,)
+    if dynamic:
+        axes = _step_axes(args[0].dim()) if len(args) > 1 else _dynamic_axes(args[0].dim())
+    else:
+        axes = None
     buffer = io.BytesIO()
     try:
         with warnings.catch_warnings(), torch.no_grad():
@@ -130,13 +200,13 @@ def _trace(net: nn.Module, example: torch.Tensor, opset: int, dynamic: bool, nam
             warnings.simplefilter('ignore')
             torch.onnx.export(
                 net,
-                (example,),
+                args,
                 buffer,
                 dynamo=False,
                 opset_version=opset,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes=_dynamic_axes(example.dim()) if dynamic else None,
+                input_names=list(input_names),
+                output_names=list(output_names),
+                dynamic_axes=axes,
                 do_constant_folding=True,
             )
     except (RuntimeError, torch.onnx.errors.OnnxExporterError) as err:
@@ -145,65 +215,87 @@ def _trace(net: nn.Module, example: torch.Tensor, opset: int, dynamic: bool, nam
     return buffer.getvalue()
 
 
+def _shape_text(x: torch.Tensor) -> str:
+    return 'x'.join(str(s) for s in x.shape)
+
+
 def check_onnx(
     model: bytes,
     net: nn.Module,
-    inputs: Sequence[torch.Tensor],
+    inputs: Sequence,
     name: str,
     hints: Sequence[str] = (),
+    tolerance: float = TOLERANCE,
+    label: str = '',
 ) -> List[float]:
     """Run ``model`` with onnxruntime on each input (one session); compare with ``net``.
 
     Args:
         model (bytes): The serialised ONNX model.
         net (nn.Module): The network it was exported from (eval mode).
-        inputs (Sequence[Tensor]): Inputs in [0, 1].
+        inputs (Sequence): Per check, a tensor in [0, 1] or a tuple of
+            tensors (the graph's inputs in order, e.g. ``(lq, h, c)`` of a
+            step graph); ``net(*inputs)`` gives the expected outputs.
         name (str): The arch, for messages.
         hints (Sequence[str]): Per input, appended to the message when the
             graph fails on it (missing entries: nothing).
+        tolerance (float): Largest accepted max abs difference; outputs
+            whose magnitude exceeds 1 are compared relative to it.
+            Default: :data:`TOLERANCE`.
+        label (str): What the graph is (``'fp16 graph'``), for messages.
 
     Returns:
-        list[float]: Max abs difference per input.
+        list[float]: Max abs difference per input (over all outputs).
 
     Raises:
         UserError: The graph fails to run, gives another shape, or differs by
-            more than :data:`TOLERANCE`.
+            more than ``tolerance``.
     """
     _, ort = require_onnx()
     options = ort.SessionOptions()
     options.log_severity_level = 4  # failures are raised below, not logged as well
     session = ort.InferenceSession(model, options, providers=['CPUExecutionProvider'])
+    graph_inputs = [i.name for i in session.get_inputs()]
+    output_names = [o.name for o in session.get_outputs()]
+    what = f'the exported ONNX graph{f" ({label})" if label else ""}'
     diffs = []
-    for i, x in enumerate(inputs):
+    for i, case in enumerate(inputs):
+        args = case if isinstance(case, tuple) else (case,)
         hint = hints[i] if i < len(hints) else ''
-        shape = 'x'.join(str(s) for s in x.shape)
+        shape = _shape_text(args[0])
         with torch.no_grad():
-            want = net(x)
-        if not bool(torch.isfinite(want).all()):
+            wants = net(*args)
+        wants = wants if isinstance(wants, tuple) else (wants,)
+        if not all(bool(torch.isfinite(w).all()) for w in wants):
+            bad = next(w for w in wants if not bool(torch.isfinite(w).all()))
             raise NonFiniteError(
-                f'{name}: the PyTorch output holds {describe_values(want)} on input {shape}, '
+                f'{name}: the PyTorch output holds {describe_values(bad)} on input {shape}, '
                 'so there is nothing to check the graph against; nothing was exported '
                 '(check the weights)'
             )
+        feeds = {n: a.numpy() for n, a in zip(graph_inputs, args)}
         try:
-            got = torch.from_numpy(session.run(None, {INPUT_NAME: x.numpy()})[0])
+            gots = [torch.from_numpy(g) for g in session.run(None, feeds)]
         except Exception as err:  # noqa: BLE001  (onnxruntime raises its own classes)
             reason = str(err).strip().splitlines()[0][:300]
-            raise UserError(
-                f'{name}: the exported ONNX graph fails on input {shape} ({reason}){hint}'
-            ) from None
-        if got.shape != want.shape:
-            raise UserError(
-                f'{name}: the exported ONNX graph gives {tuple(got.shape)} for input {shape}, '
-                f'PyTorch {tuple(want.shape)}{hint}'
-            )
-        diff = (got - want).abs().max().item()
-        if not diff <= TOLERANCE:
-            raise UserError(
-                f'{name}: onnxruntime and PyTorch differ by {diff:.3g} (> {TOLERANCE:g}) '
-                f'on input {shape}{hint}'
-            )
-        diffs.append(diff)
+            raise UserError(f'{name}: {what} fails on input {shape} ({reason}){hint}') from None
+        worst = 0.0
+        for out_name, got, want in zip(output_names, gots, wants):
+            if got.shape != want.shape:
+                raise UserError(
+                    f'{name}: {what} gives {tuple(got.shape)} for input {shape} '
+                    f'({out_name}), PyTorch {tuple(want.shape)}{hint}'
+                )
+            diff = (got.float() - want).abs().max().item()
+            limit = tolerance * max(1.0, want.abs().max().item())
+            if not diff <= limit:
+                which = f' ({out_name})' if len(output_names) > 1 else ''
+                raise UserError(
+                    f'{name}: onnxruntime{f" ({label})" if label else ""} and PyTorch differ '
+                    f'by {diff:.3g}{which} (> {limit:.3g}) on input {shape}{hint}'
+                )
+            worst = max(worst, diff)
+        diffs.append(worst)
     return diffs
 
 
@@ -221,6 +313,54 @@ def output_problem(path: str, overwrite: bool) -> str:
     return ''
 
 
+def dynamic_hw(net: nn.Module) -> Optional[bool]:
+    """The arch's ``ONNX_DYNAMIC_HW`` class attribute (None when it declares none)."""
+    value = getattr(type(net), 'ONNX_DYNAMIC_HW', None)
+    return None if value is None else bool(value)
+
+
+def _set_metadata(model: bytes, values: dict) -> bytes:
+    """``model`` with ``values`` (keys of :data:`METADATA_KEYS`) in its metadata."""
+    import onnx
+
+    proto = onnx.load_from_string(model)
+    keep = [p for p in proto.metadata_props if p.key not in METADATA_KEYS.values()]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(keep)
+    for key, value in values.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEYS[key], str(value)
+    return proto.SerializeToString()
+
+
+def _check_inputs(net: nn.Module, size, dynamic: bool, recurrent: bool):
+    """The check inputs: the export example first, then a second input (or more).
+
+    A step graph is checked on two consecutive steps, from the zero state and
+    then from the state PyTorch carried out of the first, and with
+    ``dynamic`` on a batch of 2 at another size from a random state.
+    """
+    h, w = size
+    first = example_input(net, size)
+    if dynamic:
+        second = example_input(net, (h + 8, w + 16), batch=2, seed=1)
+    else:
+        second = example_input(net, size, seed=1)
+    if not recurrent:
+        return [first, second]
+    state = initial_state(net, first)
+    with torch.no_grad():
+        _, carried = net(first, state, return_state=True)
+    cases = [(first, *state), (example_input(net, size, seed=2), *carried)]
+    if dynamic:
+        generator = torch.Generator().manual_seed(3)
+        random = tuple(
+            torch.rand(s.shape, generator=generator) * 2 - 1 for s in initial_state(net, second)
+        )
+        cases.append((second, *random))
+    return cases
+
+
 def export_onnx(
     net: nn.Module,
     path: str,
@@ -229,13 +369,19 @@ def export_onnx(
     dynamic: bool = False,
     overwrite: bool = False,
     name: Optional[str] = None,
+    precision: str = 'fp32',
+    simplify: bool = True,
+    recurrent: bool = False,
 ) -> ExportResult:
     """Export ``net`` to ``path`` and check it with onnxruntime on two inputs.
 
     The first input has the export size; the second is a batch of 2 at
     ``(h + 8, w + 16)`` when ``dynamic``, else another random input of the
-    export size. The file is written only when both agree with PyTorch
-    within :data:`TOLERANCE`.
+    export size (a step graph: two consecutive steps, and the other size
+    too when ``dynamic``). The file is written only when every check agreed
+    with PyTorch: the float32 graph (after onnxslim when ``simplify``)
+    within :data:`TOLERANCE`, and for ``precision='fp16'`` the float16 graph
+    within :data:`FP16_TOLERANCE`.
 
     Args:
         net (nn.Module): The network (put in eval mode, moved to CPU).
@@ -245,14 +391,22 @@ def export_onnx(
         dynamic (bool): Dynamic batch, height and width. Default: False.
         overwrite (bool): Replace an existing ``path``. Default: False.
         name (str, optional): The arch, for messages (default: class name).
+        precision (str): ``'fp32'`` or ``'fp16'`` (:data:`PRECISIONS`).
+            Default: ``'fp32'``.
+        simplify (bool): Simplify the graph with onnxslim. Default: True.
+        recurrent (bool): Export a recurrent arch's step graph, the state as
+            inputs and outputs (:mod:`basicattn.deploy.onnx_step`).
+            Default: False.
 
     Returns:
         ExportResult: What was written and the differences measured.
 
     Raises:
-        UserError: ``path`` exists, onnx is missing, a bad opset or size, an
-            arch that cannot be exported (with the exporter's reason), or a
-            check that failed.
+        UserError: ``path`` exists, onnx (or onnxslim) is missing, a bad
+            opset, size or precision, ``dynamic`` for an arch whose
+            ``ONNX_DYNAMIC_HW`` is False, ``recurrent`` for an arch without
+            a state, an arch that cannot be exported (with the exporter's
+            reason), or a check that failed.
     """
     name = name or type(net).__name__
     problem = output_problem(path, overwrite)
@@ -267,27 +421,66 @@ def export_onnx(
         raise UserError(f'--opset {opset}: this torch exports opsets {MIN_OPSET} to {max_opset()}')
     if len(size) != 2 or min(size) < 1:
         raise UserError(f'--input-size {size}: give two positive numbers H W')
+    if precision not in PRECISIONS:
+        raise UserError(f'--precision {precision}: choose one of {PRECISIONS}')
+    if dynamic and dynamic_hw(net) is False:
+        reason = getattr(type(net), 'ONNX_DYNAMIC_HW_REASON', 'its graph fixes the input size')
+        raise UserError(
+            f'{name} does not export with --dynamic ({reason}); export a fixed size '
+            'without --dynamic'
+        )
     require_onnx()
+    if simplify:
+        require_onnxslim()
     net = net.cpu().eval()
-    example = example_input(net, size)
-    model = _trace(net, example, opset, dynamic, name)
+    if recurrent and not has_state(net):
+        raise UserError(f'{name} has no recurrent state; export it without the state')
+    cases = _check_inputs(net, size, dynamic, recurrent)
+    if recurrent:
+        module, names = (
+            RecurrentStep(net),
+            ((INPUT_NAME, *STATE_INPUTS), (OUTPUT_NAME, *STATE_OUTPUTS)),
+        )
+    else:
+        module, names = net, ((INPUT_NAME,), (OUTPUT_NAME,))
+    model = _trace(module, cases[0], opset, dynamic, name, *names)
+    if simplify:
+        model = simplify_graph(model, name)
+    lq = cases[0][0] if recurrent else cases[0]
+    with torch.no_grad():
+        scale = net(lq).shape[-1] // lq.shape[-1]
+    graph = 'step' if recurrent else ('window' if lq.dim() == 5 else 'image')
+    meta = dict(arch=name, graph=graph, scale=scale, precision=precision)
+    if lq.dim() == 5:
+        meta['num_frames'] = lq.shape[1]
+    model = _set_metadata(model, dict(meta, precision='fp32'))
     if dynamic:
-        second = example_input(net, (size[0] + 8, size[1] + 16), batch=2, seed=1)
         hint = (
             f': {name} does not export with --dynamic (its forward turns input sizes '
             'into constants); export a fixed size without --dynamic'
         )
     else:
-        second, hint = example_input(net, size, seed=1), ''
-    inputs = [example, second]
-    diffs = check_onnx(model, net, inputs, name, hints=('', hint))
+        hint = ''
+    hints = ('', hint, hint)
+    diffs = check_onnx(model, module, cases, name, hints=hints)
+    diffs16 = []
+    if precision == 'fp16':
+        model = _set_metadata(to_float16(model, name), meta)
+        diffs16 = check_onnx(
+            model, module, cases, name, hints, tolerance=FP16_TOLERANCE, label='fp16 graph'
+        )
 
     atomic_write_bytes(model, path)
     return ExportResult(
         path=path,
         opset=opset,
         dynamic=dynamic,
-        shapes=[tuple(x.shape) for x in inputs],
+        shapes=[tuple((c[0] if isinstance(c, tuple) else c).shape) for c in cases],
         max_abs_diffs=diffs,
         size_bytes=len(model),
+        precision=precision,
+        fp16_max_abs_diffs=diffs16,
+        simplified=simplify,
+        graph=graph,
+        scale=scale,
     )

@@ -9,8 +9,16 @@ SAAM (:mod:`basicattn.archs.dasaa_blocks`).
 Under autocast (``train.amp`` / ``val.amp``) the logits ``Q K^T`` and the
 softmax run in float32 with autocast off; only the product of the weights
 with ``V`` runs in the autocast dtype. The coverage is summed in float32.
+
+While an ONNX export traces the call (:func:`~._utils.exporting`), the loop
+over query chunks is a TorchScript loop (:func:`_export_attention`,
+:func:`_export_coverage`) that the exporter writes as one ONNX ``Loop``: the
+graph then holds for any number of positions (dynamic height and width) and
+keeps the memory bound of ``chunk_size`` queries; a traced Python loop would
+be unrolled into the chunks of the export size.
 """
 
+from functools import cache
 from typing import List, Optional, Tuple
 
 import torch
@@ -18,7 +26,7 @@ from torch.utils.checkpoint import checkpoint
 
 from basicattn.utils.bounds import check_positive_int
 
-from ._utils import at_least_float32, no_autocast, records_autograd
+from ._utils import at_least_float32, exporting, no_autocast, records_autograd
 
 __all__ = ['chunked_attention', 'attention_coverage']
 
@@ -61,6 +69,34 @@ def _attend(q: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Te
     return _softmax_logits(q, key).to(value.dtype) @ value
 
 
+def _export_attention(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, chunk: int
+) -> torch.Tensor:
+    """:func:`chunked_attention` as a loop TorchScript can compile (ONNX ``Loop``)."""
+    outs: List[torch.Tensor] = []
+    key_t = key.transpose(1, 2)
+    for start in range(0, query.size(1), chunk):
+        weights = torch.softmax(torch.matmul(query[:, start : start + chunk], key_t), dim=-1)
+        outs.append(torch.matmul(weights, value))
+    return torch.cat(outs, dim=1)
+
+
+def _export_coverage(query: torch.Tensor, key: torch.Tensor, chunk: int) -> torch.Tensor:
+    """:func:`attention_coverage` as a loop TorchScript can compile (ONNX ``Loop``)."""
+    total = torch.zeros_like(key[:, :, 0])
+    key_t = key.transpose(1, 2)
+    for start in range(0, query.size(1), chunk):
+        logits = torch.matmul(query[:, start : start + chunk], key_t)
+        total = total + torch.softmax(logits, dim=-1).sum(dim=1)
+    return total
+
+
+@cache
+def _scripted(name: str):
+    """The TorchScript function ``name``, compiled on first use (exports only)."""
+    return torch.jit.script(globals()[name])
+
+
 def chunked_attention(
     query: torch.Tensor,
     key: torch.Tensor,
@@ -92,6 +128,8 @@ def chunked_attention(
         Tensor: ``(B, L_q, C_v)``.
     """
     _check_qkv(query, key, value)
+    if exporting() and chunk_size is not None:
+        return _scripted('_export_attention')(query, key, value, chunk_size)
     spans = _chunks(query.shape[1], chunk_size)
     if len(spans) == 1:
         return _attend(query, key, value)
@@ -127,6 +165,8 @@ def attention_coverage(
         Tensor: ``(B, L_key)``.
     """
     _check_qkv(query, key)
+    if exporting() and chunk_size is not None:
+        return _scripted('_export_coverage')(query, key, chunk_size)
     total = query.new_zeros(key.shape[:2], dtype=at_least_float32(query, key))
     for s, e in _chunks(query.shape[1], chunk_size):
         total += _softmax_logits(query[:, s:e], key).sum(dim=1)

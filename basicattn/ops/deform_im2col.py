@@ -127,12 +127,20 @@ def sampling_grid(
     ho, wo = out_size
     k = kernel_size[0] * kernel_size[1]
     dg = deform_groups
-    gh, gw = _next_pow2(h), _next_pow2(w)
-    if (gh, gw) != (h, w):
-        input = F.pad(input, (0, gw - w, 0, gh - h))
+    if exporting():
+        # An ONNX export records the grid as ops on the input's size (traced
+        # values, no cache, no padding), so the graph holds for any size; the
+        # normalisation by a size that is not a power of two is exact to
+        # float rounding (1e-7 of a pixel) instead of exactly.
+        gh, gw = h, w
+    else:
+        gh, gw = _next_pow2(h), _next_pow2(w)
+        if (gh, gw) != (h, w):
+            input = F.pad(input, (0, gw - w, 0, gh - h))
     # Under torch.compile the cache is bypassed on purpose (the graph builds
     # the grid itself; dynamo would ignore the lru_cache wrapper anyway).
-    build_base = _base_grid.__wrapped__ if torch.compiler.is_compiling() else _base_grid
+    uncached = torch.compiler.is_compiling() or exporting()
+    build_base = _base_grid.__wrapped__ if uncached else _base_grid
     base = build_base(
         tuple(kernel_size),
         tuple(stride),
@@ -143,9 +151,13 @@ def sampling_grid(
         input.dtype,
         input.device,
     )
-    scale = torch.tensor([2.0 / gh, 2.0 / gw], dtype=input.dtype, device=input.device).view(
-        2, 1, 1
-    )  # exact
+    if exporting():  # from the traced sizes, not constants
+        two = input.new_full((1,), 2.0)
+        scale = torch.cat((two / gh, two / gw)).view(2, 1, 1)
+    else:
+        scale = torch.tensor([2.0 / gh, 2.0 / gw], dtype=input.dtype, device=input.device).view(
+            2, 1, 1
+        )  # exact
     # Grid built as (b, dg, 2, K, Ho, Wo) planes (inner dims contiguous) and
     # handed to grid_sample as a permuted (N, K*Ho, Wo, 2) view, a layout its
     # CPU kernel reads directly.

@@ -51,18 +51,24 @@ from the dense ones by terms of the same ``tol`` order (tested).
 Under autocast (``train.amp`` / ``val.amp``) the logits, their logsumexp,
 the Gaussian and the weights are computed in float32 with autocast off;
 only the weighted sum of the values runs in the autocast dtype.
+
+While an ONNX export traces the call (:func:`~._utils.exporting`), the tile
+loops are TorchScript loops (:func:`_export_tiled`) that the exporter writes
+as ONNX ``Loop`` nodes: the graph then holds for any frame size (dynamic
+height and width) with the same per-tile memory bound; a traced Python loop
+would be unrolled into the tiles of the export size.
 """
 
 import math
-from functools import partial
-from typing import Tuple, Union
+from functools import cache, partial
+from typing import List, Tuple, Union
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
 from basicattn.utils.bounds import check_positive_int
 
-from ._utils import at_least_float32, no_autocast, records_autograd
+from ._utils import at_least_float32, exporting, no_autocast, records_autograd
 
 __all__ = [
     'gaussian_window_radius',
@@ -236,6 +242,67 @@ def _tile_weights(
     return weights, win_value
 
 
+def _export_axis_d2(a0: int, a1: int, b0: int, b1: int, like: torch.Tensor) -> torch.Tensor:
+    """Squared distances between the pixel ranges ``[a0, a1)`` and ``[b0, b1)``.
+
+    Integer ranges cast to ``like``'s dtype: a float ``Range`` inside a ``Loop``
+    body trips onnxruntime's float16 converter (it keeps ``Range`` in float32
+    and puts the casts for it in the outer graph).
+    """
+    a = torch.arange(a0, a1, device=like.device).to(like.dtype)
+    b = torch.arange(b0, b1, device=like.device).to(like.dtype)
+    return (a.unsqueeze(1) - b.unsqueeze(0)) ** 2
+
+
+def _export_tiled(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    sigma: torch.Tensor,
+    tile: int,
+    radius: int,
+) -> torch.Tensor:
+    """The tile loops of :func:`gaussian_nonlocal_attention` for TorchScript (ONNX ``Loop``).
+
+    The same arithmetic as :func:`_tile_weights` with autograd off, written
+    out of place (float32 inputs: an export runs without autocast).
+    """
+    h, w = value.size(-3), value.size(-2)
+    key_t = key.flatten(-3, -2).transpose(-1, -2)  # (..., C, HW)
+    factor = -0.5 / (sigma * sigma)
+    rows: List[torch.Tensor] = []
+    for y0 in range(0, h, tile):
+        row: List[torch.Tensor] = []
+        y1 = min(h, y0 + tile)
+        ky0, ky1 = max(0, y0 - radius), min(h, y1 + radius)
+        for x0 in range(0, w, tile):
+            x1 = min(w, x0 + tile)
+            kx0, kx1 = max(0, x0 - radius), min(w, x1 + radius)
+            q_tile = query[..., y0:y1, x0:x1, :].flatten(-3, -2)  # (..., t, C)
+            logits = torch.matmul(q_tile, key_t)  # (..., t, HW)
+            lse = torch.logsumexp(logits, dim=-1, keepdim=True)
+            grid = logits.reshape(logits.shape[:-1] + [h, w])
+            win_logits = grid[..., ky0:ky1, kx0:kx1].flatten(-2)
+            win_value = value[..., ky0:ky1, kx0:kx1, :].flatten(-3, -2)
+            dy = _export_axis_d2(y0, y1, ky0, ky1, logits)
+            dx = _export_axis_d2(x0, x1, kx0, kx1, logits)
+            d2 = (dy.unsqueeze(1).unsqueeze(3) + dx.unsqueeze(0).unsqueeze(2)).reshape(
+                (y1 - y0) * (x1 - x0), (ky1 - ky0) * (kx1 - kx0)
+            )
+            weights = torch.exp(win_logits - lse) * torch.exp(d2 * factor)
+            out = torch.matmul(weights, win_value)  # (..., t, Cv)
+            row.append(out.reshape(out.shape[:-2] + [y1 - y0, x1 - x0, out.size(-1)]))
+        rows.append(torch.cat(row, dim=-2))
+    return torch.cat(rows, dim=-3)
+
+
+@cache
+def _scripted_tiled():
+    """:func:`_export_tiled` compiled by TorchScript on first use (exports only)."""
+    torch.jit.script(_export_axis_d2)
+    return torch.jit.script(_export_tiled)
+
+
 def gaussian_nonlocal_attention(
     query: torch.Tensor,
     key: torch.Tensor,
@@ -274,6 +341,8 @@ def gaussian_nonlocal_attention(
     if sigma_value == 0.0 or not math.isfinite(sigma_value):
         raise ValueError(f'sigma must be finite and non-zero, got {sigma_value}')
     radius = gaussian_window_radius(sigma_value, tol)
+    if exporting():
+        return _scripted_tiled()(query, key, value, sigma, tile_size, radius)
     key_flat = key.flatten(-3, -2)
     recompute = use_checkpoint and records_autograd(query, key, value, sigma)
     rows = []

@@ -85,13 +85,18 @@ def test_user_mistakes_are_one_line(export, checkpoint, tmp_path, capsys):
     assert '--opset 13: at least 16 is needed' in line
     line = _error(export, capsys, '--checkpoint', ckpt, '--input-size', 0, 8, out_path)
     assert '--input-size [0, 8]: give two positive numbers H W' in line
-    mana = dict(type='MANA', num_feat=8, num_groups=4, embed_dim=4, num_slots=8, hr_feat=8)
-    mana.update(num_frames=3, num_encoder_blocks=1, num_decoder_blocks=1)
-    mana_ckpt = str(tmp_path / 'mana.pth')
-    save_weights_checkpoint(mana_ckpt, build_network(dict(mana)).state_dict(), {'arch': mana})
-    args = ('--checkpoint', mana_ckpt, '--input-size', 8, 8, '--dynamic', out_path)
-    line = _error(export, capsys, *args)
-    assert 'MANA does not export with --dynamic' in line
+    # --dynamic follows the arch class's ONNX_DYNAMIC_HW (True for every registered arch)
+    from basicattn.archs.edsr_arch import EDSR as EDSRClass
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(EDSRClass, 'ONNX_DYNAMIC_HW', False)
+        patch.setattr(EDSRClass, 'ONNX_DYNAMIC_HW_REASON', 'its class says so', raising=False)
+        args = ('--checkpoint', ckpt, '--input-size', 8, 8, '--dynamic', out_path)
+        line = _error(export, capsys, *args)
+    assert line == (
+        'error: EDSR does not export with --dynamic (its class says so); export a fixed size '
+        'without --dynamic'
+    )
     assert not os.path.exists(out_path)
 
 
