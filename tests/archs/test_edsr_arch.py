@@ -112,7 +112,7 @@ def test_basicsr_params_file_loads_strictly_through_pretrain_path(
     from types import SimpleNamespace
 
     from basicattn.config import read_options
-    from basicattn.engine.hooks import GeneratorLoadHook
+    from basicattn.engine.hooks import LOADED_WEIGHTS, GeneratorLoadHook
 
     gen = torch.Generator().manual_seed(scale)
     weights = {
@@ -146,7 +146,12 @@ def test_basicsr_params_file_loads_strictly_through_pretrain_path(
     hook = GeneratorLoadHook(
         paths['pretrain_network_g'], paths['strict_load_g'], paths['param_key_g']
     )
-    hook.before_train(SimpleNamespace(iter=0, model=SimpleNamespace(generator=net)))
+    from mmengine.logging import MessageHub
+
+    hub = MessageHub(f'edsr_pretrain_{scale}_{param_key}')
+    runner = SimpleNamespace(iter=0, model=SimpleNamespace(generator=net), message_hub=hub)
+    hook.before_train(runner)
+    assert hub.get_info(LOADED_WEIGHTS)['path'] == path  # what tools/test.py reports
     x = torch.rand(1, 3, 5, 6, generator=gen)
     with torch.no_grad():
         torch.testing.assert_close(net.eval()(x), _basicsr_forward(weights, x, scale))
@@ -156,4 +161,4 @@ def test_basicsr_params_file_loads_strictly_through_pretrain_path(
 
     torch.save({'params': dict(weights, mean=torch.zeros(1, 3, 1, 1))}, path)
     with pytest.raises(CheckpointError, match='do not fit EDSR'):
-        hook.before_train(SimpleNamespace(iter=0, model=SimpleNamespace(generator=net)))
+        hook.before_train(runner)
