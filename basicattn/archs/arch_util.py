@@ -3,7 +3,7 @@
 * :func:`conv3x3`: the 3x3 'same' convolution with bias (EDSR, DKSAN).
 * :func:`lrelu`: LeakyReLU with an explicit slope (0.1 in EDVR-style archs:
   DKSAN, MANA; 0.2 in A2N).
-* :class:`ChannelAttention`: RCAN's channel attention (DKSAN's RCAB, DAN's
+* :class:`RCANChannelAttention`: RCAN's channel attention (DKSAN's RCAB, DAN's
   LEA-C). DASAA's CAB is a CBAM-style variant (average *and* max pooling,
   two MLPs) and stays in :mod:`basicattn.archs.dasaa_blocks`.
 * :class:`MeanShiftMixin`: the RCAN/EDSR mean shift and ``img_range``
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from basicattn.ops._utils import exporting
+from basicattn.ops.op_utils import exporting
 from basicattn.ops.traced_imresize import traced_bicubic_upsample
 from basicattn.utils.bounds import check_choice
 from basicattn.utils.matlab_imresize import imresize
@@ -35,7 +35,7 @@ __all__ = [
     'GlobalSkip',
     'conv3x3',
     'lrelu',
-    'ChannelAttention',
+    'RCANChannelAttention',
     'MeanShiftMixin',
     'check_global_skip',
     'add_bicubic_skip',
@@ -79,7 +79,7 @@ def lrelu(x: torch.Tensor, negative_slope: float = 0.1, inplace: bool = False) -
     return F.leaky_relu(x, negative_slope=negative_slope, inplace=inplace)
 
 
-class ChannelAttention(nn.Module):
+class RCANChannelAttention(nn.Module):
     """RCAN's channel attention (Zhang et al., ECCV 2018, Sec. 3.4).
 
     ``x * sigmoid(W_u relu(W_d avgpool(x)))`` with 1x1 convs (with bias)
@@ -89,7 +89,7 @@ class ChannelAttention(nn.Module):
     (``down``, ``up``; DKSAN's checkpoint keys). A subclass that sets other
     names keeps its own checkpoint keys with the same computation (DAN's
     LEA-C uses ``reduce``, ``expand``). Not the same module as DASAA's CAB
-    (:class:`basicattn.archs.dasaa_blocks.ChannelAttention`, CBAM-style:
+    (:class:`basicattn.archs.dasaa_blocks.ChannelAttentionBlock`, CBAM-style:
     average and max pooling through two MLPs).
 
     Args:

@@ -4,7 +4,7 @@ from typing import Optional, Union
 
 from torch import nn
 
-from basicattn.ops._utils import exporting
+from basicattn.ops.op_utils import exporting
 from basicattn.ops.traced_imresize import traced_bicubic_upsample
 from basicattn.registry import ARCHS
 from basicattn.utils.bounds import check_positive_number

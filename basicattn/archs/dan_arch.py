@@ -121,7 +121,7 @@ __all__ = [
     'DAB',
     'GlobalCrossLayerAttention',
     'LocalEnhancedAttention',
-    'ChannelAttention',
+    'LEAChannelAttention',
     'DAN_VARIANTS',
     'EDSR_BACKBONE',
 ]
@@ -217,10 +217,10 @@ class LocalEnhancedAttention(nn.Module):
         return x * self.attention_map(torch.sigmoid(self.expand(self.atrous(self.reduce(x)))))
 
 
-class ChannelAttention(arch_util.ChannelAttention):
+class LEAChannelAttention(arch_util.RCANChannelAttention):
     """LEA-C: RCAN's channel attention, ``x * sigmoid(W_b relu(W_a h(x)))``.
 
-    :class:`basicattn.archs.arch_util.ChannelAttention` with DAN's
+    :class:`basicattn.archs.arch_util.RCANChannelAttention` with DAN's
     checkpoint names ``reduce`` (``W_a``) and ``expand`` (``W_b``), and
     ``reduction`` checked (``num_feat // reduction >= 1``).
 
@@ -312,7 +312,7 @@ class DAB(nn.Module):
         if lea == 'spatial':
             self.lea = LocalEnhancedAttention(num_feat, reduction, lea_dilations)
         elif lea == 'channel':
-            self.lea = ChannelAttention(num_feat, reduction)
+            self.lea = LEAChannelAttention(num_feat, reduction)
         else:
             self.lea = None
         self.gca = (

@@ -18,7 +18,7 @@ Five LR frames -> the x4 centre frame (eq. 4)::
   input), ``T*C -> 64 -> 64``.
 * ``H_RDB``: 3 residual dense blocks of RDN, chained (6 layers, growth 32).
 * ``H_DAM``: PAB and CAB in parallel on ``F_D`` (:class:`PositionAttention`,
-  :class:`ChannelAttention`), then SAAM (:class:`SelfAttentionAlignment`)
+  :class:`ChannelAttentionBlock`), then SAAM (:class:`SelfAttentionAlignment`)
   aligns ``F_p`` and ``F_c`` with full 2-D attention and the morphological
   mask; output ``conv1x1(cat(F_p, R, mask))``.
 * ``H_UP``: one 3x3 conv ``64 -> 64 * 16`` and a x4 pixel shuffle.
@@ -116,7 +116,7 @@ from basicattn.utils.bounds import check_choice, check_positive_int
 
 from .arch_util import add_bicubic_skip, check_global_skip, start_as_bicubic
 from .dasaa_blocks import (
-    ChannelAttention,
+    ChannelAttentionBlock,
     ConvLSTMCell,
     LSTMState,
     PositionAttention,
@@ -177,7 +177,7 @@ class DualAttentionModule(nn.Module):
         check_choice(saam_mode, 'saam_mode', SaamMode, 'DASAA')
         self.branches = branches
         self.pab = PositionAttention(pab_hidden, pab_kernel) if branches != 'cab' else None
-        self.cab = ChannelAttention(num_feat, reduction) if branches != 'pab' else None
+        self.cab = ChannelAttentionBlock(num_feat, reduction) if branches != 'pab' else None
         self.saam = SelfAttentionAlignment(
             num_feat,
             use_mask,

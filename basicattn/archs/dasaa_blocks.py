@@ -1,7 +1,7 @@
 """Building blocks of DASAA (see :mod:`basicattn.archs.dasaa_arch`).
 
 * :class:`ResidualDenseBlock`: RDN's residual dense block.
-* :class:`PositionAttention` (PAB) and :class:`ChannelAttention` (CAB).
+* :class:`PositionAttention` (PAB) and :class:`ChannelAttentionBlock` (CAB).
 * :class:`MorphologicalMask`: threshold + binary opening / closing, in torch.
 
 The generic helpers it uses live in :mod:`basicattn.ops` and are re-exported
@@ -32,7 +32,7 @@ from .taps import Tap
 __all__ = [
     'ResidualDenseBlock',
     'PositionAttention',
-    'ChannelAttention',
+    'ChannelAttentionBlock',
     'chunked_attention',
     'attention_coverage',
     'disk',
@@ -130,7 +130,7 @@ class PositionAttention(nn.Module):
         return x * self.attention_map(x)
 
 
-class ChannelAttention(nn.Module):
+class ChannelAttentionBlock(nn.Module):
     """CAB (paper Sec. 3.3, eq. 7): ``F_c = sigmoid(F_a + F_m) * F_D``.
 
     Adaptive average and max pooling to ``1 x 1``, each through its own

@@ -23,15 +23,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from basicattn.ops._utils import split_offset_mask
 from basicattn.ops.deform_kernel import DeformableKernelConv2d
 from basicattn.ops.modulated_deform_conv import ModulatedDeformConv2d
+from basicattn.ops.op_utils import split_offset_mask
 
-from .arch_util import ChannelAttention, conv3x3, lrelu
+from .arch_util import RCANChannelAttention, conv3x3, lrelu
 from .taps import Tap
 
 __all__ = [
-    'ChannelAttention',
+    'RCANChannelAttention',
     'RCAB',
     'dkc_layer',
     'DKCAlign',
@@ -59,7 +59,7 @@ class RCAB(nn.Module):
         super().__init__()
         self.conv1 = conv3x3(num_feat, num_feat)
         self.conv2 = conv3x3(num_feat, num_feat)
-        self.ca = ChannelAttention(num_feat, reduction) if channel_attention else nn.Identity()
+        self.ca = RCANChannelAttention(num_feat, reduction) if channel_attention else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.ca(self.conv2(F.relu(self.conv1(x))))

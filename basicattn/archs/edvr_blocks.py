@@ -51,7 +51,7 @@ class DCNv2Pack(ModulatedDeformConv2dPack):
 
     ``conv_offset`` (zero-initialised) maps ``feat`` to ``3 * dg * 9``
     channels, split as mmcv / BasicSR (see
-    :func:`basicattn.ops._utils.split_offset_mask`). As BasicSR, a mean
+    :func:`basicattn.ops.op_utils.split_offset_mask`). As BasicSR, a mean
     absolute offset above 50 pixels prints a warning (a diverging
     alignment); we check it only in training mode, where it is a symptom
     one can act on, so inference does not wait for the value.

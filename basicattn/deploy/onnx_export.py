@@ -8,7 +8,7 @@ The ``torch.export``-based exporter (``dynamo=True``, the default since torch
 several times slower. The trace runs under ``torch.no_grad()``; the ops in
 :mod:`basicattn.ops` then take their plain path (no custom autograd function,
 no checkpointing, ``grid_sample`` as ONNX ``GridSample``, see
-:func:`basicattn.ops._utils.exporting`).
+:func:`basicattn.ops.op_utils.exporting`).
 
 A trace records the sizes that Python code computes from the input's shape
 as constants. With ``dynamic=True`` the batch, height and width axes are

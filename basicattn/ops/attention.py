@@ -10,7 +10,7 @@ Under autocast (``train.amp`` / ``val.amp``) the logits ``Q K^T`` and the
 softmax run in float32 with autocast off; only the product of the weights
 with ``V`` runs in the autocast dtype. The coverage is summed in float32.
 
-While an ONNX export traces the call (:func:`~._utils.exporting`), the loop
+While an ONNX export traces the call (:func:`~.op_utils.exporting`), the loop
 over query chunks is a TorchScript loop (:func:`_export_attention`,
 :func:`_export_coverage`) that the exporter writes as one ONNX ``Loop``: the
 graph then holds for any number of positions (dynamic height and width) and
@@ -26,7 +26,7 @@ from torch.utils.checkpoint import checkpoint
 
 from basicattn.utils.bounds import check_positive_int
 
-from ._utils import at_least_float32, exporting, no_autocast, records_autograd
+from .op_utils import at_least_float32, exporting, no_autocast, records_autograd
 
 __all__ = ['chunked_attention', 'attention_coverage']
 

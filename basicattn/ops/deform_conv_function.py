@@ -38,9 +38,9 @@ import torch
 from torch.autograd import Function
 from torch.autograd.function import once_differentiable
 
-from ._utils import records_autograd
 from .columns_matmul import columns_matmul
 from .deform_im2col import SamplingGrid, sample_columns, sample_columns_backward, sampling_grid
+from .op_utils import records_autograd
 
 __all__ = ['deform_conv_columns', 'CPU_CHUNK_BYTES', 'SAMPLE_BLOCK_BYTES']
 

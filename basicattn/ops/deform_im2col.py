@@ -37,7 +37,7 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from ._utils import exporting
+from .op_utils import exporting
 
 __all__ = [
     'deform_im2col',
@@ -175,7 +175,7 @@ def sample_columns(grid: SamplingGrid) -> torch.Tensor:
     """Bilinear samples (B*dg, C/dg, K*Ho, Wo) of a :class:`SamplingGrid`
     (no autograd graph of its own when called inside an autograd function).
 
-    While :func:`~._utils.exporting`, the same bilinear / zeros /
+    While :func:`~.op_utils.exporting`, the same bilinear / zeros /
     ``align_corners=False`` sampling goes through ``F.grid_sample``, which
     ONNX maps to ``GridSample`` (opset >= 16).
     """

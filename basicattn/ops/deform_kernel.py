@@ -59,7 +59,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._utils import (
+from .columns_matmul import columns_matmul
+from .deform_conv_function import deform_conv_columns
+from .deform_im2col import deform_im2col
+from .op_utils import (
     DeformConvBase,
     IntPair,
     cast,
@@ -74,9 +77,6 @@ from ._utils import (
     split_offset_mask,
     to_pair,
 )
-from .columns_matmul import columns_matmul
-from .deform_conv_function import deform_conv_columns
-from .deform_im2col import deform_im2col
 
 __all__ = [
     'TAP_GRIDS',

@@ -23,7 +23,9 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from ._utils import (
+from .dcn_backends import get_dcn_backend_fn, resolve_dcn_backend
+from .deform_conv_function import deform_conv_columns
+from .op_utils import (
     DeformConvBase,
     IntPair,
     cast,
@@ -36,8 +38,6 @@ from ._utils import (
     split_offset_mask,
     to_pair,
 )
-from .dcn_backends import get_dcn_backend_fn, resolve_dcn_backend
-from .deform_conv_function import deform_conv_columns
 
 __all__ = ['modulated_deform_conv2d', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack']
 

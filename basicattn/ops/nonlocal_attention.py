@@ -52,7 +52,7 @@ Under autocast (``train.amp`` / ``val.amp``) the logits, their logsumexp,
 the Gaussian and the weights are computed in float32 with autocast off;
 only the weighted sum of the values runs in the autocast dtype.
 
-While an ONNX export traces the call (:func:`~._utils.exporting`), the tile
+While an ONNX export traces the call (:func:`~.op_utils.exporting`), the tile
 loops are TorchScript loops (:func:`_export_tiled`) that the exporter writes
 as ONNX ``Loop`` nodes: the graph then holds for any frame size (dynamic
 height and width) with the same per-tile memory bound; a traced Python loop
@@ -68,7 +68,7 @@ from torch.utils.checkpoint import checkpoint
 
 from basicattn.utils.bounds import check_positive_int
 
-from ._utils import at_least_float32, exporting, no_autocast, records_autograd
+from .op_utils import at_least_float32, exporting, no_autocast, records_autograd
 
 __all__ = [
     'gaussian_window_radius',

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from basicattn.archs import arch_util, dan_arch, dasaa_blocks, dksan_blocks, edsr_arch
 from basicattn.archs.arch_util import (
-    ChannelAttention,
     MeanShiftMixin,
+    RCANChannelAttention,
     add_bicubic_skip,
     check_global_skip,
     conv3x3,
@@ -19,10 +19,10 @@ from basicattn.utils.matlab_imresize import imresize
 def test_old_import_paths_are_the_shared_ones():
     assert dksan_blocks.conv3x3 is conv3x3 and edsr_arch.conv3x3 is conv3x3
     assert dksan_blocks.lrelu is lrelu
-    assert dksan_blocks.ChannelAttention is ChannelAttention
-    assert issubclass(dan_arch.ChannelAttention, ChannelAttention)
+    assert dksan_blocks.RCANChannelAttention is RCANChannelAttention
+    assert issubclass(dan_arch.LEAChannelAttention, RCANChannelAttention)
     # DASAA's CAB is the CBAM variant (avg + max pooling), not RCAN's
-    assert not issubclass(dasaa_blocks.ChannelAttention, ChannelAttention)
+    assert not issubclass(dasaa_blocks.ChannelAttentionBlock, RCANChannelAttention)
 
 
 def test_conv3x3_and_lrelu():
@@ -38,11 +38,11 @@ def test_conv3x3_and_lrelu():
 def test_channel_attention_keys_and_equation():
     torch.manual_seed(0)
     x = torch.randn(2, 8, 5, 4)
-    rcan = ChannelAttention(8, 2)
+    rcan = RCANChannelAttention(8, 2)
     assert sorted(rcan.state_dict()) == ['down.bias', 'down.weight', 'up.bias', 'up.weight']
     z = x.mean(dim=(2, 3), keepdim=True)
     torch.testing.assert_close(rcan(x), x * torch.sigmoid(rcan.up(F.relu(rcan.down(z)))))
-    lea_c = dan_arch.ChannelAttention(8, 2)  # DAN's checkpoint names
+    lea_c = dan_arch.LEAChannelAttention(8, 2)  # DAN's checkpoint names
     assert sorted(lea_c.state_dict()) == [
         'expand.bias',
         'expand.weight',
@@ -57,7 +57,7 @@ def test_channel_attention_keys_and_equation():
     )
     torch.testing.assert_close(lea_c(x), rcan(x))
     with pytest.raises(ValueError, match='DAN: reduction=16 leaves no channel'):
-        dan_arch.ChannelAttention(8, 16)
+        dan_arch.LEAChannelAttention(8, 16)
 
 
 class _Shift(MeanShiftMixin, torch.nn.Module):
@@ -94,7 +94,7 @@ def test_global_skip_check_and_add():
 
 
 def test_module_lists_its_blocks():
-    assert set(arch_util.__all__) >= {'conv3x3', 'lrelu', 'ChannelAttention', 'MeanShiftMixin'}
+    assert set(arch_util.__all__) >= {'conv3x3', 'lrelu', 'RCANChannelAttention', 'MeanShiftMixin'}
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from basicattn.archs.dan_arch import (
     DAN,
     DAN_VARIANTS,
     EDSR_BACKBONE,
-    ChannelAttention,
     GlobalCrossLayerAttention,
+    LEAChannelAttention,
     LocalEnhancedAttention,
 )
 from basicattn.registry import ARCHS
@@ -91,7 +91,7 @@ def test_lea_equations():
     expected = x * torch.sigmoid(lea.expand(y))  # W_beta, eq. 9
     torch.testing.assert_close(lea(x), expected)
     assert lea.expand.out_channels == 1
-    ca = ChannelAttention(8, 2)  # LEA-C
+    ca = LEAChannelAttention(8, 2)  # LEA-C
     z = F.relu(ca.reduce(x.mean(dim=(2, 3), keepdim=True)))
     torch.testing.assert_close(ca(x), x * torch.sigmoid(ca.expand(z)))
 
@@ -170,7 +170,7 @@ def test_variants_forward_and_backward(variant):
     assert (block.gca is None) == (kw.get('gca') == 'none')
     assert (block.lea is None) == (kw.get('lea') == 'none')
     if kw.get('lea') == 'channel':
-        assert isinstance(block.lea, ChannelAttention)
+        assert isinstance(block.lea, LEAChannelAttention)
     if kw.get('gca') == 'position':
         assert block.gca.expand.out_channels == 1
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from basicattn.archs.dasaa_arch import DASAA, DASAA_VARIANTS
 from basicattn.archs.dasaa_blocks import (
-    ChannelAttention,
+    ChannelAttentionBlock,
     ConvLSTMCell,
     MorphologicalMask,
     PositionAttention,
@@ -122,7 +122,7 @@ def test_pab_equation_with_shared_residual_block():
 
 def test_cab_equation():
     torch.manual_seed(0)
-    cab = ChannelAttention(8, 2)
+    cab = ChannelAttentionBlock(8, 2)
     x = torch.randn(2, 8, 5, 6)
     f_a = cab.mlp_avg(F.adaptive_avg_pool2d(x, 1))
     f_m = cab.mlp_max(F.adaptive_max_pool2d(x, 1))

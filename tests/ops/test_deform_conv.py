@@ -13,7 +13,7 @@ from basicattn.ops import (
     modulated_deform_conv2d,
     set_default_dcn_backend,
 )
-from basicattn.ops._utils import conv_output_size
+from basicattn.ops.op_utils import conv_output_size
 
 # (C, O, H, W, kernel, stride, padding, dilation, groups, deform_groups)
 CONFIGS = [

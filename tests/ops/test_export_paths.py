@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from basicattn.ops import chunked_attention, modulated_deform_conv2d
-from basicattn.ops._utils import exporting, records_autograd
 from basicattn.ops.deform_conv_function import _DeformConvColumns
 from basicattn.ops.nonlocal_attention import gaussian_nonlocal_attention
+from basicattn.ops.op_utils import exporting, records_autograd
 
 FLOAT32_PATHS = dict(rtol=1e-5, atol=1e-5)
 
