@@ -61,7 +61,7 @@ would be unrolled into the tiles of the export size.
 
 import math
 from functools import cache, partial
-from typing import List, Tuple, Union
+from typing import Any, List, Tuple, Union
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -188,18 +188,13 @@ def gaussian_nonlocal_attention_dense(
     return (weights.to(v.dtype) @ v).unflatten(-2, (h, w))
 
 
-def _attend_tile(
-    q_tile: torch.Tensor,
-    key_flat: torch.Tensor,
-    value: torch.Tensor,
-    sigma: torch.Tensor,
-    y0: int,
-    x0: int,
-    radius: int,
-) -> torch.Tensor:
-    """One query tile: full softmax denominator, windowed numerator."""
+def _attend_tile(q_tile: torch.Tensor, *window: Any, **where: int) -> torch.Tensor:
+    """One query tile: full softmax denominator, windowed numerator.
+
+    ``window`` and ``where`` are :func:`_tile_weights`' arguments after ``q_tile``.
+    """
     with no_autocast(q_tile.device):  # softmax statistics in float32 (module docstring)
-        weights, win_value = _tile_weights(q_tile, key_flat, value, sigma, y0, x0, radius)
+        weights, win_value = _tile_weights(q_tile, *window, **where)
     th, tw = q_tile.shape[-3:-1]
     return (weights.to(win_value.dtype) @ win_value).unflatten(-2, (th, tw))
 
