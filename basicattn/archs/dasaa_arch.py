@@ -264,6 +264,11 @@ class DASAA(nn.Module):
     the returned state is None and passing one is an error.
     """
 
+    #: bf16 (autocast) output against float32, PSNR in dB, measured on the tiny case by
+    #: tests/archs/test_bf16_fidelity.py; at least 40 lets --precision bf16 / auto run it
+    #: (basicattn/models/inference_precision.py).
+    BF16_PSNR_DB = 74.6
+
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/dasaa.md).
     TAPS = {
         'dam.pab.position_map': 'position attention map of the PAB (eq. 6), (N, 1, H, W)',

@@ -244,6 +244,11 @@ class DKSAN(nn.Module):
     (N, num_in_ch, upscale * h, upscale * w), the centre frame, not clipped.
     """
 
+    #: bf16 (autocast) output against float32, PSNR in dB, measured on the tiny case by
+    #: tests/archs/test_bf16_fidelity.py; at least 40 lets --precision bf16 / auto run it
+    #: (basicattn/models/inference_precision.py).
+    BF16_PSNR_DB = 53.5
+
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/dksan.md).
     TAPS = {
         'levels.{k}.dksa.spatial_map': 'DKSA spatial attention map of level k, (N, C, H_k, W_k)',

@@ -107,6 +107,11 @@ class EDVR(nn.Module):
             (only with ``hr_in``). Default: 4.
     """
 
+    #: bf16 (autocast) output against float32, PSNR in dB, measured on the tiny case by
+    #: tests/archs/test_bf16_fidelity.py; at least 40 lets --precision bf16 / auto run it
+    #: (basicattn/models/inference_precision.py).
+    BF16_PSNR_DB = 79.4
+
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/edvr.md).
     TAPS = {
         'fusion.temporal_attention': "TSA temporal attention: each aligned frame's weight "
