@@ -37,9 +37,9 @@ and converts every output to float32 before it is checked and saved
 (basicattn/models/inference_precision.py). ``auto`` is bf16 where the device
 computes it natively (a CPU with AVX-512 BF16 or AMX, a CUDA GPU with bf16)
 and the arch's measured bf16 fidelity (its ``BF16_PSNR_DB``) is at least 40 dB
-against float32, which every shipped arch has (53 to 79 dB; A2N's official
-weights on Set5: 58 dB, Set5 PSNR within 0.01 dB); float32 elsewhere. On such
-CPUs bf16 takes 0.4 to 0.5 of float32's time for the image archs
+against float32, which every shipped arch has (53 to 79 dB; A2N's official x2
+weights on Set5: 58 dB or more, Set5 PSNR -0.010 dB); float32 elsewhere. On
+such CPUs bf16 takes 0.42 to 0.51 of float32's time for the image archs
 (docs/ops.md, "Reduced precision at inference"). ``fp32`` reproduces
 tools/test.py's float32 numbers; ``fp16`` runs on CUDA only; ``bf16`` is
 refused, in one line, for an arch below 40 dB.

@@ -27,9 +27,10 @@ warning. fp16 is not gated by the measurement (its range ends at 65504: an
 overflow gives inf, which both tools refuse or score NaN, never save).
 
 bf16 *weights* (network and input converted to bfloat16) were measured too
-and are not used: no faster than autocast on the CPU (A2N x4 0.37 vs 0.37 of
-float32, EDSR 0.45 vs 0.42, DAN 0.47 vs 0.46) and 1 to 4 dB further from
-float32 (``benchmarks/infer_speed.py --bf16-weights``).
+and are not used: no faster than autocast on the CPU, and further from
+float32 wherever an arch has float32 parts (A2N x4 57 against 61 dB,
+AttentionProbe 57 against 81 dB; ``benchmarks/infer_speed.py --bf16-weights``,
+docs/ops.md).
 """
 
 import math
