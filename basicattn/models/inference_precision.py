@@ -27,10 +27,10 @@ warning. fp16 is not gated by the measurement (its range ends at 65504: an
 overflow gives inf, which both tools refuse or score NaN, never save).
 
 bf16 *weights* (network and input converted to bfloat16) were measured too
-and are not used: no faster than autocast on the CPU, and further from
-float32 wherever an arch has float32 parts (A2N x4 57 against 61 dB,
-AttentionProbe 57 against 81 dB; ``benchmarks/infer_speed.py --bf16-weights``,
-docs/ops.md).
+and are not used: no faster than autocast for the networks on the CPU, and
+further from float32 wherever an arch has float32 parts (A2N x4 57 against
+61 dB, AttentionProbe 57 against 81 dB; ``benchmarks/infer_speed.py
+--bf16-weights``, docs/ops.md).
 """
 
 import math
@@ -55,7 +55,6 @@ NATIVE_BF16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
 
 #: The ``val.amp`` / ``test_cfg.amp`` value of each precision.
 _AMP = {'fp32': None, 'bf16': 'bf16', 'fp16': 'fp16'}
-_DTYPE_NAMES = {'fp32': 'float32', 'bf16': 'bfloat16', 'fp16': 'float16'}
 
 
 def cpu_bf16_flags(cpuinfo: str = '/proc/cpuinfo') -> Tuple[str, ...]:
