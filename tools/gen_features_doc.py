@@ -42,6 +42,8 @@ def _bf16(facts):
 
     if facts.bf16_psnr_db is None:
         return 'not measured'
+    if facts.bf16_psnr_db == float('inf'):
+        return 'works, exact (computes in float32)'
     verdict = 'works' if facts.bf16_safe else f'float32 (below {BF16_SAFE_DB:g} dB)'
     return f'{verdict}, {facts.bf16_psnr_db:.1f} dB'
 

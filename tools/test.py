@@ -3,6 +3,7 @@
     python tools/test.py -opt options/test/a2n_official_x2.yml [--checkpoint W.pth]
         [--label NAME] [--compare A.json B.json ...] [-o results.md] [--digits 2]
         [--launcher none|pytorch] [--verbose] [--set val.self_ensemble=true ...]
+        [--precision fp32|bf16|fp16|auto]
     python tools/test.py --compare A.json B.json ... [-o results.md] [--digits 2]
 
 Prints a table (set x metric), saves SR images when ``val.save_img`` is true,
@@ -32,6 +33,14 @@ and writes, in the results folder:
 * for video test sets (items with a clip name), ``metrics_per_clip.json``
   (``{set: {clip: {metric: mean}}}``), also printed as a table per set; the
   set's value is the mean over clips (not over frames).
+
+``--precision`` sets ``val.amp``: ``fp32`` (the default, unless the option file
+sets ``val.amp``; published numbers are float32), ``bf16`` / ``fp16`` (autocast;
+fp16 on CUDA only; the predictions are float32 again before any metric), or
+``auto`` (bf16 on a CPU with AVX-512 BF16 or AMX or a GPU with bf16, for an arch
+whose measured bf16 PSNR, ``BF16_PSNR_DB``, is at least 40 dB; else float32),
+see basicattn/models/inference_precision.py. It is recorded in ``metrics.json``
+(``test_cfg.amp``) and in the default label (``A2N (..., bf16)``).
 
 Without ``-opt``, ``--compare`` runs nothing: it merges the records into one
 table, prints it, and writes it to ``-o`` when given (that path is then the
@@ -89,12 +98,21 @@ def parse_args(argv=None):
         default=2,
         help='decimals of PSNR in the results table (default 2, as papers; SSIM: 4)',
     )
+    parser.add_argument(
+        '--precision',
+        choices=('fp32', 'bf16', 'fp16', 'auto'),
+        default=None,
+        help="sets val.amp (default: the option file's val.amp, i.e. fp32 unless it sets one): "
+        'bf16 / fp16 autocast (fp16: CUDA only); auto: bf16 where the CPU or GPU has it and the '
+        "arch's measured bf16 PSNR is >= 40 dB, else fp32",
+    )
     add_run_arguments(parser)
     args = parser.parse_args(argv)
     if args.opt is None and not args.compare:
         parser.error('give -opt to test a model, or --compare A.json B.json to merge runs')
     if args.opt is None:
-        for flag, value in (('--checkpoint', args.checkpoint), ('--label', args.label)):
+        given = (args.checkpoint, args.label, args.precision)
+        for flag, value in zip(('--checkpoint', '--label', '--precision'), given):
             if value is not None:
                 parser.error(f'{flag} applies to the run of -opt; give -opt or leave it out')
     if not 0 <= args.digits <= 10:
@@ -285,6 +303,9 @@ def _test(argv):
 
         overrides += network_overrides(args.opt, args.checkpoint, overrides)
     opt = read_options(args.opt, overrides, purpose='test')
+    from basicattn.models.inference_precision import set_test_precision
+
+    set_test_precision(opt, args.precision)  # val.amp, checked against the arch
     _refuse_output_over_inputs(args, opt)
     runner = build_runner(opt, purpose='test', launcher=args.launcher, verbose=args.verbose)
     from basicattn.checkpoint.run_lock import release

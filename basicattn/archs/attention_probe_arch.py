@@ -205,6 +205,10 @@ class AttentionProbe(nn.Module):
     #: The ONNX graph holds for any batch, height and width (``tools/export.py
     #: --dynamic``, checked at a second size; docs/deploy.md).
     ONNX_DYNAMIC_HW = True
+    #: bf16 (autocast) output against float32, PSNR in dB, measured on the tiny case by
+    #: tests/archs/test_bf16_fidelity.py; at least 40 lets --precision bf16 / auto run it
+    #: (basicattn/models/inference_precision.py).
+    BF16_PSNR_DB = 70.4
 
     TAPS = {
         'blocks.{i}.attention_map': 'sigmoid gate of block i (0-based; only blocks with '

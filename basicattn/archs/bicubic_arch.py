@@ -2,6 +2,7 @@
 
 from typing import Optional, Union
 
+import torch
 from torch import nn
 
 from basicattn.ops.op_utils import exporting
@@ -40,6 +41,9 @@ class Bicubic(nn.Module):
 
     #: Attention taps (:mod:`basicattn.archs.taps`): none, no attention here.
     TAPS: dict = {}
+    #: bf16 output vs float32, PSNR in dB (:mod:`basicattn.models.inference_precision`):
+    #: infinite, because under autocast the interpolation still runs in float32.
+    BF16_PSNR_DB = float('inf')
 
     def __init__(
         self,
@@ -66,8 +70,13 @@ class Bicubic(nn.Module):
 
         Returns:
             torch.Tensor: ``(N, C, ceil(h * scale), ceil(w * scale))``, same
-            dtype and device, differentiable.
+            dtype and device, differentiable. Under autocast the interpolation
+            runs in float32 (it is MATLAB-exact and costs next to nothing) and
+            the result is float32.
         """
+        if torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                return self.forward(x.float())
         if x.dim() == 5:
             x = x[:, x.shape[1] // 2]
         if x.dim() != 4:

@@ -396,6 +396,11 @@ class DAN(MeanShiftMixin, nn.Module):
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).
     preferred_memory_format = 'channels_last'
 
+    #: bf16 (autocast) output against float32, PSNR in dB, measured on the tiny case by
+    #: tests/archs/test_bf16_fidelity.py; at least 40 lets --precision bf16 / auto run it
+    #: (basicattn/models/inference_precision.py).
+    BF16_PSNR_DB = 60.3
+
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/dan.md).
     TAPS = {
         'blocks.{i}.gca.attention_map': 'global cross-layer attention weights s of block i (eq. 7)',

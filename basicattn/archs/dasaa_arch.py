@@ -271,6 +271,10 @@ class DASAA(nn.Module):
     #: chunks are an ONNX ``Loop`` (:mod:`basicattn.ops.attention`), so the
     #: memory bound of ``attn_chunk`` holds in the graph too.
     ONNX_DYNAMIC_HW = True
+    #: bf16 (autocast) output against float32, PSNR in dB, measured on the tiny case by
+    #: tests/archs/test_bf16_fidelity.py; at least 40 lets --precision bf16 / auto run it
+    #: (basicattn/models/inference_precision.py).
+    BF16_PSNR_DB = 74.6
 
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/dasaa.md).
     TAPS = {

@@ -249,6 +249,10 @@ class DKSAN(nn.Module):
     #: --dynamic``, checked at a second size; docs/deploy.md): the deformable
     #: sampling grids and the bicubic skips are computed from the traced size.
     ONNX_DYNAMIC_HW = True
+    #: bf16 (autocast) output against float32, PSNR in dB, measured on the tiny case by
+    #: tests/archs/test_bf16_fidelity.py; at least 40 lets --precision bf16 / auto run it
+    #: (basicattn/models/inference_precision.py).
+    BF16_PSNR_DB = 53.5
 
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/dksan.md).
     TAPS = {

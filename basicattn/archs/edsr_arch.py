@@ -126,6 +126,11 @@ class EDSR(MeanShiftMixin, nn.Module):
     #: "Speed"); the default memory format of inference (``val.channels_last: null``).
     preferred_memory_format = 'channels_last'
 
+    #: bf16 (autocast) output against float32, PSNR in dB, measured on the tiny case by
+    #: tests/archs/test_bf16_fidelity.py; at least 40 lets --precision bf16 / auto run it
+    #: (basicattn/models/inference_precision.py).
+    BF16_PSNR_DB = 60.2
+
     #: Attention taps (:mod:`basicattn.archs.taps`): none, EDSR has no attention.
     TAPS: dict = {}
 

@@ -115,6 +115,10 @@ class EDVR(nn.Module):
     #: --dynamic``, checked at a second size; docs/deploy.md): the deformable
     #: sampling grids are computed from the traced size.
     ONNX_DYNAMIC_HW = True
+    #: bf16 (autocast) output against float32, PSNR in dB, measured on the tiny case by
+    #: tests/archs/test_bf16_fidelity.py; at least 40 lets --precision bf16 / auto run it
+    #: (basicattn/models/inference_precision.py).
+    BF16_PSNR_DB = 79.4
 
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/edvr.md).
     TAPS = {

@@ -23,7 +23,7 @@ doc page and one tiny test case (``tests/archs/arch_cases.py``).
 ``BF16_PSNR_DB`` (default None)
     The PSNR of the arch's bf16 output against its float32 output, measured
     (``tests/archs/test_bf16_fidelity.py``); below :data:`BF16_SAFE_DB` the
-    arch is run in float32.
+    arch refuses bf16 (:mod:`basicattn.models.inference_precision`).
 ``TAPS`` (default ``{}``)
     The attention taps an analysis can record (:mod:`basicattn.archs.taps`).
 """
@@ -34,7 +34,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from basicattn.registry import ARCHS
 
-__all__ = ['BF16_SAFE_DB', 'ArchFacts', 'arch_facts', 'is_recurrent', 'takes_frames']
+__all__ = ['BF16_SAFE_DB', 'ArchFacts', 'arch_class', 'arch_facts', 'is_recurrent', 'takes_frames']
 
 #: bf16 inference is used for an arch only when its output stays this close (dB) to float32.
 BF16_SAFE_DB = 40.0
@@ -59,15 +59,22 @@ class ArchFacts:
         return self.bf16_psnr_db is not None and self.bf16_psnr_db >= BF16_SAFE_DB
 
 
-def _arch_class(arch: Any) -> type:
+def arch_class(arch: Any) -> Optional[type]:
+    """The arch class of ``arch``: a module (compiled or not), a class or a registered
+    name; None for a name that is not registered."""
     if isinstance(arch, str):
-        return ARCHS.get(arch)
-    return arch if isinstance(arch, type) else type(arch)
+        try:
+            return ARCHS.get(arch)
+        except KeyError:
+            return None
+    if isinstance(arch, type):
+        return arch
+    return type(getattr(arch, '_orig_mod', arch))  # torch.compile wraps the module
 
 
 def is_recurrent(arch: Any) -> bool:
     """Whether the arch carries a state from frame to frame (its forward takes ``return_state``)."""
-    forward = getattr(_arch_class(arch), 'forward', None)
+    forward = getattr(arch_class(arch), 'forward', None)
     try:
         return forward is not None and 'return_state' in inspect.signature(forward).parameters
     except (TypeError, ValueError):  # builtin forwards
@@ -76,12 +83,12 @@ def is_recurrent(arch: Any) -> bool:
 
 def takes_frames(arch: Any) -> bool:
     """Whether the arch (a class, an instance or a registered name) takes frame windows."""
-    return bool(getattr(_arch_class(arch), 'TAKES_FRAMES', False))
+    return bool(getattr(arch_class(arch), 'TAKES_FRAMES', False))
 
 
 def arch_facts(arch: Any) -> ArchFacts:
     """The facts of an arch: a class, an instance or a registered name."""
-    cls = _arch_class(arch)
+    cls = arch_class(arch)
     return ArchFacts(
         name=cls.__name__,
         paper_params=getattr(cls, 'PAPER_PARAMS', None),

@@ -300,6 +300,10 @@ class MANA(nn.Module):
     #: non-local attention are ONNX ``Loop`` nodes
     #: (:mod:`basicattn.ops.nonlocal_attention`), memory ``O(tile^2 x HW)``.
     ONNX_DYNAMIC_HW = True
+    #: bf16 (autocast) output against float32, PSNR in dB, measured on the tiny case by
+    #: tests/archs/test_bf16_fidelity.py; at least 40 lets --precision bf16 / auto run it
+    #: (basicattn/models/inference_precision.py).
+    BF16_PSNR_DB = 76.6
 
     #: Attention taps, name pattern -> meaning (module docstring; docs/models/mana.md).
     TAPS = {

@@ -187,12 +187,17 @@ def apply_test_cfg(network: Network, lq: Tensor, cfg: TestConfig) -> Tensor:
         (N, C_out, H, W).
     """
 
+    def in_input_dtype(x: Tensor) -> Tensor:
+        # under autocast the output is bf16 / fp16: tiles and the 8 transforms are
+        # accumulated in lq's dtype (float32), not in 8 bits of mantissa
+        return network(x).to(lq.dtype)
+
     def run(x: Tensor) -> Tensor:
         if cfg.chop:
-            return chop_forward(network, x, cfg.chop_shave)
+            return chop_forward(in_input_dtype, x, cfg.chop_shave)
         if cfg.tile:
-            return tiled_forward(network, x, cfg.tile, cfg.tile_overlap)
-        return network(x)
+            return tiled_forward(in_input_dtype, x, cfg.tile, cfg.tile_overlap)
+        return in_input_dtype(x)
 
     out = self_ensemble_forward(run, lq) if cfg.self_ensemble else run(lq)
     return clamp_output(out) if cfg.clamp else out

@@ -129,6 +129,8 @@ def test_frame_folder_with_video_arch_windows_and_sequence(tmp_path, tool):
         '--checkpoint',
         ckpt,
         '--quiet',
+        '--precision',
+        'fp32',  # compared below with this process's float32 forward
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'DASAA (video, sequence)' in out.stdout
@@ -141,6 +143,8 @@ def test_frame_folder_with_video_arch_windows_and_sequence(tmp_path, tool):
         '--mode',
         'window',
         '--quiet',
+        '--precision',
+        'fp32',
     )
     assert win.returncode == 0, win.stderr[-2000:]
     lq = torch.stack([img2tensor(f) for f in frames])
