@@ -312,7 +312,15 @@ def run(args):
     net, cfg = load_network(args)
     from basicattn.models.inference_precision import resolve_precision
 
-    precision = resolve_precision(args.precision, net, args.device)
+    requested = args.precision
+    if args.backend == 'onnxruntime':  # the file computes in the precision it was exported in
+        if requested not in ('auto', 'fp32'):
+            raise UserError(
+                f'--precision {requested}: --backend onnxruntime runs the ONNX file as it was '
+                'exported; export it with tools/export.py --precision fp16, or drop --precision'
+            )
+        requested = 'fp32'  # float32 frames in and out
+    precision = resolve_precision(requested, net, args.device)
     num_frames = getattr(net, 'num_frames', None)
     from basicattn.archs.facts import is_recurrent
 

@@ -42,6 +42,7 @@ import torch
 
 from basicattn.archs.facts import BF16_SAFE_DB, arch_class, arch_facts
 from basicattn.errors import OptionError
+from basicattn.models.autocast import autocast_region, check_amp, default_device_type
 
 #: The values of ``--precision``.
 PRECISIONS = ('fp32', 'bf16', 'fp16', 'auto')
@@ -141,8 +142,6 @@ class InferencePrecision:
 
     def autocast(self, device: Union[str, torch.device]) -> ContextManager[None]:
         """Autocast to this precision on ``device`` (a no-op for fp32)."""
-        from basicattn.engine.mixed_precision import autocast_region
-
         return autocast_region(torch.device(device).type, self.amp)
 
     def describe(self) -> str:
@@ -181,8 +180,6 @@ def resolve_precision(
             below :data:`BF16_SAFE_DB`; a precision this PyTorch cannot
             autocast to on ``device``; an unknown value.
     """
-    from basicattn.engine.mixed_precision import check_amp
-
     device = torch.device(device)
     if requested not in PRECISIONS:
         raise OptionError(f'{flag} {requested!r}: choose one of {", ".join(PRECISIONS)}')
@@ -240,8 +237,6 @@ def set_test_precision(
     """
     if requested is None:
         return None
-    from basicattn.engine.mixed_precision import default_device_type
-
     network = opt.get('network_g') or {}
     arch = network.get('type', 'the network') if isinstance(network, Mapping) else 'the network'
     precision = resolve_precision(requested, arch, default_device_type(), flag)
