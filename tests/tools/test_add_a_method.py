@@ -13,6 +13,7 @@ import os.path as osp
 import textwrap
 
 import yaml
+from conftest import tool_module
 
 NEW_ARCH = textwrap.dedent(
     '''
@@ -111,13 +112,7 @@ def test_new_arch_facts_reach_the_arch_test_and_the_feature_table(tmp_path, monk
         assert sum(p.numel() for p in net.parameters()) == count
         assert net(torch.rand(1, 3, 8, 8)).shape == (1, 3, 16, 16)
         # the feature table gains its column from the facts alone
-        spec = importlib.util.spec_from_file_location(
-            'gen_features_doc_for_new_arch',
-            osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
-                     'gen_features_doc.py'),
-        )  # fmt: skip
-        tool = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(tool)
+        tool = tool_module('gen_features_doc')
         table = tool.render()
         assert '| TinyResNet |' in table.splitlines()[1]
         assert '| 1,100 |' in table and 'dynamic H/W' in table
