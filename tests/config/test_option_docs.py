@@ -104,7 +104,7 @@ def test_example_sets_every_top_level_and_section_key(gen):
 
 
 def test_test_time_keys_come_from_the_test_config(docs_text):
-    """val.self_ensemble/tile/chop/sequence ... are written once, in models/test_config.py."""
+    """val.self_ensemble/tile/chop/sequence ... are written once, in config/test_settings.py."""
     from basicattn.config.test_settings import option_settings
 
     val = S.OPTION_SCHEMA.fields['val'].fields
