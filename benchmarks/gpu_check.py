@@ -65,7 +65,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from basicattn.archs.build import build_network  # noqa: E402
-from basicattn.engine.mixed_precision import autocast_region  # noqa: E402
+from basicattn.models.autocast import autocast_region  # noqa: E402
 from basicattn.ops import modulated_deform_conv2d  # noqa: E402
 from basicattn.registry import ARCHS  # noqa: E402
 

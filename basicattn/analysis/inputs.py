@@ -21,7 +21,6 @@ from typing import Iterator, List, Sequence
 import numpy as np
 import torch
 
-from basicattn.archs.facts import takes_frames
 from basicattn.converters.network_loading import network_from_arguments
 from basicattn.data.frame_io import IMG_SUFFIXES, list_images
 from basicattn.data.video_window import frame_window
@@ -39,7 +38,6 @@ __all__ = [
     'network_input',
     'list_inputs',
     'read_input',
-    'is_video_arch',
 ]
 
 
@@ -70,11 +68,6 @@ def network_input(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``x`` in the memory format :func:`load_network` gave ``net``."""
 
     return input_memory_format(x, prefers_channels_last(net))
-
-
-def is_video_arch(net: torch.nn.Module) -> bool:
-    """Whether ``net`` takes windows of frames (its ``TAKES_FRAMES``: archs/facts.py)."""
-    return takes_frames(net)
 
 
 def _images_in(folder: str) -> List[str]:

@@ -7,14 +7,8 @@
   (``--backend onnxruntime``), carrying a step graph's state frame to frame.
 """
 
-from .onnx_export import (
-    FP16_TOLERANCE,
-    TOLERANCE,
-    ExportResult,
-    check_onnx,
-    example_input,
-    export_onnx,
-)
+from .onnx_export import FP16_TOLERANCE, TOLERANCE, ExportResult, check_onnx, export_onnx
+from .onnx_step import example_input
 
 __all__ = [
     'FP16_TOLERANCE',

@@ -54,7 +54,7 @@ from basicattn.utils.atomic_file import atomic_write_bytes
 from basicattn.utils.finite import describe_values
 
 from .onnx_graph import require_onnxslim, simplify_graph, to_float16
-from .onnx_step import (  # noqa: F401  (example_input: part of this module's API)
+from .onnx_step import (
     STATE_INPUTS,
     STATE_OUTPUTS,
     RecurrentStep,

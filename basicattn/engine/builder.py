@@ -31,11 +31,11 @@ from basicattn.engine import mixed_precision  # noqa: F401  (registers the optim
 from basicattn.engine.dist_env import DEFAULT_TIMEOUT_S, init_distributed, resolve_backend
 from basicattn.engine.hook_order import check_hook_order
 from basicattn.engine.logging_backends import vis_backends
-from basicattn.engine.mixed_precision import check_amp
 from basicattn.engine.progress import QuietDumpsRunner
 from basicattn.errors import CheckpointError, OptionError, UserError
 from basicattn.metrics.metric_direction import best_rule
 from basicattn.models.acceleration import training_channels_last
+from basicattn.models.autocast import check_amp
 from basicattn.registry import DATASETS, METRICS, MODELS
 from basicattn.utils.atomic_file import atomic_write_bytes
 from basicattn.utils.output_guard import refuse_outputs_over_inputs

@@ -18,9 +18,10 @@ from mmengine.logging import print_log
 from mmengine.runner.loops import BaseLoop, IterBasedTrainLoop, _InfiniteDataloaderIterator
 
 from basicattn.engine.hooks import GeneratorLoadHook
-from basicattn.engine.nan_guard import NonFiniteGuardHook, NonFiniteTraining
+from basicattn.engine.nan_guard import NonFiniteGuardHook
 from basicattn.engine.progress import SetProgress
 from basicattn.errors import NonFiniteError
+from basicattn.losses.finite_check import NonFiniteTraining
 from basicattn.metrics.per_clip import scalar_results
 from basicattn.registry import LOOPS
 from basicattn.utils.finite import describe_values, is_finite

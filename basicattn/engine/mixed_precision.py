@@ -29,11 +29,9 @@ import torch
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from torch import nn
 
-from basicattn.models.autocast import (  # noqa: F401  (the rules the wrappers apply)
-    AMP_DTYPES,
+from basicattn.models.autocast import (
     _grad_scaler,
     amp_dtype,
-    autocast_region,
     check_amp,
     default_device_type,
 )

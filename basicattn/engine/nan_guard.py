@@ -51,11 +51,8 @@ from mmengine.logging import print_log
 
 from basicattn.checkpoint import work_dir as experiment_folder
 from basicattn.checkpoint.state import unwrap_model
-from basicattn.losses.finite_check import (  # noqa: F401  (raised and caught here)
-    ADVICE,
+from basicattn.losses.finite_check import (
     NonFiniteTraining,
-    _distributed,
-    check_losses,
 )
 from basicattn.registry import HOOKS
 from basicattn.utils.finite import first_non_finite

@@ -35,24 +35,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from basicattn.config.compile_settings import (  # noqa: F401  (the settings this module applies)
-    COMPILE_VALUE,
-    CompileSettings,
-    check_compile,
-    check_compiler,
-    compile_settings,
-)
+from basicattn.config.compile_settings import CompileSettings, check_compiler
 from basicattn.errors import OptionError
 
 __all__ = [
     'CHANNELS_LAST',
-    'COMPILE_VALUE',
-    'CompileSettings',
     'apply_memory_format',
-    'check_compile',
-    'check_compiler',
     'compile_generator',
-    'compile_settings',
     'input_memory_format',
     'prepare_generator',
     'resolve_channels_last',

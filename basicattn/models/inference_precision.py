@@ -227,7 +227,7 @@ def set_test_precision(
     ``requested`` None leaves the option file's ``val.amp`` as it is (float32
     unless the file sets it). The arch is ``network_g.type``; the device is
     the one the Runner tests on
-    (:func:`~basicattn.engine.mixed_precision.default_device_type`).
+    (:func:`~basicattn.models.autocast.default_device_type`).
 
     Returns:
         InferencePrecision | None: What runs, None when ``requested`` is None.

@@ -29,6 +29,7 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from basicattn.archs.build import build_network
+from basicattn.config.compile_settings import compile_settings
 from basicattn.config.test_settings import TestConfig
 from basicattn.errors import OptionError
 from basicattn.losses.finite_check import check_losses
@@ -122,7 +123,6 @@ class SRModel(BaseModel):
         self.test_cfg = self.test_config_class.from_dict(test_cfg, type(self).__name__)
         #: Whether the generator's weights and inputs are channels_last.
         self.channels_last = self._prepare_generator(train_cfg)
-        self.active_losses: Optional[Sequence[str]] = None
         self.use_losses(None)
 
     def use_losses(self, names: Optional[Sequence[str]]) -> None:
@@ -169,10 +169,8 @@ class SRModel(BaseModel):
             channels_last = acceleration.training_channels_last(
                 train_cfg.get('channels_last', False), test_cfg.channels_last
             )
-            train_compile = acceleration.compile_settings(
-                train_cfg.get('compile', False), 'train_cfg.compile'
-            )
-        val_compile = acceleration.compile_settings(test_cfg.compile, 'test_cfg.compile')
+            train_compile = compile_settings(train_cfg.get('compile', False), 'train_cfg.compile')
+        val_compile = compile_settings(test_cfg.compile, 'test_cfg.compile')
         acceleration.prepare_generator(self.generator, channels_last, train_compile, val_compile)
         return channels_last
 
@@ -263,7 +261,7 @@ class SRModel(BaseModel):
         """mmengine's sum of the losses, after checking that each term is finite.
 
         A term that is NaN or inf raises
-        :class:`~basicattn.engine.nan_guard.NonFiniteTraining` naming it,
+        :class:`~basicattn.losses.finite_check.NonFiniteTraining` naming it,
         before the backward pass (``train.nan_policy`` decides what follows).
         """
 

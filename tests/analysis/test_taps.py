@@ -168,15 +168,20 @@ def test_mana_query_attention_equals_brute_force():
     assert net.attention.query_attention.queries is None  # restored
 
 
+def _saam_query_and_key(net, x):
+    """SAAM's query (from PAB) and key (from CAB) maps of the first item, (C, H, W) each."""
+    feat = net.rdbs(net.conv_second(net.conv_first(x.flatten(1, 2))))
+    f_p, f_c = net.dam.pab(feat), net.dam.cab(feat)
+    return net.dam.saam.to_q(f_p)[0], net.dam.saam.to_k(f_c)[0]
+
+
 def test_dasaa_query_attention_and_mask():
     net, x = _net('DASAA'), _input('DASAA')
     points = [(1, 6), (4, 4)]
     with torch.no_grad():
         with record_taps(net, 'dam.*', queries=points) as rec:
             net(x)
-        feat = net.rdbs(net.conv_second(net.conv_first(x.flatten(1, 2))))
-        f_p, f_c = net.dam.pab(feat), net.dam.cab(feat)
-        p, q = net.dam.saam.to_q(f_p)[0], net.dam.saam.to_k(f_c)[0]  # (C, H, W)
+        p, q = _saam_query_and_key(net, x)
     got = rec['dam.saam.query_attention']
     assert got.shape == (1, 2, 8, 8)
     for n, (py, px) in enumerate(points):
@@ -197,9 +202,7 @@ def test_dasaa_row_mode_query_attention_stays_in_the_row():
     with torch.no_grad():
         with record_taps(net, 'dam.saam.*', queries=points) as rec:
             net(x)
-        feat = net.rdbs(net.conv_second(net.conv_first(x.flatten(1, 2))))
-        f_p, f_c = net.dam.pab(feat), net.dam.cab(feat)
-        p, q = net.dam.saam.to_q(f_p)[0], net.dam.saam.to_k(f_c)[0]  # (C, H, W)
+        p, q = _saam_query_and_key(net, x)
     got = rec['dam.saam.query_attention']
     assert got.shape == (1, 2, 8, 8)
     for n, (py, px) in enumerate(points):

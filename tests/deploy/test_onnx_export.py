@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from basicattn.archs.build import build_network
-from basicattn.deploy.onnx_export import TOLERANCE, check_onnx, example_input, export_onnx
+from basicattn.deploy.onnx_export import TOLERANCE, check_onnx, export_onnx
+from basicattn.deploy.onnx_step import example_input
 from basicattn.errors import UserError
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'archs'))

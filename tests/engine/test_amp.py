@@ -15,8 +15,9 @@ import sys
 import pytest
 import torch
 
-from basicattn.engine.mixed_precision import MixedPrecisionOptimWrapper, check_amp
+from basicattn.engine.mixed_precision import MixedPrecisionOptimWrapper
 from basicattn.errors import OptionError
+from basicattn.models.autocast import check_amp
 from basicattn.models.sr_model import SRModel
 from basicattn.models.video_sr_model import VideoSRModel
 from basicattn.registry import ARCHS

@@ -17,8 +17,9 @@ from mmengine.registry import OPTIMIZERS
 from torch import nn
 
 from basicattn.checkpoint.io import safe_load
-from basicattn.engine.nan_guard import NonFiniteGuardHook, NonFiniteTraining, check_losses
+from basicattn.engine.nan_guard import NonFiniteGuardHook
 from basicattn.errors import NonFiniteError, UserError
+from basicattn.losses.finite_check import NonFiniteTraining, check_losses
 from basicattn.registry import ARCHS, LOSSES
 from basicattn.utils.finite import first_non_finite
 
@@ -320,9 +321,10 @@ def test_bad_hook_arguments(kwargs, key):
 def test_fp16_overflow_that_the_loss_scaler_skips_is_not_a_failure(root, monkeypatch):
     from basicattn.engine import mixed_precision
     from basicattn.errors import OptionError
+    from basicattn.models.autocast import check_amp
 
     try:
-        mixed_precision.check_amp('fp16', 'train.amp', 'cpu')
+        check_amp('fp16', 'train.amp', 'cpu')
     except OptionError as err:
         pytest.skip(f'this PyTorch cannot train fp16 on the CPU: {err}')
 

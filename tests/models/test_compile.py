@@ -18,6 +18,7 @@ import sys
 import pytest
 import torch
 
+from basicattn.config.compile_settings import CompileSettings, compile_settings
 from basicattn.errors import OptionError
 from basicattn.models import acceleration
 from basicattn.models.sr_model import SRModel
@@ -134,9 +135,9 @@ def test_compiled_training_run_matches_eager(tmp_path, logged):
 
 
 def test_compile_values_are_checked():
-    assert acceleration.compile_settings(False, 'k') is None
-    assert acceleration.compile_settings(True, 'k') == acceleration.CompileSettings()
-    settings = acceleration.compile_settings({'mode': 'max-autotune', 'dynamic': True}, 'k')
+    assert compile_settings(False, 'k') is None
+    assert compile_settings(True, 'k') == CompileSettings()
+    settings = compile_settings({'mode': 'max-autotune', 'dynamic': True}, 'k')
     assert (settings.mode, settings.dynamic, settings.backend) == ('max-autotune', True, 'inductor')
     for value, message in (
         ('yes', 'must be true, false or a mapping'),
@@ -146,7 +147,7 @@ def test_compile_values_are_checked():
         ({'backend': 'nope'}, "backend: 'nope' is not a torch.compile backend"),
     ):
         with pytest.raises(OptionError, match=f'^val.compile: {message}'):
-            acceleration.compile_settings(value, 'val.compile')
+            compile_settings(value, 'val.compile')
     with pytest.raises(OptionError, match='test_cfg.compile: mode'):
         SRModel(_net('EDSR'), test_cfg=dict(compile={'mode': 'fast'}))
 

@@ -130,7 +130,6 @@ def run(args) -> int:
     )  # lazy: cheap
     from basicattn.analysis.attention_summary import TapSummary  # lazy: cheap
     from basicattn.analysis.inputs import (
-        is_video_arch,
         iter_inputs,
         list_inputs,
         load_network,
@@ -138,6 +137,7 @@ def run(args) -> int:
     )  # lazy: cheap
     from basicattn.analysis.output_folder import OutputFolder  # lazy: cheap
     from basicattn.analysis.taps import record_taps, tap_names  # lazy: cheap
+    from basicattn.archs.facts import takes_frames  # lazy: cheap
     from basicattn.engine.progress import SetProgress  # lazy: cheap
 
     queries = _pixels(args.queries) if args.queries is not None else None
@@ -154,7 +154,7 @@ def run(args) -> int:
         raise UserError(f'{cfg["type"]} has no attention taps: nothing to analyse')
     gates = blocks_of(names, 'attention_map')
     fig2 = _fig2_blocks(requested, gates) if gates and blocks_of(names, 'attention_input') else []
-    paths = list_inputs(args.inputs, is_video_arch(net))
+    paths = list_inputs(args.inputs, takes_frames(net))
     summary = TapSummary(keep_maps=args.figure_inputs)
     frames, used_queries = [], []
     set_name = osp.basename(osp.normpath(args.inputs[0])) if len(args.inputs) == 1 else 'inputs'
